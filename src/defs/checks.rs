@@ -1,0 +1,156 @@
+//! Checks across guests and against the filesystem: references to guests that do
+//! not exist, clone sources without a snapshot, two guests on one address, and
+//! scripts that are named but missing.
+
+use std::collections::HashMap;
+
+use super::diag::{Diagnostic, Diagnostics, Severity, did_you_mean};
+use super::{Definitions, Guest, GuestKind};
+
+pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
+    let ids: Vec<String> = defs.guests.keys().map(u32::to_string).collect();
+    let unknown = |guest: &Guest, path: &str, id: u32, what: &str| {
+        let text = id.to_string();
+        let hint = did_you_mean(&text, ids.iter().map(String::as_str)).map_or_else(
+            || format!("define guest {id}, or remove it from {what}"),
+            |s| format!("did you mean `{s}`? otherwise define guest {id}"),
+        );
+        Diagnostic::error(&guest.file, path, format!("unknown guest `{id}`")).help(hint)
+    };
+    for g in defs.guests.values() {
+        if let Some((src, path)) = &g.clone_from {
+            match defs.guests.get(src) {
+                None => diags.push(unknown(g, path, *src, "the clone source")),
+                Some(s) if s.kind != g.kind => diags.push(
+                    Diagnostic::error(&g.file, path, format!("{} cannot be cloned from {}", g.label(), s.label()))
+                        .help("a container clones a container and a VM clones a VM"),
+                ),
+                Some(s) if g.kind == GuestKind::Ct && s.template_snapshot.is_none() && *src != g.id => diags.push(
+                    Diagnostic::error(&g.file, path, format!("clone source {} has no `template_snapshot_name`", s.label()))
+                        .help(format!("add \"template_snapshot_name\" to {} ({}) so its clones start from a known snapshot", s.label(), s.path)),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (dep, path) in &g.dependencies {
+            if !defs.guests.contains_key(dep) {
+                diags.push(unknown(g, path, *dep, "`dependencies`"));
+            }
+        }
+    }
+}
+
+pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
+    let mut by_ip: HashMap<&str, &Guest> = HashMap::new();
+    let mut by_mac: HashMap<&str, &Guest> = HashMap::new();
+    for g in defs.guests.values() {
+        if let Some(ip) = &g.address {
+            if let Some(first) = by_ip.insert(ip, g) {
+                by_ip.insert(ip, first);
+                diags.push(
+                    Diagnostic::error(
+                        &g.file,
+                        format!("{}.network_config.ip", g.path),
+                        format!("address {ip} is also used by {}", first.label()),
+                    )
+                    .help("give each guest its own address"),
+                );
+            }
+        }
+        if let Some(mac) = &g.mac {
+            if let Some(first) = by_mac.insert(mac, g) {
+                by_mac.insert(mac, first);
+                diags.push(
+                    Diagnostic::error(
+                        &g.file,
+                        format!("{}.mac_address", g.path),
+                        format!("MAC {mac} is also used by {}", first.label()),
+                    )
+                    .help("give each guest its own MAC address"),
+                );
+            }
+        }
+    }
+}
+
+/// Every script the definitions name must exist. `severity` is an error for
+/// `validate`, `plan` and `build`, a warning for `graph` (which can draw JSON-only trees).
+pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let mut push = |file: &str, path: String, script: &str, help: String| {
+        let mut d =
+            Diagnostic::error(file, path, format!("script `{script}` not found")).help(help);
+        d.severity = severity;
+        diags.push(d);
+    };
+    for g in defs.guests.values() {
+        for (i, f) in g.features.iter().enumerate() {
+            let rel = defs.feature_script(g.kind, f);
+            if !defs.path_of(&rel).is_file() {
+                let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+                let existing = list_names(defs, &dir);
+                let hint = did_you_mean(f, existing.iter().map(String::as_str)).map_or_else(
+                    || format!("write the feature script at {rel}"),
+                    |s| format!("did you mean `{s}`? otherwise write {rel}"),
+                );
+                push(&g.file, format!("{}.features[{i}]", g.path), &rel, hint);
+            }
+        }
+        if let Some(app) = &g.application_script {
+            let rel = defs.layout.app(app);
+            if !defs.path_of(&rel).is_file() {
+                push(
+                    &g.file,
+                    format!("{}.application_script", g.path),
+                    &rel,
+                    format!("write {rel} or remove `application_script`"),
+                );
+            }
+        }
+        for (i, h) in g.health_checks.iter().enumerate() {
+            let rel = defs.layout.health(&h.script);
+            if !defs.path_of(&rel).is_file() {
+                push(
+                    &g.file,
+                    format!("{}.health_checks[{i}].script", g.path),
+                    &rel,
+                    format!("write {rel} or remove this check"),
+                );
+            }
+        }
+    }
+    for spec in &defs.host_steps {
+        let rel = defs.host_script(spec);
+        if !defs.path_of(&rel).is_file() {
+            let section = spec.sections.first().copied().unwrap_or(spec.name);
+            push(
+                &defs.hypervisor_file,
+                section.to_string(),
+                &rel,
+                format!(
+                    "write {rel} for host step `{}` ({})",
+                    spec.name, spec.summary
+                ),
+            );
+        }
+    }
+    diags
+}
+
+/// Feature names present in a script directory, for "did you mean".
+fn list_names(defs: &Definitions, dir: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(defs.path_of(dir)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            e.file_name().to_str().map(|n| {
+                n.trim_end_matches(".sh")
+                    .trim_start_matches("phoenix_hypervisor_feature_install_")
+                    .trim_start_matches("feature_install_")
+                    .to_string()
+            })
+        })
+        .collect()
+}

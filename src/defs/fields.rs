@@ -1,0 +1,246 @@
+//! Which definition fields phoenix interprets, and which step consumes each.
+//!
+//! This table is the reference's §1.5 classification turned into code. Every field of a
+//! guest lands in exactly one place:
+//!
+//! * **define** (shape): changing it means destroying and re-creating the guest;
+//! * **configure** (settings): applied in place (`pct set`), never makes content stale;
+//! * **snapshot**: snapshot naming and lifecycle;
+//! * **order**: graph edges only (`dependencies`), no key;
+//! * **app**: everything else, including fields phoenix has never heard of. Those feed
+//!   the application script, so they are inputs of the `app` step.
+//!
+//! `features`, `application_script` and `health_checks` name scripts; the steps that
+//! run them consume the scripts' bytes (see `key`).
+
+/// Container fields that decide what the guest *is*.
+pub const CT_DEFINE: &[&str] = &[
+    "template",
+    "clone_from_ctid",
+    "unprivileged",
+    "storage_pool",
+    "id_maps",
+];
+
+/// Container fields applied in place.
+pub const CT_CONFIGURE: &[&str] = &[
+    "name",
+    "memory_mb",
+    "swap_mb",
+    "cores",
+    "network_config",
+    "mac_address",
+    "start_at_boot",
+    "boot_order",
+    "boot_delay",
+    "gpu_assignment",
+    "pct_options",
+    "lxc_options",
+    "apparmor_profile",
+    "apparmor_manages_nesting",
+    "mount_points",
+    "zfs_volumes",
+    "volumes",
+    "firewall",
+    "storage_size_gb",
+];
+
+/// Fields every feature script of a container receives (the CA URL is its second argument).
+pub const CT_FEATURE: &[&str] = &["bootstrap_ca_url"];
+
+pub const CT_SNAPSHOT: &[&str] = &["template_snapshot_name", "enable_lifecycle_snapshots"];
+
+/// Fields with no key at all: edges, or the script lists handled step by step.
+pub const CT_STRUCTURAL: &[&str] = &[
+    "dependencies",
+    "features",
+    "application_script",
+    "health_checks",
+];
+
+/// Fields the shell tool knows that phoenix passes through to the application
+/// script. They are not warned about; anything outside all these lists is.
+pub const CT_APP_KNOWN: &[&str] = &[
+    "vllm_engine_config",
+    "portainer_role",
+    "traefik_service",
+    "trigger_sync_on_completion",
+    "health_check",
+    "tests",
+    "ports",
+    "dns_records",
+    "$schema",
+];
+
+pub const VM_DEFINE: &[&str] = &[
+    "is_template",
+    "template_image",
+    "template",
+    "clone_from_vmid",
+    "user_config",
+    "disk_size_gb",
+];
+
+pub const VM_CONFIGURE: &[&str] = &[
+    "name",
+    "cores",
+    "memory_mb",
+    "start_at_boot",
+    "boot_order",
+    "boot_delay",
+    "network_config",
+    "firewall",
+    "volumes",
+];
+
+pub const VM_SNAPSHOT: &[&str] = &["snapshots", "template_snapshot_name"];
+
+pub const VM_STRUCTURAL: &[&str] = &[
+    "vmid",
+    "dependencies",
+    "features",
+    "application_script",
+    "health_checks",
+];
+
+pub const VM_APP_KNOWN: &[&str] = &[
+    "docker_stacks",
+    "portainer_role",
+    "portainer_environment_name",
+    "portainer_agent_hostname",
+    "traefik_service",
+    "dns_records",
+    "trigger_sync_on_completion",
+    "qm_options",
+    "count",
+    "storage_pool",
+    "network_bridge",
+];
+
+/// Top-level keys of the hypervisor file (reference §1.4). Others are warned about.
+pub const HOST_KNOWN: &[&str] = &[
+    "$schema",
+    "version",
+    "author",
+    "domain_name",
+    "users",
+    "core_paths",
+    "timezone",
+    "network",
+    "nfs",
+    "samba",
+    "zfs",
+    "proxmox_storage_ids",
+    "mount_point_base",
+    "nvidia_driver",
+    "shared_volumes",
+    "firewall",
+    "portainer_api",
+    "vm_defaults",
+    "dns_server",
+    "step_ca",
+    "docker",
+    "proxmox_defaults",
+    "tests",
+    "behavior",
+    "vms",
+];
+
+/// Whether a field's value must never be printed: `*password*`, `*token*`, `*secret*`.
+pub fn is_secret(field: &str) -> bool {
+    let f = field.to_ascii_lowercase();
+    f.contains("password") || f.contains("token") || f.contains("secret")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Define,
+    Configure,
+    Feature,
+    Snapshot,
+    Structural,
+    App,
+}
+
+/// Where a container field goes; unknown fields go to the app step.
+pub fn classify_ct(field: &str) -> Class {
+    classify(
+        field,
+        CT_DEFINE,
+        CT_CONFIGURE,
+        CT_FEATURE,
+        CT_SNAPSHOT,
+        CT_STRUCTURAL,
+    )
+}
+
+pub fn classify_vm(field: &str) -> Class {
+    classify(
+        field,
+        VM_DEFINE,
+        VM_CONFIGURE,
+        &[],
+        VM_SNAPSHOT,
+        VM_STRUCTURAL,
+    )
+}
+
+fn classify(
+    field: &str,
+    define: &[&str],
+    configure: &[&str],
+    feature: &[&str],
+    snapshot: &[&str],
+    structural: &[&str],
+) -> Class {
+    if define.contains(&field) {
+        Class::Define
+    } else if configure.contains(&field) {
+        Class::Configure
+    } else if feature.contains(&field) {
+        Class::Feature
+    } else if snapshot.contains(&field) {
+        Class::Snapshot
+    } else if structural.contains(&field) {
+        Class::Structural
+    } else {
+        Class::App
+    }
+}
+
+pub fn is_known_ct(field: &str) -> bool {
+    classify_ct(field) != Class::App || CT_APP_KNOWN.contains(&field)
+}
+
+pub fn is_known_vm(field: &str) -> bool {
+    classify_vm(field) != Class::App || VM_APP_KNOWN.contains(&field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_recognised_by_name() {
+        assert!(is_secret("admin_password"));
+        assert!(is_secret("HF_TOKEN"));
+        assert!(is_secret("client_secret"));
+        assert!(!is_secret("memory_mb"));
+    }
+
+    #[test]
+    fn no_field_is_in_two_classes() {
+        let lists = [
+            CT_DEFINE,
+            CT_CONFIGURE,
+            CT_FEATURE,
+            CT_SNAPSHOT,
+            CT_STRUCTURAL,
+            CT_APP_KNOWN,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for f in lists.iter().flat_map(|l| l.iter()) {
+            assert!(seen.insert(*f), "{f} is classified twice");
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Typed reads out of `serde_json` values that record a diagnostic instead of failing.
+//!
+//! The real definition files are sloppy (IDs as strings here and integers there), so
+//! phoenix parses JSON into [`serde_json::Value`] and reads each field it interprets
+//! through a [`Reader`], which knows the file and JSON path and keeps going after a
+//! wrong type so that one run reports every problem.
+
+use serde_json::{Map, Value};
+
+use super::diag::{Diagnostic, Diagnostics};
+
+pub(crate) struct Reader<'a> {
+    pub file: &'a str,
+    pub diags: &'a mut Diagnostics,
+}
+
+/// `"a number"`, `"the string \"x\""`: how a found value is described in an error.
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > 40 => "a long string".into(),
+        Value::String(s) => format!("the string \"{}\"", s.escape_debug()),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+pub(crate) fn join(base: &str, key: &str) -> String {
+    if base.is_empty() {
+        key.to_string()
+    } else {
+        format!("{base}.{key}")
+    }
+}
+
+impl Reader<'_> {
+    pub fn error(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(self.file, path, message).help(help));
+    }
+
+    pub fn warn(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::warning(self.file, path, message).help(help));
+    }
+
+    fn wrong_type(&mut self, path: &str, expected: &str, got: &Value, example: &str) {
+        self.error(
+            path,
+            format!("expected {expected}, found {}", describe(got)),
+            format!("write it as {example}"),
+        );
+    }
+
+    /// The value at `obj[key]`, treating `null` as absent (as the shell tool did).
+    pub fn get<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+        obj.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn str(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<String> {
+        match Self::get(obj, key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.wrong_type(&join(base, key), "a string", other, "\"text\"");
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<bool> {
+        match Self::get(obj, key)? {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.wrong_type(
+                    &join(base, key),
+                    "true or false",
+                    other,
+                    "true or false (no quotes)",
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer; integral strings are refused so that typos surface.
+    pub fn uint(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<u64> {
+        match Self::get(obj, key)? {
+            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            other => {
+                self.wrong_type(
+                    &join(base, key),
+                    "a whole number",
+                    other,
+                    "a number without quotes, e.g. 2048",
+                );
+                None
+            }
+        }
+    }
+
+    /// A guest ID: the real files write them as strings of digits (`"900"`) in some
+    /// places and integers in others; both are accepted.
+    pub fn id_value(&mut self, v: &Value, path: &str) -> Option<u32> {
+        let parsed = match v {
+            Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            Value::String(s) => s.trim().parse::<u32>().ok(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.wrong_type(
+                path,
+                "a guest ID",
+                v,
+                "a number such as 900 or the string \"900\"",
+            );
+        }
+        parsed
+    }
+
+    pub fn id(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<u32> {
+        let v = Self::get(obj, key)?;
+        self.id_value(v, &join(base, key))
+    }
+
+    pub fn array<'v>(
+        &mut self,
+        obj: &'v Map<String, Value>,
+        base: &str,
+        key: &str,
+    ) -> Option<&'v Vec<Value>> {
+        match Self::get(obj, key)? {
+            Value::Array(a) => Some(a),
+            other => {
+                self.wrong_type(&join(base, key), "an array", other, "[ ... ]");
+                None
+            }
+        }
+    }
+
+    pub fn object<'v>(
+        &mut self,
+        obj: &'v Map<String, Value>,
+        base: &str,
+        key: &str,
+    ) -> Option<&'v Map<String, Value>> {
+        match Self::get(obj, key)? {
+            Value::Object(m) => Some(m),
+            other => {
+                self.wrong_type(&join(base, key), "an object", other, "{ ... }");
+                None
+            }
+        }
+    }
+
+    pub fn str_list(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Vec<String> {
+        let Some(items) = self.array(obj, base, key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                other => self.wrong_type(
+                    &format!("{}[{i}]", join(base, key)),
+                    "a string",
+                    other,
+                    "\"text\"",
+                ),
+            }
+        }
+        out
+    }
+
+    /// IDs with the JSON path of each, so later checks can point at the entry.
+    pub fn id_list(
+        &mut self,
+        obj: &Map<String, Value>,
+        base: &str,
+        key: &str,
+    ) -> Vec<(u32, String)> {
+        let Some(items) = self.array(obj, base, key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{}[{i}]", join(base, key));
+            if let Some(id) = self.id_value(item, &path) {
+                out.push((id, path));
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,145 @@
+//! Value checks for fields phoenix passes to Proxmox: hostnames, addresses, MACs,
+//! GPU lists. A bad value here would otherwise fail twenty minutes into a build.
+
+use std::net::Ipv4Addr;
+
+use serde_json::{Map, Value};
+
+use super::read::{Reader, join};
+
+pub(crate) fn positive(
+    r: &mut Reader,
+    obj: &Map<String, Value>,
+    base: &str,
+    key: &str,
+) -> Option<u64> {
+    let v = r.uint(obj, base, key)?;
+    if v == 0 {
+        r.error(
+            join(base, key),
+            format!("`{key}` is 0"),
+            format!("give `{key}` a value above zero"),
+        );
+    }
+    Some(v)
+}
+
+/// Proxmox hostnames are DNS names: letters, digits, `-` and `.`, no leading `-`.
+pub(crate) fn check_hostname(r: &mut Reader, path: &str, name: &str) {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !ok {
+        r.error(
+            path,
+            format!("`{}` is not a valid hostname", name.escape_debug()),
+            "use letters, digits and `-` (no spaces, no leading or trailing `-`)",
+        );
+    }
+}
+
+pub(crate) fn check_snapshot_name(r: &mut Reader, path: &str, name: &str) {
+    // Proxmox: a letter first, then letters, digits, `-` and `_`.
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        r.error(
+            path,
+            format!("`{}` is not a valid snapshot name", name.escape_debug()),
+            "start with a letter; then letters, digits, `-` and `_` only",
+        );
+    }
+}
+
+/// `dhcp`, or an IPv4 address with a prefix length (`10.0.0.5/24`). Returns the
+/// address without prefix for the duplicate check.
+pub(crate) fn check_ip(r: &mut Reader, path: &str, ip: &str, allow_dhcp: bool) -> Option<String> {
+    if allow_dhcp && (ip == "dhcp" || ip == "manual") {
+        return None;
+    }
+    let parsed = ip.split_once('/').and_then(|(addr, prefix)| {
+        let addr: Ipv4Addr = addr.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok()?;
+        (prefix <= 32).then_some(addr)
+    });
+    match parsed {
+        Some(addr) => Some(addr.to_string()),
+        None => {
+            r.error(
+                path,
+                format!(
+                    "`{}` is not an IPv4 address with prefix length",
+                    ip.escape_debug()
+                ),
+                "write it as 10.0.0.5/24, or \"dhcp\"",
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn check_plain_ip(r: &mut Reader, path: &str, ip: &str) {
+    if ip.parse::<Ipv4Addr>().is_err() {
+        r.error(
+            path,
+            format!("`{}` is not an IPv4 address", ip.escape_debug()),
+            "write it as 10.0.0.1",
+        );
+    }
+}
+
+/// Six pairs of hex digits separated by `:`. Returns it upper-cased, for the duplicate check.
+pub(crate) fn check_mac(r: &mut Reader, path: &str, mac: &str) -> Option<String> {
+    let parts: Vec<&str> = mac.split(':').collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if !ok {
+        r.error(
+            path,
+            format!("`{}` is not a MAC address", mac.escape_debug()),
+            "write six hex pairs separated by colons, e.g. 52:54:00:AA:BB:CC",
+        );
+        return None;
+    }
+    let first = u8::from_str_radix(parts[0], 16).unwrap_or(0);
+    if first & 1 == 1 {
+        r.error(
+            path,
+            format!("`{mac}` is a multicast address"),
+            "the first byte must be even; 52:54:00:... is the usual prefix",
+        );
+    }
+    Some(mac.to_ascii_uppercase())
+}
+
+/// `none`, or GPU indices separated by commas (`0`, `0,1`, `0, 1`).
+pub(crate) fn parse_gpus(r: &mut Reader, path: &str, text: &str) -> Vec<u32> {
+    if text.trim() == "none" || text.trim().is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        if let Ok(n) = part.trim().parse::<u32>() {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        } else {
+            r.error(
+                path,
+                format!("`{}` is not a GPU assignment", text.escape_debug()),
+                "write \"none\" or GPU indices separated by commas, e.g. \"0,1\"",
+            );
+            return Vec::new();
+        }
+    }
+    out
+}

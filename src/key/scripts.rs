@@ -1,0 +1,69 @@
+//! Hashes of script files, read once per run however many guests name them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::defs::Definitions;
+
+/// Script path (relative to the definitions directory) → `"blake3:<hex>"`, or
+/// `"missing"` for a file that does not exist (validation reports those).
+#[derive(Debug, Default)]
+pub struct ScriptHashes {
+    cache: Mutex<HashMap<String, String>>,
+}
+
+impl ScriptHashes {
+    /// Hash every script the definitions name, in parallel.
+    pub fn prefetch(defs: &Definitions) -> ScriptHashes {
+        let mut paths: Vec<String> = Vec::new();
+        for g in defs.guests.values() {
+            paths.extend(g.features.iter().map(|f| defs.feature_script(g.kind, f)));
+            paths.extend(g.application_script.iter().map(|a| defs.layout.app(a)));
+            paths.extend(
+                g.health_checks
+                    .iter()
+                    .map(|h| defs.layout.health(&h.script)),
+            );
+        }
+        paths.extend(defs.host_steps.iter().map(|s| defs.host_script(s)));
+        paths.sort();
+        paths.dedup();
+        let map: HashMap<String, String> = paths
+            .into_par_iter()
+            .map(|p| {
+                let h = hash_file(defs, &p);
+                (p, h)
+            })
+            .collect();
+        ScriptHashes {
+            cache: Mutex::new(map),
+        }
+    }
+
+    /// An in-memory table, for tests.
+    pub fn from_map(map: HashMap<String, String>) -> ScriptHashes {
+        ScriptHashes {
+            cache: Mutex::new(map),
+        }
+    }
+
+    pub fn get(&self, defs: &Definitions, rel: &str) -> String {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .entry(rel.to_string())
+            .or_insert_with(|| hash_file(defs, rel))
+            .clone()
+    }
+}
+
+fn hash_file(defs: &Definitions, rel: &str) -> String {
+    match std::fs::read(defs.path_of(rel)) {
+        Ok(bytes) => format!("\"blake3:{}\"", blake3::hash(&bytes).to_hex()),
+        Err(_) => "\"missing\"".to_string(),
+    }
+}

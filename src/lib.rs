@@ -1,0 +1,17 @@
+//! phoenix: a build system for Proxmox VE hosts.
+//!
+//! Pipeline: [`defs::load`] → [`graph::build`] → [`key::assess`] → [`plan::make`]
+//! (→ execution, in a later stage). Only `defs`, `state`, `backend` and `report`
+//! touch the outside world; everything else is tested from in-memory input.
+
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod defs;
+pub mod exit_codes;
+pub mod graph;
+pub mod key;
+pub mod pipeline;
+pub mod plan;
+pub mod report;
+pub mod state;

@@ -1,0 +1,6 @@
+use clap::Parser;
+
+fn main() {
+    let cli = phoenix::cli::Cli::parse();
+    std::process::exit(phoenix::app::run(&cli));
+}

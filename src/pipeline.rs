@@ -1,0 +1,82 @@
+//! The pipeline every command shares: `defs::load → graph::build → key::assess →
+//! plan::make`, with the diagnostics of every stage gathered in one list.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::backend::{Backend, DryRun};
+use crate::defs::{self, Definitions, Diagnostics, Severity};
+use crate::graph::{self, Graph, NodeId, target};
+use crate::key::{self, NodeKeys, ScriptHashes};
+use crate::plan::{self, Plan};
+use crate::state::{NodeRecord, Recorded, StateDir, StateError};
+
+/// Definitions with their graph and every problem found in them.
+pub struct Loaded {
+    pub defs: Definitions,
+    pub graph: Graph,
+    pub diags: Diagnostics,
+}
+
+/// Load and check a definitions directory. Missing scripts are reported with
+/// `missing_scripts` severity: errors where phoenix will act, warnings for drawing.
+pub fn load(dir: &Path, missing_scripts: Severity) -> Loaded {
+    let (defs, mut diags) = defs::load(dir);
+    let (graph, cycle_diags) = graph::build(&defs);
+    diags.extend(cycle_diags);
+    diags.extend(defs::checks::check_scripts(&defs, missing_scripts));
+    Loaded { defs, graph, diags }
+}
+
+/// Desired keys, recorded state and the plan for a selection of nodes.
+pub struct Assessed {
+    /// Selected nodes in build order.
+    pub order: Vec<NodeId>,
+    pub keys: HashMap<NodeId, NodeKeys>,
+    pub recorded: Recorded,
+    pub plan: Plan,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Target(#[from] target::UnknownTarget),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+}
+
+/// Select `targets` and what they need, compute keys, and plan against the recorded
+/// state and the dry-run backend's inventory.
+pub fn assess(
+    loaded: &Loaded,
+    targets: &[String],
+    state: &StateDir,
+) -> Result<Assessed, PipelineError> {
+    let targets = target::resolve(&loaded.defs, &loaded.graph, targets)?;
+    let selected = loaded.graph.select(&targets);
+    let order = loaded.graph.order(&selected);
+    let scripts = ScriptHashes::prefetch(&loaded.defs);
+    let keys = key::assess(&loaded.defs, &order, &scripts);
+    let recorded = state.read_all()?;
+    let backend = DryRun::from_records(records_by_node(&loaded.defs, &recorded.records));
+    let inventory = backend.inventory()?;
+    let plan = plan::make(&loaded.defs, &order, &keys, &recorded.records, &inventory);
+    Ok(Assessed {
+        order,
+        keys,
+        recorded,
+        plan,
+    })
+}
+
+fn records_by_node<'a>(
+    defs: &Definitions,
+    records: &'a HashMap<String, NodeRecord>,
+) -> Vec<(NodeId, &'a NodeRecord)> {
+    records
+        .iter()
+        .filter_map(|(label, r)| target::parse(defs, label).map(|id| (id, r)))
+        .collect()
+}

@@ -1,0 +1,42 @@
+//! Everything phoenix prints for people and machines: diagnostics, plans, graphs,
+//! explanations. Renderers return strings so they are tested without a terminal.
+
+pub mod explain;
+pub mod graph;
+pub mod plan;
+
+use crate::defs::Diagnostics;
+
+/// Diagnostics for the terminal. With `all_warnings` false, warnings are summarised
+/// in one line (plan and graph would otherwise repeat them on every run).
+pub fn diagnostics(diags: &Diagnostics, all_warnings: bool) -> String {
+    let mut out = String::new();
+    let mut warnings = 0;
+    for d in diags.sorted() {
+        if d.is_error() || all_warnings {
+            out.push_str(&d.to_string());
+            out.push('\n');
+        }
+        if !d.is_error() {
+            warnings += 1;
+        }
+    }
+    let errors = diags.error_count();
+    if !all_warnings && warnings > 0 {
+        out.push_str(&format!(
+            "{warnings} warning{} in the definitions (`phoenix validate` lists them)\n",
+            plural(warnings)
+        ));
+    }
+    if errors > 0 {
+        out.push_str(&format!(
+            "{errors} error{} in the definitions\n",
+            plural(errors)
+        ));
+    }
+    out
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

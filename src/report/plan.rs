@@ -1,0 +1,68 @@
+//! The plan as a table for people and as one JSON object for machines.
+
+use std::fmt::Write;
+
+use crate::defs::Definitions;
+use crate::plan::{ActionKind, Plan};
+
+pub fn text(plan: &Plan, defs: &Definitions) -> String {
+    let mut out = String::new();
+    let pending = plan.pending().count();
+    let fresh = plan.actions.len() - pending;
+    let _ = writeln!(
+        out,
+        "plan: {pending} to run, {fresh} fresh, {} selected",
+        plan.actions.len()
+    );
+    let width = plan
+        .actions
+        .iter()
+        .map(|a| a.node.to_string().len())
+        .max()
+        .unwrap_or(0);
+    for a in &plan.actions {
+        let name = a
+            .node
+            .guest_id()
+            .and_then(|id| defs.guest(id))
+            .map(|g| g.name.as_str())
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "  {:<10} {:<width$}  {name}",
+            a.action.as_str(),
+            a.node.to_string()
+        );
+        if !a.steps.is_empty() {
+            let _ = write!(out, "  [{}]", a.steps.join(", "));
+        }
+        out.push('\n');
+        for r in &a.reasons {
+            let _ = writeln!(out, "  {:<10} {:<width$}  - {r}", "", "");
+        }
+    }
+    for f in &plan.foreign {
+        let _ = writeln!(
+            out,
+            "  {:<10} {f}  exists but was not created by phoenix; left alone",
+            "foreign"
+        );
+    }
+    let blocked = plan.blocked_replacements();
+    if !blocked.is_empty() {
+        let names: Vec<String> = blocked.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "note: replacing {} destroys its root disk; `phoenix build` refuses without --allow-replace",
+            names.join(", ")
+        );
+    }
+    if pending == 0 && plan.actions.iter().all(|a| a.action == ActionKind::Fresh) {
+        out.push_str("everything is up to date\n");
+    }
+    out
+}
+
+pub fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).unwrap_or_default()
+}

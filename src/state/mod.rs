@@ -1,0 +1,237 @@
+//! The state directory (`--cache`): one record per node, written atomically.
+//!
+//! Layout: `nodes/<slug>.json` (e.g. `nodes/ct-950.json`) holds the keys and input
+//! manifests of the steps that completed, in order, and the settings step. A record
+//! is written to a temporary file, fsynced, renamed over the old one, and the
+//! directory is fsynced, so a crash leaves either the old or the new record, never a
+//! torn one. A record that cannot be parsed is reported and treated as absent: the
+//! plan then re-checks that node instead of trusting garbage.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::Manifest;
+
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub key: String,
+    pub manifest: Manifest,
+    /// Seconds since the Unix epoch.
+    pub finished_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub version: u32,
+    pub node: String,
+    /// Content steps that completed, in execution order.
+    pub steps: Vec<StepRecord>,
+    pub configure: Option<StepRecord>,
+    pub updated_at: u64,
+}
+
+impl NodeRecord {
+    pub fn new(node: &str) -> NodeRecord {
+        NodeRecord {
+            version: RECORD_VERSION,
+            node: node.to_string(),
+            steps: Vec::new(),
+            configure: None,
+            updated_at: now(),
+        }
+    }
+
+    /// Output key of the last completed content step.
+    pub fn last_key(&self) -> Option<&str> {
+        self.steps.last().map(|s| s.key.as_str())
+    }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What reading the state directory found: the records, and the files it could not use.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub records: HashMap<String, NodeRecord>,
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(root: &Path) -> StateDir {
+        StateDir {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn nodes_dir(&self) -> PathBuf {
+        self.root.join("nodes")
+    }
+
+    pub fn record_path(&self, slug: &str) -> PathBuf {
+        self.nodes_dir().join(format!("{slug}.json"))
+    }
+
+    /// All records. A missing directory is an empty state, not an error.
+    pub fn read_all(&self) -> Result<Recorded, StateError> {
+        let mut out = Recorded::default();
+        let dir = self.nodes_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => {
+                return Err(StateError::Io {
+                    action: "read",
+                    path: dir,
+                    source,
+                });
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| StateError::Io {
+                action: "read",
+                path: dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            match fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<NodeRecord>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(rec) if rec.version == RECORD_VERSION => {
+                    out.records.insert(rec.node.clone(), rec);
+                }
+                Ok(rec) => out.unreadable.push((
+                    path,
+                    format!("record version {} is not {RECORD_VERSION}", rec.version),
+                )),
+                Err(e) => out.unreadable.push((path, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn read(&self, slug: &str) -> Option<NodeRecord> {
+        let bytes = fs::read(self.record_path(slug)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Write a record atomically: temp file, fsync, rename, fsync the directory.
+    pub fn write(&self, slug: &str, record: &NodeRecord) -> Result<(), StateError> {
+        let dir = self.nodes_dir();
+        fs::create_dir_all(&dir).map_err(|source| StateError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        let path = self.record_path(slug);
+        let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+        write_atomic(&path, &bytes)
+    }
+
+    pub fn remove(&self, slug: &str) -> Result<(), StateError> {
+        let path = self.record_path(slug);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io {
+                action: "remove",
+                path,
+                source,
+            }),
+        }
+    }
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record"),
+        std::process::id()
+    ));
+    fn io(action: &'static str, p: &Path) -> impl FnOnce(std::io::Error) -> StateError + use<> {
+        let path = p.to_path_buf();
+        move |source| StateError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
+    f.write_all(bytes).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("sync", &tmp))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(io("rename", path))?;
+    if let Ok(d) = File::open(dir) {
+        // Makes the rename itself durable; not every filesystem supports it.
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_bad_files_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        assert!(state.read_all().unwrap().records.is_empty());
+        let mut rec = NodeRecord::new("ct:950");
+        rec.steps.push(StepRecord {
+            step: "define".into(),
+            key: "ab".into(),
+            manifest: Manifest::new(),
+            finished_at: 1,
+        });
+        state.write("ct-950", &rec).unwrap();
+        fs::write(dir.path().join("nodes/ct-951.json"), b"{ torn").unwrap();
+        let all = state.read_all().unwrap();
+        assert_eq!(all.records["ct:950"], rec);
+        assert_eq!(all.unreadable.len(), 1);
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("nodes"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}
