@@ -44,31 +44,31 @@ pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
     let mut by_ip: HashMap<&str, &Guest> = HashMap::new();
     let mut by_mac: HashMap<&str, &Guest> = HashMap::new();
     for g in defs.guests.values() {
-        if let Some(ip) = &g.address {
-            if let Some(first) = by_ip.insert(ip, g) {
-                by_ip.insert(ip, first);
-                diags.push(
-                    Diagnostic::error(
-                        &g.file,
-                        format!("{}.network_config.ip", g.path),
-                        format!("address {ip} is also used by {}", first.label()),
-                    )
-                    .help("give each guest its own address"),
-                );
-            }
+        if let Some(ip) = &g.address
+            && let Some(first) = by_ip.insert(ip, g)
+        {
+            by_ip.insert(ip, first);
+            diags.push(
+                Diagnostic::error(
+                    &g.file,
+                    format!("{}.network_config.ip", g.path),
+                    format!("address {ip} is also used by {}", first.label()),
+                )
+                .help("give each guest its own address"),
+            );
         }
-        if let Some(mac) = &g.mac {
-            if let Some(first) = by_mac.insert(mac, g) {
-                by_mac.insert(mac, first);
-                diags.push(
-                    Diagnostic::error(
-                        &g.file,
-                        format!("{}.mac_address", g.path),
-                        format!("MAC {mac} is also used by {}", first.label()),
-                    )
-                    .help("give each guest its own MAC address"),
-                );
-            }
+        if let Some(mac) = &g.mac
+            && let Some(first) = by_mac.insert(mac, g)
+        {
+            by_mac.insert(mac, first);
+            diags.push(
+                Diagnostic::error(
+                    &g.file,
+                    format!("{}.mac_address", g.path),
+                    format!("MAC {mac} is also used by {}", first.label()),
+                )
+                .help("give each guest its own MAC address"),
+            );
         }
     }
 }

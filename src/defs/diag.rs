@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn suggests_close_ids() {
-        assert_eq!(did_you_mean("920", ["902", "950", "101"]), Some("902"));
+        assert_eq!(did_you_mean("951", ["902", "950", "101"]), Some("950"));
         assert_eq!(
             did_you_mean("base_setp", ["base_setup", "docker"]),
             Some("base_setup")

@@ -258,14 +258,14 @@ fn read_host(defs: &mut Definitions, diags: &mut Diagnostics) {
             }
         }
     }
-    if let Some(v) = host::lookup(&defs.host, "nvidia_driver.install") {
-        if !v.is_boolean() {
-            r.error(
-                "nvidia_driver.install",
-                format!("expected true or false, found {}", read::describe(v)),
-                "write true or false without quotes",
-            );
-        }
+    if let Some(v) = host::lookup(&defs.host, "nvidia_driver.install")
+        && !v.is_boolean()
+    {
+        r.error(
+            "nvidia_driver.install",
+            format!("expected true or false, found {}", read::describe(v)),
+            "write true or false without quotes",
+        );
     }
     defs.host_steps = host::HOST_STEPS
         .iter()
@@ -326,9 +326,8 @@ fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
             );
             continue;
         };
-        if let Some(guest) = read_guest(&mut r, GuestKind::Ct, id, path, obj) {
-            defs.guests.insert(id, guest);
-        }
+        let guest = read_guest(&mut r, GuestKind::Ct, id, &path, obj);
+        defs.guests.insert(id, guest);
     }
 }
 
@@ -366,9 +365,7 @@ fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
             }
             continue;
         };
-        let Some(guest) = read_guest(&mut r, GuestKind::Vm, id, path.clone(), obj.clone()) else {
-            continue;
-        };
+        let guest = read_guest(&mut r, GuestKind::Vm, id, &path, obj.clone());
         if let Some(other) = defs.guests.get(&id) {
             r.error(
                 join(&path, "vmid"),
@@ -381,19 +378,12 @@ fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
     }
 }
 
-fn read_guest(
-    r: &mut Reader,
-    kind: GuestKind,
-    id: u32,
-    path: String,
-    raw: Map<String, Value>,
-) -> Option<Guest> {
-    let p = path.as_str();
+fn read_guest(r: &mut Reader, kind: GuestKind, id: u32, p: &str, raw: Map<String, Value>) -> Guest {
     if id < 100 {
         let field = if kind == GuestKind::Vm {
             join(p, "vmid")
         } else {
-            path.clone()
+            p.to_string()
         };
         r.error(
             field,
@@ -463,14 +453,14 @@ fn read_guest(
         }
     }
     let application_script = r.str(&raw, p, "application_script");
-    if let Some(s) = &application_script {
-        if !layout::is_plain_file_name(s) {
-            r.error(
-                join(p, "application_script"),
-                format!("`{s}` is not a plain file name"),
-                "name a file inside apps/, without directories",
-            );
-        }
+    if let Some(s) = &application_script
+        && !layout::is_plain_file_name(s)
+    {
+        r.error(
+            join(p, "application_script"),
+            format!("`{s}` is not a plain file name"),
+            "name a file inside apps/, without directories",
+        );
     }
     let health_checks = read_health_checks(r, &raw, p);
 
@@ -479,7 +469,7 @@ fn read_guest(
         id,
         name: name.unwrap_or_default(),
         file: r.file.to_string(),
-        path: path.clone(),
+        path: p.to_string(),
         clone_from,
         dependencies,
         features,
@@ -500,7 +490,7 @@ fn read_guest(
         GuestKind::Vm => read_vm_fields(r, &raw, &mut g),
     }
     g.raw = raw;
-    Some(g)
+    g
 }
 
 fn read_health_checks(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<HealthCheck> {
@@ -728,23 +718,23 @@ fn read_firewall(r: &mut Reader, raw: &Map<String, Value>, p: &str) {
             );
             continue;
         };
-        if let Some(t) = r.str(o, &rp, "type") {
-            if !matches!(t.as_str(), "in" | "out") {
-                r.error(
-                    join(&rp, "type"),
-                    format!("rule type `{t}` is neither `in` nor `out`"),
-                    "use \"in\" or \"out\"",
-                );
-            }
+        if let Some(t) = r.str(o, &rp, "type")
+            && !matches!(t.as_str(), "in" | "out")
+        {
+            r.error(
+                join(&rp, "type"),
+                format!("rule type `{t}` is neither `in` nor `out`"),
+                "use \"in\" or \"out\"",
+            );
         }
-        if let Some(a) = r.str(o, &rp, "action") {
-            if !matches!(a.as_str(), "ACCEPT" | "DROP" | "REJECT") {
-                r.error(
-                    join(&rp, "action"),
-                    format!("rule action `{a}` is not ACCEPT, DROP or REJECT"),
-                    "use one of ACCEPT, DROP, REJECT",
-                );
-            }
+        if let Some(a) = r.str(o, &rp, "action")
+            && !matches!(a.as_str(), "ACCEPT" | "DROP" | "REJECT")
+        {
+            r.error(
+                join(&rp, "action"),
+                format!("rule action `{a}` is not ACCEPT, DROP or REJECT"),
+                "use one of ACCEPT, DROP, REJECT",
+            );
         }
     }
 }

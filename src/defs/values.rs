@@ -69,19 +69,18 @@ pub(crate) fn check_ip(r: &mut Reader, path: &str, ip: &str, allow_dhcp: bool) -
         let prefix: u8 = prefix.parse().ok()?;
         (prefix <= 32).then_some(addr)
     });
-    match parsed {
-        Some(addr) => Some(addr.to_string()),
-        None => {
-            r.error(
-                path,
-                format!(
-                    "`{}` is not an IPv4 address with prefix length",
-                    ip.escape_debug()
-                ),
-                "write it as 10.0.0.5/24, or \"dhcp\"",
-            );
-            None
-        }
+    if let Some(addr) = parsed {
+        Some(addr.to_string())
+    } else {
+        r.error(
+            path,
+            format!(
+                "`{}` is not an IPv4 address with prefix length",
+                ip.escape_debug()
+            ),
+            "write it as 10.0.0.5/24, or \"dhcp\"",
+        );
+        None
     }
 }
 

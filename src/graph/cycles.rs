@@ -92,10 +92,10 @@ fn elementary_cycles(graph: &Graph, scc: &[NodeIndex], limit: usize) -> Vec<Vec<
             }
             let Some(next) = it.pop() else {
                 iters.pop();
-                if let Some(ix) = path.pop() {
-                    if let Some(r) = rank(ix) {
-                        on_path[r] = false;
-                    }
+                if let Some(ix) = path.pop()
+                    && let Some(r) = rank(ix)
+                {
+                    on_path[r] = false;
                 }
                 continue;
             };

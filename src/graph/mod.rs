@@ -257,10 +257,10 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
         .and_then(serde_json::Value::as_str);
     for guest in defs.guests.values() {
         let id = NodeId::guest(guest.kind, guest.id);
-        if let Some((src, _)) = &guest.clone_from {
-            if let Some(s) = defs.guest(*src).filter(|s| s.kind == guest.kind) {
-                graph.add_edge(id, NodeId::guest(s.kind, s.id), EdgeKind::Clone);
-            }
+        if let Some((src, _)) = &guest.clone_from
+            && let Some(s) = defs.guest(*src).filter(|s| s.kind == guest.kind)
+        {
+            graph.add_edge(id, NodeId::guest(s.kind, s.id), EdgeKind::Clone);
         }
         for (dep, _) in &guest.dependencies {
             if let Some(d) = defs.guest(*dep) {
@@ -295,10 +295,10 @@ impl Graph {
     /// Adds `from → to` when both nodes exist (host steps that are not configured
     /// simply have no node).
     fn add_edge(&mut self, from: NodeId, to: NodeId, kind: EdgeKind) {
-        if let (Some(a), Some(b)) = (self.node_index(from), self.node_index(to)) {
-            if !self.g.edges_connecting(a, b).any(|e| *e.weight() == kind) {
-                self.g.add_edge(a, b, kind);
-            }
+        if let (Some(a), Some(b)) = (self.node_index(from), self.node_index(to))
+            && !self.g.edges_connecting(a, b).any(|e| *e.weight() == kind)
+        {
+            self.g.add_edge(a, b, kind);
         }
     }
 }

@@ -25,20 +25,19 @@ pub fn resolve(
     let mut out = Vec::new();
     for t in targets {
         let node = parse(defs, t).filter(|n| graph.contains(*n));
-        match node {
-            Some(n) => out.push(n),
-            None => {
-                let names: Vec<String> = graph
-                    .nodes()
-                    .map(|n| n.to_string())
-                    .chain(defs.guests.keys().map(u32::to_string))
-                    .collect();
-                let hint = did_you_mean(t, names.iter().map(String::as_str)).map(str::to_string);
-                return Err(UnknownTarget {
-                    target: t.clone(),
-                    hint,
-                });
-            }
+        if let Some(n) = node {
+            out.push(n)
+        } else {
+            let names: Vec<String> = graph
+                .nodes()
+                .map(|n| n.to_string())
+                .chain(defs.guests.keys().map(u32::to_string))
+                .collect();
+            let hint = did_you_mean(t, names.iter().map(String::as_str)).map(str::to_string);
+            return Err(UnknownTarget {
+                target: t.clone(),
+                hint,
+            });
         }
     }
     out.sort();

@@ -23,7 +23,8 @@ pub fn redacted(value: &Value) -> String {
     let mut raw = String::new();
     write(&mut raw, value);
     let digest = blake3::derive_key("phoenix redacted value 2026-11 v1", raw.as_bytes());
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = blake3::Hash::from_bytes(digest).to_hex();
+    let hex = &hex[..12];
     format!("\"<redacted {hex}>\"")
 }
 

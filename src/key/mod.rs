@@ -224,39 +224,39 @@ impl Ctx<'_> {
             };
             target.insert(field.clone(), canon::canonical(field, value));
         }
-        if let Some((src, _)) = &g.clone_from {
-            if let Some(source) = self.defs.guest(*src) {
-                let sid = NodeId::guest(source.kind, source.id);
-                let skey = done.get(&sid).map_or_else(
-                    || "\"unknown\"".to_string(),
-                    |k| format!("\"{}\"", k.output()),
+        if let Some((src, _)) = &g.clone_from
+            && let Some(source) = self.defs.guest(*src)
+        {
+            let sid = NodeId::guest(source.kind, source.id);
+            let skey = done.get(&sid).map_or_else(
+                || "\"unknown\"".to_string(),
+                |k| format!("\"{}\"", k.output()),
+            );
+            define.insert(format!("clone source {sid}"), skey);
+            if let Some(snap) = &source.template_snapshot {
+                define.insert(
+                    "clone snapshot".into(),
+                    canon::canonical("snapshot", &Value::String(snap.clone())),
                 );
-                define.insert(format!("clone source {sid}"), skey);
-                if let Some(snap) = &source.template_snapshot {
-                    define.insert(
-                        "clone snapshot".into(),
-                        canon::canonical("snapshot", &Value::String(snap.clone())),
-                    );
-                }
             }
         }
         if g.kind == GuestKind::Vm {
             if let Some(v) = self.defs.vm_defaults.get("storage_pool") {
                 define.insert("storage".into(), canon::canonical("storage_pool", v));
             }
-            if g.is_template {
-                if let Some(v) = self.defs.vm_defaults.get("ubuntu_release") {
-                    define.insert(
-                        "ubuntu_release".into(),
-                        canon::canonical("ubuntu_release", v),
-                    );
-                }
+            if g.is_template
+                && let Some(v) = self.defs.vm_defaults.get("ubuntu_release")
+            {
+                define.insert(
+                    "ubuntu_release".into(),
+                    canon::canonical("ubuntu_release", v),
+                );
             }
             for field in ["cores", "memory_mb"] {
-                if !configure.contains_key(field) {
-                    if let Some(v) = self.defs.vm_defaults.get(field) {
-                        configure.insert(field.into(), canon::canonical(field, v));
-                    }
+                if !configure.contains_key(field)
+                    && let Some(v) = self.defs.vm_defaults.get(field)
+                {
+                    configure.insert(field.into(), canon::canonical(field, v));
                 }
             }
         }
@@ -282,10 +282,10 @@ impl Ctx<'_> {
             if g.kind == GuestKind::Ct {
                 m.extend(self.globals.iter().cloned());
             }
-            if feature == "nvidia" {
-                if let Some(v) = &self.host_driver {
-                    m.insert("host nvidia_driver.version".into(), v.clone());
-                }
+            if feature == "nvidia"
+                && let Some(v) = &self.host_driver
+            {
+                m.insert("host nvidia_driver.version".into(), v.clone());
             }
             push(&mut chain, format!("feature:{feature}"), m);
         }
@@ -313,7 +313,7 @@ impl Ctx<'_> {
         }
         match g.kind {
             GuestKind::Ct if g.template_snapshot.is_some() => {
-                push(&mut chain, "snapshot".into(), snapshot)
+                push(&mut chain, "snapshot".into(), snapshot);
             }
             GuestKind::Vm if g.is_template => push(&mut chain, "template".into(), snapshot),
             _ => {}

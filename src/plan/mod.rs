@@ -262,11 +262,11 @@ fn guest_action(
     } else {
         chain[i..].iter().map(|s| s.step.clone()).collect()
     };
-    if kind != ActionKind::Replace {
-        if let Some(settings) = settings_stale {
-            steps.insert(0, "configure".into());
-            reasons.extend(settings);
-        }
+    if kind != ActionKind::Replace
+        && let Some(settings) = settings_stale
+    {
+        steps.insert(0, "configure".into());
+        reasons.extend(settings);
     }
     if kind == ActionKind::Resume && rec.steps.get(i).is_some() && want.step.starts_with("feature:")
     {

@@ -5,6 +5,8 @@ pub mod explain;
 pub mod graph;
 pub mod plan;
 
+use std::fmt::Write;
+
 use crate::defs::Diagnostics;
 
 /// Diagnostics for the terminal. With `all_warnings` false, warnings are summarised
@@ -23,16 +25,14 @@ pub fn diagnostics(diags: &Diagnostics, all_warnings: bool) -> String {
     }
     let errors = diags.error_count();
     if !all_warnings && warnings > 0 {
-        out.push_str(&format!(
-            "{warnings} warning{} in the definitions (`phoenix validate` lists them)\n",
+        let _ = writeln!(
+            out,
+            "{warnings} warning{} in the definitions (`phoenix validate` lists them)",
             plural(warnings)
-        ));
+        );
     }
     if errors > 0 {
-        out.push_str(&format!(
-            "{errors} error{} in the definitions\n",
-            plural(errors)
-        ));
+        let _ = writeln!(out, "{errors} error{} in the definitions", plural(errors));
     }
     out
 }

@@ -177,28 +177,30 @@ impl StateDir {
     }
 }
 
+fn io_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> StateError + use<> {
+    let path = path.to_path_buf();
+    move |source| StateError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("record"),
-        std::process::id()
-    ));
-    fn io(action: &'static str, p: &Path) -> impl FnOnce(std::io::Error) -> StateError + use<> {
-        let path = p.to_path_buf();
-        move |source| StateError::Io {
-            action,
-            path,
-            source,
-        }
-    }
-    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("sync", &tmp))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("record");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io_error("create", &tmp))?;
+    f.write_all(bytes).map_err(io_error("write", &tmp))?;
+    f.sync_all().map_err(io_error("sync", &tmp))?;
     drop(f);
-    fs::rename(&tmp, path).map_err(io("rename", path))?;
+    fs::rename(&tmp, path).map_err(io_error("rename", path))?;
     if let Ok(d) = File::open(dir) {
         // Makes the rename itself durable; not every filesystem supports it.
         let _ = d.sync_all();
