@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::key::Manifest;
+use crate::key::{Manifest, NodeKeys, StepKey};
 
 pub const RECORD_VERSION: u32 = 1;
 
@@ -46,6 +46,25 @@ impl NodeRecord {
             steps: Vec::new(),
             configure: None,
             updated_at: now(),
+        }
+    }
+
+    /// The record of a node whose every step completed with the given keys: what a
+    /// successful build writes, and what tests use to stand for one.
+    pub fn built(node: &str, keys: &NodeKeys) -> NodeRecord {
+        let at = now();
+        let step = |s: &StepKey| StepRecord {
+            step: s.step.clone(),
+            key: s.key.hex(),
+            manifest: s.manifest.clone(),
+            finished_at: at,
+        };
+        NodeRecord {
+            version: RECORD_VERSION,
+            node: node.to_string(),
+            steps: keys.chain.iter().map(step).collect(),
+            configure: keys.configure.as_ref().map(step),
+            updated_at: at,
         }
     }
 
