@@ -11,34 +11,45 @@ pub fn text(plan: &Plan, defs: &Definitions) -> String {
     let fresh = plan.actions.len() - pending;
     let _ = writeln!(
         out,
-        "plan: {pending} to run, {fresh} fresh, {} selected",
+        "plan: {pending} to run, {fresh} fresh ({} selected)",
         plan.actions.len()
     );
-    let width = plan
+    let name_of = |a: &crate::plan::Action| match a.node {
+        crate::graph::NodeId::Host(s) => crate::defs::host::spec(s)
+            .map_or("", |s| s.summary)
+            .to_string(),
+        n => n
+            .guest_id()
+            .and_then(|id| defs.guest(id))
+            .map(|g| g.name.clone())
+            .unwrap_or_default(),
+    };
+    let node_w = plan
         .actions
         .iter()
         .map(|a| a.node.to_string().len())
         .max()
         .unwrap_or(0);
     for a in &plan.actions {
-        let name = a
-            .node
-            .guest_id()
-            .and_then(|id| defs.guest(id))
-            .map(|g| g.name.as_str())
-            .unwrap_or_default();
         let _ = write!(
             out,
-            "  {:<10} {:<width$}  {name}",
+            "  {:<10} {:<node_w$}  {}",
             a.action.as_str(),
-            a.node.to_string()
+            a.node.to_string(),
+            name_of(a)
         );
         if !a.steps.is_empty() {
-            let _ = write!(out, "  [{}]", a.steps.join(", "));
+            let _ = write!(
+                out,
+                "\n  {:<10} {:<node_w$}  steps: {}",
+                "",
+                "",
+                a.steps.join(" → ")
+            );
         }
         out.push('\n');
         for r in &a.reasons {
-            let _ = writeln!(out, "  {:<10} {:<width$}  - {r}", "", "");
+            let _ = writeln!(out, "  {:<10} {:<node_w$}  - {r}", "", "");
         }
     }
     for f in &plan.foreign {
