@@ -110,11 +110,11 @@ fn validate(cli: &Cli, output: Output) -> i32 {
                     .filter(|g| g.kind == crate::defs::GuestKind::Ct)
                     .count();
                 print(&format!(
-                    "ok: {cts} containers, {} VMs, {} host steps in {} ({:?} layout)",
+                    "ok: {cts} containers, {} VMs, {} host steps in {} ({} layout)",
                     loaded.defs.guests.len() - cts,
                     loaded.defs.host_steps.len(),
                     cli.global.defs.display(),
-                    loaded.defs.layout
+                    loaded.defs.layout.as_str()
                 ));
             }
         }

@@ -22,6 +22,13 @@ pub const LXC_FILE: &str = "phoenix_lxc_configs.json";
 pub const VM_FILE: &str = "phoenix_vm_configs.json";
 
 impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Native => "native",
+            Layout::Legacy => "legacy",
+        }
+    }
+
     pub fn detect(dir: &Path) -> Layout {
         if dir.join("etc").join(LXC_FILE).is_file() {
             Layout::Legacy

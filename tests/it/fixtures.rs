@@ -437,7 +437,7 @@ fn legacy_layout_is_detected() {
         .args(["validate"])
         .run()
         .success();
-    assert!(out.stdout.contains("Legacy"), "{}", out.stdout);
+    assert!(out.stdout.contains("(legacy layout)"), "{}", out.stdout);
     assert_eq!(edges(legacy.path()), edges(native.path()));
 }
 

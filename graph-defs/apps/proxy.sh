@@ -1,0 +1,31 @@
+#!/bin/sh
+# App for proxy: fetches the page of the upstream web guest (the "upstream" field of
+# the guest JSON, a 10.0.3.x address of a demo guest) and serves a copy on port 8080
+# with busybox httpd. Re-fetches on every run (up to 10 tries, 1 s apart); starts
+# httpd only if nothing answers on the port yet. $1 = guest ID.
+set -eu
+id=${1:?usage: proxy.sh GUEST_ID}
+json=$(tr -d '\n\r' < "${PHOENIX_GUEST_JSON:?PHOENIX_GUEST_JSON is not set}")
+up=$(printf '%s' "$json" | sed -n 's/.*"upstream"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+case "$up" in
+  10.0.3.[0-9] | 10.0.3.[0-9][0-9] | 10.0.3.[0-9][0-9][0-9]) ;;
+  *) echo "proxy: upstream '$up' is not a demo guest address (10.0.3.x)" >&2; exit 1 ;;
+esac
+root=/srv/proxy
+port=8080
+mkdir -p "$root" /opt/phoenix/services
+unset http_proxy HTTP_PROXY
+i=1
+until wget -q -O "$root/index.html.new" "http://$up/"; do
+  [ "$i" -lt 10 ] || { echo "proxy: http://$up/ did not answer" >&2; exit 1; }
+  i=$((i + 1)); sleep 1
+done
+mv "$root/index.html.new" "$root/index.html"
+echo "port=$port" > /opt/phoenix/services/proxy
+echo "proxy: guest $id copied http://$up/ to $root/index.html"
+if wget -q -O /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+  echo "proxy: already listening on port $port"
+else
+  httpd -p "$port" -h "$root"
+  echo "proxy: started httpd on port $port"
+fi

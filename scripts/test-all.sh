@@ -1,0 +1,22 @@
+#!/bin/sh
+# Set up what is missing (scripts/setup.sh), then run every check CI runs:
+# formatting, clippy with warnings as errors, all tests, and a compile of the benchmarks.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/setup.sh
+[ -x "$HOME/.cargo/bin/cargo" ] && PATH="$HOME/.cargo/bin:$PATH"
+
+# Tests that need ../shared fail instead of skipping in CI.
+if [ "${CI:-}" = "true" ]; then
+    export PHOENIX_REQUIRE_SHARED=1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --quiet 2>&1
+echo "== cargo bench --no-run"
+cargo bench --no-run --quiet
+echo "== all checks passed"
