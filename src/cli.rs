@@ -52,6 +52,35 @@ pub struct GlobalArgs {
     )]
     pub cache: PathBuf,
 
+    /// Where side effects go: `auto` (pve where `pct` exists, else lxc), `lxc`, `sim`,
+    /// `dry-run`. `plan`, `graph` and `explain` use the recorded state unless a backend is named.
+    #[arg(long, global = true, env = "PHOENIX_BACKEND", value_enum)]
+    pub backend: Option<BackendKind>,
+
+    /// lxc backend: the LXC path holding phoenix's containers.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_LXCPATH",
+        default_value = "/var/lib/lxc",
+        value_name = "DIR"
+    )]
+    pub lxcpath: PathBuf,
+
+    /// lxc backend: container names are PREFIX + ID; phoenix lists and touches no others.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_PREFIX",
+        default_value = "phx-",
+        value_name = "PREFIX"
+    )]
+    pub prefix: String,
+
+    /// sim backend: the directory that holds the simulated host (default: CACHE/sim).
+    #[arg(long, global = true, env = "PHOENIX_SIM_DIR", value_name = "DIR")]
+    pub sim_dir: Option<PathBuf>,
+
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "PHOENIX_VERBOSE")]
     pub verbose: u8,
@@ -111,6 +140,87 @@ pub enum Command {
         /// A guest ID (`950`) or node (`ct:950`, `host:zfs`).
         target: String,
     },
+
+    /// Build the targets and what they need, running only stale steps.
+    ///
+    /// Independent branches run in parallel (`-j`). A failing step fails its guest and
+    /// skips what needs it; everything else goes on, and the next build resumes at the
+    /// failed step. State is recorded after every step, so an interrupted build
+    /// (Ctrl-C, kill -9) resumes where it stopped.
+    ///
+    ///   phoenix build all
+    ///   phoenix build 950 -j 8
+    ///   phoenix build 950 --force 950         rebuild 950 although it is fresh
+    ///   phoenix build all --output json | jq -c 'select(.event == "summary")'
+    Build {
+        /// Targets: `all`, a guest ID, or a node; all when empty.
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+
+        /// Steps to run at the same time (one step at a time per guest).
+        #[arg(short, long, env = "PHOENIX_JOBS", default_value_t = 4)]
+        jobs: usize,
+
+        /// Stop starting new work after the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+
+        /// Allow destroying and re-creating guests that are not templates.
+        #[arg(long)]
+        allow_replace: bool,
+
+        /// Print the plan and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+
+        /// Rebuild this target from scratch although it is fresh (repeatable).
+        #[arg(long, value_name = "TARGET")]
+        force: Vec<String>,
+
+        /// Seconds before a step is stopped and failed.
+        #[arg(
+            long,
+            env = "PHOENIX_STEP_TIMEOUT",
+            default_value_t = 1800,
+            value_name = "SECONDS"
+        )]
+        step_timeout: u64,
+
+        /// Progress bars on a terminal, plain lines otherwise; `json` for newline-delimited events.
+        #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
+        output: Output,
+    },
+
+    /// A table of every node: the action a build would take, its key, when it was built.
+    Status {
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+    },
+
+    /// Print a node's log: every command phoenix ran for it, with its output.
+    Logs { target: String },
+
+    /// Destroy guests phoenix built (dependents first, templates last).
+    ///
+    /// Only guests phoenix created (they carry its stamp) are touched. Asks for
+    /// confirmation unless --yes.
+    Destroy {
+        #[arg(value_name = "TARGET", required = true)]
+        targets: Vec<String>,
+
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    Auto,
+    Lxc,
+    Pve,
+    Sim,
+    DryRun,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

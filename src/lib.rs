@@ -8,6 +8,7 @@ pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod defs;
+pub mod exec;
 pub mod exit_codes;
 pub mod graph;
 pub mod key;

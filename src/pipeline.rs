@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::backend::{Backend, DryRun};
+use crate::backend::{Backend, DryRun, Inventory};
 use crate::defs::{self, Definitions, Diagnostics, Severity};
 use crate::graph::{self, Graph, NodeId, target};
 use crate::key::{self, NodeKeys, ScriptHashes};
@@ -35,6 +35,7 @@ pub struct Assessed {
     pub keys: HashMap<NodeId, NodeKeys>,
     pub recorded: Recorded,
     pub plan: Plan,
+    pub inventory: Inventory,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,20 +55,36 @@ pub fn assess(
     targets: &[String],
     state: &StateDir,
 ) -> Result<Assessed, PipelineError> {
+    assess_with(loaded, targets, state, None)
+}
+
+/// [`assess`] against a backend's inventory (`None`: the dry-run backend, whose host
+/// is what the state directory recorded).
+pub fn assess_with(
+    loaded: &Loaded,
+    targets: &[String],
+    state: &StateDir,
+    backend: Option<&dyn Backend>,
+) -> Result<Assessed, PipelineError> {
     let targets = target::resolve(&loaded.defs, &loaded.graph, targets)?;
     let selected = loaded.graph.select(&targets);
     let order = loaded.graph.order(&selected);
     let scripts = ScriptHashes::prefetch(&loaded.defs);
     let keys = key::assess(&loaded.defs, &order, &scripts);
     let recorded = state.read_all()?;
-    let backend = DryRun::from_records(records_by_node(&loaded.defs, &recorded.records));
-    let inventory = backend.inventory()?;
+    let inventory = match backend {
+        Some(b) => b.inventory()?,
+        None => {
+            DryRun::from_records(records_by_node(&loaded.defs, &recorded.records)).inventory()?
+        }
+    };
     let plan = plan::make(&loaded.defs, &order, &keys, &recorded.records, &inventory);
     Ok(Assessed {
         order,
         keys,
         recorded,
         plan,
+        inventory,
     })
 }
 

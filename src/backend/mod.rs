@@ -1,22 +1,59 @@
 //! Side effects behind one trait. The planner never runs a command: it reads the
-//! backend's inventory, one call for everything, and the executor asks the backend
-//! to run steps.
+//! backend's inventory (one call for everything), and the executor asks the backend
+//! for the operations a step is made of.
 //!
-//! This issue ships the **dry-run** backend: it runs nothing and reports an inventory
-//! derived from the recorded state (every guest phoenix recorded exists and carries
-//! the key it was built with). Real backends (lxc, pve) report what the host has.
+//! Backends: **dry-run** (runs nothing; its host is what the state directory
+//! recorded), **sim** (a simulated host in a directory with injected faults, for tests
+//! and benchmarks) and **lxc** (real containers through liblxc's tools).
+//!
+//! Every guest phoenix builds carries a stamp: `building:<define key>` while it is
+//! being built, then `built:<output key>`. A guest without a stamp was not created by
+//! phoenix and is never modified or destroyed.
+
+pub mod command;
+pub mod lxc;
+pub mod sim;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::defs::{Definitions, Guest, GuestKind};
 use crate::graph::NodeId;
 use crate::state::NodeRecord;
+
+pub use command::Log;
+
+/// What phoenix stamped on a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stamp {
+    /// No stamp: not created by phoenix.
+    Foreign,
+    /// Created by a build that has not finished it yet.
+    Building,
+    /// Finished, with this output key.
+    Built(String),
+}
+
+impl Stamp {
+    pub fn parse(text: &str) -> Stamp {
+        let text = text.trim();
+        if let Some(k) = text.strip_prefix("built:") {
+            Stamp::Built(k.to_string())
+        } else if text.starts_with("building:") {
+            Stamp::Building
+        } else {
+            Stamp::Foreign
+        }
+    }
+}
 
 /// What the host reports about one guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
-    /// The key phoenix stamped on the guest when it built it; `None` for a guest
-    /// phoenix did not create.
-    pub stamped_key: Option<String>,
+    pub stamp: Stamp,
+    pub snapshots: Vec<String>,
+    pub running: bool,
 }
 
 /// Guests that exist on the host. Host steps have no inventory entry.
@@ -31,10 +68,95 @@ pub enum BackendError {
     },
 }
 
-pub trait Backend {
+/// Why an operation failed. Lock-type failures are retried with backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl OpError {
+    pub fn new(message: impl Into<String>) -> OpError {
+        OpError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// Classify a command's error output: "can't lock file", "CT is locked" and
+    /// "got timeout" are Proxmox's lock errors; LXC says "Failed to acquire lock".
+    pub fn from_output(message: impl Into<String>) -> OpError {
+        let message = message.into();
+        let lower = message.to_ascii_lowercase();
+        let retryable = [
+            "can't lock file",
+            "is locked",
+            "got timeout",
+            "failed to acquire lock",
+            "resource temporarily unavailable",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+        OpError { message, retryable }
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type OpResult = Result<(), OpError>;
+
+/// One guest as an operation needs it.
+#[derive(Debug, Clone)]
+pub struct GuestCtx<'a> {
+    pub node: NodeId,
+    pub guest: &'a Guest,
+    pub defs: &'a Definitions,
+    /// Clone source and the snapshot to clone from.
+    pub source: Option<(&'a Guest, String)>,
+    pub timeout: Duration,
+}
+
+/// A script to run inside a guest or on the host.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Name for logs, relative to the definitions directory.
+    pub name: String,
+    pub path: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Files placed next to the script first (guest definition JSON...).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Everything that exists on the host, in one call.
     fn inventory(&self) -> Result<Inventory, BackendError>;
+    /// Whether this backend can build guests of this kind.
+    fn supports(&self, kind: GuestKind) -> bool;
+
+    /// Create the guest from its template, or clone it from `g.source`, stamped `building:`.
+    fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult;
+    /// Destroy a guest phoenix built, with its snapshots.
+    fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    /// Apply the settings (memory, cores, network ...) in place.
+    fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    /// Start if not running and wait until it can run commands.
+    fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    /// Take (or retake) a named snapshot.
+    fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;
+    fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;
+    /// Run a script inside the guest.
+    fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult;
+    /// Write the stamp on the guest.
+    fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult;
+    /// Run a host step's script on the host.
+    fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult;
 }
 
 /// Runs nothing; its host is what the state directory says was built.
@@ -49,10 +171,15 @@ impl DryRun {
             .into_iter()
             .filter(|(id, r)| id.guest_id().is_some() && !r.steps.is_empty())
             .map(|(id, r)| {
+                let stamp = r
+                    .last_key()
+                    .map_or(Stamp::Building, |k| Stamp::Built(k.to_string()));
                 (
                     id,
                     Observed {
-                        stamped_key: r.last_key().map(str::to_string),
+                        stamp,
+                        snapshots: Vec::new(),
+                        running: true,
                     },
                 )
             })
@@ -68,5 +195,56 @@ impl Backend for DryRun {
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
         Ok(self.inventory.clone())
+    }
+
+    fn supports(&self, _: GuestKind) -> bool {
+        true
+    }
+
+    fn create(&self, g: &GuestCtx, _: &str, log: &mut Log) -> OpResult {
+        log.note(&format!("would create {}", g.node));
+        Ok(())
+    }
+
+    fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        log.note(&format!("would destroy {}", g.node));
+        Ok(())
+    }
+
+    fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        log.note(&format!("would configure {}", g.node));
+        Ok(())
+    }
+
+    fn start(&self, _: &GuestCtx, _: &mut Log) -> OpResult {
+        Ok(())
+    }
+
+    fn stop(&self, _: &GuestCtx, _: &mut Log) -> OpResult {
+        Ok(())
+    }
+
+    fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        log.note(&format!("would snapshot {} as {name}", g.node));
+        Ok(())
+    }
+
+    fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        log.note(&format!("would roll {} back to {name}", g.node));
+        Ok(())
+    }
+
+    fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        log.note(&format!("would run {} in {}", script.name, g.node));
+        Ok(())
+    }
+
+    fn stamp(&self, _: &GuestCtx, _: &str, _: &mut Log) -> OpResult {
+        Ok(())
+    }
+
+    fn host(&self, script: &Script, _: Duration, log: &mut Log) -> OpResult {
+        log.note(&format!("would run {} on the host", script.name));
+        Ok(())
     }
 }

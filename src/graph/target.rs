@@ -26,7 +26,7 @@ pub fn resolve(
     for t in targets {
         let node = parse(defs, t).filter(|n| graph.contains(*n));
         if let Some(n) = node {
-            out.push(n)
+            out.push(n);
         } else {
             let names: Vec<String> = graph
                 .nodes()

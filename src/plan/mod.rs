@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::backend::Inventory;
+use crate::backend::{Inventory, Stamp};
 use crate::defs::Definitions;
 use crate::graph::NodeId;
 use crate::key::{Manifest, NodeKeys, StepKey, canon};
@@ -113,24 +113,30 @@ pub fn make(
         let record = recorded.get(&label);
         let observed = inventory.get(&node);
         let is_guest = node.guest_id().is_some();
-        if is_guest && observed.is_some_and(|o| o.stamped_key.is_none()) {
+        if is_guest && observed.is_some_and(|o| o.stamp == Stamp::Foreign) {
             plan.foreign.push(node);
             continue;
         }
+        let stamp = observed.map(|o| &o.stamp);
         let (action, steps, reasons) = match (record, is_guest) {
             (None, false) => (ActionKind::Create, all_steps(desired), vec!["never run".to_string()]),
             (Some(rec), false) => host_action(desired, rec),
-            (None, true) => match observed.and_then(|o| o.stamped_key.as_deref()) {
-                None => (ActionKind::Create, all_steps(desired), vec!["not built yet".to_string()]),
-                Some(stamp) if stamp == desired.output().hex() => (
+            (_, true) if stamp == Some(&Stamp::Building) && record.is_none_or(|r| r.steps.is_empty()) => (
+                ActionKind::Create,
+                all_steps(desired),
+                vec!["left unfinished by an interrupted build; created again".to_string()],
+            ),
+            (None, true) => match stamp {
+                None | Some(Stamp::Foreign | Stamp::Building) => (ActionKind::Create, all_steps(desired), vec!["not built yet".to_string()]),
+                Some(Stamp::Built(k)) if *k == desired.output().hex() => (
                     ActionKind::Update,
                     vec!["configure".to_string()],
                     vec!["no record in the state directory; the guest's stamp matches, settings are re-applied".to_string()],
                 ),
-                Some(stamp) => (
+                Some(Stamp::Built(k)) => (
                     ActionKind::Replace,
                     all_steps(desired),
-                    vec![format!("no record in the state directory; the guest carries key {} from another build", &stamp[..stamp.len().min(12)])],
+                    vec![format!("no record in the state directory; the guest carries key {} from another build", &k[..k.len().min(12)])],
                 ),
             },
             (Some(_), true) if observed.is_none() => {
@@ -156,7 +162,8 @@ pub fn make(
     plan
 }
 
-fn all_steps(desired: &NodeKeys) -> Vec<String> {
+/// Every step of a node, in execution order: what a create or replace runs.
+pub fn all_steps(desired: &NodeKeys) -> Vec<String> {
     let mut steps: Vec<String> = Vec::with_capacity(desired.chain.len() + 1);
     for (i, s) in desired.chain.iter().enumerate() {
         steps.push(s.step.clone());

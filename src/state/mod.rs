@@ -82,6 +82,8 @@ pub fn now() -> u64 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    #[error("another phoenix build holds `{}`{holder}; wait for it to finish, or stop it first", path.display())]
+    Locked { path: PathBuf, holder: String },
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
         action: &'static str,
@@ -96,6 +98,12 @@ pub enum StateError {
 pub struct Recorded {
     pub records: HashMap<String, NodeRecord>,
     pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Held while a build runs; dropping it releases the lock.
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: File,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +170,47 @@ impl StateDir {
             }
         }
         Ok(out)
+    }
+
+    /// Take the state directory's lock for the duration of a build. The lock is an
+    /// advisory file lock: the kernel drops it when the process dies, even by kill -9,
+    /// so a crashed build never leaves a stale lock behind.
+    pub fn lock(&self) -> Result<BuildLock, StateError> {
+        fs::create_dir_all(&self.root).map_err(|source| StateError::Io {
+            action: "create",
+            path: self.root.clone(),
+            source,
+        })?;
+        let path = self.root.join("lock");
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StateError::Io {
+                action: "open",
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.set_len(0);
+                let _ = writeln!(file, "{}", std::process::id());
+                Ok(BuildLock { _file: file })
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path)
+                    .map(|p| format!(" (pid {})", p.trim()))
+                    .unwrap_or_default();
+                Err(StateError::Locked { path, holder })
+            }
+            Err(fs::TryLockError::Error(source)) => Err(StateError::Io {
+                action: "lock",
+                path,
+                source,
+            }),
+        }
     }
 
     pub fn read(&self, slug: &str) -> Option<NodeRecord> {
@@ -254,5 +303,16 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn one_build_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let held = state.lock().unwrap();
+        let err = state.lock().unwrap_err();
+        assert!(err.to_string().contains("another phoenix build"), "{err}");
+        drop(held);
+        state.lock().unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! right, and plans against recorded state say the right thing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::Path;
 
 use phoenix::defs::Severity;
@@ -373,7 +374,7 @@ fn keys_ignore_formatting_and_key_order() {
     ] {
         let path = defs.path().join(file);
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        std::fs::write(&path, reversed(&v).to_string()).unwrap();
+        std::fs::write(&path, reversed(&v)).unwrap();
     }
     let after = actions(&plan_json(defs.path(), cache.path(), &["all"]));
     assert_eq!(before, after);
@@ -519,7 +520,6 @@ fn graph_formats_and_state() {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        use std::io::Write;
         child
             .stdin
             .take()

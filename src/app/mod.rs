@@ -1,5 +1,7 @@
 //! Running one command: pipeline in, report out, exit code back to `main`.
 
+mod build;
+
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -23,6 +25,10 @@ pub fn run(cli: &Cli) -> i32 {
             state,
         } => graph(cli, targets, *format, *state),
         Command::Explain { target } => explain(cli, target),
+        Command::Build { .. } => build::build(cli),
+        Command::Status { targets } => build::status(cli, targets),
+        Command::Logs { target } => build::logs(cli, target),
+        Command::Destroy { targets, yes } => build::destroy(cli, targets, *yes),
     }
 }
 
@@ -42,7 +48,7 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-fn print(text: &str) {
+pub(crate) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`phoenix graph | head`) is not an error worth a panic.
     let _ = out.write_all(text.as_bytes());
@@ -52,14 +58,14 @@ fn print(text: &str) {
     let _ = out.flush();
 }
 
-fn eprint(text: &str) {
+pub(crate) fn eprint(text: &str) {
     if !text.is_empty() {
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
 }
 
 /// Load the definitions; print the errors and return an exit code when they are invalid.
-fn load(cli: &Cli, missing_scripts: Severity) -> Result<Loaded, i32> {
+pub(crate) fn load(cli: &Cli, missing_scripts: Severity) -> Result<Loaded, i32> {
     let started = std::time::Instant::now();
     let loaded = pipeline::load(&cli.global.defs, missing_scripts);
     tracing::info!(
@@ -76,7 +82,7 @@ fn load(cli: &Cli, missing_scripts: Severity) -> Result<Loaded, i32> {
     Ok(loaded)
 }
 
-fn pipeline_error(e: &PipelineError) -> i32 {
+pub(crate) fn pipeline_error(e: &PipelineError) -> i32 {
     eprint(&format!("error: {e}\n"));
     match e {
         PipelineError::Target(_) => exit_codes::USAGE,

@@ -1,0 +1,235 @@
+//! Running commands: argv only (never through a shell), with a timeout, every
+//! command line and its output written to the node's log.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{OpError, OpResult};
+
+/// A node's log file in `cache/logs/`. Every command, its output and exit status.
+#[derive(Debug)]
+pub struct Log {
+    file: Option<File>,
+    pub path: PathBuf,
+}
+
+impl Log {
+    pub fn open(path: &Path) -> Log {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok();
+        Log {
+            file,
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// A log that goes nowhere (dry runs, tests).
+    pub fn sink() -> Log {
+        Log {
+            file: None,
+            path: PathBuf::new(),
+        }
+    }
+
+    pub fn note(&mut self, text: &str) {
+        if let Some(f) = &mut self.file {
+            let _ = writeln!(f, "# {text}");
+        }
+    }
+
+    pub fn raw(&mut self, bytes: &[u8]) {
+        if let Some(f) = &mut self.file {
+            let _ = f.write_all(bytes);
+            if !bytes.ends_with(b"\n") && !bytes.is_empty() {
+                let _ = f.write_all(b"\n");
+            }
+        }
+    }
+}
+
+/// Quote an argument for display in logs (never for execution).
+pub fn shown(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
+    {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// What a finished command printed.
+#[derive(Debug)]
+pub struct Ran {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `argv` with optional stdin, killing it after `timeout`. Output is logged.
+pub fn run(
+    argv: &[String],
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+    log: &mut Log,
+) -> Result<Ran, OpError> {
+    let line: Vec<String> = argv.iter().map(|a| shown(a)).collect();
+    log.raw(format!("$ {}\n", line.join(" ")).as_bytes());
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(OpError::new("empty command"));
+    };
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| OpError::new(format!("cannot run `{prog}`: {e}")))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let mut out_pipe = child.stdout.take();
+    let mut err_pipe = child.stderr.take();
+    let out_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = out_pipe.as_mut() {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = err_pipe.as_mut() {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                log.note(&format!("timed out after {}s", timeout.as_secs()));
+                return Err(OpError::new(format!(
+                    "`{}` timed out after {}s",
+                    line.join(" "),
+                    timeout.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(OpError::new(format!("waiting for `{prog}`: {e}"))),
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out_thread.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
+    log.raw(stdout.as_bytes());
+    log.raw(stderr.as_bytes());
+    let code = status.code().unwrap_or(-1);
+    log.note(&format!(
+        "exit {code} after {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(Ran {
+        status: code,
+        stdout,
+        stderr,
+    })
+}
+
+/// Run and require success; a failure carries the last lines of stderr.
+pub fn check(argv: &[String], stdin: Option<&[u8]>, timeout: Duration, log: &mut Log) -> OpResult {
+    let ran = run(argv, stdin, timeout, log)?;
+    if ran.status == 0 {
+        Ok(())
+    } else {
+        Err(failure(argv, &ran))
+    }
+}
+
+pub fn failure(argv: &[String], ran: &Ran) -> OpError {
+    let tail: Vec<&str> = ran
+        .stderr
+        .lines()
+        .chain(ran.stdout.lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let tail = tail
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let prog = argv.first().map_or("", String::as_str);
+    OpError::from_output(format!("`{prog}` exited with {}: {tail}", ran.status))
+}
+
+pub fn argv<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
+    items.into_iter().map(Into::into).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_never_interpreted_by_a_shell() {
+        let mut log = Log::sink();
+        let ran = run(
+            &argv(["echo", "; rm -rf / $(x) 'q'"]),
+            None,
+            Duration::from_secs(5),
+            &mut log,
+        )
+        .unwrap();
+        assert_eq!(ran.stdout, "; rm -rf / $(x) 'q'\n");
+    }
+
+    #[test]
+    fn timeouts_kill_the_command() {
+        let mut log = Log::sink();
+        let started = Instant::now();
+        let err = run(
+            &argv(["sleep", "5"]),
+            None,
+            Duration::from_millis(200),
+            &mut log,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("timed out"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn lock_errors_are_retryable() {
+        assert!(OpError::from_output("CT 101 is locked (snapshot)").retryable);
+        assert!(
+            OpError::from_output(
+                "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"
+            )
+            .retryable
+        );
+        assert!(!OpError::from_output("no such file").retryable);
+    }
+}

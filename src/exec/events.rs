@@ -1,0 +1,103 @@
+//! What the executor tells reporters. Workers never print; the coordinator turns
+//! their messages into these events and hands them to the reporter.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::graph::NodeId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Built,
+    Updated,
+    Fresh,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeResult {
+    pub node: NodeId,
+    pub outcome: Outcome,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub duration_ms: u128,
+    pub steps_run: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// Skipped because the backend cannot build this kind of guest (VMs on lxc):
+    /// reported, but not a failure of the build.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unsupported: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    BuildStarted {
+        nodes: usize,
+        to_run: usize,
+        jobs: usize,
+        backend: &'static str,
+    },
+    NodeStarted {
+        node: NodeId,
+        step: Option<String>,
+        action: &'static str,
+    },
+    StepStarted {
+        node: NodeId,
+        step: String,
+    },
+    StepFinished {
+        node: NodeId,
+        step: String,
+        ok: bool,
+        duration_ms: u128,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    Retry {
+        node: NodeId,
+        step: String,
+        attempt: u32,
+        error: String,
+    },
+    NodeFinished(NodeResult),
+}
+
+impl Event {
+    pub fn node(&self) -> Option<NodeId> {
+        match self {
+            Event::BuildStarted { .. } => None,
+            Event::NodeStarted { node, .. }
+            | Event::StepStarted { node, .. }
+            | Event::StepFinished { node, .. }
+            | Event::Retry { node, .. } => Some(*node),
+            Event::NodeFinished(r) => Some(r.node),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub results: Vec<NodeResult>,
+    pub steps_run: usize,
+    pub elapsed_ms: u128,
+}
+
+impl Summary {
+    pub fn failed(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped) && !r.unsupported)
+    }
+}
+
+pub fn millis(d: Duration) -> u128 {
+    d.as_millis()
+}

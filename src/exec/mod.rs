@@ -1,0 +1,370 @@
+//! The executor: runs a plan on a backend.
+//!
+//! How it works: one coordinator (the calling thread) owns the plan, the state
+//! directory and the reporter. `-j N` worker threads take ready nodes from a queue
+//! and run their steps one after another (so one step at a time per guest); they
+//! send events and updated records back on a channel. The coordinator writes each
+//! record atomically as it arrives, forwards events to the reporter, and when a node
+//! finishes, dispatches the nodes that were waiting only for it. A failed node marks
+//! everything that needs it, transitively, as skipped; independent branches go on
+//! (`--fail-fast` stops dispatching instead). Clones from one source take that
+//! source's pool (one at a time); creations take a slot of their storage's pool.
+
+pub mod events;
+pub mod pool;
+pub mod report;
+mod worker;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use events::{Event, NodeResult, Outcome, Summary};
+pub use worker::pre_feature_snapshot;
+
+use crate::backend::{Backend, Inventory};
+use crate::defs::Definitions;
+use crate::graph::{Graph, NodeId};
+use crate::key::NodeKeys;
+use crate::plan::{ActionKind, Plan};
+use crate::state::{NodeRecord, StateDir};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub step_timeout: Duration,
+    /// Attempts after the first for lock-type errors.
+    pub retries: u32,
+    pub backoff: Duration,
+    /// Concurrent creations per storage.
+    pub per_storage: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            jobs: 4,
+            fail_fast: false,
+            step_timeout: Duration::from_mins(30),
+            retries: 4,
+            backoff: Duration::from_millis(500),
+            per_storage: 2,
+        }
+    }
+}
+
+/// What a reporter does with events.
+pub trait Reporter {
+    fn event(&mut self, e: &Event);
+    fn finish(&mut self, summary: &Summary);
+}
+
+pub(crate) enum Msg {
+    Event(Event),
+    Record(NodeId, NodeRecord),
+    Done(NodeId, Outcome, Option<String>, usize, Duration),
+}
+
+pub struct Run<'a> {
+    pub defs: &'a Definitions,
+    pub graph: &'a Graph,
+    pub plan: &'a Plan,
+    pub keys: &'a HashMap<NodeId, NodeKeys>,
+    pub records: &'a HashMap<String, NodeRecord>,
+    pub inventory: &'a Inventory,
+    pub state: &'a StateDir,
+    pub backend: &'a dyn Backend,
+}
+
+pub fn log_path(state: &StateDir, node: NodeId) -> PathBuf {
+    state
+        .root()
+        .join("logs")
+        .join(format!("{}.log", node.slug()))
+}
+
+pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
+    let started = Instant::now();
+    let selected: HashSet<NodeId> = r
+        .plan
+        .actions
+        .iter()
+        .map(|a| a.node)
+        .chain(r.plan.foreign.iter().copied())
+        .collect();
+    let to_run = r.plan.pending().count();
+    reporter.event(&Event::BuildStarted {
+        nodes: selected.len(),
+        to_run,
+        jobs: opts.jobs,
+        backend: r.backend.name(),
+    });
+
+    let actions: HashMap<NodeId, &crate::plan::Action> =
+        r.plan.actions.iter().map(|a| (a.node, a)).collect();
+    let mut c = Coordinator {
+        r,
+        actions: &actions,
+        results: HashMap::new(),
+        waiting: HashMap::new(),
+        ready: VecDeque::new(),
+        reporter,
+    };
+    for a in &r.plan.actions {
+        let needs = r
+            .graph
+            .needs(a.node)
+            .into_iter()
+            .filter(|(n, _)| selected.contains(n))
+            .count();
+        c.waiting.insert(a.node, needs);
+        if needs == 0 {
+            c.ready.push_back(a.node);
+        }
+    }
+    for f in &r.plan.foreign {
+        let detail =
+            format!("{f} exists but was not created by phoenix; phoenix will not modify it");
+        c.finish(result(
+            *f,
+            Outcome::Failed,
+            Some(detail),
+            0,
+            Duration::ZERO,
+            None,
+        ));
+        c.block(*f);
+    }
+
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let (job_tx, job_rx) = mpsc::channel::<NodeId>();
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let pools = pool::Pools::new(opts.per_storage);
+    let mut steps_run = 0;
+    let mut stopped = false;
+
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            let tx = tx.clone();
+            let job_rx = Arc::clone(&job_rx);
+            let pools = &pools;
+            let actions = &actions;
+            scope.spawn(move || {
+                let w = worker::Worker {
+                    defs: r.defs,
+                    backend: r.backend,
+                    opts,
+                    pools,
+                    tx: tx.clone(),
+                };
+                loop {
+                    let next = job_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(node)) = next else { break };
+                    let action = actions[&node];
+                    let t0 = Instant::now();
+                    let _ = tx.send(Msg::Event(Event::NodeStarted {
+                        node,
+                        step: action.steps.first().cloned(),
+                        action: action.action.as_str(),
+                    }));
+                    let job = worker::Job {
+                        action,
+                        keys: &r.keys[&node],
+                        record: r
+                            .records
+                            .get(&node.to_string())
+                            .cloned()
+                            .unwrap_or_else(|| NodeRecord::new(&node.to_string())),
+                        observed: r.inventory.get(&node),
+                        log_path: log_path(r.state, node),
+                    };
+                    let (outcome, detail, n) = w.run(job);
+                    let _ = tx.send(Msg::Done(node, outcome, detail, n, t0.elapsed()));
+                }
+            });
+        }
+        drop(tx);
+
+        let mut in_flight = 0usize;
+        loop {
+            while let Some(node) = c.ready.pop_front() {
+                if c.results.contains_key(&node) {
+                    continue;
+                }
+                if actions[&node].action == ActionKind::Fresh {
+                    c.finish(result(node, Outcome::Fresh, None, 0, Duration::ZERO, None));
+                    c.release(node);
+                } else if let Some(kind) = node
+                    .guest_id()
+                    .and_then(|id| r.defs.guest(id))
+                    .map(|g| g.kind)
+                    .filter(|k| !r.backend.supports(*k))
+                {
+                    let detail = format!(
+                        "the {} backend does not build {}s",
+                        r.backend.name(),
+                        kind.prefix().to_uppercase()
+                    );
+                    let mut res = result(
+                        node,
+                        Outcome::Skipped,
+                        Some(detail),
+                        0,
+                        Duration::ZERO,
+                        None,
+                    );
+                    res.unsupported = true;
+                    c.finish(res);
+                    c.block(node);
+                } else if stopped {
+                    c.finish(result(
+                        node,
+                        Outcome::Skipped,
+                        Some("not started: --fail-fast after a failure".into()),
+                        0,
+                        Duration::ZERO,
+                        None,
+                    ));
+                    c.block(node);
+                } else {
+                    in_flight += 1;
+                    let _ = job_tx.send(node);
+                }
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let Ok(msg) = rx.recv() else { break };
+            match msg {
+                Msg::Event(e) => c.reporter.event(&e),
+                Msg::Record(node, record) => {
+                    if let Err(e) = r.state.write(&node.slug(), &record) {
+                        tracing::error!("cannot record {node}: {e}");
+                    }
+                }
+                Msg::Done(node, outcome, detail, n, took) => {
+                    in_flight -= 1;
+                    steps_run += n;
+                    c.finish(result(
+                        node,
+                        outcome,
+                        detail,
+                        n,
+                        took,
+                        Some(log_path(r.state, node)),
+                    ));
+                    if outcome == Outcome::Failed || outcome == Outcome::Skipped {
+                        stopped |= outcome == Outcome::Failed && opts.fail_fast;
+                        c.block(node);
+                    } else {
+                        c.release(node);
+                    }
+                }
+            }
+        }
+        drop(job_tx);
+    });
+
+    let mut results = c.results;
+    let mut ordered: Vec<NodeResult> = Vec::with_capacity(results.len());
+    for a in &r.plan.actions {
+        if let Some(res) = results.remove(&a.node) {
+            ordered.push(res);
+        }
+    }
+    let mut rest: Vec<NodeResult> = results.into_values().collect();
+    rest.sort_by_key(|r| r.node);
+    ordered.extend(rest);
+    let summary = Summary {
+        results: ordered,
+        steps_run,
+        elapsed_ms: started.elapsed().as_millis(),
+    };
+    c.reporter.finish(&summary);
+    summary
+}
+
+/// The coordinator's bookkeeping: outcomes, what each node still waits for, what is ready.
+struct Coordinator<'a, 'r> {
+    r: &'a Run<'a>,
+    actions: &'a HashMap<NodeId, &'a crate::plan::Action>,
+    results: HashMap<NodeId, NodeResult>,
+    waiting: HashMap<NodeId, usize>,
+    ready: VecDeque<NodeId>,
+    reporter: &'r mut dyn Reporter,
+}
+
+impl Coordinator<'_, '_> {
+    fn finish(&mut self, res: NodeResult) {
+        self.reporter.event(&Event::NodeFinished(res.clone()));
+        self.results.insert(res.node, res);
+    }
+
+    /// `node` succeeded: its dependents wait for one thing less.
+    fn release(&mut self, node: NodeId) {
+        for (dep, _) in self.r.graph.needed_by(node) {
+            if let Some(w) = self.waiting.get_mut(&dep) {
+                *w = w.saturating_sub(1);
+                if *w == 0 && !self.results.contains_key(&dep) {
+                    self.ready.push_back(dep);
+                }
+            }
+        }
+    }
+
+    /// `node` failed or was skipped: everything that needs it, transitively, is skipped.
+    /// A dependent the backend could not build anyway is marked unsupported, not failed.
+    fn block(&mut self, node: NodeId) {
+        let mut stack = vec![node];
+        while let Some(n) = stack.pop() {
+            for (dep, _) in self.r.graph.needed_by(n) {
+                if self.actions.contains_key(&dep) && !self.results.contains_key(&dep) {
+                    let detail = format!(
+                        "needs {n}, which {}",
+                        if n == node {
+                            "did not build"
+                        } else {
+                            "was skipped"
+                        }
+                    );
+                    let mut res =
+                        result(dep, Outcome::Skipped, Some(detail), 0, Duration::ZERO, None);
+                    res.unsupported = dep
+                        .guest_id()
+                        .and_then(|id| self.r.defs.guest(id))
+                        .is_some_and(|g| !self.r.backend.supports(g.kind));
+                    self.finish(res);
+                    stack.push(dep);
+                }
+            }
+        }
+    }
+}
+
+fn result(
+    node: NodeId,
+    outcome: Outcome,
+    detail: Option<String>,
+    steps_run: usize,
+    took: Duration,
+    log: Option<PathBuf>,
+) -> NodeResult {
+    NodeResult {
+        node,
+        outcome,
+        detail,
+        duration_ms: took.as_millis(),
+        steps_run,
+        log,
+        unsupported: false,
+    }
+}
+
+/// Whether `path` looks like a terminal (progress bars) or not (plain lines).
+pub fn is_terminal_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}

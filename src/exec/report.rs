@@ -1,0 +1,249 @@
+//! Reporters: progress bars on a terminal, plain lines otherwise, JSON lines for machines.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Reporter;
+use super::events::{Event, Outcome, Summary};
+use crate::graph::NodeId;
+
+fn outcome_str(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Built => "built",
+        Outcome::Updated => "updated",
+        Outcome::Fresh => "fresh",
+        Outcome::Failed => "failed",
+        Outcome::Skipped => "skipped",
+    }
+}
+
+/// The summary table printed at the end of a build.
+pub fn summary_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let width = s
+        .results
+        .iter()
+        .map(|r| r.node.to_string().len())
+        .max()
+        .unwrap_or(4);
+    out.push_str(&format!(
+        "{:<width$}  {:<8} {:>9}  log / detail\n",
+        "node", "outcome", "time"
+    ));
+    for r in &s.results {
+        let time = if r.duration_ms == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}s", r.duration_ms as f64 / 1000.0)
+        };
+        let mut tail = r
+            .log
+            .as_ref()
+            .filter(|_| r.steps_run > 0 || r.outcome == Outcome::Failed)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if let Some(d) = &r.detail {
+            if !tail.is_empty() {
+                tail.push_str("  ");
+            }
+            tail.push_str(d);
+        }
+        out.push_str(&format!(
+            "{:<width$}  {:<8} {:>9}  {tail}\n",
+            r.node.to_string(),
+            outcome_str(r.outcome),
+            time
+        ));
+    }
+    let count = |o: Outcome| s.results.iter().filter(|r| r.outcome == o).count();
+    out.push_str(&format!(
+        "{} steps run in {:.1}s: {} built, {} updated, {} fresh, {} failed, {} skipped\n",
+        s.steps_run,
+        s.elapsed_ms as f64 / 1000.0,
+        count(Outcome::Built),
+        count(Outcome::Updated),
+        count(Outcome::Fresh),
+        count(Outcome::Failed),
+        count(Outcome::Skipped)
+    ));
+    out
+}
+
+/// One line per event worth a line; for logs and pipes.
+#[derive(Default)]
+pub struct Plain;
+
+impl Reporter for Plain {
+    fn event(&mut self, e: &Event) {
+        let line = match e {
+            Event::BuildStarted {
+                nodes,
+                to_run,
+                jobs,
+                backend,
+            } => format!("build: {to_run} of {nodes} nodes to run, -j {jobs}, {backend} backend"),
+            Event::StepStarted { node, step } => format!("{node}: {step} ..."),
+            Event::StepFinished {
+                node,
+                step,
+                ok: false,
+                error,
+                ..
+            } => format!("{node}: {step} failed: {}", error.as_deref().unwrap_or("")),
+            Event::Retry {
+                node,
+                step,
+                attempt,
+                error,
+            } => format!("{node}: {step}: retry {attempt} after: {error}"),
+            Event::NodeFinished(r) if r.outcome != Outcome::Fresh => {
+                format!(
+                    "{}: {}{}",
+                    r.node,
+                    outcome_str(r.outcome),
+                    r.detail
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                )
+            }
+            _ => return,
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+
+    fn finish(&mut self, s: &Summary) {
+        let _ = std::io::stdout().write_all(summary_text(s).as_bytes());
+    }
+}
+
+/// Newline-delimited JSON events on stdout; the last line is the summary.
+#[derive(Default)]
+pub struct Json;
+
+impl Reporter for Json {
+    fn event(&mut self, e: &Event) {
+        let mut v = serde_json::to_value(e).unwrap_or_default();
+        if let (Event::NodeFinished(r), Some(obj)) = (e, v.as_object_mut()) {
+            // Flattened node result: every event has `event`, `node` and `step`.
+            obj.insert("event".into(), "node_finished".into());
+            obj.insert("outcome".into(), outcome_str(r.outcome).into());
+        }
+        if let Some(obj) = v.as_object_mut() {
+            obj.entry("node").or_insert(serde_json::Value::Null);
+            obj.entry("step").or_insert(serde_json::Value::Null);
+        }
+        let _ = writeln!(std::io::stdout(), "{v}");
+    }
+
+    fn finish(&mut self, s: &Summary) {
+        let nodes: serde_json::Map<String, serde_json::Value> = s
+            .results
+            .iter()
+            .map(|r| (r.node.to_string(), outcome_str(r.outcome).into()))
+            .collect();
+        let v = serde_json::json!({"event": "summary", "node": null, "step": null, "steps_run": s.steps_run, "elapsed_ms": s.elapsed_ms, "nodes": nodes});
+        let _ = writeln!(std::io::stdout(), "{v}");
+    }
+}
+
+/// indicatif progress: an overall bar and a line per running node with its step and time.
+pub struct Progress {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    lines: HashMap<NodeId, (ProgressBar, Instant)>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} nodes {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        overall.set_prefix("build");
+        Progress {
+            multi,
+            overall,
+            lines: HashMap::new(),
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn event(&mut self, e: &Event) {
+        match e {
+            Event::BuildStarted { to_run, .. } => self.overall.set_length(*to_run as u64),
+            Event::NodeStarted { node, .. } => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix:<12} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(node.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                self.lines.insert(*node, (bar, Instant::now()));
+            }
+            Event::StepStarted { node, step } => {
+                if let Some((bar, _)) = self.lines.get(node) {
+                    bar.set_message(step.clone());
+                }
+            }
+            Event::Retry {
+                node,
+                step,
+                attempt,
+                ..
+            } => {
+                if let Some((bar, _)) = self.lines.get(node) {
+                    bar.set_message(format!("{step} (retry {attempt})"));
+                }
+            }
+            Event::NodeFinished(r) => {
+                if let Some((bar, t0)) = self.lines.remove(&r.node) {
+                    bar.finish_and_clear();
+                    let _ = self.multi.println(format!(
+                        "{} {} in {:.1}s{}",
+                        r.node,
+                        outcome_str(r.outcome),
+                        t0.elapsed().as_secs_f64(),
+                        r.detail
+                            .as_ref()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    ));
+                    self.overall.inc(1);
+                } else if r.outcome == Outcome::Skipped || r.outcome == Outcome::Failed {
+                    let _ = self.multi.println(format!(
+                        "{} {}{}",
+                        r.node,
+                        outcome_str(r.outcome),
+                        r.detail
+                            .as_ref()
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    ));
+                    self.overall.inc(1);
+                }
+            }
+            Event::StepFinished { .. } => {}
+        }
+    }
+
+    fn finish(&mut self, s: &Summary) {
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
+        let _ = std::io::stdout().write_all(summary_text(s).as_bytes());
+    }
+}

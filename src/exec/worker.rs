@@ -1,0 +1,374 @@
+//! One node's steps, run by a worker thread.
+//!
+//! A guest's steps run in order: `define` (destroy first when replacing, then create
+//! or clone, stamped `building:`), `configure`, then the guest is started, each
+//! `feature:X` (after a `pre-X` snapshot, so a changed feature can roll back to it),
+//! `app` with its health checks, and the template `snapshot`. The record is sent to
+//! the coordinator after every step; the final stamp `built:<output key>` goes on the
+//! guest last, so a guest whose stamp says built is complete.
+
+use std::sync::mpsc::Sender;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::events::{Event, Outcome};
+use super::pool::Pools;
+use super::{Msg, Options};
+use crate::backend::{Backend, GuestCtx, Log, Observed, OpError, OpResult, Script};
+use crate::defs::{Definitions, Guest};
+use crate::graph::NodeId;
+use crate::key::{NodeKeys, StepKey};
+use crate::plan::{Action, ActionKind};
+use crate::state::{NodeRecord, StepRecord, now};
+
+pub(super) struct Job<'a> {
+    pub action: &'a Action,
+    pub keys: &'a NodeKeys,
+    pub record: NodeRecord,
+    pub observed: Option<&'a Observed>,
+    pub log_path: std::path::PathBuf,
+}
+
+pub(super) struct Worker<'a> {
+    pub defs: &'a Definitions,
+    pub backend: &'a dyn Backend,
+    pub opts: &'a Options,
+    pub pools: &'a Pools,
+    pub tx: Sender<Msg>,
+}
+
+/// Name of the snapshot taken before feature `f`.
+pub fn pre_feature_snapshot(feature_step: &str) -> String {
+    format!("pre-{}", feature_step.trim_start_matches("feature:"))
+}
+
+impl Worker<'_> {
+    fn send(&self, m: Msg) {
+        let _ = self.tx.send(m);
+    }
+
+    fn event(&self, e: Event) {
+        self.send(Msg::Event(e));
+    }
+
+    /// Retry lock-type errors with exponential backoff.
+    fn retrying(&self, node: NodeId, step: &str, mut f: impl FnMut() -> OpResult) -> OpResult {
+        let mut attempt = 0;
+        loop {
+            match f() {
+                Err(e) if e.retryable && attempt < self.opts.retries => {
+                    attempt += 1;
+                    self.event(Event::Retry {
+                        node,
+                        step: step.to_string(),
+                        attempt,
+                        error: e.message.clone(),
+                    });
+                    std::thread::sleep(self.opts.backoff * 2u32.saturating_pow(attempt - 1));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub fn run(&self, job: Job) -> (Outcome, Option<String>, usize) {
+        let node = job.action.node;
+        let mut log = Log::open(&job.log_path);
+        log.note(&format!(
+            "== {} {} at {} ({} backend)",
+            job.action.action.as_str(),
+            node,
+            now(),
+            self.backend.name()
+        ));
+        for r in &job.action.reasons {
+            log.note(&format!("because {r}"));
+        }
+        let result = match node {
+            NodeId::Host(name) => self.host(name, job, &mut log),
+            NodeId::Ct(id) | NodeId::Vm(id) => match self.defs.guest(id) {
+                Some(g) => self.guest(g, job, &mut log),
+                None => Err((OpError::new("not defined"), 0)),
+            },
+        };
+        match result {
+            Ok((outcome, steps)) => (outcome, None, steps),
+            Err((e, steps)) => {
+                log.note(&format!("failed: {}", e.message));
+                (Outcome::Failed, Some(e.message), steps)
+            }
+        }
+    }
+
+    fn timed(&self, node: NodeId, step: &str, f: impl FnMut() -> OpResult) -> OpResult {
+        self.event(Event::StepStarted {
+            node,
+            step: step.to_string(),
+        });
+        let started = Instant::now();
+        let r = self.retrying(node, step, f);
+        self.event(Event::StepFinished {
+            node,
+            step: step.to_string(),
+            ok: r.is_ok(),
+            duration_ms: started.elapsed().as_millis(),
+            error: r.as_ref().err().map(|e| e.message.clone()),
+        });
+        r
+    }
+
+    fn host(
+        &self,
+        name: &'static str,
+        job: Job,
+        log: &mut Log,
+    ) -> Result<(Outcome, usize), (OpError, usize)> {
+        let spec = crate::defs::host::spec(name).ok_or((OpError::new("unknown host step"), 0))?;
+        let rel = self.defs.host_script(spec);
+        let config = self.defs.path_of(&self.defs.hypervisor_file);
+        let config = std::fs::canonicalize(&config).unwrap_or(config);
+        let script = Script {
+            name: rel.clone(),
+            path: self.defs.path_of(&rel),
+            args: vec![config.display().to_string()],
+            env: Vec::new(),
+            files: Vec::new(),
+        };
+        let step = &job.keys.chain[0];
+        self.timed(job.action.node, "run", || {
+            self.backend.host(&script, self.opts.step_timeout, log)
+        })
+        .map_err(|e| (e, 1))?;
+        let mut record = job.record;
+        record.steps = vec![step_record(step)];
+        record.updated_at = now();
+        self.send(Msg::Record(job.action.node, record));
+        Ok((
+            if job.action.action == ActionKind::Update {
+                Outcome::Updated
+            } else {
+                Outcome::Built
+            },
+            1,
+        ))
+    }
+
+    fn guest(
+        &self,
+        g: &Guest,
+        job: Job,
+        log: &mut Log,
+    ) -> Result<(Outcome, usize), (OpError, usize)> {
+        let node = job.action.node;
+        let source = g
+            .clone_from
+            .as_ref()
+            .and_then(|(src, _)| self.defs.guest(*src))
+            .map(|s| {
+                (
+                    s,
+                    s.template_snapshot
+                        .clone()
+                        .unwrap_or_else(|| "template".into()),
+                )
+            });
+        let ctx = GuestCtx {
+            node,
+            guest: g,
+            defs: self.defs,
+            source,
+            timeout: self.opts.step_timeout,
+        };
+        let mut record = job.record;
+        let mut steps_run = 0;
+        let mut started = false;
+        let mut rolled_back_to: Option<String> = None;
+        let exists = job.observed.is_some();
+        let first_content = job.action.steps.iter().find(|s| *s != "configure").cloned();
+
+        // A changed feature rolls the guest back to the snapshot taken before it.
+        if job.action.action == ActionKind::Resume
+            && let Some(step) = first_content
+                .as_deref()
+                .filter(|s| s.starts_with("feature:"))
+        {
+            let idx = job
+                .keys
+                .chain
+                .iter()
+                .position(|k| k.step == step)
+                .unwrap_or(0);
+            let was_run = record.steps.len() > idx;
+            let snap = pre_feature_snapshot(step);
+            let have = job
+                .observed
+                .is_some_and(|o| o.snapshots.is_empty() || o.snapshots.contains(&snap));
+            if was_run && have {
+                self.timed(node, &format!("rollback:{snap}"), || {
+                    self.backend.rollback(&ctx, &snap, log)
+                })
+                .map_err(|e| (e, steps_run))?;
+                record.steps.truncate(idx);
+                record.updated_at = now();
+                self.send(Msg::Record(node, record.clone()));
+                rolled_back_to = Some(step.to_string());
+                // Settings live in the config, which the snapshot copy replaced.
+                self.backend
+                    .configure(&ctx, log)
+                    .map_err(|e| (e, steps_run))?;
+            } else if was_run {
+                return Err((
+                    OpError::new(format!(
+                        "no snapshot `{snap}` to roll back to; rebuild with --force {node}"
+                    )),
+                    steps_run,
+                ));
+            }
+        }
+
+        for step in &job.action.steps {
+            let key = if step == "configure" {
+                job.keys.configure.as_ref()
+            } else {
+                job.keys.chain.iter().find(|k| &k.step == step)
+            };
+            let Some(key) = key else { continue };
+            let chain_idx = job.keys.chain.iter().position(|k| &k.step == step);
+            if step != "define" && step != "configure" && !started {
+                self.timed(node, "start", || self.backend.start(&ctx, log))
+                    .map_err(|e| (e, steps_run))?;
+                started = true;
+            }
+            let r = match step.as_str() {
+                "define" => {
+                    // Nothing recorded survives a re-creation.
+                    record.steps.clear();
+                    record.configure = None;
+                    self.send(Msg::Record(node, record.clone()));
+                    self.timed(node, step, || {
+                        if exists {
+                            let _storage = self.storage_permit(g);
+                            self.backend.destroy(&ctx, log)?;
+                        }
+                        let _clone = ctx
+                            .source
+                            .as_ref()
+                            .map(|(s, _)| self.pools.source(s.id).acquire());
+                        let _storage = self.storage_permit(g);
+                        self.backend
+                            .create(&ctx, &format!("building:{}", key.key), log)
+                    })
+                }
+                "configure" => self.timed(node, step, || self.backend.configure(&ctx, log)),
+                s if s.starts_with("feature:") => {
+                    let feature = &s["feature:".len()..];
+                    if rolled_back_to.as_deref() != Some(s) {
+                        let snap = pre_feature_snapshot(s);
+                        self.timed(node, &format!("snapshot:{snap}"), || {
+                            self.backend.snapshot(&ctx, &snap, log)
+                        })
+                        .map_err(|e| (e, steps_run))?;
+                    }
+                    let rel = self.defs.feature_script(g.kind, feature);
+                    let ca = g
+                        .raw
+                        .get("bootstrap_ca_url")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let script = self.script(g, &rel, vec![g.id.to_string(), ca]);
+                    self.timed(node, step, || self.backend.exec(&ctx, &script, log))
+                }
+                "app" => self.timed(node, step, || {
+                    if let Some(app) = &g.application_script {
+                        let script =
+                            self.script(g, &self.defs.layout.app(app), vec![g.id.to_string()]);
+                        self.backend.exec(&ctx, &script, log)?;
+                    }
+                    for h in &g.health_checks {
+                        log.note(&format!("health check `{}`", h.name));
+                        let script =
+                            self.script(g, &self.defs.layout.health(&h.script), h.args.clone());
+                        self.backend.exec(&ctx, &script, log).map_err(|e| OpError {
+                            message: format!("health check `{}` failed: {}", h.name, e.message),
+                            retryable: false,
+                        })?;
+                    }
+                    Ok(())
+                }),
+                "snapshot" | "template" => {
+                    let name = g
+                        .template_snapshot
+                        .clone()
+                        .unwrap_or_else(|| "template".into());
+                    self.timed(node, step, || self.backend.snapshot(&ctx, &name, log))
+                }
+                other => Err(OpError::new(format!("unknown step `{other}`"))),
+            };
+            r.map_err(|e| (e, steps_run))?;
+            steps_run += 1;
+            let rec = step_record(key);
+            if step == "configure" {
+                record.configure = Some(rec);
+            } else if let Some(i) = chain_idx {
+                record.steps.truncate(i);
+                record.steps.push(rec);
+            }
+            record.updated_at = now();
+            self.send(Msg::Record(node, record.clone()));
+        }
+        if !started && job.action.action != ActionKind::Update {
+            self.timed(node, "start", || self.backend.start(&ctx, log))
+                .map_err(|e| (e, steps_run))?;
+        }
+        let output = job.keys.output();
+        self.backend
+            .stamp(&ctx, &format!("built:{output}"), log)
+            .map_err(|e| (e, steps_run))?;
+        let outcome = if job.action.action == ActionKind::Update {
+            Outcome::Updated
+        } else {
+            Outcome::Built
+        };
+        Ok((outcome, steps_run))
+    }
+
+    fn storage_permit(&self, g: &Guest) -> Option<super::pool::Permit<'static>> {
+        g.storage_pool
+            .as_deref()
+            .map(|s| self.pools.storage(s).acquire())
+    }
+
+    /// A script with the guest's definition beside it. Root globals of the LXC file
+    /// are merged in where the guest does not set the same key, as the shell tool's
+    /// lookups fell back to them.
+    fn script(&self, g: &Guest, rel: &str, args: Vec<String>) -> Script {
+        let mut obj = g.raw.clone();
+        for (k, v) in &self.defs.lxc_globals {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        obj.insert("id".into(), Value::from(g.id));
+        let json = serde_json::to_vec_pretty(&Value::Object(obj)).unwrap_or_default();
+        Script {
+            name: rel.to_string(),
+            path: self.defs.path_of(rel),
+            args,
+            env: vec![
+                ("PHOENIX_GUEST_ID".into(), g.id.to_string()),
+                ("PHOENIX_GUEST_NAME".into(), g.name.clone()),
+                ("PHOENIX_GUEST_JSON".into(), "/phoenix/guest.json".into()),
+            ],
+            files: vec![("guest.json".into(), json)],
+        }
+    }
+}
+
+fn step_record(k: &StepKey) -> StepRecord {
+    StepRecord {
+        step: k.step.clone(),
+        key: k.key.hex(),
+        manifest: k.manifest.clone(),
+        finished_at: now(),
+    }
+}
