@@ -1,0 +1,321 @@
+//! `phoenix build` on the sim backend: scheduling, failure, resume, retries and
+//! guards, with faults injected into a simulated host.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Output, phoenix};
+
+/// 900 → 901 (gpu) → 910; 900 → 902 (docker) → 920, which also depends on 910.
+struct Tree {
+    _dir: tempfile::TempDir,
+    defs: PathBuf,
+    cache: PathBuf,
+    sim: PathBuf,
+}
+
+fn tree() -> Tree {
+    let dir = tempfile::tempdir().unwrap();
+    let defs = dir.path().join("defs");
+    let ct = |name: &str, n: u8, extra: Value| {
+        let mut v = json!({
+            "name": name, "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4,
+            "network_config": {"name": "eth0", "bridge": "lxcbr0", "ip": format!("10.9.0.{n}/24"), "gw": "10.9.0.1"},
+            "mac_address": format!("52:54:00:00:00:{n:02x}"), "unprivileged": true
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let lxc = json!({"lxc_configs": {
+        "900": ct("base", 10, json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
+        "901": ct("gpu", 11, json!({"clone_from_ctid": "900", "template_snapshot_name": "gpu", "features": ["gpu"]})),
+        "902": ct("docker", 12, json!({"clone_from_ctid": "900", "template_snapshot_name": "docker", "features": ["docker"]})),
+        "910": ct("svc-a", 13, json!({"clone_from_ctid": "901", "application_script": "app.sh"})),
+        "920": ct("svc-b", 14, json!({"clone_from_ctid": "902", "dependencies": ["910"], "application_script": "app.sh"})),
+    }});
+    std::fs::create_dir_all(defs.join("features/lxc")).unwrap();
+    std::fs::create_dir_all(defs.join("apps")).unwrap();
+    std::fs::write(defs.join("phoenix_lxc_configs.json"), serde_json::to_string_pretty(&lxc).unwrap()).unwrap();
+    std::fs::write(defs.join("phoenix_hypervisor_config.json"), r#"{"version": "1"}"#).unwrap();
+    for f in ["base_setup", "gpu", "docker"] {
+        std::fs::write(defs.join(format!("features/lxc/{f}.sh")), format!("#!/bin/sh\necho {f}\n")).unwrap();
+    }
+    std::fs::write(defs.join("apps/app.sh"), "#!/bin/sh\necho app\n").unwrap();
+    let cache = dir.path().join("cache");
+    let sim = dir.path().join("sim");
+    Tree { _dir: dir, defs, cache, sim }
+}
+
+impl Tree {
+    fn build(&self, args: &[&str]) -> Output {
+        phoenix()
+            .defs(&self.defs)
+            .cache(&self.cache)
+            .args(["--backend", "sim", "--sim-dir"])
+            .args([&self.sim])
+            .env("PHOENIX_RETRY_BACKOFF_MS", "10")
+            .args(["build", "--output", "json"])
+            .args(args)
+            .run()
+    }
+
+    fn faults(&self, faults: &Value) {
+        std::fs::create_dir_all(&self.sim).unwrap();
+        std::fs::write(self.sim.join("faults.json"), faults.to_string()).unwrap();
+    }
+
+    fn ops(&self) -> Vec<Op> {
+        std::fs::read_to_string(self.sim.join("ops.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let mut p = l.splitn(5, ' ');
+                let start = p.next().unwrap().parse().unwrap();
+                let end = p.next().unwrap().parse().unwrap();
+                Op { start, end, node: p.next().unwrap().into(), op: p.next().unwrap().into(), detail: p.next().unwrap_or("").into() }
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct Op {
+    start: u128,
+    end: u128,
+    node: String,
+    op: String,
+    detail: String,
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+fn summary(out: &Output) -> Value {
+    events(out).pop().unwrap()
+}
+
+/// Steps that finished successfully for `node`, in order.
+fn steps_of(out: &Output, node: &str) -> Vec<String> {
+    events(out)
+        .iter()
+        .filter(|e| e["event"] == "step_finished" && e["node"] == node && e["ok"] == true)
+        .map(|e| e["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn independent_branches_overlap_and_clones_of_one_source_do_not() {
+    let t = tree();
+    let out = phoenix()
+        .defs(&t.defs)
+        .cache(&t.cache)
+        .args(["--backend", "sim", "--sim-dir"])
+        .args([&t.sim])
+        .env("PHOENIX_SIM_LATENCY_MS", "60")
+        .args(["build", "all", "-j", "4", "--output", "json"])
+        .run()
+        .success();
+    assert_eq!(summary(&out)["nodes"], json!({"ct:900": "built", "ct:901": "built", "ct:902": "built", "ct:910": "built", "ct:920": "built"}));
+    let ops = t.ops();
+    let find = |node: &str, op: &str, detail: &str| ops.iter().find(|o| o.node == node && o.op == op && o.detail.contains(detail)).unwrap_or_else(|| panic!("no {op} {detail} on {node}: {ops:?}"));
+    // The two branches below 900 run at the same time (each is several operations long).
+    let span = |node: &str| {
+        let mine: Vec<&Op> = ops.iter().filter(|o| o.node == node).collect();
+        (mine.iter().map(|o| o.start).min().unwrap(), mine.iter().map(|o| o.end).max().unwrap())
+    };
+    let (gpu, docker) = (span("ct:901"), span("ct:902"));
+    assert!(gpu.0 < docker.1 && docker.0 < gpu.1, "901 and 902 should be built at the same time: {gpu:?} {docker:?}");
+    let (c1, c2) = (find("ct:901", "create", "clone ct:900@base"), find("ct:902", "create", "clone ct:900@base"));
+    assert!(c1.end <= c2.start || c2.end <= c1.start, "two clones of ct:900 overlapped: {c1:?} {c2:?}");
+    // Order: 920 waits for 910 (depends) and 902 (clone).
+    let svc_b = find("ct:920", "create", "");
+    assert!(svc_b.start >= find("ct:910", "stamp", "built").end);
+
+    let again = t.build(&["all"]).success();
+    assert_eq!(summary(&again)["steps_run"], 0);
+    assert!(summary(&again)["nodes"].as_object().unwrap().values().all(|v| v == "fresh"));
+}
+
+#[test]
+fn a_failing_feature_skips_what_needs_it_and_the_next_build_resumes() {
+    let t = tree();
+    t.faults(&json!([{"node": "ct:901", "op": "exec", "match": "gpu.sh", "times": 1}]));
+    let out = t.build(&["all", "-j", "2"]).code(1);
+    let s = summary(&out);
+    assert_eq!(s["nodes"], json!({"ct:900": "built", "ct:901": "failed", "ct:902": "built", "ct:910": "skipped", "ct:920": "skipped"}));
+    let failed = events(&out).into_iter().find(|e| e["event"] == "node_finished" && e["node"] == "ct:901").unwrap();
+    assert!(failed["detail"].as_str().unwrap().contains("injected failure"), "{failed}");
+    assert!(failed["log"].as_str().unwrap().ends_with("logs/ct-901.log"));
+    assert!(std::fs::read_to_string(t.cache.join("logs/ct-901.log")).unwrap().contains("injected failure"));
+
+    // The fault fired once; the next build resumes 901 at its feature, without re-creating it.
+    let out = t.build(&["all"]).success();
+    assert_eq!(steps_of(&out, "ct:901"), ["start", "snapshot:pre-gpu", "feature:gpu", "snapshot"]);
+    assert!(steps_of(&out, "ct:900").is_empty() && steps_of(&out, "ct:902").is_empty(), "completed work is not redone");
+    assert_eq!(summary(&out)["nodes"]["ct:920"], "built");
+    assert_eq!(t.ops().iter().filter(|o| o.node == "ct:901" && o.op == "create").count(), 1);
+}
+
+#[test]
+fn lock_errors_are_retried() {
+    let t = tree();
+    t.faults(&json!([{"node": "ct:902", "op": "create", "lock": true, "times": 2}]));
+    let out = t.build(&["all"]).success();
+    let retries: Vec<Value> = events(&out).into_iter().filter(|e| e["event"] == "retry").collect();
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    assert!(retries[0]["error"].as_str().unwrap().contains("is locked"));
+    assert_eq!(summary(&out)["nodes"]["ct:902"], "built");
+}
+
+#[test]
+fn fail_fast_starts_nothing_new() {
+    let t = tree();
+    t.faults(&json!([{"node": "ct:900", "op": "exec", "match": "base_setup", "times": 1}]));
+    let out = t.build(&["all", "--fail-fast", "-j", "1"]).code(1);
+    let nodes = summary(&out)["nodes"].clone();
+    assert_eq!(nodes["ct:900"], "failed");
+    for n in ["ct:901", "ct:902", "ct:910", "ct:920"] {
+        assert_eq!(nodes[n], "skipped");
+    }
+}
+
+#[test]
+fn replacing_a_guest_needs_allow_replace() {
+    let t = tree();
+    t.build(&["all"]).success();
+    let ops_before = t.ops().len();
+    set_field(&t.defs, "910", "storage_pool", json!("fast-pool"));
+    let out = t.build(&["all"]).code(1);
+    assert!(out.stderr.contains("ct:910 (svc-a): define: storage_pool local-lvm → fast-pool"), "{}", out.stderr);
+    assert!(out.stderr.contains("--allow-replace"));
+    assert_eq!(t.ops().len(), ops_before, "nothing may be touched before the guard");
+    let out = t.build(&["all", "--allow-replace"]).success();
+    assert_eq!(summary(&out)["nodes"]["ct:910"], "built");
+    assert_eq!(steps_of(&out, "ct:910")[0], "define");
+    assert!(steps_of(&out, "ct:920").is_empty(), "a depends edge carries no content");
+}
+
+#[test]
+fn memory_change_runs_only_configure() {
+    let t = tree();
+    t.build(&["all"]).success();
+    set_field(&t.defs, "920", "memory_mb", json!(1024));
+    let out = t.build(&["all"]).success();
+    assert_eq!(summary(&out)["steps_run"], 1);
+    assert_eq!(summary(&out)["nodes"]["ct:920"], "updated");
+    assert_eq!(steps_of(&out, "ct:920"), ["configure"]);
+}
+
+#[test]
+fn template_feature_change_rolls_back_and_rebuilds_its_clones() {
+    let t = tree();
+    t.build(&["all"]).success();
+    std::fs::write(t.defs.join("features/lxc/gpu.sh"), "#!/bin/sh\necho gpu v2\n").unwrap();
+    let out = t.build(&["all", "--allow-replace"]).success();
+    assert_eq!(steps_of(&out, "ct:901"), ["rollback:pre-gpu", "start", "feature:gpu", "snapshot"]);
+    assert_eq!(steps_of(&out, "ct:910")[0], "define", "910 is cloned again from the new snapshot");
+    assert!(steps_of(&out, "ct:902").is_empty() && steps_of(&out, "ct:920").is_empty());
+}
+
+#[test]
+fn force_rebuilds_a_fresh_guest_and_dry_run_runs_nothing() {
+    let t = tree();
+    let out = t.build(&["all", "--dry-run"]).success();
+    assert!(!t.sim.join("ops.log").exists(), "dry run ran something");
+    assert!(out.stdout.contains("\"action\": \"create\""), "{}", out.stdout);
+    t.build(&["all"]).success();
+    let out = t.build(&["all", "--force", "902"]).success();
+    assert_eq!(steps_of(&out, "ct:902")[0], "define");
+    assert!(steps_of(&out, "ct:901").is_empty());
+}
+
+#[test]
+fn every_event_has_event_node_and_step() {
+    let t = tree();
+    let out = t.build(&["910"]).success();
+    let all = events(&out);
+    for e in &all {
+        for k in ["event", "node", "step"] {
+            assert!(e.get(k).is_some(), "{k} missing in {e}");
+        }
+    }
+    let last = all.last().unwrap();
+    assert_eq!(last["event"], "summary");
+    assert_eq!(last["nodes"], json!({"ct:900": "built", "ct:901": "built", "ct:910": "built"}));
+    assert!(last["steps_run"].as_u64().unwrap() >= 9);
+}
+
+#[test]
+fn a_guest_phoenix_did_not_create_is_never_touched() {
+    let t = tree();
+    std::fs::create_dir_all(t.sim.join("guests")).unwrap();
+    let foreign = json!({"node": "ct:920", "stamp": "", "running": true, "snapshots": {}, "layers": ["hand-made"], "settings": 0});
+    std::fs::write(t.sim.join("guests/ct-920.json"), foreign.to_string()).unwrap();
+    let out = t.build(&["all"]).code(1);
+    let fin = events(&out).into_iter().find(|e| e["event"] == "node_finished" && e["node"] == "ct:920").unwrap();
+    assert_eq!(fin["outcome"], "failed");
+    assert!(fin["detail"].as_str().unwrap().contains("not created by phoenix"), "{fin}");
+    assert!(t.ops().iter().all(|o| o.node != "ct:920"), "ct:920 was touched");
+    let status = phoenix().defs(&t.defs).cache(&t.cache).args(["--backend", "sim", "--sim-dir"]).args([&t.sim]).args(["status"]).run().success();
+    assert!(status.stdout.contains("ct:920") && status.stdout.contains("foreign"), "{}", status.stdout);
+    let d = phoenix().defs(&t.defs).cache(&t.cache).args(["--backend", "sim", "--sim-dir"]).args([&t.sim]).args(["destroy", "all", "--yes"]).run().success();
+    assert!(d.stderr.contains("ct:920: exists but was not created by phoenix; left alone"), "{}", d.stderr);
+    assert!(t.sim.join("guests/ct-920.json").exists());
+    assert!(!t.sim.join("guests/ct-910.json").exists());
+}
+
+#[test]
+fn destroy_asks_unless_yes_and_goes_dependents_first() {
+    let t = tree();
+    t.build(&["all"]).success();
+    let sim_args = |p: crate::helpers::Phoenix| p.defs(&t.defs).cache(&t.cache).args(["--backend", "sim", "--sim-dir"]).args([&t.sim]);
+    let out = sim_args(phoenix()).args(["destroy", "all"]).run().code(2);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(t.sim.join("guests")).unwrap().count(), 5);
+    sim_args(phoenix()).args(["destroy", "all", "--yes"]).run().success();
+    let destroys: Vec<String> = t.ops().into_iter().filter(|o| o.op == "destroy").map(|o| o.node).collect();
+    let pos = |n: &str| destroys.iter().position(|d| d == n).unwrap();
+    assert!(pos("ct:910") < pos("ct:901") && pos("ct:901") < pos("ct:900") && pos("ct:920") < pos("ct:902"), "{destroys:?}");
+    assert_eq!(std::fs::read_dir(t.sim.join("guests")).unwrap().count(), 0);
+    assert!(!t.cache.join("nodes/ct-900.json").exists());
+}
+
+#[test]
+fn a_second_build_on_the_same_cache_stops_at_once() {
+    let t = tree();
+    let state = phoenix::state::StateDir::new(&t.cache);
+    let _held = state.lock().unwrap();
+    let out = t.build(&["all"]).code(4);
+    assert!(out.stderr.contains("another phoenix build"), "{}", out.stderr);
+    assert!(!t.sim.join("ops.log").exists());
+}
+
+#[test]
+fn steps_time_out() {
+    let t = tree();
+    std::fs::write(t.defs.join("features/lxc/base_setup.sh"), "sleep 20\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = phoenix()
+        .defs(&t.defs)
+        .cache(&t.cache)
+        .args(["--backend", "sim", "--sim-dir"])
+        .args([&t.sim])
+        .env("PHOENIX_SIM_EXEC", "1")
+        .args(["build", "900", "--step-timeout", "1", "--output", "json"])
+        .run()
+        .code(1);
+    assert!(started.elapsed().as_secs() < 15);
+    assert!(out.stdout.contains("timed out after 1s"), "{}", out.stdout);
+}
+
+/// Set one field of one container in a definitions tree.
+pub fn set_field(defs: &Path, id: &str, field: &str, value: Value) {
+    let path = defs.join("phoenix_lxc_configs.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["lxc_configs"][id][field] = value;
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
