@@ -1,5 +1,6 @@
 #!/bin/sh
-# Set up what is missing, build phoenix, and run it on the bundled definitions.
+# Set up what is missing, build phoenix, build the bundled definitions for real
+# (busybox LXC containers on lxcbr0), and show the result. Run as root.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
@@ -10,5 +11,7 @@ echo "== phoenix validate"
 phoenix validate
 echo "== phoenix plan all"
 phoenix plan all
-echo "== phoenix graph"
-phoenix graph
+echo "== phoenix build all"
+phoenix build all
+echo "== phoenix status"
+phoenix status

@@ -3,7 +3,7 @@
 # prompts. Run as root (or with sudo). Safe to run again.
 #   - build: a Rust toolchain (cargo), a C compiler
 #   - tests: graphviz (renders the DOT output), python3 (the benchmark generator)
-#   - real containers: lxc, busybox-static, and the lxcbr0 bridge
+#   - real containers: lxc, busybox-static, rsync (lxc-copy), and the lxcbr0 bridge
 set -eu
 
 need_root() {
@@ -14,7 +14,7 @@ need_root() {
 }
 
 missing=""
-for pkg in graphviz python3 lxc busybox-static ninja-build hyperfine time; do
+for pkg in graphviz python3 lxc busybox-static rsync iproute2 ninja-build hyperfine time; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"

@@ -9,6 +9,7 @@ sh scripts/setup.sh
 # Tests that need ../shared fail instead of skipping in CI.
 if [ "${CI:-}" = "true" ]; then
     export PHOENIX_REQUIRE_SHARED=1
+    export PHOENIX_REQUIRE_LXC=1
 fi
 
 echo "== cargo fmt --check"

@@ -115,10 +115,13 @@ fn validate(cli: &Cli, output: Output) -> i32 {
                     .values()
                     .filter(|g| g.kind == crate::defs::GuestKind::Ct)
                     .count();
+                let vms = loaded.defs.guests.len() - cts;
                 print(&format!(
-                    "ok: {cts} containers, {} VMs, {} host steps in {} ({} layout)",
-                    loaded.defs.guests.len() - cts,
+                    "ok: {cts} container{}, {vms} VM{}, {} host step{} in {} ({} layout)",
+                    report::plural(cts),
+                    report::plural(vms),
                     loaded.defs.host_steps.len(),
+                    report::plural(loaded.defs.host_steps.len()),
                     cli.global.defs.display(),
                     loaded.defs.layout.as_str()
                 ));

@@ -78,13 +78,18 @@ pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
 pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let mut push = |file: &str, path: String, script: &str, help: String| {
-        let mut d =
-            Diagnostic::error(file, path, format!("script `{script}` not found")).help(help);
+        let shown = super::read::quote(script);
+        let help = help.replace(script, &shown);
+        let mut d = Diagnostic::error(file, path, format!("script `{shown}` not found")).help(help);
         d.severity = severity;
         diags.push(d);
     };
     for g in defs.guests.values() {
         for (i, f) in g.features.iter().enumerate() {
+            // Names that are not plain were reported already, and must not become paths.
+            if !super::layout::is_plain_file_name(f) || f.contains('.') {
+                continue;
+            }
             let rel = defs.feature_script(g.kind, f);
             if !defs.path_of(&rel).is_file() {
                 let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
@@ -96,7 +101,11 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
                 push(&g.file, format!("{}.features[{i}]", g.path), &rel, hint);
             }
         }
-        if let Some(app) = &g.application_script {
+        if let Some(app) = g
+            .application_script
+            .as_ref()
+            .filter(|a| super::layout::is_plain_file_name(a))
+        {
             let rel = defs.layout.app(app);
             if !defs.path_of(&rel).is_file() {
                 push(
@@ -108,6 +117,9 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
             }
         }
         for (i, h) in g.health_checks.iter().enumerate() {
+            if !super::layout::is_plain_file_name(&h.script) {
+                continue;
+            }
             let rel = defs.layout.health(&h.script);
             if !defs.path_of(&rel).is_file() {
                 push(

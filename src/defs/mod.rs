@@ -10,10 +10,11 @@
 
 pub mod checks;
 pub mod diag;
+mod dupkeys;
 pub mod fields;
 pub mod host;
 pub mod layout;
-mod read;
+pub(crate) mod read;
 mod values;
 
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use layout::Layout;
 
 use host::HostStepSpec;
-use read::{Reader, join};
+use read::{Reader, join, quote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,7 +194,16 @@ fn read_json(dir: &Path, rel: &str, required: bool, diags: &mut Diagnostics) -> 
     };
     let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&text);
     match serde_json::from_slice::<Value>(text) {
-        Ok(v) if v.is_object() => Some(v),
+        Ok(v) if v.is_object() => {
+            for path in dupkeys::duplicate_keys(text) {
+                let key = path.rsplit(['.', '[']).next().unwrap_or(&path).to_string();
+                diags.push(
+                    Diagnostic::error(rel, path, format!("key `{}` appears twice in the same object", quote(&key)))
+                        .help("JSON keeps only the last one, so the first would be silently lost: rename or merge them"),
+                );
+            }
+            Some(v)
+        }
         Ok(other) => {
             diags.push(
                 Diagnostic::error(
@@ -310,13 +320,16 @@ fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
     };
     for (key, value) in configs {
         let path = join("lxc_configs", &key);
-        let Ok(id) = key.parse::<u32>() else {
-            r.error(
-                path,
-                format!("container ID `{key}` is not a number"),
-                "use the numeric CTID (100 or more) as the key",
-            );
-            continue;
+        let id = match key.parse::<u32>() {
+            Ok(id) if key.chars().all(|c| c.is_ascii_digit()) && !key.starts_with('0') => id,
+            _ => {
+                r.error(
+                    path,
+                    format!("`{}` is not a container ID", quote(&key)),
+                    "use the CTID as the key: a number from 100 to 999999999, without sign or leading zeros",
+                );
+                continue;
+            }
         };
         let Value::Object(obj) = value else {
             r.error(
@@ -356,7 +369,7 @@ fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
             continue;
         };
         let Some(id) = r.id(obj, &path, "vmid") else {
-            if !obj.contains_key("vmid") {
+            if Reader::get(obj, "vmid").is_none() {
                 r.error(
                     path,
                     "missing `vmid`",
@@ -367,10 +380,19 @@ fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
         };
         let guest = read_guest(&mut r, GuestKind::Vm, id, &path, obj.clone());
         if let Some(other) = defs.guests.get(&id) {
+            let help = if other.kind == GuestKind::Vm {
+                format!(
+                    "two VMs cannot share an ID: give this one another vmid (the first is {})",
+                    other.path
+                )
+            } else {
+                "containers and VMs share one ID space on Proxmox: give one of them another ID"
+                    .to_string()
+            };
             r.error(
                 join(&path, "vmid"),
                 format!("ID {id} is used by both {} and this VM", other.label()),
-                "containers and VMs share one ID space on Proxmox: give one of them another ID",
+                help,
             );
             continue;
         }
@@ -392,7 +414,7 @@ fn read_guest(r: &mut Reader, kind: GuestKind, id: u32, p: &str, raw: Map<String
         );
     }
     let name = r.str(&raw, p, "name");
-    if name.is_none() && !raw.contains_key("name") {
+    if name.is_none() && Reader::get(&raw, "name").is_none() {
         r.error(p, "missing `name`", "add \"name\": \"<hostname>\"");
     }
     if let Some(n) = &name {
@@ -447,7 +469,7 @@ fn read_guest(r: &mut Reader, kind: GuestKind, id: u32, p: &str, raw: Map<String
         if !layout::is_plain_file_name(f) || f.contains('.') {
             r.error(
                 format!("{}[{i}]", join(p, "features")),
-                format!("feature name `{f}` is not a plain name"),
+                format!("feature name `{}` is not a plain name", quote(f)),
                 "use letters, digits, `_` and `-` only: the name selects features/<kind>/<name>.sh",
             );
         }
@@ -458,7 +480,7 @@ fn read_guest(r: &mut Reader, kind: GuestKind, id: u32, p: &str, raw: Map<String
     {
         r.error(
             join(p, "application_script"),
-            format!("`{s}` is not a plain file name"),
+            format!("`{}` is not a plain file name", quote(s)),
             "name a file inside apps/, without directories",
         );
     }
@@ -509,7 +531,7 @@ fn read_health_checks(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<
             continue;
         };
         let Some(script) = r.str(o, &ip, "script") else {
-            if !o.contains_key("script") {
+            if Reader::get(o, "script").is_none() {
                 r.error(ip, "missing `script`", "name a file inside health/");
             }
             continue;
@@ -517,7 +539,7 @@ fn read_health_checks(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<
         if !layout::is_plain_file_name(&script) {
             r.error(
                 join(&ip, "script"),
-                format!("`{script}` is not a plain file name"),
+                format!("`{}` is not a plain file name", quote(&script)),
                 "name a file inside health/, without directories",
             );
         }
@@ -547,7 +569,10 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     let p = g.path.clone();
     let p = p.as_str();
     let template = r.str(raw, p, "template");
-    if template.is_none() && g.clone_from.is_none() {
+    if template.is_none()
+        && Reader::get(raw, "clone_from_ctid").is_none()
+        && Reader::get(raw, "template").is_none()
+    {
         r.error(
             p,
             "neither `template` nor `clone_from_ctid` is set",
@@ -615,7 +640,7 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
                 Some(t) if t.starts_with('/') => {}
                 Some(t) => r.error(
                     join(&ip, target),
-                    format!("`{t}` is not an absolute path"),
+                    format!("`{}` is not an absolute path", quote(&t)),
                     "container paths start with `/`",
                 ),
                 None if !o.contains_key(target) => r.error(

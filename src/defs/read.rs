@@ -21,9 +21,22 @@ pub(crate) fn describe(v: &Value) -> String {
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Number(n) => format!("the number {n}"),
         Value::String(s) if s.chars().count() > 40 => "a long string".into(),
-        Value::String(s) => format!("the string \"{}\"", s.escape_debug()),
+        Value::String(s) => format!("the string \"{}\"", quote(s)),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
+    }
+}
+
+/// A value from the definitions as it appears in a message: escaped, and cut when
+/// long, so a 10 MB string in a file never becomes 10 MB of terminal output.
+pub fn quote(s: &str) -> String {
+    const MAX: usize = 80;
+    let escaped: String = s.escape_debug().collect();
+    if escaped.chars().count() > MAX {
+        let cut: String = escaped.chars().take(MAX).collect();
+        format!("{cut}...")
+    } else {
+        escaped
     }
 }
 
@@ -103,7 +116,7 @@ impl Reader<'_> {
                     &join(base, key),
                     "a whole number",
                     other,
-                    "a number without quotes, e.g. 2048",
+                    "a number without quotes",
                 );
                 None
             }

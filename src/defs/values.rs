@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Map, Value};
 
-use super::read::{Reader, join};
+use super::read::{Reader, join, quote};
 
 pub(crate) fn positive(
     r: &mut Reader,
@@ -38,7 +38,7 @@ pub(crate) fn check_hostname(r: &mut Reader, path: &str, name: &str) {
     if !ok {
         r.error(
             path,
-            format!("`{}` is not a valid hostname", name.escape_debug()),
+            format!("`{}` is not a valid hostname", quote(name)),
             "use letters, digits and `-` (no spaces, no leading or trailing `-`)",
         );
     }
@@ -52,7 +52,7 @@ pub(crate) fn check_snapshot_name(r: &mut Reader, path: &str, name: &str) {
     if !ok {
         r.error(
             path,
-            format!("`{}` is not a valid snapshot name", name.escape_debug()),
+            format!("`{}` is not a valid snapshot name", quote(name)),
             "start with a letter; then letters, digits, `-` and `_` only",
         );
     }
@@ -74,10 +74,7 @@ pub(crate) fn check_ip(r: &mut Reader, path: &str, ip: &str, allow_dhcp: bool) -
     } else {
         r.error(
             path,
-            format!(
-                "`{}` is not an IPv4 address with prefix length",
-                ip.escape_debug()
-            ),
+            format!("`{}` is not an IPv4 address with prefix length", quote(ip)),
             "write it as 10.0.0.5/24, or \"dhcp\"",
         );
         None
@@ -88,7 +85,7 @@ pub(crate) fn check_plain_ip(r: &mut Reader, path: &str, ip: &str) {
     if ip.parse::<Ipv4Addr>().is_err() {
         r.error(
             path,
-            format!("`{}` is not an IPv4 address", ip.escape_debug()),
+            format!("`{}` is not an IPv4 address", quote(ip)),
             "write it as 10.0.0.1",
         );
     }
@@ -104,7 +101,7 @@ pub(crate) fn check_mac(r: &mut Reader, path: &str, mac: &str) -> Option<String>
     if !ok {
         r.error(
             path,
-            format!("`{}` is not a MAC address", mac.escape_debug()),
+            format!("`{}` is not a MAC address", quote(mac)),
             "write six hex pairs separated by colons, e.g. 52:54:00:AA:BB:CC",
         );
         return None;
@@ -113,7 +110,7 @@ pub(crate) fn check_mac(r: &mut Reader, path: &str, mac: &str) -> Option<String>
     if first & 1 == 1 {
         r.error(
             path,
-            format!("`{mac}` is a multicast address"),
+            format!("`{}` is a multicast address", quote(mac)),
             "the first byte must be even; 52:54:00:... is the usual prefix",
         );
     }
@@ -134,7 +131,7 @@ pub(crate) fn parse_gpus(r: &mut Reader, path: &str, text: &str) -> Vec<u32> {
         } else {
             r.error(
                 path,
-                format!("`{}` is not a GPU assignment", text.escape_debug()),
+                format!("`{}` is not a GPU assignment", quote(text)),
                 "write \"none\" or GPU indices separated by commas, e.g. \"0,1\"",
             );
             return Vec::new();

@@ -55,6 +55,18 @@ pub(super) fn report(defs: &Definitions, graph: &Graph) -> Diagnostics {
             .chain(std::iter::once(&first))
             .map(ToString::to_string)
             .collect();
+        if cycle.len() == 1 {
+            let what = if kind == EdgeKind::Clone {
+                "is cloned from itself"
+            } else {
+                "depends on itself"
+            };
+            diags.push(
+                Diagnostic::error(&file, path, format!("{first} {what}"))
+                    .help("point it at another guest, or remove the entry"),
+            );
+            continue;
+        }
         diags.push(
             Diagnostic::error(&file, path, format!("dependency cycle: {}", text.join(" → ")))
                 .help("remove one of these `dependencies` or `clone_from` links; a guest cannot wait for itself"),

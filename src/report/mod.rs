@@ -24,11 +24,16 @@ pub fn diagnostics(diags: &Diagnostics, all_warnings: bool) -> String {
         }
     }
     let errors = diags.error_count();
-    if !all_warnings && warnings > 0 {
+    if warnings > 0 {
         let _ = writeln!(
             out,
-            "{warnings} warning{} in the definitions (`phoenix validate` lists them)",
-            plural(warnings)
+            "{warnings} warning{} in the definitions{}",
+            plural(warnings),
+            if all_warnings {
+                ""
+            } else {
+                " (`phoenix validate` lists them)"
+            }
         );
     }
     if errors > 0 {

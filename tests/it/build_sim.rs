@@ -38,15 +38,32 @@ fn tree() -> Tree {
     }});
     std::fs::create_dir_all(defs.join("features/lxc")).unwrap();
     std::fs::create_dir_all(defs.join("apps")).unwrap();
-    std::fs::write(defs.join("phoenix_lxc_configs.json"), serde_json::to_string_pretty(&lxc).unwrap()).unwrap();
-    std::fs::write(defs.join("phoenix_hypervisor_config.json"), r#"{"version": "1"}"#).unwrap();
+    std::fs::write(
+        defs.join("phoenix_lxc_configs.json"),
+        serde_json::to_string_pretty(&lxc).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        defs.join("phoenix_hypervisor_config.json"),
+        r#"{"version": "1"}"#,
+    )
+    .unwrap();
     for f in ["base_setup", "gpu", "docker"] {
-        std::fs::write(defs.join(format!("features/lxc/{f}.sh")), format!("#!/bin/sh\necho {f}\n")).unwrap();
+        std::fs::write(
+            defs.join(format!("features/lxc/{f}.sh")),
+            format!("#!/bin/sh\necho {f}\n"),
+        )
+        .unwrap();
     }
     std::fs::write(defs.join("apps/app.sh"), "#!/bin/sh\necho app\n").unwrap();
     let cache = dir.path().join("cache");
     let sim = dir.path().join("sim");
-    Tree { _dir: dir, defs, cache, sim }
+    Tree {
+        _dir: dir,
+        defs,
+        cache,
+        sim,
+    }
 }
 
 impl Tree {
@@ -75,7 +92,13 @@ impl Tree {
                 let mut p = l.splitn(5, ' ');
                 let start = p.next().unwrap().parse().unwrap();
                 let end = p.next().unwrap().parse().unwrap();
-                Op { start, end, node: p.next().unwrap().into(), op: p.next().unwrap().into(), detail: p.next().unwrap_or("").into() }
+                Op {
+                    start,
+                    end,
+                    node: p.next().unwrap().into(),
+                    op: p.next().unwrap().into(),
+                    detail: p.next().unwrap_or("").into(),
+                }
             })
             .collect()
     }
@@ -91,7 +114,10 @@ struct Op {
 }
 
 fn events(out: &Output) -> Vec<Value> {
-    out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn summary(out: &Output) -> Value {
@@ -119,25 +145,50 @@ fn independent_branches_overlap_and_clones_of_one_source_do_not() {
         .args(["build", "all", "-j", "4", "--output", "json"])
         .run()
         .success();
-    assert_eq!(summary(&out)["nodes"], json!({"ct:900": "built", "ct:901": "built", "ct:902": "built", "ct:910": "built", "ct:920": "built"}));
+    assert_eq!(
+        summary(&out)["nodes"],
+        json!({"ct:900": "built", "ct:901": "built", "ct:902": "built", "ct:910": "built", "ct:920": "built"})
+    );
     let ops = t.ops();
-    let find = |node: &str, op: &str, detail: &str| ops.iter().find(|o| o.node == node && o.op == op && o.detail.contains(detail)).unwrap_or_else(|| panic!("no {op} {detail} on {node}: {ops:?}"));
+    let find = |node: &str, op: &str, detail: &str| {
+        ops.iter()
+            .find(|o| o.node == node && o.op == op && o.detail.contains(detail))
+            .unwrap_or_else(|| panic!("no {op} {detail} on {node}: {ops:?}"))
+    };
     // The two branches below 900 run at the same time (each is several operations long).
     let span = |node: &str| {
         let mine: Vec<&Op> = ops.iter().filter(|o| o.node == node).collect();
-        (mine.iter().map(|o| o.start).min().unwrap(), mine.iter().map(|o| o.end).max().unwrap())
+        (
+            mine.iter().map(|o| o.start).min().unwrap(),
+            mine.iter().map(|o| o.end).max().unwrap(),
+        )
     };
     let (gpu, docker) = (span("ct:901"), span("ct:902"));
-    assert!(gpu.0 < docker.1 && docker.0 < gpu.1, "901 and 902 should be built at the same time: {gpu:?} {docker:?}");
-    let (c1, c2) = (find("ct:901", "create", "clone ct:900@base"), find("ct:902", "create", "clone ct:900@base"));
-    assert!(c1.end <= c2.start || c2.end <= c1.start, "two clones of ct:900 overlapped: {c1:?} {c2:?}");
+    assert!(
+        gpu.0 < docker.1 && docker.0 < gpu.1,
+        "901 and 902 should be built at the same time: {gpu:?} {docker:?}"
+    );
+    let (c1, c2) = (
+        find("ct:901", "create", "clone ct:900@base"),
+        find("ct:902", "create", "clone ct:900@base"),
+    );
+    assert!(
+        c1.end <= c2.start || c2.end <= c1.start,
+        "two clones of ct:900 overlapped: {c1:?} {c2:?}"
+    );
     // Order: 920 waits for 910 (depends) and 902 (clone).
     let svc_b = find("ct:920", "create", "");
     assert!(svc_b.start >= find("ct:910", "stamp", "built").end);
 
     let again = t.build(&["all"]).success();
     assert_eq!(summary(&again)["steps_run"], 0);
-    assert!(summary(&again)["nodes"].as_object().unwrap().values().all(|v| v == "fresh"));
+    assert!(
+        summary(&again)["nodes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|v| v == "fresh")
+    );
 }
 
 #[test]
@@ -146,18 +197,46 @@ fn a_failing_feature_skips_what_needs_it_and_the_next_build_resumes() {
     t.faults(&json!([{"node": "ct:901", "op": "exec", "match": "gpu.sh", "times": 1}]));
     let out = t.build(&["all", "-j", "2"]).code(1);
     let s = summary(&out);
-    assert_eq!(s["nodes"], json!({"ct:900": "built", "ct:901": "failed", "ct:902": "built", "ct:910": "skipped", "ct:920": "skipped"}));
-    let failed = events(&out).into_iter().find(|e| e["event"] == "node_finished" && e["node"] == "ct:901").unwrap();
-    assert!(failed["detail"].as_str().unwrap().contains("injected failure"), "{failed}");
+    assert_eq!(
+        s["nodes"],
+        json!({"ct:900": "built", "ct:901": "failed", "ct:902": "built", "ct:910": "skipped", "ct:920": "skipped"})
+    );
+    let failed = events(&out)
+        .into_iter()
+        .find(|e| e["event"] == "node_finished" && e["node"] == "ct:901")
+        .unwrap();
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("injected failure"),
+        "{failed}"
+    );
     assert!(failed["log"].as_str().unwrap().ends_with("logs/ct-901.log"));
-    assert!(std::fs::read_to_string(t.cache.join("logs/ct-901.log")).unwrap().contains("injected failure"));
+    assert!(
+        std::fs::read_to_string(t.cache.join("logs/ct-901.log"))
+            .unwrap()
+            .contains("injected failure")
+    );
 
     // The fault fired once; the next build resumes 901 at its feature, without re-creating it.
     let out = t.build(&["all"]).success();
-    assert_eq!(steps_of(&out, "ct:901"), ["start", "snapshot:pre-gpu", "feature:gpu", "snapshot"]);
-    assert!(steps_of(&out, "ct:900").is_empty() && steps_of(&out, "ct:902").is_empty(), "completed work is not redone");
+    assert_eq!(
+        steps_of(&out, "ct:901"),
+        ["start", "snapshot:pre-gpu", "feature:gpu", "snapshot"]
+    );
+    assert!(
+        steps_of(&out, "ct:900").is_empty() && steps_of(&out, "ct:902").is_empty(),
+        "completed work is not redone"
+    );
     assert_eq!(summary(&out)["nodes"]["ct:920"], "built");
-    assert_eq!(t.ops().iter().filter(|o| o.node == "ct:901" && o.op == "create").count(), 1);
+    assert_eq!(
+        t.ops()
+            .iter()
+            .filter(|o| o.node == "ct:901" && o.op == "create")
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -165,7 +244,10 @@ fn lock_errors_are_retried() {
     let t = tree();
     t.faults(&json!([{"node": "ct:902", "op": "create", "lock": true, "times": 2}]));
     let out = t.build(&["all"]).success();
-    let retries: Vec<Value> = events(&out).into_iter().filter(|e| e["event"] == "retry").collect();
+    let retries: Vec<Value> = events(&out)
+        .into_iter()
+        .filter(|e| e["event"] == "retry")
+        .collect();
     assert_eq!(retries.len(), 2, "{retries:?}");
     assert!(retries[0]["error"].as_str().unwrap().contains("is locked"));
     assert_eq!(summary(&out)["nodes"]["ct:902"], "built");
@@ -190,13 +272,25 @@ fn replacing_a_guest_needs_allow_replace() {
     let ops_before = t.ops().len();
     set_field(&t.defs, "910", "storage_pool", json!("fast-pool"));
     let out = t.build(&["all"]).code(1);
-    assert!(out.stderr.contains("ct:910 (svc-a): define: storage_pool local-lvm → fast-pool"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("ct:910 (svc-a): define: storage_pool local-lvm → fast-pool"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("--allow-replace"));
-    assert_eq!(t.ops().len(), ops_before, "nothing may be touched before the guard");
+    assert_eq!(
+        t.ops().len(),
+        ops_before,
+        "nothing may be touched before the guard"
+    );
     let out = t.build(&["all", "--allow-replace"]).success();
     assert_eq!(summary(&out)["nodes"]["ct:910"], "built");
     assert_eq!(steps_of(&out, "ct:910")[0], "define");
-    assert!(steps_of(&out, "ct:920").is_empty(), "a depends edge carries no content");
+    assert!(
+        steps_of(&out, "ct:920").is_empty(),
+        "a depends edge carries no content"
+    );
 }
 
 #[test]
@@ -214,10 +308,21 @@ fn memory_change_runs_only_configure() {
 fn template_feature_change_rolls_back_and_rebuilds_its_clones() {
     let t = tree();
     t.build(&["all"]).success();
-    std::fs::write(t.defs.join("features/lxc/gpu.sh"), "#!/bin/sh\necho gpu v2\n").unwrap();
+    std::fs::write(
+        t.defs.join("features/lxc/gpu.sh"),
+        "#!/bin/sh\necho gpu v2\n",
+    )
+    .unwrap();
     let out = t.build(&["all", "--allow-replace"]).success();
-    assert_eq!(steps_of(&out, "ct:901"), ["rollback:pre-gpu", "start", "feature:gpu", "snapshot"]);
-    assert_eq!(steps_of(&out, "ct:910")[0], "define", "910 is cloned again from the new snapshot");
+    assert_eq!(
+        steps_of(&out, "ct:901"),
+        ["rollback:pre-gpu", "start", "feature:gpu", "snapshot"]
+    );
+    assert_eq!(
+        steps_of(&out, "ct:910")[0],
+        "define",
+        "910 is cloned again from the new snapshot"
+    );
     assert!(steps_of(&out, "ct:902").is_empty() && steps_of(&out, "ct:920").is_empty());
 }
 
@@ -226,7 +331,11 @@ fn force_rebuilds_a_fresh_guest_and_dry_run_runs_nothing() {
     let t = tree();
     let out = t.build(&["all", "--dry-run"]).success();
     assert!(!t.sim.join("ops.log").exists(), "dry run ran something");
-    assert!(out.stdout.contains("\"action\": \"create\""), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("\"action\": \"create\""),
+        "{}",
+        out.stdout
+    );
     t.build(&["all"]).success();
     let out = t.build(&["all", "--force", "902"]).success();
     assert_eq!(steps_of(&out, "ct:902")[0], "define");
@@ -245,7 +354,10 @@ fn every_event_has_event_node_and_step() {
     }
     let last = all.last().unwrap();
     assert_eq!(last["event"], "summary");
-    assert_eq!(last["nodes"], json!({"ct:900": "built", "ct:901": "built", "ct:910": "built"}));
+    assert_eq!(
+        last["nodes"],
+        json!({"ct:900": "built", "ct:901": "built", "ct:910": "built"})
+    );
     assert!(last["steps_run"].as_u64().unwrap() >= 9);
 }
 
@@ -256,14 +368,49 @@ fn a_guest_phoenix_did_not_create_is_never_touched() {
     let foreign = json!({"node": "ct:920", "stamp": "", "running": true, "snapshots": {}, "layers": ["hand-made"], "settings": 0});
     std::fs::write(t.sim.join("guests/ct-920.json"), foreign.to_string()).unwrap();
     let out = t.build(&["all"]).code(1);
-    let fin = events(&out).into_iter().find(|e| e["event"] == "node_finished" && e["node"] == "ct:920").unwrap();
+    let fin = events(&out)
+        .into_iter()
+        .find(|e| e["event"] == "node_finished" && e["node"] == "ct:920")
+        .unwrap();
     assert_eq!(fin["outcome"], "failed");
-    assert!(fin["detail"].as_str().unwrap().contains("not created by phoenix"), "{fin}");
-    assert!(t.ops().iter().all(|o| o.node != "ct:920"), "ct:920 was touched");
-    let status = phoenix().defs(&t.defs).cache(&t.cache).args(["--backend", "sim", "--sim-dir"]).args([&t.sim]).args(["status"]).run().success();
-    assert!(status.stdout.contains("ct:920") && status.stdout.contains("foreign"), "{}", status.stdout);
-    let d = phoenix().defs(&t.defs).cache(&t.cache).args(["--backend", "sim", "--sim-dir"]).args([&t.sim]).args(["destroy", "all", "--yes"]).run().success();
-    assert!(d.stderr.contains("ct:920: exists but was not created by phoenix; left alone"), "{}", d.stderr);
+    assert!(
+        fin["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not created by phoenix"),
+        "{fin}"
+    );
+    assert!(
+        t.ops().iter().all(|o| o.node != "ct:920"),
+        "ct:920 was touched"
+    );
+    let status = phoenix()
+        .defs(&t.defs)
+        .cache(&t.cache)
+        .args(["--backend", "sim", "--sim-dir"])
+        .args([&t.sim])
+        .args(["status"])
+        .run()
+        .success();
+    assert!(
+        status.stdout.contains("ct:920") && status.stdout.contains("foreign"),
+        "{}",
+        status.stdout
+    );
+    let d = phoenix()
+        .defs(&t.defs)
+        .cache(&t.cache)
+        .args(["--backend", "sim", "--sim-dir"])
+        .args([&t.sim])
+        .args(["destroy", "all", "--yes"])
+        .run()
+        .success();
+    assert!(
+        d.stderr
+            .contains("ct:920: exists but was not created by phoenix; left alone"),
+        "{}",
+        d.stderr
+    );
     assert!(t.sim.join("guests/ct-920.json").exists());
     assert!(!t.sim.join("guests/ct-910.json").exists());
 }
@@ -272,14 +419,32 @@ fn a_guest_phoenix_did_not_create_is_never_touched() {
 fn destroy_asks_unless_yes_and_goes_dependents_first() {
     let t = tree();
     t.build(&["all"]).success();
-    let sim_args = |p: crate::helpers::Phoenix| p.defs(&t.defs).cache(&t.cache).args(["--backend", "sim", "--sim-dir"]).args([&t.sim]);
+    let sim_args = |p: crate::helpers::Phoenix| {
+        p.defs(&t.defs)
+            .cache(&t.cache)
+            .args(["--backend", "sim", "--sim-dir"])
+            .args([&t.sim])
+    };
     let out = sim_args(phoenix()).args(["destroy", "all"]).run().code(2);
     assert!(out.stderr.contains("--yes"), "{}", out.stderr);
     assert_eq!(std::fs::read_dir(t.sim.join("guests")).unwrap().count(), 5);
-    sim_args(phoenix()).args(["destroy", "all", "--yes"]).run().success();
-    let destroys: Vec<String> = t.ops().into_iter().filter(|o| o.op == "destroy").map(|o| o.node).collect();
+    sim_args(phoenix())
+        .args(["destroy", "all", "--yes"])
+        .run()
+        .success();
+    let destroys: Vec<String> = t
+        .ops()
+        .into_iter()
+        .filter(|o| o.op == "destroy")
+        .map(|o| o.node)
+        .collect();
     let pos = |n: &str| destroys.iter().position(|d| d == n).unwrap();
-    assert!(pos("ct:910") < pos("ct:901") && pos("ct:901") < pos("ct:900") && pos("ct:920") < pos("ct:902"), "{destroys:?}");
+    assert!(
+        pos("ct:910") < pos("ct:901")
+            && pos("ct:901") < pos("ct:900")
+            && pos("ct:920") < pos("ct:902"),
+        "{destroys:?}"
+    );
     assert_eq!(std::fs::read_dir(t.sim.join("guests")).unwrap().count(), 0);
     assert!(!t.cache.join("nodes/ct-900.json").exists());
 }
@@ -290,7 +455,11 @@ fn a_second_build_on_the_same_cache_stops_at_once() {
     let state = phoenix::state::StateDir::new(&t.cache);
     let _held = state.lock().unwrap();
     let out = t.build(&["all"]).code(4);
-    assert!(out.stderr.contains("another phoenix build"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("another phoenix build"),
+        "{}",
+        out.stderr
+    );
     assert!(!t.sim.join("ops.log").exists());
 }
 

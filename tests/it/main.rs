@@ -1,6 +1,16 @@
 //! The one integration test binary: runs the real `phoenix` executable on real
 //! definition trees (the shared fixtures, the bundled graph-defs, broken corpora).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on the first surprise"
+)]
+
 mod helpers;
 
+mod broken;
+mod build_sim;
+mod e2e_lxc;
 mod fixtures;
+mod keys;
+mod no_panic;
