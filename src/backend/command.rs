@@ -12,7 +12,7 @@ use super::{OpError, OpResult};
 /// A node's log file in `cache/logs/`. Every command, its output and exit status.
 #[derive(Debug)]
 pub struct Log {
-    file: Option<File>,
+    pub(crate) file: Option<File>,
     pub path: PathBuf,
 }
 
@@ -44,6 +44,30 @@ impl Log {
         if let Some(f) = &mut self.file {
             let _ = writeln!(f, "# {text}");
         }
+    }
+
+    /// Current length of the log file (0 without one).
+    pub fn len(&self) -> u64 {
+        self.file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What was written to the log after `offset`, at most the last 4 KiB.
+    pub fn tail_since(&self, offset: u64) -> String {
+        let Ok(bytes) = std::fs::read(&self.path) else {
+            return String::new();
+        };
+        let from = usize::try_from(offset)
+            .unwrap_or(0)
+            .min(bytes.len())
+            .max(bytes.len().saturating_sub(4096));
+        String::from_utf8_lossy(&bytes[from..]).into_owned()
     }
 
     pub fn raw(&mut self, bytes: &[u8]) {
@@ -123,6 +147,7 @@ pub fn run(
         buf
     });
     let started = Instant::now();
+    let mut poll = Duration::from_micros(100);
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
@@ -136,7 +161,11 @@ pub fn run(
                     timeout.as_secs()
                 )));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                // Short commands are noticed at once; a waiting step costs a wake-up every 2 ms.
+                std::thread::sleep(poll);
+                poll = (poll * 2).min(Duration::from_millis(2));
+            }
             Err(e) => return Err(OpError::new(format!("waiting for `{prog}`: {e}"))),
         }
     };
@@ -154,6 +183,75 @@ pub fn run(
         stdout,
         stderr,
     })
+}
+
+/// Run a script whose output only matters to people: stdout and stderr go straight
+/// into the node's log (no pipes, no reader threads), and a failure quotes the last
+/// lines the command wrote there.
+pub fn run_logged(argv: &[String], timeout: Duration, log: &mut Log) -> OpResult {
+    let line: Vec<String> = argv.iter().map(|a| shown(a)).collect();
+    log.raw(format!("$ {}\n", line.join(" ")).as_bytes());
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(OpError::new("empty command"));
+    };
+    let start_len = log.len();
+    let (out, err) = match log.file.as_ref().map(|f| (f.try_clone(), f.try_clone())) {
+        Some((Ok(a), Ok(b))) => (Stdio::from(a), Stdio::from(b)),
+        _ => (Stdio::null(), Stdio::null()),
+    };
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| OpError::new(format!("cannot run `{prog}`: {e}")))?;
+    let started = Instant::now();
+    let mut poll = Duration::from_micros(100);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                log.note(&format!("timed out after {}s", timeout.as_secs()));
+                return Err(OpError::new(format!(
+                    "`{}` timed out after {}s",
+                    line.join(" "),
+                    timeout.as_secs()
+                )));
+            }
+            Ok(None) => {
+                std::thread::sleep(poll);
+                poll = (poll * 2).min(Duration::from_millis(2));
+            }
+            Err(e) => return Err(OpError::new(format!("waiting for `{prog}`: {e}"))),
+        }
+    };
+    let code = status.code().unwrap_or(-1);
+    log.note(&format!(
+        "exit {code} after {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    if code == 0 {
+        return Ok(());
+    }
+    let written = log.tail_since(start_len);
+    let tail: Vec<&str> = written
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("# exit "))
+        .collect();
+    let tail = tail
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Err(OpError::from_output(format!(
+        "`{prog}` exited with {code}: {tail}"
+    )))
 }
 
 /// Run and require success; a failure carries the last lines of stderr.

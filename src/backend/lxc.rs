@@ -527,7 +527,7 @@ impl Backend for Lxc {
         env.extend(script.env.iter().cloned());
         let mut cmd: Vec<&str> = vec!["/bin/sh", &dest];
         cmd.extend(script.args.iter().map(String::as_str));
-        command::check(&self.attach(&name, &env, &cmd), None, g.timeout, log)
+        command::run_logged(&self.attach(&name, &env, &cmd), g.timeout, log)
     }
 
     fn stamp(&self, g: &GuestCtx, stamp: &str, _: &mut Log) -> OpResult {
@@ -539,6 +539,6 @@ impl Backend for Lxc {
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
         let mut v = vec!["/bin/sh".to_string(), script.path.display().to_string()];
         v.extend(script.args.iter().cloned());
-        command::check(&v, None, timeout, log)
+        command::run_logged(&v, timeout, log)
     }
 }

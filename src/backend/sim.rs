@@ -1,7 +1,7 @@
 //! The sim backend: a simulated host in a directory, for tests, scale runs and
 //! benchmarks. Not a product backend.
 //!
-//! `<dir>/guests/<id>.json` holds each guest (stamp, snapshots, running); every
+//! `<dir>/guests.json` holds the guests (stamp, snapshots, running); every
 //! operation is appended to `<dir>/ops.log` as `<start ms> <end ms> <node> <op> <detail>`
 //! so tests can check what ran, in which order and what overlapped.
 //!
@@ -14,11 +14,12 @@
 //! which is how the scheduler is compared with ninja on the same DAG.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,7 @@ use super::{
 use crate::defs::GuestKind;
 use crate::graph::NodeId;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SimGuest {
     node: String,
     stamp: String,
@@ -57,48 +58,66 @@ fn one() -> u32 {
     1
 }
 
+/// The simulated host. Guests live in memory behind one lock; the guests that
+/// changed are written to their files when the backend is dropped, at the end of
+/// the command (a simulated host needs no durability, and a thousand-guest build
+/// should measure the scheduler, not the simulator's file writes).
 pub struct Sim {
+    dirty: Mutex<std::collections::HashSet<NodeId>>,
     dir: PathBuf,
-    lock: Mutex<()>,
+    guests: Mutex<HashMap<NodeId, SimGuest>>,
+    faults: Mutex<Vec<Fault>>,
+    ops_log: Mutex<Option<fs::File>>,
     latency: Duration,
     exec: bool,
-    epoch: Instant,
+}
+
+fn node_of(label: &str) -> Option<NodeId> {
+    match label.split_once(':') {
+        Some(("ct", id)) => id.parse().ok().map(NodeId::Ct),
+        Some(("vm", id)) => id.parse().ok().map(NodeId::Vm),
+        _ => None,
+    }
 }
 
 impl Sim {
     pub fn new(dir: &Path) -> Result<Sim, BackendError> {
-        fs::create_dir_all(dir.join("guests")).map_err(|e| BackendError::Failed {
+        let fail = |e: std::io::Error| BackendError::Failed {
             backend: "sim",
             message: format!("{}: {e}", dir.display()),
-        })?;
+        };
+        fs::create_dir_all(dir).map_err(fail)?;
+        let stored: Vec<SimGuest> = fs::read(dir.join("guests.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let guests = stored
+            .into_iter()
+            .filter_map(|g| node_of(&g.node).map(|n| (n, g)))
+            .collect();
+        let faults = fs::read(dir.join("faults.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let ops_log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("ops.log"))
+            .ok();
         let latency = std::env::var("PHOENIX_SIM_LATENCY_MS")
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(Duration::ZERO, Duration::from_millis);
         let exec = std::env::var("PHOENIX_SIM_EXEC").as_deref() == Ok("1");
         Ok(Sim {
+            dirty: Mutex::new(std::collections::HashSet::new()),
             dir: dir.to_path_buf(),
-            lock: Mutex::new(()),
+            guests: Mutex::new(guests),
+            faults: Mutex::new(faults),
+            ops_log: Mutex::new(ops_log),
             latency,
             exec,
-            epoch: Instant::now(),
         })
-    }
-
-    fn guest_path(&self, node: NodeId) -> PathBuf {
-        self.dir
-            .join("guests")
-            .join(format!("{}.json", node.slug()))
-    }
-
-    fn load(&self, node: NodeId) -> Option<SimGuest> {
-        serde_json::from_slice(&fs::read(self.guest_path(node)).ok()?).ok()
-    }
-
-    fn save(&self, node: NodeId, g: &SimGuest) -> OpResult {
-        let bytes = serde_json::to_vec_pretty(g).unwrap_or_default();
-        crate::state::write_atomic(&self.guest_path(node), &bytes)
-            .map_err(|e| OpError::new(e.to_string()))
     }
 
     fn millis() -> u128 {
@@ -107,19 +126,20 @@ impl Sim {
             .map_or(0, |d| d.as_millis())
     }
 
-    /// Run `body` as one operation: injected faults first, then latency, then the
-    /// change; the operation is logged with its start and end.
+    /// Run `change` as one operation on `node`: injected faults first, then latency,
+    /// then the change to the in-memory host, then its file and a line in `ops.log`.
     fn op(
         &self,
-        node: &str,
+        node: NodeId,
         op: &str,
         detail: &str,
         log: &mut Log,
-        body: impl FnOnce(&Self) -> OpResult,
+        change: impl FnOnce(&mut HashMap<NodeId, SimGuest>) -> OpResult,
     ) -> OpResult {
         let start = Self::millis();
-        log.raw(format!("$ sim {op} {node} {detail}\n").as_bytes());
-        if let Some(err) = self.fault(node, op, detail) {
+        let label = node.to_string();
+        log.raw(format!("$ sim {op} {label} {detail}\n").as_bytes());
+        if let Some(err) = self.fault(&label, op, detail) {
             log.raw(format!("{}\n", err.message).as_bytes());
             return Err(err);
         }
@@ -127,31 +147,35 @@ impl Sim {
             std::thread::sleep(self.latency);
         }
         let result = {
-            let _guard = self
-                .lock
+            let mut guests = self
+                .guests
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            body(self)
+            change(&mut guests)
         };
+        if result.is_ok() {
+            self.dirty
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(node);
+        }
         let end = Self::millis();
-        let _ = self.epoch;
-        if let Ok(mut f) = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("ops.log"))
+        if let Some(f) = self
+            .ops_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
         {
-            let _ = writeln!(f, "{start} {end} {node} {op} {detail}");
+            let _ = writeln!(f, "{start} {end} {label} {op} {detail}");
         }
         result
     }
 
     fn fault(&self, node: &str, op: &str, detail: &str) -> Option<OpError> {
-        let _guard = self
-            .lock
+        let mut faults = self
+            .faults
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let path = self.dir.join("faults.json");
-        let mut faults: Vec<Fault> = serde_json::from_slice(&fs::read(&path).ok()?).ok()?;
         let hit = faults
             .iter_mut()
             .find(|f| f.times > 0 && f.node == node && f.op == op && detail.contains(&f.r#match))?;
@@ -161,20 +185,45 @@ impl Sim {
         } else {
             OpError::new(format!("injected failure: {op} {detail} on {node}"))
         };
+        // A fault that fired is gone for the next run too.
         let _ = crate::state::write_atomic(
-            &path,
-            &serde_json::to_vec_pretty(&faults).unwrap_or_default(),
+            &self.dir.join("faults.json"),
+            &serde_json::to_vec_pretty(&*faults).unwrap_or_default(),
         );
         Some(err)
     }
+}
 
-    fn change(&self, node: NodeId, f: impl FnOnce(&mut SimGuest) -> OpResult) -> OpResult {
-        let mut g = self
-            .load(node)
-            .ok_or_else(|| OpError::new(format!("{node} does not exist")))?;
-        f(&mut g)?;
-        self.save(node, &g)
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if self
+            .dirty
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty()
+        {
+            return;
+        }
+        let guests = self
+            .guests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut all: Vec<&SimGuest> = guests.values().collect();
+        all.sort_by(|a, b| a.node.cmp(&b.node));
+        let _ = fs::write(
+            self.dir.join("guests.json"),
+            serde_json::to_vec_pretty(&all).unwrap_or_default(),
+        );
     }
+}
+
+fn existing(
+    guests: &mut HashMap<NodeId, SimGuest>,
+    node: NodeId,
+) -> Result<&mut SimGuest, OpError> {
+    guests
+        .get_mut(&node)
+        .ok_or_else(|| OpError::new(format!("{node} does not exist")))
 }
 
 impl Backend for Sim {
@@ -187,33 +236,23 @@ impl Backend for Sim {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        let mut inv = Inventory::new();
-        let entries = fs::read_dir(self.dir.join("guests")).map_err(|e| BackendError::Failed {
-            backend: "sim",
-            message: e.to_string(),
-        })?;
-        for e in entries.filter_map(Result::ok) {
-            let Ok(g) = serde_json::from_slice::<SimGuest>(&fs::read(e.path()).unwrap_or_default())
-            else {
-                continue;
-            };
-            let node = match g.node.split_once(':') {
-                Some(("ct", id)) => id.parse().ok().map(NodeId::Ct),
-                Some(("vm", id)) => id.parse().ok().map(NodeId::Vm),
-                _ => None,
-            };
-            if let Some(node) = node {
-                inv.insert(
-                    node,
+        let guests = self
+            .guests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(guests
+            .iter()
+            .map(|(node, g)| {
+                (
+                    *node,
                     Observed {
                         stamp: Stamp::parse(&g.stamp),
                         snapshots: g.snapshots.keys().cloned().collect(),
                         running: g.running,
                     },
-                );
-            }
-        }
-        Ok(inv)
+                )
+            })
+            .collect())
     }
 
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
@@ -221,15 +260,15 @@ impl Backend for Sim {
             || "template".to_string(),
             |(s, snap)| format!("clone {}@{snap}", s.label()),
         );
-        self.op(&g.node.to_string(), "create", &detail, log, |sim| {
-            if sim.load(g.node).is_some() {
+        self.op(g.node, "create", &detail, log, |guests| {
+            if guests.contains_key(&g.node) {
                 return Err(OpError::new(format!("{} already exists", g.node)));
             }
             let layers = match &g.source {
                 None => vec!["os".to_string()],
                 Some((s, snap)) => {
                     let src = NodeId::guest(s.kind, s.id);
-                    let sg = sim.load(src).ok_or_else(|| {
+                    let sg = guests.get(&src).ok_or_else(|| {
                         OpError::new(format!("clone source {src} does not exist"))
                     })?;
                     sg.snapshots
@@ -238,115 +277,118 @@ impl Backend for Sim {
                         .ok_or_else(|| OpError::new(format!("{src} has no snapshot `{snap}`")))?
                 }
             };
-            sim.save(
+            guests.insert(
                 g.node,
-                &SimGuest {
+                SimGuest {
                     node: g.node.to_string(),
                     stamp: stamp.to_string(),
                     layers,
                     ..SimGuest::default()
                 },
-            )
+            );
+            Ok(())
         })
     }
 
     fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(
-            &g.node.to_string(),
-            "destroy",
-            "",
-            log,
-            |sim| match fs::remove_file(sim.guest_path(g.node)) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(OpError::new(e.to_string())),
-            },
-        )
+        self.op(g.node, "destroy", "", log, |guests| {
+            if guests
+                .get(&g.node)
+                .is_some_and(|x| Stamp::parse(&x.stamp) == Stamp::Foreign)
+            {
+                return Err(OpError::new(format!(
+                    "{} was not created by phoenix; refusing to destroy it",
+                    g.node
+                )));
+            }
+            guests.remove(&g.node);
+            Ok(())
+        })
     }
 
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(&g.node.to_string(), "configure", "", log, |sim| {
-            sim.change(g.node, |s| {
-                s.settings += 1;
-                Ok(())
-            })
+        self.op(g.node, "configure", "", log, |guests| {
+            existing(guests, g.node)?.settings += 1;
+            Ok(())
         })
     }
 
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(&g.node.to_string(), "start", "", log, |sim| {
-            sim.change(g.node, |s| {
-                s.running = true;
-                Ok(())
-            })
+        self.op(g.node, "start", "", log, |guests| {
+            existing(guests, g.node)?.running = true;
+            Ok(())
         })
     }
 
     fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(&g.node.to_string(), "stop", "", log, |sim| {
-            sim.change(g.node, |s| {
-                s.running = false;
-                Ok(())
-            })
+        self.op(g.node, "stop", "", log, |guests| {
+            existing(guests, g.node)?.running = false;
+            Ok(())
         })
     }
 
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
-        self.op(&g.node.to_string(), "snapshot", name, log, |sim| {
-            sim.change(g.node, |s| {
-                s.snapshots.insert(name.to_string(), s.layers.clone());
-                Ok(())
-            })
+        self.op(g.node, "snapshot", name, log, |guests| {
+            let x = existing(guests, g.node)?;
+            x.snapshots.insert(name.to_string(), x.layers.clone());
+            Ok(())
         })
     }
 
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
-        self.op(&g.node.to_string(), "rollback", name, log, |sim| {
-            sim.change(g.node, |s| {
-                s.layers = s
-                    .snapshots
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| OpError::new(format!("no snapshot `{name}`")))?;
-                Ok(())
-            })
+        self.op(g.node, "rollback", name, log, |guests| {
+            let x = existing(guests, g.node)?;
+            x.layers = x
+                .snapshots
+                .get(name)
+                .cloned()
+                .ok_or_else(|| OpError::new(format!("no snapshot `{name}`")))?;
+            Ok(())
         })
     }
 
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
-        let r = self.op(&g.node.to_string(), "exec", &script.name, log, |sim| {
-            sim.change(g.node, |s| {
-                if !s.running {
-                    return Err(OpError::new(format!("{} is not running", g.node)));
-                }
-                s.layers.push(script.name.clone());
-                Ok(())
-            })
-        });
-        r?;
+        self.op(g.node, "exec", &script.name, log, |guests| {
+            let x = existing(guests, g.node)?;
+            if !x.running {
+                return Err(OpError::new(format!("{} is not running", g.node)));
+            }
+            x.layers.push(script.name.clone());
+            Ok(())
+        })?;
         if self.exec {
             let mut argv = vec!["sh".to_string(), script.path.display().to_string()];
             argv.extend(script.args.iter().cloned());
-            command::check(&argv, None, g.timeout, log)?;
+            command::run_logged(&argv, g.timeout, log)?;
         }
         Ok(())
     }
 
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
-        self.op(&g.node.to_string(), "stamp", stamp, log, |sim| {
-            sim.change(g.node, |s| {
-                s.stamp = stamp.to_string();
-                Ok(())
-            })
+        self.op(g.node, "stamp", stamp, log, |guests| {
+            existing(guests, g.node)?.stamp = stamp.to_string();
+            Ok(())
         })
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
-        self.op("host", "host", &script.name, log, |_| Ok(()))?;
+        log.raw(format!("$ sim host {}\n", script.name).as_bytes());
+        if let Some(err) = self.fault("host", "host", &script.name) {
+            return Err(err);
+        }
+        if let Some(f) = self
+            .ops_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            let now = Self::millis();
+            let _ = writeln!(f, "{now} {now} host host {}", script.name);
+        }
         if self.exec {
             let mut argv = vec!["sh".to_string(), script.path.display().to_string()];
             argv.extend(script.args.iter().cloned());
-            command::check(&argv, None, timeout, log)?;
+            command::run_logged(&argv, timeout, log)?;
         }
         Ok(())
     }

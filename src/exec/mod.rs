@@ -3,9 +3,16 @@
 //! How it works: one coordinator (the calling thread) owns the plan, the state
 //! directory and the reporter. `-j N` worker threads take ready nodes from a queue
 //! and run their steps one after another (so one step at a time per guest); they
-//! send events and updated records back on a channel. The coordinator writes each
-//! record atomically as it arrives, forwards events to the reporter, and when a node
-//! finishes, dispatches the nodes that were waiting only for it. A failed node marks
+//! send events back on a channel, which the coordinator forwards to the reporter;
+//! when a node finishes, it dispatches the nodes that were waiting only for it.
+//!
+//! Records are the one thing workers write themselves, after every step (DESIGN §5
+//! has the coordinator write them): a node's record has exactly one writer, the
+//! worker running that node, and they go to the state directory's append-only
+//! journal (see `state::Journal`), each synced before the worker moves on. Written by
+//! one coordinator, thousands of synced records one after another became the
+//! bottleneck of large builds; from the workers, the syncs overlap. Readers merge the
+//! journal with the per-node files; it is folded into them once it has grown. A failed node marks
 //! everything that needs it, transitively, as skipped; independent branches go on
 //! (`--fail-fast` stops dispatching instead). Clones from one source take that
 //! source's pool (one at a time); creations take a slot of their storage's pool.
@@ -64,7 +71,6 @@ pub trait Reporter {
 
 pub(crate) enum Msg {
     Event(Event),
-    Record(NodeId, NodeRecord),
     Done(NodeId, Outcome, Option<String>, usize, Duration),
 }
 
@@ -76,6 +82,7 @@ pub struct Run<'a> {
     pub records: &'a HashMap<String, NodeRecord>,
     pub inventory: &'a Inventory,
     pub state: &'a StateDir,
+    pub journal: &'a crate::state::Journal,
     pub backend: &'a dyn Backend,
 }
 
@@ -152,6 +159,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
             let job_rx = Arc::clone(&job_rx);
             let pools = &pools;
             let actions = &actions;
+            let journal = r.journal;
             scope.spawn(move || {
                 let w = worker::Worker {
                     defs: r.defs,
@@ -159,6 +167,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                     opts,
                     pools,
                     tx: tx.clone(),
+                    journal,
                 };
                 loop {
                     let next = job_rx.lock().map(|rx| rx.recv());
@@ -240,11 +249,6 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
             let Ok(msg) = rx.recv() else { break };
             match msg {
                 Msg::Event(e) => c.reporter.event(&e),
-                Msg::Record(node, record) => {
-                    if let Err(e) = r.state.write(&node.slug(), &record) {
-                        tracing::error!("cannot record {node}: {e}");
-                    }
-                }
                 Msg::Done(node, outcome, detail, n, took) => {
                     in_flight -= 1;
                     steps_run += n;

@@ -120,9 +120,20 @@ impl Reporter for Plain {
     }
 }
 
-/// Newline-delimited JSON events on stdout; the last line is the summary.
-#[derive(Default)]
-pub struct Json;
+/// Newline-delimited JSON events on stdout; the last line is the summary. Lines are
+/// buffered and flushed whenever a node finishes, so a consumer sees every node's
+/// outcome as it happens without a write per event.
+pub struct Json {
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Default for Json {
+    fn default() -> Self {
+        Json {
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        }
+    }
+}
 
 impl Reporter for Json {
     fn event(&mut self, e: &Event) {
@@ -136,7 +147,10 @@ impl Reporter for Json {
             obj.entry("node").or_insert(serde_json::Value::Null);
             obj.entry("step").or_insert(serde_json::Value::Null);
         }
-        let _ = writeln!(std::io::stdout(), "{v}");
+        let _ = writeln!(self.out, "{v}");
+        if matches!(e, Event::NodeFinished(_)) {
+            let _ = self.out.flush();
+        }
     }
 
     fn finish(&mut self, s: &Summary) {
@@ -146,7 +160,8 @@ impl Reporter for Json {
             .map(|r| (r.node.to_string(), outcome_str(r.outcome).into()))
             .collect();
         let v = serde_json::json!({"event": "summary", "node": null, "step": null, "steps_run": s.steps_run, "elapsed_ms": s.elapsed_ms, "nodes": nodes});
-        let _ = writeln!(std::io::stdout(), "{v}");
+        let _ = writeln!(self.out, "{v}");
+        let _ = self.out.flush();
     }
 }
 

