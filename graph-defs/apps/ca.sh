@@ -22,6 +22,9 @@ printf '<html><body><h1>Phoenix demo CA</h1><p><a href="roots.pem">roots.pem</a>
   "$sum" > "$root/index.html"
 echo "port=$port" > /opt/phoenix/services/ca
 unset http_proxy HTTP_PROXY
+# The container's init starts it again after a restart (rcS runs /etc/phoenix/boot.d/*).
+mkdir -p /etc/phoenix/boot.d
+printf '#!/bin/sh\nhttpd -p %s -h %s\n' "$port" "$root" > /etc/phoenix/boot.d/ca
 if wget -q -O /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
   echo "ca: already listening on port $port"
 else

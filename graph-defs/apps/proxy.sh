@@ -23,6 +23,9 @@ done
 mv "$root/index.html.new" "$root/index.html"
 echo "port=$port" > /opt/phoenix/services/proxy
 echo "proxy: guest $id copied http://$up/ to $root/index.html"
+# The container's init starts it again after a restart (rcS runs /etc/phoenix/boot.d/*).
+mkdir -p /etc/phoenix/boot.d
+printf '#!/bin/sh\nhttpd -p %s -h %s\n' "$port" "$root" > /etc/phoenix/boot.d/proxy
 if wget -q -O /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
   echo "proxy: already listening on port $port"
 else

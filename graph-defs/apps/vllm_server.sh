@@ -21,6 +21,9 @@ cp "$root/v1/models" "$root/index.html"
 echo "port=$port" > /opt/phoenix/services/vllm
 echo "vllm_server: guest $id serves model $model (max_model_len ${max_len:-2048})"
 unset http_proxy HTTP_PROXY
+# The container's init starts it again after a restart (rcS runs /etc/phoenix/boot.d/*).
+mkdir -p /etc/phoenix/boot.d
+printf '#!/bin/sh\nhttpd -p %s -h %s\n' "$port" "$root" > /etc/phoenix/boot.d/vllm_server
 if wget -q -O /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
   echo "vllm_server: already listening on port $port"
 else

@@ -16,6 +16,9 @@ PAGE
 echo "port=$port" > /opt/phoenix/services/web
 echo "web: wrote $root/index.html"
 unset http_proxy HTTP_PROXY
+# The container's init starts it again after a restart (rcS runs /etc/phoenix/boot.d/*).
+mkdir -p /etc/phoenix/boot.d
+printf '#!/bin/sh\nhttpd -p %s -h %s\n' "$port" "$root" > /etc/phoenix/boot.d/web
 if wget -q -O /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
   echo "web: already listening on port $port"
 else

@@ -53,7 +53,7 @@ const MANAGED: &[&str] = &[
     "lxc.start.delay",
 ];
 
-const RCS: &str = "#!/bin/sh\n# Written by phoenix: the address comes from the container config, so no DHCP\n# client may reset it; guests defined with ip=dhcp get one.\n/bin/syslogd\n/bin/mount -a\n[ -f /etc/phoenix-dhcp ] && /bin/udhcpc -b -q\nexit 0\n";
+const RCS: &str = "#!/bin/sh\n# Written by phoenix: the address comes from the container config, so no DHCP\n# client may reset it; guests defined with ip=dhcp get one.\n/bin/syslogd\n/bin/mount -a\n[ -f /etc/phoenix-dhcp ] && /bin/udhcpc -b -q\n# Services the guest's scripts registered to start at boot.\nfor f in /etc/phoenix/boot.d/*; do [ -f \"$f\" ] && /bin/sh \"$f\"; done\nexit 0\n";
 
 impl Lxc {
     pub fn new(lxcpath: &Path, prefix: &str) -> Lxc {

@@ -170,6 +170,17 @@ fn http_get(addr: &str) -> String {
     }
 }
 
+/// Nothing answers at `addr` yet: a leftover container with the same address would
+/// make every later check pass for the wrong reason.
+fn assert_silent(addr: &str) {
+    let open =
+        TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(500)).is_ok();
+    assert!(
+        !open,
+        "{addr} answers before the test built anything: a leftover container is using the demo's addresses"
+    );
+}
+
 fn set_field(defs: &Path, id: &str, field: &str, value: Value) {
     crate::build_sim::set_field(defs, id, field, value);
 }
@@ -201,6 +212,8 @@ fn bundled_definitions_build_for_real_and_incrementally() {
         return;
     }
     let site = site();
+    assert_silent("10.0.3.150:8000");
+    assert_silent("10.0.3.102:8080");
     let out = site.build(&["all"]).success();
     let s = summary(&out);
     for n in [
