@@ -68,7 +68,8 @@ pub(crate) fn build(cli: &Cli) -> i32 {
         return exit_codes::INVALID_DEFINITIONS;
     };
     let state = StateDir::new(&cli.global.cache);
-    let backend: Box<dyn Backend> = if *dry_run && cli.global.backend.is_none() {
+    let pve_dry_run = *dry_run && cli.global.backend == Some(BackendKind::Pve);
+    let backend: Box<dyn Backend> = if *dry_run && (cli.global.backend.is_none() || pve_dry_run) {
         Box::new(DryRun::default())
     } else {
         match backend(cli) {
@@ -98,7 +99,7 @@ pub(crate) fn build(cli: &Cli) -> i32 {
             return exit_codes::ENVIRONMENT;
         }
     }
-    let inventory_from = if *dry_run && cli.global.backend.is_none() {
+    let inventory_from = if *dry_run && (cli.global.backend.is_none() || pve_dry_run) {
         None
     } else {
         Some(backend.as_ref())
@@ -133,6 +134,22 @@ pub(crate) fn build(cli: &Cli) -> i32 {
             a.reasons = vec!["forced with --force".into()];
             a.needs_allow_replace = false;
         }
+    }
+    if pve_dry_run {
+        // The exact command lines, in plan order. The node name is this machine's:
+        // the pve backend runs on the Proxmox host itself.
+        let node_name = std::fs::read_to_string("/etc/hostname")
+            .map_or_else(|_| "pve".to_string(), |h| h.trim().to_string());
+        let mut out = String::new();
+        for a in assessed.plan.pending() {
+            out.push_str(&format!("# {} {}\n", a.action.as_str(), a.node));
+            for c in crate::backend::pve::commands::for_action(a, &loaded.defs, &node_name) {
+                out.push_str(&c.display());
+                out.push('\n');
+            }
+        }
+        print(&out);
+        return exit_codes::OK;
     }
     if *dry_run {
         match output {

@@ -12,6 +12,7 @@
 
 pub mod command;
 pub mod lxc;
+pub mod pve;
 pub mod sim;
 
 use std::collections::HashMap;

@@ -14,3 +14,4 @@ mod e2e_lxc;
 mod fixtures;
 mod keys;
 mod no_panic;
+mod pve;

@@ -1,0 +1,673 @@
+//! The exact `pct`, `qm` and `pvesh` command lines for each operation, as pure
+//! functions of the definitions (and, where a re-run must not add things twice, of
+//! the guest's current config). Nothing here runs a command: the backend runs them,
+//! `build --dry-run` prints them, and the tests check every one against the Proxmox
+//! API schema.
+//!
+//! Field mapping (reference §1.2, §2.1, §3), with the shell tool's bugs left out:
+//! memory, cores, swap, onboot, startup (only with `boot_order`), net0 (with
+//! `firewall=1` when the guest's firewall is enabled), nameserver, `pct_options` as
+//! one `--features`, GPUs as native `devN` passthrough (no hard-coded cgroup majors),
+//! mount points and volumes keyed by container path so a re-run adds nothing twice,
+//! rootfs growth only (`pct resize` never shrinks). Firewall rules go through
+//! `pvesh`, and the guest's firewall is switched on, which the shell tool forgot.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::defs::{Definitions, Guest, GuestKind};
+
+/// One command line: argv, never a shell string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub argv: Vec<String>,
+}
+
+impl Cmd {
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Cmd {
+        Cmd {
+            argv: items.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    fn opt(mut self, name: &str, value: impl Into<String>) -> Cmd {
+        self.argv.push(format!("--{name}"));
+        self.argv.push(value.into());
+        self
+    }
+
+    fn opt_if(self, name: &str, value: Option<String>) -> Cmd {
+        match value {
+            Some(v) => self.opt(name, v),
+            None => self,
+        }
+    }
+
+    /// The command as a person would type it, quoted where needed.
+    pub fn display(&self) -> String {
+        self.argv
+            .iter()
+            .map(|a| super::super::command::shown(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What a guest's config holds now (from `pct config`), as far as re-runs care.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    /// mpN → the container path it is mounted at.
+    pub mounts: BTreeMap<u32, String>,
+    /// Root disk size in GiB.
+    pub rootfs_gb: Option<u64>,
+}
+
+impl Current {
+    /// Parse `pct config <id>` output; only the main section counts (snapshot
+    /// sections `[name]` describe the past).
+    pub fn parse(text: &str) -> Current {
+        let mut cur = Current::default();
+        for line in text.lines() {
+            if line.starts_with('[') {
+                break;
+            }
+            let Some((key, value)) = line.split_once(": ") else {
+                continue;
+            };
+            if let Some(n) = key.strip_prefix("mp").and_then(|n| n.parse::<u32>().ok())
+                && let Some(path) = value.split(',').find_map(|p| p.strip_prefix("mp="))
+            {
+                cur.mounts.insert(n, path.to_string());
+            }
+            if key == "rootfs" {
+                cur.rootfs_gb = value
+                    .split(',')
+                    .find_map(|p| p.strip_prefix("size="))
+                    .and_then(|s| s.trim_end_matches('G').parse().ok());
+            }
+        }
+        cur
+    }
+}
+
+fn s(v: &Value) -> Option<String> {
+    match v {
+        Value::String(x) => Some(x.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.into()),
+        _ => None,
+    }
+}
+
+fn field(g: &Guest, key: &str) -> Option<String> {
+    g.raw.get(key).and_then(s)
+}
+
+fn net(g: &Guest, key: &str) -> Option<String> {
+    g.raw
+        .get("network_config")
+        .and_then(|n| n.get(key))
+        .and_then(s)
+}
+
+fn firewall_enabled(g: &Guest) -> bool {
+    g.raw
+        .get("firewall")
+        .and_then(|f| f.get("enabled"))
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+fn id(g: &Guest) -> String {
+    g.id.to_string()
+}
+
+/// `name=eth0,bridge=vmbr0,ip=10.0.0.5/24,gw=10.0.0.1,hwaddr=...,firewall=1`
+pub fn ct_net0(g: &Guest) -> String {
+    let mut parts = vec![format!(
+        "name={}",
+        net(g, "name").unwrap_or_else(|| "eth0".into())
+    )];
+    parts.push(format!(
+        "bridge={}",
+        net(g, "bridge").unwrap_or_else(|| "vmbr0".into())
+    ));
+    if let Some(ip) = net(g, "ip") {
+        parts.push(format!("ip={ip}"));
+    }
+    if let Some(gw) = net(g, "gw") {
+        parts.push(format!("gw={gw}"));
+    }
+    if let Some(mac) = field(g, "mac_address") {
+        parts.push(format!("hwaddr={mac}"));
+    }
+    if firewall_enabled(g) {
+        parts.push("firewall=1".into());
+    }
+    parts.join(",")
+}
+
+/// `pct create` for a container made from its OS template.
+pub fn ct_create(g: &Guest, tags: &str) -> Cmd {
+    let pool = g.storage_pool.clone().unwrap_or_else(|| "local-lvm".into());
+    let size = field(g, "storage_size_gb").unwrap_or_else(|| "8".into());
+    Cmd::new([
+        "pct",
+        "create",
+        &id(g),
+        &field(g, "template").unwrap_or_default(),
+    ])
+    .opt("hostname", g.name.clone())
+    .opt("storage", pool.clone())
+    .opt("rootfs", format!("{pool}:{size}"))
+    .opt(
+        "unprivileged",
+        if g.raw.get("unprivileged").and_then(Value::as_bool) == Some(true) {
+            "1"
+        } else {
+            "0"
+        },
+    )
+    .opt("net0", ct_net0(g))
+    .opt("tags", tags)
+}
+
+/// `pct clone` from the source's template snapshot, a full copy on the guest's storage.
+pub fn ct_clone(g: &Guest, source: &Guest, snapshot: &str) -> Cmd {
+    let mut c = Cmd::new(["pct", "clone", &id(source), &id(g)])
+        .opt("snapname", snapshot)
+        .opt("hostname", g.name.clone())
+        .opt("full", "1");
+    if let Some(pool) = &g.storage_pool {
+        c = c.opt("storage", pool.clone());
+    }
+    c
+}
+
+/// `pct set` with every setting, plus what a re-run must not repeat: new mount
+/// points and volumes only, the root disk only when it grows.
+pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
+    let mut set = Cmd::new(["pct", "set", &id(g)])
+        .opt("hostname", g.name.clone())
+        .opt_if("memory", field(g, "memory_mb"))
+        .opt_if("swap", field(g, "swap_mb"))
+        .opt_if("cores", field(g, "cores"))
+        .opt(
+            "onboot",
+            if g.raw.get("start_at_boot").and_then(Value::as_bool) == Some(true) {
+                "1"
+            } else {
+                "0"
+            },
+        )
+        .opt("net0", ct_net0(g));
+    if let Some(order) = field(g, "boot_order") {
+        let delay = field(g, "boot_delay").unwrap_or_else(|| "0".into());
+        set = set.opt("startup", format!("order={order},up={delay},down={delay}"));
+    }
+    if let Some(ns) = net(g, "nameservers") {
+        set = set.opt("nameserver", ns.replace(',', " "));
+    }
+    let features: Vec<String> = g
+        .raw
+        .get("pct_options")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(s).collect())
+        .unwrap_or_default();
+    if !features.is_empty() {
+        set = set.opt("features", features.join(","));
+    }
+    let mut devices = Vec::new();
+    if !g.gpus.is_empty() {
+        for dev in ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"] {
+            devices.push(dev.to_string());
+        }
+        devices.extend(g.gpus.iter().map(|n| format!("/dev/nvidia{n}")));
+    }
+    for (i, dev) in devices.iter().enumerate() {
+        set = set.opt(&format!("dev{i}"), format!("path={dev}"));
+    }
+    // Mount points and volumes, keyed by container path: one already mounted at the
+    // same path is left alone, a new one takes the first free index.
+    let mut taken: Vec<u32> = current.mounts.keys().copied().collect();
+    let mut next_free = || {
+        let n = (0..=u32::MAX).find(|n| !taken.contains(n)).unwrap_or(0);
+        taken.push(n);
+        n
+    };
+    for m in g
+        .raw
+        .get("mount_points")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(host), Some(ct)) = (
+            m.get("host_path").and_then(s),
+            m.get("container_path").and_then(s),
+        ) else {
+            continue;
+        };
+        if current.mounts.values().any(|p| *p == ct) {
+            continue;
+        }
+        set = set.opt(&format!("mp{}", next_free()), format!("{host},mp={ct}"));
+    }
+    for key in ["zfs_volumes", "volumes"] {
+        for v in g
+            .raw
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(pool), Some(size), Some(ct)) = (
+                v.get("pool").and_then(s),
+                v.get("size_gb").and_then(s),
+                v.get("mount_point").and_then(s),
+            ) else {
+                continue;
+            };
+            if current.mounts.values().any(|p| *p == ct) {
+                continue;
+            }
+            set = set.opt(
+                &format!("mp{}", next_free()),
+                format!("{pool}:{size},mp={ct}"),
+            );
+        }
+    }
+    let mut cmds = vec![set];
+    if let Some(want) = field(g, "storage_size_gb").and_then(|x| x.parse::<u64>().ok())
+        && current.rootfs_gb.is_none_or(|have| want > have)
+    {
+        cmds.push(Cmd::new([
+            "pct",
+            "resize",
+            &id(g),
+            "rootfs",
+            &format!("{want}G"),
+        ]));
+    }
+    cmds
+}
+
+/// Firewall: switch the guest's firewall on or off, replace its rules. `existing`
+/// is the number of rules it has now (they are deleted from the last one down).
+pub fn firewall(g: &Guest, node: &str, existing: usize) -> Vec<Cmd> {
+    let kind = if g.kind == GuestKind::Ct {
+        "lxc"
+    } else {
+        "qemu"
+    };
+    let base = format!("/nodes/{node}/{kind}/{}/firewall", g.id);
+    let enabled = firewall_enabled(g);
+    let mut cmds = vec![
+        Cmd::new(["pvesh", "set", &format!("{base}/options")])
+            .opt("enable", if enabled { "1" } else { "0" }),
+    ];
+    for pos in (0..existing).rev() {
+        cmds.push(Cmd::new([
+            "pvesh",
+            "delete",
+            &format!("{base}/rules/{pos}"),
+        ]));
+    }
+    if !enabled {
+        return cmds;
+    }
+    for rule in g
+        .raw
+        .get("firewall")
+        .and_then(|f| f.get("rules"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let get = |k: &str| rule.get(k).and_then(s);
+        let mut c = Cmd::new(["pvesh", "create", &format!("{base}/rules")])
+            .opt("type", get("type").unwrap_or_else(|| "in".into()))
+            .opt("action", get("action").unwrap_or_else(|| "ACCEPT".into()))
+            .opt("enable", "1");
+        for (from, to) in [
+            ("source", "source"),
+            ("dest", "dest"),
+            ("proto", "proto"),
+            ("port", "dport"),
+            ("comment", "comment"),
+        ] {
+            c = c.opt_if(to, get(from));
+        }
+        cmds.push(c);
+    }
+    cmds
+}
+
+pub fn ct_start(g: &Guest) -> Cmd {
+    Cmd::new(["pct", "start", &id(g)])
+}
+
+pub fn ct_stop(g: &Guest) -> Cmd {
+    Cmd::new(["pct", "stop", &id(g)])
+}
+
+/// Retake a snapshot: delete the old one of that name first when there is one.
+pub fn snapshot(g: &Guest, name: &str, exists: bool) -> Vec<Cmd> {
+    let tool = tool(g);
+    let mut cmds = Vec::new();
+    if exists {
+        cmds.push(Cmd::new([tool, "delsnapshot", &id(g), name]));
+    }
+    cmds.push(Cmd::new([tool, "snapshot", &id(g), name]));
+    cmds
+}
+
+pub fn rollback(g: &Guest, name: &str) -> Cmd {
+    Cmd::new([tool(g), "rollback", &id(g), name])
+}
+
+pub fn destroy(g: &Guest) -> Vec<Cmd> {
+    vec![
+        Cmd::new([tool(g), "stop", &id(g)]),
+        Cmd::new([tool(g), "destroy", &id(g)]).opt("purge", "1"),
+    ]
+}
+
+/// Stamp the guest: the `phoenix` tag marks ownership, a second tag carries the key.
+pub fn stamp(g: &Guest, tags: &str) -> Cmd {
+    Cmd::new([tool(g), "set", &id(g)]).opt("tags", tags)
+}
+
+/// Tags for a stamp: `phoenix;phx-built-<key prefix>` or `phoenix;phx-building`.
+pub fn stamp_tags(stamp: &str) -> String {
+    match stamp.strip_prefix("built:") {
+        Some(key) => format!("phoenix;phx-built-{}", &key[..key.len().min(32)]),
+        None => "phoenix;phx-building".into(),
+    }
+}
+
+/// Push a script (and the guest's definition) into a container and run it.
+pub fn ct_exec(g: &Guest, local: &str, remote: &str, args: &[String]) -> Vec<Cmd> {
+    let mut run = Cmd::new(["pct", "exec", &id(g), "--", "/bin/sh", remote]);
+    run.argv.extend(args.iter().cloned());
+    vec![
+        Cmd::new(["pct", "exec", &id(g), "--", "mkdir", "-p", "/phoenix/run"]),
+        Cmd::new(["pct", "push", &id(g), local, remote]),
+        run,
+    ]
+}
+
+fn tool(g: &Guest) -> &'static str {
+    if g.kind == GuestKind::Ct { "pct" } else { "qm" }
+}
+
+/// A template VM from a cloud image: create, import the disk, attach it and a
+/// cloud-init drive, boot from it. (`qm template` comes at the end of the chain.)
+pub fn vm_create_template(g: &Guest, defs: &Definitions, image_path: &str, tags: &str) -> Vec<Cmd> {
+    let storage = defs
+        .vm_defaults
+        .get("storage_pool")
+        .and_then(s)
+        .unwrap_or_else(|| "local-lvm".into());
+    let bridge = defs
+        .vm_defaults
+        .get("network_bridge")
+        .and_then(s)
+        .unwrap_or_else(|| "vmbr0".into());
+    let user = g
+        .raw
+        .get("user_config")
+        .and_then(|u| u.get("username"))
+        .and_then(s);
+    let create = Cmd::new(["qm", "create", &id(g)])
+        .opt("name", g.name.clone())
+        .opt("memory", "2048")
+        .opt("net0", format!("virtio,bridge={bridge}"))
+        .opt("serial0", "socket")
+        .opt("agent", "1")
+        .opt("scsihw", "virtio-scsi-pci")
+        .opt_if("ciuser", user)
+        .opt("ipconfig0", "ip=dhcp")
+        .opt("tags", tags);
+    vec![
+        create,
+        Cmd::new(["qm", "importdisk", &id(g), image_path, &storage]),
+        Cmd::new(["qm", "set", &id(g)])
+            .opt("scsi0", format!("{storage}:vm-{}-disk-0", g.id))
+            .opt("boot", "order=scsi0")
+            .opt("ide2", format!("{storage}:cloudinit")),
+    ]
+}
+
+/// A full clone of a template VM.
+pub fn vm_clone(g: &Guest, source: &Guest) -> Cmd {
+    Cmd::new(["qm", "clone", &id(source), &id(g)])
+        .opt("name", g.name.clone())
+        .opt("full", "1")
+}
+
+/// Settings of a VM, cloud-init included, then `qm cloudinit update`.
+pub fn vm_configure(g: &Guest, defs: &Definitions) -> Vec<Cmd> {
+    let default = |k: &str| defs.vm_defaults.get(k).and_then(s);
+    let mut set = Cmd::new(["qm", "set", &id(g)])
+        .opt("name", g.name.clone())
+        .opt_if("cores", field(g, "cores").or_else(|| default("cores")))
+        .opt_if(
+            "memory",
+            field(g, "memory_mb").or_else(|| default("memory_mb")),
+        )
+        .opt(
+            "onboot",
+            if g.raw.get("start_at_boot").and_then(Value::as_bool) == Some(true) {
+                "1"
+            } else {
+                "0"
+            },
+        )
+        .opt("agent", "1");
+    if let Some(order) = field(g, "boot_order") {
+        let delay = field(g, "boot_delay").unwrap_or_else(|| "0".into());
+        set = set.opt("startup", format!("order={order},up={delay}"));
+    }
+    match net(g, "ip").as_deref() {
+        None => {}
+        Some("dhcp") => set = set.opt("ipconfig0", "ip=dhcp"),
+        Some(ip) => {
+            set = set.opt(
+                "ipconfig0",
+                format!("ip={ip},gw={}", net(g, "gw").unwrap_or_default()),
+            );
+        }
+    }
+    set = set.opt_if("nameserver", net(g, "nameserver"));
+    if firewall_enabled(g) {
+        let bridge = default("network_bridge").unwrap_or_else(|| "vmbr0".into());
+        set = set.opt("net0", format!("virtio,bridge={bridge},firewall=1"));
+    }
+    vec![set, Cmd::new(["qm", "cloudinit", "update", &id(g)])]
+}
+
+pub fn vm_template(g: &Guest) -> Vec<Cmd> {
+    vec![
+        Cmd::new(["qm", "stop", &id(g)]),
+        Cmd::new(["qm", "template", &id(g)]),
+    ]
+}
+
+pub fn vm_start(g: &Guest) -> Cmd {
+    Cmd::new(["qm", "start", &id(g)])
+}
+
+/// Everything on the host in one call.
+pub fn inventory() -> Cmd {
+    Cmd::new([
+        "pvesh",
+        "get",
+        "/cluster/resources",
+        "--type",
+        "vm",
+        "--output-format",
+        "json",
+    ])
+}
+
+/// Every command a full build of `g` runs, in order, against an empty host (the
+/// final stamp excepted, which carries the output key): what
+/// `build --dry-run` prints for a create, and what the schema tests check.
+pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
+    let building = stamp_tags("building:");
+    let source = g.clone_from.as_ref().and_then(|(src, _)| defs.guest(*src));
+    let mut cmds = Vec::new();
+    match (g.kind, source) {
+        (GuestKind::Ct, Some(src)) => cmds.push(ct_clone(
+            g,
+            src,
+            src.template_snapshot.as_deref().unwrap_or("template"),
+        )),
+        (GuestKind::Ct, None) => cmds.push(ct_create(g, &building)),
+        (GuestKind::Vm, Some(src)) => cmds.push(vm_clone(g, src)),
+        (GuestKind::Vm, None) => {
+            let image = field(g, "template_image").unwrap_or_default();
+            cmds.extend(vm_create_template(
+                g,
+                defs,
+                &format!("/var/lib/vz/template/cache/{image}"),
+                &building,
+            ));
+        }
+    }
+    match g.kind {
+        GuestKind::Ct => {
+            cmds.extend(ct_configure(g, &Current::default()));
+            cmds.extend(firewall(g, node, 0));
+            cmds.push(ct_start(g));
+            for f in &g.features {
+                cmds.extend(snapshot(g, &format!("pre-{f}"), false));
+                let remote = format!("/phoenix/run/{f}.sh");
+                let local = defs
+                    .path_of(&defs.feature_script(g.kind, f))
+                    .display()
+                    .to_string();
+                let ca = field(g, "bootstrap_ca_url").unwrap_or_default();
+                cmds.extend(ct_exec(g, &local, &remote, &[g.id.to_string(), ca]));
+            }
+            if let Some(app) = &g.application_script {
+                let local = defs.path_of(&defs.layout.app(app)).display().to_string();
+                cmds.extend(ct_exec(
+                    g,
+                    &local,
+                    &format!("/phoenix/run/{app}"),
+                    &[g.id.to_string()],
+                ));
+            }
+            for h in &g.health_checks {
+                let local = defs
+                    .path_of(&defs.layout.health(&h.script))
+                    .display()
+                    .to_string();
+                cmds.extend(ct_exec(
+                    g,
+                    &local,
+                    &format!("/phoenix/run/{}", h.script),
+                    &h.args,
+                ));
+            }
+            if let Some(snap) = &g.template_snapshot {
+                cmds.extend(snapshot(g, snap, false));
+            }
+        }
+        GuestKind::Vm => {
+            cmds.extend(vm_configure(g, defs));
+            cmds.extend(firewall(g, node, 0));
+            if g.is_template {
+                cmds.extend(vm_template(g));
+            } else {
+                cmds.push(vm_start(g));
+                for f in &g.features {
+                    cmds.extend(snapshot(g, &format!("pre-{f}"), false));
+                }
+            }
+        }
+    }
+    cmds
+}
+
+/// The commands one planned action runs, for `build --dry-run --backend pve`.
+/// Against an unknown host: mounts are taken as absent, snapshots as present.
+pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) -> Vec<Cmd> {
+    use crate::plan::ActionKind;
+    let Some(g) = action.node.guest_id().and_then(|id| defs.guest(id)) else {
+        // Host steps run their script on the host, with the hypervisor file as $1.
+        if let crate::graph::NodeId::Host(name) = action.node
+            && let Some(spec) = crate::defs::host::spec(name)
+        {
+            let script = defs.path_of(&defs.host_script(spec)).display().to_string();
+            let config = defs.path_of(&defs.hypervisor_file).display().to_string();
+            return vec![Cmd::new(["/bin/sh", &script, &config])];
+        }
+        return Vec::new();
+    };
+    let mut cmds = Vec::new();
+    match action.action {
+        ActionKind::Fresh => {}
+        ActionKind::Create => cmds.extend(full_build(g, defs, node)),
+        ActionKind::Replace => {
+            cmds.extend(destroy(g));
+            cmds.extend(full_build(g, defs, node));
+        }
+        ActionKind::Update => {
+            cmds.extend(if g.kind == GuestKind::Ct {
+                ct_configure(g, &Current::default())
+            } else {
+                vm_configure(g, defs)
+            });
+            cmds.extend(firewall(g, node, 0));
+        }
+        ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot => {
+            for step in &action.steps {
+                if let Some(f) = step.strip_prefix("feature:") {
+                    if step == &action.steps[0]
+                        || action.steps.first().is_some_and(|s| s == "configure")
+                            && action.steps.get(1) == Some(step)
+                    {
+                        cmds.push(rollback(g, &format!("pre-{f}")));
+                    }
+                    let local = defs
+                        .path_of(&defs.feature_script(g.kind, f))
+                        .display()
+                        .to_string();
+                    let ca = field(g, "bootstrap_ca_url").unwrap_or_default();
+                    cmds.extend(ct_exec(
+                        g,
+                        &local,
+                        &format!("/phoenix/run/{f}.sh"),
+                        &[g.id.to_string(), ca],
+                    ));
+                } else if step == "app" {
+                    if let Some(app) = &g.application_script {
+                        let local = defs.path_of(&defs.layout.app(app)).display().to_string();
+                        cmds.extend(ct_exec(
+                            g,
+                            &local,
+                            &format!("/phoenix/run/{app}"),
+                            &[g.id.to_string()],
+                        ));
+                    }
+                } else if step == "snapshot" {
+                    cmds.extend(snapshot(
+                        g,
+                        g.template_snapshot.as_deref().unwrap_or("template"),
+                        true,
+                    ));
+                } else if step == "configure" {
+                    cmds.extend(ct_configure(g, &Current::default()));
+                }
+            }
+        }
+    }
+    if action.action != ActionKind::Fresh {
+        cmds.push(stamp(g, &stamp_tags(&format!("built:{}", action.key))));
+    }
+    cmds
+}

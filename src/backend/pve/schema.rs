@@ -1,0 +1,415 @@
+//! Checking command lines against the Proxmox VE API schema.
+//!
+//! `pct` and `qm` subcommands map one to one onto API endpoints (`pct set` is
+//! `PUT /nodes/{node}/lxc/{vmid}/config`), and `pvesh` names the endpoint itself. For
+//! each command this finds the endpoint and checks every option: it exists (indexed
+//! options like `net0` match `net[n]`), its value has the right type, lies in range,
+//! is one of the enum values, and a property string (`name=eth0,bridge=vmbr0,...`)
+//! uses only sub-keys the format defines, with valid values, and sets the required
+//! ones. A few named string formats are checked too (tags, MAC and IPv4 addresses,
+//! startup order). Commands with no API counterpart (`pct exec`, `pct push`,
+//! `qm importdisk`) have their guest ID checked.
+
+use serde_json::{Map, Value};
+
+use super::commands::Cmd;
+
+pub struct Schema {
+    root: Value,
+}
+
+fn find<'a>(nodes: &'a [Value], path: &str) -> Option<&'a Value> {
+    for n in nodes {
+        if n.get("path").and_then(Value::as_str) == Some(path) {
+            return Some(n);
+        }
+        if let Some(found) = n
+            .get("children")
+            .and_then(Value::as_array)
+            .and_then(|c| find(c, path))
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Every endpoint path in the schema.
+fn all_paths(nodes: &[Value], out: &mut Vec<String>) {
+    for n in nodes {
+        if let Some(p) = n.get("path").and_then(Value::as_str) {
+            out.push(p.to_string());
+        }
+        if let Some(c) = n.get("children").and_then(Value::as_array) {
+            all_paths(c, out);
+        }
+    }
+}
+
+impl Schema {
+    pub fn load(path: &std::path::Path) -> Result<Schema, String> {
+        let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let root: Value =
+            serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Schema { root })
+    }
+
+    fn nodes(&self) -> &[Value] {
+        self.root.as_array().map_or(&[], Vec::as_slice)
+    }
+
+    fn params(&self, path: &str, method: &str) -> Option<&Map<String, Value>> {
+        find(self.nodes(), path)?
+            .get("info")?
+            .get(method)?
+            .get("parameters")?
+            .get("properties")?
+            .as_object()
+    }
+
+    /// The schema path matching a concrete path (`/nodes/pve/lxc/101/firewall/rules`).
+    fn match_path(&self, concrete: &str) -> Option<(String, Vec<(String, String)>)> {
+        let mut paths = Vec::new();
+        all_paths(self.nodes(), &mut paths);
+        let parts: Vec<&str> = concrete.trim_end_matches('/').split('/').collect();
+        for p in paths {
+            let pat: Vec<&str> = p.split('/').collect();
+            if pat.len() != parts.len() {
+                continue;
+            }
+            let mut bound = Vec::new();
+            let ok = pat.iter().zip(&parts).all(|(a, b)| {
+                if let Some(name) = a.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+                    bound.push((name.to_string(), (*b).to_string()));
+                    true
+                } else {
+                    a == b
+                }
+            });
+            if ok {
+                return Some((p, bound));
+            }
+        }
+        None
+    }
+
+    /// Problems with one command; empty when it is valid.
+    pub fn check(&self, cmd: &Cmd) -> Vec<String> {
+        let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+        let (endpoint, method, positional, rest): (String, &str, Vec<(&str, &str)>, &[&str]) =
+            match a.as_slice() {
+                ["pct", "create", id, tmpl, rest @ ..] => (
+                    "/nodes/{node}/lxc".into(),
+                    "POST",
+                    vec![("vmid", *id), ("ostemplate", *tmpl)],
+                    rest,
+                ),
+                ["qm", "create", id, rest @ ..] => (
+                    "/nodes/{node}/qemu".into(),
+                    "POST",
+                    vec![("vmid", *id)],
+                    rest,
+                ),
+                [tool @ ("pct" | "qm"), sub, id, rest @ ..] => {
+                    let kind = if *tool == "pct" { "lxc" } else { "qemu" };
+                    let base = format!("/nodes/{{node}}/{kind}/{{vmid}}");
+                    match (*sub, rest) {
+                        ("set", rest) => (
+                            format!("{base}/config"),
+                            if *tool == "qm" { "POST" } else { "PUT" },
+                            vec![("vmid", *id)],
+                            rest,
+                        ),
+                        ("clone", [newid, rest @ ..]) => (
+                            format!("{base}/clone"),
+                            "POST",
+                            vec![("vmid", *id), ("newid", *newid)],
+                            rest,
+                        ),
+                        ("start" | "stop", rest) => (
+                            format!("{base}/status/{sub}"),
+                            "POST",
+                            vec![("vmid", *id)],
+                            rest,
+                        ),
+                        ("snapshot", [name, rest @ ..]) => (
+                            format!("{base}/snapshot"),
+                            "POST",
+                            vec![("vmid", *id), ("snapname", *name)],
+                            rest,
+                        ),
+                        ("delsnapshot", [name, rest @ ..]) => (
+                            format!("{base}/snapshot/{{snapname}}"),
+                            "DELETE",
+                            vec![("vmid", *id), ("snapname", *name)],
+                            rest,
+                        ),
+                        ("rollback", [name, rest @ ..]) => (
+                            format!("{base}/snapshot/{{snapname}}/rollback"),
+                            "POST",
+                            vec![("vmid", *id), ("snapname", *name)],
+                            rest,
+                        ),
+                        ("resize", [disk, size, rest @ ..]) => (
+                            format!("{base}/resize"),
+                            "PUT",
+                            vec![("vmid", *id), ("disk", *disk), ("size", *size)],
+                            rest,
+                        ),
+                        ("destroy", rest) => (base.clone(), "DELETE", vec![("vmid", *id)], rest),
+                        ("template", rest) => (
+                            format!("{base}/template"),
+                            "POST",
+                            vec![("vmid", *id)],
+                            rest,
+                        ),
+                        ("cloudinit", [sub2, ..]) if *id == "update" => {
+                            return self.check_vmid(sub2);
+                        }
+                        ("exec" | "push" | "importdisk" | "config" | "status", _) => {
+                            return self.check_vmid(id);
+                        }
+                        _ => {
+                            return vec![format!(
+                                "`{} {sub}` is not a command phoenix knows how to check",
+                                tool
+                            )];
+                        }
+                    }
+                }
+                ["pvesh", verb, path, rest @ ..] => {
+                    let method = match *verb {
+                        "get" => "GET",
+                        "set" => "PUT",
+                        "create" => "POST",
+                        "delete" => "DELETE",
+                        other => return vec![format!("unknown pvesh verb `{other}`")],
+                    };
+                    let Some((schema_path, bound)) = self.match_path(path) else {
+                        return vec![format!("no API path matches `{path}`")];
+                    };
+                    let Some(params) = self.params(&schema_path, method) else {
+                        return vec![format!("{method} {schema_path} does not exist")];
+                    };
+                    let mut errs = Vec::new();
+                    for (name, value) in &bound {
+                        if let Some(def) = params.get(name) {
+                            errs.extend(check_value(name, value, def));
+                        }
+                    }
+                    // pvesh's own formatting option is not an API parameter.
+                    let rest: Vec<&str> = match rest {
+                        [head @ .., "--output-format", f]
+                            if matches!(*f, "json" | "json-pretty" | "text" | "yaml") =>
+                        {
+                            head.to_vec()
+                        }
+                        other => other.to_vec(),
+                    };
+                    errs.extend(check_options(params, &rest, &[]));
+                    return errs
+                        .into_iter()
+                        .map(|e| format!("{}: {e}", cmd.display()))
+                        .collect();
+                }
+                _ => {
+                    return vec![format!(
+                        "`{}` is not a pct, qm or pvesh command",
+                        cmd.display()
+                    )];
+                }
+            };
+        let Some(params) = self.params(&endpoint, method) else {
+            return vec![format!("{method} {endpoint} is not in the schema")];
+        };
+        let mut errs = Vec::new();
+        for (name, value) in &positional {
+            match params.get(*name) {
+                Some(def) => errs.extend(check_value(name, value, def)),
+                None => errs.push(format!(
+                    "positional `{name}` is not a parameter of {method} {endpoint}"
+                )),
+            }
+        }
+        let skip: Vec<&str> = positional.iter().map(|(n, _)| *n).collect();
+        errs.extend(check_options(params, rest, &skip));
+        errs.into_iter()
+            .map(|e| format!("{}: {e}", cmd.display()))
+            .collect()
+    }
+
+    fn check_vmid(&self, id: &str) -> Vec<String> {
+        match self
+            .params("/nodes/{node}/lxc", "POST")
+            .and_then(|p| p.get("vmid"))
+        {
+            Some(def) => check_value("vmid", id, def),
+            None => Vec::new(),
+        }
+    }
+}
+
+fn check_options(params: &Map<String, Value>, rest: &[&str], positional: &[&str]) -> Vec<String> {
+    let mut errs = Vec::new();
+    let mut i = 0;
+    while i < rest.len() {
+        let Some(name) = rest[i].strip_prefix("--") else {
+            errs.push(format!("unexpected argument `{}`", rest[i]));
+            i += 1;
+            continue;
+        };
+        let Some(value) = rest.get(i + 1) else {
+            errs.push(format!("--{name} has no value"));
+            break;
+        };
+        i += 2;
+        let key = if params.contains_key(name) {
+            name.to_string()
+        } else {
+            let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
+            format!("{base}[n]")
+        };
+        if positional.contains(&name) {
+            errs.push(format!("--{name} is given twice"));
+        }
+        match params.get(&key) {
+            Some(def) => errs.extend(check_value(name, value, def)),
+            None => errs.push(format!("--{name} is not an option of this command")),
+        }
+    }
+    errs
+}
+
+/// Check one value against its definition; property strings recursively.
+fn check_value(name: &str, value: &str, def: &Value) -> Vec<String> {
+    if let Some(Value::Object(format)) = def.get("format") {
+        return check_property_string(name, value, format);
+    }
+    let mut errs = Vec::new();
+    let ty = def.get("type").and_then(Value::as_str).unwrap_or("string");
+    match ty {
+        "integer" => match value.parse::<i64>() {
+            Ok(n) => {
+                if let Some(min) = def.get("minimum").and_then(Value::as_i64)
+                    && n < min
+                {
+                    errs.push(format!("{name}={value} is below the minimum {min}"));
+                }
+                if let Some(max) = def.get("maximum").and_then(Value::as_i64)
+                    && n > max
+                {
+                    errs.push(format!("{name}={value} is above the maximum {max}"));
+                }
+            }
+            Err(_) => errs.push(format!("{name}={value} is not an integer")),
+        },
+        "number" => {
+            if value.parse::<f64>().is_err() {
+                errs.push(format!("{name}={value} is not a number"));
+            }
+        }
+        "boolean" => {
+            if !matches!(value, "0" | "1") {
+                errs.push(format!("{name}={value} is not a boolean (0 or 1)"));
+            }
+        }
+        _ => {
+            if let Some(values) = def.get("enum").and_then(Value::as_array)
+                && !values.iter().any(|v| v.as_str() == Some(value))
+            {
+                let allowed: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+                errs.push(format!(
+                    "{name}={value} is not one of {}",
+                    allowed.join(", ")
+                ));
+            }
+            if let Some(max) = def.get("maxLength").and_then(Value::as_u64)
+                && value.len() as u64 > max
+            {
+                errs.push(format!("{name} is longer than {max} characters"));
+            }
+            if let Some(fmt) = def.get("format").and_then(Value::as_str)
+                && let Some(e) = check_named_format(fmt, value)
+            {
+                errs.push(format!("{name}={value}: {e}"));
+            }
+        }
+    }
+    errs
+}
+
+fn check_property_string(name: &str, value: &str, format: &Map<String, Value>) -> Vec<String> {
+    let mut errs = Vec::new();
+    let default_key = format
+        .iter()
+        .find(|(_, d)| d.get("default_key").and_then(Value::as_u64) == Some(1))
+        .map(|(k, _)| k.clone());
+    let mut seen = Vec::new();
+    for (i, part) in value.split(',').enumerate() {
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (k.to_string(), v),
+            None if i == 0 && default_key.is_some() => {
+                (default_key.clone().unwrap_or_default(), part)
+            }
+            None => {
+                errs.push(format!("{name}: `{part}` has no key"));
+                continue;
+            }
+        };
+        match format.get(&k).or_else(|| {
+            format
+                .values()
+                .find(|d| d.get("alias").and_then(Value::as_str) == Some(&k))
+        }) {
+            Some(def) => errs.extend(check_value(&format!("{name}.{k}"), v, def)),
+            None => errs.push(format!(
+                "{name}: `{k}` is not a key of this property string"
+            )),
+        }
+        seen.push(k);
+    }
+    for (k, def) in format {
+        let optional = def.get("optional").and_then(Value::as_u64) == Some(1)
+            || def.get("default_key").is_some()
+            || def.get("alias").is_some();
+        if !optional && !seen.contains(k) {
+            errs.push(format!("{name}: required key `{k}` is missing"));
+        }
+    }
+    errs
+}
+
+fn check_named_format(format: &str, value: &str) -> Option<String> {
+    match format {
+        "pve-tag-list" => value
+            .split([';', ',', ' '])
+            .filter(|t| !t.is_empty())
+            .find(|t| {
+                let mut c = t.chars();
+                !(c.next()
+                    .is_some_and(|f| f.is_ascii_alphanumeric() || f == '_')
+                    && c.all(|x| x.is_ascii_alphanumeric() || "_-+.".contains(x)))
+            })
+            .map(|t| format!("`{t}` is not a valid tag")),
+        "mac-addr" => {
+            let ok = value.split(':').count() == 6
+                && value
+                    .split(':')
+                    .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+            (!ok).then(|| "not a MAC address".to_string())
+        }
+        "ipv4" => value
+            .parse::<std::net::Ipv4Addr>()
+            .is_err()
+            .then(|| "not an IPv4 address".to_string()),
+        "pve-startup-order" => {
+            let ok = value.split(',').all(|p| match p.split_once('=') {
+                Some(("order" | "up" | "down", n)) => n.parse::<u64>().is_ok(),
+                None => p.parse::<u64>().is_ok(),
+                _ => false,
+            });
+            (!ok).then(|| "not a startup order ([order=]N[,up=N][,down=N])".to_string())
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,194 @@
+//! Every `pct`, `qm` and `pvesh` command line the pve backend would run, for both
+//! fixture sets and the bundled definitions, checked against the Proxmox API schema.
+
+use std::path::Path;
+
+use phoenix::backend::pve::commands::{self, Cmd, Current};
+use phoenix::backend::pve::schema::Schema;
+use phoenix::defs::Severity;
+
+use crate::helpers::{bundled_defs, defs_with_scripts, fixture, shared};
+
+fn schema() -> Option<Schema> {
+    let dir = shared()?;
+    Some(Schema::load(&dir.join("proxmox/pve-api-schema.json")).unwrap())
+}
+
+fn all_commands(defs: &Path) -> Vec<Cmd> {
+    let loaded = phoenix::pipeline::load(defs, Severity::Error);
+    assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.sorted());
+    let mut cmds = vec![commands::inventory()];
+    for g in loaded.defs.guests.values() {
+        cmds.extend(commands::full_build(g, &loaded.defs, "pve"));
+        cmds.push(commands::stamp(
+            g,
+            &commands::stamp_tags(&format!("built:{}", "ab".repeat(32))),
+        ));
+        cmds.extend(commands::destroy(g));
+        cmds.push(commands::rollback(g, "pre-base_setup"));
+        cmds.extend(commands::snapshot(g, "final-form", true));
+        if g.kind == phoenix::defs::GuestKind::Ct {
+            // A re-run against a config that already has some mounts and a bigger disk.
+            let current = Current::parse(
+                "mp0: /a,mp=/etc/step-ca/ssl\nrootfs: local:101/vm-101-disk-0.raw,size=500G\n[snap]\nmp1: x,mp=/y\n",
+            );
+            cmds.extend(commands::ct_configure(g, &current));
+            cmds.extend(commands::firewall(g, "pve", 3));
+        }
+    }
+    cmds
+}
+
+#[test]
+fn every_emitted_command_is_valid_for_the_proxmox_api() {
+    let Some(schema) = schema() else { return };
+    let mut trees = vec![("graph-defs".to_string(), bundled_defs(), None)];
+    for name in ["phoenix-2025-09", "phoenix-2025-11"] {
+        let Some(dir) = fixture(name) else { return };
+        let copy = defs_with_scripts(&dir);
+        trees.push((name.to_string(), copy.path().to_path_buf(), Some(copy)));
+    }
+    let mut checked = 0;
+    for (name, dir, _keep) in &trees {
+        let mut errors = Vec::new();
+        for cmd in all_commands(dir) {
+            errors.extend(schema.check(&cmd));
+            checked += 1;
+        }
+        assert!(
+            errors.is_empty(),
+            "{name}: {} invalid command lines:\n{}",
+            errors.len(),
+            errors.join("\n")
+        );
+    }
+    assert!(checked > 300, "only {checked} commands checked");
+}
+
+#[test]
+fn the_checker_rejects_what_proxmox_would() {
+    let Some(schema) = schema() else { return };
+    let bad = |argv: &[&str]| {
+        let errs = schema.check(&Cmd::new(argv.iter().copied()));
+        assert!(!errs.is_empty(), "accepted {argv:?}");
+        errs.join("\n")
+    };
+    assert!(bad(&["pct", "set", "101", "--memory", "8"]).contains("below the minimum 16"));
+    assert!(bad(&["pct", "set", "101", "--memroy", "1024"]).contains("--memroy is not an option"));
+    assert!(bad(&["pct", "set", "101", "--onboot", "yes"]).contains("not a boolean"));
+    assert!(
+        bad(&[
+            "pct",
+            "set",
+            "101",
+            "--net0",
+            "name=eth0,bridge=vmbr0,speed=10"
+        ])
+        .contains("`speed` is not a key")
+    );
+    assert!(bad(&["pct", "set", "101", "--net0", "bridge=vmbr0"]).contains("required key `name`"));
+    assert!(
+        bad(&["pct", "set", "101", "--net0", "name=eth0,hwaddr=52:54:00"]).contains("not a MAC")
+    );
+    assert!(bad(&["pct", "set", "101", "--tags", "phoenix;bad!tag"]).contains("not a valid tag"));
+    assert!(bad(&["pct", "set", "99", "--memory", "1024"]).contains("below the minimum 100"));
+    assert!(
+        bad(&["qm", "set", "1001", "--firewall", "0"]).contains("--firewall is not an option"),
+        "the shell tool's invalid `qm set --firewall`"
+    );
+    assert!(
+        bad(&["pct", "restart", "101"]).contains("not a command"),
+        "the shell tool's non-existent `pct restart`"
+    );
+    assert!(
+        bad(&[
+            "pvesh",
+            "create",
+            "/nodes/pve/lxc/101/firewall/rules",
+            "--type",
+            "sideways",
+            "--action",
+            "ACCEPT"
+        ])
+        .contains("not one of")
+    );
+    assert!(
+        schema
+            .check(&Cmd::new([
+                "pct",
+                "set",
+                "101",
+                "--memory",
+                "1024",
+                "--net0",
+                "name=eth0,bridge=vmbr0,ip=dhcp"
+            ]))
+            .is_empty()
+    );
+}
+
+#[test]
+fn remounting_is_keyed_by_container_path() {
+    let Some(dir) = fixture("phoenix-2025-11") else {
+        return;
+    };
+    let copy = defs_with_scripts(&dir);
+    let (defs, _) = phoenix::defs::load(copy.path());
+    let ct801 = defs.guest(801).unwrap();
+    let fresh = commands::ct_configure(ct801, &Current::default());
+    assert!(
+        fresh[0]
+            .display()
+            .contains("--mp0 fastData-shared-bulk-data:50,mp=/vllm_models"),
+        "{}",
+        fresh[0].display()
+    );
+    assert!(
+        fresh
+            .iter()
+            .any(|c| c.display() == "pct resize 801 rootfs 128G")
+    );
+    // Second run: the volume is there (under any index), the disk already has its size.
+    let current = Current::parse(
+        "mp3: fastData-shared-bulk-data:vm-801-disk-1,mp=/vllm_models,size=50G\nrootfs: quickOS-lxc-disks:subvol-801-disk-0,size=128G\n",
+    );
+    let again = commands::ct_configure(ct801, &current);
+    assert!(
+        !again[0].display().contains("--mp"),
+        "{}",
+        again[0].display()
+    );
+    assert_eq!(
+        again.len(),
+        1,
+        "no resize when the disk already has its size"
+    );
+    // GPUs are native device passthrough, no raw cgroup lines with hard-coded majors.
+    assert!(
+        fresh[0].display().contains("--dev3 path=/dev/nvidia0"),
+        "{}",
+        fresh[0].display()
+    );
+}
+
+#[test]
+fn dry_run_prints_the_exact_command_lines() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = crate::helpers::phoenix()
+        .defs(&bundled_defs())
+        .cache(cache.path())
+        .args(["--backend", "pve", "build", "--dry-run", "950"])
+        .run()
+        .success();
+    let text = out.stdout;
+    assert!(text.contains("# create ct:950\npct clone 920 950 --snapname vllm-snapshot --hostname vllm-demo --full 1 --storage local-lvm\n"), "{text}");
+    assert!(
+        text.contains("pct exec 950 -- /bin/sh /phoenix/run/vllm_server.sh 950"),
+        "{text}"
+    );
+    assert!(!text.contains("ct:902"), "902 is not needed by 950");
+    assert!(
+        std::fs::read_dir(cache.path()).unwrap().next().is_none(),
+        "a dry run records nothing"
+    );
+}
