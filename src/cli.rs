@@ -57,6 +57,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PHOENIX_BACKEND", value_enum)]
     pub backend: Option<BackendKind>,
 
+    /// pve backend: run pct/qm/pvesh on this Proxmox host over ssh (`root@pve`)
+    /// instead of locally.
+    #[arg(long, global = true, env = "PHOENIX_HOST", value_name = "USER@HOST")]
+    pub host: Option<String>,
+
     /// lxc backend: the LXC path holding phoenix's containers.
     #[arg(
         long,

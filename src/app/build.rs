@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::{eprint, load, pipeline_error, print};
 use crate::backend::lxc::{Lxc, which};
+use crate::backend::pve::Pve;
+use crate::backend::pve::runner::Runner;
 use crate::backend::sim::Sim;
 use crate::backend::{Backend, DryRun, GuestCtx, Log, Stamp};
 use crate::cli::{BackendKind, Cli, Command, Output};
@@ -20,17 +22,23 @@ use crate::state::StateDir;
 /// The backend the command line asks for, or the one this machine has.
 pub(crate) fn backend(cli: &Cli) -> Result<Box<dyn Backend>, String> {
     let g = &cli.global;
-    let kind = g.backend.unwrap_or(BackendKind::Auto);
-    match kind {
-        BackendKind::Auto if which("pct") => Err(pve_missing()),
-        BackendKind::Pve => Err(pve_missing()),
+    let pve = || {
+        let runner = g.host.clone().map_or(Runner::Local, Runner::Ssh);
+        Pve::new(runner)
+            .map(|p| Box::new(p) as Box<dyn Backend>)
+            .map_err(|e| e.to_string())
+    };
+    match g.backend.unwrap_or(BackendKind::Auto) {
+        BackendKind::Pve => pve(),
+        BackendKind::Auto if g.host.is_some() || which("pct") => pve(),
         BackendKind::Auto | BackendKind::Lxc => {
             if Lxc::available() {
                 Ok(Box::new(Lxc::new(&g.lxcpath, &g.prefix)))
             } else {
                 Err("no backend found: neither `pct` (Proxmox VE) nor the LXC tools are installed; \
                      install LXC with `apt-get install lxc busybox-static rsync` (or run scripts/setup.sh), \
-                     or pass --backend sim for a simulated host"
+                     pass --host root@pve to build on a Proxmox host over ssh, \
+                     or --backend sim for a simulated host"
                     .into())
             }
         }
@@ -42,12 +50,6 @@ pub(crate) fn backend(cli: &Cli) -> Result<Box<dyn Backend>, String> {
         }
         BackendKind::DryRun => Ok(Box::new(DryRun::default())),
     }
-}
-
-fn pve_missing() -> String {
-    "the pve backend (pct/qm on a Proxmox host) is not available in this version; \
-     pass --backend lxc to build with plain LXC, or --backend sim"
-        .into()
 }
 
 pub(crate) fn build(cli: &Cli) -> i32 {

@@ -15,3 +15,4 @@ mod fixtures;
 mod keys;
 mod no_panic;
 mod pve;
+mod pve_standin;

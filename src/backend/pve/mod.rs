@@ -1,8 +1,552 @@
-//! The Proxmox VE backend: containers and VMs through `pct`, `qm` and `pvesh`.
+//! The Proxmox VE backend: containers and VMs through `pct`, `qm` and `pvesh`, on the
+//! host itself or over ssh.
 //!
-//! This version generates and checks the command lines (`commands`, `schema`);
-//! `build --dry-run --backend pve` prints them. Running them on a host (locally or
-//! over ssh), the inventory and the stand-in executables for tests come next.
+//! `commands` builds every command line as a pure function (checked against the API
+//! schema by `schema` in the tests, printed by `build --dry-run --backend pve`); this
+//! module runs them. The inventory is one `pvesh get /cluster/resources` call; the
+//! stamp is a pair of tags (`phoenix` and `phx-built-<key>`), which that call returns,
+//! so a no-op build costs one command. Guest IDs come from the definitions, never
+//! from `/cluster/nextid`.
+//!
+//! Not yet here (later work of the Proxmox issue): VM features through the guest
+//! agent, NFS volumes inside VMs, raw `lxc_options` lines, host ZFS/NFS specifics.
 
 pub mod commands;
+pub mod runner;
 pub mod schema;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use self::commands::{Cmd, Current};
+use self::runner::Runner;
+use super::{
+    Backend, BackendError, GuestCtx, Inventory, Log, Observed, OpError, OpResult, Script, Stamp,
+};
+use crate::defs::GuestKind;
+use crate::graph::NodeId;
+
+pub struct Pve {
+    runner: Runner,
+    /// The Proxmox node name, for `pvesh` paths.
+    node: String,
+}
+
+const SHORT: Duration = Duration::from_secs(120);
+
+impl Pve {
+    pub fn new(runner: Runner) -> Result<Pve, BackendError> {
+        let mut log = Log::sink();
+        let ran = runner
+            .check(&Cmd::new(["hostname"]), SHORT, &mut log)
+            .map_err(|e| BackendError::Failed {
+                backend: "pve",
+                message: format!("cannot reach the host: {}", e.message),
+            })?;
+        Ok(Pve {
+            runner,
+            node: ran.stdout.trim().to_string(),
+        })
+    }
+
+    fn check(&self, cmd: &Cmd, timeout: Duration, log: &mut Log) -> Result<String, OpError> {
+        self.runner.check(cmd, timeout, log).map(|r| r.stdout)
+    }
+
+    fn all(&self, cmds: &[Cmd], timeout: Duration, log: &mut Log) -> OpResult {
+        for c in cmds {
+            self.check(c, timeout, log)?;
+        }
+        Ok(())
+    }
+
+    fn status(&self, g: &GuestCtx, log: &mut Log) -> Result<String, OpError> {
+        let tool = if g.guest.kind == GuestKind::Ct {
+            "pct"
+        } else {
+            "qm"
+        };
+        self.check(
+            &Cmd::new([tool, "status", &g.guest.id.to_string()]),
+            SHORT,
+            log,
+        )
+    }
+
+    fn firewall_rule_count(&self, g: &GuestCtx, log: &mut Log) -> usize {
+        let kind = if g.guest.kind == GuestKind::Ct {
+            "lxc"
+        } else {
+            "qemu"
+        };
+        let path = format!("/nodes/{}/{kind}/{}/firewall/rules", self.node, g.guest.id);
+        self.check(
+            &Cmd::new(["pvesh", "get", &path, "--output-format", "json"]),
+            SHORT,
+            log,
+        )
+        .ok()
+        .and_then(|out| serde_json::from_str::<Value>(&out).ok())
+        .and_then(|v| v.as_array().map(Vec::len))
+        .unwrap_or(0)
+    }
+
+    fn snapshots(&self, g: &GuestCtx, log: &mut Log) -> Vec<String> {
+        let tool = if g.guest.kind == GuestKind::Ct {
+            "pct"
+        } else {
+            "qm"
+        };
+        self.check(
+            &Cmd::new([tool, "listsnapshot", &g.guest.id.to_string()]),
+            SHORT,
+            log,
+        )
+        .unwrap_or_default()
+        .lines()
+        // `listsnapshot` prints a tree: "`-> name  date  description".
+        .filter_map(|l| {
+            l.trim_start_matches(|c: char| c == '`' || c == '-' || c == '>' || c.is_whitespace())
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
+        .filter(|n| n != "current")
+        .collect()
+    }
+}
+
+/// Parse `pvesh get /cluster/resources --type vm --output-format json`.
+pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("unreadable inventory: {e}"))?;
+    let mut inv = Inventory::new();
+    for r in v.as_array().ok_or("inventory is not a list")? {
+        let Some(id) = r
+            .get("vmid")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+        else {
+            continue;
+        };
+        let node = match r.get("type").and_then(Value::as_str) {
+            Some("lxc") => NodeId::Ct(id),
+            Some("qemu") => NodeId::Vm(id),
+            _ => continue,
+        };
+        let tags: Vec<&str> = r
+            .get("tags")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split([';', ',', ' '])
+            .collect();
+        let stamp = if !tags.contains(&"phoenix") {
+            Stamp::Foreign
+        } else if let Some(k) = tags.iter().find_map(|t| t.strip_prefix("phx-built-")) {
+            Stamp::Built(k.to_string())
+        } else {
+            Stamp::Building
+        };
+        let running = r.get("status").and_then(Value::as_str) == Some("running");
+        inv.insert(
+            node,
+            Observed {
+                stamp,
+                snapshots: Vec::new(),
+                running,
+            },
+        );
+    }
+    Ok(inv)
+}
+
+impl Pve {
+    /// Run a script inside a VM through the guest agent. `qm guest exec` waits only a
+    /// short while, so the script is started detached, writing its output and exit
+    /// code to files that are polled: a long install can neither time out silently
+    /// nor be reported as a success.
+    fn vm_exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        let id = g.guest.id.to_string();
+        let base = script
+            .path
+            .file_name()
+            .map_or("script".into(), |n| n.to_string_lossy().into_owned());
+        let remote = format!("/phoenix/run/{base}");
+        let body = std::fs::read(&script.path)
+            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
+        let mut files: Vec<(String, Vec<u8>)> = script
+            .files
+            .iter()
+            .map(|(n, b)| (format!("/phoenix/{n}"), b.clone()))
+            .collect();
+        files.push((remote.clone(), body));
+        for (dest, bytes) in &files {
+            let put = Cmd::new([
+                "qm",
+                "guest",
+                "exec",
+                &id,
+                "--pass-stdin",
+                "1",
+                "--",
+                "/bin/sh",
+                "-c",
+                "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"",
+                "sh",
+                dest,
+            ]);
+            let ran = self.runner.run(&put, Some(bytes), SHORT, log)?;
+            agent_result(&ran.stdout, ran.status)
+                .map_err(|e| OpError::new(format!("copying {dest} into {}: {e}", g.node)))?;
+        }
+        let mut inner: Vec<String> = vec!["env".into()];
+        inner.extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
+        inner.extend(["/bin/sh".to_string(), remote.clone()]);
+        inner.extend(script.args.iter().cloned());
+        let inner: Vec<String> = inner.iter().map(|a| runner::sh_quote(a)).collect();
+        let (out, code) = (format!("{remote}.log"), format!("{remote}.exit"));
+        let detached = format!(
+            "rm -f {code}; ({} > {out} 2>&1; echo $? > {code}) > /dev/null 2>&1 &",
+            inner.join(" ")
+        );
+        let start = Cmd::new(["qm", "guest", "exec", &id, "--", "/bin/sh", "-c", &detached]);
+        let ran = self.runner.run(&start, None, SHORT, log)?;
+        agent_result(&ran.stdout, ran.status)
+            .map_err(|e| OpError::new(format!("starting {} in {}: {e}", script.name, g.node)))?;
+        let deadline = Instant::now() + g.timeout;
+        loop {
+            let poll = self.runner.run(
+                &Cmd::new(["qm", "guest", "exec", &id, "--", "cat", &code]),
+                None,
+                SHORT,
+                log,
+            )?;
+            if let Ok(text) = agent_result(&poll.stdout, poll.status) {
+                let status: i32 = text.trim().parse().unwrap_or(-1);
+                let tail = self.runner.run(
+                    &Cmd::new(["qm", "guest", "exec", &id, "--", "tail", "-n", "40", &out]),
+                    None,
+                    SHORT,
+                    log,
+                )?;
+                let shown = agent_result(&tail.stdout, tail.status).unwrap_or_default();
+                log.raw(shown.as_bytes());
+                return if status == 0 {
+                    Ok(())
+                } else {
+                    let last = shown
+                        .lines()
+                        .rev()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join(" | ");
+                    Err(OpError::new(format!(
+                        "{} exited with {status} in {}: {last}",
+                        script.name, g.node
+                    )))
+                };
+            }
+            if Instant::now() > deadline {
+                return Err(OpError::new(format!(
+                    "{} did not finish in {}s inside {}",
+                    script.name,
+                    g.timeout.as_secs(),
+                    g.node
+                )));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+}
+
+/// The output of a finished `qm guest exec`, or why it is not one: the JSON reply
+/// says whether the process exited and with which code.
+fn agent_result(stdout: &str, status: i32) -> Result<String, String> {
+    if status != 0 {
+        return Err(format!("qm exited with {status}"));
+    }
+    let v: Value = serde_json::from_str(stdout)
+        .map_err(|_| format!("unexpected reply `{}`", stdout.trim()))?;
+    let out = v
+        .get("out-data")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match (
+        v.get("exited").and_then(Value::as_i64),
+        v.get("exitcode").and_then(Value::as_i64),
+    ) {
+        (Some(1), Some(0)) => Ok(out),
+        (Some(1), Some(c)) => Err(format!(
+            "exit code {c}: {}",
+            v.get("err-data")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim()
+        )),
+        _ => Err("the command had not finished".into()),
+    }
+}
+
+impl Backend for Pve {
+    fn name(&self) -> &'static str {
+        "pve"
+    }
+
+    fn supports(&self, _: GuestKind) -> bool {
+        true
+    }
+
+    fn inventory(&self) -> Result<Inventory, BackendError> {
+        let mut log = Log::sink();
+        let out = self
+            .check(&commands::inventory(), SHORT, &mut log)
+            .map_err(|e| BackendError::Failed {
+                backend: "pve",
+                message: e.message,
+            })?;
+        parse_inventory(&out).map_err(|message| BackendError::Failed {
+            backend: "pve",
+            message,
+        })
+    }
+
+    fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let tags = commands::stamp_tags(stamp);
+        let cmds = match (g.guest.kind, &g.source) {
+            (GuestKind::Ct, Some((src, snap))) => vec![
+                commands::ct_clone(g.guest, src, snap),
+                commands::stamp(g.guest, &tags),
+            ],
+            (GuestKind::Ct, None) => vec![commands::ct_create(g.guest, &tags)],
+            (GuestKind::Vm, Some((src, _))) => vec![
+                commands::vm_clone(g.guest, src),
+                commands::stamp(g.guest, &tags),
+            ],
+            (GuestKind::Vm, None) => {
+                let image = g
+                    .guest
+                    .raw
+                    .get("template_image")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let dir = std::env::var("PHOENIX_PVE_IMAGE_DIR")
+                    .unwrap_or_else(|_| "/var/lib/vz/template/cache".into());
+                let path = format!("{dir}/{image}");
+                if self
+                    .check(&Cmd::new(["test", "-f", &path]), SHORT, log)
+                    .is_err()
+                {
+                    return Err(OpError::new(format!(
+                        "cloud image {path} is not on the host; download it there first"
+                    )));
+                }
+                commands::vm_create_template(g.guest, g.defs, &path, &tags)
+            }
+        };
+        self.all(&cmds, g.timeout, log)
+    }
+
+    fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let inv = self.inventory().map_err(|e| OpError::new(e.to_string()))?;
+        match inv.get(&g.node).map(|o| &o.stamp) {
+            None => return Ok(()),
+            Some(Stamp::Foreign) => {
+                return Err(OpError::new(format!(
+                    "{} was not created by phoenix; refusing to destroy it",
+                    g.node
+                )));
+            }
+            Some(_) => {}
+        }
+        let cmds = commands::destroy(g.guest);
+        // Stopping a stopped guest fails; that is fine.
+        let _ = self.check(&cmds[0], SHORT, log);
+        self.all(&cmds[1..], g.timeout, log)
+    }
+
+    fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let id = g.guest.id.to_string();
+        let mut cmds = match g.guest.kind {
+            GuestKind::Ct => {
+                let current =
+                    Current::parse(&self.check(&Cmd::new(["pct", "config", &id]), SHORT, log)?);
+                commands::ct_configure(g.guest, &current)
+            }
+            GuestKind::Vm => commands::vm_configure(g.guest, g.defs),
+        };
+        cmds.extend(commands::firewall(
+            g.guest,
+            &self.node,
+            self.firewall_rule_count(g, log),
+        ));
+        self.all(&cmds, g.timeout, log)
+    }
+
+    fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let id = g.guest.id.to_string();
+        if !self.status(g, log)?.contains("running") {
+            let start = if g.guest.kind == GuestKind::Ct {
+                commands::ct_start(g.guest)
+            } else {
+                commands::vm_start(g.guest)
+            };
+            let mut last = None;
+            for _ in 0..3 {
+                match self.check(&start, SHORT, log) {
+                    Ok(_) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) if e.message.contains("already running") => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => {
+                        last = Some(e);
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
+                }
+            }
+            if let Some(e) = last {
+                return Err(e);
+            }
+        }
+        // Ready: a container runs commands, a VM's guest agent answers.
+        let probe = match g.guest.kind {
+            GuestKind::Ct => Cmd::new(["pct", "exec", &id, "--", "/bin/sh", "-c", "true"]),
+            GuestKind::Vm => Cmd::new(["qm", "agent", &id, "ping"]),
+        };
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            if self.check(&probe, SHORT, log).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(OpError::new(format!(
+                    "{} started but is not ready after 300s",
+                    g.node
+                )));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let tool = if g.guest.kind == GuestKind::Ct {
+            "pct"
+        } else {
+            "qm"
+        };
+        self.check(
+            &Cmd::new([tool, "shutdown", &g.guest.id.to_string()]),
+            g.timeout,
+            log,
+        )
+        .map(|_| ())
+    }
+
+    fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        if g.guest.kind == GuestKind::Vm && name == "template" {
+            return self.all(&commands::vm_template(g.guest), g.timeout, log);
+        }
+        let exists = self.snapshots(g, log).iter().any(|s| s == name);
+        self.all(&commands::snapshot(g.guest, name, exists), g.timeout, log)
+    }
+
+    fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        if !self.snapshots(g, log).iter().any(|s| s == name) {
+            return Err(OpError::new(format!("{} has no snapshot `{name}`", g.node)));
+        }
+        self.check(&commands::rollback(g.guest, name), g.timeout, log)
+            .map(|_| ())
+    }
+
+    fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        if g.guest.kind == GuestKind::Vm {
+            return self.vm_exec(g, script, log);
+        }
+        let id = g.guest.id.to_string();
+        let base = script
+            .path
+            .file_name()
+            .map_or("script".into(), |n| n.to_string_lossy().into_owned());
+        let staging = format!("/tmp/phoenix-{id}");
+        let mut files: Vec<(String, Vec<u8>)> = script
+            .files
+            .iter()
+            .map(|(n, b)| (format!("/phoenix/{n}"), b.clone()))
+            .collect();
+        let body = std::fs::read(&script.path)
+            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
+        let remote = format!("/phoenix/run/{base}");
+        files.push((remote.clone(), body));
+        self.check(
+            &Cmd::new(["pct", "exec", &id, "--", "mkdir", "-p", "/phoenix/run"]),
+            SHORT,
+            log,
+        )?;
+        for (dest, bytes) in &files {
+            let name = dest.rsplit('/').next().unwrap_or("file");
+            let host_path = format!("{staging}/{name}");
+            self.runner.upload(&host_path, bytes, log)?;
+            self.check(
+                &Cmd::new(["pct", "push", &id, &host_path, dest]),
+                SHORT,
+                log,
+            )?;
+        }
+        let mut run = Cmd::new(["pct", "exec", &id, "--", "env"]);
+        run.argv
+            .extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
+        run.argv.extend(["/bin/sh".to_string(), remote]);
+        run.argv.extend(script.args.iter().cloned());
+        self.check(&run, g.timeout, log).map(|_| ())
+    }
+
+    fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        self.check(
+            &commands::stamp(g.guest, &commands::stamp_tags(stamp)),
+            SHORT,
+            log,
+        )
+        .map(|_| ())
+    }
+
+    fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
+        let (path, args) = match &self.runner {
+            Runner::Local => (script.path.display().to_string(), script.args.clone()),
+            Runner::Ssh(_) => {
+                // The script and the hypervisor file go to the host first.
+                let body = std::fs::read(&script.path).map_err(|e| OpError::new(e.to_string()))?;
+                let remote = format!(
+                    "/tmp/phoenix-host/{}",
+                    script
+                        .path
+                        .file_name()
+                        .map_or("step.sh".into(), |n| n.to_string_lossy().into_owned())
+                );
+                self.runner.upload(&remote, &body, log)?;
+                let mut args = Vec::new();
+                for a in &script.args {
+                    let bytes = std::fs::read(a).map_err(|e| OpError::new(format!("{a}: {e}")))?;
+                    let r = format!(
+                        "/tmp/phoenix-host/{}",
+                        std::path::Path::new(a)
+                            .file_name()
+                            .map_or("config.json".into(), |n| n.to_string_lossy().into_owned())
+                    );
+                    self.runner.upload(&r, &bytes, log)?;
+                    args.push(r);
+                }
+                (remote, args)
+            }
+        };
+        let mut cmd = Cmd::new(["/bin/sh", &path]);
+        cmd.argv.extend(args);
+        self.check(&cmd, timeout, log).map(|_| ())
+    }
+}

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Stand-in for Proxmox's `pct`, `qm` and `pvesh`, for tests without a Proxmox host.
+
+Installed on PATH under those three names (symlinks to this file). Every command line
+is checked strictly against the Proxmox API schema (an implementation independent of
+phoenix's own checker): unknown options, wrong types, out-of-range numbers, unknown
+property-string keys and invalid enum values fail the command with exit 2, as Proxmox
+would, and are also appended to `violations.log` so a test can assert there are none.
+Guests, their config, snapshots and tags live in `state.json` in $PHOENIX_STANDIN_DIR;
+every accepted command is appended to `commands.log` as a JSON array (its argv). A file `fail` in that directory
+holds `<substring> <times>` lines: the next <times> commands containing <substring>
+fail (exit 1 with "CT is locked" when the substring starts with `lock:`).
+"""
+import fcntl, json, os, re, sys
+
+D = os.environ["PHOENIX_STANDIN_DIR"]
+def load_schema():
+    # Parsing 1.2 MB of JSON on every call made the stand-ins slow: keep a pickle.
+    import pickle
+    src = os.environ["PHOENIX_STANDIN_SCHEMA"]
+    cache = os.path.join(D, ".schema.pickle")
+    try:
+        if os.path.getmtime(cache) >= os.path.getmtime(src):
+            return pickle.load(open(cache, "rb"))
+    except OSError:
+        pass
+    data = json.load(open(src))
+    with open(cache + f".{os.getpid()}", "wb") as f:
+        pickle.dump(data, f)
+    os.replace(cache + f".{os.getpid()}", cache)
+    return data
+
+
+SCHEMA = load_schema()
+tool = os.path.basename(sys.argv[0])
+argv = sys.argv[1:]
+line = " ".join([tool] + argv)
+
+
+def die(msg, code=1):
+    sys.stderr.write(msg + "\n")
+    sys.exit(code)
+
+
+def find(nodes, path):
+    for n in nodes:
+        if n.get("path") == path:
+            return n
+        r = find(n.get("children", []), path)
+        if r:
+            return r
+
+
+def params(path, method):
+    n = find(SCHEMA, path)
+    return n and n.get("info", {}).get(method, {}).get("parameters", {}).get("properties")
+
+
+def bad(msg):
+    with open(os.path.join(D, "violations.log"), "a") as f:
+        f.write(f"{line}: {msg}\n")
+    die(f"400 Parameter verification failed: {msg}", 2)
+
+
+def check(name, value, d):
+    fmt = d.get("format")
+    if isinstance(fmt, dict):
+        keys = set()
+        default = [k for k, v in fmt.items() if v.get("default_key")]
+        for i, part in enumerate(value.split(",")):
+            if "=" in part:
+                k, v = part.split("=", 1)
+            elif i == 0 and default:
+                k, v = default[0], part
+            else:
+                bad(f"{name}: '{part}' has no key")
+            if k not in fmt:
+                bad(f"{name}: unknown key '{k}'")
+            keys.add(k)
+            check(f"{name}.{k}", v, fmt[k])
+        for k, v in fmt.items():
+            if not v.get("optional") and not v.get("default_key") and not v.get("alias") and k not in keys:
+                bad(f"{name}: missing required key '{k}'")
+        return
+    t = d.get("type", "string")
+    if t == "integer":
+        if not re.fullmatch(r"-?\d+", value):
+            bad(f"{name}: '{value}' is not an integer")
+        n = int(value)
+        if "minimum" in d and n < d["minimum"] or "maximum" in d and n > d["maximum"]:
+            bad(f"{name}: {n} out of range")
+    elif t == "boolean":
+        if value not in ("0", "1"):
+            bad(f"{name}: '{value}' is not 0 or 1")
+    elif t == "number":
+        try:
+            float(value)
+        except ValueError:
+            bad(f"{name}: '{value}' is not a number")
+    elif "enum" in d and value not in d["enum"]:
+        bad(f"{name}: '{value}' not in {d['enum']}")
+
+
+def check_opts(props, rest, skip=()):
+    opts = {}
+    i = 0
+    while i < len(rest):
+        if not rest[i].startswith("--") or i + 1 >= len(rest):
+            bad(f"unexpected argument '{rest[i]}'")
+        name, value = rest[i][2:], rest[i + 1]
+        key = name if name in props else re.sub(r"\d+$", "", name) + "[n]"
+        if key not in props or name in skip:
+            bad(f"unknown option --{name}")
+        check(name, value, props[key])
+        opts[name] = value
+        i += 2
+    return opts
+
+
+KIND = {"pct": "lxc", "qm": "qemu"}
+
+
+def validate():
+    """Check the command against the schema; return (subcommand, positional, options)."""
+    if tool == "pvesh":
+        verb, path, rest = argv[0], argv[1], argv[2:]
+        if rest[-2:] in (["--output-format", "json"],):
+            rest = rest[:-2]
+        method = {"get": "GET", "set": "PUT", "create": "POST", "delete": "DELETE"}[verb]
+        pattern = re.sub(r"/nodes/[^/]+", "/nodes/{node}", path)
+        pattern = re.sub(r"/(lxc|qemu)/\d+", r"/\1/{vmid}", pattern)
+        pattern = re.sub(r"/rules/\d+$", "/rules/{pos}", pattern)
+        props = params(pattern, method)
+        if props is None:
+            bad(f"no endpoint {method} {pattern}")
+        return verb, [path], check_opts(props, rest)
+    sub, rest = argv[0], argv[1:]
+    base = "/nodes/{node}/" + KIND[tool]
+    table = {
+        "create": (base, "POST", ["vmid", "ostemplate"] if tool == "pct" else ["vmid"]),
+        "set": (base + "/{vmid}/config", "PUT" if tool == "pct" else "POST", ["vmid"]),
+        "clone": (base + "/{vmid}/clone", "POST", ["vmid", "newid"]),
+        "start": (base + "/{vmid}/status/start", "POST", ["vmid"]),
+        "stop": (base + "/{vmid}/status/stop", "POST", ["vmid"]),
+        "shutdown": (base + "/{vmid}/status/shutdown", "POST", ["vmid"]),
+        "snapshot": (base + "/{vmid}/snapshot", "POST", ["vmid", "snapname"]),
+        "delsnapshot": (base + "/{vmid}/snapshot/{snapname}", "DELETE", ["vmid", "snapname"]),
+        "rollback": (base + "/{vmid}/snapshot/{snapname}/rollback", "POST", ["vmid", "snapname"]),
+        "resize": (base + "/{vmid}/resize", "PUT", ["vmid", "disk", "size"]),
+        "destroy": (base + "/{vmid}", "DELETE", ["vmid"]),
+        "template": (base + "/{vmid}/template", "POST", ["vmid"]),
+    }
+    if sub in ("exec", "push", "config", "status", "listsnapshot", "importdisk", "agent", "cloudinit", "guest"):
+        return sub, rest, {}
+    if sub not in table:
+        bad(f"'{tool} {sub}' is not a command")
+    path, method, pos = table[sub]
+    props = params(path, method) or bad(f"no endpoint {method} {path}")
+    values = rest[: len(pos)]
+    for n, v in zip(pos, values):
+        if n in props:
+            check(n, v, props[n])
+    return sub, values, check_opts(props, rest[len(pos):], pos)
+
+
+sub, pos, opts = validate()
+lock = open(os.path.join(D, ".lock"), "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
+state_path = os.path.join(D, "state.json")
+S = json.load(open(state_path)) if os.path.exists(state_path) else {"guests": {}}
+G = S["guests"]
+
+fail_path = os.path.join(D, "fail")
+if os.path.exists(fail_path):
+    rules = [l.strip().rsplit(None, 1) for l in open(fail_path) if l.strip()]
+    for r in rules:
+        pat = r[0]
+        if int(r[1]) > 0 and pat.split(":", 1)[-1] in line:
+            r[1] = str(int(r[1]) - 1)
+            open(fail_path, "w").write("".join(f"{a} {b}\n" for a, b in rules))
+            die("CT is locked (snapshot)" if pat.startswith("lock:") else f"injected failure: {line}")
+
+with open(os.path.join(D, "commands.log"), "a") as f:
+    f.write(json.dumps([tool] + argv) + "\n")
+
+
+def save():
+    json.dump(S, open(state_path + ".tmp", "w"), indent=1)
+    os.replace(state_path + ".tmp", state_path)
+
+
+def guest(i, must=True):
+    g = G.get(str(i))
+    if must and (g is None or g["type"] != KIND.get(tool, g and g["type"])):
+        die(f"Configuration file 'nodes/pve/{KIND[tool]}/{i}.conf' does not exist")
+    return g
+
+
+out = ""
+if tool == "pvesh":
+    path = pos[0]
+    if sub == "get" and path == "/cluster/resources":
+        out = json.dumps([{"vmid": int(k), "type": g["type"], "status": g["status"], "tags": g["config"].get("tags", ""),
+                           "template": int(g.get("template", 0))} for k, g in G.items()])
+    elif sub == "get" and path.endswith("/firewall/rules"):
+        gid = re.search(r"/(\d+)/firewall", path).group(1)
+        out = json.dumps([{"pos": p} for p in range(len(G.get(gid, {}).get("rules", [])))])
+    elif path.endswith("/firewall/rules") and sub == "create":
+        gid = re.search(r"/(\d+)/firewall", path).group(1)
+        G[gid].setdefault("rules", []).append(opts)
+    elif "/firewall/rules/" in path and sub == "delete":
+        gid = re.search(r"/(\d+)/firewall", path).group(1)
+        G[gid]["rules"].pop(int(path.rsplit("/", 1)[1]))
+    elif path.endswith("/firewall/options"):
+        gid = re.search(r"/(\d+)/firewall", path).group(1)
+        G[gid]["firewall"] = opts
+elif sub == "create":
+    if str(pos[0]) in G:
+        die(f"unable to create CT {pos[0]} - CT {pos[0]} already exists on node 'pve'" if tool == "pct" else f"VM {pos[0]} already exists")
+    G[pos[0]] = {"type": KIND[tool], "status": "stopped", "config": opts, "snapshots": [], "files": {}}
+elif sub == "clone":
+    src = guest(pos[0])
+    snap = opts.get("snapname")
+    if snap and snap not in src["snapshots"]:
+        die(f"snapshot '{snap}' does not exist")
+    if pos[1] in G:
+        die(f"{pos[1]} already exists")
+    G[pos[1]] = {"type": src["type"], "status": "stopped", "config": dict(src["config"], **{k: v for k, v in opts.items() if k in ("hostname", "name")}), "snapshots": [], "files": dict(src["files"])}
+elif sub == "set":
+    guest(pos[0])["config"].update(opts)
+elif sub in ("start", "stop", "shutdown"):
+    g = guest(pos[0])
+    if sub == "start" and g.get("template"):
+        die("you can't start a vm if it's a template")
+    g["status"] = "running" if sub == "start" else "stopped"
+elif sub == "status":
+    out = "status: " + guest(pos[0])["status"]
+elif sub == "config":
+    g = guest(pos[0])
+    out = "".join(f"{k}: {v}\n" for k, v in g["config"].items())
+    if "size" in g:
+        out += f"rootfs: local-lvm:vm-{pos[0]}-disk-0,size={g['size']}G\n"
+elif sub == "listsnapshot":
+    out = "".join(f"`-> {s}  2026-11-27 00:00:00  snapshot\n" for s in guest(pos[0])["snapshots"]) + "`-> current  You are here!\n"
+elif sub == "snapshot":
+    g = guest(pos[0])
+    if pos[1] in g["snapshots"]:
+        die(f"snapshot name '{pos[1]}' already used")
+    g["snapshots"].append(pos[1])
+elif sub == "delsnapshot":
+    guest(pos[0])["snapshots"].remove(pos[1])
+elif sub == "rollback":
+    if pos[1] not in guest(pos[0])["snapshots"]:
+        die(f"snapshot '{pos[1]}' does not exist")
+elif sub == "resize":
+    g = guest(pos[0])
+    want = int(pos[2].rstrip("G"))
+    if want < g.get("size", 0):
+        die("unable to shrink disk size")
+    g["size"] = want
+elif sub == "destroy":
+    g = guest(pos[0])
+    if g["status"] == "running":
+        die(f"CT {pos[0]} is running - destroy failed")
+    del G[pos[0]]
+elif sub == "template":
+    guest(pos[0])["template"] = 1
+elif sub == "push":
+    g = guest(pos[0])
+    if g["status"] != "running":
+        die("container is not running")
+    g["files"][pos[2]] = open(pos[1]).read()
+elif sub == "exec":
+    g = guest(pos[0])
+    if g["status"] != "running":
+        die("container is not running")
+    if "--" not in pos:
+        bad("pct exec without --")
+elif sub == "agent":
+    if guest(pos[0])["status"] != "running":
+        die("QEMU guest agent is not running")
+elif sub in ("importdisk", "cloudinit"):
+    pass
+elif sub == "guest":
+    # qm guest exec <id> [--pass-stdin 1] -- cmd...: a JSON reply like the agent's.
+    gid = pos[1]
+    g = guest(gid)
+    if g["status"] != "running":
+        die("QEMU guest agent is not running")
+    cmd = pos[pos.index("--") + 1:]
+    reply = {"exited": 1, "exitcode": 0, "out-data": ""}
+    if "--pass-stdin" in pos:
+        g["files"][cmd[-1]] = sys.stdin.read()
+    elif cmd[0] == "/bin/sh" and "echo $? >" in cmd[2]:
+        exit_file = cmd[2].split("echo $? > ")[1].split(")")[0].strip()
+        g["files"][exit_file] = "0\n"
+        g["files"][exit_file[:-5] + ".log"] = "ran " + exit_file[:-5] + "\n"
+    elif cmd[0] in ("cat", "tail"):
+        f = cmd[-1]
+        if f in g["files"]:
+            reply["out-data"] = g["files"][f]
+        else:
+            reply.update(exitcode=1, **{"err-data": f"cat: {f}: No such file or directory"})
+    out = json.dumps(reply)
+save()
+sys.stdout.write(out)
