@@ -155,6 +155,10 @@ fn plan(cli: &Cli, targets: &[String], output: Output) -> i32 {
         Output::Json => print(&report::plan::json(&assessed.plan)),
         Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
     }
+    // The process ends here: freeing ~2 million small allocations one by one is
+    // pure waste (tens of ms at 10,000 guests). The OS takes the memory back.
+    std::mem::forget(assessed);
+    std::mem::forget(loaded);
     exit_codes::OK
 }
 

@@ -84,6 +84,16 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
         d.severity = severity;
         diags.push(d);
     };
+    // 10,000 guests name a handful of scripts: stat each once.
+    let mut exists: HashMap<String, bool> = HashMap::new();
+    let mut is_file = |rel: &str| -> bool {
+        if let Some(b) = exists.get(rel) {
+            return *b;
+        }
+        let b = defs.path_of(rel).is_file();
+        exists.insert(rel.to_string(), b);
+        b
+    };
     for g in defs.guests.values() {
         for (i, f) in g.features.iter().enumerate() {
             // Names that are not plain were reported already, and must not become paths.
@@ -91,7 +101,7 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
                 continue;
             }
             let rel = defs.feature_script(g.kind, f);
-            if !defs.path_of(&rel).is_file() {
+            if !is_file(&rel) {
                 let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
                 let existing = list_names(defs, &dir);
                 let hint = did_you_mean(f, existing.iter().map(String::as_str)).map_or_else(
@@ -107,7 +117,7 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
             .filter(|a| super::layout::is_plain_file_name(a))
         {
             let rel = defs.layout.app(app);
-            if !defs.path_of(&rel).is_file() {
+            if !is_file(&rel) {
                 push(
                     &g.file,
                     format!("{}.application_script", g.path),
@@ -121,7 +131,7 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
                 continue;
             }
             let rel = defs.layout.health(&h.script);
-            if !defs.path_of(&rel).is_file() {
+            if !is_file(&rel) {
                 push(
                     &g.file,
                     format!("{}.health_checks[{i}].script", g.path),

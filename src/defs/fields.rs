@@ -148,8 +148,13 @@ pub const HOST_KNOWN: &[&str] = &[
 
 /// Whether a field's value must never be printed: `*password*`, `*token*`, `*secret*`.
 pub fn is_secret(field: &str) -> bool {
-    let f = field.to_ascii_lowercase();
-    f.contains("password") || f.contains("token") || f.contains("secret")
+    let has = |needle: &str| {
+        field
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    has("password") || has("token") || has("secret")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,12 +60,41 @@ fn write(out: &mut String, value: &Value) {
             out.push(']');
         }
         Value::String(s) => write_str(out, s),
-        other => out.push_str(&other.to_string()),
+        other => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{other}");
+        }
     }
 }
 
 fn write_str(out: &mut String, s: &str) {
-    out.push_str(&Value::String(s.to_string()).to_string());
+    // Same bytes as serde_json's string serialiser, without the two temporary Strings.
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// How a canonical value is shown to people: strings without quotes, long values cut.

@@ -176,9 +176,7 @@ impl StateDir {
     /// directory is an empty state, not an error.
     pub fn read_all(&self) -> Result<Recorded, StateError> {
         let mut out = self.read_node_files()?;
-        for rec in self.read_journal() {
-            out.records.insert(rec.node.clone(), rec);
-        }
+        out.records.extend(self.read_journal());
         Ok(out)
     }
 
@@ -186,15 +184,37 @@ impl StateDir {
         self.root.join("journal")
     }
 
-    /// Journal entries in order. A torn last line (a crash in the middle of an
-    /// append) is ignored: that step is simply not recorded and runs again.
-    fn read_journal(&self) -> Vec<NodeRecord> {
+    /// The newest journal entry of each node. A torn last line (a crash in the middle
+    /// of an append) is ignored: that step is simply not recorded and runs again. Only
+    /// the node name of each line is read first, so superseded entries (a build
+    /// appends one per step) are never parsed in full.
+    fn read_journal(&self) -> HashMap<String, NodeRecord> {
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            #[serde(borrow)]
+            node: std::borrow::Cow<'a, str>,
+        }
         let Ok(text) = fs::read(self.journal_path()) else {
-            return Vec::new();
+            return HashMap::new();
         };
-        text.split(|b| *b == b'\n')
-            .filter_map(|line| serde_json::from_slice::<NodeRecord>(line).ok())
-            .filter(|r| r.version == RECORD_VERSION)
+        let lines: Vec<&[u8]> = text
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let mut newest: HashMap<String, usize> = HashMap::new();
+        for (i, line) in lines.iter().enumerate() {
+            if let Ok(head) = serde_json::from_slice::<Head>(line) {
+                newest.insert(head.node.into_owned(), i);
+            }
+        }
+        newest
+            .into_iter()
+            .filter_map(|(node, i)| {
+                serde_json::from_slice::<NodeRecord>(lines[i])
+                    .ok()
+                    .filter(|r| r.version == RECORD_VERSION)
+                    .map(|r| (node, r))
+            })
             .collect()
     }
 
@@ -232,13 +252,9 @@ impl StateDir {
     /// Fold the journal into the node files (atomically, one by one), then empty it.
     /// Run with the build lock held.
     pub fn compact(&self) -> Result<(), StateError> {
-        let entries = self.read_journal();
-        if entries.is_empty() {
+        let latest = self.read_journal();
+        if latest.is_empty() {
             return Ok(());
-        }
-        let mut latest: HashMap<String, NodeRecord> = HashMap::new();
-        for rec in entries {
-            latest.insert(rec.node.clone(), rec);
         }
         for rec in latest.values() {
             self.write(&slug_of(&rec.node), rec)?;

@@ -192,3 +192,56 @@ fn dry_run_prints_the_exact_command_lines() {
         "a dry run records nothing"
     );
 }
+
+/// `build --dry-run --backend pve` on a copy of the bundled definitions, paths redacted.
+fn dry_run_commands(defs: &Path, cache: &Path, extra: &[&str]) -> String {
+    let out = crate::helpers::phoenix()
+        .defs(defs)
+        .cache(cache)
+        .args(["--backend", "pve", "build", "--dry-run"])
+        .args(extra)
+        .run()
+        .success();
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map_or_else(|_| "pve".to_string(), |h| h.trim().to_string());
+    out.stdout
+        .replace(&defs.display().to_string(), "[DEFS]")
+        .replace(&format!("/nodes/{host}/"), "/nodes/[NODE]/")
+}
+
+#[test]
+fn command_sequences_for_build_memory_change_feature_change_and_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    let defs = dir.path().join("defs");
+    crate::e2e_lxc::copy_dir(&bundled_defs(), &defs);
+    let cache = dir.path().join("cache");
+    insta::assert_snapshot!("pve_build_all", dry_run_commands(&defs, &cache, &["all"]));
+
+    crate::fixtures::record_all_built(&defs, &cache);
+    crate::build_sim::set_field(&defs, "950", "memory_mb", serde_json::json!(2048));
+    let memory = dry_run_commands(&defs, &cache, &["all"]);
+    assert!(
+        memory.starts_with("# update ct:950\npct set 950"),
+        "{memory}"
+    );
+    insta::assert_snapshot!("pve_memory_change", memory);
+
+    crate::fixtures::record_all_built(&defs, &cache);
+    let feature = defs.join("features/lxc/docker.sh");
+    let text = std::fs::read_to_string(&feature).unwrap();
+    std::fs::write(&feature, format!("{text}\n# v2\n")).unwrap();
+    let changed = dry_run_commands(&defs, &cache, &["902"]);
+    assert!(changed.contains("pct rollback 902 pre-docker"), "{changed}");
+    insta::assert_snapshot!("pve_feature_change", changed);
+
+    std::fs::write(&feature, text).unwrap();
+    crate::build_sim::set_field(&defs, "101", "storage_pool", serde_json::json!("fast-pool"));
+    let replace = dry_run_commands(&defs, &cache, &["101"]);
+    assert!(
+        replace.contains(
+            "# replace ct:101\npct stop 101\npct destroy 101 --purge 1\npct clone 902 101"
+        ),
+        "{replace}"
+    );
+    insta::assert_snapshot!("pve_replace", replace);
+}
