@@ -193,9 +193,14 @@ fn read_json(dir: &Path, rel: &str, required: bool, diags: &mut Diagnostics) -> 
         }
     };
     let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&text);
-    match serde_json::from_slice::<Value>(text) {
+    // The duplicate-key pass reads the same bytes: run it beside the real parse.
+    let (parsed, duplicates) = rayon::join(
+        || serde_json::from_slice::<Value>(text),
+        || dupkeys::duplicate_keys(text),
+    );
+    match parsed {
         Ok(v) if v.is_object() => {
-            for path in dupkeys::duplicate_keys(text) {
+            for path in duplicates {
                 let key = path.rsplit(['.', '[']).next().unwrap_or(&path).to_string();
                 diags.push(
                     Diagnostic::error(rel, path, format!("key `{}` appears twice in the same object", quote(&key)))

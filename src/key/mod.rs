@@ -27,6 +27,7 @@ mod scripts;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 pub use scripts::ScriptHashes;
@@ -132,18 +133,57 @@ pub fn assess(
         globals,
         host_driver,
     };
+    // Manifests are independent of each other and built in parallel; only the keys
+    // chain through clone sources, so they are hashed afterwards in build order.
+    let pending: Vec<(NodeId, Result<NodeKeys, Pending>)> = nodes
+        .par_iter()
+        .filter_map(|&node| match node {
+            NodeId::Host(name) => Some((node, Ok(ctx.host(name)))),
+            NodeId::Ct(id) | NodeId::Vm(id) => defs.guest(id).map(|g| (node, Err(ctx.guest(g)))),
+        })
+        .collect();
     let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
-    for &node in nodes {
-        let keys = match node {
-            NodeId::Host(name) => ctx.host(name),
-            NodeId::Ct(id) | NodeId::Vm(id) => match defs.guest(id) {
-                Some(g) => ctx.guest(g, &out),
-                None => continue,
-            },
+    for (node, p) in pending {
+        let keys = match p {
+            Ok(keys) => keys,
+            Err(pending) => pending.finish(&out),
         };
         out.insert(node, keys);
     }
     out
+}
+
+/// A guest's manifests before its keys are computed.
+struct Pending {
+    chain: Vec<(String, Manifest)>,
+    source: Option<NodeId>,
+    configure: StepKey,
+}
+
+impl Pending {
+    /// Add the clone source's output key to the `define` step, then chain the keys.
+    fn finish(mut self, done: &HashMap<NodeId, NodeKeys>) -> NodeKeys {
+        if let (Some(sid), Some((_, define))) = (self.source, self.chain.first_mut()) {
+            let skey = done.get(&sid).map_or_else(
+                || "\"unknown\"".to_string(),
+                |k| format!("\"{}\"", k.output()),
+            );
+            define.insert(format!("clone source {sid}"), skey);
+        }
+        let mut chain: Vec<StepKey> = Vec::with_capacity(self.chain.len());
+        for (step, manifest) in self.chain {
+            let key = step_key(&step, &manifest, chain.last().map(|s| s.key));
+            chain.push(StepKey {
+                step,
+                key,
+                manifest,
+            });
+        }
+        NodeKeys {
+            chain,
+            configure: Some(self.configure),
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -199,7 +239,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn guest(&self, g: &Guest, done: &HashMap<NodeId, NodeKeys>) -> NodeKeys {
+    /// Every manifest of a guest's steps, except the clone source's output key, which
+    /// needs the source's keys first (see [`Pending::finish`]).
+    fn guest(&self, g: &Guest) -> Pending {
         let classify = match g.kind {
             GuestKind::Ct => fields::classify_ct,
             GuestKind::Vm => fields::classify_vm,
@@ -210,6 +252,7 @@ impl Ctx<'_> {
         let mut snapshot = Manifest::new();
         let mut feature_fields = Manifest::new();
         define.insert("kind".into(), format!("\"{}\"", g.kind.prefix()));
+        let mut source_node = None;
         for (field, value) in &g.raw {
             if value.is_null() {
                 continue;
@@ -227,12 +270,7 @@ impl Ctx<'_> {
         if let Some((src, _)) = &g.clone_from
             && let Some(source) = self.defs.guest(*src)
         {
-            let sid = NodeId::guest(source.kind, source.id);
-            let skey = done.get(&sid).map_or_else(
-                || "\"unknown\"".to_string(),
-                |k| format!("\"{}\"", k.output()),
-            );
-            define.insert(format!("clone source {sid}"), skey);
+            source_node = Some(NodeId::guest(source.kind, source.id));
             if let Some(snap) = &source.template_snapshot {
                 define.insert(
                     "clone snapshot".into(),
@@ -261,15 +299,9 @@ impl Ctx<'_> {
             }
         }
 
-        let mut chain = Vec::with_capacity(g.features.len() + 3);
-        let push = |chain: &mut Vec<StepKey>, step: String, manifest: Manifest| {
-            let prev = chain.last().map(|s: &StepKey| s.key);
-            let key = step_key(&step, &manifest, prev);
-            chain.push(StepKey {
-                step,
-                key,
-                manifest,
-            });
+        let mut chain: Vec<(String, Manifest)> = Vec::with_capacity(g.features.len() + 3);
+        let push = |chain: &mut Vec<(String, Manifest)>, step: String, manifest: Manifest| {
+            chain.push((step, manifest))
         };
         push(&mut chain, "define".into(), define);
         for feature in &g.features {
@@ -319,13 +351,14 @@ impl Ctx<'_> {
             _ => {}
         }
         let key = step_key("configure", &configure, None);
-        NodeKeys {
+        Pending {
             chain,
-            configure: Some(StepKey {
+            source: source_node,
+            configure: StepKey {
                 step: "configure".into(),
                 key,
                 manifest: configure,
-            }),
+            },
         }
     }
 }
