@@ -301,7 +301,7 @@ impl Ctx<'_> {
 
         let mut chain: Vec<(String, Manifest)> = Vec::with_capacity(g.features.len() + 3);
         let push = |chain: &mut Vec<(String, Manifest)>, step: String, manifest: Manifest| {
-            chain.push((step, manifest))
+            chain.push((step, manifest));
         };
         push(&mut chain, "define".into(), define);
         for feature in &g.features {
