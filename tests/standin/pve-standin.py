@@ -143,6 +143,7 @@ def validate():
         "start": (base + "/{vmid}/status/start", "POST", ["vmid"]),
         "stop": (base + "/{vmid}/status/stop", "POST", ["vmid"]),
         "shutdown": (base + "/{vmid}/status/shutdown", "POST", ["vmid"]),
+        "reboot": (base + "/{vmid}/status/reboot", "POST", ["vmid"]),
         "snapshot": (base + "/{vmid}/snapshot", "POST", ["vmid", "snapname"]),
         "delsnapshot": (base + "/{vmid}/snapshot/{snapname}", "DELETE", ["vmid", "snapname"]),
         "rollback": (base + "/{vmid}/snapshot/{snapname}/rollback", "POST", ["vmid", "snapname"]),
@@ -228,11 +229,11 @@ elif sub == "clone":
     G[pos[1]] = {"type": src["type"], "status": "stopped", "config": dict(src["config"], **{k: v for k, v in opts.items() if k in ("hostname", "name")}), "snapshots": [], "files": dict(src["files"])}
 elif sub == "set":
     guest(pos[0])["config"].update(opts)
-elif sub in ("start", "stop", "shutdown"):
+elif sub in ("start", "stop", "shutdown", "reboot"):
     g = guest(pos[0])
     if sub == "start" and g.get("template"):
         die("you can't start a vm if it's a template")
-    g["status"] = "running" if sub == "start" else "stopped"
+    g["status"] = "running" if sub in ("start", "reboot") else "stopped"
 elif sub == "status":
     out = "status: " + guest(pos[0])["status"]
 elif sub == "config":

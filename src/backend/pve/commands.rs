@@ -671,3 +671,81 @@ pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) 
     }
     cmds
 }
+
+/// A raw `lxc_options` entry as a Proxmox config line: `key=value`, `key: value` and
+/// the fixtures' `lxc.mount.auto:sys:rw` all become `key: value`.
+pub fn raw_line(option: &str) -> Option<String> {
+    let option = option.trim();
+    let (key, value) = match (option.find('='), option.find(':')) {
+        (Some(e), Some(c)) if c < e => (&option[..c], &option[c + 1..]),
+        (Some(e), _) => (&option[..e], &option[e + 1..]),
+        (None, Some(c)) => (&option[..c], &option[c + 1..]),
+        (None, None) => return None,
+    };
+    let key = key.trim();
+    key.starts_with("lxc.")
+        .then(|| format!("{key}: {}", value.trim()))
+}
+
+/// The container config with exactly `lines` as its raw `lxc.*` entries, written in
+/// the main section only. Snapshot sections (`[name]` and below) describe the past
+/// and are left byte for byte: appending there, as the shell tool did once snapshots
+/// existed, silently never applies. phoenix owns the raw `lxc.*` lines of the main
+/// section of guests it created; running this twice changes nothing.
+pub fn with_raw_lines(conf: &str, lines: &[String]) -> String {
+    let split = conf.find("\n[").map_or(conf.len(), |i| i + 1);
+    let (main, snapshots) = conf.split_at(split);
+    let mut out: Vec<&str> = main.lines().filter(|l| !l.starts_with("lxc.")).collect();
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    let mut text = out.join("\n");
+    for l in lines {
+        text.push('\n');
+        text.push_str(l);
+    }
+    text.push('\n');
+    if !snapshots.is_empty() {
+        text.push('\n');
+        text.push_str(snapshots);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "arch: amd64\nhostname: web\nlxc.apparmor.profile: old\nmemory: 1024\nparent: final-form\n\n[final-form]\narch: amd64\nlxc.apparmor.profile: old\nsnaptime: 1\n";
+
+    #[test]
+    fn raw_lines_go_to_the_main_section_only() {
+        let lines: Vec<String> = ["lxc.apparmor.profile=unconfined", "lxc.mount.auto:sys:rw"]
+            .iter()
+            .filter_map(|o| raw_line(o))
+            .collect();
+        assert_eq!(
+            lines,
+            ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"]
+        );
+        let new = with_raw_lines(CONF, &lines);
+        let (main, snap) = new.split_once("[final-form]").unwrap();
+        assert!(
+            main.contains("lxc.mount.auto: sys:rw") && !main.contains("profile: old"),
+            "{new}"
+        );
+        assert_eq!(
+            snap, "\narch: amd64\nlxc.apparmor.profile: old\nsnaptime: 1\n",
+            "the snapshot section is untouched"
+        );
+        assert_eq!(with_raw_lines(&new, &lines), new, "idempotent");
+        assert!(
+            !with_raw_lines(&new, &[])
+                .split_once('[')
+                .unwrap()
+                .0
+                .contains("lxc."),
+            "removed lines go away"
+        );
+    }
+}

@@ -161,6 +161,43 @@ pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
 }
 
 impl Pve {
+    /// Write the guest's raw `lxc_options` into the main section of its config file
+    /// (there is no `pct set` for them). Guests without any are left alone.
+    fn raw_lines(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let lines: Vec<String> = g
+            .guest
+            .raw
+            .get("lxc_options")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(commands::raw_line)
+            .collect();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let dir = std::env::var("PHOENIX_PVE_CONF_DIR").unwrap_or_else(|_| "/etc/pve/lxc".into());
+        let path = format!("{dir}/{}.conf", g.guest.id);
+        let conf = self.check(&Cmd::new(["cat", &path]), SHORT, log)?;
+        let new = commands::with_raw_lines(&conf, &lines);
+        if new != conf {
+            log.note(&format!(
+                "raw lxc lines written to the main section of {path}"
+            ));
+            self.runner.upload(&path, new.as_bytes(), log)?;
+            if self.status(g, log)?.contains("running") {
+                // Raw lines apply at start.
+                self.check(
+                    &Cmd::new(["pct", "reboot", &g.guest.id.to_string()]),
+                    g.timeout,
+                    log,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Run a script inside a VM through the guest agent. `qm guest exec` waits only a
     /// short while, so the script is started detached, writing its output and exit
     /// code to files that are polled: a long install can neither time out silently
@@ -383,7 +420,11 @@ impl Backend for Pve {
             &self.node,
             self.firewall_rule_count(g, log),
         ));
-        self.all(&cmds, g.timeout, log)
+        self.all(&cmds, g.timeout, log)?;
+        if g.guest.kind == GuestKind::Ct {
+            self.raw_lines(g, log)?;
+        }
+        Ok(())
     }
 
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {

@@ -126,7 +126,7 @@ impl Schema {
                             vec![("vmid", *id), ("newid", *newid)],
                             rest,
                         ),
-                        ("start" | "stop", rest) => (
+                        ("start" | "stop" | "reboot" | "shutdown", rest) => (
                             format!("{base}/status/{sub}"),
                             "POST",
                             vec![("vmid", *id)],
