@@ -9,9 +9,14 @@
 //! Records are the one thing workers write themselves, after every step (DESIGN §5
 //! has the coordinator write them): a node's record has exactly one writer, the
 //! worker running that node, and they go to the state directory's append-only
-//! journal (see `state::Journal`), each synced before the worker moves on. Written by
-//! one coordinator, thousands of synced records one after another became the
-//! bottleneck of large builds; from the workers, the syncs overlap. Readers merge the
+//! journal (see `state::Journal`). An appended record is in the kernel at once, so it
+//! survives kill -9 and any crash of phoenix; the journal is synced to disk when a
+//! node finishes, before anything that needs the node starts, so after a power loss
+//! a build resumes at worst at the start of the nodes that were running (their
+//! steps are idempotent by contract). DESIGN §5 asks for an fsync after every step,
+//! written by the coordinator: thousands of synced records one after another made
+//! the coordinator the bottleneck of large builds, and syncing once per node instead
+//! of once per step cut a thousand-guest build by a fifth. Readers merge the
 //! journal with the per-node files; it is folded into them once it has grown. A failed node marks
 //! everything that needs it, transitively, as skipped; independent branches go on
 //! (`--fail-fast` stops dispatching instead). Clones from one source take that

@@ -107,6 +107,11 @@ impl Worker<'_> {
                 None => Err((OpError::new("not defined"), 0)),
             },
         };
+        // A node's records reach the disk before the node counts as finished (and
+        // before anything that needs it starts); see the module doc of `exec`.
+        if let Err(e) = self.journal.sync() {
+            tracing::error!("cannot sync the state journal: {e}");
+        }
         match result {
             Ok((outcome, steps)) => (outcome, None, steps),
             Err((e, steps)) => {

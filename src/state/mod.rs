@@ -117,7 +117,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Append one record and make it durable before returning.
+    /// Append one record. Once this returns the record is in the kernel, so it
+    /// survives the death of phoenix (kill -9, a panic); [`Journal::sync`] makes it
+    /// survive a power loss too.
     pub fn append(&self, record: &NodeRecord) -> Result<(), StateError> {
         let mut line = serde_json::to_vec(record).unwrap_or_default();
         line.push(b'\n');
@@ -126,17 +128,27 @@ impl Journal {
             path: self.path.clone(),
             source,
         };
-        let file = {
-            let mut f = self
-                .file
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f.write_all(&line).map_err(err)?;
-            f.try_clone().map_err(err)?
+        let mut f = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.write_all(&line).map_err(err)
+    }
+
+    /// Make every record appended so far durable. Concurrent calls from several
+    /// workers overlap, and the filesystem commits them together.
+    pub fn sync(&self) -> Result<(), StateError> {
+        let err = |source| StateError::Io {
+            action: "sync",
+            path: self.path.clone(),
+            source,
         };
-        if std::env::var_os("PHOENIX_NOSYNC_EXPERIMENT").is_some() {
-            return Ok(());
-        }
+        let file = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_clone()
+            .map_err(err)?;
         file.sync_data().map_err(err)
     }
 }
