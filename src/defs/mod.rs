@@ -573,7 +573,7 @@ fn read_health_checks(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<
 fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     let p = g.path.clone();
     let p = p.as_str();
-    let template = r.str(raw, p, "template");
+    let template = r.s(raw, p, "template");
     if template.is_none()
         && Reader::get(raw, "clone_from_ctid").is_none()
         && Reader::get(raw, "template").is_none()
@@ -600,27 +600,27 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     r.bool(raw, p, "start_at_boot");
     r.bool(raw, p, "enable_lifecycle_snapshots");
     r.bool(raw, p, "apparmor_manages_nesting");
-    r.str(raw, p, "apparmor_profile");
-    r.str(raw, p, "bootstrap_ca_url");
+    r.s(raw, p, "apparmor_profile");
+    r.s(raw, p, "bootstrap_ca_url");
     r.str_list(raw, p, "pct_options");
     r.str_list(raw, p, "lxc_options");
     if let Some(net) = r.object(raw, p, "network_config") {
         let np = join(p, "network_config");
         for k in ["name", "bridge", "gw", "nameservers"] {
-            r.str(net, &np, k);
+            r.s(net, &np, k);
         }
-        if let Some(ip) = r.str(net, &np, "ip") {
-            g.address = values::check_ip(r, &join(&np, "ip"), &ip, true);
+        if let Some(ip) = r.s(net, &np, "ip") {
+            g.address = values::check_ip(r, &join(&np, "ip"), ip, true);
         }
         if let Some(gw) = net.get("gw").and_then(Value::as_str) {
             values::check_plain_ip(r, &join(&np, "gw"), gw);
         }
     }
-    if let Some(mac) = r.str(raw, p, "mac_address") {
-        g.mac = values::check_mac(r, &join(p, "mac_address"), &mac);
+    if let Some(mac) = r.s(raw, p, "mac_address") {
+        g.mac = values::check_mac(r, &join(p, "mac_address"), mac);
     }
-    if let Some(gpu) = r.str(raw, p, "gpu_assignment") {
-        g.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), &gpu);
+    if let Some(gpu) = r.s(raw, p, "gpu_assignment") {
+        g.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), gpu);
     }
     for key in ["mount_points", "zfs_volumes", "volumes"] {
         let Some(items) = r.array(raw, p, key) else {
@@ -641,11 +641,11 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
             } else {
                 "mount_point"
             };
-            match r.str(o, &ip, target) {
+            match r.s(o, &ip, target) {
                 Some(t) if t.starts_with('/') => {}
                 Some(t) => r.error(
                     join(&ip, target),
-                    format!("`{}` is not an absolute path", quote(&t)),
+                    format!("`{}` is not an absolute path", quote(t)),
                     "container paths start with `/`",
                 ),
                 None if !o.contains_key(target) => r.error(
@@ -656,7 +656,7 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
                 None => {}
             }
             if key == "mount_points" {
-                r.str(o, &ip, "host_path");
+                r.s(o, &ip, "host_path");
             } else {
                 if let Some(pool) = r.str(o, &ip, "pool") {
                     g.extra_storages.push(pool);
@@ -672,8 +672,8 @@ fn read_vm_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     let p = g.path.clone();
     let p = p.as_str();
     g.is_template = r.bool(raw, p, "is_template").unwrap_or(false);
-    let image = r.str(raw, p, "template_image");
-    let template = r.str(raw, p, "template");
+    let image = r.s(raw, p, "template_image");
+    let template = r.s(raw, p, "template");
     if g.is_template && image.is_none() && template.is_none() {
         r.error(
             p,
@@ -692,9 +692,9 @@ fn read_vm_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     r.bool(raw, p, "start_at_boot");
     if let Some(net) = r.object(raw, p, "network_config") {
         let np = join(p, "network_config");
-        r.str(net, &np, "nameserver");
-        if let Some(ip) = r.str(net, &np, "ip") {
-            g.address = values::check_ip(r, &join(&np, "ip"), &ip, true);
+        r.s(net, &np, "nameserver");
+        if let Some(ip) = r.s(net, &np, "ip") {
+            g.address = values::check_ip(r, &join(&np, "ip"), ip, true);
             if g.address.is_some() && !net.contains_key("gw") {
                 r.error(
                     join(&np, "gw"),
@@ -703,12 +703,12 @@ fn read_vm_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
                 );
             }
         }
-        if let Some(gw) = r.str(net, &np, "gw") {
-            values::check_plain_ip(r, &join(&np, "gw"), &gw);
+        if let Some(gw) = r.s(net, &np, "gw") {
+            values::check_plain_ip(r, &join(&np, "gw"), gw);
         }
     }
     if let Some(uc) = r.object(raw, p, "user_config") {
-        r.str(uc, &join(p, "user_config"), "username");
+        r.s(uc, &join(p, "user_config"), "username");
     }
     if let Some(items) = r.array(raw, p, "volumes") {
         for (i, item) in items.iter().enumerate() {
@@ -717,11 +717,11 @@ fn read_vm_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
                 r.error(ip, format!("expected an object, found {}", read::describe(item)), "write { \"type\": \"nfs\", \"path\": ..., \"mount_point\": ..., \"server\": ... }");
                 continue;
             };
-            if r.str(o, &ip, "type").as_deref() == Some("nfs") {
+            if r.s(o, &ip, "type") == Some("nfs") {
                 g.nfs_volumes = true;
             }
             for k in ["path", "mount_point", "server", "name"] {
-                r.str(o, &ip, k);
+                r.s(o, &ip, k);
             }
         }
     }
@@ -748,8 +748,8 @@ fn read_firewall(r: &mut Reader, raw: &Map<String, Value>, p: &str) {
             );
             continue;
         };
-        if let Some(t) = r.str(o, &rp, "type")
-            && !matches!(t.as_str(), "in" | "out")
+        if let Some(t) = r.s(o, &rp, "type")
+            && !matches!(t, "in" | "out")
         {
             r.error(
                 join(&rp, "type"),
@@ -757,8 +757,8 @@ fn read_firewall(r: &mut Reader, raw: &Map<String, Value>, p: &str) {
                 "use \"in\" or \"out\"",
             );
         }
-        if let Some(a) = r.str(o, &rp, "action")
-            && !matches!(a.as_str(), "ACCEPT" | "DROP" | "REJECT")
+        if let Some(a) = r.s(o, &rp, "action")
+            && !matches!(a, "ACCEPT" | "DROP" | "REJECT")
         {
             r.error(
                 join(&rp, "action"),

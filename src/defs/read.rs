@@ -83,8 +83,13 @@ impl Reader<'_> {
     }
 
     pub fn str(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<String> {
+        self.s(obj, base, key).map(str::to_string)
+    }
+
+    /// Like [`Reader::str`], borrowing: most fields are only checked, not kept.
+    pub fn s<'v>(&mut self, obj: &'v Map<String, Value>, base: &str, key: &str) -> Option<&'v str> {
         match Self::get(obj, key)? {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(s),
             other => {
                 self.wrong_type(&join(base, key), "a string", other, "\"text\"");
                 None
