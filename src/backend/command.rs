@@ -147,10 +147,35 @@ pub fn run(
         buf
     });
     let started = Instant::now();
+    let status = wait(&mut child, started, timeout, &line, log)?;
+    let stdout = String::from_utf8_lossy(&out_thread.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
+    log.raw(stdout.as_bytes());
+    log.raw(stderr.as_bytes());
+    let code = status.code().unwrap_or(-1);
+    log.note(&format!(
+        "exit {code} after {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(Ran {
+        status: code,
+        stdout,
+        stderr,
+    })
+}
+
+/// Wait for `child`, killing it once `timeout` has passed since `started`.
+fn wait(
+    child: &mut std::process::Child,
+    started: Instant,
+    timeout: Duration,
+    line: &[String],
+    log: &mut Log,
+) -> Result<std::process::ExitStatus, OpError> {
     let mut poll = Duration::from_micros(100);
-    let status = loop {
+    loop {
         match child.try_wait() {
-            Ok(Some(s)) => break s,
+            Ok(Some(s)) => return Ok(s),
             Ok(None) if started.elapsed() >= timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -166,23 +191,14 @@ pub fn run(
                 std::thread::sleep(poll);
                 poll = (poll * 2).min(Duration::from_millis(2));
             }
-            Err(e) => return Err(OpError::new(format!("waiting for `{prog}`: {e}"))),
+            Err(e) => {
+                return Err(OpError::new(format!(
+                    "waiting for `{}`: {e}",
+                    line.first().map_or("", String::as_str)
+                )));
+            }
         }
-    };
-    let stdout = String::from_utf8_lossy(&out_thread.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
-    log.raw(stdout.as_bytes());
-    log.raw(stderr.as_bytes());
-    let code = status.code().unwrap_or(-1);
-    log.note(&format!(
-        "exit {code} after {:.1}s",
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(Ran {
-        status: code,
-        stdout,
-        stderr,
-    })
+    }
 }
 
 /// Run a script whose output only matters to people: stdout and stderr go straight
@@ -207,27 +223,7 @@ pub fn run_logged(argv: &[String], timeout: Duration, log: &mut Log) -> OpResult
         .spawn()
         .map_err(|e| OpError::new(format!("cannot run `{prog}`: {e}")))?;
     let started = Instant::now();
-    let mut poll = Duration::from_micros(100);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if started.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                log.note(&format!("timed out after {}s", timeout.as_secs()));
-                return Err(OpError::new(format!(
-                    "`{}` timed out after {}s",
-                    line.join(" "),
-                    timeout.as_secs()
-                )));
-            }
-            Ok(None) => {
-                std::thread::sleep(poll);
-                poll = (poll * 2).min(Duration::from_millis(2));
-            }
-            Err(e) => return Err(OpError::new(format!("waiting for `{prog}`: {e}"))),
-        }
-    };
+    let status = wait(&mut child, started, timeout, &line, log)?;
     let code = status.code().unwrap_or(-1);
     log.note(&format!(
         "exit {code} after {:.1}s",
