@@ -2,7 +2,6 @@
 //! their messages into these events and hands them to the reporter.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -96,8 +95,4 @@ impl Summary {
             .iter()
             .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped) && !r.unsupported)
     }
-}
-
-pub fn millis(d: Duration) -> u128 {
-    d.as_millis()
 }

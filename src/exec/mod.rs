@@ -372,7 +372,7 @@ fn result(
     }
 }
 
-/// Whether `path` looks like a terminal (progress bars) or not (plain lines).
+/// Whether stderr is a terminal (progress bars) or not (plain lines).
 pub fn is_terminal_stderr() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
