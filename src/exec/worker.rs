@@ -388,7 +388,7 @@ fn step_record(k: &StepKey) -> StepRecord {
     StepRecord {
         step: k.step.clone(),
         key: k.key.hex(),
-        manifest: k.manifest.clone(),
+        manifest: crate::state::RecordedManifest::new(&k.manifest),
         finished_at: now(),
     }
 }

@@ -181,7 +181,7 @@ fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<String>
         Some(done) => (
             ActionKind::Update,
             vec![want.step.clone()],
-            diff(&done.manifest, &want.manifest, &HashMap::new()),
+            diff(&done.manifest.parse(), &want.manifest, &HashMap::new()),
         ),
         None => (
             ActionKind::Create,
@@ -207,9 +207,8 @@ fn guest_action(
         })
         .map(|(i, _)| i);
     let settings_stale = match (&desired.configure, &rec.configure) {
-        (Some(want), Some(done)) => {
-            (done.key != want.key.hex()).then(|| diff(&done.manifest, &want.manifest, upstream))
-        }
+        (Some(want), Some(done)) => (done.key != want.key.hex())
+            .then(|| diff(&done.manifest.parse(), &want.manifest, upstream)),
         (Some(_), None) => Some(vec!["settings never applied".to_string()]),
         (None, _) => None,
     };
@@ -242,7 +241,7 @@ fn guest_action(
             vec![format!("step `{}` is now `{}`", done.step, want.step)]
         }
         Some(done) => {
-            let mut r: Vec<String> = diff(&done.manifest, &want.manifest, upstream)
+            let mut r: Vec<String> = diff(&done.manifest.parse(), &want.manifest, upstream)
                 .into_iter()
                 .map(|d| format!("{}: {d}", want.step))
                 .collect();
@@ -366,12 +365,13 @@ pub fn explain(desired: &NodeKeys, rec: Option<&NodeRecord>) -> Vec<StepDiff> {
             None => "not recorded",
             Some(d) if d.key == w.key.hex() => "fresh",
             Some(d) => {
+                let recorded = d.manifest.parse();
                 for (k, v) in &w.manifest {
-                    if d.manifest.get(k) != Some(v) {
-                        changes.push((k.clone(), d.manifest.get(k).cloned(), Some(v.clone())));
+                    if recorded.get(k) != Some(v) {
+                        changes.push((k.clone(), recorded.get(k).cloned(), Some(v.clone())));
                     }
                 }
-                for (k, v) in &d.manifest {
+                for (k, v) in &recorded {
                     if !w.manifest.contains_key(k) {
                         changes.push((k.clone(), Some(v.clone()), None));
                     }

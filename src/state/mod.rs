@@ -19,11 +19,45 @@ use crate::key::{Manifest, NodeKeys, StepKey};
 
 pub const RECORD_VERSION: u32 = 1;
 
+/// A recorded input manifest, kept as the JSON text it was stored as and parsed
+/// only when someone asks why a step is stale: a no-op plan compares keys and never
+/// needs the manifests, which are most of a record's size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordedManifest(Box<serde_json::value::RawValue>);
+
+impl RecordedManifest {
+    pub fn new(manifest: &Manifest) -> RecordedManifest {
+        let text = serde_json::to_string(manifest).unwrap_or_else(|_| "{}".into());
+        RecordedManifest(
+            serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| empty_raw()),
+        )
+    }
+
+    /// The manifest; an unreadable one counts as empty (every input then shows as new).
+    pub fn parse(&self) -> Manifest {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+fn empty_raw() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("{}".into())
+        .unwrap_or_else(|_| unreachable!("`{{}}` is JSON"))
+}
+
+impl PartialEq for RecordedManifest {
+    fn eq(&self, other: &Self) -> bool {
+        self.parse() == other.parse()
+    }
+}
+
+impl Eq for RecordedManifest {}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: String,
     pub key: String,
-    pub manifest: Manifest,
+    pub manifest: RecordedManifest,
     /// Seconds since the Unix epoch.
     pub finished_at: u64,
 }
@@ -56,7 +90,7 @@ impl NodeRecord {
         let step = |s: &StepKey| StepRecord {
             step: s.step.clone(),
             key: s.key.hex(),
-            manifest: s.manifest.clone(),
+            manifest: RecordedManifest::new(&s.manifest),
             finished_at: at,
         };
         NodeRecord {
@@ -197,37 +231,50 @@ impl StateDir {
     }
 
     /// The newest journal entry of each node. A torn last line (a crash in the middle
-    /// of an append) is ignored: that step is simply not recorded and runs again. Only
-    /// the node name of each line is read first, so superseded entries (a build
-    /// appends one per step) are never parsed in full.
+    /// of an append) is ignored: that step is simply not recorded and runs again.
     fn read_journal(&self) -> HashMap<String, NodeRecord> {
+        use std::io::{BufRead, Read, Seek, SeekFrom};
         #[derive(Deserialize)]
         struct Head<'a> {
             #[serde(borrow)]
             node: std::borrow::Cow<'a, str>,
         }
-        let Ok(text) = fs::read(self.journal_path()) else {
-            return HashMap::new();
+        let mut records = HashMap::new();
+        let Ok(file) = File::open(self.journal_path()) else {
+            return records;
         };
-        let lines: Vec<&[u8]> = text
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .collect();
-        let mut newest: HashMap<String, usize> = HashMap::new();
-        for (i, line) in lines.iter().enumerate() {
-            if let Ok(head) = serde_json::from_slice::<Head>(line) {
-                newest.insert(head.node.into_owned(), i);
+        // A build appends a record per step; only the last of each node counts. The
+        // first pass reads just the node names and remembers where each node's last
+        // line is, the second parses those lines alone: neither the whole file nor
+        // the superseded records are ever held in memory.
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut newest: HashMap<String, (u64, usize)> = HashMap::new();
+        let (mut line, mut offset) = (Vec::new(), 0u64);
+        while let Ok(n) = reader.read_until(b'\n', &mut line) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(head) = serde_json::from_slice::<Head>(&line) {
+                newest.insert(head.node.into_owned(), (offset, n));
+            }
+            offset += n as u64;
+            line.clear();
+        }
+        let mut places: Vec<(u64, usize)> = newest.into_values().collect();
+        places.sort_unstable();
+        let mut file = reader.into_inner();
+        for (at, len) in places {
+            line.resize(len, 0);
+            if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut line).is_err() {
+                continue;
+            }
+            if let Ok(rec) = serde_json::from_slice::<NodeRecord>(&line)
+                && rec.version == RECORD_VERSION
+            {
+                records.insert(rec.node.clone(), rec);
             }
         }
-        newest
-            .into_iter()
-            .filter_map(|(node, i)| {
-                serde_json::from_slice::<NodeRecord>(lines[i])
-                    .ok()
-                    .filter(|r| r.version == RECORD_VERSION)
-                    .map(|r| (node, r))
-            })
-            .collect()
+        records
     }
 
     /// Open the journal a build appends its records to.
@@ -439,7 +486,7 @@ mod tests {
         rec.steps.push(StepRecord {
             step: "define".into(),
             key: "ab".into(),
-            manifest: Manifest::new(),
+            manifest: RecordedManifest::new(&Manifest::new()),
             finished_at: 1,
         });
         state.write("ct-950", &rec).unwrap();
@@ -467,7 +514,7 @@ mod tests {
         new.steps.push(StepRecord {
             step: "define".into(),
             key: "k".into(),
-            manifest: Manifest::new(),
+            manifest: RecordedManifest::new(&Manifest::new()),
             finished_at: 2,
         });
         journal.append(&new).unwrap();
