@@ -15,12 +15,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///   phoenix plan 950                 what building 950 would do, and why
 ///   phoenix graph --format mermaid   the dependency graph as a Mermaid diagram
 ///   phoenix explain 950              which inputs of 950 changed since its last build
+///   phoenix build all                build everything that is stale, in parallel
+///   phoenix status                   what a build would do to each node, and when it last ran
 #[derive(Debug, Parser)]
 #[command(
     name = "phoenix",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    verbatim_doc_comment
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -52,8 +55,9 @@ pub struct GlobalArgs {
     )]
     pub cache: PathBuf,
 
-    /// Where side effects go: `auto` (pve where `pct` exists, else lxc), `lxc`, `sim`,
-    /// `dry-run`. `plan`, `graph` and `explain` use the recorded state unless a backend is named.
+    /// Where side effects go: `auto` (pve where `pct` exists or --host is given, else
+    /// lxc), `lxc`, `pve`, `sim`, `dry-run`. `plan`, `graph` and `explain` use the
+    /// recorded state unless a backend is named.
     #[arg(long, global = true, env = "PHOENIX_BACKEND", value_enum)]
     pub backend: Option<BackendKind>,
 
@@ -111,6 +115,7 @@ pub enum Command {
     ///   phoenix plan            everything
     ///   phoenix plan 950        950 and what it needs (templates, host steps)
     ///   phoenix plan --output json | jq '.actions[] | select(.action != "fresh")'
+    #[command(verbatim_doc_comment)]
     Plan {
         /// Targets: `all`, a guest ID (`950`), or a node (`ct:950`, `vm:9000`, `host:zfs`).
         #[arg(value_name = "TARGET")]
@@ -127,6 +132,7 @@ pub enum Command {
     ///
     ///   phoenix graph --format dot | dot -Tsvg > graph.svg
     ///   phoenix graph 950 --format mermaid --state
+    #[command(verbatim_doc_comment)]
     Graph {
         /// Targets to draw with everything they need; all nodes when empty.
         #[arg(value_name = "TARGET")]
@@ -157,6 +163,7 @@ pub enum Command {
     ///   phoenix build 950 -j 8
     ///   phoenix build 950 --force 950         rebuild 950 although it is fresh
     ///   phoenix build all --output json | jq -c 'select(.event == "summary")'
+    #[command(verbatim_doc_comment)]
     Build {
         /// Targets: `all`, a guest ID, or a node; all when empty.
         #[arg(value_name = "TARGET")]
