@@ -233,18 +233,7 @@ pub fn run_logged(argv: &[String], timeout: Duration, log: &mut Log) -> OpResult
         return Ok(());
     }
     let written = log.tail_since(start_len);
-    let tail: Vec<&str> = written
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("# exit "))
-        .collect();
-    let tail = tail
-        .iter()
-        .rev()
-        .take(3)
-        .rev()
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let tail = last_lines(written.lines().filter(|l| !l.starts_with("# exit ")));
     Err(OpError::from_output(format!(
         "`{prog}` exited with {code}: {tail}"
     )))
@@ -261,22 +250,16 @@ pub fn check(argv: &[String], stdin: Option<&[u8]>, timeout: Duration, log: &mut
 }
 
 pub fn failure(argv: &[String], ran: &Ran) -> OpError {
-    let tail: Vec<&str> = ran
-        .stderr
-        .lines()
-        .chain(ran.stdout.lines())
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    let tail = tail
-        .iter()
-        .rev()
-        .take(3)
-        .rev()
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let tail = last_lines(ran.stderr.lines().chain(ran.stdout.lines()));
     let prog = argv.first().map_or("", String::as_str);
     OpError::from_output(format!("`{prog}` exited with {}: {tail}", ran.status))
+}
+
+/// The last three non-empty lines of a command's output, joined: what an error
+/// message quotes so the reader sees why without opening the log.
+pub fn last_lines<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    let lines: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" | ")
 }
 
 pub fn argv<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {

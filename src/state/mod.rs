@@ -157,33 +157,25 @@ impl Journal {
     pub fn append(&self, record: &NodeRecord) -> Result<(), StateError> {
         let mut line = serde_json::to_vec(record).unwrap_or_default();
         line.push(b'\n');
-        let err = |source| StateError::Io {
-            action: "append to",
-            path: self.path.clone(),
-            source,
-        };
+
         let mut f = self
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f.write_all(&line).map_err(err)
+        f.write_all(&line)
+            .map_err(io_error("append to", &self.path))
     }
 
     /// Make every record appended so far durable. Concurrent calls from several
     /// workers overlap, and the filesystem commits them together.
     pub fn sync(&self) -> Result<(), StateError> {
-        let err = |source| StateError::Io {
-            action: "sync",
-            path: self.path.clone(),
-            source,
-        };
         let file = self
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .try_clone()
-            .map_err(err)?;
-        file.sync_data().map_err(err)
+            .map_err(io_error("sync", &self.path))?;
+        file.sync_data().map_err(io_error("sync", &self.path))
     }
 }
 
@@ -279,21 +271,13 @@ impl StateDir {
 
     /// Open the journal a build appends its records to.
     pub fn journal(&self) -> Result<Journal, StateError> {
-        fs::create_dir_all(&self.root).map_err(|source| StateError::Io {
-            action: "create",
-            path: self.root.clone(),
-            source,
-        })?;
+        fs::create_dir_all(&self.root).map_err(io_error("create", &self.root))?;
         let path = self.journal_path();
         let file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| StateError::Io {
-                action: "open",
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(io_error("open", &path))?;
         Ok(Journal {
             file: std::sync::Mutex::new(file),
             path,
@@ -321,11 +305,7 @@ impl StateDir {
         let path = self.journal_path();
         File::create(&path)
             .and_then(|f| f.sync_all())
-            .map_err(|source| StateError::Io {
-                action: "truncate",
-                path,
-                source,
-            })
+            .map_err(io_error("truncate", &path))
     }
 
     fn read_node_files(&self) -> Result<Recorded, StateError> {
@@ -343,11 +323,7 @@ impl StateDir {
             }
         };
         for entry in entries {
-            let entry = entry.map_err(|source| StateError::Io {
-                action: "read",
-                path: dir.clone(),
-                source,
-            })?;
+            let entry = entry.map_err(io_error("read", &dir))?;
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
@@ -373,11 +349,7 @@ impl StateDir {
     /// advisory file lock: the kernel drops it when the process dies, even by kill -9,
     /// so a crashed build never leaves a stale lock behind.
     pub fn lock(&self) -> Result<BuildLock, StateError> {
-        fs::create_dir_all(&self.root).map_err(|source| StateError::Io {
-            action: "create",
-            path: self.root.clone(),
-            source,
-        })?;
+        fs::create_dir_all(&self.root).map_err(io_error("create", &self.root))?;
         let path = self.root.join("lock");
         let mut file = fs::OpenOptions::new()
             .create(true)
@@ -385,11 +357,7 @@ impl StateDir {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|source| StateError::Io {
-                action: "open",
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(io_error("open", &path))?;
         match file.try_lock() {
             Ok(()) => {
                 let _ = file.set_len(0);
@@ -418,11 +386,7 @@ impl StateDir {
     /// Write a record atomically: temp file, fsync, rename, fsync the directory.
     pub fn write(&self, slug: &str, record: &NodeRecord) -> Result<(), StateError> {
         let dir = self.nodes_dir();
-        fs::create_dir_all(&dir).map_err(|source| StateError::Io {
-            action: "create",
-            path: dir.clone(),
-            source,
-        })?;
+        fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
         let path = self.record_path(slug);
         let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
         write_atomic(&path, &bytes)

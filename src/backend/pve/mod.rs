@@ -271,15 +271,7 @@ impl Pve {
                 return if status == 0 {
                     Ok(())
                 } else {
-                    let last = shown
-                        .lines()
-                        .rev()
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join(" | ");
+                    let last = super::command::last_lines(shown.lines());
                     Err(OpError::new(format!(
                         "{} exited with {status} in {}: {last}",
                         script.name, g.node
