@@ -181,6 +181,12 @@ pub enum Command {
         #[arg(long)]
         allow_replace: bool,
 
+        /// Let host:zfs erase disks that hold data (a filesystem, a partition table,
+        /// an old pool) before creating a pool on them. Without it such a disk stops
+        /// the step and nothing is erased. Disks of an imported pool are never touched.
+        #[arg(long)]
+        wipe_disks: bool,
+
         /// Print the plan and run nothing.
         #[arg(long)]
         dry_run: bool,

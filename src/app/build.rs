@@ -58,6 +58,7 @@ pub(crate) fn build(cli: &Cli) -> i32 {
         jobs,
         fail_fast,
         allow_replace,
+        wipe_disks,
         dry_run,
         force,
         step_timeout,
@@ -192,6 +193,7 @@ pub(crate) fn build(cli: &Cli) -> i32 {
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(Duration::from_millis(500), Duration::from_millis),
+        wipe_disks: *wipe_disks,
         ..exec::Options::default()
     };
     let journal = match state.journal() {

@@ -133,6 +133,16 @@ pub struct Script {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+/// A built-in host step (`zfs`, `nfs`) as the backend needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct HostStep<'a> {
+    pub name: &'static str,
+    pub defs: &'a Definitions,
+    /// `build --wipe-disks`: disks that hold data may be erased.
+    pub wipe_disks: bool,
+    pub timeout: Duration,
+}
+
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Everything that exists on the host, in one call.
@@ -158,6 +168,19 @@ pub trait Backend: Send + Sync {
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult;
     /// Run a host step's script on the host.
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult;
+    /// Whether this backend carries out the built-in host steps. Where it does not
+    /// (plain LXC has no Proxmox storages), they are skipped as unsupported.
+    fn supports_builtin_host(&self) -> bool {
+        false
+    }
+    /// Carry out a built-in host step from the hypervisor definitions.
+    fn host_builtin(&self, step: &HostStep, _log: &mut Log) -> OpResult {
+        Err(OpError::new(format!(
+            "the {} backend does not carry out host step `{}`",
+            self.name(),
+            step.name
+        )))
+    }
 }
 
 /// Runs nothing; its host is what the state directory says was built.
@@ -246,6 +269,15 @@ impl Backend for DryRun {
 
     fn host(&self, script: &Script, _: Duration, log: &mut Log) -> OpResult {
         log.note(&format!("would run {} on the host", script.name));
+        Ok(())
+    }
+
+    fn supports_builtin_host(&self) -> bool {
+        true
+    }
+
+    fn host_builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
+        log.note(&format!("would carry out host step {}", step.name));
         Ok(())
     }
 }

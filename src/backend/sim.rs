@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backend, BackendError, GuestCtx, Inventory, Log, Observed, OpError, OpResult, Script, Stamp,
-    command,
+    Backend, BackendError, GuestCtx, HostStep, Inventory, Log, Observed, OpError, OpResult, Script,
+    Stamp, command,
 };
 use crate::defs::GuestKind;
 use crate::graph::NodeId;
@@ -369,6 +369,29 @@ impl Backend for Sim {
             existing(guests, g.node)?.stamp = stamp.to_string();
             Ok(())
         })
+    }
+
+    fn supports_builtin_host(&self) -> bool {
+        true
+    }
+
+    /// A simulated host has no disks: the step is logged (and can be made to fail
+    /// with a fault on `host`).
+    fn host_builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
+        log.raw(format!("$ sim host builtin {}\n", step.name).as_bytes());
+        if let Some(err) = self.fault("host", "host", step.name) {
+            return Err(err);
+        }
+        if let Some(f) = self
+            .ops_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            let now = Self::millis();
+            let _ = writeln!(f, "{now} {now} host host builtin:{}", step.name);
+        }
+        Ok(())
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {

@@ -142,7 +142,9 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
         }
     }
     for spec in &defs.host_steps {
-        let rel = defs.host_script(spec);
+        let Some(rel) = defs.host_script(spec) else {
+            continue;
+        };
         if !defs.path_of(&rel).is_file() {
             let section = spec.sections.first().copied().unwrap_or(spec.name);
             push(

@@ -4,7 +4,8 @@
 //! The order is the shell tool's (reference §4) turned into edges: the network first,
 //! ZFS before NFS and Samba, the admin user before Samba, the driver before GPU init.
 //! A step exists only when its section is configured, so a file without `zfs` has no
-//! `host:zfs` and nothing waits for it.
+//! `host:zfs` and nothing waits for it. `zfs` and `nfs` are built in: the backend
+//! carries them out from the hypervisor file (no script), see `backend::pve::host`.
 
 use serde_json::{Map, Value};
 
@@ -28,6 +29,9 @@ pub struct HostStepSpec {
     /// Steps that run before this one, when they exist.
     pub after: &'static [&'static str],
     pub guest_inputs: GuestInputs,
+    /// Carried out by the backend itself from the hypervisor file, with no script:
+    /// the shell tool's scripts for these destroyed data (see `backend::pve::host`).
+    pub builtin: bool,
     present: fn(&Map<String, Value>) -> bool,
     pub summary: &'static str,
 }
@@ -65,6 +69,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["network", "timezone"],
         after: &[],
         guest_inputs: GuestInputs::None,
+        builtin: false,
         present: |h| h.contains_key("network") || h.contains_key("timezone"),
         summary: "host network, bridge and time zone",
     },
@@ -74,6 +79,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["zfs", "proxmox_storage_ids"],
         after: &["network"],
         guest_inputs: GuestInputs::None,
+        builtin: true,
         present: |h| non_empty_array(h, "zfs.pools") || non_empty_array(h, "zfs.datasets"),
         summary: "ZFS pools, datasets and the Proxmox storages on them",
     },
@@ -83,6 +89,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["shared_volumes.firewall", "firewall"],
         after: &["network"],
         guest_inputs: GuestInputs::Firewall,
+        builtin: false,
         present: |h| {
             lookup(h, "shared_volumes.firewall").is_some() || lookup(h, "firewall").is_some()
         },
@@ -94,6 +101,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["nfs", "network.interfaces"],
         after: &["network", "zfs"],
         guest_inputs: GuestInputs::None,
+        builtin: true,
         present: |h| non_empty_array(h, "nfs.exports"),
         summary: "NFS exports for guest volumes",
     },
@@ -103,6 +111,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["nvidia_driver"],
         after: &["network"],
         guest_inputs: GuestInputs::None,
+        builtin: false,
         present: |h| is_true(h, "nvidia_driver.install"),
         summary: "NVIDIA host driver",
     },
@@ -112,6 +121,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &[],
         after: &["nvidia"],
         guest_inputs: GuestInputs::None,
+        builtin: false,
         present: |h| is_true(h, "nvidia_driver.install"),
         summary: "GPU device nodes before guests start",
     },
@@ -121,6 +131,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["dns_server", "domain_name", "network.interfaces"],
         after: &["network"],
         guest_inputs: GuestInputs::Dns,
+        builtin: false,
         present: |h| is_true(h, "dns_server.enabled"),
         summary: "DNS server with a record per guest",
     },
@@ -130,6 +141,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["users"],
         after: &["network"],
         guest_inputs: GuestInputs::None,
+        builtin: false,
         present: |h| lookup(h, "users.username").is_some(),
         summary: "admin user",
     },
@@ -139,6 +151,7 @@ pub const HOST_STEPS: &[HostStepSpec] = &[
         sections: &["samba", "mount_point_base", "network.workgroup"],
         after: &["users", "zfs"],
         guest_inputs: GuestInputs::None,
+        builtin: false,
         present: |h| non_empty_array(h, "samba.shares"),
         summary: "Samba shares",
     },

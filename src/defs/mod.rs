@@ -126,8 +126,9 @@ impl Definitions {
         }
     }
 
-    pub fn host_script(&self, spec: &HostStepSpec) -> String {
-        self.layout.host_step(spec.name, spec.legacy_script)
+    /// The script of a host step; built-in steps have none.
+    pub fn host_script(&self, spec: &HostStepSpec) -> Option<String> {
+        (!spec.builtin).then(|| self.layout.host_step(spec.name, spec.legacy_script))
     }
 }
 

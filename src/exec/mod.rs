@@ -53,6 +53,8 @@ pub struct Options {
     pub backoff: Duration,
     /// Concurrent creations per storage.
     pub per_storage: usize,
+    /// Built-in host steps may erase disks that hold data (`build --wipe-disks`).
+    pub wipe_disks: bool,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             retries: 4,
             backoff: Duration::from_millis(500),
             per_storage: 2,
+            wipe_disks: false,
         }
     }
 }
@@ -210,6 +213,27 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                 }
                 if actions[&node].action == ActionKind::Fresh {
                     c.finish(result(node, Outcome::Fresh, None, 0, Duration::ZERO, None));
+                    c.release(node);
+                } else if let NodeId::Host(name) = node
+                    && crate::defs::host::spec(name).is_some_and(|s| s.builtin)
+                    && !r.backend.supports_builtin_host()
+                {
+                    // Nothing on this backend uses what the step makes (Proxmox
+                    // storages), so what needs it goes ahead.
+                    let detail = format!(
+                        "the {} backend does not carry out host step `{name}` (it needs Proxmox)",
+                        r.backend.name()
+                    );
+                    let mut res = result(
+                        node,
+                        Outcome::Skipped,
+                        Some(detail),
+                        0,
+                        Duration::ZERO,
+                        None,
+                    );
+                    res.unsupported = true;
+                    c.finish(res);
                     c.release(node);
                 } else if let Some(kind) = node
                     .guest_id()

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::events::{Event, Outcome};
 use super::pool::Pools;
 use super::{Msg, Options};
-use crate::backend::{Backend, GuestCtx, Log, Observed, OpError, OpResult, Script};
+use crate::backend::{Backend, GuestCtx, HostStep, Log, Observed, OpError, OpResult, Script};
 use crate::defs::{Definitions, Guest};
 use crate::graph::NodeId;
 use crate::key::{NodeKeys, StepKey};
@@ -145,20 +145,31 @@ impl Worker<'_> {
         log: &mut Log,
     ) -> Result<(Outcome, usize), (OpError, usize)> {
         let spec = crate::defs::host::spec(name).ok_or((OpError::new("unknown host step"), 0))?;
-        let rel = self.defs.host_script(spec);
-        let config = self.defs.path_of(&self.defs.hypervisor_file);
-        let config = std::fs::canonicalize(&config).unwrap_or(config);
-        let script = Script {
-            name: rel.clone(),
-            path: self.defs.path_of(&rel),
-            args: vec![config.display().to_string()],
-            env: Vec::new(),
-            files: Vec::new(),
-        };
         let step = &job.keys.chain[0];
-        self.timed(job.action.node, "run", || {
-            self.backend.host(&script, self.opts.step_timeout, log)
-        })
+        if let Some(rel) = self.defs.host_script(spec) {
+            let config = self.defs.path_of(&self.defs.hypervisor_file);
+            let config = std::fs::canonicalize(&config).unwrap_or(config);
+            let script = Script {
+                name: rel.clone(),
+                path: self.defs.path_of(&rel),
+                args: vec![config.display().to_string()],
+                env: Vec::new(),
+                files: Vec::new(),
+            };
+            self.timed(job.action.node, "run", || {
+                self.backend.host(&script, self.opts.step_timeout, log)
+            })
+        } else {
+            let builtin = HostStep {
+                name,
+                defs: self.defs,
+                wipe_disks: self.opts.wipe_disks,
+                timeout: self.opts.step_timeout,
+            };
+            self.timed(job.action.node, "run", || {
+                self.backend.host_builtin(&builtin, log)
+            })
+        }
         .map_err(|e| (e, 1))?;
         let mut record = job.record;
         record.steps = vec![step_record(step)];

@@ -16,7 +16,7 @@
 //! | `feature:NAME` | `script <path>` = blake3 of the script's bytes, `global <key>` for each root key of the LXC file, `bootstrap_ca_url`, and for `nvidia` the host's `nvidia_driver.version` |
 //! | `app` | `script <path>`, `health <name>` (script hash and arguments), and every application field: everything phoenix does not interpret, unknown fields included |
 //! | `snapshot` (ct) / `template` (vm) | snapshot name, lifecycle flag |
-//! | host `run` | `script <path>`, `section <path>` per section it reads, and `guest <id>` entries for the firewall and DNS steps |
+//! | host `run` | `script <path>` (built-in steps: `builtin <name>`, the revision of what phoenix does), `section <path>` per section it reads, and `guest <id>` entries for the firewall and DNS steps |
 //!
 //! `dependencies` enter no key: they order the build and nothing else. Secrets
 //! (`*password*`, `*token*`, `*secret*`) enter as a fingerprint, never as text.
@@ -34,6 +34,9 @@ pub use scripts::ScriptHashes;
 
 use crate::defs::fields::{self, Class};
 use crate::defs::host::{GuestInputs, lookup};
+
+/// Bumped when what a built-in host step does changes.
+const BUILTIN_HOST_REVISION: u32 = 1;
 use crate::defs::{Definitions, Guest, GuestKind};
 use crate::graph::NodeId;
 
@@ -197,11 +200,20 @@ impl Ctx<'_> {
     fn host(&self, name: &'static str) -> NodeKeys {
         let mut m = Manifest::new();
         if let Some(spec) = crate::defs::host::spec(name) {
-            let script = self.defs.host_script(spec);
-            m.insert(
-                format!("script {script}"),
-                self.scripts.get(self.defs, &script),
-            );
+            match self.defs.host_script(spec) {
+                Some(script) => {
+                    let hash = self.scripts.get(self.defs, &script);
+                    m.insert(format!("script {script}"), hash);
+                }
+                // What phoenix does for a built-in step is part of its key: a change
+                // to it re-runs the step once.
+                None => {
+                    m.insert(
+                        format!("builtin {name}"),
+                        format!("\"revision {BUILTIN_HOST_REVISION}\""),
+                    );
+                }
+            }
             for section in spec.sections {
                 if let Some(v) = lookup(&self.defs.host, section) {
                     m.insert(format!("section {section}"), canon::canonical(section, v));

@@ -27,7 +27,7 @@ impl ScriptHashes {
                     .map(|h| defs.layout.health(&h.script)),
             );
         }
-        paths.extend(defs.host_steps.iter().map(|s| defs.host_script(s)));
+        paths.extend(defs.host_steps.iter().filter_map(|s| defs.host_script(s)));
         paths.sort();
         paths.dedup();
         let map: HashMap<String, String> = paths

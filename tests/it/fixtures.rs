@@ -428,7 +428,15 @@ fn legacy_layout_is_detected() {
     );
     assert!(
         out.stderr
-            .contains("bin/hypervisor_setup/hypervisor_feature_setup_zfs.sh"),
+            .contains("bin/hypervisor_setup/hypervisor_feature_setup_firewall.sh"),
+        "{}",
+        out.stderr
+    );
+    // ZFS and NFS are built in: their scripts (which wiped disks and swept
+    // storages) are not needed and never run.
+    assert!(
+        !out.stderr.contains("hypervisor_feature_setup_zfs.sh")
+            && !out.stderr.contains("hypervisor_feature_setup_nfs.sh"),
         "{}",
         out.stderr
     );

@@ -18,6 +18,15 @@ fn all_commands(defs: &Path) -> Vec<Cmd> {
     let loaded = phoenix::pipeline::load(defs, Severity::Error);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.sorted());
     let mut cmds = vec![commands::inventory()];
+    // Built-in host steps: their Proxmox calls (`pvesm`); zpool, zfs and exportfs
+    // are not API commands.
+    for spec in &loaded.defs.host_steps {
+        cmds.extend(
+            phoenix::backend::pve::host::full_run(spec.name, &loaded.defs.host)
+                .into_iter()
+                .filter(|c| c.argv[0] == "pvesm"),
+        );
+    }
     for g in loaded.defs.guests.values() {
         cmds.extend(commands::full_build(g, &loaded.defs, "pve"));
         cmds.push(commands::stamp(
@@ -49,9 +58,11 @@ fn every_emitted_command_is_valid_for_the_proxmox_api() {
         trees.push((name.to_string(), copy.path().to_path_buf(), Some(copy)));
     }
     let mut checked = 0;
+    let mut storages = 0;
     for (name, dir, _keep) in &trees {
         let mut errors = Vec::new();
         for cmd in all_commands(dir) {
+            storages += usize::from(cmd.argv[0] == "pvesm");
             errors.extend(schema.check(&cmd));
             checked += 1;
         }
@@ -63,6 +74,10 @@ fn every_emitted_command_is_valid_for_the_proxmox_api() {
         );
     }
     assert!(checked > 300, "only {checked} commands checked");
+    assert!(
+        storages > 10,
+        "only {storages} pvesm commands checked: the fixtures' ZFS datasets and NFS exports each add one"
+    );
 }
 
 #[test]
@@ -74,6 +89,8 @@ fn the_checker_rejects_what_proxmox_would() {
         errs.join("\n")
     };
     assert!(bad(&["pct", "set", "101", "--memory", "8"]).contains("below the minimum 16"));
+    assert!(bad(&["pvesm", "add", "zfs-pool", "x", "--pool", "tank"]).contains("zfs-pool"));
+    assert!(bad(&["pvesm", "add", "dir", "x", "--paht", "/x"]).contains("--paht is not an option"));
     assert!(bad(&["pct", "set", "101", "--memroy", "1024"]).contains("--memroy is not an option"));
     assert!(bad(&["pct", "set", "101", "--onboot", "yes"]).contains("not a boolean"));
     assert!(

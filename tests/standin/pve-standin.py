@@ -7,6 +7,9 @@ phoenix's own checker): unknown options, wrong types, out-of-range numbers, unkn
 property-string keys and invalid enum values fail the command with exit 2, as Proxmox
 would, and are also appended to `violations.log` so a test can assert there are none.
 Guests, their config, snapshots and tags live in `state.json` in $PHOENIX_STANDIN_DIR;
+so do the host's disks (`disks`: path -> signature types), ZFS pools and datasets,
+and Proxmox storages, for the stand-in `zpool`, `zfs`, `wipefs`, `pvesm`, `exportfs`
+and `showmount` (which read `/etc/exports` under $PHOENIX_PVE_ROOT).
 every accepted command is appended to `commands.log` as a JSON array (its argv). A file `fail` in that directory
 holds `<substring> <times>` lines: the next <times> commands containing <substring>
 fail (exit 1 with "CT is locked" when the substring starts with `lock:`).
@@ -120,8 +123,25 @@ def check_opts(props, rest, skip=()):
 KIND = {"pct": "lxc", "qm": "qemu"}
 
 
+HOST_TOOLS = ("zpool", "zfs", "wipefs", "pvesm", "exportfs", "showmount")
+
+
 def validate():
     """Check the command against the schema; return (subcommand, positional, options)."""
+    if tool == "pvesm":
+        sub, rest = argv[0], argv[1:]
+        if sub == "add":
+            props = params("/storage", "POST")
+            for n, v in zip(["type", "storage"], rest[:2]):
+                check(n, v, props[n])
+            return sub, rest[:2], check_opts(props, rest[2:], ["type", "storage"])
+        if sub in ("set", "remove"):
+            props = params("/storage/{storage}", "PUT" if sub == "set" else "DELETE")
+            check("storage", rest[0], props["storage"])
+            return sub, rest[:1], check_opts(props, rest[1:], ["storage"])
+        bad(f"'pvesm {sub}' is not a command phoenix should run")
+    if tool in HOST_TOOLS:
+        return argv[0] if argv else "", argv[1:], {}
     if tool == "pvesh":
         verb, path, rest = argv[0], argv[1], argv[2:]
         if rest[-2:] in (["--output-format", "json"],):
@@ -215,6 +235,82 @@ if tool == "pvesh":
     elif path.endswith("/firewall/options"):
         gid = re.search(r"/(\d+)/firewall", path).group(1)
         G[gid]["firewall"] = opts
+    elif sub == "get" and path == "/storage":
+        out = json.dumps([dict(v, storage=k) for k, v in S.setdefault("storages", {}).items()])
+elif tool in HOST_TOOLS:
+    disks, pools = S.setdefault("disks", {}), S.setdefault("pools", {})
+    datasets, storages = S.setdefault("datasets", {}), S.setdefault("storages", {})
+    if tool == "wipefs":
+        disk = argv[-1]
+        if disk not in disks:
+            die(f"wipefs: error: {disk}: probing initialization failed: No such file or directory")
+        if "--all" in argv:
+            if any(disk in d for d in pools.values()):
+                die(f"wipefs: error: {disk}: probing initialization failed: Device or resource busy")
+            disks[disk] = []
+        elif disks[disk]:
+            out = json.dumps({"signatures": [{"device": disk, "type": t} for t in disks[disk]]})
+    elif tool == "zpool" and sub == "list":
+        if argv[-1] not in pools:
+            die(f"cannot open '{argv[-1]}': no such pool")
+        out = argv[-1] + "\n"
+    elif tool == "zpool" and sub == "status":
+        for name, members in pools.items():
+            out += f"  pool: {name}\n config:\n\t{name}\tONLINE\n"
+            out += "".join(f"\t  {d}1\tONLINE\t0\t0\t0\n" for d in members)
+    elif tool == "zpool" and sub == "create":
+        args = [a for i, a in enumerate(argv[1:]) if a not in ("-o", "-O") and argv[i] not in ("-o", "-O")]
+        name, vdevs = args[0], [a for a in args[1:] if a.startswith("/")]
+        if name in pools:
+            die(f"cannot create '{name}': pool already exists")
+        for d in vdevs:
+            if d not in disks:
+                die(f"cannot open '{d}': no such device")
+            if disks[d]:
+                die(f"invalid vdev specification\nuse '-f' to override\n{d} contains a filesystem of type '{disks[d][0]}'")
+        pools[name] = vdevs
+        for d in vdevs:
+            disks[d] = ["zfs_member"]
+    elif tool == "zfs" and sub == "list":
+        if argv[-1] not in datasets and argv[-1] not in pools:
+            die(f"cannot open '{argv[-1]}': dataset does not exist")
+        out = argv[-1] + "\n"
+    elif tool == "zfs" and sub == "create":
+        name = argv[-1]
+        if name.split("/")[0] not in pools:
+            die(f"cannot create '{name}': no such pool '{name.split('/')[0]}'")
+        if name in datasets:
+            die(f"cannot create '{name}': dataset already exists")
+        datasets[name] = dict(a.split("=", 1) for a in argv[1:-1] if "=" in a)
+    elif tool == "zfs" and sub == "set":
+        if argv[-1] not in datasets:
+            die(f"cannot open '{argv[-1]}': dataset does not exist")
+        datasets[argv[-1]].update(dict(a.split("=", 1) for a in argv[1:-1]))
+    elif tool == "pvesm" and sub == "add":
+        if pos[1] in storages:
+            die(f"create storage failed: storage ID '{pos[1]}' already defined")
+        storages[pos[1]] = dict(opts, type=pos[0])
+    elif tool == "pvesm" and sub in ("set", "remove"):
+        if pos[0] not in storages:
+            die(f"storage '{pos[0]}' does not exist")
+        if sub == "set":
+            storages[pos[0]].update(opts)
+        else:
+            del storages[pos[0]]
+    elif tool == "exportfs":
+        root = os.environ.get("PHOENIX_PVE_ROOT", "")
+        try:
+            lines = open(root + "/etc/exports").read().splitlines()
+        except OSError:
+            lines = []
+        S["exported"] = [l.split()[0] for l in lines if l.strip() and not l.startswith("#")]
+        for p in S["exported"]:
+            if not os.path.isdir(root + p):
+                die(f"exportfs: Failed to stat {p}: No such file or directory")
+    elif tool == "showmount":
+        out = "".join(f"{p} *\n" for p in S.get("exported", []))
+    else:
+        bad(f"'{line}' is not something the stand-in knows")
 elif sub == "create":
     if str(pos[0]) in G:
         die(f"unable to create CT {pos[0]} - CT {pos[0]} already exists on node 'pve'" if tool == "pct" else f"VM {pos[0]} already exists")

@@ -31,7 +31,7 @@ impl Cmd {
         }
     }
 
-    fn opt(mut self, name: &str, value: impl Into<String>) -> Cmd {
+    pub(crate) fn opt(mut self, name: &str, value: impl Into<String>) -> Cmd {
         self.argv.push(format!("--{name}"));
         self.argv.push(value.into());
         self
@@ -598,11 +598,15 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
 pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) -> Vec<Cmd> {
     use crate::plan::ActionKind;
     let Some(g) = action.node.guest_id().and_then(|id| defs.guest(id)) else {
-        // Host steps run their script on the host, with the hypervisor file as $1.
+        // Host steps run their script on the host, with the hypervisor file as $1;
+        // built-in ones run phoenix's own commands.
         if let crate::graph::NodeId::Host(name) = action.node
             && let Some(spec) = crate::defs::host::spec(name)
         {
-            let script = defs.path_of(&defs.host_script(spec)).display().to_string();
+            let Some(rel) = defs.host_script(spec) else {
+                return super::host::full_run(name, &defs.host);
+            };
+            let script = defs.path_of(&rel).display().to_string();
             let config = defs.path_of(&defs.hypervisor_file).display().to_string();
             return vec![Cmd::new(["/bin/sh", &script, &config])];
         }

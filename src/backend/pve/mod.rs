@@ -12,6 +12,7 @@
 //! agent, NFS volumes inside VMs, raw `lxc_options` lines, host ZFS/NFS specifics.
 
 pub mod commands;
+pub mod host;
 pub mod runner;
 pub mod schema;
 
@@ -22,7 +23,8 @@ use serde_json::Value;
 use self::commands::{Cmd, Current};
 use self::runner::Runner;
 use super::{
-    Backend, BackendError, GuestCtx, Inventory, Log, Observed, OpError, OpResult, Script, Stamp,
+    Backend, BackendError, GuestCtx, HostStep, Inventory, Log, Observed, OpError, OpResult, Script,
+    Stamp,
 };
 use crate::defs::GuestKind;
 use crate::graph::NodeId;
@@ -547,6 +549,14 @@ impl Backend for Pve {
             log,
         )
         .map(|_| ())
+    }
+
+    fn supports_builtin_host(&self) -> bool {
+        true
+    }
+
+    fn host_builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
+        self.builtin(step, log)
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {

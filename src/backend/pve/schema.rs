@@ -7,7 +7,7 @@
 //! is one of the enum values, and a property string (`name=eth0,bridge=vmbr0,...`)
 //! uses only sub-keys the format defines, with valid values, and sets the required
 //! ones. A few named string formats are checked too (tags, MAC and IPv4 addresses,
-//! startup order). Commands with no API counterpart (`pct exec`, `pct push`,
+//! startup order). `pvesm add/set/remove` are `/storage` calls. Commands with no API counterpart (`pct exec`, `pct push`,
 //! `qm importdisk`) have their guest ID checked.
 
 use serde_json::{Map, Value};
@@ -177,6 +177,24 @@ impl Schema {
                         }
                     }
                 }
+                ["pvesm", "add", kind, id, rest @ ..] => (
+                    "/storage".into(),
+                    "POST",
+                    vec![("type", *kind), ("storage", *id)],
+                    rest,
+                ),
+                ["pvesm", "set", id, rest @ ..] => (
+                    "/storage/{storage}".into(),
+                    "PUT",
+                    vec![("storage", *id)],
+                    rest,
+                ),
+                ["pvesm", "remove", id] => (
+                    "/storage/{storage}".into(),
+                    "DELETE",
+                    vec![("storage", *id)],
+                    &[],
+                ),
                 ["pvesh", verb, path, rest @ ..] => {
                     let method = match *verb {
                         "get" => "GET",
@@ -214,7 +232,7 @@ impl Schema {
                 }
                 _ => {
                     return vec![format!(
-                        "`{}` is not a pct, qm or pvesh command",
+                        "`{}` is not a pct, qm, pvesh or pvesm command",
                         cmd.display()
                     )];
                 }
