@@ -75,6 +75,8 @@ pub const CT_APP_KNOWN: &[&str] = &[
 pub const VM_DEFINE: &[&str] = &[
     "is_template",
     "template_image",
+    "template_image_url",
+    "template_image_sha256",
     "template",
     "clone_from_vmid",
     "user_config",

@@ -682,6 +682,34 @@ fn read_vm_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
             "name the cloud image file, e.g. \"noble-server-cloudimg-amd64.img\"",
         );
     }
+    // The name becomes a path on the host: a file name, nothing else.
+    if let Some(img) = image
+        && (img.is_empty() || img.contains('/') || img.starts_with('.'))
+    {
+        r.error(
+            join(p, "template_image"),
+            format!("`{}` is not a file name", read::quote(img)),
+            "write the image's file name only, e.g. \"noble-server-cloudimg-amd64.img\"; where to download it from goes in template_image_url",
+        );
+    }
+    if let Some(url) = r.s(raw, p, "template_image_url")
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        r.error(
+            join(p, "template_image_url"),
+            format!("`{}` is not an http(s) URL", read::quote(url)),
+            "write the full download address of the cloud image, e.g. \"https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2\"",
+        );
+    }
+    if let Some(sum) = r.s(raw, p, "template_image_sha256")
+        && !(sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        r.error(
+            join(p, "template_image_sha256"),
+            format!("`{}` is not a SHA-256 checksum", read::quote(sum)),
+            "write the image's 64 hex digit SHA-256 (from the distribution's SHA256SUMS), or remove the field",
+        );
+    }
     if !g.is_template && g.clone_from.is_none() && image.is_none() {
         r.error(p, "neither `clone_from_vmid` nor `template_image` is set", "clone the VM from a template VM, or make it a template with is_template and template_image");
     }

@@ -62,6 +62,11 @@ fn every_emitted_command_is_valid_for_the_proxmox_api() {
     for (name, dir, _keep) in &trees {
         let mut errors = Vec::new();
         for cmd in all_commands(dir) {
+            // Host tools with no API counterpart, named here so that nothing else
+            // slips past the check.
+            if matches!(cmd.argv[0].as_str(), "cp" | "rm" | "virt-customize") {
+                continue;
+            }
             storages += usize::from(cmd.argv[0] == "pvesm");
             errors.extend(schema.check(&cmd));
             checked += 1;

@@ -123,7 +123,7 @@ def check_opts(props, rest, skip=()):
 KIND = {"pct": "lxc", "qm": "qemu"}
 
 
-HOST_TOOLS = ("zpool", "zfs", "wipefs", "pvesm", "exportfs", "showmount")
+HOST_TOOLS = ("zpool", "zfs", "wipefs", "pvesm", "exportfs", "showmount", "curl", "virt-customize")
 
 
 def validate():
@@ -307,6 +307,17 @@ elif tool in HOST_TOOLS:
         for p in S["exported"]:
             if not os.path.isdir(root + p):
                 die(f"exportfs: Failed to stat {p}: No such file or directory")
+    elif tool == "curl":
+        url = argv[-1]
+        if "--output" in argv:
+            open(argv[argv.index("--output") + 1], "w").write(f"image from {url}\n")
+        elif url.endswith("/SHA256SUMS") and "sha256sums" in S:
+            out = S["sha256sums"]
+        else:
+            die(f"curl: (22) The requested URL returned error: 404", 22)
+    elif tool == "virt-customize":
+        if not os.path.isfile(argv[argv.index("-a") + 1]):
+            die(f"virt-customize: error: {argv[argv.index('-a') + 1]}: No such file or directory")
     elif tool == "showmount":
         out = "".join(f"{p} *\n" for p in S.get("exported", []))
     else:
@@ -336,7 +347,10 @@ elif sub == "config":
     g = guest(pos[0])
     out = "".join(f"{k}: {v}\n" for k, v in g["config"].items())
     if "size" in g:
-        out += f"rootfs: local-lvm:vm-{pos[0]}-disk-0,size={g['size']}G\n"
+        size = g["size"]
+        shown = f"{size}G" if size == int(size) else f"{int(size * 1024)}M"
+        disk = "rootfs" if g["type"] == "lxc" else "scsi0"
+        out += f"{disk}: local-lvm:vm-{pos[0]}-disk-0,size={shown}\n"
 elif sub == "listsnapshot":
     out = "".join(f"`-> {s}  2026-11-27 00:00:00  snapshot\n" for s in guest(pos[0])["snapshots"]) + "`-> current  You are here!\n"
 elif sub == "snapshot":
@@ -361,6 +375,8 @@ elif sub == "destroy":
         die(f"CT {pos[0]} is running - destroy failed")
     del G[pos[0]]
 elif sub == "template":
+    if guest(pos[0])["status"] == "running":
+        die("you can't convert a running VM to a template")
     guest(pos[0])["template"] = 1
 elif sub == "push":
     g = guest(pos[0])
@@ -376,7 +392,11 @@ elif sub == "exec":
 elif sub == "agent":
     if guest(pos[0])["status"] != "running":
         die("QEMU guest agent is not running")
-elif sub in ("importdisk", "cloudinit"):
+elif sub == "importdisk":
+    if not os.path.isfile(pos[1]):
+        die(f"import failed: {pos[1]}: No such file")
+    guest(pos[0])["size"] = 2.2  # a cloud image's disk
+elif sub == "cloudinit":
     pass
 elif sub == "guest":
     # qm guest exec <id> [--pass-stdin 1] -- cmd...: a JSON reply like the agent's.
@@ -390,7 +410,10 @@ elif sub == "guest":
         g["files"][cmd[-1]] = sys.stdin.read()
     elif cmd[0] == "/bin/sh" and "echo $? >" in cmd[2]:
         exit_file = cmd[2].split("echo $? > ")[1].split(")")[0].strip()
-        g["files"][exit_file] = "0\n"
+        # Exit codes for cloud-init waits, per guest, from `cloud_init` in the state.
+        codes = S.get("cloud_init", {}).get(gid, [])
+        code = codes.pop(0) if "cloud-init" in cmd[2] and codes else 0
+        g["files"][exit_file] = f"{code}\n"
         g["files"][exit_file[:-5] + ".log"] = "ran " + exit_file[:-5] + "\n"
     elif cmd[0] in ("cat", "tail"):
         f = cmd[-1]

@@ -18,6 +18,9 @@ use serde_json::Value;
 
 use crate::defs::{Definitions, Guest, GuestKind};
 
+/// Where cloud images are kept on a Proxmox host (`PHOENIX_PVE_IMAGE_DIR` moves it).
+pub const IMAGE_DIR: &str = "/var/lib/vz/template/cache";
+
 /// One command line: argv, never a shell string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -59,8 +62,24 @@ impl Cmd {
 pub struct Current {
     /// mpN → the container path it is mounted at.
     pub mounts: BTreeMap<u32, String>,
-    /// Root disk size in GiB.
-    pub rootfs_gb: Option<u64>,
+    /// Root disk size in GiB (a container's `rootfs`).
+    pub rootfs_gb: Option<f64>,
+    /// A VM's boot disk (`scsi0`) size in GiB.
+    pub scsi0_gb: Option<f64>,
+}
+
+/// `32G`, `2252M`, `1T`, `512K` (Proxmox's `size=`) in GiB.
+fn size_gb(s: &str) -> Option<f64> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().ok()?;
+    let scale = match unit {
+        "T" => 1024.0,
+        "G" | "" => 1.0,
+        "M" => 1.0 / 1024.0,
+        "K" => 1.0 / (1024.0 * 1024.0),
+        _ => return None,
+    };
+    Some(n * scale)
 }
 
 impl Current {
@@ -80,11 +99,16 @@ impl Current {
             {
                 cur.mounts.insert(n, path.to_string());
             }
-            if key == "rootfs" {
-                cur.rootfs_gb = value
+            let size = || {
+                value
                     .split(',')
                     .find_map(|p| p.strip_prefix("size="))
-                    .and_then(|s| s.trim_end_matches('G').parse().ok());
+                    .and_then(size_gb)
+            };
+            match key {
+                "rootfs" => cur.rootfs_gb = size(),
+                "scsi0" => cur.scsi0_gb = size(),
+                _ => {}
             }
         }
         cur
@@ -280,7 +304,7 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
     }
     let mut cmds = vec![set];
     if let Some(want) = field(g, "storage_size_gb").and_then(|x| x.parse::<u64>().ok())
-        && current.rootfs_gb.is_none_or(|have| want > have)
+        && current.rootfs_gb.is_none_or(|have| want as f64 > have)
     {
         cmds.push(Cmd::new([
             "pct",
@@ -402,6 +426,83 @@ fn tool(g: &Guest) -> &'static str {
     if g.kind == GuestKind::Ct { "pct" } else { "qm" }
 }
 
+/// Where a template's cloud image comes from: `template_image_url`, or Ubuntu's
+/// cloud image site for `vm_defaults.ubuntu_release` (the shell tool's source).
+pub fn image_url(g: &Guest, defs: &Definitions) -> Option<String> {
+    if let Some(url) = field(g, "template_image_url") {
+        return Some(url);
+    }
+    let image = field(g, "template_image")?;
+    let release = defs.vm_defaults.get("ubuntu_release").and_then(s)?;
+    Some(format!(
+        "https://cloud-images.ubuntu.com/{release}/current/{image}"
+    ))
+}
+
+/// The image as downloaded: `<dir>/<template_image>`.
+pub fn image_path(g: &Guest, dir: &str) -> String {
+    format!("{dir}/{}", field(g, "template_image").unwrap_or_default())
+}
+
+/// The copy of the image that is customised and imported for one VM; the
+/// downloaded image stays as it came.
+pub fn image_work_copy(g: &Guest, dir: &str) -> String {
+    format!(
+        "{dir}/phoenix-{}-{}",
+        g.id,
+        field(g, "template_image").unwrap_or_default()
+    )
+}
+
+/// Download to a partial file; it is checked and renamed by the caller.
+pub fn image_download(url: &str, partial: &str) -> Cmd {
+    Cmd::new([
+        "curl",
+        "--fail",
+        "--location",
+        "--silent",
+        "--show-error",
+        "--retry",
+        "3",
+        "--output",
+        partial,
+        url,
+    ])
+}
+
+/// Put the guest agent (its absence broke the shell tool's first boots) and the
+/// NFS client into the work copy.
+pub fn image_customise(g: &Guest, dir: &str) -> Vec<Cmd> {
+    let image = image_path(g, dir);
+    let work = image_work_copy(g, dir);
+    vec![
+        Cmd::new(["cp", "--reflink=auto", &image, &work]),
+        Cmd::new([
+            "virt-customize",
+            "-a",
+            &work,
+            "--install",
+            "qemu-guest-agent,nfs-common",
+            "--run-command",
+            "systemctl enable qemu-guest-agent",
+        ]),
+    ]
+}
+
+/// The VM's boot disk size in GiB, when it sets one (`disk_size_gb`).
+pub fn vm_disk_gb(g: &Guest) -> Option<u64> {
+    field(g, "disk_size_gb").and_then(|v| v.parse().ok())
+}
+
+/// Grow the boot disk to `disk_size_gb`; never shrink (Proxmox cannot).
+pub fn vm_grow_disk(g: &Guest, current: &Current) -> Option<Cmd> {
+    let want = vm_disk_gb(g)?;
+    current
+        .scsi0_gb
+        .is_none_or(|have| want as f64 > have)
+        .then(|| Cmd::new(["qm", "resize", &id(g), "scsi0", &format!("{want}G")]))
+}
+
 /// A template VM from a cloud image: create, import the disk, attach it and a
 /// cloud-init drive, boot from it. (`qm template` comes at the end of the chain.)
 pub fn vm_create_template(g: &Guest, defs: &Definitions, image_path: &str, tags: &str) -> Vec<Cmd> {
@@ -488,9 +589,31 @@ pub fn vm_configure(g: &Guest, defs: &Definitions) -> Vec<Cmd> {
     vec![set, Cmd::new(["qm", "cloudinit", "update", &id(g)])]
 }
 
+/// Make a booted template generic, through the guest agent: clones must get their
+/// own machine ID and run cloud-init afresh. `cloud-init clean` can stop the agent,
+/// so it comes last.
+pub fn vm_generalise(g: &Guest) -> Vec<Cmd> {
+    let exec = |argv: &[&str]| {
+        let mut c = Cmd::new(["qm", "guest", "exec", &id(g), "--"]);
+        c.argv.extend(argv.iter().map(|a| (*a).to_string()));
+        c
+    };
+    vec![
+        exec(&[
+            "/bin/sh",
+            "-c",
+            "rm -rf /var/lib/cloud/instance /var/lib/cloud/instances && truncate -s 0 /etc/machine-id && rm -f /var/lib/dbus/machine-id",
+        ]),
+        exec(&["cloud-init", "clean", "--logs"]),
+    ]
+}
+
+/// Shut the template down cleanly (stopped hard after three minutes), convert it.
 pub fn vm_template(g: &Guest) -> Vec<Cmd> {
     vec![
-        Cmd::new(["qm", "stop", &id(g)]),
+        Cmd::new(["qm", "shutdown", &id(g)])
+            .opt("timeout", "180")
+            .opt("forceStop", "1"),
         Cmd::new(["qm", "template", &id(g)]),
     ]
 }
@@ -526,15 +649,21 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
             src.template_snapshot.as_deref().unwrap_or("template"),
         )),
         (GuestKind::Ct, None) => cmds.push(ct_create(g, &building)),
-        (GuestKind::Vm, Some(src)) => cmds.push(vm_clone(g, src)),
+        (GuestKind::Vm, Some(src)) => {
+            cmds.push(vm_clone(g, src));
+            cmds.extend(vm_grow_disk(g, &Current::default()));
+        }
         (GuestKind::Vm, None) => {
-            let image = field(g, "template_image").unwrap_or_default();
+            let dir = IMAGE_DIR;
+            cmds.extend(image_customise(g, dir));
             cmds.extend(vm_create_template(
                 g,
                 defs,
-                &format!("/var/lib/vz/template/cache/{image}"),
+                &image_work_copy(g, dir),
                 &building,
             ));
+            cmds.extend(vm_grow_disk(g, &Current::default()));
+            cmds.push(Cmd::new(["rm", "-f", &image_work_copy(g, dir)]));
         }
     }
     match g.kind {
@@ -581,6 +710,8 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
             cmds.extend(vm_configure(g, defs));
             cmds.extend(firewall(g, node, 0));
             if g.is_template {
+                cmds.push(vm_start(g));
+                cmds.extend(vm_generalise(g));
                 cmds.extend(vm_template(g));
             } else {
                 cmds.push(vm_start(g));

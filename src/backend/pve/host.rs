@@ -267,16 +267,22 @@ impl Export {
     }
 }
 
-const BEGIN: &str = "# BEGIN phoenix: managed by phoenix host:nfs; edits here are replaced";
+const EXPORTS_BEGIN: &str = "# BEGIN phoenix: managed by phoenix host:nfs; edits here are replaced";
 const END: &str = "# END phoenix";
 
-/// `/etc/exports` with phoenix's block holding exactly `lines`; everything outside
-/// the block is kept byte for byte. No lines: the block goes away.
+/// `/etc/exports` with phoenix's block holding exactly `lines`.
 pub fn with_exports(current: &str, lines: &[String]) -> String {
+    with_block(current, EXPORTS_BEGIN, lines)
+}
+
+/// A config file with phoenix's block (from the line `begin` to `# END phoenix`)
+/// holding exactly `lines`; everything outside the block is kept. No lines: the
+/// block goes away.
+pub fn with_block(current: &str, begin: &str, lines: &[String]) -> String {
     let mut out: Vec<&str> = Vec::new();
     let mut inside = false;
     for l in current.lines() {
-        if l == BEGIN {
+        if l == begin {
             inside = true;
         } else if inside && l == END {
             inside = false;
@@ -292,7 +298,7 @@ pub fn with_exports(current: &str, lines: &[String]) -> String {
         text.push('\n');
     }
     if !lines.is_empty() {
-        text.push_str(BEGIN);
+        text.push_str(begin);
         text.push('\n');
         for l in lines {
             text.push_str(l);

@@ -8,13 +8,14 @@
 //! so a no-op build costs one command. Guest IDs come from the definitions, never
 //! from `/cluster/nextid`.
 //!
-//! Not yet here (later work of the Proxmox issue): VM features through the guest
-//! agent, NFS volumes inside VMs, raw `lxc_options` lines, host ZFS/NFS specifics.
+//! `host` carries out the built-in host steps (ZFS, NFS), `vm` the guest-agent,
+//! cloud-image and cloud-init parts of VMs.
 
 pub mod commands;
 pub mod host;
 pub mod runner;
 pub mod schema;
+mod vm;
 
 use std::time::{Duration, Instant};
 
@@ -199,127 +200,6 @@ impl Pve {
         }
         Ok(())
     }
-
-    /// Run a script inside a VM through the guest agent. `qm guest exec` waits only a
-    /// short while, so the script is started detached, writing its output and exit
-    /// code to files that are polled: a long install can neither time out silently
-    /// nor be reported as a success.
-    fn vm_exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
-        let id = g.guest.id.to_string();
-        let base = script
-            .path
-            .file_name()
-            .map_or("script".into(), |n| n.to_string_lossy().into_owned());
-        let remote = format!("/phoenix/run/{base}");
-        let body = std::fs::read(&script.path)
-            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
-        let mut files: Vec<(String, Vec<u8>)> = script
-            .files
-            .iter()
-            .map(|(n, b)| (format!("/phoenix/{n}"), b.clone()))
-            .collect();
-        files.push((remote.clone(), body));
-        for (dest, bytes) in &files {
-            let put = Cmd::new([
-                "qm",
-                "guest",
-                "exec",
-                &id,
-                "--pass-stdin",
-                "1",
-                "--",
-                "/bin/sh",
-                "-c",
-                "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"",
-                "sh",
-                dest,
-            ]);
-            let ran = self.runner.run(&put, Some(bytes), SHORT, log)?;
-            agent_result(&ran.stdout, ran.status)
-                .map_err(|e| OpError::new(format!("copying {dest} into {}: {e}", g.node)))?;
-        }
-        let mut inner: Vec<String> = vec!["env".into()];
-        inner.extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
-        inner.extend(["/bin/sh".to_string(), remote.clone()]);
-        inner.extend(script.args.iter().cloned());
-        let inner: Vec<String> = inner.iter().map(|a| runner::sh_quote(a)).collect();
-        let (out, code) = (format!("{remote}.log"), format!("{remote}.exit"));
-        let detached = format!(
-            "rm -f {code}; ({} > {out} 2>&1; echo $? > {code}) > /dev/null 2>&1 &",
-            inner.join(" ")
-        );
-        let start = Cmd::new(["qm", "guest", "exec", &id, "--", "/bin/sh", "-c", &detached]);
-        let ran = self.runner.run(&start, None, SHORT, log)?;
-        agent_result(&ran.stdout, ran.status)
-            .map_err(|e| OpError::new(format!("starting {} in {}: {e}", script.name, g.node)))?;
-        let deadline = Instant::now() + g.timeout;
-        loop {
-            let poll = self.runner.run(
-                &Cmd::new(["qm", "guest", "exec", &id, "--", "cat", &code]),
-                None,
-                SHORT,
-                log,
-            )?;
-            if let Ok(text) = agent_result(&poll.stdout, poll.status) {
-                let status: i32 = text.trim().parse().unwrap_or(-1);
-                let tail = self.runner.run(
-                    &Cmd::new(["qm", "guest", "exec", &id, "--", "tail", "-n", "40", &out]),
-                    None,
-                    SHORT,
-                    log,
-                )?;
-                let shown = agent_result(&tail.stdout, tail.status).unwrap_or_default();
-                log.raw(shown.as_bytes());
-                return if status == 0 {
-                    Ok(())
-                } else {
-                    let last = super::command::last_lines(shown.lines());
-                    Err(OpError::new(format!(
-                        "{} exited with {status} in {}: {last}",
-                        script.name, g.node
-                    )))
-                };
-            }
-            if Instant::now() > deadline {
-                return Err(OpError::new(format!(
-                    "{} did not finish in {}s inside {}",
-                    script.name,
-                    g.timeout.as_secs(),
-                    g.node
-                )));
-            }
-            std::thread::sleep(Duration::from_secs(2));
-        }
-    }
-}
-
-/// The output of a finished `qm guest exec`, or why it is not one: the JSON reply
-/// says whether the process exited and with which code.
-fn agent_result(stdout: &str, status: i32) -> Result<String, String> {
-    if status != 0 {
-        return Err(format!("qm exited with {status}"));
-    }
-    let v: Value = serde_json::from_str(stdout)
-        .map_err(|_| format!("unexpected reply `{}`", stdout.trim()))?;
-    let out = v
-        .get("out-data")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    match (
-        v.get("exited").and_then(Value::as_i64),
-        v.get("exitcode").and_then(Value::as_i64),
-    ) {
-        (Some(1), Some(0)) => Ok(out),
-        (Some(1), Some(c)) => Err(format!(
-            "exit code {c}: {}",
-            v.get("err-data")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .trim()
-        )),
-        _ => Err("the command had not finished".into()),
-    }
 }
 
 impl Backend for Pve {
@@ -353,30 +233,18 @@ impl Backend for Pve {
                 commands::stamp(g.guest, &tags),
             ],
             (GuestKind::Ct, None) => vec![commands::ct_create(g.guest, &tags)],
-            (GuestKind::Vm, Some((src, _))) => vec![
-                commands::vm_clone(g.guest, src),
-                commands::stamp(g.guest, &tags),
-            ],
-            (GuestKind::Vm, None) => {
-                let image = g
-                    .guest
-                    .raw
-                    .get("template_image")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let dir = std::env::var("PHOENIX_PVE_IMAGE_DIR")
-                    .unwrap_or_else(|_| "/var/lib/vz/template/cache".into());
-                let path = format!("{dir}/{image}");
-                if self
-                    .check(&Cmd::new(["test", "-f", &path]), SHORT, log)
-                    .is_err()
-                {
-                    return Err(OpError::new(format!(
-                        "cloud image {path} is not on the host; download it there first"
-                    )));
-                }
-                commands::vm_create_template(g.guest, g.defs, &path, &tags)
+            (GuestKind::Vm, Some((src, _))) => {
+                self.all(
+                    &[
+                        commands::vm_clone(g.guest, src),
+                        commands::stamp(g.guest, &tags),
+                    ],
+                    g.timeout,
+                    log,
+                )?;
+                return self.grow_vm_disk(g, log);
             }
+            (GuestKind::Vm, None) => return self.create_template_vm(g, &tags, log),
         };
         self.all(&cmds, g.timeout, log)
     }
@@ -415,10 +283,12 @@ impl Backend for Pve {
             self.firewall_rule_count(g, log),
         ));
         self.all(&cmds, g.timeout, log)?;
-        if g.guest.kind == GuestKind::Ct {
-            self.raw_lines(g, log)?;
+        match g.guest.kind {
+            GuestKind::Ct => self.raw_lines(g, log),
+            // Volumes are mounted at start; a running VM gets changes now.
+            GuestKind::Vm if self.status(g, log)?.contains("running") => self.vm_volumes(g, log),
+            GuestKind::Vm => Ok(()),
         }
-        Ok(())
     }
 
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
@@ -450,11 +320,14 @@ impl Backend for Pve {
                 return Err(e);
             }
         }
-        // Ready: a container runs commands, a VM's guest agent answers.
-        let probe = match g.guest.kind {
-            GuestKind::Ct => Cmd::new(["pct", "exec", &id, "--", "/bin/sh", "-c", "true"]),
-            GuestKind::Vm => Cmd::new(["qm", "agent", &id, "ping"]),
-        };
+        // Ready: a VM's guest agent answers and cloud-init is done, its volumes
+        // are mounted; a container runs commands.
+        if g.guest.kind == GuestKind::Vm {
+            self.wait_agent(g, log)?;
+            self.cloud_init_wait(g, log)?;
+            return self.vm_volumes(g, log);
+        }
+        let probe = Cmd::new(["pct", "exec", &id, "--", "/bin/sh", "-c", "true"]);
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             if self.check(&probe, SHORT, log).is_ok() {
@@ -485,8 +358,11 @@ impl Backend for Pve {
     }
 
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
-        if g.guest.kind == GuestKind::Vm && name == "template" {
-            return self.all(&commands::vm_template(g.guest), g.timeout, log);
+        // A template VM's last step makes it a template; Proxmox has no use for a
+        // snapshot name there (clones are full copies of the template itself).
+        let template_step = g.guest.template_snapshot.as_deref().unwrap_or("template");
+        if g.guest.kind == GuestKind::Vm && g.guest.is_template && name == template_step {
+            return self.vm_make_template(g, log);
         }
         let exists = self.snapshots(g, log).iter().any(|s| s == name);
         self.all(&commands::snapshot(g.guest, name, exists), g.timeout, log)

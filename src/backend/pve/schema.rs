@@ -104,6 +104,7 @@ impl Schema {
                     vec![("vmid", *id), ("ostemplate", *tmpl)],
                     rest,
                 ),
+                ["qm", "guest", "exec", id, ..] => return self.check_vmid(id),
                 ["qm", "create", id, rest @ ..] => (
                     "/nodes/{node}/qemu".into(),
                     "POST",

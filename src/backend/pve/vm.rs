@@ -1,0 +1,499 @@
+//! VMs on Proxmox, past the plain `qm` calls: the cloud image a template is made
+//! from, the guest agent, cloud-init, NFS volumes and template generalisation.
+//!
+//! What the shell tool got wrong here (reference §3, §7 "VMs / cloud-init / guest
+//! agent") and phoenix does instead:
+//! - The image is downloaded once to the host's image directory (to a partial file,
+//!   checked against `template_image_sha256` or the publisher's `SHA256SUMS`, then
+//!   renamed), not fetched afresh to `/tmp` on every run. It is customised (guest
+//!   agent, NFS client) in a per-VM copy, so the downloaded file stays pristine.
+//! - Everything that can take long inside the guest (`cloud-init status --wait`,
+//!   feature scripts) runs detached, writing its output and exit code to files that
+//!   are polled. `qm guest exec` only waits a short while, and the shell tool read
+//!   an unfinished reply as success.
+//! - cloud-init's exit 2 (recoverable errors) gets one reboot and a second wait;
+//!   anything else non-zero fails the step.
+//! - NFS volumes go into one marked block of the guest's `/etc/fstab`, so a removed
+//!   volume's line goes away instead of accumulating; host directories are created
+//!   only when the host itself serves the export, and are not made world-writable.
+//! - A template is generalised (instance data and machine ID removed, `cloud-init
+//!   clean` last because it can stop the agent) and shut down cleanly before
+//!   `qm template`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::Pve;
+use super::commands::{self, Cmd, Current};
+use super::host::{host_path, nfs_server, with_block};
+use crate::backend::{GuestCtx, Log, OpError, OpResult, Script, command};
+
+const SHORT: Duration = Duration::from_secs(120);
+
+/// The output of a finished `qm guest exec`, or why it is not one: the JSON reply
+/// says whether the process exited and with which code.
+pub(super) fn agent_result(stdout: &str, status: i32) -> Result<String, String> {
+    if status != 0 {
+        return Err(format!("qm exited with {status}"));
+    }
+    let v: Value = serde_json::from_str(stdout)
+        .map_err(|_| format!("unexpected reply `{}`", stdout.trim()))?;
+    let out = v
+        .get("out-data")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match (
+        v.get("exited").and_then(Value::as_i64),
+        v.get("exitcode").and_then(Value::as_i64),
+    ) {
+        (Some(1), Some(0)) => Ok(out),
+        (Some(1), Some(c)) => Err(format!(
+            "exit code {c}: {}",
+            v.get("err-data")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim()
+        )),
+        _ => Err("the command had not finished".into()),
+    }
+}
+
+const FSTAB_BEGIN: &str = "# BEGIN phoenix: NFS volumes of this VM, managed by phoenix";
+
+/// A VM's NFS volumes: (`server:path`, mount point, host path).
+fn nfs_volumes(g: &GuestCtx) -> Vec<(String, String, String)> {
+    g.guest
+        .raw
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("type").and_then(Value::as_str) == Some("nfs"))
+        .filter_map(|v| {
+            let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            let (server, path, mp) = (get("server")?, get("path")?, get("mount_point")?);
+            Some((format!("{server}:{path}"), mp, path))
+        })
+        .collect()
+}
+
+/// The `/etc/fstab` lines for the volumes.
+pub fn fstab_lines(volumes: &[(String, String, String)]) -> Vec<String> {
+    volumes
+        .iter()
+        .map(|(src, mp, _)| format!("{src} {mp} nfs defaults,_netdev,nofail 0 0"))
+        .collect()
+}
+
+impl Pve {
+    fn agent(g: &GuestCtx, argv: &[&str]) -> Cmd {
+        let mut c = Cmd::new(["qm", "guest", "exec", &g.guest.id.to_string(), "--"]);
+        c.argv.extend(argv.iter().map(|a| (*a).to_string()));
+        c
+    }
+
+    /// Run a short command in the VM and return its output.
+    fn agent_run(&self, g: &GuestCtx, argv: &[&str], log: &mut Log) -> Result<String, OpError> {
+        let ran = self.runner.run(&Self::agent(g, argv), None, SHORT, log)?;
+        agent_result(&ran.stdout, ran.status)
+            .map_err(|e| OpError::new(format!("`{}` in {}: {e}", argv.join(" "), g.node)))
+    }
+
+    /// Put `bytes` at `dest` inside the VM (written beside it, then renamed).
+    fn agent_put(&self, g: &GuestCtx, dest: &str, bytes: &[u8], log: &mut Log) -> OpResult {
+        let mut put = Self::agent(
+            g,
+            &[
+                "/bin/sh",
+                "-c",
+                "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.phoenix-new\" && mv \"$1.phoenix-new\" \"$1\"",
+                "sh",
+                dest,
+            ],
+        );
+        // `qm guest exec <id> --pass-stdin 1 -- ...`
+        put.argv
+            .splice(4..4, ["--pass-stdin".to_string(), "1".to_string()]);
+        let ran = self.runner.run(&put, Some(bytes), SHORT, log)?;
+        agent_result(&ran.stdout, ran.status)
+            .map(|_| ())
+            .map_err(|e| OpError::new(format!("copying {dest} into {}: {e}", g.node)))
+    }
+
+    /// Start `argv` detached inside the VM, its output and exit code going to
+    /// `<stem>.log` and `<stem>.exit`, and poll until it exits or `timeout` passes.
+    /// Returns the exit code and the last lines of output (also written to the log).
+    fn agent_detached(
+        &self,
+        g: &GuestCtx,
+        what: &str,
+        argv: &[String],
+        stem: &str,
+        timeout: Duration,
+        log: &mut Log,
+    ) -> Result<(i32, String), OpError> {
+        let inner: Vec<String> = argv.iter().map(|a| super::runner::sh_quote(a)).collect();
+        let (out, code) = (format!("{stem}.log"), format!("{stem}.exit"));
+        let detached = format!(
+            "mkdir -p \"$(dirname {code})\"; rm -f {code}; ({} > {out} 2>&1; echo $? > {code}) > /dev/null 2>&1 &",
+            inner.join(" ")
+        );
+        self.agent_run(g, &["/bin/sh", "-c", &detached], log)
+            .map_err(|e| OpError::new(format!("starting {what}: {}", e.message)))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let poll = self
+                .runner
+                .run(&Self::agent(g, &["cat", &code]), None, SHORT, log)?;
+            if let Ok(text) = agent_result(&poll.stdout, poll.status) {
+                let status: i32 = text.trim().parse().unwrap_or(-1);
+                let shown = self
+                    .agent_run(g, &["tail", "-n", "40", &out], log)
+                    .unwrap_or_default();
+                log.raw(shown.as_bytes());
+                return Ok((status, command::last_lines(shown.lines())));
+            }
+            if Instant::now() > deadline {
+                return Err(OpError::new(format!(
+                    "{what} did not finish in {}s inside {}",
+                    timeout.as_secs(),
+                    g.node
+                )));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    /// Run a script inside a VM through the guest agent, detached and polled: a long
+    /// install can neither time out silently nor be reported as a success.
+    pub(super) fn vm_exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        let base = script
+            .path
+            .file_name()
+            .map_or("script".into(), |n| n.to_string_lossy().into_owned());
+        let remote = format!("/phoenix/run/{base}");
+        let body = std::fs::read(&script.path)
+            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
+        for (name, bytes) in &script.files {
+            self.agent_put(g, &format!("/phoenix/{name}"), bytes, log)?;
+        }
+        self.agent_put(g, &remote, &body, log)?;
+        let mut argv: Vec<String> = vec!["env".into()];
+        argv.extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
+        argv.extend(["/bin/sh".to_string(), remote.clone()]);
+        argv.extend(script.args.iter().cloned());
+        let (status, last) =
+            self.agent_detached(g, &script.name, &argv, &remote, g.timeout, log)?;
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(OpError::new(format!(
+                "{} exited with {status} in {}: {last}",
+                script.name, g.node
+            )))
+        }
+    }
+
+    /// Wait until the VM's guest agent answers.
+    pub(super) fn wait_agent(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let ping = Cmd::new(["qm", "agent", &g.guest.id.to_string(), "ping"]);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            if self.check(&ping, SHORT, log).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(OpError::new(format!(
+                    "the guest agent of {} does not answer after 300s; the image needs qemu-guest-agent",
+                    g.node
+                )));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    /// Wait for cloud-init's first boot to finish. Exit 2 (recoverable errors) gets
+    /// one reboot and a second wait; other failures fail the step.
+    pub(super) fn cloud_init_wait(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let argv: Vec<String> = ["cloud-init", "status", "--wait"]
+            .map(String::from)
+            .to_vec();
+        for round in 0..2 {
+            let (code, last) = self.agent_detached(
+                g,
+                "cloud-init status --wait",
+                &argv,
+                "/phoenix/run/cloud-init-wait",
+                Duration::from_secs(900).min(g.timeout),
+                log,
+            )?;
+            match code {
+                0 => return Ok(()),
+                127 => {
+                    log.note("no cloud-init in this image; nothing to wait for");
+                    return Ok(());
+                }
+                2 if round == 0 => {
+                    log.note("cloud-init finished with recoverable errors: rebooting once");
+                    self.check(
+                        &Cmd::new(["qm", "reboot", &g.guest.id.to_string()]),
+                        g.timeout,
+                        log,
+                    )?;
+                    self.wait_agent(g, log)?;
+                }
+                _ => {
+                    return Err(OpError::new(format!(
+                        "cloud-init failed in {} (exit {code}): {last}",
+                        g.node
+                    )));
+                }
+            }
+        }
+        Err(OpError::new(format!(
+            "cloud-init still reports errors in {} after a reboot",
+            g.node
+        )))
+    }
+
+    /// Mount the VM's NFS volumes: the host directory when this host serves it, the
+    /// fstab block, the mount points, each mounted (with retries) and checked.
+    pub(super) fn vm_volumes(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let volumes = nfs_volumes(g);
+        let fstab = match self.agent_run(g, &["cat", "/etc/fstab"], log) {
+            Ok(text) => text,
+            Err(e) if e.message.contains("No such file") => String::new(),
+            Err(e) => return Err(e),
+        };
+        let new = with_block(&fstab, FSTAB_BEGIN, &fstab_lines(&volumes));
+        if volumes.is_empty() && new == fstab {
+            return Ok(());
+        }
+        let this_host = nfs_server(&g.defs.host);
+        for (src, _, path) in &volumes {
+            if this_host
+                .as_deref()
+                .is_some_and(|ip| src.starts_with(&format!("{ip}:")))
+            {
+                self.check(&Cmd::new(["mkdir", "-p", &host_path(path)]), SHORT, log)?;
+            }
+        }
+        if new != fstab {
+            self.agent_put(g, "/etc/fstab", new.as_bytes(), log)?;
+        }
+        for (src, mp, _) in &volumes {
+            self.agent_run(
+                g,
+                &[
+                    "/bin/sh",
+                    "-c",
+                    "mkdir -p \"$1\" && for try in 1 2 3; do mountpoint -q \"$1\" && exit 0; mount \"$1\" || sleep 3; done; mountpoint -q \"$1\"",
+                    "sh",
+                    mp,
+                ],
+                log,
+            )
+            .map_err(|e| {
+                OpError::new(format!(
+                    "NFS volume {src} is not mounted at {mp}: {}; check that the host exports it (host:nfs) to this VM's address",
+                    e.message
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The template step of a template VM: generalise it if it ran, shut it down,
+    /// convert it.
+    pub(super) fn vm_make_template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        if self.status(g, log)?.contains("running") {
+            let cmds = commands::vm_generalise(g.guest);
+            let (clean, rest) = cmds.split_last().unwrap_or_else(|| unreachable!());
+            self.all(rest, SHORT, log)?;
+            // `cloud-init clean` may take the agent down with it before it answers.
+            if let Err(e) = self.check(clean, SHORT, log) {
+                log.note(&format!(
+                    "cloud-init clean: {} (the agent may have stopped)",
+                    e.message
+                ));
+            }
+        }
+        self.all(&commands::vm_template(g.guest), g.timeout, log)
+    }
+
+    /// Grow the boot disk to `disk_size_gb` when it is smaller.
+    pub(super) fn grow_vm_disk(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        if commands::vm_disk_gb(g.guest).is_none() {
+            return Ok(());
+        }
+        let config = self.check(
+            &Cmd::new(["qm", "config", &g.guest.id.to_string()]),
+            SHORT,
+            log,
+        )?;
+        match commands::vm_grow_disk(g.guest, &Current::parse(&config)) {
+            Some(resize) => self.check(&resize, g.timeout, log).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// A template VM from its cloud image: fetched when the host lacks it,
+    /// customised in a copy, imported, the copy removed.
+    pub(super) fn create_template_vm(&self, g: &GuestCtx, tags: &str, log: &mut Log) -> OpResult {
+        let dir = std::env::var("PHOENIX_PVE_IMAGE_DIR")
+            .unwrap_or_else(|_| commands::IMAGE_DIR.to_string());
+        self.fetch_image(g, &dir, log)?;
+        if self
+            .check(
+                &Cmd::new(["sh", "-c", "command -v virt-customize"]),
+                SHORT,
+                log,
+            )
+            .is_err()
+        {
+            self.check(
+                &Cmd::new([
+                    "env",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "-q",
+                    "libguestfs-tools",
+                ]),
+                g.timeout,
+                log,
+            )?;
+        }
+        let work = commands::image_work_copy(g.guest, &dir);
+        let result = self
+            .all(&commands::image_customise(g.guest, &dir), g.timeout, log)
+            .and_then(|()| {
+                self.all(
+                    &commands::vm_create_template(g.guest, g.defs, &work, tags),
+                    g.timeout,
+                    log,
+                )
+            })
+            .and_then(|()| self.grow_vm_disk(g, log));
+        // The copy is only needed until it is imported, whatever happened.
+        let _ = self.check(&Cmd::new(["rm", "-f", &work]), SHORT, log);
+        result
+    }
+
+    /// Make sure the image is in `dir`: download it to a partial file, check its
+    /// SHA-256 when one is known, rename it into place.
+    fn fetch_image(&self, g: &GuestCtx, dir: &str, log: &mut Log) -> OpResult {
+        let path = commands::image_path(g.guest, dir);
+        if self
+            .check(&Cmd::new(["test", "-f", &path]), SHORT, log)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let url = commands::image_url(g.guest, g.defs).ok_or_else(|| {
+            OpError::new(format!(
+                "cloud image {path} is not on the host and {} says nowhere to get it: set template_image_url (or vm_defaults.ubuntu_release for an Ubuntu image), or put the file there",
+                g.node
+            ))
+        })?;
+        let partial = format!("{path}.part");
+        self.check(&Cmd::new(["mkdir", "-p", dir]), SHORT, log)?;
+        log.note(&format!("downloading {url}"));
+        self.check(&commands::image_download(&url, &partial), g.timeout, log)?;
+        let name = path.rsplit('/').next().unwrap_or_default().to_string();
+        let expected = if let Some(sum) = g
+            .guest
+            .raw
+            .get("template_image_sha256")
+            .and_then(Value::as_str)
+        {
+            Some(sum.to_ascii_lowercase())
+        } else {
+            // The publisher's list beside the image, when there is one.
+            let sums = format!("{}/SHA256SUMS", url.rsplit_once('/').map_or("", |(d, _)| d));
+            let fetch = Cmd::new([
+                "curl",
+                "--fail",
+                "--location",
+                "--silent",
+                "--show-error",
+                &sums,
+            ]);
+            let listed = self.check(&fetch, SHORT, log).unwrap_or_default();
+            listed.lines().find_map(|l| {
+                let (sum, file) = l.split_once(char::is_whitespace)?;
+                (file.trim().trim_start_matches('*') == name).then(|| sum.to_ascii_lowercase())
+            })
+        };
+        if let Some(want) = expected {
+            let have = self
+                .check(&Cmd::new(["sha256sum", &partial]), g.timeout, log)?
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if have != want {
+                let _ = self.check(&Cmd::new(["rm", "-f", &partial]), SHORT, log);
+                return Err(OpError::new(format!(
+                    "the download of {url} has SHA-256 {have}, not {want}; it was removed. Check template_image_sha256 or the URL"
+                )));
+            }
+        } else {
+            log.note(&format!(
+                "no SHA-256 known for {name}; set template_image_sha256 to have downloads checked"
+            ));
+        }
+        self.check(&Cmd::new(["mv", &partial, &path]), SHORT, log)
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_replies_are_read_strictly() {
+        assert_eq!(
+            agent_result(r#"{"exited":1,"exitcode":0,"out-data":"hi"}"#, 0).unwrap(),
+            "hi"
+        );
+        assert!(
+            agent_result(r#"{"exited":1,"exitcode":3,"err-data":"boom"}"#, 0)
+                .unwrap_err()
+                .contains("exit code 3: boom")
+        );
+        assert!(
+            agent_result(r#"{"exited":0}"#, 0)
+                .unwrap_err()
+                .contains("not finished"),
+            "an unfinished command is not a success"
+        );
+        assert!(agent_result("", 255).is_err());
+    }
+
+    #[test]
+    fn fstab_lines_are_nofail_network_mounts() {
+        let v = vec![(
+            "10.0.0.13:/tank/data/1001".to_string(),
+            "/persistent".to_string(),
+            "/tank/data/1001".to_string(),
+        )];
+        assert_eq!(
+            fstab_lines(&v),
+            ["10.0.0.13:/tank/data/1001 /persistent nfs defaults,_netdev,nofail 0 0"]
+        );
+        let fstab = "LABEL=root / ext4 defaults 0 1\n";
+        let once = with_block(fstab, FSTAB_BEGIN, &fstab_lines(&v));
+        assert!(once.starts_with(fstab));
+        assert_eq!(with_block(&once, FSTAB_BEGIN, &fstab_lines(&v)), once);
+        assert_eq!(
+            with_block(&once, FSTAB_BEGIN, &[]),
+            fstab,
+            "a removed volume's line goes"
+        );
+    }
+}
