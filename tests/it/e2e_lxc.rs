@@ -214,8 +214,25 @@ fn bundled_definitions_build_for_real_and_incrementally() {
     let site = site();
     assert_silent("10.0.3.150:8000");
     assert_silent("10.0.3.102:8080");
+    // 900 on a ZFS storage: host:zfs is built in and needs Proxmox. Plain LXC skips
+    // it (nothing here uses Proxmox storages), and 900, which needs it, still builds.
+    let hv = site.defs.join("phoenix_hypervisor_config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&hv).unwrap()).unwrap();
+    config["zfs"] = serde_json::json!({
+        "pools": [{"name": "tank", "raid_level": "single", "disks": ["/dev/disk/by-id/not-here"]}],
+        "datasets": [{"name": "guests", "pool": "tank", "properties": "compression=lz4",
+                      "proxmox_storage_type": "zfspool", "proxmox_content_type": "rootdir"}]
+    });
+    std::fs::write(&hv, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    set_field(&site.defs, "900", "storage_pool", serde_json::json!("tank-guests"));
     let out = site.build(&["all"]).success();
     let s = summary(&out);
+    assert_eq!(s["nodes"]["host:zfs"], "skipped", "{}", out.stdout);
+    assert!(
+        out.stdout.contains("does not carry out host step `zfs`"),
+        "{}",
+        out.stdout
+    );
     for n in [
         "ct:900",
         "ct:901",
