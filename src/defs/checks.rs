@@ -161,6 +161,51 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
     diags
 }
 
+/// A clone does not carry its source's raw `lxc_options` over: phoenix writes
+/// exactly a container's own list into its config. Say so where a source has lines
+/// the clone does not list, which the shell tool's clones kept by accident.
+pub(crate) fn check_inherited_raw_lines(defs: &Definitions, diags: &mut Diagnostics) {
+    let options = |g: &Guest| -> Vec<String> {
+        g.raw
+            .get("lxc_options")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .map(|o| o.trim().to_string())
+            .collect()
+    };
+    for g in defs.guests.values().filter(|g| g.kind == GuestKind::Ct) {
+        let Some(src) = g.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) else {
+            continue;
+        };
+        let own = options(g);
+        let missing: Vec<String> = options(src)
+            .into_iter()
+            .filter(|o| !own.contains(o))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let list = missing
+            .iter()
+            .map(|o| format!("`{}`", super::read::quote(o)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        diags.push(
+            Diagnostic::warning(
+                &g.file,
+                format!("{}.lxc_options", g.path),
+                format!(
+                    "not in this container's config: {list}, which its clone source ct:{} has",
+                    src.id
+                ),
+            )
+            .help("raw lines are not inherited from the clone source; add them to lxc_options if this container needs them"),
+        );
+    }
+}
+
 /// Feature names present in a script directory, for "did you mean".
 fn list_names(defs: &Definitions, dir: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(defs.path_of(dir)) else {

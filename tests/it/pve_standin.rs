@@ -542,3 +542,67 @@ fn set_vm_field(defs: &Path, id: &str, field: &str, value: Value) {
     vm[field] = value;
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
+
+/// Raw `lxc_options` lines: written to the main section of the config file only
+/// (never into a snapshot section, where they would silently not apply), exactly
+/// the container's own list (a clone's inherited lines replaced), and taken out
+/// again when the definition drops them.
+#[test]
+fn raw_lxc_lines_follow_the_definitions_in_the_main_section_only() {
+    let Some(h) = host() else { return };
+    crate::build_sim::set_field(
+        &h.defs,
+        "900",
+        "lxc_options",
+        serde_json::json!(["lxc.apparmor.profile=unconfined"]),
+    );
+    crate::build_sim::set_field(
+        &h.defs,
+        "103",
+        "lxc_options",
+        serde_json::json!(["lxc.mount.auto:sys:rw"]),
+    );
+    let out = h.build(&["103"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let conf = |id: &str| {
+        std::fs::read_to_string(h.root().join(format!("etc/pve/lxc/{id}.conf"))).unwrap()
+    };
+    let main = |id: &str| conf(id).split("\n[").next().unwrap().to_string();
+    let raw = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("lxc."))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(raw(&main("900")), ["lxc.apparmor.profile: unconfined"]);
+    let c900 = conf("900");
+    let snapshot = c900
+        .split("\n[")
+        .nth(1)
+        .expect("900 has its template snapshot");
+    assert!(
+        snapshot.contains("lxc.apparmor.profile: unconfined"),
+        "the snapshot was taken after the hardware config:\n{c900}"
+    );
+    assert_eq!(
+        raw(&main("103")),
+        ["lxc.mount.auto: sys:rw"],
+        "103's own list, not the line its clone source has:\n{}",
+        conf("103")
+    );
+
+    // The definition drops the list: the line goes; 900's snapshot is untouched.
+    let path = h.defs.join("phoenix_lxc_configs.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["lxc_configs"]["103"]
+        .as_object_mut()
+        .unwrap()
+        .remove("lxc_options");
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let out = h.build(&["103"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(summary(&out)["nodes"]["ct:103"], "updated");
+    assert!(raw(&main("103")).is_empty(), "{}", conf("103"));
+    assert_eq!(conf("900"), c900);
+    h.assert_no_violations();
+}

@@ -190,6 +190,25 @@ fcntl.flock(lock, fcntl.LOCK_EX)
 state_path = os.path.join(D, "state.json")
 S = json.load(open(state_path)) if os.path.exists(state_path) else {"guests": {}}
 G = S["guests"]
+# Containers' config files, as Proxmox keeps them: the main section (settings and
+# raw `lxc.*` lines, which phoenix edits in the file itself), then one section per
+# snapshot with the main section as it was when the snapshot was taken.
+ROOT = os.environ.get("PHOENIX_PVE_ROOT")
+
+
+def conf_path(i):
+    return f"{ROOT}/etc/pve/lxc/{i}.conf"
+
+
+def main_section(g):
+    return "".join(f"{k}: {v}\n" for k, v in g["config"].items()) + "".join(l + "\n" for l in g.get("raw", []))
+
+
+if ROOT is not None:
+    for i, g in G.items():
+        if g["type"] == "lxc" and os.path.exists(conf_path(i)):
+            text = open(conf_path(i)).read().split("\n[", 1)[0]
+            g["raw"] = [l for l in text.splitlines() if l.startswith("lxc.")]
 
 fail_path = os.path.join(D, "fail")
 if os.path.exists(fail_path):
@@ -208,6 +227,18 @@ with open(os.path.join(D, "commands.log"), "a") as f:
 def save():
     json.dump(S, open(state_path + ".tmp", "w"), indent=1)
     os.replace(state_path + ".tmp", state_path)
+    if ROOT is None:
+        return
+    os.makedirs(f"{ROOT}/etc/pve/lxc", exist_ok=True)
+    for name in os.listdir(f"{ROOT}/etc/pve/lxc"):
+        if name.split(".")[0] not in G:
+            os.remove(f"{ROOT}/etc/pve/lxc/{name}")
+    for i, g in G.items():
+        if g["type"] == "lxc":
+            text = main_section(g)
+            for snap, body in g.get("snapconf", {}).items():
+                text += f"\n[{snap}]\n{body}"
+            open(conf_path(i), "w").write(text)
 
 
 def guest(i, must=True):
@@ -334,6 +365,9 @@ elif sub == "clone":
     if pos[1] in G:
         die(f"{pos[1]} already exists")
     G[pos[1]] = {"type": src["type"], "status": "stopped", "config": dict(src["config"], **{k: v for k, v in opts.items() if k in ("hostname", "name")}), "snapshots": [], "files": dict(src["files"])}
+    # The clone's config is the snapshot's, raw lines included.
+    body = src.get("snapconf", {}).get(snap) if snap else None
+    G[pos[1]]["raw"] = [l for l in (body or main_section(src)).splitlines() if l.startswith("lxc.")]
 elif sub == "set":
     guest(pos[0])["config"].update(opts)
 elif sub in ("start", "stop", "shutdown", "reboot"):
@@ -358,8 +392,10 @@ elif sub == "snapshot":
     if pos[1] in g["snapshots"]:
         die(f"snapshot name '{pos[1]}' already used")
     g["snapshots"].append(pos[1])
+    g.setdefault("snapconf", {})[pos[1]] = main_section(g)
 elif sub == "delsnapshot":
     guest(pos[0])["snapshots"].remove(pos[1])
+    guest(pos[0]).get("snapconf", {}).pop(pos[1], None)
 elif sub == "rollback":
     if pos[1] not in guest(pos[0])["snapshots"]:
         die(f"snapshot '{pos[1]}' does not exist")

@@ -164,8 +164,10 @@ pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
 }
 
 impl Pve {
-    /// Write the guest's raw `lxc_options` into the main section of its config file
-    /// (there is no `pct set` for them). Guests without any are left alone.
+    /// Make the raw `lxc.*` lines of the main section of the guest's config file
+    /// exactly its `lxc_options` (there is no `pct set` for them): lines added, and
+    /// lines of options since removed from the definitions taken out. Snapshot
+    /// sections are never touched.
     fn raw_lines(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let lines: Vec<String> = g
             .guest
@@ -177,11 +179,7 @@ impl Pve {
             .filter_map(Value::as_str)
             .filter_map(commands::raw_line)
             .collect();
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let dir = std::env::var("PHOENIX_PVE_CONF_DIR").unwrap_or_else(|_| "/etc/pve/lxc".into());
-        let path = format!("{dir}/{}.conf", g.guest.id);
+        let path = host::host_path(&format!("/etc/pve/lxc/{}.conf", g.guest.id));
         let conf = self.check(&Cmd::new(["cat", &path]), SHORT, log)?;
         let new = commands::with_raw_lines(&conf, &lines);
         if new != conf {
