@@ -251,6 +251,7 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
         }
     }
     let zfs_storages = host::zfs_storage_ids(&defs.host);
+    let host_address = host::address(&defs.host);
     let vm_storage = defs
         .vm_defaults
         .get("storage_pool")
@@ -285,6 +286,12 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
         }
         if guest.nfs_volumes {
             graph.add_edge(id, NodeId::Host("nfs"), EdgeKind::Host);
+        }
+        if host_address
+            .as_deref()
+            .is_some_and(|a| host::uses_host_resolver(&guest.raw, a))
+        {
+            graph.add_edge(id, NodeId::Host("dns"), EdgeKind::Host);
         }
     }
     let diags = cycles::report(defs, &graph);

@@ -163,6 +163,13 @@ fn fixture_2025_11_has_the_reference_edges() {
             && has("host:gpu_init", "host:nvidia", "host")
     );
     assert!(has("vm:1001", "host:nfs", "host"));
+    // Guests whose resolver is the host (10.0.0.13) come after its DNS server;
+    // the 9xx templates resolve elsewhere and do not.
+    assert!(has("vm:1001", "host:dns", "host") && has("ct:103", "host:dns", "host"));
+    assert!(
+        !e.iter()
+            .any(|(f, t, _)| f.starts_with("ct:9") && t == "host:dns")
+    );
 }
 
 #[test]

@@ -537,7 +537,7 @@ fn set_vm_field(defs: &Path, id: &str, field: &str, value: Value) {
         .as_array_mut()
         .unwrap()
         .iter_mut()
-        .find(|vm| vm["vmid"].to_string() == id)
+        .find(|vm| vm["vmid"].as_u64().map(|n| n.to_string()).as_deref() == Some(id))
         .unwrap();
     vm[field] = value;
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();

@@ -140,15 +140,13 @@ pub fn arc_max_bytes(host: &Map<String, Value>) -> Option<u64> {
         .map(|gb| gb << 30)
 }
 
-/// The address the host serves NFS on: `network.interfaces.address` without its
-/// prefix length.
+/// The address the host serves NFS on: `network.nfs_server`, else the host's own
+/// address (`network.interfaces.address` without its prefix length).
 pub fn nfs_server(host: &Map<String, Value>) -> Option<String> {
-    let interfaces = lookup(host, "network.interfaces")?;
-    let first = match interfaces {
-        Value::Array(a) => a.first()?,
-        v => v,
-    };
-    text(first, "address").map(|a| a.split('/').next().unwrap_or_default().to_string())
+    lookup(host, "network.nfs_server")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| crate::defs::host::address(host))
 }
 
 impl Pool {
