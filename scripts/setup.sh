@@ -4,6 +4,7 @@
 #   - build: a Rust toolchain (cargo), a C compiler
 #   - tests: graphviz (renders the DOT output), python3 (the benchmark generator)
 #   - real containers: lxc, busybox-static, rsync (lxc-copy), and the lxcbr0 bridge
+#   - the ssh runner's test: openssh-server (the test starts its own sshd)
 set -eu
 
 need_root() {
@@ -14,7 +15,7 @@ need_root() {
 }
 
 missing=""
-for pkg in graphviz python3 lxc busybox-static rsync iproute2 ninja-build hyperfine time; do
+for pkg in graphviz python3 lxc busybox-static rsync iproute2 ninja-build hyperfine time openssh-server; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"

@@ -61,9 +61,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PHOENIX_BACKEND", value_enum)]
     pub backend: Option<BackendKind>,
 
-    /// pve backend: run pct/qm/pvesh on this Proxmox host over ssh (`root@pve`)
-    /// instead of locally.
-    #[arg(long, global = true, env = "PHOENIX_HOST", value_name = "USER@HOST")]
+    /// pve backend: run pct/qm/pvesh on this Proxmox host over ssh instead of locally:
+    /// `root@pve`, `root@pve:2222` or `ssh://root@pve:2222`. ssh runs in batch mode
+    /// (keys, no prompts); env `PHOENIX_SSH_CONFIG` names an ssh config file for it
+    /// (identity, known hosts, `ControlMaster auto` to reuse one connection).
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_HOST",
+        value_name = "USER@HOST[:PORT]"
+    )]
     pub host: Option<String>,
 
     /// lxc backend: the LXC path holding phoenix's containers.

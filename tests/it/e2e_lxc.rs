@@ -224,7 +224,12 @@ fn bundled_definitions_build_for_real_and_incrementally() {
                       "proxmox_storage_type": "zfspool", "proxmox_content_type": "rootdir"}]
     });
     std::fs::write(&hv, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    set_field(&site.defs, "900", "storage_pool", serde_json::json!("tank-guests"));
+    set_field(
+        &site.defs,
+        "900",
+        "storage_pool",
+        serde_json::json!("tank-guests"),
+    );
     let out = site.build(&["all"]).success();
     let s = summary(&out);
     assert_eq!(s["nodes"]["host:zfs"], "skipped", "{}", out.stdout);

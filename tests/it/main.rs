@@ -16,3 +16,4 @@ mod keys;
 mod no_panic;
 mod pve;
 mod pve_standin;
+mod ssh;

@@ -62,6 +62,14 @@ fn host() -> Option<Host> {
     ] {
         std::os::unix::fs::symlink(&standin, bin.join(tool)).unwrap();
     }
+    // The backend installs missing host packages with apt-get: never on this machine.
+    let apt = bin.join("apt-get");
+    std::fs::write(
+        &apt,
+        "#!/bin/sh\necho \"apt-get $* refused in a test\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&apt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let images = dir.path().join("images");
     std::fs::create_dir_all(&images).unwrap();
     std::fs::write(

@@ -1,7 +1,12 @@
 //! Where pve commands run: on the Proxmox host itself, or on another machine over
-//! ssh (`--host root@pve`). Arguments always travel as argv. Over ssh the remote
-//! side runs them through a shell, so each argument is single-quoted there: a value
-//! like `; rm -rf /` or one with quotes or newlines arrives as one argument, as data.
+//! ssh (`--host root@pve`, `root@pve:2222`, `ssh://root@pve:2222`). Arguments always
+//! travel as argv. Over ssh the remote side runs them through a shell, so each
+//! argument is single-quoted there: a value like `; rm -rf /` or one with quotes or
+//! newlines arrives as one argument, as data.
+//!
+//! The ssh client is the system's `ssh` in batch mode (it never prompts). A port in
+//! `--host` becomes `-p PORT`; `PHOENIX_SSH_CONFIG` names an ssh config file, passed
+//! as `-F PATH` (identity, known hosts, jump hosts: whatever ssh reads from there).
 
 use std::time::Duration;
 
@@ -9,10 +14,118 @@ use super::super::command::{self, Ran};
 use super::super::{Log, OpError};
 use super::commands::Cmd;
 
+/// The environment variable naming the ssh config file (`ssh -F`).
+pub const SSH_CONFIG_ENV: &str = "PHOENIX_SSH_CONFIG";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
     Local,
+    /// The `--host` value as given; parsed by [`SshTarget::parse`] when a command runs.
     Ssh(String),
+}
+
+/// An ssh destination from `--host`: what ssh takes as destination, and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// `user@host` or `host`.
+    pub destination: String,
+    pub port: Option<u16>,
+}
+
+impl SshTarget {
+    /// Parse `user@host`, `user@host:PORT` or `ssh://user@host[:PORT]` (the user is
+    /// optional). An IPv6 address takes brackets when a port follows
+    /// (`root@[fd00::1]:2222`); without brackets, a host with several colons is an
+    /// IPv6 address and has no port.
+    ///
+    /// Bad input is an error, never guessed at: a port that is not a number from 1 to
+    /// 65535 (`root@pve:notaport`), an empty user or host, a user or host that
+    /// starts with `-` (ssh would read it as an option), a path after an `ssh://`
+    /// host.
+    pub fn parse(text: &str) -> Result<SshTarget, String> {
+        let bad = |why: &str| {
+            Err(format!(
+                "`{text}` is not an ssh destination: {why}; use user@host, user@host:PORT or ssh://user@host:PORT"
+            ))
+        };
+        let rest = match text.strip_prefix("ssh://") {
+            Some(uri) => {
+                let uri = uri.strip_suffix('/').unwrap_or(uri);
+                if uri.contains('/') {
+                    return bad("a path after the host");
+                }
+                uri
+            }
+            None => text,
+        };
+        let (user, hostport) = match rest.rsplit_once('@') {
+            Some(("", _)) => return bad("the user is empty"),
+            Some((user, _)) if user.starts_with('-') => return bad("the user starts with `-`"),
+            Some((user, hostport)) => (Some(user), hostport),
+            None => (None, rest),
+        };
+        let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
+            match inner.split_once(']') {
+                Some((addr, "")) => (addr, None),
+                Some((addr, tail)) => match tail.strip_prefix(':') {
+                    Some(port) => (addr, Some(port)),
+                    None => return bad("unexpected text after `]`"),
+                },
+                None => return bad("no `]` after `[`"),
+            }
+        } else {
+            match hostport.split_once(':') {
+                Some((host, port)) if !port.contains(':') => (host, Some(port)),
+                _ => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            return bad("the host is empty");
+        }
+        if host.starts_with('-') {
+            return bad("the host starts with `-`");
+        }
+        let port = match port {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+                _ => return bad(&format!("the port `{p}` is not a number from 1 to 65535")),
+            },
+        };
+        Ok(SshTarget {
+            destination: user.map_or_else(|| host.to_string(), |u| format!("{u}@{host}")),
+            port,
+        })
+    }
+
+    /// The local argv that runs `cmd` on this target: the command line goes to the
+    /// remote shell as one argument, every word of it quoted.
+    pub fn argv(&self, config: Option<&str>, cmd: &Cmd) -> Vec<String> {
+        let mut argv: Vec<String> = vec!["ssh".into()];
+        if let Some(config) = config {
+            argv.extend(["-F".into(), config.to_string()]);
+        }
+        argv.extend(["-o".into(), "BatchMode=yes".into()]);
+        if let Some(port) = self.port {
+            argv.extend(["-p".into(), port.to_string()]);
+        }
+        let remote: Vec<String> = cmd.argv.iter().map(|a| sh_quote(a)).collect();
+        argv.extend([self.destination.clone(), "--".into(), remote.join(" ")]);
+        argv
+    }
+}
+
+/// `PHOENIX_SSH_CONFIG`, unless unset or empty.
+fn ssh_config() -> Result<Option<String>, OpError> {
+    match std::env::var(SSH_CONFIG_ENV) {
+        Ok(path) if path.is_empty() => Ok(None),
+        Ok(path) => Ok(Some(path)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(path)) => Err(OpError::new(format!(
+            "{SSH_CONFIG_ENV} `{}` is not valid UTF-8; name the ssh config by a UTF-8 path",
+            path.to_string_lossy()
+        ))),
+    }
 }
 
 /// Quote one argument for a POSIX shell.
@@ -28,21 +141,32 @@ pub fn sh_quote(arg: &str) -> String {
 }
 
 impl Runner {
-    /// The argv to execute locally for `cmd`.
+    /// The argv to execute locally for `cmd`, or why there is none: a `--host` that
+    /// [`SshTarget::parse`] rejects, or a `PHOENIX_SSH_CONFIG` that is not UTF-8.
+    pub fn try_argv(&self, cmd: &Cmd) -> Result<Vec<String>, OpError> {
+        match self {
+            Runner::Local => Ok(cmd.argv.clone()),
+            Runner::Ssh(host) => {
+                let target =
+                    SshTarget::parse(host).map_err(|e| OpError::new(format!("--host: {e}")))?;
+                Ok(target.argv(ssh_config()?.as_deref(), cmd))
+            }
+        }
+    }
+
+    /// The argv to execute locally for `cmd`. Where [`Runner::try_argv`] fails,
+    /// this is the ssh command with the `--host` value unparsed, for display only:
+    /// `run`, `check` and `upload` report the error and run nothing.
     pub fn argv(&self, cmd: &Cmd) -> Vec<String> {
         match self {
             Runner::Local => cmd.argv.clone(),
-            Runner::Ssh(target) => {
-                let remote: Vec<String> = cmd.argv.iter().map(|a| sh_quote(a)).collect();
-                vec![
-                    "ssh".into(),
-                    "-o".into(),
-                    "BatchMode=yes".into(),
-                    target.clone(),
-                    "--".into(),
-                    remote.join(" "),
-                ]
-            }
+            Runner::Ssh(host) => self.try_argv(cmd).unwrap_or_else(|_| {
+                let unparsed = SshTarget {
+                    destination: host.clone(),
+                    port: None,
+                };
+                unparsed.argv(None, cmd)
+            }),
         }
     }
 
@@ -53,12 +177,12 @@ impl Runner {
         timeout: Duration,
         log: &mut Log,
     ) -> Result<Ran, OpError> {
-        command::run(&self.argv(cmd), stdin, timeout, log)
+        command::run(&self.try_argv(cmd)?, stdin, timeout, log)
     }
 
     /// Run and require exit status 0.
     pub fn check(&self, cmd: &Cmd, timeout: Duration, log: &mut Log) -> Result<Ran, OpError> {
-        let argv = self.argv(cmd);
+        let argv = self.try_argv(cmd)?;
         let ran = command::run(&argv, None, timeout, log)?;
         if ran.status == 0 {
             Ok(ran)
@@ -76,7 +200,7 @@ impl Runner {
             "sh",
             path,
         ]);
-        let argv = self.argv(&cmd);
+        let argv = self.try_argv(&cmd)?;
         let ran = command::run(&argv, Some(bytes), Duration::from_secs(120), log)?;
         if ran.status == 0 {
             Ok(())
@@ -125,15 +249,113 @@ mod tests {
         assert!(!std::path::Path::new("/tmp/phoenix-pwned").exists());
     }
 
+    fn target(text: &str) -> SshTarget {
+        SshTarget::parse(text).unwrap()
+    }
+
     #[test]
     fn ssh_puts_the_whole_command_in_one_quoted_argument() {
-        let r = Runner::Ssh("root@pve".into());
-        let argv = r.argv(&Cmd::new(["pct", "set", "101", "--hostname", "x; reboot"]));
-        assert_eq!(argv[..5], ["ssh", "-o", "BatchMode=yes", "root@pve", "--"]);
-        assert_eq!(argv[5], "pct set 101 --hostname 'x; reboot'");
+        let cmd = Cmd::new(["pct", "set", "101", "--hostname", "x; reboot"]);
+        assert_eq!(
+            target("root@pve").argv(None, &cmd),
+            [
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "root@pve",
+                "--",
+                "pct set 101 --hostname 'x; reboot'"
+            ]
+        );
+        assert_eq!(
+            target("ssh://root@pve:2222").argv(Some("/etc/phoenix/ssh config"), &cmd),
+            [
+                "ssh",
+                "-F",
+                "/etc/phoenix/ssh config",
+                "-o",
+                "BatchMode=yes",
+                "-p",
+                "2222",
+                "root@pve",
+                "--",
+                "pct set 101 --hostname 'x; reboot'"
+            ]
+        );
         assert_eq!(
             Runner::Local.argv(&Cmd::new(["pct", "start", "101"])),
             ["pct", "start", "101"]
+        );
+    }
+
+    #[test]
+    fn host_forms_parse_into_destination_and_port() {
+        let t = |dest: &str, port: Option<u16>| SshTarget {
+            destination: dest.into(),
+            port,
+        };
+        assert_eq!(target("root@pve"), t("root@pve", None));
+        assert_eq!(target("pve"), t("pve", None));
+        assert_eq!(target("root@pve:2222"), t("root@pve", Some(2222)));
+        assert_eq!(target("root@10.0.0.5:22"), t("root@10.0.0.5", Some(22)));
+        assert_eq!(target("ssh://root@pve"), t("root@pve", None));
+        assert_eq!(target("ssh://root@pve:65535/"), t("root@pve", Some(65535)));
+        assert_eq!(target("ssh://pve:2222"), t("pve", Some(2222)));
+        assert_eq!(target("root@[fd00::1]:2222"), t("root@fd00::1", Some(2222)));
+        assert_eq!(target("root@[fd00::1]"), t("root@fd00::1", None));
+        assert_eq!(target("root@fd00::1"), t("root@fd00::1", None));
+        // ssh splits user and host at the last `@` too.
+        assert_eq!(target("me@corp@pve:2"), t("me@corp@pve", Some(2)));
+    }
+
+    #[test]
+    fn bad_hosts_are_errors_that_say_what_is_wrong() {
+        for (text, why) in [
+            ("root@pve:notaport", "the port `notaport`"),
+            ("root@pve:", "the port ``"),
+            ("root@pve:0", "the port `0`"),
+            ("root@pve:65536", "the port `65536`"),
+            ("root@pve:+22", "the port `+22`"),
+            ("ssh://root@pve:x", "the port `x`"),
+            ("root@", "the host is empty"),
+            (":22", "the host is empty"),
+            ("", "the host is empty"),
+            ("@pve", "the user is empty"),
+            ("-oProxyCommand=sh", "starts with `-`"),
+            ("root@-oProxyCommand=sh", "starts with `-`"),
+            ("-oProxyCommand=sh@pve", "the user starts with `-`"),
+            ("ssh://root@pve/var", "a path"),
+            ("root@[fd00::1", "no `]`"),
+            ("root@[fd00::1]22", "after `]`"),
+        ] {
+            let err = SshTarget::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text:?}: {err}");
+            assert!(err.contains(&format!("`{text}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_host_fails_before_anything_runs() {
+        let runner = Runner::Ssh("root@pve:notaport".into());
+        let mut log = Log::sink();
+        let cmd = Cmd::new(["hostname"]);
+        let err = runner
+            .check(&cmd, Duration::from_secs(5), &mut log)
+            .unwrap_err();
+        assert!(err.message.contains("`notaport`"), "{}", err.message);
+        let err = runner.upload("/tmp/x", b"", &mut log).unwrap_err();
+        assert!(err.message.starts_with("--host: "), "{}", err.message);
+        assert_eq!(
+            runner.argv(&cmd),
+            [
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "root@pve:notaport",
+                "--",
+                "hostname"
+            ],
+            "argv shows the value unparsed"
         );
     }
 }
