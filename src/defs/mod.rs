@@ -275,6 +275,57 @@ fn read_host(defs: &mut Definitions, diags: &mut Diagnostics) {
             }
         }
     }
+    // Exports become lines of /etc/exports.
+    if let Some(exports) = host::lookup(&defs.host, "nfs.exports").and_then(Value::as_array) {
+        for (i, e) in exports.iter().enumerate() {
+            let ep = format!("nfs.exports[{i}]");
+            match e.get("path").and_then(Value::as_str) {
+                Some(path) => values::fstab_word(&mut r, &join(&ep, "path"), path, true),
+                None => r.error(
+                    join(&ep, "path"),
+                    "an export needs a `path`",
+                    "write the directory to export, e.g. \"/tank/shared\"",
+                ),
+            }
+            let clients = e.get("clients").and_then(Value::as_array);
+            if clients.is_none_or(Vec::is_empty) {
+                r.error(
+                    join(&ep, "clients"),
+                    "an export needs at least one client (without any, NFS exports it to everyone)",
+                    "list the addresses or networks that may mount it, e.g. [\"10.0.0.0/24\"]",
+                );
+            }
+            for (key, list) in [
+                ("clients", clients),
+                ("options", e.get("options").and_then(Value::as_array)),
+            ] {
+                for (j, v) in list.into_iter().flatten().enumerate() {
+                    let vp = format!("{}[{j}]", join(&ep, key));
+                    match v.as_str() {
+                        Some(text)
+                            if !text.is_empty()
+                                && !text.contains(|c: char| {
+                                    c.is_whitespace() || c.is_control() || "(),#".contains(c)
+                                }) => {}
+                        _ => r.error(
+                            vp,
+                            format!(
+                                "`{}` cannot go into /etc/exports",
+                                read::quote(
+                                    &v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                                )
+                            ),
+                            if key == "clients" {
+                                "write one address, network or host name, e.g. \"10.0.0.5\""
+                            } else {
+                                "write one option, e.g. \"rw\""
+                            },
+                        ),
+                    }
+                }
+            }
+        }
+    }
     if let Some(v) = host::lookup(&defs.host, "nvidia_driver.install")
         && !v.is_boolean()
     {
@@ -751,7 +802,12 @@ fn read_vm_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
                 g.nfs_volumes = true;
             }
             for k in ["path", "mount_point", "server", "name"] {
-                r.s(o, &ip, k);
+                if let Some(v) = r.s(o, &ip, k)
+                    && k != "name"
+                {
+                    // These become a line of the guest's /etc/fstab.
+                    values::fstab_word(r, &join(&ip, k), v, k != "server");
+                }
             }
         }
     }

@@ -139,3 +139,28 @@ pub(crate) fn parse_gpus(r: &mut Reader, path: &str, text: &str) -> Vec<u32> {
     }
     out
 }
+
+/// A value that becomes one word of an `/etc/fstab` or `/etc/exports` line: no
+/// whitespace or control characters (a newline would add a line of its own), and
+/// for paths, absolute.
+pub fn fstab_word(r: &mut Reader, path: &str, value: &str, is_path: bool) {
+    let bad_char = value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '#');
+    if value.is_empty() || bad_char {
+        r.error(
+            path,
+            format!(
+                "`{}` cannot be one word of a mount or export line",
+                quote(value)
+            ),
+            "remove the spaces, tabs, newlines and `#` from it",
+        );
+    } else if is_path && !value.starts_with('/') {
+        r.error(
+            path,
+            format!("`{}` is not an absolute path", quote(value)),
+            "write the full path, starting with /",
+        );
+    }
+}

@@ -11,7 +11,7 @@
 //! | step | inputs |
 //! |---|---|
 //! | `define` (ct) | `kind`, define fields (`template`, `clone_from_ctid`, `unprivileged`, `storage_pool`, `id_maps`); for a clone: `clone source ct:N` = the source's output key and `clone snapshot` = its `template_snapshot_name` |
-//! | `define` (vm) | `kind`, VM define fields, `storage` (`vm_defaults.storage_pool`), `ubuntu_release` for templates, clone source key |
+//! | `define` (vm) | `kind`, VM define fields, `storage` (`vm_defaults.storage_pool`), `ubuntu_release` and (without their own) `vm_defaults.disk_size_gb` for templates, clone source key |
 //! | `configure` | the settings fields; VMs use `vm_defaults` for missing cores and memory. Not chained: settings never make content stale |
 //! | `feature:NAME` | `script <path>` = blake3 of the script's bytes, `global <key>` for each root key of the LXC file, `bootstrap_ca_url`, and for `nvidia` the host's `nvidia_driver.version` |
 //! | `app` | `script <path>`, `health <name>` (script hash and arguments), and every application field: everything phoenix does not interpret, unknown fields included |
@@ -301,6 +301,13 @@ impl Ctx<'_> {
                     "ubuntu_release".into(),
                     canon::canonical("ubuntu_release", v),
                 );
+            }
+            // A template without its own disk size gets the default one.
+            if g.is_template
+                && !define.contains_key("disk_size_gb")
+                && let Some(v) = self.defs.vm_defaults.get("disk_size_gb")
+            {
+                define.insert("disk_size_gb".into(), canon::canonical("disk_size_gb", v));
             }
             for field in ["cores", "memory_mb"] {
                 if !configure.contains_key(field)

@@ -322,6 +322,22 @@ fn host_storage_steps_never_erase_or_remove_what_they_do_not_own() {
     let theirs = "/srv/theirs 192.168.1.0/24(ro)\n";
     std::fs::write(h.root().join("etc/exports"), theirs).unwrap();
 
+    // A pool that exists on a disk but is not imported (a reinstalled host) is data:
+    // not even --wipe-disks erases it.
+    let mut st = h.stand_in_state();
+    st["importable"] = serde_json::json!({"oldtank": ["/dev/fake-b"]});
+    std::fs::write(h.state.join("state.json"), st.to_string()).unwrap();
+    let out = h.build(&["host:nfs", "--wipe-disks"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("`zpool import oldtank`"),
+        "{}",
+        out.stdout
+    );
+    let mut st = h.stand_in_state();
+    st["importable"] = serde_json::json!({});
+    std::fs::write(h.state.join("state.json"), st.to_string()).unwrap();
+
     let out = h.build(&["host:nfs"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let s = summary(&out);
@@ -373,7 +389,7 @@ fn host_storage_steps_never_erase_or_remove_what_they_do_not_own() {
         assert!(ledger.contains(owned), "{ledger}");
     }
     assert!(
-        std::fs::read_to_string(h.root().join("etc/modprobe.d/phoenix-zfs-arc.conf"))
+        std::fs::read_to_string(h.root().join("etc/modprobe.d/zz-phoenix-zfs-arc.conf"))
             .unwrap()
             .contains("zfs_arc_max=1073741824")
     );
@@ -384,10 +400,24 @@ fn host_storage_steps_never_erase_or_remove_what_they_do_not_own() {
     assert_eq!(summary(&out)["steps_run"], 0);
     assert_eq!(h.commands().len(), before + 1, "only the inventory call");
 
-    // A dataset goes away: its storage, which phoenix created, goes; the host's own
-    // storages and the NFS step's storage stay.
+    // A dataset goes away: its storage, which phoenix created, goes once no guest
+    // disk is on it; the host's own storages and the NFS step's storage stay.
     config["zfs"]["datasets"].as_array_mut().unwrap().pop();
     std::fs::write(&hv, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let mut st = h.stand_in_state();
+    st["volumes"] = serde_json::json!({"tank-iso": ["tank-iso:iso/debian.iso"]});
+    std::fs::write(h.state.join("state.json"), st.to_string()).unwrap();
+    let out = h.build(&["host:nfs"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("still holds tank-iso:iso/debian.iso"),
+        "{}",
+        out.stdout
+    );
+    assert!(h.stand_in_state()["storages"]["tank-iso"].is_object());
+    let mut st = h.stand_in_state();
+    st["volumes"] = serde_json::json!({});
+    std::fs::write(h.state.join("state.json"), st.to_string()).unwrap();
     let out = h.build(&["host:nfs"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let s = summary(&out);

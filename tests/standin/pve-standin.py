@@ -135,6 +135,8 @@ def validate():
             for n, v in zip(["type", "storage"], rest[:2]):
                 check(n, v, props[n])
             return sub, rest[:2], check_opts(props, rest[2:], ["type", "storage"])
+        if sub == "list":
+            return sub, rest[:1], {}
         if sub in ("set", "remove"):
             props = params("/storage/{storage}", "PUT" if sub == "set" else "DELETE")
             check("storage", rest[0], props["storage"])
@@ -171,7 +173,7 @@ def validate():
         "destroy": (base + "/{vmid}", "DELETE", ["vmid"]),
         "template": (base + "/{vmid}/template", "POST", ["vmid"]),
     }
-    if sub in ("exec", "push", "config", "status", "listsnapshot", "importdisk", "agent", "cloudinit", "guest"):
+    if sub in ("exec", "push", "config", "status", "listsnapshot", "agent", "cloudinit", "guest"):
         return sub, rest, {}
     if sub not in table:
         bad(f"'{tool} {sub}' is not a command")
@@ -285,6 +287,14 @@ elif tool in HOST_TOOLS:
         if argv[-1] not in pools:
             die(f"cannot open '{argv[-1]}': no such pool")
         out = argv[-1] + "\n"
+    elif tool == "zpool" and sub == "import":
+        if argv[1:]:
+            bad("phoenix never imports pools itself")
+        for name, members in S.get("importable", {}).items():
+            out += f"   pool: {name}\n     id: 42\n  state: ONLINE\n config:\n\n\t{name}\tONLINE\n"
+            out += "".join(f"\t  {os.path.basename(d)}\tONLINE\n" for d in members)
+        if not out:
+            die("no pools available to import")
     elif tool == "zpool" and sub == "status":
         for name, members in pools.items():
             out += f"  pool: {name}\n config:\n\t{name}\tONLINE\n"
@@ -321,6 +331,10 @@ elif tool in HOST_TOOLS:
         if pos[1] in storages:
             die(f"create storage failed: storage ID '{pos[1]}' already defined")
         storages[pos[1]] = dict(opts, type=pos[0])
+    elif tool == "pvesm" and sub == "list":
+        if pos[0] not in storages:
+            die(f"storage '{pos[0]}' does not exist")
+        out = "Volid Format  Type Size VMID\n" + "".join(f"{v} raw images 1024 100\n" for v in S.get("volumes", {}).get(pos[0], []))
     elif tool == "pvesm" and sub in ("set", "remove"):
         if pos[0] not in storages:
             die(f"storage '{pos[0]}' does not exist")
@@ -369,7 +383,15 @@ elif sub == "clone":
     body = src.get("snapconf", {}).get(snap) if snap else None
     G[pos[1]]["raw"] = [l for l in (body or main_section(src)).splitlines() if l.startswith("lxc.")]
 elif sub == "set":
-    guest(pos[0])["config"].update(opts)
+    g = guest(pos[0])
+    disk = opts.get("scsi0", "")
+    if "import-from=" in disk:
+        src = disk.split("import-from=")[1].split(",")[0]
+        if not os.path.isfile(src):
+            die(f"import-from: {src}: No such file")
+        g["size"] = 2.2  # a cloud image's disk
+        opts["scsi0"] = f"{disk.split(':')[0]}:vm-{pos[0]}-disk-0,size=2252M"
+    g["config"].update(opts)
 elif sub in ("start", "stop", "shutdown", "reboot"):
     g = guest(pos[0])
     if sub == "start" and g.get("template"):
@@ -428,10 +450,6 @@ elif sub == "exec":
 elif sub == "agent":
     if guest(pos[0])["status"] != "running":
         die("QEMU guest agent is not running")
-elif sub == "importdisk":
-    if not os.path.isfile(pos[1]):
-        die(f"import failed: {pos[1]}: No such file")
-    guest(pos[0])["size"] = 2.2  # a cloud image's disk
 elif sub == "cloudinit":
     pass
 elif sub == "guest":
@@ -445,12 +463,15 @@ elif sub == "guest":
     if "--pass-stdin" in pos:
         g["files"][cmd[-1]] = sys.stdin.read()
     elif cmd[0] == "/bin/sh" and "echo $? >" in cmd[2]:
-        exit_file = cmd[2].split("echo $? > ")[1].split(")")[0].strip()
+        # Detached: sh -c SCRIPT sh <log> <exit file> <command...>
+        log_file, exit_file, inner = cmd[4], cmd[5], cmd[6:]
+        if '"$@"' not in cmd[2]:
+            bad("a detached command must run its arguments, not a script built from them")
         # Exit codes for cloud-init waits, per guest, from `cloud_init` in the state.
         codes = S.get("cloud_init", {}).get(gid, [])
-        code = codes.pop(0) if "cloud-init" in cmd[2] and codes else 0
+        code = codes.pop(0) if inner[:1] == ["cloud-init"] and codes else 0
         g["files"][exit_file] = f"{code}\n"
-        g["files"][exit_file[:-5] + ".log"] = "ran " + exit_file[:-5] + "\n"
+        g["files"][log_file] = "ran " + " ".join(inner) + "\n"
     elif cmd[0] in ("cat", "tail"):
         f = cmd[-1]
         if f in g["files"]:

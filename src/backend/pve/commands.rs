@@ -66,6 +66,8 @@ pub struct Current {
     pub rootfs_gb: Option<f64>,
     /// A VM's boot disk (`scsi0`) size in GiB.
     pub scsi0_gb: Option<f64>,
+    /// A VM's `net0` as it is.
+    pub net0: Option<String>,
 }
 
 /// `32G`, `2252M`, `1T`, `512K` (Proxmox's `size=`) in GiB.
@@ -108,6 +110,7 @@ impl Current {
             match key {
                 "rootfs" => cur.rootfs_gb = size(),
                 "scsi0" => cur.scsi0_gb = size(),
+                "net0" => cur.net0 = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -489,22 +492,32 @@ pub fn image_customise(g: &Guest, dir: &str) -> Vec<Cmd> {
     ]
 }
 
-/// The VM's boot disk size in GiB, when it sets one (`disk_size_gb`).
-pub fn vm_disk_gb(g: &Guest) -> Option<u64> {
-    field(g, "disk_size_gb").and_then(|v| v.parse().ok())
+/// The VM's boot disk size in GiB: its `disk_size_gb`, for a template else
+/// `vm_defaults.disk_size_gb` (a cloud image's own disk is a few GiB). Clones start
+/// from their template's disk.
+pub fn vm_disk_gb(g: &Guest, defs: &Definitions) -> Option<u64> {
+    field(g, "disk_size_gb")
+        .or_else(|| {
+            g.is_template
+                .then(|| defs.vm_defaults.get("disk_size_gb").and_then(s))
+                .flatten()
+        })
+        .and_then(|v| v.parse().ok())
 }
 
-/// Grow the boot disk to `disk_size_gb`; never shrink (Proxmox cannot).
-pub fn vm_grow_disk(g: &Guest, current: &Current) -> Option<Cmd> {
-    let want = vm_disk_gb(g)?;
+/// Grow the boot disk to its size; never shrink (Proxmox cannot).
+pub fn vm_grow_disk(g: &Guest, defs: &Definitions, current: &Current) -> Option<Cmd> {
+    let want = vm_disk_gb(g, defs)?;
     current
         .scsi0_gb
         .is_none_or(|have| want as f64 > have)
         .then(|| Cmd::new(["qm", "resize", &id(g), "scsi0", &format!("{want}G")]))
 }
 
-/// A template VM from a cloud image: create, import the disk, attach it and a
-/// cloud-init drive, boot from it. (`qm template` comes at the end of the chain.)
+/// A template VM from a cloud image: create, then import the image as the boot
+/// disk (`import-from`: Proxmox names the new volume, whatever the storage type,
+/// and a stray volume of an earlier attempt is never picked up), a cloud-init
+/// drive, boot from the disk. (`qm template` comes at the end of the chain.)
 pub fn vm_create_template(g: &Guest, defs: &Definitions, image_path: &str, tags: &str) -> Vec<Cmd> {
     let storage = defs
         .vm_defaults
@@ -533,9 +546,8 @@ pub fn vm_create_template(g: &Guest, defs: &Definitions, image_path: &str, tags:
         .opt("tags", tags);
     vec![
         create,
-        Cmd::new(["qm", "importdisk", &id(g), image_path, &storage]),
         Cmd::new(["qm", "set", &id(g)])
-            .opt("scsi0", format!("{storage}:vm-{}-disk-0", g.id))
+            .opt("scsi0", format!("{storage}:0,import-from={image_path}"))
             .opt("boot", "order=scsi0")
             .opt("ide2", format!("{storage}:cloudinit")),
     ]
@@ -548,8 +560,22 @@ pub fn vm_clone(g: &Guest, source: &Guest) -> Cmd {
         .opt("full", "1")
 }
 
-/// Settings of a VM, cloud-init included, then `qm cloudinit update`.
-pub fn vm_configure(g: &Guest, defs: &Definitions) -> Vec<Cmd> {
+/// `net0` with the firewall flag as the definition wants it; every other part
+/// (the MAC address above all: cloud-init keys its instance on it) kept.
+pub fn vm_net0(current: &str, firewall: bool) -> String {
+    let mut parts: Vec<&str> = current
+        .split(',')
+        .filter(|p| !p.starts_with("firewall="))
+        .collect();
+    if firewall {
+        parts.push("firewall=1");
+    }
+    parts.join(",")
+}
+
+/// Settings of a VM, cloud-init included, then `qm cloudinit update`. `current`
+/// is its config now (`net0` is changed in place, never replaced).
+pub fn vm_configure(g: &Guest, defs: &Definitions, current: &Current) -> Vec<Cmd> {
     let default = |k: &str| defs.vm_defaults.get(k).and_then(s);
     let mut set = Cmd::new(["qm", "set", &id(g)])
         .opt("name", g.name.clone())
@@ -582,9 +608,19 @@ pub fn vm_configure(g: &Guest, defs: &Definitions) -> Vec<Cmd> {
         }
     }
     set = set.opt_if("nameserver", net(g, "nameserver"));
-    if firewall_enabled(g) {
-        let bridge = default("network_bridge").unwrap_or_else(|| "vmbr0".into());
-        set = set.opt("net0", format!("virtio,bridge={bridge},firewall=1"));
+    match &current.net0 {
+        Some(now) => {
+            let want = vm_net0(now, firewall_enabled(g));
+            if want != *now {
+                set = set.opt("net0", want);
+            }
+        }
+        // Unknown (a dry run): what a fresh clone would get.
+        None if firewall_enabled(g) => {
+            let bridge = default("network_bridge").unwrap_or_else(|| "vmbr0".into());
+            set = set.opt("net0", format!("virtio,bridge={bridge},firewall=1"));
+        }
+        None => {}
     }
     vec![set, Cmd::new(["qm", "cloudinit", "update", &id(g)])]
 }
@@ -651,7 +687,7 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
         (GuestKind::Ct, None) => cmds.push(ct_create(g, &building)),
         (GuestKind::Vm, Some(src)) => {
             cmds.push(vm_clone(g, src));
-            cmds.extend(vm_grow_disk(g, &Current::default()));
+            cmds.extend(vm_grow_disk(g, defs, &Current::default()));
         }
         (GuestKind::Vm, None) => {
             let dir = IMAGE_DIR;
@@ -662,7 +698,7 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
                 &image_work_copy(g, dir),
                 &building,
             ));
-            cmds.extend(vm_grow_disk(g, &Current::default()));
+            cmds.extend(vm_grow_disk(g, defs, &Current::default()));
             cmds.push(Cmd::new(["rm", "-f", &image_work_copy(g, dir)]));
         }
     }
@@ -707,7 +743,7 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
             }
         }
         GuestKind::Vm => {
-            cmds.extend(vm_configure(g, defs));
+            cmds.extend(vm_configure(g, defs, &Current::default()));
             cmds.extend(firewall(g, node, 0));
             if g.is_template {
                 cmds.push(vm_start(g));
@@ -755,7 +791,7 @@ pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) 
             cmds.extend(if g.kind == GuestKind::Ct {
                 ct_configure(g, &Current::default())
             } else {
-                vm_configure(g, defs)
+                vm_configure(g, defs, &Current::default())
             });
             cmds.extend(firewall(g, node, 0));
         }
@@ -852,6 +888,25 @@ mod tests {
     use super::*;
 
     const CONF: &str = "arch: amd64\nhostname: web\nlxc.apparmor.profile: old\nmemory: 1024\nparent: final-form\n\n[final-form]\narch: amd64\nlxc.apparmor.profile: old\nsnaptime: 1\n";
+
+    #[test]
+    fn vm_net0_keeps_the_mac_and_only_flips_the_firewall() {
+        let now = "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0";
+        assert_eq!(
+            vm_net0(now, true),
+            "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,firewall=1"
+        );
+        assert_eq!(vm_net0(&vm_net0(now, true), true), vm_net0(now, true));
+        assert_eq!(vm_net0(&vm_net0(now, true), false), now);
+        let cur = Current::parse(
+            "scsi0: local-lvm:vm-9-disk-0,size=2252M\nnet0: virtio=AA:BB:CC:DD:EE:FF,bridge=vmbr0\n",
+        );
+        assert!((cur.scsi0_gb.unwrap() - 2.2).abs() < 0.01);
+        assert_eq!(
+            cur.net0.as_deref(),
+            Some("virtio=AA:BB:CC:DD:EE:FF,bridge=vmbr0")
+        );
+    }
 
     #[test]
     fn raw_lines_go_to_the_main_section_only() {

@@ -140,13 +140,10 @@ pub fn arc_max_bytes(host: &Map<String, Value>) -> Option<u64> {
         .map(|gb| gb << 30)
 }
 
-/// The address the host serves NFS on: `network.nfs_server`, else the host's own
-/// address (`network.interfaces.address` without its prefix length).
+/// The address the host serves its exports on: its own address
+/// (`network.interfaces.address` without its prefix length).
 pub fn nfs_server(host: &Map<String, Value>) -> Option<String> {
-    lookup(host, "network.nfs_server")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| crate::defs::host::address(host))
+    crate::defs::host::address(host)
 }
 
 impl Pool {
@@ -269,14 +266,15 @@ const EXPORTS_BEGIN: &str = "# BEGIN phoenix: managed by phoenix host:nfs; edits
 const END: &str = "# END phoenix";
 
 /// `/etc/exports` with phoenix's block holding exactly `lines`.
-pub fn with_exports(current: &str, lines: &[String]) -> String {
+pub fn with_exports(current: &str, lines: &[String]) -> Result<String, String> {
     with_block(current, EXPORTS_BEGIN, lines)
 }
 
 /// A config file with phoenix's block (from the line `begin` to `# END phoenix`)
 /// holding exactly `lines`; everything outside the block is kept. No lines: the
-/// block goes away.
-pub fn with_block(current: &str, begin: &str, lines: &[String]) -> String {
+/// block goes away. A block whose end line was deleted is an error: everything
+/// after its start would otherwise be taken for phoenix's.
+pub fn with_block(current: &str, begin: &str, lines: &[String]) -> Result<String, String> {
     let mut out: Vec<&str> = Vec::new();
     let mut inside = false;
     for l in current.lines() {
@@ -287,6 +285,11 @@ pub fn with_block(current: &str, begin: &str, lines: &[String]) -> String {
         } else if !inside {
             out.push(l);
         }
+    }
+    if inside {
+        return Err(format!(
+            "phoenix's block (from `{begin}`) has no `{END}` line; restore that line where the block ends, then build again"
+        ));
     }
     while out.last().is_some_and(|l| l.trim().is_empty()) {
         out.pop();
@@ -305,7 +308,7 @@ pub fn with_block(current: &str, begin: &str, lines: &[String]) -> String {
         text.push_str(END);
         text.push('\n');
     }
-    text
+    Ok(text)
 }
 
 /// The signature types `wipefs --json <disk>` reports (empty output: none).
@@ -331,10 +334,35 @@ pub fn is_member(device: &str, disk: &str) -> bool {
         return false;
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // A name ending in a digit (nvme0n1, loop1) numbers its partitions after a `p`;
+    // `nvme0n10` is another disk.
+    let plain_digits = !disk.ends_with(|c: char| c.is_ascii_digit()) && digits(rest);
     rest.is_empty()
-        || digits(rest)
+        || plain_digits
         || rest.strip_prefix('p').is_some_and(digits)
         || rest.strip_prefix("-part").is_some_and(digits)
+}
+
+/// Pools `zpool import` (without arguments) lists as importable, with the devices
+/// of each, as printed (short names or paths).
+pub fn importable_pools(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut pools: Vec<(String, Vec<String>)> = Vec::new();
+    let mut in_config = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("pool:") {
+            pools.push((name.trim().to_string(), Vec::new()));
+            in_config = false;
+        } else if t.starts_with("config:") {
+            in_config = true;
+        } else if in_config
+            && let Some((_, devices)) = pools.last_mut()
+            && let Some(word) = t.split_whitespace().next()
+        {
+            devices.push(word.to_string());
+        }
+    }
+    pools
 }
 
 /// Storage IDs in `pvesh get /storage --output-format json`.
@@ -465,6 +493,10 @@ pub fn host_path(path: &str) -> String {
 
 const SHORT: Duration = Duration::from_secs(120);
 
+/// A file's text, or nothing when it does not exist; any other failure to read it
+/// is an error (a file that could not be read is never taken for an empty one).
+const READ_IF_EXISTS: &str = "[ ! -e \"$1\" ] || cat \"$1\"";
+
 impl Pve {
     pub(super) fn builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
         match step.name {
@@ -511,11 +543,28 @@ impl Pve {
             }
         }
         if let Some(bytes) = arc_max_bytes(host) {
+            // Read after the installer's zfs.conf (modprobe reads the files in name
+            // order, and the last value given wins).
             self.runner.upload(
-                &host_path("/etc/modprobe.d/phoenix-zfs-arc.conf"),
+                &host_path("/etc/modprobe.d/zz-phoenix-zfs-arc.conf"),
                 format!("# written by phoenix host:zfs (zfs.arc_max_gb)\noptions zfs zfs_arc_max={bytes}\n").as_bytes(),
                 log,
             )?;
+            // With the root on ZFS the module loads from the initramfs.
+            let root_fs = self
+                .check(
+                    &Cmd::new(["findmnt", "-n", "-o", "FSTYPE", "/"]),
+                    SHORT,
+                    log,
+                )
+                .unwrap_or_default();
+            if root_fs.trim() == "zfs" {
+                self.check(
+                    &Cmd::new(["update-initramfs", "-u", "-k", "all"]),
+                    step.timeout,
+                    log,
+                )?;
+            }
             // Applies now as well as at the next boot.
             if let Err(e) = self.runner.upload(
                 &host_path("/sys/module/zfs/parameters/zfs_arc_max"),
@@ -544,12 +593,36 @@ impl Pve {
                 members.push_str(&r.stdout);
             }
         }
+        // Pools that exist on disks but are not imported: after a reinstall the host
+        // ID changes and nothing imports them. They hold data, not leftovers.
+        let importable = importable_pools(
+            &self
+                .runner
+                .run(&Cmd::new(["zpool", "import"]), None, SHORT, log)
+                .map(|r| r.stdout)
+                .unwrap_or_default(),
+        );
         let mut holding = Vec::new();
         for disk in &pool.disks {
             let resolved = self
                 .check(&Cmd::new(["readlink", "-f", disk.as_str()]), SHORT, log)
                 .map(|o| o.trim().to_string())
                 .unwrap_or_default();
+            let names: Vec<&str> = [disk.as_str(), resolved.as_str()]
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .flat_map(|n| [n, n.rsplit('/').next().unwrap_or(n)])
+                .collect();
+            if let Some((found, _)) = importable.iter().find(|(name, devices)| {
+                *name == pool.name
+                    || devices
+                        .iter()
+                        .any(|d| names.iter().any(|n| is_member(d, n)))
+            }) {
+                return Err(OpError::new(format!(
+                    "disk {disk} (zfs.pools[{index}].disks) holds ZFS pool `{found}`, which exists but is not imported. Nothing was changed, and phoenix erases no disk of an importable pool, --wipe-disks or not: import it with `zpool import {found}` (add -f if another host used it last), or destroy it yourself if its data may go"
+                )));
+            }
             if members
                 .split_whitespace()
                 .any(|w| is_member(w, disk) || (!resolved.is_empty() && is_member(w, &resolved)))
@@ -623,12 +696,13 @@ impl Pve {
         }
         let path = host_path("/etc/exports");
         let current = self.check(
-            &Cmd::new(["sh", "-c", "cat \"$1\" 2>/dev/null || true", "sh", &path]),
+            &Cmd::new(["sh", "-c", READ_IF_EXISTS, "sh", &path]),
             SHORT,
             log,
         )?;
         let lines: Vec<String> = exports.iter().map(Export::line).collect();
-        let new = with_exports(&current, &lines);
+        let new =
+            with_exports(&current, &lines).map_err(|e| OpError::new(format!("{path}: {e}")))?;
         if new != current {
             self.runner.upload(&path, new.as_bytes(), log)?;
         }
@@ -662,7 +736,7 @@ impl Pve {
             }
             if std::time::Instant::now() > deadline {
                 return Err(OpError::new(format!(
-                    "the NFS server at {server} does not list {} after 120s",
+                    "the NFS server at {server} does not list {} after 120s: check that it runs (`systemctl enable --now nfs-server`) and that `exportfs -v` shows the export",
                     missing.join(", ")
                 )));
             }
@@ -683,13 +757,7 @@ impl Pve {
         .map_err(OpError::new)?;
         let ledger_path = host_path(Ledger::PATH);
         let mut ledger = Ledger::parse(&self.check(
-            &Cmd::new([
-                "sh",
-                "-c",
-                "cat \"$1\" 2>/dev/null || true",
-                "sh",
-                &ledger_path,
-            ]),
+            &Cmd::new(["sh", "-c", READ_IF_EXISTS, "sh", &ledger_path]),
             SHORT,
             log,
         )?);
@@ -713,6 +781,19 @@ impl Pve {
                 continue;
             }
             if existing.contains(&id) {
+                // Never pull a storage out from under guests' disks.
+                let volumes = self.check(&Cmd::new(["pvesm", "list", &id]), SHORT, log)?;
+                let held: Vec<&str> = volumes
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_whitespace().next())
+                    .collect();
+                if !held.is_empty() {
+                    return Err(OpError::new(format!(
+                        "storage {id} is no longer defined, but it still holds {}: move or remove those volumes, then build again (it is removed once empty)",
+                        held.join(", ")
+                    )));
+                }
                 log.note(&format!(
                     "storage {id} is no longer defined; phoenix created it, so it goes"
                 ));
@@ -793,18 +874,25 @@ mod tests {
     fn exports_block_keeps_foreign_lines_and_is_idempotent() {
         let theirs = "# mine\n/srv/old 10.1.1.1(ro)\n";
         let lines = vec!["/tank/data 10.0.0.5(rw)".to_string()];
-        let once = with_exports(theirs, &lines);
+        let once = with_exports(theirs, &lines).unwrap();
         assert!(once.starts_with(theirs), "{once}");
         assert!(once.contains("/tank/data 10.0.0.5(rw)\n# END phoenix\n"));
-        assert_eq!(with_exports(&once, &lines), once, "idempotent");
-        let changed = with_exports(&once, &["/tank/other *(ro)".to_string()]);
+        assert_eq!(with_exports(&once, &lines).unwrap(), once, "idempotent");
+        let changed = with_exports(&once, &["/tank/other *(ro)".to_string()]).unwrap();
         assert!(!changed.contains("/tank/data") && changed.contains("/tank/other"));
         assert_eq!(
-            with_exports(&changed, &[]),
+            with_exports(&changed, &[]).unwrap(),
             theirs,
             "an empty list removes the block"
         );
-        assert_eq!(with_exports("", &[]), "");
+        assert_eq!(with_exports("", &[]).unwrap(), "");
+        let cut = once.replace("# END phoenix\n", "/srv/later 10.1.1.2(ro)\n");
+        assert!(
+            with_exports(&cut, &lines)
+                .unwrap_err()
+                .contains("no `# END phoenix` line"),
+            "a block without its end is not guessed at"
+        );
     }
 
     #[test]
@@ -817,6 +905,23 @@ mod tests {
         let ids =
             storage_ids(r#"[{"storage":"local","type":"dir"},{"storage":"tank-vm"}]"#).unwrap();
         assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["local", "tank-vm"]);
+    }
+
+    #[test]
+    fn importable_pools_parse() {
+        let text = "   pool: tank\n     id: 1234\n  state: ONLINE\n action: The pool can be imported.\n config:\n\n\ttank        ONLINE\n\t  mirror-0  ONLINE\n\t    sdb     ONLINE\n\t    nvme0n1p1  ONLINE\n\n   pool: old\n config:\n\told ONLINE\n\t  /dev/disk/by-id/ata-X-part1 ONLINE\n";
+        let pools = importable_pools(text);
+        assert_eq!(pools.len(), 2);
+        assert_eq!(pools[0].0, "tank");
+        assert!(pools[0].1.iter().any(|d| is_member(d, "sdb")));
+        assert!(pools[0].1.iter().any(|d| is_member(d, "nvme0n1")));
+        assert!(
+            pools[1]
+                .1
+                .iter()
+                .any(|d| is_member(d, "/dev/disk/by-id/ata-X"))
+        );
+        assert!(importable_pools("no pools available to import\n").is_empty());
     }
 
     #[test]

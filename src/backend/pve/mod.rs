@@ -181,6 +181,17 @@ impl Pve {
             .collect();
         let path = host::host_path(&format!("/etc/pve/lxc/{}.conf", g.guest.id));
         let conf = self.check(&Cmd::new(["cat", &path]), SHORT, log)?;
+        // Proxmox marks a config that a backup, snapshot or migration is working on;
+        // writing it then would race that work (the lock is retried like any other).
+        if let Some(lock) = conf
+            .lines()
+            .take_while(|l| !l.starts_with('['))
+            .find_map(|l| l.strip_prefix("lock: "))
+        {
+            return Err(OpError::from_output(format!(
+                "CT is locked ({lock}): {path} is not written while Proxmox holds that lock"
+            )));
+        }
         let new = commands::with_raw_lines(&conf, &lines);
         if new != conf {
             log.note(&format!(
@@ -273,7 +284,11 @@ impl Backend for Pve {
                     Current::parse(&self.check(&Cmd::new(["pct", "config", &id]), SHORT, log)?);
                 commands::ct_configure(g.guest, &current)
             }
-            GuestKind::Vm => commands::vm_configure(g.guest, g.defs),
+            GuestKind::Vm => {
+                let current =
+                    Current::parse(&self.check(&Cmd::new(["qm", "config", &id]), SHORT, log)?);
+                commands::vm_configure(g.guest, g.defs, &current)
+            }
         };
         cmds.extend(commands::firewall(
             g.guest,

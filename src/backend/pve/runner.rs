@@ -191,12 +191,15 @@ impl Runner {
         }
     }
 
-    /// Put `bytes` at `path` on the host (a temp file for `pct push`).
+    /// Put `bytes` at `path` on the host, atomically (a temp file for `pct push`, a
+    /// config file).
     pub fn upload(&self, path: &str, bytes: &[u8], log: &mut Log) -> Result<(), OpError> {
         let cmd = Cmd::new([
             "sh",
             "-c",
-            "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"",
+            // Written beside the target, then renamed over it: a reader never sees
+            // half a file, and an interrupted upload leaves the old one intact.
+            "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.phoenix-new\" && mv -f \"$1.phoenix-new\" \"$1\"",
             "sh",
             path,
         ]);

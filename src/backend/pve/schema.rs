@@ -8,7 +8,7 @@
 //! uses only sub-keys the format defines, with valid values, and sets the required
 //! ones. A few named string formats are checked too (tags, MAC and IPv4 addresses,
 //! startup order). `pvesm add/set/remove` are `/storage` calls. Commands with no API counterpart (`pct exec`, `pct push`,
-//! `qm importdisk`) have their guest ID checked.
+//! `qm guest exec`) have their guest ID checked.
 
 use serde_json::{Map, Value};
 
@@ -167,7 +167,7 @@ impl Schema {
                         ("cloudinit", [sub2, ..]) if *id == "update" => {
                             return self.check_vmid(sub2);
                         }
-                        ("exec" | "push" | "importdisk" | "config" | "status", _) => {
+                        ("exec" | "push" | "config" | "status", _) => {
                             return self.check_vmid(id);
                         }
                         _ => {

@@ -134,21 +134,29 @@ impl Pve {
         timeout: Duration,
         log: &mut Log,
     ) -> Result<(i32, String), OpError> {
-        let inner: Vec<String> = argv.iter().map(|a| super::runner::sh_quote(a)).collect();
         let (out, code) = (format!("{stem}.log"), format!("{stem}.exit"));
-        let detached = format!(
-            "mkdir -p \"$(dirname {code})\"; rm -f {code}; ({} > {out} 2>&1; echo $? > {code}) > /dev/null 2>&1 &",
-            inner.join(" ")
-        );
-        self.agent_run(g, &["/bin/sh", "-c", &detached], log)
+        // Paths and the command go as arguments, never into the script text; the
+        // exit code is written beside its file and renamed, so a poll never reads
+        // a half-written one.
+        let mut start: Vec<&str> = vec![
+            "/bin/sh",
+            "-c",
+            "out=$1; code=$2; shift 2; mkdir -p \"$(dirname \"$code\")\"; rm -f \"$code\"; (\"$@\" > \"$out\" 2>&1; echo $? > \"$code.tmp\" && mv \"$code.tmp\" \"$code\") > /dev/null 2>&1 &",
+            "sh",
+            &out,
+            &code,
+        ];
+        start.extend(argv.iter().map(String::as_str));
+        self.agent_run(g, &start, log)
             .map_err(|e| OpError::new(format!("starting {what}: {}", e.message)))?;
         let deadline = Instant::now() + timeout;
         loop {
             let poll = self
                 .runner
                 .run(&Self::agent(g, &["cat", &code]), None, SHORT, log)?;
-            if let Ok(text) = agent_result(&poll.stdout, poll.status) {
-                let status: i32 = text.trim().parse().unwrap_or(-1);
+            if let Ok(text) = agent_result(&poll.stdout, poll.status)
+                && let Ok(status) = text.trim().parse::<i32>()
+            {
                 let shown = self
                     .agent_run(g, &["tail", "-n", "40", &out], log)
                     .unwrap_or_default();
@@ -267,7 +275,8 @@ impl Pve {
             Err(e) if e.message.contains("No such file") => String::new(),
             Err(e) => return Err(e),
         };
-        let new = with_block(&fstab, FSTAB_BEGIN, &fstab_lines(&volumes));
+        let new = with_block(&fstab, FSTAB_BEGIN, &fstab_lines(&volumes))
+            .map_err(|e| OpError::new(format!("/etc/fstab in {}: {e}", g.node)))?;
         if volumes.is_empty() && new == fstab {
             return Ok(());
         }
@@ -284,23 +293,30 @@ impl Pve {
             self.agent_put(g, "/etc/fstab", new.as_bytes(), log)?;
         }
         for (src, mp, _) in &volumes {
-            self.agent_run(
+            // Detached like any long command: a slow mount is waited for, not cut off
+            // by the agent's short synchronous window.
+            let mount: Vec<String> = [
+                "/bin/sh",
+                "-c",
+                "mkdir -p \"$1\" && for try in 1 2 3; do mountpoint -q \"$1\" && exit 0; mount \"$1\" || sleep 3; done; mountpoint -q \"$1\"",
+                "sh",
+                mp,
+            ]
+            .map(String::from)
+            .to_vec();
+            let (code, last) = self.agent_detached(
                 g,
-                &[
-                    "/bin/sh",
-                    "-c",
-                    "mkdir -p \"$1\" && for try in 1 2 3; do mountpoint -q \"$1\" && exit 0; mount \"$1\" || sleep 3; done; mountpoint -q \"$1\"",
-                    "sh",
-                    mp,
-                ],
+                &format!("mounting {mp}"),
+                &mount,
+                "/phoenix/run/mount",
+                Duration::from_secs(300),
                 log,
-            )
-            .map_err(|e| {
-                OpError::new(format!(
-                    "NFS volume {src} is not mounted at {mp}: {}; check that the host exports it (host:nfs) to this VM's address",
-                    e.message
-                ))
-            })?;
+            )?;
+            if code != 0 {
+                return Err(OpError::new(format!(
+                    "NFS volume {src} is not mounted at {mp} (exit {code}: {last}); check that the host exports it (host:nfs) to this VM's address"
+                )));
+            }
         }
         Ok(())
     }
@@ -325,7 +341,7 @@ impl Pve {
 
     /// Grow the boot disk to `disk_size_gb` when it is smaller.
     pub(super) fn grow_vm_disk(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        if commands::vm_disk_gb(g.guest).is_none() {
+        if commands::vm_disk_gb(g.guest, g.defs).is_none() {
             return Ok(());
         }
         let config = self.check(
@@ -333,7 +349,7 @@ impl Pve {
             SHORT,
             log,
         )?;
-        match commands::vm_grow_disk(g.guest, &Current::parse(&config)) {
+        match commands::vm_grow_disk(g.guest, g.defs, &Current::parse(&config)) {
             Some(resize) => self.check(&resize, g.timeout, log).map(|_| ()),
             None => Ok(()),
         }
@@ -399,11 +415,13 @@ impl Pve {
                 g.node
             ))
         })?;
-        let partial = format!("{path}.part");
+        // One partial file per VM: two templates of one image may download at once.
+        let partial = format!("{path}.part-{}", g.guest.id);
         self.check(&Cmd::new(["mkdir", "-p", dir]), SHORT, log)?;
         log.note(&format!("downloading {url}"));
         self.check(&commands::image_download(&url, &partial), g.timeout, log)?;
-        let name = path.rsplit('/').next().unwrap_or_default().to_string();
+        // The name the publisher's checksum list uses: the URL's.
+        let name = url.rsplit('/').next().unwrap_or_default().to_string();
         let expected = if let Some(sum) = g
             .guest
             .raw
@@ -487,11 +505,14 @@ mod tests {
             ["10.0.0.13:/tank/data/1001 /persistent nfs defaults,_netdev,nofail 0 0"]
         );
         let fstab = "LABEL=root / ext4 defaults 0 1\n";
-        let once = with_block(fstab, FSTAB_BEGIN, &fstab_lines(&v));
+        let once = with_block(fstab, FSTAB_BEGIN, &fstab_lines(&v)).unwrap();
         assert!(once.starts_with(fstab));
-        assert_eq!(with_block(&once, FSTAB_BEGIN, &fstab_lines(&v)), once);
         assert_eq!(
-            with_block(&once, FSTAB_BEGIN, &[]),
+            with_block(&once, FSTAB_BEGIN, &fstab_lines(&v)).unwrap(),
+            once
+        );
+        assert_eq!(
+            with_block(&once, FSTAB_BEGIN, &[]).unwrap(),
             fstab,
             "a removed volume's line goes"
         );

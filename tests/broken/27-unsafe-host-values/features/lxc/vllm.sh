@@ -1,0 +1,2 @@
+#!/bin/sh
+# only its existence matters here
