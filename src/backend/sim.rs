@@ -126,6 +126,19 @@ impl Sim {
             .map_or(0, |d| d.as_millis())
     }
 
+    /// A host step's line in `ops.log`.
+    fn host_op(&self, what: &str) {
+        if let Some(f) = self
+            .ops_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            let now = Self::millis();
+            let _ = writeln!(f, "{now} {now} host host {what}");
+        }
+    }
+
     /// Run `change` as one operation on `node`: injected faults first, then latency,
     /// then the change to the in-memory host, then its file and a line in `ops.log`.
     fn op(
@@ -382,15 +395,7 @@ impl Backend for Sim {
         if let Some(err) = self.fault("host", "host", step.name) {
             return Err(err);
         }
-        if let Some(f) = self
-            .ops_log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_mut()
-        {
-            let now = Self::millis();
-            let _ = writeln!(f, "{now} {now} host host builtin:{}", step.name);
-        }
+        self.host_op(&format!("builtin:{}", step.name));
         Ok(())
     }
 
@@ -399,15 +404,7 @@ impl Backend for Sim {
         if let Some(err) = self.fault("host", "host", &script.name) {
             return Err(err);
         }
-        if let Some(f) = self
-            .ops_log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_mut()
-        {
-            let now = Self::millis();
-            let _ = writeln!(f, "{now} {now} host host {}", script.name);
-        }
+        self.host_op(&script.name);
         if self.exec {
             let mut argv = vec!["sh".to_string(), script.path.display().to_string()];
             argv.extend(script.args.iter().cloned());

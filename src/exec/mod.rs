@@ -224,16 +224,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                         "the {} backend does not carry out host step `{name}` (it needs Proxmox)",
                         r.backend.name()
                     );
-                    let mut res = result(
-                        node,
-                        Outcome::Skipped,
-                        Some(detail),
-                        0,
-                        Duration::ZERO,
-                        None,
-                    );
-                    res.unsupported = true;
-                    c.finish(res);
+                    c.finish(unsupported(node, detail));
                     c.release(node);
                 } else if let Some(kind) = node
                     .guest_id()
@@ -246,16 +237,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                         r.backend.name(),
                         kind.prefix().to_uppercase()
                     );
-                    let mut res = result(
-                        node,
-                        Outcome::Skipped,
-                        Some(detail),
-                        0,
-                        Duration::ZERO,
-                        None,
-                    );
-                    res.unsupported = true;
-                    c.finish(res);
+                    c.finish(unsupported(node, detail));
                     c.block(node);
                 } else if stopped {
                     c.finish(result(
@@ -375,6 +357,20 @@ impl Coordinator<'_, '_> {
             }
         }
     }
+}
+
+/// Skipped because the backend cannot do it: not a failure.
+fn unsupported(node: NodeId, detail: String) -> NodeResult {
+    let mut res = result(
+        node,
+        Outcome::Skipped,
+        Some(detail),
+        0,
+        Duration::ZERO,
+        None,
+    );
+    res.unsupported = true;
+    res
 }
 
 fn result(

@@ -19,22 +19,21 @@ struct Host {
     schema: PathBuf,
 }
 
-fn host() -> Option<Host> {
-    let shared = shared()?;
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is needed for the pve stand-ins"
-        );
-        eprintln!("SKIPPED: python3 not found; the pve stand-ins need it");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let defs = dir.path().join("defs");
+/// A stand-in Proxmox host laid out in a directory.
+pub struct Staged {
+    /// A copy of the bundled definitions, host steps made harmless.
+    pub defs: PathBuf,
+    /// The stand-in tools, and an `apt-get` that refuses.
+    pub bin: PathBuf,
+    /// The stand-ins' state (`PHOENIX_STANDIN_DIR`).
+    pub state: PathBuf,
+    /// The image directory, with the template's cloud image in it.
+    pub images: PathBuf,
+}
+
+/// Lay out a stand-in host in `dir` (also used by the ssh tests).
+pub fn stage(dir: &Path) -> Staged {
+    let defs = dir.join("defs");
     crate::e2e_lxc::copy_dir(&bundled_defs(), &defs);
     // Host steps run on this machine for real: make them harmless here.
     for step in ["network", "firewall"] {
@@ -44,8 +43,10 @@ fn host() -> Option<Host> {
         )
         .unwrap();
     }
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
+    let (bin, state, images) = (dir.join("bin"), dir.join("pve"), dir.join("images"));
+    for d in [&bin, &state, &images] {
+        std::fs::create_dir_all(d).unwrap();
+    }
     let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standin/pve-standin.py");
     for tool in [
         "pct",
@@ -70,15 +71,40 @@ fn host() -> Option<Host> {
     )
     .unwrap();
     std::fs::set_permissions(&apt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).unwrap();
     std::fs::write(
         images.join("debian-12-genericcloud-amd64.qcow2"),
         b"not really an image",
     )
     .unwrap();
-    let state = dir.path().join("pve");
-    std::fs::create_dir_all(&state).unwrap();
+    Staged {
+        defs,
+        bin,
+        state,
+        images,
+    }
+}
+
+fn host() -> Option<Host> {
+    let shared = shared()?;
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 is needed for the pve stand-ins"
+        );
+        eprintln!("SKIPPED: python3 not found; the pve stand-ins need it");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Staged {
+        defs,
+        bin,
+        state,
+        images,
+    } = stage(dir.path());
     Some(Host {
         cache: dir.path().join("cache"),
         defs,

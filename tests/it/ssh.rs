@@ -18,7 +18,7 @@ use phoenix::backend::pve::commands::Cmd;
 use phoenix::backend::pve::runner::{Runner, SSH_CONFIG_ENV};
 use serde_json::Value;
 
-use crate::helpers::{Output, bundled_defs, phoenix, shared};
+use crate::helpers::{Output, phoenix, shared};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -320,51 +320,12 @@ fn a_pve_build_over_ssh_builds_everything_and_a_rebuild_runs_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let defs = d.join("defs");
-    crate::e2e_lxc::copy_dir(&bundled_defs(), &defs);
-    // Host steps run on this machine for real: make them harmless here.
-    for step in ["network", "firewall"] {
-        std::fs::write(
-            defs.join(format!("features/host/{step}.sh")),
-            format!("#!/bin/sh\necho host step {step} with $1\n"),
-        )
-        .unwrap();
-    }
-    let (bin, state, images) = (d.join("bin"), d.join("pve"), d.join("images"));
-    for dir in [&bin, &state, &images] {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standin/pve-standin.py");
-    // The tools of `pve_standin.rs`; keep the two lists alike.
-    for tool in [
-        "pct",
-        "qm",
-        "pvesh",
-        "pvesm",
-        "zpool",
-        "zfs",
-        "wipefs",
-        "exportfs",
-        "showmount",
-        "curl",
-        "virt-customize",
-    ] {
-        std::os::unix::fs::symlink(&standin, bin.join(tool)).unwrap();
-    }
-    // The "remote" host is this machine: a tool missing above must not make phoenix
-    // install its package here for real.
-    let apt = bin.join("apt-get");
-    std::fs::write(
-        &apt,
-        "#!/bin/sh\necho \"apt-get $* refused in a test\" >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&apt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::fs::write(
-        images.join("debian-12-genericcloud-amd64.qcow2"),
-        b"not really an image",
-    )
-    .unwrap();
+    let crate::pve_standin::Staged {
+        defs,
+        bin,
+        state,
+        images,
+    } = crate::pve_standin::stage(d);
     let remote_path = format!(
         "{}:{}",
         bin.display(),

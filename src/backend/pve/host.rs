@@ -508,6 +508,30 @@ impl Pve {
         }
     }
 
+    /// Install `package` on the host when `tool` is not there.
+    pub(super) fn ensure_tool(
+        &self,
+        tool: &str,
+        package: &str,
+        timeout: Duration,
+        log: &mut Log,
+    ) -> OpResult {
+        let probe = Cmd::new(["sh", "-c", "command -v \"$1\"", "sh", tool]);
+        if self.check(&probe, SHORT, log).is_ok() {
+            return Ok(());
+        }
+        let install = Cmd::new([
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            package,
+        ]);
+        self.check(&install, timeout, log).map(|_| ())
+    }
+
     fn zfs(&self, step: &HostStep, log: &mut Log) -> OpResult {
         let host = &step.defs.host;
         for (i, pool) in pools(host).iter().enumerate() {
@@ -673,24 +697,7 @@ impl Pve {
     fn nfs(&self, step: &HostStep, log: &mut Log) -> OpResult {
         let host = &step.defs.host;
         let exports = exports(host);
-        if self
-            .check(&Cmd::new(["sh", "-c", "command -v exportfs"]), SHORT, log)
-            .is_err()
-        {
-            self.check(
-                &Cmd::new([
-                    "env",
-                    "DEBIAN_FRONTEND=noninteractive",
-                    "apt-get",
-                    "install",
-                    "-y",
-                    "-q",
-                    "nfs-kernel-server",
-                ]),
-                step.timeout,
-                log,
-            )?;
-        }
+        self.ensure_tool("exportfs", "nfs-kernel-server", step.timeout, log)?;
         for e in &exports {
             self.check(&Cmd::new(["mkdir", "-p", &host_path(&e.path)]), SHORT, log)?;
         }

@@ -361,28 +361,7 @@ impl Pve {
         let dir = std::env::var("PHOENIX_PVE_IMAGE_DIR")
             .unwrap_or_else(|_| commands::IMAGE_DIR.to_string());
         self.fetch_image(g, &dir, log)?;
-        if self
-            .check(
-                &Cmd::new(["sh", "-c", "command -v virt-customize"]),
-                SHORT,
-                log,
-            )
-            .is_err()
-        {
-            self.check(
-                &Cmd::new([
-                    "env",
-                    "DEBIAN_FRONTEND=noninteractive",
-                    "apt-get",
-                    "install",
-                    "-y",
-                    "-q",
-                    "libguestfs-tools",
-                ]),
-                g.timeout,
-                log,
-            )?;
-        }
+        self.ensure_tool("virt-customize", "libguestfs-tools", g.timeout, log)?;
         let work = commands::image_work_copy(g.guest, &dir);
         let result = self
             .all(&commands::image_customise(g.guest, &dir), g.timeout, log)
