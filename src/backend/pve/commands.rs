@@ -425,7 +425,8 @@ pub fn ct_exec(g: &Guest, local: &str, remote: &str, args: &[String]) -> Vec<Cmd
     ]
 }
 
-fn tool(g: &Guest) -> &'static str {
+/// `pct` for a container, `qm` for a VM.
+pub fn tool(g: &Guest) -> &'static str {
     if g.kind == GuestKind::Ct { "pct" } else { "qm" }
 }
 

@@ -65,11 +65,7 @@ impl Pve {
     }
 
     fn status(&self, g: &GuestCtx, log: &mut Log) -> Result<String, OpError> {
-        let tool = if g.guest.kind == GuestKind::Ct {
-            "pct"
-        } else {
-            "qm"
-        };
+        let tool = commands::tool(g.guest);
         self.check(
             &Cmd::new([tool, "status", &g.guest.id.to_string()]),
             SHORT,
@@ -96,11 +92,7 @@ impl Pve {
     }
 
     fn snapshots(&self, g: &GuestCtx, log: &mut Log) -> Vec<String> {
-        let tool = if g.guest.kind == GuestKind::Ct {
-            "pct"
-        } else {
-            "qm"
-        };
+        let tool = commands::tool(g.guest);
         self.check(
             &Cmd::new([tool, "listsnapshot", &g.guest.id.to_string()]),
             SHORT,
@@ -357,11 +349,7 @@ impl Backend for Pve {
     }
 
     fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        let tool = if g.guest.kind == GuestKind::Ct {
-            "pct"
-        } else {
-            "qm"
-        };
+        let tool = commands::tool(g.guest);
         self.check(
             &Cmd::new([tool, "shutdown", &g.guest.id.to_string()]),
             g.timeout,
