@@ -462,10 +462,10 @@ elif sub == "guest":
     reply = {"exited": 1, "exitcode": 0, "out-data": ""}
     if "--pass-stdin" in pos:
         g["files"][cmd[-1]] = sys.stdin.read()
-    elif cmd[0] == "/bin/sh" and "echo $? >" in cmd[2]:
-        # Detached: sh -c SCRIPT sh <log> <exit file> <command...>
-        log_file, exit_file, inner = cmd[4], cmd[5], cmd[6:]
-        if '"$@"' not in cmd[2]:
+    elif cmd[0] == "/bin/sh" and len(cmd) > 6 and "echo $? >" in cmd[4]:
+        # Detached: sh -c START sh JOB <log> <exit file> <command...>
+        log_file, exit_file, inner = cmd[5], cmd[6], cmd[7:]
+        if '"$@"' not in cmd[4]:
             bad("a detached command must run its arguments, not a script built from them")
         # Exit codes for cloud-init waits, per guest, from `cloud_init` in the state.
         codes = S.get("cloud_init", {}).get(gid, [])

@@ -60,6 +60,34 @@ pub(super) fn agent_result(stdout: &str, status: i32) -> Result<String, String> 
     }
 }
 
+/// Runs `"$@"` with its output to `$out` and its exit code to `$code` (written
+/// beside it and renamed, so a poll never reads half of it).
+const DETACHED_JOB: &str = "out=$1; code=$2; shift 2; \"$@\" > \"$out\" 2>&1; echo $? > \"$code.tmp\" && mv \"$code.tmp\" \"$code\"";
+
+/// Starts `DETACHED_JOB` and returns at once: as a transient systemd unit where
+/// there is systemd (the job then survives a restart of the guest agent, whose
+/// cgroup it would otherwise share, e.g. when an apt upgrade restarts it), else in
+/// the background. An old exit code is removed first, so a poll never sees it.
+const DETACHED_START: &str = "job=$1; shift; mkdir -p \"$(dirname \"$2\")\"; rm -f \"$2\" \"$2.tmp\"; systemd-run --collect --quiet -- /bin/sh -c \"$job\" sh \"$@\" > /dev/null 2>&1 || { /bin/sh -c \"$job\" sh \"$@\" > /dev/null 2>&1 & }";
+
+/// The argv that starts `argv` detached inside a guest: paths and the command go as
+/// arguments, never into the script text.
+pub fn detached_start(out: &str, code: &str, argv: &[String]) -> Vec<String> {
+    let mut start: Vec<String> = [
+        "/bin/sh",
+        "-c",
+        DETACHED_START,
+        "sh",
+        DETACHED_JOB,
+        out,
+        code,
+    ]
+    .map(String::from)
+    .to_vec();
+    start.extend(argv.iter().cloned());
+    start
+}
+
 const FSTAB_BEGIN: &str = "# BEGIN phoenix: NFS volumes of this VM, managed by phoenix";
 
 /// A VM's NFS volumes: (`server:path`, mount point, host path).
@@ -135,18 +163,8 @@ impl Pve {
         log: &mut Log,
     ) -> Result<(i32, String), OpError> {
         let (out, code) = (format!("{stem}.log"), format!("{stem}.exit"));
-        // Paths and the command go as arguments, never into the script text; the
-        // exit code is written beside its file and renamed, so a poll never reads
-        // a half-written one.
-        let mut start: Vec<&str> = vec![
-            "/bin/sh",
-            "-c",
-            "out=$1; code=$2; shift 2; mkdir -p \"$(dirname \"$code\")\"; rm -f \"$code\"; (\"$@\" > \"$out\" 2>&1; echo $? > \"$code.tmp\" && mv \"$code.tmp\" \"$code\") > /dev/null 2>&1 &",
-            "sh",
-            &out,
-            &code,
-        ];
-        start.extend(argv.iter().map(String::as_str));
+        let start = detached_start(&out, &code, argv);
+        let start: Vec<&str> = start.iter().map(String::as_str).collect();
         self.agent_run(g, &start, log)
             .map_err(|e| OpError::new(format!("starting {what}: {}", e.message)))?;
         let deadline = Instant::now() + timeout;
@@ -470,6 +488,38 @@ mod tests {
             "an unfinished command is not a success"
         );
         assert!(agent_result("", 255).is_err());
+    }
+
+    /// The start command, run here for real: it returns at once, the job's output
+    /// and exit code land in their files, values stay data.
+    #[test]
+    fn detached_start_runs_the_command_as_data_and_records_its_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run/job.log").display().to_string();
+        let code = dir.path().join("run/job.exit").display().to_string();
+        let marker = dir.path().join("pwned");
+        std::fs::create_dir_all(dir.path().join("run")).unwrap();
+        std::fs::write(&code, "99\n").unwrap();
+        let hostile = format!("$(touch {}) ; exit 0", marker.display());
+        let argv: Vec<String> = ["/bin/sh", "-c", "echo \"got: $1\"; exit 3", "sh", &hostile]
+            .map(String::from)
+            .to_vec();
+        let start = detached_start(&out, &code, &argv);
+        let status = std::process::Command::new(&start[0])
+            .args(&start[1..])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&code).ok().as_deref() != Some("3\n") {
+            assert!(Instant::now() < deadline, "no exit code 3 in {code}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("got: {hostile}\n")
+        );
+        assert!(!marker.exists(), "a value was run as a command");
     }
 
     #[test]
