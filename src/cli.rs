@@ -190,7 +190,8 @@ pub enum Command {
 
         /// Let host:zfs erase disks that hold data (a filesystem, a partition table,
         /// an old pool) before creating a pool on them. Without it such a disk stops
-        /// the step and nothing is erased. Disks of a pool, imported or only importable, are never touched.
+        /// the step and nothing is erased. Disks of a pool, imported or only
+        /// importable, are never touched.
         #[arg(long)]
         wipe_disks: bool,
 
