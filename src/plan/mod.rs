@@ -142,7 +142,24 @@ pub fn make(
             (Some(_), true) if observed.is_none() => {
                 (ActionKind::Create, all_steps(desired), vec![format!("recorded as built, but {node} does not exist on the host")])
             }
-            (Some(rec), true) => guest_action(desired, rec, &reasons_of),
+            (Some(rec), true) => {
+                let (action, steps, mut reasons) = guest_action(desired, rec, &reasons_of);
+                // A VM that `qm template` converted can neither start nor roll back:
+                // any change to its content makes it again.
+                let converted = matches!(node, NodeId::Vm(_))
+                    && rec.steps.last().is_some_and(|s| s.step == "template");
+                if converted
+                    && matches!(
+                        action,
+                        ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot
+                    )
+                {
+                    reasons.push("a converted VM template cannot change in place; it is made again".into());
+                    (ActionKind::Replace, all_steps(desired), reasons)
+                } else {
+                    (action, steps, reasons)
+                }
+            }
         };
         let needs_allow_replace = action == ActionKind::Replace
             && node

@@ -339,6 +339,45 @@ fn template_feature_change_rolls_back_and_rebuilds_its_clones() {
     assert!(steps_of(&out, "ct:902").is_empty() && steps_of(&out, "ct:920").is_empty());
 }
 
+/// A VM template, once `qm template` converted it, can neither start nor roll back:
+/// a change to its features makes it again (no consent needed for a template),
+/// and its clone, which is not a template, is replaced only with consent.
+#[test]
+fn a_converted_vm_template_is_made_again_not_resumed() {
+    let t = tree();
+    std::fs::create_dir_all(t.defs.join("features/vm")).unwrap();
+    std::fs::write(
+        t.defs.join("features/vm/tools.sh"),
+        "#!/bin/sh\necho tools\n",
+    )
+    .unwrap();
+    let vms = json!({"vm_defaults": {"cores": 1, "memory_mb": 1024, "storage_pool": "local-lvm"},
+    "vms": [
+        {"vmid": 9000, "name": "tmpl", "is_template": true, "template_image": "img.qcow2", "features": ["tools"]},
+        {"vmid": 1001, "name": "worker", "clone_from_vmid": 9000}
+    ]});
+    std::fs::write(
+        t.defs.join("phoenix_vm_configs.json"),
+        serde_json::to_string_pretty(&vms).unwrap(),
+    )
+    .unwrap();
+    t.build(&["all"]).success();
+    std::fs::write(
+        t.defs.join("features/vm/tools.sh"),
+        "#!/bin/sh\necho tools v2\n",
+    )
+    .unwrap();
+    let out = t.build(&["all"]).code(1);
+    assert!(
+        out.stderr.contains("vm:1001 (worker)") && !out.stderr.contains("vm:9000 (tmpl)"),
+        "{}",
+        out.stderr
+    );
+    let out = t.build(&["all", "--allow-replace"]).success();
+    assert_eq!(steps_of(&out, "vm:9000")[0], "define", "{}", out.stdout);
+    assert_eq!(steps_of(&out, "vm:1001")[0], "define");
+}
+
 #[test]
 fn force_rebuilds_a_fresh_guest_and_dry_run_runs_nothing() {
     let t = tree();
