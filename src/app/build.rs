@@ -8,7 +8,7 @@ use crate::backend::lxc::{Lxc, which};
 use crate::backend::pve::Pve;
 use crate::backend::pve::runner::Runner;
 use crate::backend::sim::Sim;
-use crate::backend::{Backend, DryRun, GuestCtx, Log, Stamp};
+use crate::backend::{Backend, DryRun, GuestCtx, Log, Preview, Stamp, Work};
 use crate::cli::{BackendKind, Cli, Command, Output};
 use crate::defs::Severity;
 use crate::exec::{self, Reporter};
@@ -146,7 +146,20 @@ pub(crate) fn build(cli: &Cli) -> i32 {
         let mut out = String::new();
         for a in assessed.plan.pending() {
             out.push_str(&format!("# {} {}\n", a.action.as_str(), a.node));
-            for c in crate::backend::pve::commands::for_action(a, &loaded.defs, &node_name) {
+            let work = match a.action {
+                ActionKind::Create => Work::Create,
+                ActionKind::Replace => Work::Replace,
+                ActionKind::Update => Work::Update,
+                ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot => Work::Steps,
+                ActionKind::Fresh => continue,
+            };
+            let preview = Preview {
+                node: a.node,
+                work,
+                steps: &a.steps,
+                key: &a.key,
+            };
+            for c in crate::backend::pve::commands::preview(&preview, &loaded.defs, &node_name) {
                 out.push_str(&c.display());
                 out.push('\n');
             }

@@ -183,6 +183,30 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// What a planned node will have done to it, as a backend needs to know it to show
+/// the operations it would run (`build --dry-run --backend pve`). The plan's actions
+/// map onto this, so backends never depend on the planner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Build from nothing.
+    Create,
+    /// Destroy, then build from nothing.
+    Replace,
+    /// Apply the settings in place.
+    Update,
+    /// Run the listed steps on the existing guest (resume, re-run the app, re-snapshot).
+    Steps,
+}
+
+/// One node's planned work: what is done, which steps, and the output key it ends with.
+#[derive(Debug, Clone, Copy)]
+pub struct Preview<'a> {
+    pub node: NodeId,
+    pub work: Work,
+    pub steps: &'a [String],
+    pub key: &'a str,
+}
+
 /// Runs nothing; its host is what the state directory says was built.
 #[derive(Debug, Default)]
 pub struct DryRun {

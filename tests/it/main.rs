@@ -12,6 +12,7 @@ mod broken;
 mod build_sim;
 mod e2e_lxc;
 mod fixtures;
+mod golden_keys;
 mod keys;
 mod no_panic;
 mod pve;

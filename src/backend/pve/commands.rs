@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::backend::{Preview, Work};
 use crate::defs::{Definitions, Guest, GuestKind};
 
 /// Where cloud images are kept on a Proxmox host (`PHOENIX_PVE_IMAGE_DIR` moves it).
@@ -761,14 +762,13 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
     cmds
 }
 
-/// The commands one planned action runs, for `build --dry-run --backend pve`.
+/// The commands one planned piece of work runs, for `build --dry-run --backend pve`.
 /// Against an unknown host: mounts are taken as absent, snapshots as present.
-pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) -> Vec<Cmd> {
-    use crate::plan::ActionKind;
-    let Some(g) = action.node.guest_id().and_then(|id| defs.guest(id)) else {
+pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
+    let Some(g) = w.node.guest_id().and_then(|id| defs.guest(id)) else {
         // Host steps run their script on the host, with the hypervisor file as $1;
         // built-in ones run phoenix's own commands.
-        if let crate::graph::NodeId::Host(name) = action.node
+        if let crate::graph::NodeId::Host(name) = w.node
             && let Some(spec) = crate::defs::host::spec(name)
         {
             let Some(rel) = defs.host_script(spec) else {
@@ -781,14 +781,13 @@ pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) 
         return Vec::new();
     };
     let mut cmds = Vec::new();
-    match action.action {
-        ActionKind::Fresh => {}
-        ActionKind::Create => cmds.extend(full_build(g, defs, node)),
-        ActionKind::Replace => {
+    match w.work {
+        Work::Create => cmds.extend(full_build(g, defs, node)),
+        Work::Replace => {
             cmds.extend(destroy(g));
             cmds.extend(full_build(g, defs, node));
         }
-        ActionKind::Update => {
+        Work::Update => {
             cmds.extend(if g.kind == GuestKind::Ct {
                 ct_configure(g, &Current::default())
             } else {
@@ -796,12 +795,12 @@ pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) 
             });
             cmds.extend(firewall(g, node, 0));
         }
-        ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot => {
-            for step in &action.steps {
+        Work::Steps => {
+            for step in w.steps {
                 if let Some(f) = step.strip_prefix("feature:") {
-                    if step == &action.steps[0]
-                        || action.steps.first().is_some_and(|s| s == "configure")
-                            && action.steps.get(1) == Some(step)
+                    if step == &w.steps[0]
+                        || w.steps.first().is_some_and(|s| s == "configure")
+                            && w.steps.get(1) == Some(step)
                     {
                         cmds.push(rollback(g, &format!("pre-{f}")));
                     }
@@ -838,9 +837,7 @@ pub fn for_action(action: &crate::plan::Action, defs: &Definitions, node: &str) 
             }
         }
     }
-    if action.action != ActionKind::Fresh {
-        cmds.push(stamp(g, &stamp_tags(&format!("built:{}", action.key))));
-    }
+    cmds.push(stamp(g, &stamp_tags(&format!("built:{}", w.key))));
     cmds
 }
 
