@@ -26,7 +26,7 @@ fn key_table(defs: &Path) -> String {
                 out,
                 "{:<14} {:<24} {}",
                 node.to_string(),
-                step.step.to_string(),
+                step.step,
                 step.key.hex()
             )
             .unwrap();
