@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::backend::{Backend, DryRun, Inventory};
+use crate::backend::Backend;
 use crate::defs::{self, Definitions, Diagnostics, Severity};
 use crate::graph::{self, Graph, NodeId, target};
+use crate::inventory::{self, Inventory};
 use crate::key::{self, NodeKeys, ScriptHashes};
 use crate::plan::{self, Plan};
 use crate::state::{NodeRecord, Recorded, StateDir, StateError};
@@ -74,9 +75,7 @@ pub fn assess_with(
     let recorded = state.read_all()?;
     let inventory = match backend {
         Some(b) => b.inventory()?,
-        None => {
-            DryRun::from_records(records_by_node(&loaded.defs, &recorded.records)).inventory()?
-        }
+        None => inventory::from_records(records_by_node(&loaded.defs, &recorded.records)),
     };
     let plan = plan::make(&loaded.defs, &order, &keys, &recorded.records, &inventory);
     Ok(Assessed {

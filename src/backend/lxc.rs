@@ -141,7 +141,7 @@ impl Lxc {
     }
 
     fn write_stamp(&self, name: &str, stamp: &str) -> OpResult {
-        crate::state::write_atomic(
+        crate::fsutil::write_atomic(
             &self.dir(name).join(STAMP_FILE),
             format!("{stamp}\n").as_bytes(),
         )
@@ -228,7 +228,7 @@ impl Lxc {
         }
         let changed = out != text;
         if changed {
-            crate::state::write_atomic(&path, out.as_bytes())
+            crate::fsutil::write_atomic(&path, out.as_bytes())
                 .map_err(|e| OpError::new(e.to_string()))?;
         }
         Ok(changed)

@@ -15,50 +15,15 @@ pub mod lxc;
 pub mod pve;
 pub mod sim;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::defs::{Definitions, Guest, GuestKind};
 use crate::graph::NodeId;
-use crate::state::NodeRecord;
 
 pub use command::Log;
-
-/// What phoenix stamped on a guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stamp {
-    /// No stamp: not created by phoenix.
-    Foreign,
-    /// Created by a build that has not finished it yet.
-    Building,
-    /// Finished, with this output key.
-    Built(String),
-}
-
-impl Stamp {
-    pub fn parse(text: &str) -> Stamp {
-        let text = text.trim();
-        if let Some(k) = text.strip_prefix("built:") {
-            Stamp::Built(k.to_string())
-        } else if text.starts_with("building:") {
-            Stamp::Building
-        } else {
-            Stamp::Foreign
-        }
-    }
-}
-
-/// What the host reports about one guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub stamp: Stamp,
-    pub snapshots: Vec<String>,
-    pub running: bool,
-}
-
-/// Guests that exist on the host. Host steps have no inventory entry.
-pub type Inventory = HashMap<NodeId, Observed>;
+/// Re-exported: the backends report what they observe in these types.
+pub use crate::inventory::{Inventory, Observed, Stamp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -214,24 +179,9 @@ pub struct DryRun {
 }
 
 impl DryRun {
-    pub fn from_records<'a>(records: impl IntoIterator<Item = (NodeId, &'a NodeRecord)>) -> DryRun {
-        let inventory = records
-            .into_iter()
-            .filter(|(id, r)| id.guest_id().is_some() && !r.steps.is_empty())
-            .map(|(id, r)| {
-                let stamp = r
-                    .last_key()
-                    .map_or(Stamp::Building, |k| Stamp::Built(k.to_string()));
-                (
-                    id,
-                    Observed {
-                        stamp,
-                        snapshots: Vec::new(),
-                        running: true,
-                    },
-                )
-            })
-            .collect();
+    /// A dry run against a host that holds exactly `inventory` (the recorded state's
+    /// idea of the host, see [`crate::inventory::from_records`]).
+    pub fn new(inventory: Inventory) -> DryRun {
         DryRun { inventory }
     }
 }

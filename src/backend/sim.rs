@@ -199,7 +199,7 @@ impl Sim {
             OpError::new(format!("injected failure: {op} {detail} on {node}"))
         };
         // A fault that fired is gone for the next run too.
-        let _ = crate::state::write_atomic(
+        let _ = crate::fsutil::write_atomic(
             &self.dir.join("faults.json"),
             &serde_json::to_vec_pretty(&*faults).unwrap_or_default(),
         );

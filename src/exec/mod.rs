@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 pub use events::{Event, NodeResult, Outcome, Summary};
 pub use worker::pre_feature_snapshot;
 
-use crate::backend::{Backend, Inventory};
+use crate::backend::Backend;
+use crate::inventory::Inventory;
 use crate::defs::Definitions;
 use crate::graph::{Graph, NodeId};
 use crate::key::NodeKeys;

@@ -21,9 +21,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::backend::{Inventory, Stamp};
 use crate::defs::Definitions;
 use crate::graph::NodeId;
+use crate::inventory::{Inventory, Stamp};
 use crate::key::{Manifest, NodeKeys, StepKey, canon};
 use crate::state::NodeRecord;
 

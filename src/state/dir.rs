@@ -1,0 +1,262 @@
+//! The state directory itself: reading every record, the journal of a build,
+//! compaction into per-node files, and the one-build-at-a-time lock.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::journal::Journal;
+use super::record::{NodeRecord, RECORD_VERSION};
+use super::{Recorded, StateError, slug_of};
+use crate::fsutil::{FileError, file_error, write_atomic};
+
+/// Held while a build runs; dropping it releases the lock.
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: File,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(root: &Path) -> StateDir {
+        StateDir {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn nodes_dir(&self) -> PathBuf {
+        self.root.join("nodes")
+    }
+
+    pub fn record_path(&self, slug: &str) -> PathBuf {
+        self.nodes_dir().join(format!("{slug}.json"))
+    }
+
+    /// All records: the node files, then the journal of a build that has not been
+    /// compacted yet (a running or crashed one), whose entries are newer. A missing
+    /// directory is an empty state, not an error.
+    pub fn read_all(&self) -> Result<Recorded, StateError> {
+        let mut out = self.read_node_files()?;
+        out.records.extend(Journal::read_newest(&self.journal_path()));
+        Ok(out)
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.root.join("journal")
+    }
+
+    /// Open the journal a build appends its records to.
+    pub fn journal(&self) -> Result<Journal, StateError> {
+        fs::create_dir_all(&self.root).map_err(file_error("create", &self.root))?;
+        Journal::open(self.journal_path())
+    }
+
+    /// [`StateDir::compact`] when the journal holds more than `bytes`.
+    pub fn compact_if_larger(&self, bytes: u64) -> Result<(), StateError> {
+        match fs::metadata(self.journal_path()) {
+            Ok(m) if m.len() > bytes => self.compact(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fold the journal into the node files (atomically, one by one), then empty it.
+    /// Run with the build lock held.
+    pub fn compact(&self) -> Result<(), StateError> {
+        let latest = Journal::read_newest(&self.journal_path());
+        if latest.is_empty() {
+            return Ok(());
+        }
+        for rec in latest.values() {
+            self.write(&slug_of(&rec.node), rec)?;
+        }
+        let path = self.journal_path();
+        Ok(File::create(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(file_error("truncate", &path))?)
+    }
+
+    fn read_node_files(&self) -> Result<Recorded, StateError> {
+        let mut out = Recorded::default();
+        let dir = self.nodes_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => {
+                return Err(FileError {
+                    action: "read",
+                    path: dir,
+                    source,
+                }
+                .into());
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(file_error("read", &dir))?;
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            match fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<NodeRecord>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(rec) if rec.version == RECORD_VERSION => {
+                    out.records.insert(rec.node.clone(), rec);
+                }
+                Ok(rec) => out.unreadable.push((
+                    path,
+                    format!("record version {} is not {RECORD_VERSION}", rec.version),
+                )),
+                Err(e) => out.unreadable.push((path, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Take the state directory's lock for the duration of a build. The lock is an
+    /// advisory file lock: the kernel drops it when the process dies, even by kill -9,
+    /// so a crashed build never leaves a stale lock behind.
+    pub fn lock(&self) -> Result<BuildLock, StateError> {
+        fs::create_dir_all(&self.root).map_err(file_error("create", &self.root))?;
+        let path = self.root.join("lock");
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(file_error("open", &path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.set_len(0);
+                let _ = writeln!(file, "{}", std::process::id());
+                Ok(BuildLock { _file: file })
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path)
+                    .map(|p| format!(" (pid {})", p.trim()))
+                    .unwrap_or_default();
+                Err(StateError::Locked { path, holder })
+            }
+            Err(fs::TryLockError::Error(source)) => Err(FileError {
+                action: "lock",
+                path,
+                source,
+            }
+            .into()),
+        }
+    }
+
+    pub fn read(&self, slug: &str) -> Option<NodeRecord> {
+        let bytes = fs::read(self.record_path(slug)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Write a record atomically: temp file, fsync, rename, fsync the directory.
+    pub fn write(&self, slug: &str, record: &NodeRecord) -> Result<(), StateError> {
+        let dir = self.nodes_dir();
+        fs::create_dir_all(&dir).map_err(file_error("create", &dir))?;
+        let path = self.record_path(slug);
+        let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+        Ok(write_atomic(&path, &bytes)?)
+    }
+
+    pub fn remove(&self, slug: &str) -> Result<(), StateError> {
+        let path = self.record_path(slug);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(FileError {
+                action: "remove",
+                path,
+                source,
+            }
+            .into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::key::Manifest;
+    use crate::state::{RecordedManifest, StepRecord};
+
+    #[test]
+    fn records_round_trip_and_bad_files_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        assert!(state.read_all().unwrap().records.is_empty());
+        let mut rec = NodeRecord::new("ct:950");
+        rec.steps.push(StepRecord {
+            step: "define".into(),
+            key: "ab".into(),
+            manifest: RecordedManifest::new(&Manifest::new()),
+            finished_at: 1,
+        });
+        state.write("ct-950", &rec).unwrap();
+        fs::write(dir.path().join("nodes/ct-951.json"), b"{ torn").unwrap();
+        let all = state.read_all().unwrap();
+        assert_eq!(all.records["ct:950"], rec);
+        assert_eq!(all.unreadable.len(), 1);
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("nodes"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn the_journal_wins_until_compacted_and_a_torn_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let mut old = NodeRecord::new("ct:950");
+        old.updated_at = 1;
+        state.write("ct-950", &old).unwrap();
+        let journal = state.journal().unwrap();
+        let mut new = NodeRecord::new("ct:950");
+        new.steps.push(StepRecord {
+            step: "define".into(),
+            key: "k".into(),
+            manifest: RecordedManifest::new(&Manifest::new()),
+            finished_at: 2,
+        });
+        journal.append(&new).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("journal"))
+            .unwrap()
+            .write_all(b"{\"version\": 1, \"node\": \"ct:9")
+            .unwrap();
+        assert_eq!(state.read_all().unwrap().records["ct:950"], new);
+        state.compact().unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("journal")).unwrap().len(),
+            0
+        );
+        assert_eq!(state.read("ct-950").unwrap(), new);
+        assert_eq!(state.read_all().unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn one_build_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let held = state.lock().unwrap();
+        let err = state.lock().unwrap_err();
+        assert!(err.to_string().contains("another phoenix build"), "{err}");
+        drop(held);
+        state.lock().unwrap();
+    }
+}

@@ -1,0 +1,105 @@
+//! What the state directory records per node: the keys and input manifests of the
+//! steps that completed, in order, and the settings step.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::{Manifest, NodeKeys, StepKey};
+
+pub const RECORD_VERSION: u32 = 1;
+
+/// A recorded input manifest, kept as the JSON text it was stored as and parsed
+/// only when someone asks why a step is stale: a no-op plan compares keys and never
+/// needs the manifests, which are most of a record's size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordedManifest(Box<serde_json::value::RawValue>);
+
+impl RecordedManifest {
+    pub fn new(manifest: &Manifest) -> RecordedManifest {
+        let text = serde_json::to_string(manifest).unwrap_or_else(|_| "{}".into());
+        RecordedManifest(
+            serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| empty_raw()),
+        )
+    }
+
+    /// The manifest; an unreadable one counts as empty (every input then shows as new).
+    pub fn parse(&self) -> Manifest {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+fn empty_raw() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("{}".into())
+        .unwrap_or_else(|_| unreachable!("`{{}}` is JSON"))
+}
+
+impl PartialEq for RecordedManifest {
+    fn eq(&self, other: &Self) -> bool {
+        self.parse() == other.parse()
+    }
+}
+
+impl Eq for RecordedManifest {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub key: String,
+    pub manifest: RecordedManifest,
+    /// Seconds since the Unix epoch.
+    pub finished_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub version: u32,
+    pub node: String,
+    /// Content steps that completed, in execution order.
+    pub steps: Vec<StepRecord>,
+    pub configure: Option<StepRecord>,
+    pub updated_at: u64,
+}
+
+impl NodeRecord {
+    pub fn new(node: &str) -> NodeRecord {
+        NodeRecord {
+            version: RECORD_VERSION,
+            node: node.to_string(),
+            steps: Vec::new(),
+            configure: None,
+            updated_at: now(),
+        }
+    }
+
+    /// The record of a node whose every step completed with the given keys: what a
+    /// successful build writes, and what tests use to stand for one.
+    pub fn built(node: &str, keys: &NodeKeys) -> NodeRecord {
+        let at = now();
+        let step = |s: &StepKey| StepRecord {
+            step: s.step.clone(),
+            key: s.key.hex(),
+            manifest: RecordedManifest::new(&s.manifest),
+            finished_at: at,
+        };
+        NodeRecord {
+            version: RECORD_VERSION,
+            node: node.to_string(),
+            steps: keys.chain.iter().map(step).collect(),
+            configure: keys.configure.as_ref().map(step),
+            updated_at: at,
+        }
+    }
+
+    /// Output key of the last completed content step.
+    pub fn last_key(&self) -> Option<&str> {
+        self.steps.last().map(|s| s.key.as_str())
+    }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
