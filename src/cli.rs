@@ -63,8 +63,7 @@ pub struct GlobalArgs {
 
     /// pve backend: run pct/qm/pvesh on this Proxmox host over ssh instead of locally:
     /// `root@pve`, `root@pve:2222` or `ssh://root@pve:2222`. ssh runs in batch mode
-    /// (keys, no prompts); env `PHOENIX_SSH_CONFIG` names an ssh config file for it
-    /// (identity, known hosts, `ControlMaster auto` to reuse one connection).
+    /// (keys, no prompts); see --ssh-config.
     #[arg(
         long,
         global = true,
@@ -96,6 +95,66 @@ pub struct GlobalArgs {
     /// sim backend: the directory that holds the simulated host (default: CACHE/sim).
     #[arg(long, global = true, env = "PHOENIX_SIM_DIR", value_name = "DIR")]
     pub sim_dir: Option<PathBuf>,
+
+    /// pve backend: an ssh config file for --host (`ssh -F`): identity, known hosts,
+    /// `ControlMaster auto` to reuse one connection.
+    #[arg(long, global = true, env = "PHOENIX_SSH_CONFIG", value_name = "FILE")]
+    pub ssh_config: Option<String>,
+
+    /// pve backend: where cloud images are kept on the Proxmox host.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_PVE_IMAGE_DIR",
+        default_value = "/var/lib/vz/template/cache",
+        value_name = "DIR",
+        help_heading = "Tuning and testing"
+    )]
+    pub pve_image_dir: String,
+
+    /// pve backend: a directory that stands for `/` when phoenix edits files on the
+    /// host (`/etc/exports`, its storage ledger); for tests against stand-in tools.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_PVE_ROOT",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "DIR",
+        help_heading = "Tuning and testing"
+    )]
+    pub pve_root: String,
+
+    /// sim backend: milliseconds added to every simulated operation.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_SIM_LATENCY_MS",
+        default_value_t = 0,
+        value_name = "MS",
+        help_heading = "Tuning and testing"
+    )]
+    pub sim_latency_ms: u64,
+
+    /// sim backend: really run the scripts (`sh script args`) on this machine.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_SIM_EXEC",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Tuning and testing"
+    )]
+    pub sim_exec: bool,
+
+    /// Diagnostics filter in tracing's syntax (`phoenix=debug`); overrides -v.
+    #[arg(
+        long = "log-filter",
+        global = true,
+        env = "PHOENIX_LOG",
+        value_name = "FILTER"
+    )]
+    pub log_filter: Option<String>,
 
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "PHOENIX_VERBOSE")]
@@ -171,51 +230,7 @@ pub enum Command {
     ///   phoenix build 950 --force 950         rebuild 950 although it is fresh
     ///   phoenix build all --output json | jq -c 'select(.event == "summary")'
     #[command(verbatim_doc_comment)]
-    Build {
-        /// Targets: `all`, a guest ID, or a node; all when empty.
-        #[arg(value_name = "TARGET")]
-        targets: Vec<String>,
-
-        /// Steps to run at the same time (one step at a time per guest).
-        #[arg(short, long, env = "PHOENIX_JOBS", default_value_t = 4)]
-        jobs: usize,
-
-        /// Stop starting new work after the first failure.
-        #[arg(long)]
-        fail_fast: bool,
-
-        /// Allow destroying and re-creating guests that are not templates.
-        #[arg(long)]
-        allow_replace: bool,
-
-        /// Let host:zfs erase disks that hold data (a filesystem, a partition table,
-        /// an old pool) before creating a pool on them. Without it such a disk stops
-        /// the step and nothing is erased. Disks of a pool, imported or only
-        /// importable, are never touched.
-        #[arg(long)]
-        wipe_disks: bool,
-
-        /// Print the plan and run nothing.
-        #[arg(long)]
-        dry_run: bool,
-
-        /// Rebuild this target from scratch although it is fresh (repeatable).
-        #[arg(long, value_name = "TARGET")]
-        force: Vec<String>,
-
-        /// Seconds before a step is stopped and failed.
-        #[arg(
-            long,
-            env = "PHOENIX_STEP_TIMEOUT",
-            default_value_t = 1800,
-            value_name = "SECONDS"
-        )]
-        step_timeout: u64,
-
-        /// Progress bars on a terminal, plain lines otherwise; `json` for newline-delimited events.
-        #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
-        output: Output,
-    },
+    Build(BuildArgs),
 
     /// A table of every node: the action a build would take, its key, when it was built.
     Status {
@@ -238,6 +253,68 @@ pub enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+}
+
+/// `phoenix build`'s options.
+#[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each bool is an independent command-line flag"
+)]
+pub struct BuildArgs {
+    /// Targets: `all`, a guest ID, or a node; all when empty.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Steps to run at the same time (one step at a time per guest).
+    #[arg(short, long, env = "PHOENIX_JOBS", default_value_t = 4)]
+    pub jobs: usize,
+
+    /// Stop starting new work after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Allow destroying and re-creating guests that are not templates.
+    #[arg(long)]
+    pub allow_replace: bool,
+
+    /// Let host:zfs erase disks that hold data (a filesystem, a partition table,
+    /// an old pool) before creating a pool on them. Without it such a disk stops
+    /// the step and nothing is erased. Disks of a pool, imported or only
+    /// importable, are never touched.
+    #[arg(long)]
+    pub wipe_disks: bool,
+
+    /// Print the plan and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rebuild this target from scratch although it is fresh (repeatable).
+    #[arg(long, value_name = "TARGET")]
+    pub force: Vec<String>,
+
+    /// Seconds before a step is stopped and failed.
+    #[arg(
+        long,
+        env = "PHOENIX_STEP_TIMEOUT",
+        default_value_t = 1800,
+        value_name = "SECONDS"
+    )]
+    pub step_timeout: u64,
+
+    /// Progress bars on a terminal, plain lines otherwise; `json` for newline-delimited events.
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
+    pub output: Output,
+
+    /// Milliseconds before the first retry of a lock error; doubled for each retry.
+    #[arg(
+        long,
+        env = "PHOENIX_RETRY_BACKOFF_MS",
+        default_value_t = 500,
+        value_name = "MS",
+        help_heading = "Tuning"
+    )]
+    pub retry_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

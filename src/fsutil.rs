@@ -16,7 +16,10 @@ pub struct FileError {
 }
 
 /// A `map_err` adapter: `fs::read(&p).map_err(file_error("read", &p))`.
-pub fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FileError + use<> {
+pub fn file_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> FileError + use<> {
     let path = path.to_path_buf();
     move |source| FileError {
         action,

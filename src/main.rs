@@ -1,8 +1,8 @@
 use clap::Parser;
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let cli = phoenix::cli::Cli::parse();
-    std::process::exit(phoenix::app::run(&cli));
+    phoenix::app::run(&cli)
 }
 
 #[global_allocator]

@@ -13,6 +13,7 @@
 pub mod command;
 pub mod lxc;
 pub mod pve;
+pub mod select;
 pub mod sim;
 
 use std::path::PathBuf;
@@ -21,12 +22,15 @@ use std::time::Duration;
 use crate::defs::{Definitions, Guest, GuestKind};
 use crate::graph::NodeId;
 
-pub use command::Log;
 /// Re-exported: the backends report what they observe in these types.
 pub use crate::inventory::{Inventory, Observed, Stamp};
+pub use command::Log;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// No backend can run on this machine; the message says what to install.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("backend `{backend}`: {message}")]
     Failed {
         backend: &'static str,

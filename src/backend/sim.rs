@@ -9,8 +9,8 @@
 //! `{"node": "ct:950", "op": "exec", "match": "vllm", "lock": false, "times": 1}`:
 //! the next `times` matching operations fail (with a lock error when `lock` is true,
 //! which the executor retries). `times` is decremented on disk, so a fault that fired
-//! is gone for the next build. Latency: `PHOENIX_SIM_LATENCY_MS` per operation.
-//! With `PHOENIX_SIM_EXEC=1` scripts really run (`sh script args`) on this machine,
+//! is gone for the next build. [`SimOptions`]: a latency per operation
+//! (`--sim-latency-ms`), and with `--sim-exec` scripts really run (`sh script args`) on this machine,
 //! which is how the scheduler is compared with ninja on the same DAG.
 
 use std::collections::BTreeMap;
@@ -80,8 +80,17 @@ fn node_of(label: &str) -> Option<NodeId> {
     }
 }
 
+/// How the simulated host behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimOptions {
+    /// Added to every operation.
+    pub latency: Duration,
+    /// Run scripts for real (`sh script args`) instead of only logging them.
+    pub exec: bool,
+}
+
 impl Sim {
-    pub fn new(dir: &Path) -> Result<Sim, BackendError> {
+    pub fn new(dir: &Path, opts: SimOptions) -> Result<Sim, BackendError> {
         let fail = |e: std::io::Error| BackendError::Failed {
             backend: "sim",
             message: format!("{}: {e}", dir.display()),
@@ -104,19 +113,14 @@ impl Sim {
             .append(true)
             .open(dir.join("ops.log"))
             .ok();
-        let latency = std::env::var("PHOENIX_SIM_LATENCY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(Duration::ZERO, Duration::from_millis);
-        let exec = std::env::var("PHOENIX_SIM_EXEC").as_deref() == Ok("1");
         Ok(Sim {
             dirty: Mutex::new(std::collections::HashSet::new()),
             dir: dir.to_path_buf(),
             guests: Mutex::new(guests),
             faults: Mutex::new(faults),
             ops_log: Mutex::new(ops_log),
-            latency,
-            exec,
+            latency: opts.latency,
+            exec: opts.exec,
         })
     }
 

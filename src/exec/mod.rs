@@ -24,7 +24,6 @@
 
 pub mod events;
 pub mod pool;
-pub mod report;
 mod worker;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -37,9 +36,9 @@ pub use events::{Event, NodeResult, Outcome, Summary};
 pub use worker::pre_feature_snapshot;
 
 use crate::backend::Backend;
-use crate::inventory::Inventory;
 use crate::defs::Definitions;
 use crate::graph::{Graph, NodeId};
+use crate::inventory::Inventory;
 use crate::key::NodeKeys;
 use crate::plan::{ActionKind, Plan};
 use crate::state::{NodeRecord, StateDir};

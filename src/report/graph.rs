@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::table::{Column, Table, Width};
 use crate::defs::{Definitions, host};
 use crate::graph::{EdgeKind, Graph, NodeId};
 
@@ -57,18 +58,18 @@ impl View<'_> {
 }
 
 pub fn text(v: &View) -> String {
-    let mut out = String::new();
-    let width = v
-        .nodes
-        .iter()
-        .map(|n| n.to_string().len())
-        .max()
-        .unwrap_or(0);
+    let with_state = v.states.is_some();
+    let mut columns = Vec::new();
+    if with_state {
+        columns.push(Column::left("", Width::AtLeast(8)));
+    }
+    columns.extend([
+        Column::left(if with_state { " " } else { "" }, Width::Fit),
+        Column::left("  ", Width::Free),
+        Column::left("", Width::Free),
+    ]);
+    let mut table = Table::new(columns);
     for &id in v.nodes {
-        if let Some(s) = v.state(id) {
-            let _ = write!(out, "{:<8} ", format!("[{}]", state_str(s)));
-        }
-        let _ = write!(out, "{:<width$}  {}", id.to_string(), v.name(id));
         let needs: Vec<String> = v
             .graph
             .needs(id)
@@ -76,12 +77,22 @@ pub fn text(v: &View) -> String {
             .filter(|(n, _)| v.nodes.contains(n))
             .map(|(n, k)| format!("{} {n}", k.as_str()))
             .collect();
-        if !needs.is_empty() {
-            let _ = write!(out, "  <- {}", needs.join(", "));
+        let needs = if needs.is_empty() {
+            String::new()
+        } else {
+            format!("  <- {}", needs.join(", "))
+        };
+        let mut row = Vec::with_capacity(4);
+        if with_state {
+            row.push(
+                v.state(id)
+                    .map_or_else(String::new, |s| format!("[{}]", state_str(s))),
+            );
         }
-        out.push('\n');
+        row.extend([id.to_string(), v.name(id), needs]);
+        table.row(row);
     }
-    out
+    table.render()
 }
 
 fn state_str(s: NodeState) -> &'static str {

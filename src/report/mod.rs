@@ -1,9 +1,13 @@
 //! Everything phoenix prints for people and machines: diagnostics, plans, graphs,
-//! explanations. Renderers return strings so they are tested without a terminal.
+//! explanations, and a build's progress and summary. Renderers return strings (or
+//! consume events) so they are tested without a terminal; tables go through
+//! [`table`].
 
+pub mod build;
 pub mod explain;
 pub mod graph;
 pub mod plan;
+pub mod table;
 
 use std::fmt::Write;
 

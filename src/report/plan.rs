@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::table::{Column, Table, Width};
 use crate::defs::Definitions;
 use crate::plan::{ActionKind, Plan};
 
@@ -24,34 +25,29 @@ pub fn text(plan: &Plan, defs: &Definitions) -> String {
             .map(|g| g.name.clone())
             .unwrap_or_default(),
     };
-    let node_w = plan
-        .actions
-        .iter()
-        .map(|a| a.node.to_string().len())
-        .max()
-        .unwrap_or(0);
+    let mut table = Table::new([
+        Column::left("  ", Width::AtLeast(10)),
+        Column::left(" ", Width::Fit),
+        Column::left("  ", Width::Free),
+    ]);
     for a in &plan.actions {
-        let _ = write!(
-            out,
-            "  {:<10} {:<node_w$}  {}",
-            a.action.as_str(),
+        table.row([
+            a.action.as_str().to_string(),
             a.node.to_string(),
-            name_of(a)
-        );
+            name_of(a),
+        ]);
         if !a.steps.is_empty() {
-            let _ = write!(
-                out,
-                "\n  {:<10} {:<node_w$}  steps: {}",
-                "",
-                "",
-                a.steps.join(" → ")
-            );
+            table.row([
+                String::new(),
+                String::new(),
+                format!("steps: {}", a.steps.join(" → ")),
+            ]);
         }
-        out.push('\n');
         for r in &a.reasons {
-            let _ = writeln!(out, "  {:<10} {:<node_w$}  - {r}", "", "");
+            table.row([String::new(), String::new(), format!("- {r}")]);
         }
     }
+    out.push_str(&table.render());
     for f in &plan.foreign {
         let _ = writeln!(
             out,

@@ -45,7 +45,8 @@ impl StateDir {
     /// directory is an empty state, not an error.
     pub fn read_all(&self) -> Result<Recorded, StateError> {
         let mut out = self.read_node_files()?;
-        out.records.extend(Journal::read_newest(&self.journal_path()));
+        out.records
+            .extend(Journal::read_newest(&self.journal_path()));
         Ok(out)
     }
 

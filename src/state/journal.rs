@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::record::{NodeRecord, RECORD_VERSION};
 use super::StateError;
+use super::record::{NodeRecord, RECORD_VERSION};
 use crate::fsutil::file_error;
 
 /// The append-only record log of a running build. Appending a line and syncing it

@@ -1,4 +1,6 @@
-//! Reporters: progress bars on a terminal, plain lines otherwise, JSON lines for machines.
+//! A build's reporters: progress bars on a terminal, plain lines otherwise, JSON
+//! lines for machines; and the summary table. They subscribe to the executor's
+//! events and never see the scheduler.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -6,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::Reporter;
-use super::events::{Event, Outcome, Summary};
+use super::table::{Column, Table, Width};
+use crate::exec::Reporter;
+use crate::exec::events::{Event, Outcome, Summary};
 use crate::graph::NodeId;
 
 fn outcome_str(o: Outcome) -> &'static str {
@@ -22,17 +25,13 @@ fn outcome_str(o: Outcome) -> &'static str {
 
 /// The summary table printed at the end of a build.
 pub fn summary_text(s: &Summary) -> String {
-    let mut out = String::new();
-    let width = s
-        .results
-        .iter()
-        .map(|r| r.node.to_string().len())
-        .max()
-        .unwrap_or(4);
-    out.push_str(&format!(
-        "{:<width$}  {:<8} {:>9}  log / detail\n",
-        "node", "outcome", "time"
-    ));
+    let mut table = Table::new([
+        Column::left("", Width::Fit),
+        Column::left("  ", Width::AtLeast(8)),
+        Column::right(" ", Width::AtLeast(9)),
+        Column::left("  ", Width::Free),
+    ]);
+    table.row(["node", "outcome", "time", "log / detail"]);
     for r in &s.results {
         let time = if r.duration_ms == 0 {
             "-".to_string()
@@ -51,13 +50,14 @@ pub fn summary_text(s: &Summary) -> String {
             }
             tail.push_str(d);
         }
-        out.push_str(&format!(
-            "{:<width$}  {:<8} {:>9}  {tail}\n",
+        table.row([
             r.node.to_string(),
-            outcome_str(r.outcome),
-            time
-        ));
+            outcome_str(r.outcome).to_string(),
+            time,
+            tail,
+        ]);
     }
+    let mut out = table.render();
     let count = |o: Outcome| s.results.iter().filter(|r| r.outcome == o).count();
     out.push_str(&format!(
         "{} steps run in {:.1}s: {} built, {} updated, {} fresh, {} failed, {} skipped\n",

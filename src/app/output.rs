@@ -1,0 +1,62 @@
+//! Writing to the terminal, the diagnostics subscriber, and the loading step every
+//! command starts with.
+
+use std::io::Write;
+
+use super::AppError;
+use crate::cli::Cli;
+use crate::defs::Severity;
+use crate::pipeline::{self, Loaded};
+use crate::report;
+
+pub(crate) fn init_tracing(verbose: u8, filter: Option<&str>) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = filter
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Text on stdout, with a final newline.
+pub(crate) fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`phoenix graph | head`) is not an error worth a panic.
+    let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
+    let _ = out.flush();
+}
+
+/// Text on stderr, as given.
+pub(crate) fn eprint(text: &str) {
+    if !text.is_empty() {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+}
+
+/// Load the definitions and print their diagnostics; errors stop the command.
+pub(crate) fn load(cli: &Cli, missing_scripts: Severity) -> Result<Loaded, AppError> {
+    let started = std::time::Instant::now();
+    let loaded = pipeline::load(&cli.global.defs, missing_scripts);
+    tracing::info!(
+        guests = loaded.defs.guests.len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "definitions loaded from {}",
+        cli.global.defs.display()
+    );
+    eprint(&report::diagnostics(&loaded.diags, false));
+    if loaded.diags.has_errors() {
+        return Err(AppError::InvalidDefinitions);
+    }
+    Ok(loaded)
+}

@@ -1,0 +1,34 @@
+//! From the command line to the settings a backend is built with.
+
+use std::time::Duration;
+
+use crate::backend::select::{self, Kind, Settings};
+use crate::backend::sim::SimOptions;
+use crate::backend::{Backend, BackendError};
+use crate::cli::{BackendKind, Cli};
+
+pub(crate) fn backend_settings(cli: &Cli) -> Settings {
+    let g = &cli.global;
+    Settings {
+        kind: match g.backend.unwrap_or(BackendKind::Auto) {
+            BackendKind::Auto => Kind::Auto,
+            BackendKind::Lxc => Kind::Lxc,
+            BackendKind::Pve => Kind::Pve,
+            BackendKind::Sim => Kind::Sim,
+            BackendKind::DryRun => Kind::DryRun,
+        },
+        host: g.host.clone(),
+        lxcpath: g.lxcpath.clone(),
+        prefix: g.prefix.clone(),
+        sim_dir: g.sim_dir.clone().unwrap_or_else(|| g.cache.join("sim")),
+        sim: SimOptions {
+            latency: Duration::from_millis(g.sim_latency_ms),
+            exec: g.sim_exec,
+        },
+    }
+}
+
+/// The backend the command line asks for, or the one this machine has.
+pub(crate) fn backend(cli: &Cli) -> Result<Box<dyn Backend>, BackendError> {
+    select::select(&backend_settings(cli))
+}

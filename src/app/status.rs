@@ -1,0 +1,94 @@
+//! `phoenix status`: a table of every node with the action a build would take, its
+//! key and when it was last built. Uses the backend's inventory where there is one,
+//! the recorded state otherwise.
+
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::CmdResult;
+use super::output::{eprint, load, print};
+use super::settings::backend;
+use crate::cli::Cli;
+use crate::defs::Severity;
+use crate::graph::NodeId;
+use crate::pipeline;
+use crate::report::table::{Column, Table, Width};
+use crate::state::StateDir;
+
+pub(crate) fn status(cli: &Cli, targets: &[String]) -> CmdResult {
+    let loaded = load(cli, Severity::Error)?;
+    let state = StateDir::new(&cli.global.cache);
+    let backend = match backend(cli) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprint(&format!("note: {e}; showing the recorded state only\n"));
+            None
+        }
+    };
+    let assessed = pipeline::assess_with(&loaded, targets, &state, backend.as_deref())?;
+    let mut table = Table::new([
+        Column::left("", Width::Fit),
+        Column::left("  ", Width::AtLeast(18)),
+        Column::left(" ", Width::AtLeast(10)),
+        Column::left("  ", Width::AtLeast(12)),
+        Column::left("  ", Width::Free),
+    ]);
+    table.row(["node", "name", "action", "key", "last built"]);
+    for a in &assessed.plan.actions {
+        let name = match a.node {
+            NodeId::Host(s) => s.to_string(),
+            n => n
+                .guest_id()
+                .and_then(|id| loaded.defs.guest(id))
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+        };
+        let built = assessed
+            .recorded
+            .records
+            .get(&a.node.to_string())
+            .filter(|r| !r.steps.is_empty())
+            .map_or_else(|| "never".to_string(), |r| format_time(r.updated_at));
+        table.row([
+            a.node.to_string(),
+            name,
+            a.action.as_str().to_string(),
+            a.key[..12].to_string(),
+            built,
+        ]);
+    }
+    for f in &assessed.plan.foreign {
+        table.row([
+            f.to_string(),
+            String::new(),
+            "foreign".into(),
+            "-".into(),
+            "exists, not created by phoenix".into(),
+        ]);
+    }
+    print(&table.render());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-27 07:15:02 UTC` from seconds since the epoch.
+pub fn format_time(secs: u64) -> String {
+    let stamp = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs));
+    // RFC 3339 (`2026-11-27T07:15:02Z`), with a space and the zone spelled out.
+    stamp
+        .to_string()
+        .replacen('T', " ", 1)
+        .replacen('Z', " UTC", 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_calendar_dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(1_795_764_902), "2026-11-27 07:35:02 UTC");
+        // A leap day.
+        assert_eq!(format_time(1_709_210_096), "2024-02-29 12:34:56 UTC");
+    }
+}

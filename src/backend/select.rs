@@ -1,0 +1,83 @@
+//! Choosing the backend a command runs against, from settings the command line
+//! resolved. The one place that knows every backend's constructor, so the command
+//! layer never reaches into a backend's insides.
+
+use std::path::PathBuf;
+
+use super::lxc::{Lxc, which};
+use super::pve::Pve;
+use super::pve::runner::Runner;
+use super::sim::{Sim, SimOptions};
+use super::{Backend, BackendError, DryRun, Preview};
+use crate::defs::Definitions;
+
+/// Which backend: `Auto` is pve where `pct` exists or a host is given, else lxc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Auto,
+    Lxc,
+    Pve,
+    Sim,
+    DryRun,
+}
+
+/// Everything the backends need to be constructed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub kind: Kind,
+    /// pve: the `--host` to reach over ssh; local when absent.
+    pub host: Option<String>,
+    pub lxcpath: PathBuf,
+    pub prefix: String,
+    pub sim_dir: PathBuf,
+    pub sim: SimOptions,
+}
+
+/// The backend `settings` ask for, or the one this machine has.
+pub fn select(settings: &Settings) -> Result<Box<dyn Backend>, BackendError> {
+    let pve = || {
+        let runner = settings.host.clone().map_or(Runner::Local, Runner::Ssh);
+        Pve::new(runner).map(|p| Box::new(p) as Box<dyn Backend>)
+    };
+    match settings.kind {
+        Kind::Pve => pve(),
+        Kind::Auto if settings.host.is_some() || which("pct") => pve(),
+        Kind::Auto | Kind::Lxc => {
+            if Lxc::available() {
+                Ok(Box::new(Lxc::new(&settings.lxcpath, &settings.prefix)))
+            } else {
+                Err(BackendError::Unavailable(
+                    "no backend found: neither `pct` (Proxmox VE) nor the LXC tools are installed; \
+                     install LXC with `apt-get install lxc busybox-static rsync` (or run scripts/setup.sh), \
+                     pass --host root@pve to build on a Proxmox host over ssh, \
+                     or --backend sim for a simulated host"
+                        .into(),
+                ))
+            }
+        }
+        Kind::Sim => {
+            Sim::new(&settings.sim_dir, settings.sim).map(|s| Box::new(s) as Box<dyn Backend>)
+        }
+        Kind::DryRun => Ok(Box::new(DryRun::default())),
+    }
+}
+
+/// The exact command lines the pve backend would run for `work`, one per line, each
+/// node's block headed by `# <action> <node>`; for `build --dry-run --backend pve`.
+/// The Proxmox node name is this machine's: the pve backend runs on the host itself.
+pub fn pve_preview<'a>(
+    work: impl IntoIterator<Item = (&'a str, Preview<'a>)>,
+    defs: &Definitions,
+) -> String {
+    let node_name = std::fs::read_to_string("/etc/hostname")
+        .map_or_else(|_| "pve".to_string(), |h| h.trim().to_string());
+    let mut out = String::new();
+    for (action, p) in work {
+        out.push_str(&format!("# {action} {}\n", p.node));
+        for c in super::pve::commands::preview(&p, defs, &node_name) {
+            out.push_str(&c.display());
+            out.push('\n');
+        }
+    }
+    out
+}
