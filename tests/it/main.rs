@@ -14,6 +14,7 @@ mod e2e_lxc;
 mod fixtures;
 mod golden_keys;
 mod keys;
+mod layers;
 mod no_panic;
 mod pve;
 mod pve_standin;
