@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use serde_json::{Map, Value};
 
 use super::read::{Reader, join, quote};
+use super::settings::IpConfig;
 
 pub(crate) fn positive(
     r: &mut Reader,
@@ -58,37 +59,38 @@ pub(crate) fn check_snapshot_name(r: &mut Reader, path: &str, name: &str) {
     }
 }
 
-/// `dhcp`, or an IPv4 address with a prefix length (`10.0.0.5/24`). Returns the
-/// address without prefix for the duplicate check.
-pub(crate) fn check_ip(r: &mut Reader, path: &str, ip: &str, allow_dhcp: bool) -> Option<String> {
-    if allow_dhcp && (ip == "dhcp" || ip == "manual") {
-        return None;
+/// `dhcp`, `manual`, or an IPv4 address with a prefix length (`10.0.0.5/24`).
+pub(crate) fn check_ip(r: &mut Reader, path: &str, ip: &str) -> Option<IpConfig> {
+    match ip {
+        "dhcp" => return Some(IpConfig::Dhcp),
+        "manual" => return Some(IpConfig::Manual),
+        _ => {}
     }
     let parsed = ip.split_once('/').and_then(|(addr, prefix)| {
-        let addr: Ipv4Addr = addr.parse().ok()?;
+        let address: Ipv4Addr = addr.parse().ok()?;
         let prefix: u8 = prefix.parse().ok()?;
-        (prefix <= 32).then_some(addr)
+        (prefix <= 32).then_some(IpConfig::Static { address, prefix })
     });
-    if let Some(addr) = parsed {
-        Some(addr.to_string())
-    } else {
+    if parsed.is_none() {
         r.error(
             path,
             format!("`{}` is not an IPv4 address with prefix length", quote(ip)),
             "write it as 10.0.0.5/24, or \"dhcp\"",
         );
-        None
     }
+    parsed
 }
 
-pub(crate) fn check_plain_ip(r: &mut Reader, path: &str, ip: &str) {
-    if ip.parse::<Ipv4Addr>().is_err() {
+pub(crate) fn check_plain_ip(r: &mut Reader, path: &str, ip: &str) -> Option<Ipv4Addr> {
+    let parsed = ip.parse::<Ipv4Addr>().ok();
+    if parsed.is_none() {
         r.error(
             path,
             format!("`{}` is not an IPv4 address", quote(ip)),
             "write it as 10.0.0.1",
         );
     }
+    parsed
 }
 
 /// Six pairs of hex digits separated by `:`. Returns it upper-cased, for the duplicate check.

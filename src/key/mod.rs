@@ -20,25 +20,40 @@
 //!
 //! `dependencies` enter no key: they order the build and nothing else. Secrets
 //! (`*password*`, `*token*`, `*secret*`) enter as a fingerprint, never as text.
+//!
+//! Where inputs come from. A definition field enters as written: the canonical JSON
+//! of the guest's own value ([`canon`]), sorted into steps by the field
+//! classification. That is deliberate, not a leftover: the typed values on a
+//! [`crate::defs::Guest`] hold what phoenix *acts on* and drop the rest (a rule's
+//! extra keys, a mount's `name`, a malformed-but-diagnosed value), while a key must
+//! change whenever the definition does, and must not change when phoenix's types do.
+//! Hashing the typed values would make every new typed field a key revision.
+//! Everything phoenix *derives* comes from the typed values instead: the clone
+//! snapshot ([`crate::defs::TemplateModel`]), a VM's `vm_defaults` fallbacks (storage,
+//! Ubuntu release, disk size, cores, memory, resolved once in `defs`), the DNS
+//! address, and the application fields ([`crate::defs::Guest::app_fields`]). No
+//! default is applied here.
 
 pub mod canon;
+mod guest;
+mod host;
 mod scripts;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use rayon::prelude::*;
-use serde_json::Value;
 
 pub use scripts::ScriptHashes;
 
-use crate::defs::fields::{self, Class};
-use crate::defs::host::{GuestInputs, lookup};
+use crate::defs::Definitions;
+use crate::defs::host::lookup;
+use crate::graph::NodeId;
 
 /// Bumped when what a built-in host step does changes.
 const BUILTIN_HOST_REVISION: u32 = 1;
-use crate::defs::{Definitions, Guest, GuestKind};
-use crate::graph::NodeId;
 
 /// A step key: blake3 of the step kind, its manifest and the previous key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,190 +209,4 @@ struct Ctx<'a> {
     scripts: &'a ScriptHashes,
     globals: Vec<(String, String)>,
     host_driver: Option<String>,
-}
-
-impl Ctx<'_> {
-    fn host(&self, name: &'static str) -> NodeKeys {
-        let mut m = Manifest::new();
-        if let Some(spec) = crate::defs::host::spec(name) {
-            match self.defs.host_script(spec) {
-                Some(script) => {
-                    let hash = self.scripts.get(self.defs, &script);
-                    m.insert(format!("script {script}"), hash);
-                }
-                // What phoenix does for a built-in step is part of its key: a change
-                // to it re-runs the step once.
-                None => {
-                    m.insert(
-                        format!("builtin {name}"),
-                        format!("\"revision {BUILTIN_HOST_REVISION}\""),
-                    );
-                }
-            }
-            for section in spec.sections {
-                if let Some(v) = lookup(&self.defs.host, section) {
-                    m.insert(format!("section {section}"), canon::canonical(section, v));
-                }
-            }
-            for g in self.defs.guests.values() {
-                match spec.guest_inputs {
-                    GuestInputs::None => {}
-                    GuestInputs::Firewall => {
-                        if let Some(fw) = g.raw.get("firewall") {
-                            m.insert(
-                                format!("guest {} firewall", g.label()),
-                                canon::canonical("firewall", fw),
-                            );
-                        }
-                    }
-                    GuestInputs::Dns => {
-                        let addr = g.address.as_deref().unwrap_or("dhcp");
-                        m.insert(
-                            format!("guest {} name", g.label()),
-                            format!("\"{} {addr}\"", g.name),
-                        );
-                    }
-                }
-            }
-        }
-        let key = step_key("run", &m, None);
-        NodeKeys {
-            chain: vec![StepKey {
-                step: "run".into(),
-                key,
-                manifest: m,
-            }],
-            configure: None,
-        }
-    }
-
-    /// Every manifest of a guest's steps, except the clone source's output key, which
-    /// needs the source's keys first (see [`Pending::finish`]).
-    fn guest(&self, g: &Guest) -> Pending {
-        let classify = match g.kind {
-            GuestKind::Ct => fields::classify_ct,
-            GuestKind::Vm => fields::classify_vm,
-        };
-        let mut define = Manifest::new();
-        let mut configure = Manifest::new();
-        let mut app = Manifest::new();
-        let mut snapshot = Manifest::new();
-        let mut feature_fields = Manifest::new();
-        define.insert("kind".into(), format!("\"{}\"", g.kind.prefix()));
-        let mut source_node = None;
-        for (field, value) in &g.raw {
-            if value.is_null() {
-                continue;
-            }
-            let target = match classify(field) {
-                Class::Define => &mut define,
-                Class::Configure => &mut configure,
-                Class::Feature => &mut feature_fields,
-                Class::Snapshot => &mut snapshot,
-                Class::App => &mut app,
-                Class::Structural => continue,
-            };
-            target.insert(field.clone(), canon::canonical(field, value));
-        }
-        if let Some((src, _)) = &g.clone_from
-            && let Some(source) = self.defs.guest(*src)
-        {
-            source_node = Some(NodeId::guest(source.kind, source.id));
-            if let Some(snap) = &source.template_snapshot {
-                define.insert(
-                    "clone snapshot".into(),
-                    canon::canonical("snapshot", &Value::String(snap.clone())),
-                );
-            }
-        }
-        if g.kind == GuestKind::Vm {
-            if let Some(v) = self.defs.vm_defaults.get("storage_pool") {
-                define.insert("storage".into(), canon::canonical("storage_pool", v));
-            }
-            if g.is_template
-                && let Some(v) = self.defs.vm_defaults.get("ubuntu_release")
-            {
-                define.insert(
-                    "ubuntu_release".into(),
-                    canon::canonical("ubuntu_release", v),
-                );
-            }
-            // A template without its own disk size gets the default one.
-            if g.is_template
-                && !define.contains_key("disk_size_gb")
-                && let Some(v) = self.defs.vm_defaults.get("disk_size_gb")
-            {
-                define.insert("disk_size_gb".into(), canon::canonical("disk_size_gb", v));
-            }
-            for field in ["cores", "memory_mb"] {
-                if !configure.contains_key(field)
-                    && let Some(v) = self.defs.vm_defaults.get(field)
-                {
-                    configure.insert(field.into(), canon::canonical(field, v));
-                }
-            }
-        }
-
-        let mut chain: Vec<(String, Manifest)> = Vec::with_capacity(g.features.len() + 3);
-        let push = |chain: &mut Vec<(String, Manifest)>, step: String, manifest: Manifest| {
-            chain.push((step, manifest));
-        };
-        push(&mut chain, "define".into(), define);
-        for feature in &g.features {
-            let mut m = feature_fields.clone();
-            let script = self.defs.feature_script(g.kind, feature);
-            m.insert(
-                format!("script {script}"),
-                self.scripts.get(self.defs, &script),
-            );
-            if g.kind == GuestKind::Ct {
-                m.extend(self.globals.iter().cloned());
-            }
-            if feature == "nvidia"
-                && let Some(v) = &self.host_driver
-            {
-                m.insert("host nvidia_driver.version".into(), v.clone());
-            }
-            push(&mut chain, format!("feature:{feature}"), m);
-        }
-        if g.application_script.is_some() || !g.health_checks.is_empty() {
-            if let Some(s) = &g.application_script {
-                let script = self.defs.layout.app(s);
-                app.insert(
-                    format!("script {script}"),
-                    self.scripts.get(self.defs, &script),
-                );
-            }
-            for h in &g.health_checks {
-                let script = self.defs.layout.health(&h.script);
-                let args = Value::Array(h.args.iter().cloned().map(Value::String).collect());
-                app.insert(
-                    format!("health {}", h.name),
-                    format!(
-                        "{} {}",
-                        self.scripts.get(self.defs, &script),
-                        canon::canonical("args", &args)
-                    ),
-                );
-            }
-            push(&mut chain, "app".into(), app);
-        }
-        match g.kind {
-            GuestKind::Ct if g.template_snapshot.is_some() => {
-                push(&mut chain, "snapshot".into(), snapshot);
-            }
-            GuestKind::Vm if g.is_template => push(&mut chain, "template".into(), snapshot),
-            _ => {}
-        }
-        let key = step_key("configure", &configure, None);
-        Pending {
-            chain,
-            source: source_node,
-            configure: StepKey {
-                step: "configure".into(),
-                key,
-                manifest: configure,
-            },
-        }
-    }
 }

@@ -1,0 +1,231 @@
+//! The container reader: `phoenix_lxc_configs.json`, its root globals and every
+//! container's fields, checked and typed.
+
+use serde_json::{Map, Value};
+
+use super::diag::Diagnostics;
+use super::guest;
+use super::model::{Definitions, Guest, GuestKind};
+use super::read::{self, Reader, join, quote};
+use super::settings::{Apparmor, BindMount, TemplateModel, Volume};
+use super::values;
+
+pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
+    let Value::Object(mut root) = root else {
+        return;
+    };
+    let file = defs.lxc_file.clone();
+    let configs = root.remove("lxc_configs");
+    root.remove("$schema");
+    defs.lxc_globals = root;
+    let mut r = Reader { file: &file, diags };
+    let configs = match configs {
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            r.error(
+                "lxc_configs",
+                format!(
+                    "expected an object of containers, found {}",
+                    read::describe(&other)
+                ),
+                "write { \"900\": { ... } }",
+            );
+            return;
+        }
+        None => {
+            r.error(
+                "lxc_configs",
+                "missing",
+                "add \"lxc_configs\": { \"<CTID>\": { ... } } with your containers",
+            );
+            return;
+        }
+    };
+    for (key, value) in configs {
+        let path = join("lxc_configs", &key);
+        let id = match key.parse::<u32>() {
+            Ok(id) if key.chars().all(|c| c.is_ascii_digit()) && !key.starts_with('0') => id,
+            _ => {
+                r.error(
+                    path,
+                    format!("`{}` is not a container ID", quote(&key)),
+                    "use the CTID as the key: a number from 100 to 999999999, without sign or leading zeros",
+                );
+                continue;
+            }
+        };
+        let Value::Object(obj) = value else {
+            r.error(
+                path,
+                format!("expected an object, found {}", read::describe(&value)),
+                "each container is an object of fields",
+            );
+            continue;
+        };
+        let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &obj);
+        read_ct_fields(&mut r, &obj, &mut guest);
+        defs.guests.insert(id, guest::finish(guest, obj));
+    }
+}
+
+fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
+    let p = g.path.clone();
+    let p = p.as_str();
+    let template = r.s(raw, p, "template");
+    if template.is_none()
+        && Reader::get(raw, "clone_from_ctid").is_none()
+        && Reader::get(raw, "template").is_none()
+    {
+        r.error(
+            p,
+            "neither `template` nor `clone_from_ctid` is set",
+            "give the container an OS template to create it from, or a container to clone",
+        );
+    }
+    g.shape.os_template = template.map(str::to_string);
+    if let Some(name) = r.str(raw, p, "template_snapshot_name") {
+        values::check_snapshot_name(r, &join(p, "template_snapshot_name"), &name);
+        g.template = TemplateModel::Snapshot { name };
+    }
+    g.shape.unprivileged = r.bool(raw, p, "unprivileged").unwrap_or(false);
+    g.shape.storage_pool = r.str(raw, p, "storage_pool");
+    g.storage_pool.clone_from(&g.shape.storage_pool);
+    let s = &mut g.settings;
+    s.memory_mb = values::positive(r, raw, p, "memory_mb");
+    s.cores = values::positive(r, raw, p, "cores");
+    s.disk_gb = values::positive(r, raw, p, "storage_size_gb");
+    s.swap_mb = r.uint(raw, p, "swap_mb");
+    s.boot_order = r.uint(raw, p, "boot_order");
+    s.boot_delay = r.uint(raw, p, "boot_delay");
+    s.start_at_boot = r.bool(raw, p, "start_at_boot").unwrap_or(false);
+    g.lifecycle_snapshots = r
+        .bool(raw, p, "enable_lifecycle_snapshots")
+        .unwrap_or(false);
+    // Read in this order so that diagnostics come out as they always have.
+    let manages_nesting = r.bool(raw, p, "apparmor_manages_nesting").unwrap_or(false);
+    let profile = r.str(raw, p, "apparmor_profile");
+    g.settings.apparmor = Apparmor {
+        profile,
+        manages_nesting,
+    };
+    g.bootstrap_ca_url = r.str(raw, p, "bootstrap_ca_url");
+    g.settings.pct_features = r.str_list(raw, p, "pct_options");
+    g.settings.lxc_options = r.str_list(raw, p, "lxc_options");
+    if let Some(net) = r.object(raw, p, "network_config") {
+        let np = join(p, "network_config");
+        g.net.name = r.str(net, &np, "name");
+        g.net.bridge = r.str(net, &np, "bridge");
+        r.s(net, &np, "gw");
+        g.net.nameservers = r
+            .s(net, &np, "nameservers")
+            .map(name_list)
+            .unwrap_or_default();
+        if let Some(ip) = r.s(net, &np, "ip") {
+            g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
+            g.address = static_address(g.net.ip);
+        }
+        if let Some(gw) = net.get("gw").and_then(Value::as_str) {
+            g.net.gateway = values::check_plain_ip(r, &join(&np, "gw"), gw);
+        }
+    }
+    if let Some(mac) = r.s(raw, p, "mac_address") {
+        g.mac = values::check_mac(r, &join(p, "mac_address"), mac);
+        g.net.mac = g.mac.as_ref().map(|_| mac.to_string());
+    }
+    if let Some(gpu) = r.s(raw, p, "gpu_assignment") {
+        g.devices.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), gpu);
+    }
+    read_mounts(r, raw, g);
+    g.firewall = guest::read_firewall(r, raw, p);
+}
+
+/// `mount_points`, `zfs_volumes` and `volumes`.
+fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
+    let p = g.path.clone();
+    let p = p.as_str();
+    for key in ["mount_points", "zfs_volumes", "volumes"] {
+        let Some(items) = r.array(raw, p, key) else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let ip = format!("{}[{i}]", join(p, key));
+            let Value::Object(o) = item else {
+                r.error(
+                    ip,
+                    format!("expected an object, found {}", read::describe(item)),
+                    "see the reference for this list's fields",
+                );
+                continue;
+            };
+            let target = if key == "mount_points" {
+                "container_path"
+            } else {
+                "mount_point"
+            };
+            let inside = match r.s(o, &ip, target) {
+                Some(t) if t.starts_with('/') => Some(t.to_string()),
+                Some(t) => {
+                    r.error(
+                        join(&ip, target),
+                        format!("`{}` is not an absolute path", quote(t)),
+                        "container paths start with `/`",
+                    );
+                    None
+                }
+                None if !o.contains_key(target) => {
+                    r.error(
+                        ip.clone(),
+                        format!("missing `{target}`"),
+                        "say where the volume appears inside the container",
+                    );
+                    None
+                }
+                None => None,
+            };
+            let owner = |k: &str| o.get(k).and_then(Value::as_u64);
+            let name = o.get("name").and_then(Value::as_str).map(str::to_string);
+            if key == "mount_points" {
+                let host = r.s(o, &ip, "host_path");
+                if let (Some(host_path), Some(container_path)) = (host, inside) {
+                    g.mounts.binds.push(BindMount {
+                        host_path: host_path.to_string(),
+                        container_path,
+                        owner_uid: owner("owner_uid"),
+                        owner_gid: owner("owner_gid"),
+                    });
+                }
+            } else {
+                let pool = r.str(o, &ip, "pool");
+                if let Some(pool) = &pool {
+                    g.extra_storages.push(pool.clone());
+                }
+                let size = r.uint(o, &ip, "size_gb");
+                if let (Some(pool), Some(size_gb), Some(mount_point)) = (pool, size, inside) {
+                    g.mounts.volumes.push(Volume {
+                        name,
+                        pool,
+                        size_gb,
+                        mount_point,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Name servers as written (`"10.0.0.13"`, `"10.0.0.13, 1.1.1.1"`), one per entry.
+pub(crate) fn name_list(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The address without its prefix, for the duplicate check and DNS.
+pub(crate) fn static_address(ip: Option<super::settings::IpConfig>) -> Option<String> {
+    match ip? {
+        super::settings::IpConfig::Static { address, .. } => Some(address.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,257 @@
+//! What containers and VMs have in common: identity, name, unknown fields, clone
+//! source, dependencies, scripts and health checks, the firewall; and the last
+//! touches once the kind's own reader is done (the application fields, the raw
+//! object).
+
+use serde_json::{Map, Value};
+
+use super::diag;
+use super::fields::{self, Class};
+use super::layout;
+use super::model::{Guest, GuestKind, HealthCheck};
+use super::read::{self, Reader, join, quote};
+use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
+use super::values;
+
+/// Read the fields every guest has. The kind's own reader comes next, then [`finish`].
+pub(crate) fn read_common(
+    r: &mut Reader,
+    kind: GuestKind,
+    id: u32,
+    p: &str,
+    raw: &Map<String, Value>,
+) -> Guest {
+    if id < 100 {
+        let field = if kind == GuestKind::Vm {
+            join(p, "vmid")
+        } else {
+            p.to_string()
+        };
+        r.error(
+            field,
+            format!("guest ID {id} is below 100"),
+            "Proxmox reserves IDs below 100: use 100 or more",
+        );
+    }
+    let name = r.str(raw, p, "name");
+    if name.is_none() && Reader::get(raw, "name").is_none() {
+        r.error(p, "missing `name`", "add \"name\": \"<hostname>\"");
+    }
+    if let Some(n) = &name {
+        values::check_hostname(r, &join(p, "name"), n);
+    }
+    for f in raw.keys() {
+        let known = match kind {
+            GuestKind::Ct => fields::is_known_ct(f),
+            GuestKind::Vm => fields::is_known_vm(f),
+        };
+        if !known {
+            let candidates: Vec<&str> = match kind {
+                GuestKind::Ct => [
+                    fields::CT_DEFINE,
+                    fields::CT_CONFIGURE,
+                    fields::CT_FEATURE,
+                    fields::CT_SNAPSHOT,
+                    fields::CT_STRUCTURAL,
+                    fields::CT_APP_KNOWN,
+                ]
+                .concat(),
+                GuestKind::Vm => [
+                    fields::VM_DEFINE,
+                    fields::VM_CONFIGURE,
+                    fields::VM_SNAPSHOT,
+                    fields::VM_STRUCTURAL,
+                    fields::VM_APP_KNOWN,
+                ]
+                .concat(),
+            };
+            let help = diag::did_you_mean(f, candidates).map_or_else(
+                || "phoenix passes it to the application script; nothing else reads it".to_string(),
+                |s| {
+                    format!("did you mean `{s}`? as written it only reaches the application script")
+                },
+            );
+            r.warn(join(p, f), format!("unknown field `{f}`"), help);
+        }
+    }
+
+    let clone_key = if kind == GuestKind::Ct {
+        "clone_from_ctid"
+    } else {
+        "clone_from_vmid"
+    };
+    let clone_from = r.id(raw, p, clone_key).map(|src| (src, join(p, clone_key)));
+    let dependencies = r.id_list(raw, p, "dependencies");
+    let features = r.str_list(raw, p, "features");
+    for (i, f) in features.iter().enumerate() {
+        if !layout::is_plain_file_name(f) || f.contains('.') {
+            r.error(
+                format!("{}[{i}]", join(p, "features")),
+                format!("feature name `{}` is not a plain name", quote(f)),
+                "use letters, digits, `_` and `-` only: the name selects features/<kind>/<name>.sh",
+            );
+        }
+    }
+    let application_script = r.str(raw, p, "application_script");
+    if let Some(s) = &application_script
+        && !layout::is_plain_file_name(s)
+    {
+        r.error(
+            join(p, "application_script"),
+            format!("`{}` is not a plain file name", quote(s)),
+            "name a file inside apps/, without directories",
+        );
+    }
+    let health_checks = read_health_checks(r, raw, p);
+
+    let mut g = Guest::empty(kind, id, r.file, p);
+    g.name = name.unwrap_or_default();
+    g.clone_from = clone_from;
+    g.dependencies = dependencies;
+    g.features = features;
+    g.application_script = application_script;
+    g.health_checks = health_checks;
+    g
+}
+
+/// Keep the JSON object, pick out the application fields, and mirror the typed
+/// values into the fields that predate them.
+pub(crate) fn finish(mut g: Guest, raw: Map<String, Value>) -> Guest {
+    let classify = match g.kind {
+        GuestKind::Ct => fields::classify_ct,
+        GuestKind::Vm => fields::classify_vm,
+    };
+    g.app_fields = raw
+        .iter()
+        .filter(|(k, _)| classify(k) == Class::App)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    g.raw = raw;
+    g.template_snapshot = g.template.snapshot_name().map(str::to_string);
+    g.is_template = g.template.is_template();
+    g.gpus.clone_from(&g.devices.gpus);
+    g
+}
+
+fn read_health_checks(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<HealthCheck> {
+    let mut out = Vec::new();
+    let Some(items) = r.array(raw, p, "health_checks") else {
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let ip = format!("{}[{i}]", join(p, "health_checks"));
+        let Value::Object(o) = item else {
+            r.error(
+                ip,
+                format!("expected an object, found {}", read::describe(item)),
+                "write { \"name\": ..., \"script\": ..., \"args\": [...] }",
+            );
+            continue;
+        };
+        let Some(script) = r.str(o, &ip, "script") else {
+            if Reader::get(o, "script").is_none() {
+                r.error(ip, "missing `script`", "name a file inside health/");
+            }
+            continue;
+        };
+        if !layout::is_plain_file_name(&script) {
+            r.error(
+                join(&ip, "script"),
+                format!("`{}` is not a plain file name", quote(&script)),
+                "name a file inside health/, without directories",
+            );
+        }
+        let args = match o.get("args") {
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::Array(_)) => r.str_list(o, &ip, "args"),
+            None | Some(Value::Null) => Vec::new(),
+            Some(other) => {
+                r.error(
+                    join(&ip, "args"),
+                    format!(
+                        "expected an array of strings, found {}",
+                        read::describe(other)
+                    ),
+                    "write [\"arg1\", \"arg2\"]",
+                );
+                Vec::new()
+            }
+        };
+        let name = r.str(o, &ip, "name").unwrap_or_else(|| script.clone());
+        out.push(HealthCheck { name, script, args });
+    }
+    out
+}
+
+/// `firewall`: `enabled` and the rules, type and action checked. The other rule
+/// fields are taken as text, numbers included (a port is often written as one).
+pub(crate) fn read_firewall(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Firewall {
+    let mut out = Firewall::default();
+    let Some(fw) = r.object(raw, p, "firewall") else {
+        return out;
+    };
+    out.defined = true;
+    let fp = join(p, "firewall");
+    out.enabled = r.bool(fw, &fp, "enabled").unwrap_or(false);
+    let Some(rules) = r.array(fw, &fp, "rules") else {
+        return out;
+    };
+    for (i, rule) in rules.iter().enumerate() {
+        let rp = format!("{}[{i}]", join(&fp, "rules"));
+        let Value::Object(o) = rule else {
+            r.error(
+                rp,
+                format!("expected an object, found {}", read::describe(rule)),
+                "write { \"type\": \"in\", \"action\": \"ACCEPT\", ... }",
+            );
+            continue;
+        };
+        let direction = match r.s(o, &rp, "type") {
+            None | Some("in") => Direction::In,
+            Some("out") => Direction::Out,
+            Some(t) => {
+                r.error(
+                    join(&rp, "type"),
+                    format!("rule type `{t}` is neither `in` nor `out`"),
+                    "use \"in\" or \"out\"",
+                );
+                Direction::In
+            }
+        };
+        let action = match r.s(o, &rp, "action") {
+            None | Some("ACCEPT") => RuleAction::Accept,
+            Some("DROP") => RuleAction::Drop,
+            Some("REJECT") => RuleAction::Reject,
+            Some(a) => {
+                r.error(
+                    join(&rp, "action"),
+                    format!("rule action `{a}` is not ACCEPT, DROP or REJECT"),
+                    "use one of ACCEPT, DROP, REJECT",
+                );
+                RuleAction::Accept
+            }
+        };
+        let text = |k: &str| Reader::get(o, k).and_then(scalar_text);
+        out.rules.push(FirewallRule {
+            direction,
+            action,
+            proto: text("proto"),
+            source: text("source"),
+            dest: text("dest"),
+            port: text("port"),
+            comment: text("comment"),
+        });
+    }
+    out
+}
+
+/// A scalar as the text a command line gets: strings as they are, numbers in
+/// decimal, booleans as `1` and `0`.
+pub(crate) fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.into()),
+        _ => None,
+    }
+}

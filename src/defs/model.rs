@@ -1,0 +1,187 @@
+//! The definitions model: [`Definitions`] of one directory and its [`Guest`]s.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use super::host::HostStepSpec;
+use super::layout::Layout;
+use super::settings::{Devices, Firewall, Mounts, Network, Settings, Shape, TemplateModel};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestKind {
+    Ct,
+    Vm,
+}
+
+impl GuestKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            GuestKind::Ct => "ct",
+            GuestKind::Vm => "vm",
+        }
+    }
+}
+
+/// One health check of a guest: `health/<script> <args...>` run after the app script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub name: String,
+    pub script: String,
+    pub args: Vec<String>,
+}
+
+/// A container or VM as defined, with the fields phoenix interprets already typed
+/// and their defaults resolved.
+///
+/// Read the typed fields ([`Guest::shape`], [`Guest::settings`], [`Guest::net`],
+/// [`Guest::mounts`], [`Guest::devices`], [`Guest::firewall`], [`Guest::template`]),
+/// and [`Guest::app_fields`] for what phoenix does not interpret.
+#[derive(Debug, Clone)]
+pub struct Guest {
+    pub kind: GuestKind,
+    pub id: u32,
+    pub name: String,
+    /// The definition file, relative to the definitions directory.
+    pub file: String,
+    /// JSON path of the guest's object in that file (`lxc_configs.950`, `vms[1]`).
+    pub path: String,
+    /// The whole JSON object, unknown fields included: what an application or
+    /// feature script receives, and what the content keys hash (canonical JSON).
+    ///
+    /// Backends still read settings out of it by field name; they are to move to
+    /// the typed fields below, after which nothing but the script payload and the
+    /// keys should read it.
+    pub raw: Map<String, Value>,
+    /// The application fields: every field phoenix does not interpret (unknown ones
+    /// included), as written. They feed the application script and the `app` key.
+    pub app_fields: Map<String, Value>,
+    /// Clone source and the JSON path that names it.
+    pub clone_from: Option<(u32, String)>,
+    pub dependencies: Vec<(u32, String)>,
+    pub features: Vec<String>,
+    /// `bootstrap_ca_url`: the second argument of every feature script.
+    pub bootstrap_ca_url: Option<String>,
+    pub application_script: Option<String>,
+    pub health_checks: Vec<HealthCheck>,
+    /// `enable_lifecycle_snapshots` (absent: false).
+    pub lifecycle_snapshots: bool,
+    /// Whether and how this guest is a template for clones.
+    pub template: TemplateModel,
+    /// What the guest is made from; changing it replaces the guest.
+    pub shape: Shape,
+    /// Settings applied in place.
+    pub settings: Settings,
+    pub net: Network,
+    pub mounts: Mounts,
+    pub devices: Devices,
+    pub firewall: Firewall,
+    /// Snapshot a container takes of itself for its clones.
+    /// Same as [`TemplateModel::snapshot_name`] of [`Guest::template`].
+    pub template_snapshot: Option<String>,
+    /// A template: a container with a template snapshot, or a VM with `is_template`.
+    /// Templates may be replaced without `--allow-replace`.
+    /// Same as [`TemplateModel::is_template`] of [`Guest::template`].
+    pub is_template: bool,
+    /// Same as [`Devices::gpus`] of [`Guest::devices`].
+    pub gpus: Vec<u32>,
+    /// A container's `storage_pool`; `None` for a VM, whose storage is
+    /// [`Shape::storage_pool`] (from `vm_defaults`).
+    pub storage_pool: Option<String>,
+    /// Pools of a container's volumes (see [`Mounts::volumes`]), for the host edges.
+    pub extra_storages: Vec<String>,
+    /// Whether a VM has an NFS volume (see [`Mounts::nfs`]).
+    pub nfs_volumes: bool,
+    /// The static IPv4 address without prefix, for the duplicate check and DNS.
+    pub address: Option<String>,
+    /// The MAC address upper-cased, for the duplicate check (see [`Network::mac`]).
+    pub mac: Option<String>,
+}
+
+impl Guest {
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.kind.prefix(), self.id)
+    }
+
+    /// A guest with nothing read yet: the readers fill it in.
+    pub(crate) fn empty(kind: GuestKind, id: u32, file: &str, path: &str) -> Guest {
+        Guest {
+            kind,
+            id,
+            name: String::new(),
+            file: file.to_string(),
+            path: path.to_string(),
+            raw: Map::new(),
+            app_fields: Map::new(),
+            clone_from: None,
+            dependencies: Vec::new(),
+            features: Vec::new(),
+            bootstrap_ca_url: None,
+            application_script: None,
+            health_checks: Vec::new(),
+            lifecycle_snapshots: false,
+            template: TemplateModel::None,
+            shape: Shape::default(),
+            settings: Settings::default(),
+            net: Network::default(),
+            mounts: Mounts::default(),
+            devices: Devices::default(),
+            firewall: Firewall::default(),
+            template_snapshot: None,
+            is_template: false,
+            gpus: Vec::new(),
+            storage_pool: None,
+            extra_storages: Vec::new(),
+            nfs_volumes: false,
+            address: None,
+            mac: None,
+        }
+    }
+}
+
+/// Everything read from one definitions directory.
+#[derive(Debug, Clone)]
+pub struct Definitions {
+    pub dir: PathBuf,
+    pub layout: Layout,
+    pub hypervisor_file: String,
+    pub lxc_file: String,
+    pub vm_file: String,
+    /// The hypervisor file's top-level object.
+    pub host: Map<String, Value>,
+    /// Root keys of the LXC file other than `lxc_configs` (e.g. `nvidia_driver_version`).
+    pub lxc_globals: Map<String, Value>,
+    /// The hypervisor file's `vm_defaults`, then the VM file's for keys it lacks.
+    /// Already applied to every VM (its [`Settings`], [`Shape`], [`Network`]);
+    /// kept for display.
+    pub vm_defaults: Map<String, Value>,
+    /// Guests by ID. Containers and VMs share one ID space.
+    pub guests: BTreeMap<u32, Guest>,
+    /// Host steps configured in the hypervisor file, in catalogue order.
+    pub host_steps: Vec<&'static HostStepSpec>,
+}
+
+impl Definitions {
+    pub fn guest(&self, id: u32) -> Option<&Guest> {
+        self.guests.get(&id)
+    }
+
+    /// Absolute path of a script named relative to the definitions directory.
+    pub fn path_of(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn feature_script(&self, kind: GuestKind, feature: &str) -> String {
+        match kind {
+            GuestKind::Ct => self.layout.lxc_feature(feature),
+            GuestKind::Vm => self.layout.vm_feature(feature),
+        }
+    }
+
+    /// The script of a host step; built-in steps have none.
+    pub fn host_script(&self, spec: &HostStepSpec) -> Option<String> {
+        (!spec.builtin).then(|| self.layout.host_step(spec.name, spec.legacy_script))
+    }
+}

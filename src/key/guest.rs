@@ -1,0 +1,175 @@
+//! Manifests of a guest's steps.
+//!
+//! Definition fields enter as written (canonical JSON of the guest's object, sorted
+//! into steps by [`crate::defs::fields`]); what phoenix derives or resolves (the
+//! clone snapshot, a VM's `vm_defaults` fallbacks, the template model) comes from the
+//! typed values on the [`Guest`], so a default is resolved in one place, `defs`.
+
+use serde_json::Value;
+
+use super::{Ctx, Manifest, Pending, StepKey, canon, step_key};
+use crate::defs::fields::{self, Class};
+use crate::defs::{Guest, GuestKind, TemplateModel};
+use crate::graph::NodeId;
+
+/// The manifests of one guest's definition fields, one per step that consumes them.
+#[derive(Default)]
+struct FieldManifests {
+    define: Manifest,
+    configure: Manifest,
+    feature: Manifest,
+    snapshot: Manifest,
+    app: Manifest,
+}
+
+impl FieldManifests {
+    /// Every field of the guest in the manifest of the step that consumes it:
+    /// interpreted fields by their class, application fields in `app`. `null` is
+    /// absent, as it was for the shell tool.
+    fn of(g: &Guest) -> FieldManifests {
+        let classify = match g.kind {
+            GuestKind::Ct => fields::classify_ct,
+            GuestKind::Vm => fields::classify_vm,
+        };
+        let mut m = FieldManifests::default();
+        for (field, value) in &g.raw {
+            if value.is_null() {
+                continue;
+            }
+            let target = match classify(field) {
+                Class::Define => &mut m.define,
+                Class::Configure => &mut m.configure,
+                Class::Feature => &mut m.feature,
+                Class::Snapshot => &mut m.snapshot,
+                // The application fields, unknown ones included, below.
+                Class::App | Class::Structural => continue,
+            };
+            target.insert(field.clone(), canon::canonical(field, value));
+        }
+        for (field, value) in &g.app_fields {
+            if !value.is_null() {
+                m.app.insert(field.clone(), canon::canonical(field, value));
+            }
+        }
+        m
+    }
+}
+
+fn text(field: &str, s: &str) -> String {
+    canon::canonical(field, &Value::String(s.to_string()))
+}
+
+fn number(field: &str, n: u64) -> String {
+    canon::canonical(field, &Value::from(n))
+}
+
+impl Ctx<'_> {
+    /// Every manifest of a guest's steps, except the clone source's output key, which
+    /// needs the source's keys first (see [`Pending::finish`]).
+    pub(super) fn guest(&self, g: &Guest) -> Pending {
+        let FieldManifests {
+            mut define,
+            mut configure,
+            feature: feature_fields,
+            snapshot,
+            mut app,
+        } = FieldManifests::of(g);
+        define.insert("kind".into(), format!("\"{}\"", g.kind.prefix()));
+        let mut source_node = None;
+        if let Some((src, _)) = &g.clone_from
+            && let Some(source) = self.defs.guest(*src)
+        {
+            source_node = Some(NodeId::guest(source.kind, source.id));
+            if let Some(snap) = source.template.snapshot_name() {
+                define.insert("clone snapshot".into(), text("snapshot", snap));
+            }
+        }
+        if g.kind == GuestKind::Vm {
+            vm_defaults(g, &mut define, &mut configure);
+        }
+
+        let mut chain: Vec<(String, Manifest)> = Vec::with_capacity(g.features.len() + 3);
+        chain.push(("define".into(), define));
+        for feature in &g.features {
+            let mut m = feature_fields.clone();
+            let script = self.defs.feature_script(g.kind, feature);
+            m.insert(
+                format!("script {script}"),
+                self.scripts.get(self.defs, &script),
+            );
+            if g.kind == GuestKind::Ct {
+                m.extend(self.globals.iter().cloned());
+            }
+            if feature == "nvidia"
+                && let Some(v) = &self.host_driver
+            {
+                m.insert("host nvidia_driver.version".into(), v.clone());
+            }
+            chain.push((format!("feature:{feature}"), m));
+        }
+        if g.application_script.is_some() || !g.health_checks.is_empty() {
+            if let Some(s) = &g.application_script {
+                let script = self.defs.layout.app(s);
+                app.insert(
+                    format!("script {script}"),
+                    self.scripts.get(self.defs, &script),
+                );
+            }
+            for h in &g.health_checks {
+                let script = self.defs.layout.health(&h.script);
+                let args = Value::Array(h.args.iter().cloned().map(Value::String).collect());
+                app.insert(
+                    format!("health {}", h.name),
+                    format!(
+                        "{} {}",
+                        self.scripts.get(self.defs, &script),
+                        canon::canonical("args", &args)
+                    ),
+                );
+            }
+            chain.push(("app".into(), app));
+        }
+        match g.template {
+            TemplateModel::Snapshot { .. } => chain.push(("snapshot".into(), snapshot)),
+            TemplateModel::Converted => chain.push(("template".into(), snapshot)),
+            TemplateModel::None => {}
+        }
+        let key = step_key("configure", &configure, None);
+        Pending {
+            chain,
+            source: source_node,
+            configure: StepKey {
+                step: "configure".into(),
+                key,
+                manifest: configure,
+            },
+        }
+    }
+}
+
+/// A VM's values that `defs` resolved from `vm_defaults`: its storage, and for a
+/// template the Ubuntu release; a default disk size, cores and memory where the VM
+/// sets none of its own (its own are in the manifests already, as written).
+fn vm_defaults(g: &Guest, define: &mut Manifest, configure: &mut Manifest) {
+    if let Some(pool) = &g.shape.storage_pool {
+        define.insert("storage".into(), text("storage_pool", pool));
+    }
+    if let Some(release) = &g.shape.ubuntu_release {
+        define.insert("ubuntu_release".into(), text("ubuntu_release", release));
+    }
+    if !define.contains_key("disk_size_gb")
+        && let Some(gb) = g.settings.disk_gb
+    {
+        define.insert("disk_size_gb".into(), number("disk_size_gb", gb));
+    }
+    for (field, value) in [
+        ("cores", g.settings.cores),
+        ("memory_mb", g.settings.memory_mb),
+    ] {
+        if !configure.contains_key(field)
+            && let Some(v) = value
+        {
+            configure.insert(field.into(), number(field, v));
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Manifests of host steps: the script (or the revision of a built-in step), the
+//! hypervisor-file sections it reads, and for the firewall and DNS steps the guests'
+//! sections and names.
+
+use super::{BUILTIN_HOST_REVISION, Ctx, Manifest, NodeKeys, StepKey, canon, step_key};
+use crate::defs::IpConfig;
+use crate::defs::host::{GuestInputs, lookup};
+
+impl Ctx<'_> {
+    pub(super) fn host(&self, name: &'static str) -> NodeKeys {
+        let mut m = Manifest::new();
+        if let Some(spec) = crate::defs::host::spec(name) {
+            match self.defs.host_script(spec) {
+                Some(script) => {
+                    let hash = self.scripts.get(self.defs, &script);
+                    m.insert(format!("script {script}"), hash);
+                }
+                // What phoenix does for a built-in step is part of its key: a change
+                // to it re-runs the step once.
+                None => {
+                    m.insert(
+                        format!("builtin {name}"),
+                        format!("\"revision {BUILTIN_HOST_REVISION}\""),
+                    );
+                }
+            }
+            for section in spec.sections {
+                if let Some(v) = lookup(&self.defs.host, section) {
+                    m.insert(format!("section {section}"), canon::canonical(section, v));
+                }
+            }
+            for g in self.defs.guests.values() {
+                match spec.guest_inputs {
+                    GuestInputs::None => {}
+                    GuestInputs::Firewall => {
+                        // As written (see the module doc): every field of the
+                        // section, comments included, is what the step writes.
+                        if let Some(fw) = g.raw.get("firewall") {
+                            m.insert(
+                                format!("guest {} firewall", g.label()),
+                                canon::canonical("firewall", fw),
+                            );
+                        }
+                    }
+                    GuestInputs::Dns => {
+                        let addr = match g.net.ip {
+                            Some(IpConfig::Static { address, .. }) => address.to_string(),
+                            _ => "dhcp".to_string(),
+                        };
+                        m.insert(
+                            format!("guest {} name", g.label()),
+                            format!("\"{} {addr}\"", g.name),
+                        );
+                    }
+                }
+            }
+        }
+        let key = step_key("run", &m, None);
+        NodeKeys {
+            chain: vec![StepKey {
+                step: "run".into(),
+                key,
+                manifest: m,
+            }],
+            configure: None,
+        }
+    }
+}
