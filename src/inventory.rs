@@ -83,7 +83,7 @@ mod tests {
     fn recorded_guests_exist_and_host_steps_or_empty_records_do_not() {
         let mut built = NodeRecord::new("ct:950");
         built.steps.push(crate::state::StepRecord {
-            step: "define".into(),
+            step: crate::step::Step::Define,
             key: "k1".into(),
             manifest: crate::state::RecordedManifest::new(&crate::key::Manifest::new()),
             finished_at: 0,

@@ -18,3 +18,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod state;
+pub mod step;

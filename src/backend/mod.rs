@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::defs::{Definitions, Guest, GuestKind};
 use crate::graph::NodeId;
+use crate::step::Step;
 
 /// Re-exported: the backends report what they observe in these types.
 pub use crate::inventory::{Inventory, Observed, Stamp};
@@ -172,7 +173,7 @@ pub enum Work {
 pub struct Preview<'a> {
     pub node: NodeId,
     pub work: Work,
-    pub steps: &'a [String],
+    pub steps: &'a [Step],
     pub key: &'a str,
 }
 

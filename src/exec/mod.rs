@@ -33,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use events::{Event, NodeResult, Outcome, Summary};
-pub use worker::pre_feature_snapshot;
 
 use crate::backend::Backend;
 use crate::defs::Definitions;
@@ -184,7 +183,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                     let t0 = Instant::now();
                     let _ = tx.send(Msg::Event(Event::NodeStarted {
                         node,
-                        step: action.steps.first().cloned(),
+                        step: action.steps.first().map(ToString::to_string),
                         action: action.action.as_str(),
                     }));
                     let job = worker::Job {

@@ -22,6 +22,7 @@ use crate::inventory::Observed;
 use crate::key::{NodeKeys, StepKey};
 use crate::plan::{Action, ActionKind};
 use crate::state::{NodeRecord, StepRecord, now};
+use crate::step::Step;
 
 pub(super) struct Job<'a> {
     pub action: &'a Action,
@@ -38,11 +39,6 @@ pub(super) struct Worker<'a> {
     pub pools: &'a Pools,
     pub tx: Sender<Msg>,
     pub journal: &'a crate::state::Journal,
-}
-
-/// Name of the snapshot taken before feature `f`.
-pub fn pre_feature_snapshot(feature_step: &str) -> String {
-    format!("pre-{}", feature_step.trim_start_matches("feature:"))
 }
 
 impl Worker<'_> {
@@ -215,24 +211,22 @@ impl Worker<'_> {
         let mut record = job.record;
         let mut steps_run = 0;
         let mut started = false;
-        let mut rolled_back_to: Option<String> = None;
+        let mut rolled_back_to: Option<Step> = None;
         let exists = job.observed.is_some();
-        let first_content = job.action.steps.iter().find(|s| *s != "configure").cloned();
+        let first_content = job.action.steps.iter().find(|s| **s != Step::Configure);
 
         // A changed feature rolls the guest back to the snapshot taken before it.
         if job.action.action == ActionKind::Resume
-            && let Some(step) = first_content
-                .as_deref()
-                .filter(|s| s.starts_with("feature:"))
+            && let Some(step) = first_content.filter(|s| s.feature().is_some())
+            && let Some(snap) = step.pre_snapshot()
         {
             let idx = job
                 .keys
                 .chain
                 .iter()
-                .position(|k| k.step == step)
+                .position(|k| k.step == *step)
                 .unwrap_or(0);
             let was_run = record.steps.len() > idx;
-            let snap = pre_feature_snapshot(step);
             let have = job
                 .observed
                 .is_some_and(|o| o.snapshots.is_empty() || o.snapshots.contains(&snap));
@@ -244,7 +238,7 @@ impl Worker<'_> {
                 record.steps.truncate(idx);
                 record.updated_at = now();
                 self.record(node, &record);
-                rolled_back_to = Some(step.to_string());
+                rolled_back_to = Some(step.clone());
                 // Settings live in the config, which the snapshot copy replaced.
                 self.backend
                     .configure(&ctx, log)
@@ -260,25 +254,26 @@ impl Worker<'_> {
         }
 
         for step in &job.action.steps {
-            let key = if step == "configure" {
+            let key = if *step == Step::Configure {
                 job.keys.configure.as_ref()
             } else {
-                job.keys.chain.iter().find(|k| &k.step == step)
+                job.keys.chain.iter().find(|k| k.step == *step)
             };
             let Some(key) = key else { continue };
-            let chain_idx = job.keys.chain.iter().position(|k| &k.step == step);
-            if step != "define" && step != "configure" && !started {
+            let chain_idx = job.keys.chain.iter().position(|k| k.step == *step);
+            let label = step.to_string();
+            if !matches!(step, Step::Define | Step::Configure) && !started {
                 self.timed(node, "start", || self.backend.start(&ctx, log))
                     .map_err(|e| (e, steps_run))?;
                 started = true;
             }
-            let r = match step.as_str() {
-                "define" => {
+            let r = match step {
+                Step::Define => {
                     // Nothing recorded survives a re-creation.
                     record.steps.clear();
                     record.configure = None;
                     self.record(node, &record);
-                    self.timed(node, step, || {
+                    self.timed(node, &label, || {
                         if exists {
                             let _storage = self.storage_permit(g);
                             self.backend.destroy(&ctx, log)?;
@@ -292,27 +287,21 @@ impl Worker<'_> {
                             .create(&ctx, &format!("building:{}", key.key), log)
                     })
                 }
-                "configure" => self.timed(node, step, || self.backend.configure(&ctx, log)),
-                s if s.starts_with("feature:") => {
-                    let feature = &s["feature:".len()..];
-                    if rolled_back_to.as_deref() != Some(s) {
-                        let snap = pre_feature_snapshot(s);
+                Step::Configure => self.timed(node, &label, || self.backend.configure(&ctx, log)),
+                Step::Feature(feature) => {
+                    if rolled_back_to.as_ref() != Some(step) {
+                        let snap = format!("pre-{feature}");
                         self.timed(node, &format!("snapshot:{snap}"), || {
                             self.backend.snapshot(&ctx, &snap, log)
                         })
                         .map_err(|e| (e, steps_run))?;
                     }
                     let rel = self.defs.feature_script(g.kind, feature);
-                    let ca = g
-                        .raw
-                        .get("bootstrap_ca_url")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
+                    let ca = g.bootstrap_ca_url.clone().unwrap_or_default();
                     let script = self.script(g, &rel, vec![g.id.to_string(), ca]);
-                    self.timed(node, step, || self.backend.exec(&ctx, &script, log))
+                    self.timed(node, &label, || self.backend.exec(&ctx, &script, log))
                 }
-                "app" => self.timed(node, step, || {
+                Step::App => self.timed(node, &label, || {
                     if let Some(app) = &g.application_script {
                         let script =
                             self.script(g, &self.defs.layout.app(app), vec![g.id.to_string()]);
@@ -329,19 +318,19 @@ impl Worker<'_> {
                     }
                     Ok(())
                 }),
-                "snapshot" | "template" => {
+                Step::Snapshot | Step::Template => {
                     let name = g
                         .template_snapshot
                         .clone()
                         .unwrap_or_else(|| "template".into());
-                    self.timed(node, step, || self.backend.snapshot(&ctx, &name, log))
+                    self.timed(node, &label, || self.backend.snapshot(&ctx, &name, log))
                 }
-                other => Err(OpError::new(format!("unknown step `{other}`"))),
+                Step::Run => Err(OpError::new(format!("a guest has no step `{step}`"))),
             };
             r.map_err(|e| (e, steps_run))?;
             steps_run += 1;
             let rec = step_record(key);
-            if step == "configure" {
+            if *step == Step::Configure {
                 record.configure = Some(rec);
             } else if let Some(i) = chain_idx {
                 record.steps.truncate(i);

@@ -11,6 +11,7 @@ use super::{Ctx, Manifest, Pending, StepKey, canon, step_key};
 use crate::defs::fields::{self, Class};
 use crate::defs::{Guest, GuestKind, TemplateModel};
 use crate::graph::NodeId;
+use crate::step::Step;
 
 /// The manifests of one guest's definition fields, one per step that consumes them.
 #[derive(Default)]
@@ -88,8 +89,8 @@ impl Ctx<'_> {
             vm_defaults(g, &mut define, &mut configure);
         }
 
-        let mut chain: Vec<(String, Manifest)> = Vec::with_capacity(g.features.len() + 3);
-        chain.push(("define".into(), define));
+        let mut chain: Vec<(Step, Manifest)> = Vec::with_capacity(g.features.len() + 3);
+        chain.push((Step::Define, define));
         for feature in &g.features {
             let mut m = feature_fields.clone();
             let script = self.defs.feature_script(g.kind, feature);
@@ -105,7 +106,7 @@ impl Ctx<'_> {
             {
                 m.insert("host nvidia_driver.version".into(), v.clone());
             }
-            chain.push((format!("feature:{feature}"), m));
+            chain.push((Step::Feature(feature.clone()), m));
         }
         if g.application_script.is_some() || !g.health_checks.is_empty() {
             if let Some(s) = &g.application_script {
@@ -127,19 +128,19 @@ impl Ctx<'_> {
                     ),
                 );
             }
-            chain.push(("app".into(), app));
+            chain.push((Step::App, app));
         }
         match g.template {
-            TemplateModel::Snapshot { .. } => chain.push(("snapshot".into(), snapshot)),
-            TemplateModel::Converted => chain.push(("template".into(), snapshot)),
+            TemplateModel::Snapshot { .. } => chain.push((Step::Snapshot, snapshot)),
+            TemplateModel::Converted => chain.push((Step::Template, snapshot)),
             TemplateModel::None => {}
         }
-        let key = step_key("configure", &configure, None);
+        let key = step_key(&Step::Configure, &configure, None);
         Pending {
             chain,
             source: source_node,
             configure: StepKey {
-                step: "configure".into(),
+                step: Step::Configure,
                 key,
                 manifest: configure,
             },

@@ -5,6 +5,7 @@
 use super::{BUILTIN_HOST_REVISION, Ctx, Manifest, NodeKeys, StepKey, canon, step_key};
 use crate::defs::IpConfig;
 use crate::defs::host::{GuestInputs, lookup};
+use crate::step::Step;
 
 impl Ctx<'_> {
     pub(super) fn host(&self, name: &'static str) -> NodeKeys {
@@ -55,10 +56,10 @@ impl Ctx<'_> {
                 }
             }
         }
-        let key = step_key("run", &m, None);
+        let key = step_key(&Step::Run, &m, None);
         NodeKeys {
             chain: vec![StepKey {
-                step: "run".into(),
+                step: Step::Run,
                 key,
                 manifest: m,
             }],

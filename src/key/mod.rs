@@ -51,6 +51,7 @@ pub use scripts::ScriptHashes;
 use crate::defs::Definitions;
 use crate::defs::host::lookup;
 use crate::graph::NodeId;
+use crate::step::Step;
 
 /// Bumped when what a built-in host step does changes.
 const BUILTIN_HOST_REVISION: u32 = 1;
@@ -87,7 +88,7 @@ pub type Manifest = BTreeMap<String, String>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepKey {
     /// `define`, `configure`, `feature:base_setup`, `app`, `snapshot`, `template`, `run`.
-    pub step: String,
+    pub step: Step,
     pub key: Key,
     pub manifest: Manifest,
 }
@@ -110,13 +111,13 @@ impl NodeKeys {
 
 const DOMAIN: &str = "phoenix step key 2026-11 v1";
 
-pub fn step_key(step: &str, manifest: &Manifest, previous: Option<Key>) -> Key {
+pub fn step_key(step: &Step, manifest: &Manifest, previous: Option<Key>) -> Key {
     let mut h = blake3::Hasher::new_derive_key(DOMAIN);
     let mut put = |s: &str| {
         h.update(&(s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
     };
-    put(step);
+    put(&step.to_string());
     for (k, v) in manifest {
         put(k);
         put(v);
@@ -173,7 +174,7 @@ pub fn assess(
 
 /// A guest's manifests before its keys are computed.
 struct Pending {
-    chain: Vec<(String, Manifest)>,
+    chain: Vec<(Step, Manifest)>,
     source: Option<NodeId>,
     configure: StepKey,
 }

@@ -123,7 +123,7 @@ fn a_secret_enters_the_app_key_as_a_fingerprint() {
         k[&NodeId::Ct(950)]
             .chain
             .iter()
-            .find(|s| s.step == "app")
+            .find(|s| s.step == crate::step::Step::App)
             .unwrap()
             .clone()
     };
@@ -143,7 +143,10 @@ fn a_vm_without_its_own_settings_keys_the_resolved_defaults() {
     assert_eq!(configure(vm_keys).manifest["cores"], "2");
     assert_eq!(configure(vm_keys).manifest["memory_mb"], "4096");
     assert_eq!(vm_keys.chain[0].manifest["storage"], "\"vm-disks\"");
-    assert_eq!(vm_keys.chain.last().unwrap().step, "template");
+    assert_eq!(
+        vm_keys.chain.last().unwrap().step,
+        crate::step::Step::Template
+    );
 
     let mut own = vm();
     own["cores"] = json!(8);

@@ -26,6 +26,7 @@ use crate::graph::NodeId;
 use crate::inventory::{Inventory, Stamp};
 use crate::key::{Manifest, NodeKeys, StepKey, canon};
 use crate::state::NodeRecord;
+use crate::step::Step;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -60,7 +61,7 @@ pub struct Action {
     /// The node's desired output key, hex.
     pub key: String,
     /// Steps to run, in order.
-    pub steps: Vec<String>,
+    pub steps: Vec<Step>,
     pub reasons: Vec<String>,
     /// A replace of a guest that is not a template: destroys data, needs `--allow-replace`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -130,7 +131,7 @@ pub fn make(
                 None | Some(Stamp::Foreign | Stamp::Building) => (ActionKind::Create, all_steps(desired), vec!["not built yet".to_string()]),
                 Some(Stamp::Built(k)) if k.len() >= 16 && desired.output().hex().starts_with(k.as_str()) => (
                     ActionKind::Update,
-                    vec!["configure".to_string()],
+                    vec![Step::Configure],
                     vec!["no record in the state directory; the guest's stamp matches, settings are re-applied".to_string()],
                 ),
                 Some(Stamp::Built(k)) => (
@@ -147,7 +148,7 @@ pub fn make(
                 // A VM that `qm template` converted can neither start nor roll back:
                 // any change to its content makes it again.
                 let converted = matches!(node, NodeId::Vm(_))
-                    && rec.steps.last().is_some_and(|s| s.step == "template");
+                    && rec.steps.last().is_some_and(|s| s.step == Step::Template);
                 if converted
                     && matches!(
                         action,
@@ -180,18 +181,18 @@ pub fn make(
 }
 
 /// Every step of a node, in execution order: what a create or replace runs.
-pub fn all_steps(desired: &NodeKeys) -> Vec<String> {
-    let mut steps: Vec<String> = Vec::with_capacity(desired.chain.len() + 1);
+pub fn all_steps(desired: &NodeKeys) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::with_capacity(desired.chain.len() + 1);
     for (i, s) in desired.chain.iter().enumerate() {
         steps.push(s.step.clone());
         if i == 0 && desired.configure.is_some() {
-            steps.push("configure".into());
+            steps.push(Step::Configure);
         }
     }
     steps
 }
 
-fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<String>, Vec<String>) {
+fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<Step>, Vec<String>) {
     let want = &desired.chain[0];
     match rec.steps.first() {
         Some(done) if done.key == want.key.hex() => (ActionKind::Fresh, Vec::new(), Vec::new()),
@@ -212,7 +213,7 @@ fn guest_action(
     desired: &NodeKeys,
     rec: &NodeRecord,
     upstream: &HashMap<NodeId, Vec<String>>,
-) -> (ActionKind, Vec<String>, Vec<String>) {
+) -> (ActionKind, Vec<Step>, Vec<String>) {
     let chain = &desired.chain;
     let first_stale = chain
         .iter()
@@ -233,9 +234,9 @@ fn guest_action(
         if rec.steps.len() > chain.len() {
             // Steps were removed from the end (e.g. the app script was dropped): the
             // guest's content no longer matches its definition.
-            let removed: Vec<&str> = rec.steps[chain.len()..]
+            let removed: Vec<String> = rec.steps[chain.len()..]
                 .iter()
-                .map(|s| s.step.as_str())
+                .map(|s| s.step.to_string())
                 .collect();
             return (
                 ActionKind::Replace,
@@ -247,7 +248,7 @@ fn guest_action(
             );
         }
         return match settings_stale {
-            Some(reasons) => (ActionKind::Update, vec!["configure".into()], reasons),
+            Some(reasons) => (ActionKind::Update, vec![Step::Configure], reasons),
             None => (ActionKind::Fresh, Vec::new(), Vec::new()),
         };
     };
@@ -271,16 +272,16 @@ fn guest_action(
     let kind = if i == 0 {
         ActionKind::Replace
     } else if rec.steps.get(i).is_none()
-        || want.step.starts_with("feature:")
+        || want.step.feature().is_some()
         || rec.steps[i].step != want.step
     {
         ActionKind::Resume
-    } else if want.step == "app" {
+    } else if want.step == Step::App {
         ActionKind::RerunApp
     } else {
         ActionKind::Resnapshot
     };
-    let mut steps: Vec<String> = if kind == ActionKind::Replace {
+    let mut steps: Vec<Step> = if kind == ActionKind::Replace {
         all_steps(desired)
     } else {
         chain[i..].iter().map(|s| s.step.clone()).collect()
@@ -288,11 +289,10 @@ fn guest_action(
     if kind != ActionKind::Replace
         && let Some(settings) = settings_stale
     {
-        steps.insert(0, "configure".into());
+        steps.insert(0, Step::Configure);
         reasons.extend(settings);
     }
-    if kind == ActionKind::Resume && rec.steps.get(i).is_some() && want.step.starts_with("feature:")
-    {
+    if kind == ActionKind::Resume && rec.steps.get(i).is_some() && want.step.feature().is_some() {
         reasons.push(format!(
             "rolls back to the snapshot taken before `{}`",
             want.step
@@ -358,7 +358,7 @@ fn changed(name: &str, old: &str, new: &str, upstream: &HashMap<NodeId, Vec<Stri
 
 /// Steps as recorded vs desired, input by input: what `phoenix explain` prints.
 pub struct StepDiff {
-    pub step: String,
+    pub step: Step,
     pub status: &'static str,
     pub changes: Vec<(String, Option<String>, Option<String>)>,
 }
@@ -371,7 +371,7 @@ pub fn explain(desired: &NodeKeys, rec: Option<&NodeRecord>) -> Vec<StepDiff> {
     let mut out = Vec::new();
     for w in want {
         let done = rec.and_then(|r| {
-            if w.step == "configure" {
+            if w.step == Step::Configure {
                 r.configure.as_ref()
             } else {
                 r.steps.iter().find(|s| s.step == w.step)

@@ -40,7 +40,14 @@ pub fn text(plan: &Plan, defs: &Definitions) -> String {
             table.row([
                 String::new(),
                 String::new(),
-                format!("steps: {}", a.steps.join(" → ")),
+                format!(
+                    "steps: {}",
+                    a.steps
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ),
             ]);
         }
         for r in &a.reasons {

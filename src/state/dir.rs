@@ -200,7 +200,7 @@ mod tests {
         assert!(state.read_all().unwrap().records.is_empty());
         let mut rec = NodeRecord::new("ct:950");
         rec.steps.push(StepRecord {
-            step: "define".into(),
+            step: crate::step::Step::Define,
             key: "ab".into(),
             manifest: RecordedManifest::new(&Manifest::new()),
             finished_at: 1,
@@ -228,7 +228,7 @@ mod tests {
         let journal = state.journal().unwrap();
         let mut new = NodeRecord::new("ct:950");
         new.steps.push(StepRecord {
-            step: "define".into(),
+            step: crate::step::Step::Define,
             key: "k".into(),
             manifest: RecordedManifest::new(&Manifest::new()),
             finished_at: 2,

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::key::{Manifest, NodeKeys, StepKey};
+use crate::step::Step;
 
 pub const RECORD_VERSION: u32 = 1;
 
@@ -45,7 +46,7 @@ impl Eq for RecordedManifest {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
-    pub step: String,
+    pub step: Step,
     pub key: String,
     pub manifest: RecordedManifest,
     /// Seconds since the Unix epoch.

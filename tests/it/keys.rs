@@ -8,6 +8,7 @@ use phoenix::defs::Severity;
 use phoenix::graph::NodeId;
 use phoenix::key::NodeKeys;
 use phoenix::state::StateDir;
+use phoenix::step::Step;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -137,9 +138,10 @@ proptest! {
         tree(dir.path(), &changed, 0);
         let after = keys_of(dir.path());
         let (b, a) = (&before[&NodeId::Ct(901)], &after[&NodeId::Ct(901)]);
-        let key = |k: &NodeKeys, s: &str| if s == "configure" { k.configure.as_ref().unwrap().key } else { k.chain.iter().find(|x| x.step == s).unwrap().key };
-        prop_assert_ne!(key(b, step), key(a, step), "{} did not change {}", name, step);
-        if step == "configure" {
+        let step: Step = step.parse().unwrap();
+        let key = |k: &NodeKeys, s: &Step| if *s == Step::Configure { k.configure.as_ref().unwrap().key } else { k.chain.iter().find(|x| x.step == *s).unwrap().key };
+        prop_assert_ne!(key(b, &step), key(a, &step), "{} did not change {}", name, step);
+        if step == Step::Configure {
             prop_assert_eq!(b.output(), a.output(), "settings must not change content");
         } else {
             prop_assert_eq!(&b.configure, &a.configure);

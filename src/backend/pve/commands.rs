@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::backend::{Preview, Work};
 use crate::defs::{Definitions, Guest, GuestKind};
+use crate::step::Step;
 
 /// Where cloud images are kept on a Proxmox host (`PHOENIX_PVE_IMAGE_DIR` moves it).
 pub const IMAGE_DIR: &str = "/var/lib/vz/template/cache";
@@ -797,10 +798,9 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
         }
         Work::Steps => {
             for step in w.steps {
-                if let Some(f) = step.strip_prefix("feature:") {
+                if let Some(f) = step.feature() {
                     if step == &w.steps[0]
-                        || w.steps.first().is_some_and(|s| s == "configure")
-                            && w.steps.get(1) == Some(step)
+                        || w.steps.first() == Some(&Step::Configure) && w.steps.get(1) == Some(step)
                     {
                         cmds.push(rollback(g, &format!("pre-{f}")));
                     }
@@ -815,7 +815,7 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
                         &format!("/phoenix/run/{f}.sh"),
                         &[g.id.to_string(), ca],
                     ));
-                } else if step == "app" {
+                } else if *step == Step::App {
                     if let Some(app) = &g.application_script {
                         let local = defs.path_of(&defs.layout.app(app)).display().to_string();
                         cmds.extend(ct_exec(
@@ -825,13 +825,13 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
                             &[g.id.to_string()],
                         ));
                     }
-                } else if step == "snapshot" {
+                } else if *step == Step::Snapshot {
                     cmds.extend(snapshot(
                         g,
                         g.template_snapshot.as_deref().unwrap_or("template"),
                         true,
                     ));
-                } else if step == "configure" {
+                } else if *step == Step::Configure {
                     cmds.extend(ct_configure(g, &Current::default()));
                 }
             }
