@@ -1,23 +1,30 @@
 //! `phoenix build` on the sim backend: scheduling, failure, resume, retries and
 //! guards, with faults injected into a simulated host.
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Output, phoenix};
+use crate::helpers::{Site, set_field};
 
+/// A [`Site`] on the sim backend, whose simulated host lives in `sim/`:
 /// 900 → 901 (gpu) → 910; 900 → 902 (docker) → 920, which also depends on 910.
-struct Tree {
-    _dir: tempfile::TempDir,
-    defs: PathBuf,
-    cache: PathBuf,
+struct SimSite {
+    site: Site,
     sim: PathBuf,
 }
 
-fn tree() -> Tree {
-    let dir = tempfile::tempdir().unwrap();
-    let defs = dir.path().join("defs");
+impl Deref for SimSite {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.site
+    }
+}
+
+fn tree() -> SimSite {
+    let site = Site::empty();
+    let defs = &site.defs;
     let ct = |name: &str, n: u8, extra: Value| {
         let mut v = json!({
             "name": name, "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4,
@@ -56,29 +63,15 @@ fn tree() -> Tree {
         .unwrap();
     }
     std::fs::write(defs.join("apps/app.sh"), "#!/bin/sh\necho app\n").unwrap();
-    let cache = dir.path().join("cache");
-    let sim = dir.path().join("sim");
-    Tree {
-        _dir: dir,
-        defs,
-        cache,
-        sim,
-    }
+    let sim = site.path().join("sim");
+    let site = site
+        .backend(["--backend", "sim", "--sim-dir"])
+        .backend([&sim])
+        .env("PHOENIX_RETRY_BACKOFF_MS", "10");
+    SimSite { site, sim }
 }
 
-impl Tree {
-    fn build(&self, args: &[&str]) -> Output {
-        phoenix()
-            .defs(&self.defs)
-            .cache(&self.cache)
-            .args(["--backend", "sim", "--sim-dir"])
-            .args([&self.sim])
-            .env("PHOENIX_RETRY_BACKOFF_MS", "10")
-            .args(["build", "--output", "json"])
-            .args(args)
-            .run()
-    }
-
+impl SimSite {
     fn faults(&self, faults: &Value) {
         std::fs::create_dir_all(&self.sim).unwrap();
         std::fs::write(self.sim.join("faults.json"), faults.to_string()).unwrap();
@@ -126,40 +119,17 @@ struct Op {
     detail: String,
 }
 
-fn events(out: &Output) -> Vec<Value> {
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn summary(out: &Output) -> Value {
-    events(out).pop().unwrap()
-}
-
-/// Steps that finished successfully for `node`, in order.
-fn steps_of(out: &Output, node: &str) -> Vec<String> {
-    events(out)
-        .iter()
-        .filter(|e| e["event"] == "step_finished" && e["node"] == node && e["ok"] == true)
-        .map(|e| e["step"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn independent_branches_overlap_and_clones_of_one_source_do_not() {
     let t = tree();
-    let out = phoenix()
-        .defs(&t.defs)
-        .cache(&t.cache)
-        .args(["--backend", "sim", "--sim-dir"])
-        .args([&t.sim])
+    let out = t
+        .phoenix()
         .env("PHOENIX_SIM_LATENCY_MS", "60")
         .args(["build", "all", "-j", "4", "--output", "json"])
         .run()
         .success();
     assert_eq!(
-        summary(&out)["nodes"],
+        out.summary()["nodes"],
         json!({"ct:900": "built", "ct:901": "built", "ct:902": "built", "ct:910": "built", "ct:920": "built"})
     );
     let ops = t.ops();
@@ -194,9 +164,9 @@ fn independent_branches_overlap_and_clones_of_one_source_do_not() {
     assert!(svc_b.start >= find("ct:910", "stamp", "built").end);
 
     let again = t.build(&["all"]).success();
-    assert_eq!(summary(&again)["steps_run"], 0);
+    assert_eq!(again.summary()["steps_run"], 0);
     assert!(
-        summary(&again)["nodes"]
+        again.summary()["nodes"]
             .as_object()
             .unwrap()
             .values()
@@ -209,15 +179,12 @@ fn a_failing_feature_skips_what_needs_it_and_the_next_build_resumes() {
     let t = tree();
     t.faults(&json!([{"node": "ct:901", "op": "exec", "match": "gpu.sh", "times": 1}]));
     let out = t.build(&["all", "-j", "2"]).code(1);
-    let s = summary(&out);
+    let s = out.summary();
     assert_eq!(
         s["nodes"],
         json!({"ct:900": "built", "ct:901": "failed", "ct:902": "built", "ct:910": "skipped", "ct:920": "skipped"})
     );
-    let failed = events(&out)
-        .into_iter()
-        .find(|e| e["event"] == "node_finished" && e["node"] == "ct:901")
-        .unwrap();
+    let failed = out.finished("ct:901");
     assert!(
         failed["detail"]
             .as_str()
@@ -235,14 +202,14 @@ fn a_failing_feature_skips_what_needs_it_and_the_next_build_resumes() {
     // The fault fired once; the next build resumes 901 at its feature, without re-creating it.
     let out = t.build(&["all"]).success();
     assert_eq!(
-        steps_of(&out, "ct:901"),
+        out.steps_of("ct:901"),
         ["start", "snapshot:pre-gpu", "feature:gpu", "snapshot"]
     );
     assert!(
-        steps_of(&out, "ct:900").is_empty() && steps_of(&out, "ct:902").is_empty(),
+        out.steps_of("ct:900").is_empty() && out.steps_of("ct:902").is_empty(),
         "completed work is not redone"
     );
-    assert_eq!(summary(&out)["nodes"]["ct:920"], "built");
+    assert_eq!(out.summary()["nodes"]["ct:920"], "built");
     assert_eq!(
         t.ops()
             .iter()
@@ -257,13 +224,14 @@ fn lock_errors_are_retried() {
     let t = tree();
     t.faults(&json!([{"node": "ct:902", "op": "create", "lock": true, "times": 2}]));
     let out = t.build(&["all"]).success();
-    let retries: Vec<Value> = events(&out)
+    let retries: Vec<Value> = out
+        .events()
         .into_iter()
         .filter(|e| e["event"] == "retry")
         .collect();
     assert_eq!(retries.len(), 2, "{retries:?}");
     assert!(retries[0]["error"].as_str().unwrap().contains("is locked"));
-    assert_eq!(summary(&out)["nodes"]["ct:902"], "built");
+    assert_eq!(out.summary()["nodes"]["ct:902"], "built");
 }
 
 #[test]
@@ -271,7 +239,7 @@ fn fail_fast_starts_nothing_new() {
     let t = tree();
     t.faults(&json!([{"node": "ct:900", "op": "exec", "match": "base_setup", "times": 1}]));
     let out = t.build(&["all", "--fail-fast", "-j", "1"]).code(1);
-    let nodes = summary(&out)["nodes"].clone();
+    let nodes = out.summary()["nodes"].clone();
     assert_eq!(nodes["ct:900"], "failed");
     for n in ["ct:901", "ct:902", "ct:910", "ct:920"] {
         assert_eq!(nodes[n], "skipped");
@@ -298,10 +266,10 @@ fn replacing_a_guest_needs_allow_replace() {
         "nothing may be touched before the guard"
     );
     let out = t.build(&["all", "--allow-replace"]).success();
-    assert_eq!(summary(&out)["nodes"]["ct:910"], "built");
-    assert_eq!(steps_of(&out, "ct:910")[0], "define");
+    assert_eq!(out.summary()["nodes"]["ct:910"], "built");
+    assert_eq!(out.steps_of("ct:910")[0], "define");
     assert!(
-        steps_of(&out, "ct:920").is_empty(),
+        out.steps_of("ct:920").is_empty(),
         "a depends edge carries no content"
     );
 }
@@ -312,9 +280,9 @@ fn memory_change_runs_only_configure() {
     t.build(&["all"]).success();
     set_field(&t.defs, "920", "memory_mb", json!(1024));
     let out = t.build(&["all"]).success();
-    assert_eq!(summary(&out)["steps_run"], 1);
-    assert_eq!(summary(&out)["nodes"]["ct:920"], "updated");
-    assert_eq!(steps_of(&out, "ct:920"), ["configure"]);
+    assert_eq!(out.summary()["steps_run"], 1);
+    assert_eq!(out.summary()["nodes"]["ct:920"], "updated");
+    assert_eq!(out.steps_of("ct:920"), ["configure"]);
 }
 
 #[test]
@@ -328,15 +296,15 @@ fn template_feature_change_rolls_back_and_rebuilds_its_clones() {
     .unwrap();
     let out = t.build(&["all", "--allow-replace"]).success();
     assert_eq!(
-        steps_of(&out, "ct:901"),
+        out.steps_of("ct:901"),
         ["rollback:pre-gpu", "start", "feature:gpu", "snapshot"]
     );
     assert_eq!(
-        steps_of(&out, "ct:910")[0],
+        out.steps_of("ct:910")[0],
         "define",
         "910 is cloned again from the new snapshot"
     );
-    assert!(steps_of(&out, "ct:902").is_empty() && steps_of(&out, "ct:920").is_empty());
+    assert!(out.steps_of("ct:902").is_empty() && out.steps_of("ct:920").is_empty());
 }
 
 /// A VM template, once `qm template` converted it, can neither start nor roll back:
@@ -374,8 +342,8 @@ fn a_converted_vm_template_is_made_again_not_resumed() {
         out.stderr
     );
     let out = t.build(&["all", "--allow-replace"]).success();
-    assert_eq!(steps_of(&out, "vm:9000")[0], "define", "{}", out.stdout);
-    assert_eq!(steps_of(&out, "vm:1001")[0], "define");
+    assert_eq!(out.steps_of("vm:9000")[0], "define", "{}", out.stdout);
+    assert_eq!(out.steps_of("vm:1001")[0], "define");
 }
 
 #[test]
@@ -390,15 +358,15 @@ fn force_rebuilds_a_fresh_guest_and_dry_run_runs_nothing() {
     );
     t.build(&["all"]).success();
     let out = t.build(&["all", "--force", "902"]).success();
-    assert_eq!(steps_of(&out, "ct:902")[0], "define");
-    assert!(steps_of(&out, "ct:901").is_empty());
+    assert_eq!(out.steps_of("ct:902")[0], "define");
+    assert!(out.steps_of("ct:901").is_empty());
 }
 
 #[test]
 fn every_event_has_event_node_and_step() {
     let t = tree();
     let out = t.build(&["910"]).success();
-    let all = events(&out);
+    let all = out.events();
     for e in &all {
         for k in ["event", "node", "step"] {
             assert!(e.get(k).is_some(), "{k} missing in {e}");
@@ -420,10 +388,7 @@ fn a_guest_phoenix_did_not_create_is_never_touched() {
     let foreign = json!([{"node": "ct:920", "stamp": "", "running": true, "snapshots": {}, "layers": ["hand-made"], "settings": 0}]);
     std::fs::write(t.sim.join("guests.json"), foreign.to_string()).unwrap();
     let out = t.build(&["all"]).code(1);
-    let fin = events(&out)
-        .into_iter()
-        .find(|e| e["event"] == "node_finished" && e["node"] == "ct:920")
-        .unwrap();
+    let fin = out.finished("ct:920");
     assert_eq!(fin["outcome"], "failed");
     assert!(
         fin["detail"]
@@ -436,24 +401,14 @@ fn a_guest_phoenix_did_not_create_is_never_touched() {
         t.ops().iter().all(|o| o.node != "ct:920"),
         "ct:920 was touched"
     );
-    let status = phoenix()
-        .defs(&t.defs)
-        .cache(&t.cache)
-        .args(["--backend", "sim", "--sim-dir"])
-        .args([&t.sim])
-        .args(["status"])
-        .run()
-        .success();
+    let status = t.phoenix().args(["status"]).run().success();
     assert!(
         status.stdout.contains("ct:920") && status.stdout.contains("foreign"),
         "{}",
         status.stdout
     );
-    let d = phoenix()
-        .defs(&t.defs)
-        .cache(&t.cache)
-        .args(["--backend", "sim", "--sim-dir"])
-        .args([&t.sim])
+    let d = t
+        .phoenix()
         .args(["destroy", "all", "--yes"])
         .run()
         .success();
@@ -474,16 +429,10 @@ fn a_guest_phoenix_did_not_create_is_never_touched() {
 fn destroy_asks_unless_yes_and_goes_dependents_first() {
     let t = tree();
     t.build(&["all"]).success();
-    let sim_args = |p: crate::helpers::Phoenix| {
-        p.defs(&t.defs)
-            .cache(&t.cache)
-            .args(["--backend", "sim", "--sim-dir"])
-            .args([&t.sim])
-    };
-    let out = sim_args(phoenix()).args(["destroy", "all"]).run().code(2);
+    let out = t.phoenix().args(["destroy", "all"]).run().code(2);
     assert!(out.stderr.contains("--yes"), "{}", out.stderr);
     assert_eq!(t.guests().len(), 5);
-    sim_args(phoenix())
+    t.phoenix()
         .args(["destroy", "all", "--yes"])
         .run()
         .success();
@@ -523,23 +472,12 @@ fn steps_time_out() {
     let t = tree();
     std::fs::write(t.defs.join("features/lxc/base_setup.sh"), "sleep 20\n").unwrap();
     let started = std::time::Instant::now();
-    let out = phoenix()
-        .defs(&t.defs)
-        .cache(&t.cache)
-        .args(["--backend", "sim", "--sim-dir"])
-        .args([&t.sim])
+    let out = t
+        .phoenix()
         .env("PHOENIX_SIM_EXEC", "1")
         .args(["build", "900", "--step-timeout", "1", "--output", "json"])
         .run()
         .code(1);
     assert!(started.elapsed().as_secs() < 15);
     assert!(out.stdout.contains("timed out after 1s"), "{}", out.stdout);
-}
-
-/// Set one field of one container in a definitions tree.
-pub fn set_field(defs: &Path, id: &str, field: &str, value: Value) {
-    let path = defs.join("phoenix_lxc_configs.json");
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    v["lxc_configs"][id][field] = value;
-    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
