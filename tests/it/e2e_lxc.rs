@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{Site, set_field, update_json};
@@ -45,10 +45,13 @@ fn lxc_ready() -> bool {
 }
 
 /// A [`Site`] with a copy of the bundled definitions and an LXC path of its own;
-/// everything in that LXC path is destroyed when it goes out of scope.
+/// everything in that LXC path is destroyed when it goes out of scope. One at a
+/// time: it holds [`SERIAL`] until then.
 struct LxcSite {
     site: Site,
     lxcpath: PathBuf,
+    /// Dropped last, after the containers are gone.
+    _serial: MutexGuard<'static, ()>,
 }
 
 impl Deref for LxcSite {
@@ -58,14 +61,26 @@ impl Deref for LxcSite {
     }
 }
 
-fn site() -> LxcSite {
+/// The site of one real-LXC test, once the tests before it are done; `None` (after
+/// saying why) where LXC is not usable.
+fn site() -> Option<LxcSite> {
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !lxc_ready() {
+        return None;
+    }
     let site = Site::bundled().jobs(4);
     let lxcpath = site.path().join("lxc");
     std::fs::create_dir_all(&lxcpath).unwrap();
     let site = site
         .backend(["--backend", "lxc", "--prefix", "phxt-", "--lxcpath"])
         .backend([&lxcpath]);
-    LxcSite { site, lxcpath }
+    Some(LxcSite {
+        site,
+        lxcpath,
+        _serial: serial,
+    })
 }
 
 impl LxcSite {
@@ -151,13 +166,7 @@ fn assert_no_orphans(site: &LxcSite) {
 
 #[test]
 fn bundled_definitions_build_for_real_and_incrementally() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !lxc_ready() {
-        return;
-    }
-    let site = site();
+    let Some(site) = site() else { return };
     assert_silent("10.0.3.150:8000");
     assert_silent("10.0.3.102:8080");
     // 900 on a ZFS storage: host:zfs is built in and needs Proxmox. Plain LXC skips
@@ -267,13 +276,7 @@ fn bundled_definitions_build_for_real_and_incrementally() {
 
 #[test]
 fn a_failing_feature_fails_its_branch_and_the_next_build_resumes() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !lxc_ready() {
-        return;
-    }
-    let site = site();
+    let Some(site) = site() else { return };
     let docker = site.defs.join("features/lxc/docker.sh");
     let good = std::fs::read_to_string(&docker).unwrap();
     std::fs::write(
@@ -308,13 +311,7 @@ fn a_failing_feature_fails_its_branch_and_the_next_build_resumes() {
 
 #[test]
 fn kill_9_in_the_middle_then_build_again() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !lxc_ready() {
-        return;
-    }
-    let site = site();
+    let Some(site) = site() else { return };
     let mut child = site
         .phoenix()
         .args(["build", "all", "-j", "4", "--output", "json"])

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::helpers::{Site, set_field};
+use crate::helpers::{Site, reordered_json, set_field};
 
 /// node → (action, key, reasons)
 fn actions(plan: &Value) -> BTreeMap<String, (String, String, Vec<String>)> {
@@ -215,27 +215,8 @@ fn keys_ignore_formatting_and_key_order() {
     ] {
         let path = site.defs.join(file);
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        std::fs::write(&path, reversed(&v)).unwrap();
+        std::fs::write(&path, reordered_json(&v)).unwrap();
     }
     let after = actions(&site.plan(&["all"]));
     assert_eq!(before, after);
-}
-
-/// The same JSON with every object's keys written in reverse order, on one line.
-fn reversed(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let items: Vec<String> = m
-                .iter()
-                .rev()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), reversed(v)))
-                .collect();
-            format!("{{ {} }}", items.join(" ,\n\t"))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(reversed).collect::<Vec<_>>().join(" , ")
-        ),
-        other => other.to_string(),
-    }
 }

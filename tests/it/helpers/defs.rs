@@ -45,3 +45,23 @@ pub fn set_vm_field(defs: &Path, id: &str, field: &str, value: Value) {
         vm[field] = value;
     });
 }
+
+/// The same JSON as text with every object's keys in reverse order and odd
+/// whitespace: the same data, other text.
+pub fn reordered_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let items: Vec<String> = m
+                .iter()
+                .rev()
+                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), reordered_json(v)))
+                .collect();
+            format!("{{ {} }}", items.join(" ,\n\t"))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(reordered_json).collect::<Vec<_>>().join(" , ")
+        ),
+        other => other.to_string(),
+    }
+}

@@ -11,7 +11,7 @@ mod site;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use defs::{copy_dir, set_field, set_vm_field, update_json};
+pub use defs::{copy_dir, reordered_json, set_field, set_vm_field, update_json};
 pub use site::Site;
 
 /// `../shared` (or `PHOENIX_SHARED`). Without it, tests that need it skip with a

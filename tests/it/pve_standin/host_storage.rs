@@ -40,9 +40,10 @@ fn host_storage_steps_never_erase_or_remove_what_they_do_not_own() {
 
     // A pool that exists on a disk but is not imported (a reinstalled host) is data:
     // not even --wipe-disks erases it.
-    let mut st = h.pve.stand_in_state();
-    st["importable"] = serde_json::json!({"oldtank": ["/dev/fake-b"]});
-    h.pve.set_stand_in_state(&st);
+    h.pve.set_stand_in_state(
+        "importable",
+        serde_json::json!({"oldtank": ["/dev/fake-b"]}),
+    );
     let out = h.build(&["host:nfs", "--wipe-disks"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -50,9 +51,8 @@ fn host_storage_steps_never_erase_or_remove_what_they_do_not_own() {
         "{}",
         out.stdout
     );
-    let mut st = h.pve.stand_in_state();
-    st["importable"] = serde_json::json!({});
-    h.pve.set_stand_in_state(&st);
+    h.pve
+        .set_stand_in_state("importable", serde_json::json!({}));
 
     let out = h.build(&["host:nfs"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
@@ -125,9 +125,10 @@ fn host_storage_steps_never_erase_or_remove_what_they_do_not_own() {
     // disk is on it; the host's own storages and the NFS step's storage stay.
     config["zfs"]["datasets"].as_array_mut().unwrap().pop();
     std::fs::write(&hv, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let mut st = h.pve.stand_in_state();
-    st["volumes"] = serde_json::json!({"tank-iso": ["tank-iso:iso/debian.iso"]});
-    h.pve.set_stand_in_state(&st);
+    h.pve.set_stand_in_state(
+        "volumes",
+        serde_json::json!({"tank-iso": ["tank-iso:iso/debian.iso"]}),
+    );
     let out = h.build(&["host:nfs"]);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
@@ -136,9 +137,7 @@ fn host_storage_steps_never_erase_or_remove_what_they_do_not_own() {
         out.stdout
     );
     assert!(h.pve.stand_in_state()["storages"]["tank-iso"].is_object());
-    let mut st = h.pve.stand_in_state();
-    st["volumes"] = serde_json::json!({});
-    h.pve.set_stand_in_state(&st);
+    h.pve.set_stand_in_state("volumes", serde_json::json!({}));
     let out = h.build(&["host:nfs"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let s = out.summary();

@@ -84,15 +84,15 @@ impl StandIn {
             .unwrap()
     }
 
-    fn stand_in_state_or_empty(&self) -> Value {
-        std::fs::read_to_string(self.state.join("state.json"))
+    /// Set one top-level entry of the stand-ins' state (`state.json`, made if missing).
+    pub fn set_stand_in_state(&self, key: &str, value: Value) {
+        let path = self.state.join("state.json");
+        let mut st = std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_else(|| serde_json::json!({"guests": {}}))
-    }
-
-    fn set_stand_in_state(&self, st: &Value) {
-        std::fs::write(self.state.join("state.json"), st.to_string()).unwrap();
+            .unwrap_or_else(|| serde_json::json!({"guests": {}}));
+        st[key] = value;
+        std::fs::write(path, st.to_string()).unwrap();
     }
 
     /// Every command the stand-ins ran, in order.

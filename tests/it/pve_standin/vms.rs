@@ -60,9 +60,8 @@ fn vm_image_cloud_init_and_nfs_volumes() {
     ]);
     set_vm_field(&h.defs, "1001", "volumes", volumes.clone());
     // 1001's first cloud-init wait reports recoverable errors, the second is clean.
-    let mut st = h.pve.stand_in_state_or_empty();
-    st["cloud_init"] = serde_json::json!({"1001": [2, 0]});
-    h.pve.set_stand_in_state(&st);
+    h.pve
+        .set_stand_in_state("cloud_init", serde_json::json!({"1001": [2, 0]}));
 
     let out = h.build(&["1001"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
