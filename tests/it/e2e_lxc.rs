@@ -9,14 +9,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::helpers::{Output, bundled_defs, phoenix};
+use crate::helpers::{Site, set_field, update_json};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -45,58 +44,46 @@ fn lxc_ready() -> bool {
     false
 }
 
-/// A copy of the bundled definitions, a cache, and an LXC path of its own; everything
-/// in that LXC path is destroyed when it goes out of scope.
-struct Site {
-    dir: tempfile::TempDir,
-    defs: PathBuf,
-    cache: PathBuf,
+/// A [`Site`] with a copy of the bundled definitions and an LXC path of its own;
+/// everything in that LXC path is destroyed when it goes out of scope. One at a
+/// time: it holds [`SERIAL`] until then.
+struct LxcSite {
+    site: Site,
     lxcpath: PathBuf,
+    /// Dropped last, after the containers are gone.
+    _serial: MutexGuard<'static, ()>,
 }
 
-fn site() -> Site {
-    let dir = tempfile::tempdir().unwrap();
-    let defs = dir.path().join("defs");
-    copy_dir(&bundled_defs(), &defs);
-    let lxcpath = dir.path().join("lxc");
+impl Deref for LxcSite {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.site
+    }
+}
+
+/// The site of one real-LXC test, once the tests before it are done; `None` (after
+/// saying why) where LXC is not usable.
+fn site() -> Option<LxcSite> {
+    let serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !lxc_ready() {
+        return None;
+    }
+    let site = Site::bundled().jobs(4);
+    let lxcpath = site.path().join("lxc");
     std::fs::create_dir_all(&lxcpath).unwrap();
-    Site {
-        cache: dir.path().join("cache"),
-        defs,
+    let site = site
+        .backend(["--backend", "lxc", "--prefix", "phxt-", "--lxcpath"])
+        .backend([&lxcpath]);
+    Some(LxcSite {
+        site,
         lxcpath,
-        dir,
-    }
+        _serial: serial,
+    })
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
-impl Site {
-    fn phoenix(&self) -> crate::helpers::Phoenix {
-        phoenix()
-            .defs(&self.defs)
-            .cache(&self.cache)
-            .args(["--backend", "lxc", "--prefix", "phxt-", "--lxcpath"])
-            .args([&self.lxcpath])
-    }
-
-    fn build(&self, args: &[&str]) -> Output {
-        self.phoenix()
-            .args(["build", "--output", "json", "-j", "4"])
-            .args(args)
-            .run()
-    }
-
+impl LxcSite {
     fn containers(&self) -> Vec<String> {
         let out = Command::new("lxc-ls")
             .arg("-P")
@@ -111,7 +98,7 @@ impl Site {
     }
 }
 
-impl Drop for Site {
+impl Drop for LxcSite {
     fn drop(&mut self) {
         for name in self.containers() {
             let _ = Command::new("lxc-stop")
@@ -125,29 +112,7 @@ impl Drop for Site {
                 .args(["-n", &name])
                 .output();
         }
-        let _ = &self.dir;
     }
-}
-
-fn events(out: &Output) -> Vec<Value> {
-    out.stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn summary(out: &Output) -> Value {
-    events(out)
-        .pop()
-        .unwrap_or_else(|| panic!("no events\nstdout:{}\nstderr:{}", out.stdout, out.stderr))
-}
-
-fn steps_of(out: &Output, node: &str) -> Vec<String> {
-    events(out)
-        .iter()
-        .filter(|e| e["event"] == "step_finished" && e["node"] == node && e["ok"] == true)
-        .map(|e| e["step"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// GET `/` from one of the project's own containers.
@@ -181,13 +146,9 @@ fn assert_silent(addr: &str) {
     );
 }
 
-fn set_field(defs: &Path, id: &str, field: &str, value: Value) {
-    crate::build_sim::set_field(defs, id, field, value);
-}
-
 /// Every container in the LXC path is a defined guest or a snapshot of one, and
 /// every guest is stamped as finished.
-fn assert_no_orphans(site: &Site) {
+fn assert_no_orphans(site: &LxcSite) {
     let defined = ["900", "901", "902", "920", "950", "101", "102", "103"];
     for name in site.containers() {
         let id = name
@@ -205,25 +166,21 @@ fn assert_no_orphans(site: &Site) {
 
 #[test]
 fn bundled_definitions_build_for_real_and_incrementally() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !lxc_ready() {
-        return;
-    }
-    let site = site();
+    let Some(site) = site() else { return };
     assert_silent("10.0.3.150:8000");
     assert_silent("10.0.3.102:8080");
     // 900 on a ZFS storage: host:zfs is built in and needs Proxmox. Plain LXC skips
     // it (nothing here uses Proxmox storages), and 900, which needs it, still builds.
-    let hv = site.defs.join("phoenix_hypervisor_config.json");
-    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&hv).unwrap()).unwrap();
-    config["zfs"] = serde_json::json!({
-        "pools": [{"name": "tank", "raid_level": "single", "disks": ["/dev/disk/by-id/not-here"]}],
-        "datasets": [{"name": "guests", "pool": "tank", "properties": "compression=lz4",
-                      "proxmox_storage_type": "zfspool", "proxmox_content_type": "rootdir"}]
-    });
-    std::fs::write(&hv, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    update_json(
+        &site.defs.join("phoenix_hypervisor_config.json"),
+        |config| {
+            config["zfs"] = serde_json::json!({
+                "pools": [{"name": "tank", "raid_level": "single", "disks": ["/dev/disk/by-id/not-here"]}],
+                "datasets": [{"name": "guests", "pool": "tank", "properties": "compression=lz4",
+                              "proxmox_storage_type": "zfspool", "proxmox_content_type": "rootdir"}]
+            });
+        },
+    );
     set_field(
         &site.defs,
         "900",
@@ -231,7 +188,7 @@ fn bundled_definitions_build_for_real_and_incrementally() {
         serde_json::json!("tank-guests"),
     );
     let out = site.build(&["all"]).success();
-    let s = summary(&out);
+    let s = out.summary();
     assert_eq!(s["nodes"]["host:zfs"], "skipped", "{}", out.stdout);
     assert!(
         out.stdout.contains("does not carry out host step `zfs`"),
@@ -263,13 +220,13 @@ fn bundled_definitions_build_for_real_and_incrementally() {
 
     // Nothing changed: nothing runs.
     let out = site.build(&["all"]).success();
-    assert_eq!(summary(&out)["steps_run"], 0, "{}", out.stdout);
+    assert_eq!(out.summary()["steps_run"], 0, "{}", out.stdout);
 
     // A memory change runs one configure step, of ct:950 only.
     set_field(&site.defs, "950", "memory_mb", serde_json::json!(768));
     let out = site.build(&["all"]).success();
-    assert_eq!(summary(&out)["steps_run"], 1);
-    assert_eq!(steps_of(&out, "ct:950"), ["configure"]);
+    assert_eq!(out.summary()["steps_run"], 1);
+    assert_eq!(out.steps_of("ct:950"), ["configure"]);
     let config = std::fs::read_to_string(site.lxcpath.join("phxt-950/config")).unwrap();
     assert!(
         config.contains(&(768u64 * 1024 * 1024).to_string()) || config.contains("768M"),
@@ -292,19 +249,19 @@ fn bundled_definitions_build_for_real_and_incrementally() {
     );
     let out = site.build(&["all", "--allow-replace"]).success();
     assert_eq!(
-        steps_of(&out, "ct:901"),
+        out.steps_of("ct:901"),
         ["rollback:pre-nvidia", "start", "feature:nvidia", "snapshot"]
     );
     assert_eq!(
-        steps_of(&out, "ct:920").first().map(String::as_str),
+        out.steps_of("ct:920").first().map(String::as_str),
         Some("define")
     );
     assert_eq!(
-        steps_of(&out, "ct:950").first().map(String::as_str),
+        out.steps_of("ct:950").first().map(String::as_str),
         Some("define")
     );
     for n in ["ct:900", "ct:902", "ct:101", "ct:102", "ct:103"] {
-        assert!(steps_of(&out, n).is_empty(), "{n} should not run");
+        assert!(out.steps_of(n).is_empty(), "{n} should not run");
     }
     assert!(http_get("10.0.3.150:8000").contains("demo/tiny-model"));
     assert_no_orphans(&site);
@@ -319,13 +276,7 @@ fn bundled_definitions_build_for_real_and_incrementally() {
 
 #[test]
 fn a_failing_feature_fails_its_branch_and_the_next_build_resumes() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !lxc_ready() {
-        return;
-    }
-    let site = site();
+    let Some(site) = site() else { return };
     let docker = site.defs.join("features/lxc/docker.sh");
     let good = std::fs::read_to_string(&docker).unwrap();
     std::fs::write(
@@ -334,7 +285,7 @@ fn a_failing_feature_fails_its_branch_and_the_next_build_resumes() {
     )
     .unwrap();
     let out = site.build(&["all"]).code(1);
-    let s = summary(&out);
+    let s = out.summary();
     assert_eq!(s["nodes"]["ct:902"], "failed");
     assert_eq!(s["nodes"]["ct:101"], "skipped");
     assert_eq!(s["nodes"]["ct:102"], "skipped");
@@ -346,35 +297,25 @@ fn a_failing_feature_fails_its_branch_and_the_next_build_resumes() {
 
     std::fs::write(&docker, good).unwrap();
     let out = site.build(&["all"]).success();
-    let steps = steps_of(&out, "ct:902");
+    let steps = out.steps_of("ct:902");
     assert!(
         !steps.contains(&"define".to_string()),
         "902 resumes, it is not re-created: {steps:?}"
     );
     assert!(steps.contains(&"feature:docker".to_string()));
-    assert_eq!(summary(&out)["nodes"]["ct:102"], "built");
-    assert!(steps_of(&out, "ct:950").is_empty());
+    assert_eq!(out.summary()["nodes"]["ct:102"], "built");
+    assert!(out.steps_of("ct:950").is_empty());
     assert!(http_get("10.0.3.102:8080").contains("phoenix demo: web"));
     assert_no_orphans(&site);
 }
 
 #[test]
 fn kill_9_in_the_middle_then_build_again() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !lxc_ready() {
-        return;
-    }
-    let site = site();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_phoenix"))
-        .arg("--defs")
-        .arg(&site.defs)
-        .arg("--cache")
-        .arg(&site.cache)
-        .args(["--backend", "lxc", "--prefix", "phxt-", "--lxcpath"])
-        .arg(&site.lxcpath)
+    let Some(site) = site() else { return };
+    let mut child = site
+        .phoenix()
         .args(["build", "all", "-j", "4", "--output", "json"])
+        .command()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -401,13 +342,13 @@ fn kill_9_in_the_middle_then_build_again() {
     for n in [
         "ct:900", "ct:901", "ct:902", "ct:920", "ct:950", "ct:101", "ct:102", "ct:103",
     ] {
-        let got = summary(&out)["nodes"][n].clone();
+        let got = out.summary()["nodes"][n].clone();
         assert!(got == "built" || got == "fresh", "{n}: {got}");
     }
     assert_no_orphans(&site);
     let again = site.build(&["all"]).success();
     assert_eq!(
-        summary(&again)["steps_run"],
+        again.summary()["steps_run"],
         0,
         "state is consistent after the crash"
     );

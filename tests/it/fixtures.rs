@@ -1,64 +1,13 @@
-//! The shell tool's real definition files: they load unchanged, their graphs are
-//! right, and plans against recorded state say the right thing.
+//! The shell tool's real definition files: they load unchanged, in either layout,
+//! and their graphs are right (plans against recorded state: `fixture_plans.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use phoenix::defs::Severity;
-use phoenix::state::{NodeRecord, StateDir};
 use serde_json::Value;
 
-use crate::helpers::{defs_with_scripts, edit, fixture, phoenix};
-
-/// Record every node of `defs` as built with its current keys, as a build would.
-pub fn record_all_built(defs: &Path, cache: &Path) {
-    let loaded = phoenix::pipeline::load(defs, Severity::Error);
-    assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags);
-    let state = StateDir::new(cache);
-    let assessed = phoenix::pipeline::assess(&loaded, &[], &state).unwrap();
-    for (node, keys) in &assessed.keys {
-        state
-            .write(&node.slug(), &NodeRecord::built(&node.to_string(), keys))
-            .unwrap();
-    }
-}
-
-fn plan_json(defs: &Path, cache: &Path, targets: &[&str]) -> Value {
-    phoenix()
-        .defs(defs)
-        .cache(cache)
-        .args(["plan", "--output", "json"])
-        .args(targets)
-        .run()
-        .success()
-        .json()
-}
-
-/// node → (action, key, reasons)
-fn actions(plan: &Value) -> BTreeMap<String, (String, String, Vec<String>)> {
-    plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            let reasons = a["reasons"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r.as_str().unwrap().to_string())
-                .collect();
-            (
-                a["node"].as_str().unwrap().to_string(),
-                (
-                    a["action"].as_str().unwrap().to_string(),
-                    a["key"].as_str().unwrap().to_string(),
-                    reasons,
-                ),
-            )
-        })
-        .collect()
-}
+use crate::helpers::{Site, defs_with_scripts, edit, fixture, phoenix};
 
 fn edges(defs: &Path) -> BTreeSet<(String, String, String)> {
     let g = phoenix()
@@ -173,240 +122,6 @@ fn fixture_2025_11_has_the_reference_edges() {
 }
 
 #[test]
-fn plan_950_selects_its_chain_and_host_steps_only() {
-    let Some(dir) = fixture("phoenix-2025-09") else {
-        return;
-    };
-    let defs = defs_with_scripts(&dir);
-    let cache = tempfile::tempdir().unwrap();
-    let plan = plan_json(defs.path(), cache.path(), &["950"]);
-    let got: Vec<String> = actions(&plan).into_keys().collect();
-    let guests: Vec<&String> = got.iter().filter(|n| !n.starts_with("host:")).collect();
-    assert_eq!(guests, ["ct:900", "ct:901", "ct:920", "ct:950"]);
-    let hosts: BTreeSet<&str> = got.iter().filter_map(|n| n.strip_prefix("host:")).collect();
-    assert_eq!(
-        hosts,
-        BTreeSet::from(["gpu_init", "network", "nvidia", "zfs"]),
-        "950 is a GPU guest on ZFS storage"
-    );
-    // Every action is a create, and the order is one in which they can run.
-    let order: Vec<&str> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["node"].as_str().unwrap())
-        .collect();
-    let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
-    assert!(
-        pos("ct:900") < pos("ct:901")
-            && pos("ct:901") < pos("ct:920")
-            && pos("ct:920") < pos("ct:950")
-    );
-    assert!(pos("host:nvidia") < pos("host:gpu_init") && pos("host:gpu_init") < pos("ct:901"));
-    for a in plan["actions"].as_array().unwrap() {
-        assert_eq!(a["action"], "create", "{a}");
-        assert_eq!(a["key"].as_str().unwrap().len(), 64);
-    }
-    let ct950 = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["node"] == "ct:950")
-        .unwrap();
-    assert_eq!(
-        ct950["steps"],
-        serde_json::json!(["define", "configure", "feature:vllm", "app"])
-    );
-}
-
-#[test]
-fn memory_change_plans_one_update() {
-    let Some(dir) = fixture("phoenix-2025-09") else {
-        return;
-    };
-    let defs = defs_with_scripts(&dir);
-    let cache = tempfile::tempdir().unwrap();
-    record_all_built(defs.path(), cache.path());
-    let before = actions(&plan_json(defs.path(), cache.path(), &["950"]));
-    assert!(before.values().all(|(a, _, _)| a == "fresh"), "{before:?}");
-
-    let lxc = defs.path().join("phoenix_lxc_configs.json");
-    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&lxc).unwrap()).unwrap();
-    json["lxc_configs"]["950"]["memory_mb"] = 96000.into();
-    std::fs::write(&lxc, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-
-    let after = actions(&plan_json(defs.path(), cache.path(), &["950"]));
-    for (node, (action, key, reasons)) in &after {
-        if node == "ct:950" {
-            assert_eq!(action, "update");
-            assert_eq!(reasons, &["memory_mb 72000 → 96000"]);
-            assert_eq!(
-                key, &before[node].1,
-                "settings do not change the output key"
-            );
-        } else {
-            assert_eq!(action, "fresh", "{node}");
-        }
-    }
-    let plan = plan_json(defs.path(), cache.path(), &["950"]);
-    let ct950 = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["node"] == "ct:950")
-        .unwrap();
-    assert_eq!(ct950["steps"], serde_json::json!(["configure"]));
-
-    let out = phoenix()
-        .defs(defs.path())
-        .cache(cache.path())
-        .args(["explain", "950"])
-        .run()
-        .success();
-    assert!(
-        out.stdout.contains("memory_mb: 72000 → 96000"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("ct:950 vllm-Qwen3C-4bit: update"),
-        "{}",
-        out.stdout
-    );
-}
-
-#[test]
-fn base_setup_change_makes_every_clone_of_900_stale() {
-    let Some(dir) = fixture("phoenix-2025-09") else {
-        return;
-    };
-    let defs = defs_with_scripts(&dir);
-    let cache = tempfile::tempdir().unwrap();
-    record_all_built(defs.path(), cache.path());
-    std::fs::write(
-        defs.path().join("features/lxc/base_setup.sh"),
-        "#!/bin/sh\necho changed\n",
-    )
-    .unwrap();
-    let after = actions(&plan_json(defs.path(), cache.path(), &["all"]));
-    // Every container of this set descends from 900, directly or not.
-    let containers: Vec<_> = after.iter().filter(|(n, _)| n.starts_with("ct:")).collect();
-    assert_eq!(containers.len(), 13);
-    for (node, (action, _, reasons)) in containers {
-        assert!(
-            reasons
-                .iter()
-                .any(|r| r.contains("features/lxc/base_setup.sh changed")),
-            "{node}: {reasons:?}"
-        );
-        if node == "ct:900" {
-            assert_eq!(action, "resume", "900 rolls back to before base_setup");
-            assert!(
-                reasons.iter().any(|r| r.contains("rolls back")),
-                "{reasons:?}"
-            );
-        } else {
-            assert_eq!(
-                action, "replace",
-                "{node}: a clone of a changed template is re-cloned"
-            );
-            assert!(
-                reasons.iter().any(|r| r.contains("clone source ct:")),
-                "{node}: {reasons:?}"
-            );
-        }
-    }
-    for (node, (action, _, _)) in after.iter().filter(|(n, _)| n.starts_with("host:")) {
-        assert_eq!(action, "fresh", "{node}");
-    }
-    // 950 is no template: building it would need --allow-replace; 920 is a template.
-    let plan = plan_json(defs.path(), cache.path(), &["950"]);
-    let flag = |n: &str| {
-        plan["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["node"] == n)
-            .unwrap()
-            .get("needs_allow_replace")
-            .cloned()
-    };
-    assert_eq!(flag("ct:950"), Some(Value::Bool(true)));
-    assert_eq!(flag("ct:920"), None);
-}
-
-#[test]
-fn vm_feature_change_touches_no_container() {
-    let Some(dir) = fixture("phoenix-2025-11") else {
-        return;
-    };
-    let defs = defs_with_scripts(&dir);
-    let cache = tempfile::tempdir().unwrap();
-    let before = actions(&plan_json(defs.path(), cache.path(), &["all"]));
-    std::fs::write(
-        defs.path().join("features/vm/docker.sh"),
-        "#!/bin/sh\necho new docker\n",
-    )
-    .unwrap();
-    let after = actions(&plan_json(defs.path(), cache.path(), &["all"]));
-    for (node, (_, key, _)) in &after {
-        if node.starts_with("ct:") {
-            assert_eq!(
-                key, &before[node].1,
-                "{node} changed although only a VM script changed"
-            );
-        }
-    }
-    // ct:901 depends on vm:1002, whose features include docker: still unchanged above.
-    assert_ne!(after["vm:1002"].1, before["vm:1002"].1);
-    assert_ne!(after["vm:1001"].1, before["vm:1001"].1);
-    assert_eq!(
-        after["vm:9000"].1, before["vm:9000"].1,
-        "the template has no features"
-    );
-}
-
-#[test]
-fn keys_ignore_formatting_and_key_order() {
-    let Some(dir) = fixture("phoenix-2025-11") else {
-        return;
-    };
-    let defs = defs_with_scripts(&dir);
-    let cache = tempfile::tempdir().unwrap();
-    let before = actions(&plan_json(defs.path(), cache.path(), &["all"]));
-    for file in [
-        "phoenix_lxc_configs.json",
-        "phoenix_vm_configs.json",
-        "phoenix_hypervisor_config.json",
-    ] {
-        let path = defs.path().join(file);
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        std::fs::write(&path, reversed(&v)).unwrap();
-    }
-    let after = actions(&plan_json(defs.path(), cache.path(), &["all"]));
-    assert_eq!(before, after);
-}
-
-/// The same JSON with every object's keys written in reverse order, on one line.
-fn reversed(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let items: Vec<String> = m
-                .iter()
-                .rev()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), reversed(v)))
-                .collect();
-            format!("{{ {} }}", items.join(" ,\n\t"))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(reversed).collect::<Vec<_>>().join(" , ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-#[test]
 fn legacy_layout_is_detected() {
     let Some(dir) = fixture("phoenix-2025-11") else {
         return;
@@ -474,20 +189,10 @@ fn plan_refuses_missing_scripts_but_graph_draws() {
 
 #[test]
 fn graph_formats_and_state() {
-    let Some(dir) = fixture("phoenix-2025-09") else {
+    let Some(site) = Site::fixture("phoenix-2025-09") else {
         return;
     };
-    let defs = defs_with_scripts(&dir);
-    let cache = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        phoenix()
-            .defs(defs.path())
-            .cache(cache.path())
-            .args(args)
-            .run()
-            .success()
-            .stdout
-    };
+    let run = |args: &[&str]| site.phoenix().args(args).run().success().stdout;
 
     let dot = run(&["graph", "--format", "dot"]);
     assert!(dot.starts_with("digraph phoenix {"));
@@ -501,10 +206,10 @@ fn graph_formats_and_state() {
     assert!(!mermaid.contains("ct_902"), "902 is not needed by 950");
 
     // Build only 920's chain, then change 950: 900/901/920 fresh, 950 missing.
-    record_all_built(defs.path(), cache.path());
-    std::fs::remove_file(cache.path().join("nodes/ct-950.json")).unwrap();
+    site.record_all_built();
+    std::fs::remove_file(site.cache.join("nodes/ct-950.json")).unwrap();
     edit(
-        &defs.path().join("phoenix_lxc_configs.json"),
+        &site.defs.join("phoenix_lxc_configs.json"),
         "\"memory_mb\": 2048",
         "\"memory_mb\": 4096",
     );

@@ -12,6 +12,8 @@ use phoenix::step::Step;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
+use crate::helpers::reordered_json;
+
 fn keys_of(dir: &Path) -> HashMap<NodeId, NodeKeys> {
     let loaded = phoenix::pipeline::load(dir, Severity::Error);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.sorted());
@@ -43,7 +45,7 @@ fn tree(dir: &Path, extra: &Map<String, Value>, style: u8) {
     let text = match style % 3 {
         0 => serde_json::to_string_pretty(&lxc).unwrap(),
         1 => serde_json::to_string(&lxc).unwrap(),
-        _ => reorder(&lxc),
+        _ => reordered_json(&lxc),
     };
     std::fs::write(dir.join("phoenix_lxc_configs.json"), text).unwrap();
     std::fs::write(
@@ -60,25 +62,6 @@ fn tree(dir: &Path, extra: &Map<String, Value>, style: u8) {
         if !dir.join(path).exists() {
             std::fs::write(dir.join(path), body).unwrap();
         }
-    }
-}
-
-/// Keys reversed and extra whitespace: same data, different text.
-fn reorder(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let items: Vec<String> = m
-                .iter()
-                .rev()
-                .map(|(k, v)| format!("\n  {} :  {}", Value::String(k.clone()), reorder(v)))
-                .collect();
-            format!("{{{}\n}}", items.join(","))
-        }
-        Value::Array(a) => format!(
-            "[ {} ]",
-            a.iter().map(reorder).collect::<Vec<_>>().join(" ,")
-        ),
-        other => other.to_string(),
     }
 }
 

@@ -7,7 +7,7 @@ use phoenix::backend::pve::commands::{self, Cmd, Current};
 use phoenix::backend::pve::schema::Schema;
 use phoenix::defs::Severity;
 
-use crate::helpers::{bundled_defs, defs_with_scripts, fixture, shared};
+use crate::helpers::{Site, bundled_defs, phoenix, set_field, shared};
 
 fn schema() -> Option<Schema> {
     let dir = shared()?;
@@ -53,9 +53,10 @@ fn every_emitted_command_is_valid_for_the_proxmox_api() {
     let Some(schema) = schema() else { return };
     let mut trees = vec![("graph-defs".to_string(), bundled_defs(), None)];
     for name in ["phoenix-2025-09", "phoenix-2025-11"] {
-        let Some(dir) = fixture(name) else { return };
-        let copy = defs_with_scripts(&dir);
-        trees.push((name.to_string(), copy.path().to_path_buf(), Some(copy)));
+        let Some(site) = Site::fixture(name) else {
+            return;
+        };
+        trees.push((name.to_string(), site.defs.clone(), Some(site)));
     }
     let mut checked = 0;
     let mut storages = 0;
@@ -151,11 +152,10 @@ fn the_checker_rejects_what_proxmox_would() {
 
 #[test]
 fn remounting_is_keyed_by_container_path() {
-    let Some(dir) = fixture("phoenix-2025-11") else {
+    let Some(site) = Site::fixture("phoenix-2025-11") else {
         return;
     };
-    let copy = defs_with_scripts(&dir);
-    let (defs, _) = phoenix::defs::load(copy.path());
+    let (defs, _) = phoenix::defs::load(&site.defs);
     let ct801 = defs.guest(801).unwrap();
     let fresh = commands::ct_configure(ct801, &Current::default());
     assert!(
@@ -196,7 +196,7 @@ fn remounting_is_keyed_by_container_path() {
 #[test]
 fn dry_run_prints_the_exact_command_lines() {
     let cache = tempfile::tempdir().unwrap();
-    let out = crate::helpers::phoenix()
+    let out = phoenix()
         .defs(&bundled_defs())
         .cache(cache.path())
         .args(["--backend", "pve", "build", "--dry-run", "950"])
@@ -216,10 +216,9 @@ fn dry_run_prints_the_exact_command_lines() {
 }
 
 /// `build --dry-run --backend pve` on a copy of the bundled definitions, paths redacted.
-fn dry_run_commands(defs: &Path, cache: &Path, extra: &[&str]) -> String {
-    let out = crate::helpers::phoenix()
-        .defs(defs)
-        .cache(cache)
+fn dry_run_commands(site: &Site, extra: &[&str]) -> String {
+    let out = site
+        .phoenix()
         .args(["--backend", "pve", "build", "--dry-run"])
         .args(extra)
         .run()
@@ -227,38 +226,40 @@ fn dry_run_commands(defs: &Path, cache: &Path, extra: &[&str]) -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map_or_else(|_| "pve".to_string(), |h| h.trim().to_string());
     out.stdout
-        .replace(&defs.display().to_string(), "[DEFS]")
+        .replace(&site.defs.display().to_string(), "[DEFS]")
         .replace(&format!("/nodes/{host}/"), "/nodes/[NODE]/")
 }
 
 #[test]
 fn command_sequences_for_build_memory_change_feature_change_and_replace() {
-    let dir = tempfile::tempdir().unwrap();
-    let defs = dir.path().join("defs");
-    crate::e2e_lxc::copy_dir(&bundled_defs(), &defs);
-    let cache = dir.path().join("cache");
-    insta::assert_snapshot!("pve_build_all", dry_run_commands(&defs, &cache, &["all"]));
+    let site = Site::bundled();
+    insta::assert_snapshot!("pve_build_all", dry_run_commands(&site, &["all"]));
 
-    crate::fixtures::record_all_built(&defs, &cache);
-    crate::build_sim::set_field(&defs, "950", "memory_mb", serde_json::json!(2048));
-    let memory = dry_run_commands(&defs, &cache, &["all"]);
+    site.record_all_built();
+    set_field(&site.defs, "950", "memory_mb", serde_json::json!(2048));
+    let memory = dry_run_commands(&site, &["all"]);
     assert!(
         memory.starts_with("# update ct:950\npct set 950"),
         "{memory}"
     );
     insta::assert_snapshot!("pve_memory_change", memory);
 
-    crate::fixtures::record_all_built(&defs, &cache);
-    let feature = defs.join("features/lxc/docker.sh");
+    site.record_all_built();
+    let feature = site.defs.join("features/lxc/docker.sh");
     let text = std::fs::read_to_string(&feature).unwrap();
     std::fs::write(&feature, format!("{text}\n# v2\n")).unwrap();
-    let changed = dry_run_commands(&defs, &cache, &["902"]);
+    let changed = dry_run_commands(&site, &["902"]);
     assert!(changed.contains("pct rollback 902 pre-docker"), "{changed}");
     insta::assert_snapshot!("pve_feature_change", changed);
 
     std::fs::write(&feature, text).unwrap();
-    crate::build_sim::set_field(&defs, "101", "storage_pool", serde_json::json!("fast-pool"));
-    let replace = dry_run_commands(&defs, &cache, &["101"]);
+    set_field(
+        &site.defs,
+        "101",
+        "storage_pool",
+        serde_json::json!("fast-pool"),
+    );
+    let replace = dry_run_commands(&site, &["101"]);
     assert!(
         replace.contains(
             "# replace ct:101\npct stop 101\npct destroy 101 --purge 1\npct clone 902 101"

@@ -18,7 +18,7 @@ use phoenix::backend::pve::commands::Cmd;
 use phoenix::backend::pve::runner::{Runner, SSH_CONFIG_ENV};
 use serde_json::Value;
 
-use crate::helpers::{Output, phoenix, shared};
+use crate::helpers::{Output, Site, shared};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -318,26 +318,20 @@ fn a_pve_build_over_ssh_builds_everything_and_a_rebuild_runs_nothing() {
         skip("python3 not found; the pve stand-ins need it");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let crate::pve_standin::Staged {
-        defs,
-        bin,
-        state,
-        images,
-    } = crate::pve_standin::stage(d);
+    let site = Site::bundled();
+    let pve = crate::pve_standin::stage(&site);
     let remote_path = format!(
         "{}:{}",
-        bin.display(),
+        pve.bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
     let schema = shared.join("proxmox/pve-api-schema.json");
     // The host's files (`/etc/pve/lxc/*.conf`, `/etc/exports`): phoenix prefixes the
     // paths it sends, the stand-ins read them.
-    let root = state.join("root");
+    let root = pve.root();
     let Some(mut sshd) = Sshd::start(&[
         ("PATH", &remote_path),
-        ("PHOENIX_STANDIN_DIR", state.to_str().unwrap()),
+        ("PHOENIX_STANDIN_DIR", pve.state.to_str().unwrap()),
         ("PHOENIX_STANDIN_SCHEMA", schema.to_str().unwrap()),
         ("PHOENIX_PVE_ROOT", root.to_str().unwrap()),
     ]) else {
@@ -345,25 +339,14 @@ fn a_pve_build_over_ssh_builds_everything_and_a_rebuild_runs_nothing() {
     };
     sshd.multiplex();
     let host = format!("root@127.0.0.1:{}", sshd.port);
-    let build = || {
-        phoenix()
-            .defs(&defs)
-            .cache(&d.join("cache"))
-            .env(SSH_CONFIG_ENV, sshd.client_config().to_str().unwrap())
-            .env("PHOENIX_PVE_IMAGE_DIR", images.to_str().unwrap())
-            .env("PHOENIX_PVE_ROOT", root.to_str().unwrap())
-            .env("PHOENIX_RETRY_BACKOFF_MS", "10")
-            .args(["--backend", "pve", "--host", &host])
-            .args(["build", "all", "--output", "json", "-j", "3"])
-            .run()
-    };
-    let commands = || -> Vec<Vec<String>> {
-        std::fs::read_to_string(state.join("commands.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let site = site
+        .backend(["--backend", "pve", "--host", &host])
+        .jobs(3)
+        .env(SSH_CONFIG_ENV, sshd.client_config())
+        .env("PHOENIX_PVE_IMAGE_DIR", &pve.images)
+        .env("PHOENIX_PVE_ROOT", &root)
+        .env("PHOENIX_RETRY_BACKOFF_MS", "10");
+    let build = || site.build(&["all"]);
 
     let out = build();
     let s = summary(&out, &sshd);
@@ -371,11 +354,7 @@ fn a_pve_build_over_ssh_builds_everything_and_a_rebuild_runs_nothing() {
     for (node, outcome) in nodes {
         assert_eq!(outcome, "built", "{node}\n{}", out.stderr);
     }
-    let violations = std::fs::read_to_string(state.join("violations.log")).unwrap_or_default();
-    assert!(
-        violations.is_empty(),
-        "rejected by the API schema:\n{violations}"
-    );
+    pve.assert_no_violations();
     // The node logs record what phoenix ran: ssh, with the config and the port
     // from `--host`, never a pve tool directly.
     let ssh = format!(
@@ -384,22 +363,21 @@ fn a_pve_build_over_ssh_builds_everything_and_a_rebuild_runs_nothing() {
         sshd.port
     );
     let mut lines = 0;
-    for log in std::fs::read_dir(d.join("cache/logs")).unwrap() {
+    for log in std::fs::read_dir(site.cache.join("logs")).unwrap() {
         let text = std::fs::read_to_string(log.unwrap().path()).unwrap();
         for line in text.lines().filter(|l| l.starts_with("$ ")) {
             assert!(line.starts_with(&ssh), "{line}");
             lines += 1;
         }
     }
-    let ran = commands();
+    let ran = pve.commands();
     assert!(
         lines >= ran.len(),
         "{lines} logged commands, {} ran",
         ran.len()
     );
     // Every guest of the definitions is on the stand-in host, stamped.
-    let host_state: Value =
-        serde_json::from_str(&std::fs::read_to_string(state.join("state.json")).unwrap()).unwrap();
+    let host_state = pve.stand_in_state();
     let mut want: Vec<&str> = nodes
         .keys()
         .filter_map(|n| n.strip_prefix("ct:").or_else(|| n.strip_prefix("vm:")))
@@ -417,21 +395,10 @@ fn a_pve_build_over_ssh_builds_everything_and_a_rebuild_runs_nothing() {
 
     let out = build();
     assert_eq!(summary(&out, &sshd)["steps_run"], 0, "{}", out.stdout);
-    assert_eq!(
-        commands()[ran.len()..],
-        [vec![
-            "pvesh",
-            "get",
-            "/cluster/resources",
-            "--type",
-            "vm",
-            "--output-format",
-            "json"
-        ]],
-        "a no-op build costs one inventory call"
-    );
+    pve.assert_only_inventory_since(ran.len());
 }
 
+/// The summary of a build that must have succeeded, or sshd's log.
 fn summary(out: &Output, sshd: &Sshd) -> Value {
     assert_eq!(
         out.code,
@@ -441,5 +408,5 @@ fn summary(out: &Output, sshd: &Sshd) -> Value {
         out.stderr,
         sshd.log()
     );
-    serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap()
+    out.summary()
 }

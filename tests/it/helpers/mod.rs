@@ -1,9 +1,18 @@
 //! A small fluent helper around the real `phoenix` binary, and access to `../shared`.
+//! [`Site`] is the test site most tests start from: a copy of some definitions, a
+//! cache, and the backend arguments every command of the test gets.
 
 #![allow(dead_code)]
 
+mod defs;
+mod events;
+mod site;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use defs::{copy_dir, reordered_json, set_field, set_vm_field, update_json};
+pub use site::Site;
 
 /// `../shared` (or `PHOENIX_SHARED`). Without it, tests that need it skip with a
 /// visible message, except when `PHOENIX_REQUIRE_SHARED=1` (CI), where they fail.
@@ -110,9 +119,14 @@ impl Phoenix {
         self
     }
 
-    pub fn env(mut self, k: &str, v: &str) -> Self {
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
         self.cmd.env(k, v);
         self
+    }
+
+    /// The command as it stands, for a test that spawns it and kills it.
+    pub fn command(self) -> Command {
+        self.cmd
     }
 
     pub fn run(mut self) -> Output {
@@ -129,14 +143,19 @@ impl Phoenix {
 /// for every script the definitions name (the fixtures ship JSON only).
 pub fn defs_with_scripts(src: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
+    copy_with_scripts(src, dir.path());
+    dir
+}
+
+/// [`defs_with_scripts`] into an existing directory.
+pub fn copy_with_scripts(src: &Path, to: &Path) {
     for entry in std::fs::read_dir(src).expect("read fixture") {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) == Some("json") {
-            std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
+            std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
         }
     }
-    write_missing_scripts(dir.path());
-    dir
+    write_missing_scripts(to);
 }
 
 pub fn write_missing_scripts(dir: &Path) {
