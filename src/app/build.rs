@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use super::{eprint, load, pipeline_error, print};
 use crate::backend::lxc::{Lxc, which};
-use crate::backend::pve::Pve;
-use crate::backend::pve::runner::Runner;
+use crate::backend::pve::runner::{Runner, SSH_CONFIG_ENV, SshTarget};
+use crate::backend::pve::{Pve, PveOptions};
 use crate::backend::sim::Sim;
-use crate::backend::{Backend, DryRun, GuestCtx, Log, Preview, Stamp, Work};
+use crate::backend::{Backend, BackendError, DryRun, GuestCtx, Log, Preview, Stamp, Work};
 use crate::cli::{BackendKind, Cli, Command, Output};
 use crate::defs::Severity;
 use crate::exec::{self, Reporter};
@@ -23,8 +23,31 @@ use crate::state::StateDir;
 pub(crate) fn backend(cli: &Cli) -> Result<Box<dyn Backend>, String> {
     let g = &cli.global;
     let pve = || {
-        let runner = g.host.clone().map_or(Runner::Local, Runner::Ssh);
-        Pve::new(runner)
+        // Stand-in until the CLI declares these (clap `env`): the backend reads no
+        // environment itself.
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let runner = match &g.host {
+            None => Runner::Local,
+            Some(host) => Runner::Ssh {
+                // The message the backend gave when it parsed `--host` itself.
+                target: SshTarget::parse(host).map_err(|e| {
+                    BackendError::Failed {
+                        backend: "pve",
+                        message: format!("cannot reach the host: --host: {e}"),
+                    }
+                    .to_string()
+                })?,
+                config: var(SSH_CONFIG_ENV),
+            },
+        };
+        let mut opts = PveOptions::default();
+        if let Some(root) = var("PHOENIX_PVE_ROOT") {
+            opts.root = root;
+        }
+        if let Some(dir) = var("PHOENIX_PVE_IMAGE_DIR") {
+            opts.image_dir = dir;
+        }
+        Pve::new(runner, opts)
             .map(|p| Box::new(p) as Box<dyn Backend>)
             .map_err(|e| e.to_string())
     };

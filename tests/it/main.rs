@@ -17,4 +17,5 @@ mod keys;
 mod no_panic;
 mod pve;
 mod pve_standin;
+mod schema;
 mod ssh;

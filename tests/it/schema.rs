@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use super::commands::Cmd;
+use phoenix::backend::pve::commands::Cmd;
 
 pub struct Schema {
     root: Value,
