@@ -102,7 +102,7 @@ pub fn sh_quote(arg: &str) -> Result<Cow<'_, str>, OpError> {
     shlex::try_quote(arg).map_err(|e| {
         OpError::new(format!(
             "`{}` cannot be passed as a command argument: {e}",
-            shown(arg)
+            shown(&without_nul(arg))
         ))
     })
 }
@@ -116,6 +116,11 @@ pub fn shown(arg: &str) -> String {
             sh_quote(&arg.replace('\0', "\\0")).map_or_else(|_| String::new(), Cow::into_owned)
         }
     }
+}
+
+/// `arg` with each NUL byte written as `\0`, for showing it.
+fn without_nul(arg: &str) -> String {
+    arg.replace('\0', "\\0")
 }
 
 /// Call `attempt` until it yields a value, every `interval`, for `timeout`: `Ok(None)`
