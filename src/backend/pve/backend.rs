@@ -202,7 +202,13 @@ impl Backend for Pve {
     }
 
     fn host_builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
-        self.builtin(step, log)
+        match step.name {
+            "zfs" => self.zfs(step, log),
+            "nfs" => self.nfs(step, log),
+            other => Err(OpError::new(format!(
+                "`{other}` is not a built-in host step"
+            ))),
+        }
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {

@@ -20,13 +20,11 @@
 //!   `shared`, which would tell a cluster that a local disk is shared. Export
 //!   directories are created but not made world-writable.
 //!
-//! Everything here is a pure function of the hypervisor definitions and of what the
-//! host reported; `Pve` runs the commands.
-//!
 //! The rooms: `model` (the definitions read into pools, datasets, exports and
 //! storages, and the commands for each), `parse` (tool output), `ledger`, `block`
-//! (phoenix's block in a shared config file), and the steps themselves: `zfs`,
-//! `nfs`, and what both share in `steps`.
+//! (phoenix's block in a shared config file): pure functions of the hypervisor
+//! definitions and of what the host reported. Then the steps themselves, which run
+//! the commands through `Pve`: `zfs`, `nfs`, and what both share in `steps`.
 
 mod block;
 mod ledger;

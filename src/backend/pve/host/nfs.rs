@@ -11,7 +11,7 @@ use super::steps::{READ_IF_EXISTS, SHORT};
 use crate::backend::{HostStep, Log, OpError, OpResult, command};
 
 impl Pve {
-    pub(super) fn nfs(&self, step: &HostStep, log: &mut Log) -> OpResult {
+    pub(in crate::backend::pve) fn nfs(&self, step: &HostStep, log: &mut Log) -> OpResult {
         let host = &step.defs.host;
         let exports = exports(host);
         self.ensure_tool("exportfs", "nfs-kernel-server", step.timeout, log)?;

@@ -1,5 +1,5 @@
-//! What both built-in host steps share: dispatching a step, installing a missing
-//! tool, and bringing the Proxmox storages a step wants in line with the ledger.
+//! What both built-in host steps share: installing a missing tool, and bringing the
+//! Proxmox storages a step wants in line with the ledger.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use super::super::cmd::Cmd;
 use super::ledger::Ledger;
 use super::model::WantedStorage;
 use super::parse::storage_ids;
-use crate::backend::{HostStep, Log, OpError, OpResult};
+use crate::backend::{Log, OpError, OpResult};
 
 pub(super) const SHORT: Duration = Duration::from_secs(120);
 
@@ -17,16 +17,6 @@ pub(super) const SHORT: Duration = Duration::from_secs(120);
 pub(super) const READ_IF_EXISTS: &str = "[ ! -e \"$1\" ] || cat \"$1\"";
 
 impl Pve {
-    pub(in crate::backend::pve) fn builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
-        match step.name {
-            "zfs" => self.zfs(step, log),
-            "nfs" => self.nfs(step, log),
-            other => Err(OpError::new(format!(
-                "`{other}` is not a built-in host step"
-            ))),
-        }
-    }
-
     /// Install `package` on the host when `tool` is not there.
     pub(in crate::backend::pve) fn ensure_tool(
         &self,

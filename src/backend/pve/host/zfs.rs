@@ -9,7 +9,7 @@ use super::steps::SHORT;
 use crate::backend::{HostStep, Log, OpError, OpResult};
 
 impl Pve {
-    pub(super) fn zfs(&self, step: &HostStep, log: &mut Log) -> OpResult {
+    pub(in crate::backend::pve) fn zfs(&self, step: &HostStep, log: &mut Log) -> OpResult {
         let host = &step.defs.host;
         for (i, pool) in pools(host).iter().enumerate() {
             if self
