@@ -24,12 +24,11 @@ pub(crate) fn backend(cli: &Cli) -> Result<Box<dyn Backend>, String> {
     let g = &cli.global;
     let pve = || {
         // Stand-in until the CLI declares these (clap `env`): the backend reads no
-        // environment itself.
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        // environment itself. An empty ssh config means none, as before.
         let runner = match &g.host {
             None => Runner::Local,
+            // The message the backend gave when it parsed `--host` itself.
             Some(host) => Runner::Ssh {
-                // The message the backend gave when it parsed `--host` itself.
                 target: SshTarget::parse(host).map_err(|e| {
                     BackendError::Failed {
                         backend: "pve",
@@ -37,14 +36,14 @@ pub(crate) fn backend(cli: &Cli) -> Result<Box<dyn Backend>, String> {
                     }
                     .to_string()
                 })?,
-                config: var(SSH_CONFIG_ENV),
+                config: std::env::var(SSH_CONFIG_ENV).ok().filter(|c| !c.is_empty()),
             },
         };
         let mut opts = PveOptions::default();
-        if let Some(root) = var("PHOENIX_PVE_ROOT") {
+        if let Ok(root) = std::env::var("PHOENIX_PVE_ROOT") {
             opts.root = root;
         }
-        if let Some(dir) = var("PHOENIX_PVE_IMAGE_DIR") {
+        if let Ok(dir) = std::env::var("PHOENIX_PVE_IMAGE_DIR") {
             opts.image_dir = dir;
         }
         Pve::new(runner, opts)
