@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::backend::pve::SshTarget;
+
 /// phoenix: a build system for Proxmox VE hosts.
 ///
 /// phoenix reads container, VM and host definitions (the Phoenix JSON format), turns
@@ -68,9 +70,10 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "PHOENIX_HOST",
-        value_name = "USER@HOST[:PORT]"
+        value_name = "USER@HOST[:PORT]",
+        value_parser = SshTarget::parse
     )]
-    pub host: Option<String>,
+    pub host: Option<SshTarget>,
 
     /// lxc backend: the LXC path holding phoenix's containers.
     #[arg(

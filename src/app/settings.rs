@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::backend::pve::PveOptions;
 use crate::backend::select::{self, Kind, Settings};
 use crate::backend::sim::SimOptions;
 use crate::backend::{Backend, BackendError};
@@ -18,6 +19,11 @@ pub(crate) fn backend_settings(cli: &Cli) -> Settings {
             BackendKind::DryRun => Kind::DryRun,
         },
         host: g.host.clone(),
+        ssh_config: g.ssh_config.clone().filter(|c| !c.is_empty()),
+        pve: PveOptions {
+            root: g.pve_root.clone(),
+            image_dir: g.pve_image_dir.clone(),
+        },
         lxcpath: g.lxcpath.clone(),
         prefix: g.prefix.clone(),
         sim_dir: g.sim_dir.clone().unwrap_or_else(|| g.cache.join("sim")),

@@ -1,6 +1,7 @@
 //! Running commands: argv only (never through a shell), with a timeout, every
 //! command line and its output written to the node's log.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -80,16 +81,66 @@ impl Log {
     }
 }
 
-/// Quote an argument for display in logs (never for execution).
-pub fn shown(arg: &str) -> String {
+/// Quote one argument for a POSIX shell: the remote shell of ssh runs the command
+/// line, and logs and the dry run show it the same way.
+///
+/// Words made only of letters, digits and `-_./:=,@%+` stay bare, as they always
+/// have (the dry-run snapshots show them so). `shlex` would quote `=`, `,` and `%`
+/// too, which matters only in a command's first word (an assignment) or inside a
+/// brace expansion; neither happens here, where the first word is a program name
+/// and every word stands alone. Every other word is quoted by `shlex`, which refuses
+/// a NUL byte: no shell argument (no C string) can carry one, so that is an error
+/// rather than a silently cut value.
+pub fn sh_quote(arg: &str) -> Result<Cow<'_, str>, OpError> {
     if !arg.is_empty()
         && arg
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
     {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', "'\\''"))
+        return Ok(Cow::Borrowed(arg));
+    }
+    shlex::try_quote(arg).map_err(|e| {
+        OpError::new(format!(
+            "`{}` cannot be passed as a command argument: {e}",
+            shown(&without_nul(arg))
+        ))
+    })
+}
+
+/// An argument as a person would type it, for logs and the dry run (never for
+/// execution). A NUL byte, which [`sh_quote`] refuses, is shown as `\0`.
+pub fn shown(arg: &str) -> String {
+    match sh_quote(arg) {
+        Ok(quoted) => quoted.into_owned(),
+        Err(_) => {
+            sh_quote(&arg.replace('\0', "\\0")).map_or_else(|_| String::new(), Cow::into_owned)
+        }
+    }
+}
+
+/// `arg` with each NUL byte written as `\0`, for showing it.
+fn without_nul(arg: &str) -> String {
+    arg.replace('\0', "\\0")
+}
+
+/// Call `attempt` until it yields a value, every `interval`, for `timeout`: `Ok(None)`
+/// once that time has passed without one. An error from `attempt` ends the wait at
+/// once. `attempt` always runs at least once, and the deadline is checked after
+/// each attempt, so a slow attempt is never cut short.
+pub fn poll_until<T>(
+    timeout: Duration,
+    interval: Duration,
+    mut attempt: impl FnMut() -> Result<Option<T>, OpError>,
+) -> Result<Option<T>, OpError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = attempt()? {
+            return Ok(Some(value));
+        }
+        if Instant::now() > deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(interval);
     }
 }
 
@@ -296,6 +347,43 @@ mod tests {
         .unwrap_err();
         assert!(err.message.contains("timed out"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn quoting_keeps_plain_words_bare_and_refuses_nul() {
+        assert_eq!(
+            sh_quote("name=eth0,bridge=vmbr0").unwrap(),
+            "name=eth0,bridge=vmbr0"
+        );
+        assert_eq!(sh_quote("").unwrap(), "''");
+        assert_eq!(
+            sh_quote("phoenix;phx-building").unwrap(),
+            "'phoenix;phx-building'"
+        );
+        assert!(sh_quote("a\0b").is_err());
+        assert_eq!(shown("a\0b"), "\"a\\\\0b\"");
+    }
+
+    #[test]
+    fn polling_stops_at_the_first_value_or_the_deadline() {
+        let mut calls = 0;
+        let got = poll_until(Duration::from_secs(5), Duration::from_millis(1), || {
+            calls += 1;
+            Ok((calls == 3).then_some(calls))
+        })
+        .unwrap();
+        assert_eq!(got, Some(3));
+        let none: Option<()> =
+            poll_until(Duration::from_millis(20), Duration::from_millis(5), || {
+                Ok(None)
+            })
+            .unwrap();
+        assert!(none.is_none());
+        let err = poll_until::<()>(Duration::from_secs(5), Duration::from_millis(1), || {
+            Err(OpError::new("boom"))
+        })
+        .unwrap_err();
+        assert_eq!(err.message, "boom");
     }
 
     #[test]

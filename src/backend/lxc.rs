@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -433,20 +433,19 @@ impl Backend for Lxc {
                 log,
             )?;
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if command::run(&self.attach(&name, &[], &["/bin/true"]), None, SHORT, log)
-                .is_ok_and(|r| r.status == 0)
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(OpError::new(format!(
-                    "{name} started but does not accept commands after 30s"
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let ready =
+            command::poll_until(Duration::from_secs(30), Duration::from_millis(200), || {
+                Ok(
+                    command::run(&self.attach(&name, &[], &["/bin/true"]), None, SHORT, log)
+                        .is_ok_and(|r| r.status == 0)
+                        .then_some(()),
+                )
+            })?;
+        ready.ok_or_else(|| {
+            OpError::new(format!(
+                "{name} started but does not accept commands after 30s"
+            ))
+        })
     }
 
     fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {

@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 
 use super::lxc::{Lxc, which};
-use super::pve::Pve;
-use super::pve::runner::Runner;
+use super::pve::{Pve, PveOptions, Runner, SshTarget};
 use super::sim::{Sim, SimOptions};
 use super::{Backend, BackendError, DryRun, Preview};
 use crate::defs::Definitions;
@@ -26,7 +25,10 @@ pub enum Kind {
 pub struct Settings {
     pub kind: Kind,
     /// pve: the `--host` to reach over ssh; local when absent.
-    pub host: Option<String>,
+    pub host: Option<SshTarget>,
+    /// pve: the ssh config file for that host (`ssh -F`).
+    pub ssh_config: Option<String>,
+    pub pve: PveOptions,
     pub lxcpath: PathBuf,
     pub prefix: String,
     pub sim_dir: PathBuf,
@@ -36,8 +38,14 @@ pub struct Settings {
 /// The backend `settings` ask for, or the one this machine has.
 pub fn select(settings: &Settings) -> Result<Box<dyn Backend>, BackendError> {
     let pve = || {
-        let runner = settings.host.clone().map_or(Runner::Local, Runner::Ssh);
-        Pve::new(runner).map(|p| Box::new(p) as Box<dyn Backend>)
+        let runner = settings
+            .host
+            .clone()
+            .map_or(Runner::Local, |target| Runner::Ssh {
+                target,
+                config: settings.ssh_config.clone(),
+            });
+        Pve::new(runner, settings.pve.clone()).map(|p| Box::new(p) as Box<dyn Backend>)
     };
     match settings.kind {
         Kind::Pve => pve(),

@@ -19,4 +19,5 @@ mod layers;
 mod no_panic;
 mod pve;
 mod pve_standin;
+mod schema;
 mod ssh;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::schema::Schema;
 use phoenix::backend::pve::commands::{self, Cmd, Current};
-use phoenix::backend::pve::schema::Schema;
 use phoenix::defs::Severity;
 
 use crate::helpers::{Site, bundled_defs, phoenix, set_field, shared};

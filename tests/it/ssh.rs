@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use phoenix::backend::Log;
 use phoenix::backend::pve::commands::Cmd;
-use phoenix::backend::pve::runner::{Runner, SSH_CONFIG_ENV};
+use phoenix::backend::pve::runner::{Runner, SSH_CONFIG_ENV, SshTarget};
 use serde_json::Value;
 
 use crate::helpers::{Output, Site, shared};
@@ -226,7 +226,10 @@ fn remote_side_of_hostile_values() {
         eprintln!("SKIPPED: run by hostile_values_and_files_cross_a_real_ssh_connection only");
         return;
     };
-    let runner = Runner::Ssh(host.clone());
+    let runner = Runner::Ssh {
+        target: SshTarget::parse(&host).unwrap(),
+        config: std::env::var(SSH_CONFIG_ENV).ok(),
+    };
     let mut log = Log::sink();
     let marker = Path::new("/tmp/phoenix-pwned-ssh");
     let _ = std::fs::remove_file(marker);

@@ -5,23 +5,28 @@
 //! newlines arrives as one argument, as data.
 //!
 //! The ssh client is the system's `ssh` in batch mode (it never prompts). A port in
-//! `--host` becomes `-p PORT`; `PHOENIX_SSH_CONFIG` names an ssh config file, passed
-//! as `-F PATH` (identity, known hosts, jump hosts: whatever ssh reads from there).
+//! `--host` becomes `-p PORT`; an ssh config file, when the caller names one (the CLI
+//! takes it from `PHOENIX_SSH_CONFIG`), is passed as `-F PATH` (identity, known
+//! hosts, jump hosts: whatever ssh reads from there). Nothing here reads the
+//! environment: the target comes parsed, the config file as a value.
 
 use std::time::Duration;
 
-use super::super::command::{self, Ran};
-use super::super::{Log, OpError};
-use super::commands::Cmd;
+use super::cmd::Cmd;
+use crate::backend::command::{self, Ran, sh_quote};
+use crate::backend::{Log, OpError};
 
-/// The environment variable naming the ssh config file (`ssh -F`).
+/// The environment variable the CLI reads the ssh config file (`ssh -F`) from.
 pub const SSH_CONFIG_ENV: &str = "PHOENIX_SSH_CONFIG";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
     Local,
-    /// The `--host` value as given; parsed by [`SshTarget::parse`] when a command runs.
-    Ssh(String),
+    /// Over ssh to `target`, with `config` as the ssh config file (`-F`) when set.
+    Ssh {
+        target: SshTarget,
+        config: Option<String>,
+    },
 }
 
 /// An ssh destination from `--host`: what ssh takes as destination, and a port.
@@ -99,8 +104,9 @@ impl SshTarget {
     }
 
     /// The local argv that runs `cmd` on this target: the command line goes to the
-    /// remote shell as one argument, every word of it quoted.
-    pub fn argv(&self, config: Option<&str>, cmd: &Cmd) -> Vec<String> {
+    /// remote shell as one argument, every word of it quoted. An argument no shell
+    /// can carry (a NUL byte) is an error, and nothing runs.
+    pub fn argv(&self, config: Option<&str>, cmd: &Cmd) -> Result<Vec<String>, OpError> {
         let mut argv: Vec<String> = vec!["ssh".into()];
         if let Some(config) = config {
             argv.extend(["-F".into(), config.to_string()]);
@@ -109,64 +115,23 @@ impl SshTarget {
         if let Some(port) = self.port {
             argv.extend(["-p".into(), port.to_string()]);
         }
-        let remote: Vec<String> = cmd.argv.iter().map(|a| sh_quote(a)).collect();
+        let remote = cmd
+            .argv
+            .iter()
+            .map(|a| sh_quote(a).map(std::borrow::Cow::into_owned))
+            .collect::<Result<Vec<String>, OpError>>()?;
         argv.extend([self.destination.clone(), "--".into(), remote.join(" ")]);
-        argv
+        Ok(argv)
     }
-}
-
-/// `PHOENIX_SSH_CONFIG`, unless unset or empty.
-fn ssh_config() -> Result<Option<String>, OpError> {
-    match std::env::var(SSH_CONFIG_ENV) {
-        Ok(path) if path.is_empty() => Ok(None),
-        Ok(path) => Ok(Some(path)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(path)) => Err(OpError::new(format!(
-            "{SSH_CONFIG_ENV} `{}` is not valid UTF-8; name the ssh config by a UTF-8 path",
-            path.to_string_lossy()
-        ))),
-    }
-}
-
-/// Quote one argument for a POSIX shell.
-pub fn sh_quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
-    {
-        return arg.to_string();
-    }
-    format!("'{}'", arg.replace('\'', "'\\''"))
 }
 
 impl Runner {
-    /// The argv to execute locally for `cmd`, or why there is none: a `--host` that
-    /// [`SshTarget::parse`] rejects, or a `PHOENIX_SSH_CONFIG` that is not UTF-8.
-    pub fn try_argv(&self, cmd: &Cmd) -> Result<Vec<String>, OpError> {
+    /// The argv to execute locally for `cmd`, or why there is none (see
+    /// [`SshTarget::argv`]).
+    pub fn argv(&self, cmd: &Cmd) -> Result<Vec<String>, OpError> {
         match self {
             Runner::Local => Ok(cmd.argv.clone()),
-            Runner::Ssh(host) => {
-                let target =
-                    SshTarget::parse(host).map_err(|e| OpError::new(format!("--host: {e}")))?;
-                Ok(target.argv(ssh_config()?.as_deref(), cmd))
-            }
-        }
-    }
-
-    /// The argv to execute locally for `cmd`. Where [`Runner::try_argv`] fails,
-    /// this is the ssh command with the `--host` value unparsed, for display only:
-    /// `run`, `check` and `upload` report the error and run nothing.
-    pub fn argv(&self, cmd: &Cmd) -> Vec<String> {
-        match self {
-            Runner::Local => cmd.argv.clone(),
-            Runner::Ssh(host) => self.try_argv(cmd).unwrap_or_else(|_| {
-                let unparsed = SshTarget {
-                    destination: host.clone(),
-                    port: None,
-                };
-                unparsed.argv(None, cmd)
-            }),
+            Runner::Ssh { target, config } => target.argv(config.as_deref(), cmd),
         }
     }
 
@@ -177,12 +142,12 @@ impl Runner {
         timeout: Duration,
         log: &mut Log,
     ) -> Result<Ran, OpError> {
-        command::run(&self.try_argv(cmd)?, stdin, timeout, log)
+        command::run(&self.argv(cmd)?, stdin, timeout, log)
     }
 
     /// Run and require exit status 0.
     pub fn check(&self, cmd: &Cmd, timeout: Duration, log: &mut Log) -> Result<Ran, OpError> {
-        let argv = self.try_argv(cmd)?;
+        let argv = self.argv(cmd)?;
         let ran = command::run(&argv, None, timeout, log)?;
         if ran.status == 0 {
             Ok(ran)
@@ -203,7 +168,7 @@ impl Runner {
             "sh",
             path,
         ]);
-        let argv = self.try_argv(&cmd)?;
+        let argv = self.argv(&cmd)?;
         let ran = command::run(&argv, Some(bytes), Duration::from_secs(120), log)?;
         if ran.status == 0 {
             Ok(())
@@ -222,7 +187,10 @@ mod tests {
     fn through_a_shell(args: &[&str]) -> Vec<String> {
         let mut cmd = vec!["printf", "%s\\0"];
         cmd.extend_from_slice(args);
-        let line: Vec<String> = cmd.iter().map(|a| sh_quote(a)).collect();
+        let line: Vec<String> = cmd
+            .iter()
+            .map(|a| sh_quote(a).unwrap().into_owned())
+            .collect();
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(line.join(" "))
@@ -260,7 +228,7 @@ mod tests {
     fn ssh_puts_the_whole_command_in_one_quoted_argument() {
         let cmd = Cmd::new(["pct", "set", "101", "--hostname", "x; reboot"]);
         assert_eq!(
-            target("root@pve").argv(None, &cmd),
+            target("root@pve").argv(None, &cmd).unwrap(),
             [
                 "ssh",
                 "-o",
@@ -271,7 +239,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            target("ssh://root@pve:2222").argv(Some("/etc/phoenix/ssh config"), &cmd),
+            target("ssh://root@pve:2222")
+                .argv(Some("/etc/phoenix/ssh config"), &cmd)
+                .unwrap(),
             [
                 "ssh",
                 "-F",
@@ -286,7 +256,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            Runner::Local.argv(&Cmd::new(["pct", "start", "101"])),
+            Runner::Local
+                .argv(&Cmd::new(["pct", "start", "101"]))
+                .unwrap(),
             ["pct", "start", "101"]
         );
     }
@@ -338,27 +310,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_host_fails_before_anything_runs() {
-        let runner = Runner::Ssh("root@pve:notaport".into());
+    fn a_nul_byte_fails_before_anything_runs() {
+        let runner = Runner::Ssh {
+            target: target("root@pve"),
+            config: None,
+        };
         let mut log = Log::sink();
-        let cmd = Cmd::new(["hostname"]);
         let err = runner
-            .check(&cmd, Duration::from_secs(5), &mut log)
+            .check(
+                &Cmd::new(["pct", "set", "101", "--hostname", "a\0b"]),
+                Duration::from_secs(5),
+                &mut log,
+            )
             .unwrap_err();
-        assert!(err.message.contains("`notaport`"), "{}", err.message);
-        let err = runner.upload("/tmp/x", b"", &mut log).unwrap_err();
-        assert!(err.message.starts_with("--host: "), "{}", err.message);
-        assert_eq!(
-            runner.argv(&cmd),
-            [
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-                "root@pve:notaport",
-                "--",
-                "hostname"
-            ],
-            "argv shows the value unparsed"
-        );
+        assert!(err.message.contains("nul byte"), "{}", err.message);
     }
 }

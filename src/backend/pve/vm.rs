@@ -7,10 +7,6 @@
 //!   checked against `template_image_sha256` or the publisher's `SHA256SUMS`, then
 //!   renamed), not fetched afresh to `/tmp` on every run. It is customised (guest
 //!   agent, NFS client) in a per-VM copy, so the downloaded file stays pristine.
-//! - Everything that can take long inside the guest (`cloud-init status --wait`,
-//!   feature scripts) runs detached, writing its output and exit code to files that
-//!   are polled. `qm guest exec` only waits a short while, and the shell tool read
-//!   an unfinished reply as success.
 //! - cloud-init's exit 2 (recoverable errors) gets one reboot and a second wait;
 //!   anything else non-zero fails the step.
 //! - NFS volumes go into one marked block of the guest's `/etc/fstab`, so a removed
@@ -19,74 +15,20 @@
 //! - A template is generalised (instance data and machine ID removed, `cloud-init
 //!   clean` last because it can stop the agent) and shut down cleanly before
 //!   `qm template`.
+//!
+//! Everything inside the guest goes through the guest agent (`agent`), where long
+//! commands run detached and are polled.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::Pve;
-use super::commands::{self, Cmd, Current};
-use super::host::{host_path, nfs_server, with_block};
-use crate::backend::{GuestCtx, Log, OpError, OpResult, Script, command};
-
-const SHORT: Duration = Duration::from_secs(120);
-
-/// The output of a finished `qm guest exec`, or why it is not one: the JSON reply
-/// says whether the process exited and with which code.
-pub(super) fn agent_result(stdout: &str, status: i32) -> Result<String, String> {
-    if status != 0 {
-        return Err(format!("qm exited with {status}"));
-    }
-    let v: Value = serde_json::from_str(stdout)
-        .map_err(|_| format!("unexpected reply `{}`", stdout.trim()))?;
-    let out = v
-        .get("out-data")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    match (
-        v.get("exited").and_then(Value::as_i64),
-        v.get("exitcode").and_then(Value::as_i64),
-    ) {
-        (Some(1), Some(0)) => Ok(out),
-        (Some(1), Some(c)) => Err(format!(
-            "exit code {c}: {}",
-            v.get("err-data")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .trim()
-        )),
-        _ => Err("the command had not finished".into()),
-    }
-}
-
-/// Runs `"$@"` with its output to `$out` and its exit code to `$code` (written
-/// beside it and renamed, so a poll never reads half of it).
-const DETACHED_JOB: &str = "out=$1; code=$2; shift 2; \"$@\" > \"$out\" 2>&1; echo $? > \"$code.tmp\" && mv \"$code.tmp\" \"$code\"";
-
-/// Starts `DETACHED_JOB` and returns at once: as a transient systemd unit where
-/// there is systemd (the job then survives a restart of the guest agent, whose
-/// cgroup it would otherwise share, e.g. when an apt upgrade restarts it), else in
-/// the background. An old exit code is removed first, so a poll never sees it.
-const DETACHED_START: &str = "job=$1; shift; mkdir -p \"$(dirname \"$2\")\"; rm -f \"$2\" \"$2.tmp\"; systemd-run --collect --quiet -- /bin/sh -c \"$job\" sh \"$@\" > /dev/null 2>&1 || { /bin/sh -c \"$job\" sh \"$@\" > /dev/null 2>&1 & }";
-
-/// The argv that starts `argv` detached inside a guest: paths and the command go as
-/// arguments, never into the script text.
-pub fn detached_start(out: &str, code: &str, argv: &[String]) -> Vec<String> {
-    let mut start: Vec<String> = [
-        "/bin/sh",
-        "-c",
-        DETACHED_START,
-        "sh",
-        DETACHED_JOB,
-        out,
-        code,
-    ]
-    .map(String::from)
-    .to_vec();
-    start.extend(argv.iter().cloned());
-    start
-}
+use super::client::SHORT;
+use super::cmd::Cmd;
+use super::commands::{self, Current};
+use super::host::{nfs_server, with_block};
+use crate::backend::{GuestCtx, Log, OpError, OpResult};
 
 const FSTAB_BEGIN: &str = "# BEGIN phoenix: NFS volumes of this VM, managed by phoenix";
 
@@ -116,132 +58,6 @@ pub fn fstab_lines(volumes: &[(String, String, String)]) -> Vec<String> {
 }
 
 impl Pve {
-    fn agent(g: &GuestCtx, argv: &[&str]) -> Cmd {
-        let mut c = Cmd::new(["qm", "guest", "exec", &g.guest.id.to_string(), "--"]);
-        c.argv.extend(argv.iter().map(|a| (*a).to_string()));
-        c
-    }
-
-    /// Run a short command in the VM and return its output.
-    fn agent_run(&self, g: &GuestCtx, argv: &[&str], log: &mut Log) -> Result<String, OpError> {
-        let ran = self.runner.run(&Self::agent(g, argv), None, SHORT, log)?;
-        agent_result(&ran.stdout, ran.status)
-            .map_err(|e| OpError::new(format!("`{}` in {}: {e}", argv.join(" "), g.node)))
-    }
-
-    /// Put `bytes` at `dest` inside the VM (written beside it, then renamed).
-    fn agent_put(&self, g: &GuestCtx, dest: &str, bytes: &[u8], log: &mut Log) -> OpResult {
-        let mut put = Self::agent(
-            g,
-            &[
-                "/bin/sh",
-                "-c",
-                "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.phoenix-new\" && mv \"$1.phoenix-new\" \"$1\"",
-                "sh",
-                dest,
-            ],
-        );
-        // `qm guest exec <id> --pass-stdin 1 -- ...`
-        put.argv
-            .splice(4..4, ["--pass-stdin".to_string(), "1".to_string()]);
-        let ran = self.runner.run(&put, Some(bytes), SHORT, log)?;
-        agent_result(&ran.stdout, ran.status)
-            .map(|_| ())
-            .map_err(|e| OpError::new(format!("copying {dest} into {}: {e}", g.node)))
-    }
-
-    /// Start `argv` detached inside the VM, its output and exit code going to
-    /// `<stem>.log` and `<stem>.exit`, and poll until it exits or `timeout` passes.
-    /// Returns the exit code and the last lines of output (also written to the log).
-    fn agent_detached(
-        &self,
-        g: &GuestCtx,
-        what: &str,
-        argv: &[String],
-        stem: &str,
-        timeout: Duration,
-        log: &mut Log,
-    ) -> Result<(i32, String), OpError> {
-        let (out, code) = (format!("{stem}.log"), format!("{stem}.exit"));
-        let start = detached_start(&out, &code, argv);
-        let start: Vec<&str> = start.iter().map(String::as_str).collect();
-        self.agent_run(g, &start, log)
-            .map_err(|e| OpError::new(format!("starting {what}: {}", e.message)))?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let poll = self
-                .runner
-                .run(&Self::agent(g, &["cat", &code]), None, SHORT, log)?;
-            if let Ok(text) = agent_result(&poll.stdout, poll.status)
-                && let Ok(status) = text.trim().parse::<i32>()
-            {
-                let shown = self
-                    .agent_run(g, &["tail", "-n", "40", &out], log)
-                    .unwrap_or_default();
-                log.raw(shown.as_bytes());
-                return Ok((status, command::last_lines(shown.lines())));
-            }
-            if Instant::now() > deadline {
-                return Err(OpError::new(format!(
-                    "{what} did not finish in {}s inside {}",
-                    timeout.as_secs(),
-                    g.node
-                )));
-            }
-            std::thread::sleep(Duration::from_secs(2));
-        }
-    }
-
-    /// Run a script inside a VM through the guest agent, detached and polled: a long
-    /// install can neither time out silently nor be reported as a success.
-    pub(super) fn vm_exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
-        let base = script
-            .path
-            .file_name()
-            .map_or("script".into(), |n| n.to_string_lossy().into_owned());
-        let remote = format!("/phoenix/run/{base}");
-        let body = std::fs::read(&script.path)
-            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
-        for (name, bytes) in &script.files {
-            self.agent_put(g, &format!("/phoenix/{name}"), bytes, log)?;
-        }
-        self.agent_put(g, &remote, &body, log)?;
-        let mut argv: Vec<String> = vec!["env".into()];
-        argv.extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
-        argv.extend(["/bin/sh".to_string(), remote.clone()]);
-        argv.extend(script.args.iter().cloned());
-        let (status, last) =
-            self.agent_detached(g, &script.name, &argv, &remote, g.timeout, log)?;
-        if status == 0 {
-            Ok(())
-        } else {
-            Err(OpError::new(format!(
-                "{} exited with {status} in {}: {last}",
-                script.name, g.node
-            )))
-        }
-    }
-
-    /// Wait until the VM's guest agent answers.
-    pub(super) fn wait_agent(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        let ping = Cmd::new(["qm", "agent", &g.guest.id.to_string(), "ping"]);
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            if self.check(&ping, SHORT, log).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(OpError::new(format!(
-                    "the guest agent of {} does not answer after 300s; the image needs qemu-guest-agent",
-                    g.node
-                )));
-            }
-            std::thread::sleep(Duration::from_secs(2));
-        }
-    }
-
-    /// Wait for cloud-init's first boot to finish. Exit 2 (recoverable errors) gets
-    /// one reboot and a second wait; other failures fail the step.
     pub(super) fn cloud_init_wait(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let argv: Vec<String> = ["cloud-init", "status", "--wait"]
             .map(String::from)
@@ -304,7 +120,11 @@ impl Pve {
                 .as_deref()
                 .is_some_and(|ip| src.starts_with(&format!("{ip}:")))
             {
-                self.check(&Cmd::new(["mkdir", "-p", &host_path(path)]), SHORT, log)?;
+                self.check(
+                    &Cmd::new(["mkdir", "-p", &self.host_path(path)]),
+                    SHORT,
+                    log,
+                )?;
             }
         }
         if new != fstab {
@@ -376,8 +196,7 @@ impl Pve {
     /// A template VM from its cloud image: fetched when the host lacks it,
     /// customised in a copy, imported, the copy removed.
     pub(super) fn create_template_vm(&self, g: &GuestCtx, tags: &str, log: &mut Log) -> OpResult {
-        let dir = std::env::var("PHOENIX_PVE_IMAGE_DIR")
-            .unwrap_or_else(|_| commands::IMAGE_DIR.to_string());
+        let dir = self.opts.image_dir.clone();
         self.fetch_image(g, &dir, log)?;
         self.ensure_tool("virt-customize", "libguestfs-tools", g.timeout, log)?;
         let work = commands::image_work_copy(g.guest, &dir);
@@ -469,58 +288,6 @@ impl Pve {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn agent_replies_are_read_strictly() {
-        assert_eq!(
-            agent_result(r#"{"exited":1,"exitcode":0,"out-data":"hi"}"#, 0).unwrap(),
-            "hi"
-        );
-        assert!(
-            agent_result(r#"{"exited":1,"exitcode":3,"err-data":"boom"}"#, 0)
-                .unwrap_err()
-                .contains("exit code 3: boom")
-        );
-        assert!(
-            agent_result(r#"{"exited":0}"#, 0)
-                .unwrap_err()
-                .contains("not finished"),
-            "an unfinished command is not a success"
-        );
-        assert!(agent_result("", 255).is_err());
-    }
-
-    /// The start command, run here for real: it returns at once, the job's output
-    /// and exit code land in their files, values stay data.
-    #[test]
-    fn detached_start_runs_the_command_as_data_and_records_its_exit_code() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("run/job.log").display().to_string();
-        let code = dir.path().join("run/job.exit").display().to_string();
-        let marker = dir.path().join("pwned");
-        std::fs::create_dir_all(dir.path().join("run")).unwrap();
-        std::fs::write(&code, "99\n").unwrap();
-        let hostile = format!("$(touch {}) ; exit 0", marker.display());
-        let argv: Vec<String> = ["/bin/sh", "-c", "echo \"got: $1\"; exit 3", "sh", &hostile]
-            .map(String::from)
-            .to_vec();
-        let start = detached_start(&out, &code, &argv);
-        let status = std::process::Command::new(&start[0])
-            .args(&start[1..])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::fs::read_to_string(&code).ok().as_deref() != Some("3\n") {
-            assert!(Instant::now() < deadline, "no exit code 3 in {code}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(
-            std::fs::read_to_string(&out).unwrap(),
-            format!("got: {hostile}\n")
-        );
-        assert!(!marker.exists(), "a value was run as a command");
-    }
 
     #[test]
     fn fstab_lines_are_nofail_network_mounts() {

@@ -1,0 +1,247 @@
+//! `impl Backend for Pve`: each operation of the `Backend` trait as the `pct`, `qm`
+//! and `pvesh` calls it takes, with the VM, container and host-step parts in their
+//! own modules (`vm`, `ct`, `host`).
+
+use std::time::Duration;
+
+use super::Pve;
+use super::client::SHORT;
+use super::cmd::Cmd;
+use super::commands::{self, Current};
+use super::inventory::parse_inventory;
+use super::runner::Runner;
+use crate::backend::{
+    Backend, BackendError, GuestCtx, HostStep, Inventory, Log, OpError, OpResult, Script, Stamp,
+    command,
+};
+use crate::defs::GuestKind;
+
+impl Backend for Pve {
+    fn name(&self) -> &'static str {
+        "pve"
+    }
+
+    fn supports(&self, _: GuestKind) -> bool {
+        true
+    }
+
+    fn inventory(&self) -> Result<Inventory, BackendError> {
+        let mut log = Log::sink();
+        let out = self
+            .check(&commands::inventory(), SHORT, &mut log)
+            .map_err(|e| BackendError::Failed {
+                backend: "pve",
+                message: e.message,
+            })?;
+        parse_inventory(&out).map_err(|message| BackendError::Failed {
+            backend: "pve",
+            message,
+        })
+    }
+
+    fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let tags = commands::stamp_tags(stamp);
+        let cmds = match (g.guest.kind, &g.source) {
+            (GuestKind::Ct, Some((src, snap))) => vec![
+                commands::ct_clone(g.guest, src, snap),
+                commands::stamp(g.guest, &tags),
+            ],
+            (GuestKind::Ct, None) => vec![commands::ct_create(g.guest, &tags)],
+            (GuestKind::Vm, Some((src, _))) => {
+                self.all(
+                    &[
+                        commands::vm_clone(g.guest, src),
+                        commands::stamp(g.guest, &tags),
+                    ],
+                    g.timeout,
+                    log,
+                )?;
+                return self.grow_vm_disk(g, log);
+            }
+            (GuestKind::Vm, None) => return self.create_template_vm(g, &tags, log),
+        };
+        self.all(&cmds, g.timeout, log)
+    }
+
+    fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let inv = self.inventory().map_err(|e| OpError::new(e.to_string()))?;
+        match inv.get(&g.node).map(|o| &o.stamp) {
+            None => return Ok(()),
+            Some(Stamp::Foreign) => {
+                return Err(OpError::new(format!(
+                    "{} was not created by phoenix; refusing to destroy it",
+                    g.node
+                )));
+            }
+            Some(_) => {}
+        }
+        let cmds = commands::destroy(g.guest);
+        // Stopping a stopped guest fails; that is fine.
+        let _ = self.check(&cmds[0], SHORT, log);
+        self.all(&cmds[1..], g.timeout, log)
+    }
+
+    fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let id = g.guest.id.to_string();
+        let mut cmds = match g.guest.kind {
+            GuestKind::Ct => {
+                let current =
+                    Current::parse(&self.check(&Cmd::new(["pct", "config", &id]), SHORT, log)?);
+                commands::ct_configure(g.guest, &current)
+            }
+            GuestKind::Vm => {
+                let current =
+                    Current::parse(&self.check(&Cmd::new(["qm", "config", &id]), SHORT, log)?);
+                commands::vm_configure(g.guest, g.defs, &current)
+            }
+        };
+        cmds.extend(commands::firewall(
+            g.guest,
+            &self.node,
+            self.firewall_rule_count(g, log),
+        ));
+        self.all(&cmds, g.timeout, log)?;
+        match g.guest.kind {
+            GuestKind::Ct => self.raw_lines(g, log),
+            // Volumes are mounted at start; a running VM gets changes now.
+            GuestKind::Vm if self.status(g, log)?.contains("running") => self.vm_volumes(g, log),
+            GuestKind::Vm => Ok(()),
+        }
+    }
+
+    fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let id = g.guest.id.to_string();
+        if !self.status(g, log)?.contains("running") {
+            let start = if g.guest.kind == GuestKind::Ct {
+                commands::ct_start(g.guest)
+            } else {
+                commands::vm_start(g.guest)
+            };
+            let mut last = None;
+            for _ in 0..3 {
+                match self.check(&start, SHORT, log) {
+                    Ok(_) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) if e.message.contains("already running") => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => {
+                        last = Some(e);
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
+                }
+            }
+            if let Some(e) = last {
+                return Err(e);
+            }
+        }
+        // Ready: a VM's guest agent answers and cloud-init is done, its volumes
+        // are mounted; a container runs commands.
+        if g.guest.kind == GuestKind::Vm {
+            self.wait_agent(g, log)?;
+            self.cloud_init_wait(g, log)?;
+            return self.vm_volumes(g, log);
+        }
+        let probe = Cmd::new(["pct", "exec", &id, "--", "/bin/sh", "-c", "true"]);
+        command::poll_until(Duration::from_secs(300), Duration::from_secs(1), || {
+            Ok(self.check(&probe, SHORT, log).is_ok().then_some(()))
+        })?
+        .ok_or_else(|| OpError::new(format!("{} started but is not ready after 300s", g.node)))
+    }
+
+    fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let tool = commands::tool(g.guest);
+        self.check(
+            &Cmd::new([tool, "shutdown", &g.guest.id.to_string()]),
+            g.timeout,
+            log,
+        )
+        .map(|_| ())
+    }
+
+    fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        // A template VM's last step makes it a template; Proxmox has no use for a
+        // snapshot name there (clones are full copies of the template itself).
+        let template_step = g.guest.template_snapshot.as_deref().unwrap_or("template");
+        if g.guest.kind == GuestKind::Vm && g.guest.is_template && name == template_step {
+            return self.vm_make_template(g, log);
+        }
+        let exists = self.snapshots(g, log).iter().any(|s| s == name);
+        self.all(&commands::snapshot(g.guest, name, exists), g.timeout, log)
+    }
+
+    fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        if !self.snapshots(g, log).iter().any(|s| s == name) {
+            return Err(OpError::new(format!("{} has no snapshot `{name}`", g.node)));
+        }
+        self.check(&commands::rollback(g.guest, name), g.timeout, log)
+            .map(|_| ())
+    }
+
+    fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        if g.guest.kind == GuestKind::Vm {
+            return self.vm_exec(g, script, log);
+        }
+        self.ct_exec(g, script, log)
+    }
+
+    fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        self.check(
+            &commands::stamp(g.guest, &commands::stamp_tags(stamp)),
+            SHORT,
+            log,
+        )
+        .map(|_| ())
+    }
+
+    fn supports_builtin_host(&self) -> bool {
+        true
+    }
+
+    fn host_builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
+        match step.name {
+            "zfs" => self.zfs(step, log),
+            "nfs" => self.nfs(step, log),
+            other => Err(OpError::new(format!(
+                "`{other}` is not a built-in host step"
+            ))),
+        }
+    }
+
+    fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
+        let (path, args) = match &self.runner {
+            Runner::Local => (script.path.display().to_string(), script.args.clone()),
+            Runner::Ssh { .. } => {
+                // The script and the hypervisor file go to the host first.
+                let body = std::fs::read(&script.path).map_err(|e| OpError::new(e.to_string()))?;
+                let remote = format!(
+                    "/tmp/phoenix-host/{}",
+                    script
+                        .path
+                        .file_name()
+                        .map_or("step.sh".into(), |n| n.to_string_lossy().into_owned())
+                );
+                self.runner.upload(&remote, &body, log)?;
+                let mut args = Vec::new();
+                for a in &script.args {
+                    let bytes = std::fs::read(a).map_err(|e| OpError::new(format!("{a}: {e}")))?;
+                    let r = format!(
+                        "/tmp/phoenix-host/{}",
+                        std::path::Path::new(a)
+                            .file_name()
+                            .map_or("config.json".into(), |n| n.to_string_lossy().into_owned())
+                    );
+                    self.runner.upload(&r, &bytes, log)?;
+                    args.push(r);
+                }
+                (remote, args)
+            }
+        };
+        let mut cmd = Cmd::new(["/bin/sh", &path]);
+        cmd.argv.extend(args);
+        self.check(&cmd, timeout, log).map(|_| ())
+    }
+}

@@ -1,0 +1,144 @@
+//! Reading and writing a guest's Proxmox config: what `pct config`/`qm config`
+//! report that a re-run must respect (`Current`), and the raw `lxc.*` lines that
+//! phoenix writes into a container's config file itself.
+
+use std::collections::BTreeMap;
+
+/// What a guest's config holds now (from `pct config`), as far as re-runs care.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    /// mpN → the container path it is mounted at.
+    pub mounts: BTreeMap<u32, String>,
+    /// Root disk size in GiB (a container's `rootfs`).
+    pub rootfs_gb: Option<f64>,
+    /// A VM's boot disk (`scsi0`) size in GiB.
+    pub scsi0_gb: Option<f64>,
+    /// A VM's `net0` as it is.
+    pub net0: Option<String>,
+}
+
+/// `32G`, `2252M`, `1T`, `512K` (Proxmox's `size=`) in GiB.
+fn size_gb(s: &str) -> Option<f64> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().ok()?;
+    let scale = match unit {
+        "T" => 1024.0,
+        "G" | "" => 1.0,
+        "M" => 1.0 / 1024.0,
+        "K" => 1.0 / (1024.0 * 1024.0),
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
+impl Current {
+    /// Parse `pct config <id>` output; only the main section counts (snapshot
+    /// sections `[name]` describe the past).
+    pub fn parse(text: &str) -> Current {
+        let mut cur = Current::default();
+        for line in text.lines() {
+            if line.starts_with('[') {
+                break;
+            }
+            let Some((key, value)) = line.split_once(": ") else {
+                continue;
+            };
+            if let Some(n) = key.strip_prefix("mp").and_then(|n| n.parse::<u32>().ok())
+                && let Some(path) = value.split(',').find_map(|p| p.strip_prefix("mp="))
+            {
+                cur.mounts.insert(n, path.to_string());
+            }
+            let size = || {
+                value
+                    .split(',')
+                    .find_map(|p| p.strip_prefix("size="))
+                    .and_then(size_gb)
+            };
+            match key {
+                "rootfs" => cur.rootfs_gb = size(),
+                "scsi0" => cur.scsi0_gb = size(),
+                "net0" => cur.net0 = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        cur
+    }
+}
+
+/// A raw `lxc_options` entry as a Proxmox config line: `key=value`, `key: value` and
+/// the fixtures' `lxc.mount.auto:sys:rw` all become `key: value`.
+pub fn raw_line(option: &str) -> Option<String> {
+    let option = option.trim();
+    let (key, value) = match (option.find('='), option.find(':')) {
+        (Some(e), Some(c)) if c < e => (&option[..c], &option[c + 1..]),
+        (Some(e), _) => (&option[..e], &option[e + 1..]),
+        (None, Some(c)) => (&option[..c], &option[c + 1..]),
+        (None, None) => return None,
+    };
+    let key = key.trim();
+    key.starts_with("lxc.")
+        .then(|| format!("{key}: {}", value.trim()))
+}
+
+/// The container config with exactly `lines` as its raw `lxc.*` entries, written in
+/// the main section only. Snapshot sections (`[name]` and below) describe the past
+/// and are left byte for byte: appending there, as the shell tool did once snapshots
+/// existed, silently never applies. phoenix owns the raw `lxc.*` lines of the main
+/// section of guests it created; running this twice changes nothing.
+pub fn with_raw_lines(conf: &str, lines: &[String]) -> String {
+    let split = conf.find("\n[").map_or(conf.len(), |i| i + 1);
+    let (main, snapshots) = conf.split_at(split);
+    let mut out: Vec<&str> = main.lines().filter(|l| !l.starts_with("lxc.")).collect();
+    while out.last().is_some_and(|l| l.trim().is_empty()) {
+        out.pop();
+    }
+    let mut text = out.join("\n");
+    for l in lines {
+        text.push('\n');
+        text.push_str(l);
+    }
+    text.push('\n');
+    if !snapshots.is_empty() {
+        text.push('\n');
+        text.push_str(snapshots);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "arch: amd64\nhostname: web\nlxc.apparmor.profile: old\nmemory: 1024\nparent: final-form\n\n[final-form]\narch: amd64\nlxc.apparmor.profile: old\nsnaptime: 1\n";
+
+    #[test]
+    fn raw_lines_go_to_the_main_section_only() {
+        let lines: Vec<String> = ["lxc.apparmor.profile=unconfined", "lxc.mount.auto:sys:rw"]
+            .iter()
+            .filter_map(|o| raw_line(o))
+            .collect();
+        assert_eq!(
+            lines,
+            ["lxc.apparmor.profile: unconfined", "lxc.mount.auto: sys:rw"]
+        );
+        let new = with_raw_lines(CONF, &lines);
+        let (main, snap) = new.split_once("[final-form]").unwrap();
+        assert!(
+            main.contains("lxc.mount.auto: sys:rw") && !main.contains("profile: old"),
+            "{new}"
+        );
+        assert_eq!(
+            snap, "\narch: amd64\nlxc.apparmor.profile: old\nsnaptime: 1\n",
+            "the snapshot section is untouched"
+        );
+        assert_eq!(with_raw_lines(&new, &lines), new, "idempotent");
+        assert!(
+            !with_raw_lines(&new, &[])
+                .split_once('[')
+                .unwrap()
+                .0
+                .contains("lxc."),
+            "removed lines go away"
+        );
+    }
+}

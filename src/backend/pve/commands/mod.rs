@@ -1,0 +1,37 @@
+//! The exact `pct`, `qm` and `pvesh` command lines for each operation, as pure
+//! functions of the definitions (and, where a re-run must not add things twice, of
+//! the guest's current config). Nothing here runs a command: the backend runs them,
+//! `build --dry-run` prints them, and the tests check every one against the Proxmox
+//! API schema.
+//!
+//! Field mapping (reference §1.2, §2.1, §3), with the shell tool's bugs left out:
+//! memory, cores, swap, onboot, startup (only with `boot_order`), net0 (with
+//! `firewall=1` when the guest's firewall is enabled), nameserver, `pct_options` as
+//! one `--features`, GPUs as native `devN` passthrough (no hard-coded cgroup majors),
+//! mount points and volumes keyed by container path so a re-run adds nothing twice,
+//! rootfs growth only (`pct resize` never shrinks). Firewall rules go through
+//! `pvesh`, and the guest's firewall is switched on, which the shell tool forgot.
+//!
+//! The rooms: `config` (a guest's config as Proxmox reports it, raw `lxc.*` lines),
+//! `ct` and `vm` (the commands of each kind), `guest` (what both kinds share),
+//! `preview` (a whole build, for the dry run and the schema tests), and `fields`
+//! (reading the definitions). `Cmd` itself lives in `pve::cmd`.
+
+mod config;
+mod ct;
+mod fields;
+mod guest;
+mod preview;
+mod vm;
+
+pub use self::config::{Current, raw_line, with_raw_lines};
+pub use self::ct::{ct_clone, ct_configure, ct_create, ct_exec, ct_net0, ct_start, ct_stop};
+pub use self::guest::{destroy, firewall, inventory, rollback, snapshot, stamp, stamp_tags};
+pub use self::preview::{full_build, preview};
+pub use self::vm::{
+    image_customise, image_download, image_path, image_url, image_work_copy, vm_clone,
+    vm_configure, vm_create_template, vm_disk_gb, vm_generalise, vm_grow_disk, vm_net0, vm_start,
+    vm_template,
+};
+pub use super::client::IMAGE_DIR;
+pub use super::cmd::{Cmd, tool};

@@ -1,0 +1,100 @@
+//! Containers on Proxmox, past the plain `pct` calls: the raw `lxc.*` lines phoenix
+//! writes into the config file itself, and running a script inside (files staged on
+//! the host, pushed in, run with the step's environment).
+
+use serde_json::Value;
+
+use super::Pve;
+use super::client::SHORT;
+use super::cmd::Cmd;
+use super::commands;
+use crate::backend::{GuestCtx, Log, OpError, OpResult, Script};
+
+impl Pve {
+    /// Make the raw `lxc.*` lines of the main section of the guest's config file
+    /// exactly its `lxc_options` (there is no `pct set` for them): lines added, and
+    /// lines of options since removed from the definitions taken out. Snapshot
+    /// sections are never touched.
+    pub(super) fn raw_lines(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let lines: Vec<String> = g
+            .guest
+            .raw
+            .get("lxc_options")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(commands::raw_line)
+            .collect();
+        let path = self.host_path(&format!("/etc/pve/lxc/{}.conf", g.guest.id));
+        let conf = self.check(&Cmd::new(["cat", &path]), SHORT, log)?;
+        // Proxmox marks a config that a backup, snapshot or migration is working on;
+        // writing it then would race that work (the lock is retried like any other).
+        if let Some(lock) = conf
+            .lines()
+            .take_while(|l| !l.starts_with('['))
+            .find_map(|l| l.strip_prefix("lock: "))
+        {
+            return Err(OpError::from_output(format!(
+                "CT is locked ({lock}): {path} is not written while Proxmox holds that lock"
+            )));
+        }
+        let new = commands::with_raw_lines(&conf, &lines);
+        if new != conf {
+            log.note(&format!(
+                "raw lxc lines written to the main section of {path}"
+            ));
+            self.runner.upload(&path, new.as_bytes(), log)?;
+            if self.status(g, log)?.contains("running") {
+                // Raw lines apply at start.
+                self.check(
+                    &Cmd::new(["pct", "reboot", &g.guest.id.to_string()]),
+                    g.timeout,
+                    log,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Run a script inside a container: its files and the script go to a staging
+    /// directory on the host, `pct push` puts them in, `pct exec` runs it.
+    pub(super) fn ct_exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        let id = g.guest.id.to_string();
+        let base = script
+            .path
+            .file_name()
+            .map_or("script".into(), |n| n.to_string_lossy().into_owned());
+        let staging = format!("/tmp/phoenix-{id}");
+        let mut files: Vec<(String, Vec<u8>)> = script
+            .files
+            .iter()
+            .map(|(n, b)| (format!("/phoenix/{n}"), b.clone()))
+            .collect();
+        let body = std::fs::read(&script.path)
+            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
+        let remote = format!("/phoenix/run/{base}");
+        files.push((remote.clone(), body));
+        self.check(
+            &Cmd::new(["pct", "exec", &id, "--", "mkdir", "-p", "/phoenix/run"]),
+            SHORT,
+            log,
+        )?;
+        for (dest, bytes) in &files {
+            let name = dest.rsplit('/').next().unwrap_or("file");
+            let host_path = format!("{staging}/{name}");
+            self.runner.upload(&host_path, bytes, log)?;
+            self.check(
+                &Cmd::new(["pct", "push", &id, &host_path, dest]),
+                SHORT,
+                log,
+            )?;
+        }
+        let mut run = Cmd::new(["pct", "exec", &id, "--", "env"]);
+        run.argv
+            .extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
+        run.argv.extend(["/bin/sh".to_string(), remote]);
+        run.argv.extend(script.args.iter().cloned());
+        self.check(&run, g.timeout, log).map(|_| ())
+    }
+}

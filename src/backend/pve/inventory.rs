@@ -1,0 +1,50 @@
+//! Reading the inventory: one `pvesh get /cluster/resources` call lists every guest
+//! with its tags, which carry phoenix's stamp.
+
+use serde_json::Value;
+
+use crate::backend::{Inventory, Observed, Stamp};
+use crate::graph::NodeId;
+
+/// Parse `pvesh get /cluster/resources --type vm --output-format json`.
+pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("unreadable inventory: {e}"))?;
+    let mut inv = Inventory::new();
+    for r in v.as_array().ok_or("inventory is not a list")? {
+        let Some(id) = r
+            .get("vmid")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+        else {
+            continue;
+        };
+        let node = match r.get("type").and_then(Value::as_str) {
+            Some("lxc") => NodeId::Ct(id),
+            Some("qemu") => NodeId::Vm(id),
+            _ => continue,
+        };
+        let tags: Vec<&str> = r
+            .get("tags")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split([';', ',', ' '])
+            .collect();
+        let stamp = if !tags.contains(&"phoenix") {
+            Stamp::Foreign
+        } else if let Some(k) = tags.iter().find_map(|t| t.strip_prefix("phx-built-")) {
+            Stamp::Built(k.to_string())
+        } else {
+            Stamp::Building
+        };
+        let running = r.get("status").and_then(Value::as_str) == Some("running");
+        inv.insert(
+            node,
+            Observed {
+                stamp,
+                snapshots: Vec::new(),
+                running,
+            },
+        );
+    }
+    Ok(inv)
+}
