@@ -1,0 +1,271 @@
+//! The lxc backend's operations.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::client::{Lxc, SHORT, STAMP_FILE};
+use crate::backend::command::{self, argv};
+use crate::backend::{
+    Backend, BackendError, GuestCtx, Inventory, Log, Observed, OpError, OpResult, Script,
+};
+use crate::defs::GuestKind;
+use crate::graph::NodeId;
+
+impl Backend for Lxc {
+    fn name(&self) -> &'static str {
+        "lxc"
+    }
+
+    fn supports(&self, kind: GuestKind) -> bool {
+        kind == GuestKind::Ct
+    }
+
+    fn inventory(&self) -> Result<Inventory, BackendError> {
+        let mut inv = Inventory::new();
+        if !self.lxcpath.is_dir() {
+            return Ok(inv);
+        }
+        let mut log = Log::sink();
+        let ran = command::run(
+            &argv([
+                "lxc-ls",
+                "-P",
+                &self.lxcpath.display().to_string(),
+                "-f",
+                "-F",
+                "NAME,STATE",
+            ]),
+            None,
+            SHORT,
+            &mut log,
+        )
+        .map_err(|e| BackendError::Failed {
+            backend: "lxc",
+            message: e.message,
+        })?;
+        if ran.status != 0 {
+            return Err(BackendError::Failed {
+                backend: "lxc",
+                message: format!("lxc-ls failed: {}", ran.stderr.trim()),
+            });
+        }
+        let mut snapshots: HashMap<u32, Vec<String>> = HashMap::new();
+        for line in ran.stdout.lines().skip(1) {
+            let mut cols = line.split_whitespace();
+            let (Some(name), Some(state)) = (cols.next(), cols.next()) else {
+                continue;
+            };
+            let Some(rest) = name.strip_prefix(&self.prefix) else {
+                continue;
+            };
+            if let Some((id, snap)) = rest.split_once("--") {
+                if let Ok(id) = id.parse() {
+                    snapshots.entry(id).or_default().push(snap.to_string());
+                }
+                continue;
+            }
+            let Ok(id) = rest.parse::<u32>() else {
+                continue;
+            };
+            inv.insert(
+                NodeId::Ct(id),
+                Observed {
+                    stamp: self.stamp_of(name),
+                    snapshots: Vec::new(),
+                    running: state == "RUNNING",
+                },
+            );
+        }
+        for (id, snaps) in snapshots {
+            if let Some(o) = inv.get_mut(&NodeId::Ct(id)) {
+                o.snapshots = snaps;
+            }
+        }
+        Ok(inv)
+    }
+
+    fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        self.owned(&name)?;
+        if self.exists(&name) {
+            return Err(OpError::new(format!("container `{name}` already exists")));
+        }
+        // The stamp goes first: a crash in the middle of lxc-create leaves a directory
+        // phoenix can recognise as its own and clean up, never an orphan.
+        std::fs::create_dir_all(self.dir(&name))
+            .map_err(|e| OpError::new(format!("{}: {e}", self.lxcpath.display())))?;
+        self.write_stamp(&name, stamp)?;
+        match &g.source {
+            None => command::check(
+                &self.cmd("lxc-create", &name, &["-t", "busybox"]),
+                None,
+                g.timeout,
+                log,
+            )?,
+            Some((src, snap)) => {
+                let from = self.snap_name(src.id, snap);
+                if !self.exists(&from) {
+                    return Err(OpError::new(format!(
+                        "clone source {} has no snapshot `{snap}` (container `{from}` is missing)",
+                        src.label()
+                    )));
+                }
+                self.copy(&from, &name, g.timeout, log)?;
+            }
+        }
+        self.write_stamp(&name, stamp)?;
+        self.prepare_rootfs(g)
+    }
+
+    fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        self.owned(&name)?;
+        // Snapshots first, then the container itself.
+        let prefix = format!("{name}--");
+        if let Ok(entries) = std::fs::read_dir(&self.lxcpath) {
+            for e in entries.filter_map(Result::ok) {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with(&prefix) {
+                    self.destroy_name(&n, log)?;
+                }
+            }
+        }
+        self.destroy_name(&name, log)
+    }
+
+    fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        self.owned(&name)?;
+        let changed = self.rewrite_config(&name, &self.settings(g))?;
+        self.prepare_rootfs(g)?;
+        log.note(&format!(
+            "config of {name} {}",
+            if changed { "rewritten" } else { "unchanged" }
+        ));
+        if changed && self.running(&name, log) {
+            // Network and cgroup settings apply at start.
+            self.stop_name(&name, log)?;
+            self.start(g, log)?;
+        }
+        Ok(())
+    }
+
+    fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        if !self.running(&name, log) {
+            command::check(&self.cmd("lxc-start", &name, &[]), None, SHORT, log)?;
+            command::check(
+                &self.cmd("lxc-wait", &name, &["-s", "RUNNING", "-t", "30"]),
+                None,
+                SHORT,
+                log,
+            )?;
+        }
+        let ready =
+            command::poll_until(Duration::from_secs(30), Duration::from_millis(200), || {
+                Ok(
+                    command::run(&self.attach(&name, &[], &["/bin/true"]), None, SHORT, log)
+                        .is_ok_and(|r| r.status == 0)
+                        .then_some(()),
+                )
+            })?;
+        ready.ok_or_else(|| {
+            OpError::new(format!(
+                "{name} started but does not accept commands after 30s"
+            ))
+        })
+    }
+
+    fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.stop_name(&self.name(g.guest.id), log)
+    }
+
+    fn snapshot(&self, g: &GuestCtx, snapshot: &str, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        let snap = self.snap_name(g.guest.id, snapshot);
+        let was_running = self.running(&name, log);
+        self.stop_name(&name, log)?;
+        self.destroy_name(&snap, log)?;
+        std::fs::create_dir_all(self.dir(&snap)).map_err(|e| OpError::new(e.to_string()))?;
+        self.write_stamp(&snap, &format!("built:snapshot-of-{name}"))?;
+        self.copy(&name, &snap, g.timeout, log)?;
+        // A snapshot never starts on its own.
+        let _ = self.rewrite_config(&snap, &[("lxc.start.auto".into(), "0".into())]);
+        if was_running {
+            self.start(g, log)?;
+        }
+        Ok(())
+    }
+
+    fn rollback(&self, g: &GuestCtx, snapshot: &str, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        let snap = self.snap_name(g.guest.id, snapshot);
+        if !self.exists(&snap) {
+            return Err(OpError::new(format!(
+                "{} has no snapshot `{snapshot}`",
+                g.node
+            )));
+        }
+        let stamp = std::fs::read_to_string(self.dir(&name).join(STAMP_FILE)).unwrap_or_default();
+        self.destroy_name(&name, log)?;
+        std::fs::create_dir_all(self.dir(&name)).map_err(|e| OpError::new(e.to_string()))?;
+        self.write_stamp(&name, stamp.trim())?;
+        self.copy(&snap, &name, g.timeout, log)?;
+        Ok(())
+    }
+
+    fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        command::check(
+            &self.attach(&name, &[], &["/bin/mkdir", "-p", "/phoenix/run"]),
+            None,
+            SHORT,
+            log,
+        )?;
+        let mut push = |dest: &str, bytes: &[u8]| -> OpResult {
+            let cmd = self.attach(
+                &name,
+                &[],
+                &[
+                    "/bin/sh",
+                    "-c",
+                    "cat > \"$1\" && chmod 755 \"$1\"",
+                    "sh",
+                    dest,
+                ],
+            );
+            command::check(&cmd, Some(bytes), SHORT, log)
+        };
+        for (file, bytes) in &script.files {
+            push(&format!("/phoenix/{file}"), bytes)?;
+        }
+        let body = std::fs::read(&script.path)
+            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
+        let base = script
+            .path
+            .file_name()
+            .map_or("script".into(), |n| n.to_string_lossy().into_owned());
+        let dest = format!("/phoenix/run/{base}");
+        push(&dest, &body)?;
+        let mut env = vec![(
+            "PATH".to_string(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        )];
+        env.extend(script.env.iter().cloned());
+        let mut cmd: Vec<&str> = vec!["/bin/sh", &dest];
+        cmd.extend(script.args.iter().map(String::as_str));
+        command::run_logged(&self.attach(&name, &env, &cmd), g.timeout, log)
+    }
+
+    fn stamp(&self, g: &GuestCtx, stamp: &str, _: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        self.owned(&name)?;
+        self.write_stamp(&name, stamp)
+    }
+
+    fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
+        let mut v = vec!["/bin/sh".to_string(), script.path.display().to_string()];
+        v.extend(script.args.iter().cloned());
+        command::run_logged(&v, timeout, log)
+    }
+}

@@ -1,0 +1,130 @@
+//! The [`Lxc`] handle: container names, stamps, ownership and the lxc tools' argv.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::backend::command::{self, argv};
+use crate::backend::{Log, OpError, OpResult, Stamp};
+
+pub struct Lxc {
+    pub lxcpath: PathBuf,
+    pub prefix: String,
+    pub(super) cgroup2: bool,
+}
+
+pub(super) const STAMP_FILE: &str = "phoenix-stamp";
+pub(super) const SHORT: Duration = Duration::from_mins(1);
+impl Lxc {
+    pub fn new(lxcpath: &Path, prefix: &str) -> Lxc {
+        Lxc {
+            lxcpath: lxcpath.to_path_buf(),
+            prefix: prefix.to_string(),
+            cgroup2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+        }
+    }
+
+    /// Whether the lxc tools are installed.
+    pub fn available() -> bool {
+        which("lxc-create") && which("lxc-attach") && which("lxc-copy")
+    }
+
+    pub fn name(&self, id: u32) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    pub(super) fn snap_name(&self, id: u32, snapshot: &str) -> String {
+        format!("{}{id}--{snapshot}", self.prefix)
+    }
+
+    pub(super) fn dir(&self, name: &str) -> PathBuf {
+        self.lxcpath.join(name)
+    }
+
+    pub(super) fn exists(&self, name: &str) -> bool {
+        self.dir(name).join("config").is_file()
+    }
+
+    pub(super) fn stamp_of(&self, name: &str) -> Stamp {
+        std::fs::read_to_string(self.dir(name).join(STAMP_FILE))
+            .map_or(Stamp::Foreign, |s| Stamp::parse(&s))
+    }
+
+    pub(super) fn cmd(&self, tool: &str, name: &str, rest: &[&str]) -> Vec<String> {
+        let mut v = argv([tool, "-P"]);
+        v.push(self.lxcpath.display().to_string());
+        v.push("-n".into());
+        v.push(name.to_string());
+        v.extend(rest.iter().map(|s| (*s).to_string()));
+        v
+    }
+
+    /// Refuse to touch a container phoenix did not create.
+    pub(super) fn owned(&self, name: &str) -> OpResult {
+        if self.exists(name) && self.stamp_of(name) == Stamp::Foreign {
+            return Err(OpError::new(format!(
+                "container `{name}` in {} was not created by phoenix (no {STAMP_FILE}); refusing to modify or destroy it",
+                self.lxcpath.display()
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn running(&self, name: &str, log: &mut Log) -> bool {
+        command::run(&self.cmd("lxc-info", name, &["-s"]), None, SHORT, log)
+            .is_ok_and(|r| r.stdout.contains("RUNNING"))
+    }
+
+    pub(super) fn stop_name(&self, name: &str, log: &mut Log) -> OpResult {
+        if !self.running(name, log) {
+            return Ok(());
+        }
+        if command::check(&self.cmd("lxc-stop", name, &["-t", "10"]), None, SHORT, log).is_err() {
+            command::check(&self.cmd("lxc-stop", name, &["-k"]), None, SHORT, log)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn destroy_name(&self, name: &str, log: &mut Log) -> OpResult {
+        if !self.exists(name) {
+            return Ok(());
+        }
+        self.owned(name)?;
+        self.stop_name(name, log)?;
+        command::check(&self.cmd("lxc-destroy", name, &[]), None, SHORT, log)
+    }
+
+    pub(super) fn copy(&self, from: &str, to: &str, timeout: Duration, log: &mut Log) -> OpResult {
+        let mut v = self.cmd("lxc-copy", from, &["-N", to]);
+        v.extend(["-p".to_string(), self.lxcpath.display().to_string()]);
+        command::check(&v, None, timeout, log)
+    }
+
+    pub(super) fn write_stamp(&self, name: &str, stamp: &str) -> OpResult {
+        crate::fsutil::write_atomic(
+            &self.dir(name).join(STAMP_FILE),
+            format!("{stamp}\n").as_bytes(),
+        )
+        .map_err(|e| OpError::new(e.to_string()))
+    }
+
+    pub(super) fn attach(&self, name: &str, env: &[(String, String)], cmd: &[&str]) -> Vec<String> {
+        let mut v = self.cmd("lxc-attach", name, &["--clear-env"]);
+        for (k, val) in env {
+            v.push("-v".into());
+            v.push(format!("{k}={val}"));
+        }
+        v.push("--".into());
+        v.extend(cmd.iter().map(|s| (*s).to_string()));
+        v
+    }
+}
+
+pub(super) fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+pub fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+}

@@ -1,0 +1,27 @@
+//! The lxc backend: real containers through liblxc's command-line tools.
+//!
+//! Containers are named `<prefix><id>` (prefix `phx-` by default) under `--lxcpath`,
+//! so a build never touches containers it did not name. Snapshots are stopped copies
+//! named `<prefix><id>--<snapshot>` (made with `lxc-copy`, which works on every
+//! storage type, unlike `lxc-snapshot`'s unnamed `snapN`); a clone is an `lxc-copy` of
+//! the source's template snapshot, and a rollback replaces the container by a copy of
+//! the snapshot. The stamp is the file `phoenix-stamp` in the container's directory.
+//!
+//! The root filesystem is busybox (`lxc-create -t busybox`) whatever the `template`
+//! field names: this backend exists to run the demo and the end-to-end tests on any
+//! Linux machine. Its `/etc/init.d/rcS` is replaced so a static address from the
+//! definition is not thrown away by a DHCP client.
+//!
+//! Every command gets its arguments as argv; values from definitions never pass
+//! through a shell.
+
+//!
+//! Rooms: `client` (the [`Lxc`] handle, names, stamps and the lxc tools),
+//! `config` (the config lines phoenix owns and the busybox root filesystem),
+//! `backend` (the [`crate::backend::Backend`] operations).
+
+mod backend;
+mod client;
+mod config;
+
+pub use client::{Lxc, which};
