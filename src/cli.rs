@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::pve::SshTarget;
+/// The `--backend` values, defined where backends are chosen.
+pub use crate::backend::select::Kind as BackendKind;
 
 /// phoenix: a build system for Proxmox VE hosts.
 ///
@@ -318,15 +320,6 @@ pub struct BuildArgs {
         help_heading = "Tuning"
     )]
     pub retry_backoff_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendKind {
-    Auto,
-    Lxc,
-    Pve,
-    Sim,
-    DryRun,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

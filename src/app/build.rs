@@ -26,7 +26,7 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
     let pve_dry_run = args.dry_run && cli.global.backend == Some(BackendKind::Pve);
     let offline = args.dry_run && (cli.global.backend.is_none() || pve_dry_run);
     let backend: Box<dyn Backend> = if offline {
-        Box::new(DryRun::default())
+        Box::new(DryRun)
     } else {
         backend(cli)?
     };

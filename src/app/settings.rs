@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::backend::pve::PveOptions;
-use crate::backend::select::{self, Kind, Settings};
+use crate::backend::select::{self, Settings};
 use crate::backend::sim::SimOptions;
 use crate::backend::{Backend, BackendError};
 use crate::cli::{BackendKind, Cli};
@@ -11,13 +11,7 @@ use crate::cli::{BackendKind, Cli};
 pub(crate) fn backend_settings(cli: &Cli) -> Settings {
     let g = &cli.global;
     Settings {
-        kind: match g.backend.unwrap_or(BackendKind::Auto) {
-            BackendKind::Auto => Kind::Auto,
-            BackendKind::Lxc => Kind::Lxc,
-            BackendKind::Pve => Kind::Pve,
-            BackendKind::Sim => Kind::Sim,
-            BackendKind::DryRun => Kind::DryRun,
-        },
+        kind: g.backend.unwrap_or(BackendKind::Auto),
         host: g.host.clone(),
         ssh_config: g.ssh_config.clone().filter(|c| !c.is_empty()),
         pve: PveOptions {

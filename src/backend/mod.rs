@@ -177,19 +177,11 @@ pub struct Preview<'a> {
     pub key: &'a str,
 }
 
-/// Runs nothing; its host is what the state directory says was built.
+/// Runs nothing and observes an empty host. A planning dry run (`plan`,
+/// `build --dry-run`) does not ask it: the pipeline takes the host the state
+/// directory recorded instead ([`crate::inventory::from_records`]).
 #[derive(Debug, Default)]
-pub struct DryRun {
-    inventory: Inventory,
-}
-
-impl DryRun {
-    /// A dry run against a host that holds exactly `inventory` (the recorded state's
-    /// idea of the host, see [`crate::inventory::from_records`]).
-    pub fn new(inventory: Inventory) -> DryRun {
-        DryRun { inventory }
-    }
-}
+pub struct DryRun;
 
 impl Backend for DryRun {
     fn name(&self) -> &'static str {
@@ -197,7 +189,7 @@ impl Backend for DryRun {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        Ok(self.inventory.clone())
+        Ok(Inventory::new())
     }
 
     fn supports(&self, _: GuestKind) -> bool {

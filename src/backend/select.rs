@@ -10,8 +10,9 @@ use super::sim::{Sim, SimOptions};
 use super::{Backend, BackendError, DryRun, Preview};
 use crate::defs::Definitions;
 
-/// Which backend: `Auto` is pve where `pct` exists or a host is given, else lxc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which backend: `auto` is pve where `pct` exists or a host is given, else lxc.
+/// The command line's `--backend` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     Auto,
     Lxc,
@@ -66,7 +67,7 @@ pub fn select(settings: &Settings) -> Result<Box<dyn Backend>, BackendError> {
         Kind::Sim => {
             Sim::new(&settings.sim_dir, settings.sim).map(|s| Box::new(s) as Box<dyn Backend>)
         }
-        Kind::DryRun => Ok(Box::new(DryRun::default())),
+        Kind::DryRun => Ok(Box::new(DryRun)),
     }
 }
 
