@@ -2,9 +2,9 @@
 //! running the pipeline, printing its report and returning an exit code or an
 //! [`AppError`]; [`run`] maps errors to exit codes in one place.
 //!
-//! Rooms: [`inspect`] (validate, plan, graph, explain: read-only), [`build`],
-//! [`status`], [`logs`], [`destroy`]; [`settings`] turns the command line into
-//! backend settings; [`output`] writes to the terminal.
+//! Rooms: `inspect` (validate, plan, graph, explain: read-only), `build`, `status`,
+//! `logs`, `destroy`; `run` dispatches; `settings` turns the command line into
+//! backend settings; `output` writes to the terminal; `error` holds [`AppError`].
 
 mod build;
 mod destroy;
@@ -12,36 +12,9 @@ mod error;
 mod inspect;
 mod logs;
 mod output;
+mod run;
 mod settings;
 mod status;
 
-use std::process::ExitCode;
-
 pub use error::{AppError, CmdResult};
-
-use crate::cli::{Cli, Command};
-
-/// Run one command and turn its result into the process's exit code.
-pub fn run(cli: &Cli) -> ExitCode {
-    output::init_tracing(cli.global.verbose, cli.global.log_filter.as_deref());
-    let result = match &cli.command {
-        Command::Validate { output } => inspect::validate(cli, *output),
-        Command::Plan { targets, output } => inspect::plan(cli, targets, *output),
-        Command::Graph {
-            targets,
-            format,
-            state,
-        } => inspect::graph(cli, targets, *format, *state),
-        Command::Explain { target } => inspect::explain(cli, target),
-        Command::Build(args) => build::build(cli, args),
-        Command::Status { targets } => status::status(cli, targets),
-        Command::Logs { target } => logs::logs(cli, target),
-        Command::Destroy { targets, yes } => destroy::destroy(cli, targets, *yes),
-    };
-    result.unwrap_or_else(|e| {
-        if e.needs_printing() {
-            output::eprint(&format!("error: {e}\n"));
-        }
-        ExitCode::from(e.exit_code())
-    })
-}
+pub use run::run;

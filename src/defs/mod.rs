@@ -2,7 +2,7 @@
 //!
 //! How it works: each JSON file is parsed into a `serde_json::Value` (so a syntax
 //! error is reported with line and column and the other files are still read), then
-//! every field phoenix interprets is read through [`read::Reader`], which records a
+//! every field phoenix interprets is read through `read::Reader`, which records a
 //! diagnostic for a wrong type and moves on. What passes is kept typed on the
 //! [`Guest`] ([`settings`] holds the types), defaults resolved once: a VM's
 //! `vm_defaults` fallbacks are already in its values. Fields phoenix does not

@@ -10,7 +10,7 @@
 //! be parsed is reported and treated as absent: the plan then re-checks that node
 //! instead of trusting garbage.
 //!
-//! Rooms: [`record`] (the record types), [`journal`] (the build's log), [`dir`]
+//! Rooms: `record` (the record types), `journal` (the build's log), `dir`
 //! (reading, compaction, the lock).
 
 mod dir;

@@ -1,0 +1,55 @@
+//! How backends fail: a backend that cannot run at all ([`BackendError`]), and an
+//! operation that failed ([`OpError`]), retried with backoff when it was a lock.
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// No backend can run on this machine; the message says what to install.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("backend `{backend}`: {message}")]
+    Failed {
+        backend: &'static str,
+        message: String,
+    },
+}
+
+/// Why an operation failed. Lock-type failures are retried with backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl OpError {
+    pub fn new(message: impl Into<String>) -> OpError {
+        OpError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// Classify a command's error output: "can't lock file", "CT is locked" and
+    /// "got timeout" are Proxmox's lock errors; LXC says "Failed to acquire lock".
+    pub fn from_output(message: impl Into<String>) -> OpError {
+        let message = message.into();
+        let lower = message.to_ascii_lowercase();
+        let retryable = [
+            "can't lock file",
+            "is locked",
+            "got timeout",
+            "failed to acquire lock",
+            "resource temporarily unavailable",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+        OpError { message, retryable }
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type OpResult = Result<(), OpError>;

@@ -1,0 +1,82 @@
+//! The [`Backend`] trait and what its operations take: the guest with its context,
+//! scripts, built-in host steps.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{BackendError, Inventory, Log, OpError, OpResult};
+use crate::defs::{Definitions, Guest, GuestKind};
+use crate::graph::NodeId;
+
+/// One guest as an operation needs it.
+#[derive(Debug, Clone)]
+pub struct GuestCtx<'a> {
+    pub node: NodeId,
+    pub guest: &'a Guest,
+    pub defs: &'a Definitions,
+    /// Clone source and the snapshot to clone from.
+    pub source: Option<(&'a Guest, String)>,
+    pub timeout: Duration,
+}
+
+/// A script to run inside a guest or on the host.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Name for logs, relative to the definitions directory.
+    pub name: String,
+    pub path: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Files placed next to the script first (guest definition JSON...).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A built-in host step (`zfs`, `nfs`) as the backend needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct HostStep<'a> {
+    pub name: &'static str,
+    pub defs: &'a Definitions,
+    /// `build --wipe-disks`: disks that hold data may be erased.
+    pub wipe_disks: bool,
+    pub timeout: Duration,
+}
+
+pub trait Backend: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Everything that exists on the host, in one call.
+    fn inventory(&self) -> Result<Inventory, BackendError>;
+    /// Whether this backend can build guests of this kind.
+    fn supports(&self, kind: GuestKind) -> bool;
+
+    /// Create the guest from its template, or clone it from `g.source`, stamped `building:`.
+    fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult;
+    /// Destroy a guest phoenix built, with its snapshots.
+    fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    /// Apply the settings (memory, cores, network ...) in place.
+    fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    /// Start if not running and wait until it can run commands.
+    fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    /// Take (or retake) a named snapshot.
+    fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;
+    fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;
+    /// Run a script inside the guest.
+    fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult;
+    /// Write the stamp on the guest.
+    fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult;
+    /// Run a host step's script on the host.
+    fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult;
+    /// Whether this backend carries out the built-in host steps. Where it does not
+    /// (plain LXC has no Proxmox storages), they are skipped as unsupported.
+    fn supports_builtin_host(&self) -> bool {
+        false
+    }
+    /// Carry out a built-in host step from the hypervisor definitions.
+    fn host_builtin(&self, step: &HostStep, _log: &mut Log) -> OpResult {
+        Err(OpError::new(format!(
+            "the {} backend does not carry out host step `{}`",
+            self.name(),
+            step.name
+        )))
+    }
+}
