@@ -26,6 +26,8 @@ mod cycles;
 mod node;
 mod select;
 pub mod target;
+#[cfg(test)]
+mod tests;
 
 pub use build::{Graph, build};
 pub use node::{EdgeKind, NodeId};

@@ -35,6 +35,8 @@ mod action;
 mod explain;
 mod make;
 mod reasons;
+#[cfg(test)]
+mod tests;
 
 pub use action::{Action, ActionKind, Plan};
 pub use explain::{StepDiff, explain};
