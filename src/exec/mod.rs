@@ -31,6 +31,8 @@ pub mod events;
 mod options;
 mod output;
 pub mod pool;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 pub use coordinator::{Run, run};
