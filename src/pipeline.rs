@@ -1,7 +1,7 @@
 //! The pipeline every command shares: `defs::load → graph::build → key::assess →
 //! plan::make`, with the diagnostics of every stage gathered in one list.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use crate::backend::Backend;
@@ -77,7 +77,13 @@ pub fn assess_with(
         Some(b) => b.inventory()?,
         None => inventory::from_records(records_by_node(&loaded.defs, &recorded.records)),
     };
-    let plan = plan::make(&loaded.defs, &order, &keys, &recorded.records, &inventory);
+    let plan = plan::make(
+        &order,
+        &keys,
+        &recorded.records,
+        &inventory,
+        &templates(&loaded.defs),
+    );
     Ok(Assessed {
         order,
         keys,
@@ -94,5 +100,15 @@ fn records_by_node<'a>(
     records
         .iter()
         .filter_map(|(label, r)| target::parse(defs, label).map(|id| (id, r)))
+        .collect()
+}
+
+/// The guests that are templates: the planner replaces them without
+/// `--allow-replace`, since their clones, not they, hold the data.
+fn templates(defs: &Definitions) -> HashSet<NodeId> {
+    defs.guests
+        .values()
+        .filter(|g| g.template.is_template())
+        .map(|g| NodeId::guest(g.kind, g.id))
         .collect()
 }

@@ -96,3 +96,10 @@ impl Summary {
             .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped) && !r.unsupported)
     }
 }
+
+/// What a reporter does with events. Reporters see events and the summary, never
+/// the scheduler, so progress bars, plain lines and JSON are interchangeable.
+pub trait Reporter {
+    fn event(&mut self, e: &Event);
+    fn finish(&mut self, summary: &Summary);
+}

@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::coordinator::Msg;
 use super::events::{Event, Outcome};
+use super::options::Options;
 use super::pool::Pools;
-use super::{Msg, Options};
 use crate::backend::{Backend, GuestCtx, HostStep, Log, OpError, OpResult, Script};
 use crate::defs::{Definitions, Guest};
 use crate::graph::NodeId;

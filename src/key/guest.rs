@@ -7,7 +7,8 @@
 
 use serde_json::Value;
 
-use super::{Ctx, Manifest, Pending, StepKey, canon, step_key};
+use super::assess::{Ctx, Pending};
+use super::{Manifest, StepKey, canon, step_key};
 use crate::defs::fields::{self, Class};
 use crate::defs::{Guest, GuestKind, TemplateModel};
 use crate::graph::NodeId;

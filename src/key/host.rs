@@ -2,7 +2,8 @@
 //! hypervisor-file sections it reads, and for the firewall and DNS steps the guests'
 //! sections and names.
 
-use super::{BUILTIN_HOST_REVISION, Ctx, Manifest, NodeKeys, StepKey, canon, step_key};
+use super::assess::{BUILTIN_HOST_REVISION, Ctx};
+use super::{Manifest, NodeKeys, StepKey, canon, step_key};
 use crate::defs::IpConfig;
 use crate::defs::host::{GuestInputs, lookup};
 use crate::step::Step;

@@ -33,181 +33,20 @@
 //! Ubuntu release, disk size, cores, memory, resolved once in `defs`), the DNS
 //! address, and the application fields ([`crate::defs::Guest::app_fields`]). No
 //! default is applied here.
+//!
+//! Layout: `hash` holds the key types and the hash itself, `assess` computes a
+//! selection's keys (manifests from `guest` and `host`, script hashes from
+//! [`ScriptHashes`]), and [`canon`] writes values canonically.
 
+mod assess;
 pub mod canon;
 mod guest;
+mod hash;
 mod host;
 mod scripts;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-
-use rayon::prelude::*;
-
+pub use assess::assess;
+pub use hash::{Key, Manifest, NodeKeys, StepKey, step_key};
 pub use scripts::ScriptHashes;
-
-use crate::defs::Definitions;
-use crate::defs::host::lookup;
-use crate::graph::NodeId;
-use crate::step::Step;
-
-/// Bumped when what a built-in host step does changes.
-const BUILTIN_HOST_REVISION: u32 = 1;
-
-/// A step key: blake3 of the step kind, its manifest and the previous key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key(pub [u8; 32]);
-
-impl Key {
-    pub fn hex(&self) -> String {
-        blake3::Hash::from_bytes(self.0).to_hex().to_string()
-    }
-
-    pub fn short(&self) -> String {
-        self.hex()[..12].to_string()
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex())
-    }
-}
-
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Key({})", self.short())
-    }
-}
-
-/// Input name → canonical value. Sorted, so hashing and diffing are stable.
-pub type Manifest = BTreeMap<String, String>;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepKey {
-    /// `define`, `configure`, `feature:base_setup`, `app`, `snapshot`, `template`, `run`.
-    pub step: Step,
-    pub key: Key,
-    pub manifest: Manifest,
-}
-
-/// The desired keys of one node.
-#[derive(Debug, Clone)]
-pub struct NodeKeys {
-    /// Content steps in execution order; each key chains the one before.
-    pub chain: Vec<StepKey>,
-    /// The settings step, beside the chain.
-    pub configure: Option<StepKey>,
-}
-
-impl NodeKeys {
-    /// The key of the last content step: what clones consume and what is stamped on the guest.
-    pub fn output(&self) -> Key {
-        self.chain.last().map_or(Key([0; 32]), |s| s.key)
-    }
-}
-
-const DOMAIN: &str = "phoenix step key 2026-11 v1";
-
-pub fn step_key(step: &Step, manifest: &Manifest, previous: Option<Key>) -> Key {
-    let mut h = blake3::Hasher::new_derive_key(DOMAIN);
-    let mut put = |s: &str| {
-        h.update(&(s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
-    };
-    put(&step.to_string());
-    for (k, v) in manifest {
-        put(k);
-        put(v);
-    }
-    h.update(&previous.map_or([0; 32], |k| k.0));
-    Key(*h.finalize().as_bytes())
-}
-
-/// Keys of `nodes`, which must be in build order (a clone after its source) and
-/// contain every clone source of the guests in it (a selection always does).
-pub fn assess(
-    defs: &Definitions,
-    nodes: &[NodeId],
-    scripts: &ScriptHashes,
-) -> HashMap<NodeId, NodeKeys> {
-    let globals: Vec<(String, String)> = defs
-        .lxc_globals
-        .iter()
-        .map(|(k, v)| (format!("global {k}"), canon::canonical(k, v)))
-        .collect();
-    let host_driver = defs
-        .host_steps
-        .iter()
-        .any(|s| s.name == "nvidia")
-        .then(|| {
-            lookup(&defs.host, "nvidia_driver.version").map(|v| canon::canonical("version", v))
-        })
-        .flatten();
-    let ctx = Ctx {
-        defs,
-        scripts,
-        globals,
-        host_driver,
-    };
-    // Manifests are independent of each other and built in parallel; only the keys
-    // chain through clone sources, so they are hashed afterwards in build order.
-    let pending: Vec<(NodeId, Result<NodeKeys, Pending>)> = nodes
-        .par_iter()
-        .filter_map(|&node| match node {
-            NodeId::Host(name) => Some((node, Ok(ctx.host(name)))),
-            NodeId::Ct(id) | NodeId::Vm(id) => defs.guest(id).map(|g| (node, Err(ctx.guest(g)))),
-        })
-        .collect();
-    let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
-    for (node, p) in pending {
-        let keys = match p {
-            Ok(keys) => keys,
-            Err(pending) => pending.finish(&out),
-        };
-        out.insert(node, keys);
-    }
-    out
-}
-
-/// A guest's manifests before its keys are computed.
-struct Pending {
-    chain: Vec<(Step, Manifest)>,
-    source: Option<NodeId>,
-    configure: StepKey,
-}
-
-impl Pending {
-    /// Add the clone source's output key to the `define` step, then chain the keys.
-    fn finish(mut self, done: &HashMap<NodeId, NodeKeys>) -> NodeKeys {
-        if let (Some(sid), Some((_, define))) = (self.source, self.chain.first_mut()) {
-            let skey = done.get(&sid).map_or_else(
-                || "\"unknown\"".to_string(),
-                |k| format!("\"{}\"", k.output()),
-            );
-            define.insert(format!("clone source {sid}"), skey);
-        }
-        let mut chain: Vec<StepKey> = Vec::with_capacity(self.chain.len());
-        for (step, manifest) in self.chain {
-            let key = step_key(&step, &manifest, chain.last().map(|s| s.key));
-            chain.push(StepKey {
-                step,
-                key,
-                manifest,
-            });
-        }
-        NodeKeys {
-            chain,
-            configure: Some(self.configure),
-        }
-    }
-}
-
-struct Ctx<'a> {
-    defs: &'a Definitions,
-    scripts: &'a ScriptHashes,
-    globals: Vec<(String, String)>,
-    host_driver: Option<String>,
-}

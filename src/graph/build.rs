@@ -1,0 +1,154 @@
+//! The [`Graph`] type, its queries, and how it is built from definitions.
+
+use std::collections::HashMap;
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use super::cycles;
+use super::node::{EdgeKind, NodeId};
+use crate::defs::{Definitions, Diagnostics, GuestKind, host};
+
+/// Nodes and typed edges; an edge points from a node to what it needs.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    pub g: DiGraph<NodeId, EdgeKind>,
+    index: HashMap<NodeId, NodeIndex>,
+}
+
+impl Graph {
+    pub fn node_index(&self, id: NodeId) -> Option<NodeIndex> {
+        self.index.get(&id).copied()
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.g.node_weights().copied()
+    }
+
+    /// What `id` needs directly, with the kind of each edge, in a stable order.
+    pub fn needs(&self, id: NodeId) -> Vec<(NodeId, EdgeKind)> {
+        let Some(ix) = self.node_index(id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(NodeId, EdgeKind)> = self
+            .g
+            .edges_directed(ix, Direction::Outgoing)
+            .map(|e| (self.g[e.target()], *e.weight()))
+            .collect();
+        out.sort_by_key(|(n, k)| (*k, *n));
+        out
+    }
+
+    /// What needs `id` directly.
+    pub fn needed_by(&self, id: NodeId) -> Vec<(NodeId, EdgeKind)> {
+        let Some(ix) = self.node_index(id) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(NodeId, EdgeKind)> = self
+            .g
+            .edges_directed(ix, Direction::Incoming)
+            .map(|e| (self.g[e.source()], *e.weight()))
+            .collect();
+        out.sort_by_key(|(n, k)| (*k, *n));
+        out
+    }
+
+    /// All edges as (from, to, kind), `from` needing `to`, sorted.
+    pub fn edges(&self) -> Vec<(NodeId, NodeId, EdgeKind)> {
+        let mut out: Vec<_> = self
+            .g
+            .edge_references()
+            .map(|e| (self.g[e.source()], self.g[e.target()], *e.weight()))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Build the graph of all guests and configured host steps. Cycles come back as
+/// diagnostics, one per cycle.
+pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
+    let mut g = DiGraph::with_capacity(
+        defs.guests.len() + defs.host_steps.len(),
+        defs.guests.len() * 4,
+    );
+    let mut index = HashMap::with_capacity(defs.guests.len() + defs.host_steps.len());
+    for spec in &defs.host_steps {
+        index.insert(NodeId::Host(spec.name), g.add_node(NodeId::Host(spec.name)));
+    }
+    for guest in defs.guests.values() {
+        let id = NodeId::guest(guest.kind, guest.id);
+        index.insert(id, g.add_node(id));
+    }
+    let mut graph = Graph { g, index };
+
+    for spec in &defs.host_steps {
+        for after in spec.after {
+            graph.add_edge(NodeId::Host(spec.name), NodeId::Host(after), EdgeKind::Host);
+        }
+    }
+    let zfs_storages = host::zfs_storage_ids(&defs.host);
+    let host_address = host::address(&defs.host);
+    let vm_storage = defs
+        .vm_defaults
+        .get("storage_pool")
+        .and_then(serde_json::Value::as_str);
+    for guest in defs.guests.values() {
+        let id = NodeId::guest(guest.kind, guest.id);
+        if let Some((src, _)) = &guest.clone_from
+            && let Some(s) = defs.guest(*src).filter(|s| s.kind == guest.kind)
+        {
+            graph.add_edge(id, NodeId::guest(s.kind, s.id), EdgeKind::Clone);
+        }
+        for (dep, _) in &guest.dependencies {
+            if let Some(d) = defs.guest(*dep) {
+                graph.add_edge(id, NodeId::guest(d.kind, d.id), EdgeKind::Depends);
+            }
+        }
+        graph.add_edge(id, NodeId::Host("network"), EdgeKind::Host);
+        let storage = match guest.kind {
+            GuestKind::Ct => guest.storage_pool.as_deref(),
+            GuestKind::Vm => vm_storage,
+        };
+        let on_zfs = storage
+            .into_iter()
+            .chain(guest.extra_storages.iter().map(String::as_str))
+            .any(|s| zfs_storages.iter().any(|z| z == s));
+        if on_zfs {
+            graph.add_edge(id, NodeId::Host("zfs"), EdgeKind::Host);
+        }
+        if !guest.gpus.is_empty() {
+            graph.add_edge(id, NodeId::Host("gpu_init"), EdgeKind::Host);
+            graph.add_edge(id, NodeId::Host("nvidia"), EdgeKind::Host);
+        }
+        if guest.nfs_volumes {
+            graph.add_edge(id, NodeId::Host("nfs"), EdgeKind::Host);
+        }
+        if host_address
+            .as_deref()
+            .is_some_and(|a| host::uses_host_resolver(&guest.raw, a))
+        {
+            graph.add_edge(id, NodeId::Host("dns"), EdgeKind::Host);
+        }
+    }
+    let diags = cycles::report(defs, &graph);
+    (graph, diags)
+}
+
+impl Graph {
+    /// Adds `from → to` when both nodes exist (host steps that are not configured
+    /// simply have no node).
+    fn add_edge(&mut self, from: NodeId, to: NodeId, kind: EdgeKind) {
+        if let (Some(a), Some(b)) = (self.node_index(from), self.node_index(to))
+            && !self.g.edges_connecting(a, b).any(|e| *e.weight() == kind)
+        {
+            self.g.add_edge(a, b, kind);
+        }
+    }
+}

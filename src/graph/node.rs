@@ -1,0 +1,84 @@
+//! Node identities and edge kinds: the vocabulary of the graph, which every later
+//! stage (keys, plan, executor, reports) speaks.
+
+use std::fmt;
+
+use crate::defs::GuestKind;
+
+/// A node's identity, printed as `host:zfs`, `ct:950`, `vm:9000`. Ordered hosts
+/// first, then containers, then VMs, each by name or ID, which keeps every listing stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeId {
+    Host(&'static str),
+    Ct(u32),
+    Vm(u32),
+}
+
+impl NodeId {
+    pub fn guest(kind: GuestKind, id: u32) -> NodeId {
+        match kind {
+            GuestKind::Ct => NodeId::Ct(id),
+            GuestKind::Vm => NodeId::Vm(id),
+        }
+    }
+
+    pub fn guest_id(self) -> Option<u32> {
+        match self {
+            NodeId::Ct(id) | NodeId::Vm(id) => Some(id),
+            NodeId::Host(_) => None,
+        }
+    }
+
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            NodeId::Host(_) => "host",
+            NodeId::Ct(_) => "ct",
+            NodeId::Vm(_) => "vm",
+        }
+    }
+
+    /// A name safe for file names and diagram identifiers: `ct-950`.
+    pub fn slug(self) -> String {
+        match self {
+            NodeId::Host(s) => format!("host-{s}"),
+            NodeId::Ct(id) => format!("ct-{id}"),
+            NodeId::Vm(id) => format!("vm-{id}"),
+        }
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeId::Host(s) => write!(f, "host:{s}"),
+            NodeId::Ct(id) => write!(f, "ct:{id}"),
+            NodeId::Vm(id) => write!(f, "vm:{id}"),
+        }
+    }
+}
+
+impl serde::Serialize for NodeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What an edge means (DESIGN §2): **clone** and **host** can carry content into a
+/// key, **depends** only orders the build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeKind {
+    Clone,
+    Depends,
+    Host,
+}
+
+impl EdgeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Clone => "clone",
+            EdgeKind::Depends => "depends",
+            EdgeKind::Host => "host",
+        }
+    }
+}

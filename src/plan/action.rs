@@ -1,0 +1,77 @@
+//! What a plan is made of: one [`Action`] per node, of one [`ActionKind`].
+
+use serde::Serialize;
+
+use crate::graph::NodeId;
+use crate::step::Step;
+
+/// What happens to a node; the module docs of [`crate::plan`] say when each applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    Create,
+    Replace,
+    Resume,
+    Update,
+    RerunApp,
+    Resnapshot,
+    Fresh,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Create => "create",
+            ActionKind::Replace => "replace",
+            ActionKind::Resume => "resume",
+            ActionKind::Update => "update",
+            ActionKind::RerunApp => "rerun-app",
+            ActionKind::Resnapshot => "resnapshot",
+            ActionKind::Fresh => "fresh",
+        }
+    }
+}
+
+/// One node's action: what runs and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub node: NodeId,
+    pub action: ActionKind,
+    /// The node's desired output key, hex.
+    pub key: String,
+    /// Steps to run, in order.
+    pub steps: Vec<Step>,
+    pub reasons: Vec<String>,
+    /// A replace of a guest that is not a template: destroys data, needs `--allow-replace`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub needs_allow_replace: bool,
+}
+
+/// One action per selected node, in build order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Guests that exist on the host but were not created by phoenix: never touched.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<NodeId>,
+}
+
+impl Plan {
+    pub fn action(&self, node: NodeId) -> Option<&Action> {
+        self.actions.iter().find(|a| a.node == node)
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &Action> {
+        self.actions
+            .iter()
+            .filter(|a| a.action != ActionKind::Fresh)
+    }
+
+    pub fn blocked_replacements(&self) -> Vec<NodeId> {
+        self.actions
+            .iter()
+            .filter(|a| a.needs_allow_replace)
+            .map(|a| a.node)
+            .collect()
+    }
+}

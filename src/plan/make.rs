@@ -1,0 +1,222 @@
+//! Choosing each node's action from its desired keys, its record and what the host
+//! has.
+//!
+//! Pure: no I/O and no definitions. What the planner would otherwise ask the
+//! definitions (which guests are templates, so may be replaced freely) the caller
+//! passes in, so the rules are tested from keys, records and inventories built in
+//! memory.
+
+use std::collections::{HashMap, HashSet};
+
+use super::action::{Action, ActionKind, Plan};
+use super::reasons::diff;
+use crate::graph::NodeId;
+use crate::inventory::{Inventory, Stamp};
+use crate::key::NodeKeys;
+use crate::state::NodeRecord;
+use crate::step::Step;
+
+/// Make the plan for `order` (selected nodes in build order): `keys` are the
+/// desired keys, `recorded` the state directory's records by node label,
+/// `inventory` what the host has, and `templates` the guests that are templates
+/// (replacing one needs no `--allow-replace`: its clones hold the data, not it).
+pub fn make(
+    order: &[NodeId],
+    keys: &HashMap<NodeId, NodeKeys>,
+    recorded: &HashMap<String, NodeRecord>,
+    inventory: &Inventory,
+    templates: &HashSet<NodeId>,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut reasons_of: HashMap<NodeId, Vec<String>> = HashMap::new();
+    for &node in order {
+        let Some(desired) = keys.get(&node) else {
+            continue;
+        };
+        let label = node.to_string();
+        let record = recorded.get(&label);
+        let observed = inventory.get(&node);
+        let is_guest = node.guest_id().is_some();
+        if is_guest && observed.is_some_and(|o| o.stamp == Stamp::Foreign) {
+            plan.foreign.push(node);
+            continue;
+        }
+        let stamp = observed.map(|o| &o.stamp);
+        let (action, steps, reasons) = match (record, is_guest) {
+            (None, false) => (ActionKind::Create, all_steps(desired), vec!["never run".to_string()]),
+            (Some(rec), false) => host_action(desired, rec),
+            (_, true) if stamp == Some(&Stamp::Building) && record.is_none_or(|r| r.steps.is_empty()) => (
+                ActionKind::Create,
+                all_steps(desired),
+                vec!["left unfinished by an interrupted build; created again".to_string()],
+            ),
+            (None, true) => match stamp {
+                None | Some(Stamp::Foreign | Stamp::Building) => (ActionKind::Create, all_steps(desired), vec!["not built yet".to_string()]),
+                Some(Stamp::Built(k)) if k.len() >= 16 && desired.output().hex().starts_with(k.as_str()) => (
+                    ActionKind::Update,
+                    vec![Step::Configure],
+                    vec!["no record in the state directory; the guest's stamp matches, settings are re-applied".to_string()],
+                ),
+                Some(Stamp::Built(k)) => (
+                    ActionKind::Replace,
+                    all_steps(desired),
+                    vec![format!("no record in the state directory; the guest carries key {} from another build", &k[..k.len().min(12)])],
+                ),
+            },
+            (Some(_), true) if observed.is_none() => {
+                (ActionKind::Create, all_steps(desired), vec![format!("recorded as built, but {node} does not exist on the host")])
+            }
+            (Some(rec), true) => {
+                let (action, steps, mut reasons) = guest_action(desired, rec, &reasons_of);
+                // A VM that `qm template` converted can neither start nor roll back:
+                // any change to its content makes it again.
+                let converted = matches!(node, NodeId::Vm(_))
+                    && rec.steps.last().is_some_and(|s| s.step == Step::Template);
+                if converted
+                    && matches!(
+                        action,
+                        ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot
+                    )
+                {
+                    reasons.push("a converted VM template cannot change in place; it is made again".into());
+                    (ActionKind::Replace, all_steps(desired), reasons)
+                } else {
+                    (action, steps, reasons)
+                }
+            }
+        };
+        let needs_allow_replace =
+            action == ActionKind::Replace && is_guest && !templates.contains(&node);
+        reasons_of.insert(node, reasons.clone());
+        plan.actions.push(Action {
+            node,
+            action,
+            key: desired.output().hex(),
+            steps,
+            reasons,
+            needs_allow_replace,
+        });
+    }
+    plan
+}
+
+/// Every step of a node, in execution order: what a create or replace runs.
+pub fn all_steps(desired: &NodeKeys) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::with_capacity(desired.chain.len() + 1);
+    for (i, s) in desired.chain.iter().enumerate() {
+        steps.push(s.step.clone());
+        if i == 0 && desired.configure.is_some() {
+            steps.push(Step::Configure);
+        }
+    }
+    steps
+}
+
+fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<Step>, Vec<String>) {
+    let want = &desired.chain[0];
+    match rec.steps.first() {
+        Some(done) if done.key == want.key.hex() => (ActionKind::Fresh, Vec::new(), Vec::new()),
+        Some(done) => (
+            ActionKind::Update,
+            vec![want.step.clone()],
+            diff(&done.manifest.parse(), &want.manifest, &HashMap::new()),
+        ),
+        None => (
+            ActionKind::Create,
+            vec![want.step.clone()],
+            vec!["never completed".into()],
+        ),
+    }
+}
+
+fn guest_action(
+    desired: &NodeKeys,
+    rec: &NodeRecord,
+    upstream: &HashMap<NodeId, Vec<String>>,
+) -> (ActionKind, Vec<Step>, Vec<String>) {
+    let chain = &desired.chain;
+    let first_stale = chain
+        .iter()
+        .enumerate()
+        .find(|(i, want)| {
+            rec.steps
+                .get(*i)
+                .is_none_or(|done| done.key != want.key.hex())
+        })
+        .map(|(i, _)| i);
+    let settings_stale = match (&desired.configure, &rec.configure) {
+        (Some(want), Some(done)) => (done.key != want.key.hex())
+            .then(|| diff(&done.manifest.parse(), &want.manifest, upstream)),
+        (Some(_), None) => Some(vec!["settings never applied".to_string()]),
+        (None, _) => None,
+    };
+    let Some(i) = first_stale else {
+        if rec.steps.len() > chain.len() {
+            // Steps were removed from the end (e.g. the app script was dropped): the
+            // guest's content no longer matches its definition.
+            let removed: Vec<String> = rec.steps[chain.len()..]
+                .iter()
+                .map(|s| s.step.to_string())
+                .collect();
+            return (
+                ActionKind::Replace,
+                all_steps(desired),
+                vec![format!(
+                    "steps removed from the definition: {}",
+                    removed.join(", ")
+                )],
+            );
+        }
+        return match settings_stale {
+            Some(reasons) => (ActionKind::Update, vec![Step::Configure], reasons),
+            None => (ActionKind::Fresh, Vec::new(), Vec::new()),
+        };
+    };
+    let want = &chain[i];
+    let mut reasons = match rec.steps.get(i) {
+        None => vec![format!("the last build stopped before `{}`", want.step)],
+        Some(done) if done.step != want.step => {
+            vec![format!("step `{}` is now `{}`", done.step, want.step)]
+        }
+        Some(done) => {
+            let mut r: Vec<String> = diff(&done.manifest.parse(), &want.manifest, upstream)
+                .into_iter()
+                .map(|d| format!("{}: {d}", want.step))
+                .collect();
+            if r.is_empty() {
+                r.push(format!("{}: an earlier step changed", want.step));
+            }
+            r
+        }
+    };
+    let kind = if i == 0 {
+        ActionKind::Replace
+    } else if rec.steps.get(i).is_none()
+        || want.step.feature().is_some()
+        || rec.steps[i].step != want.step
+    {
+        ActionKind::Resume
+    } else if want.step == Step::App {
+        ActionKind::RerunApp
+    } else {
+        ActionKind::Resnapshot
+    };
+    let mut steps: Vec<Step> = if kind == ActionKind::Replace {
+        all_steps(desired)
+    } else {
+        chain[i..].iter().map(|s| s.step.clone()).collect()
+    };
+    if kind != ActionKind::Replace
+        && let Some(settings) = settings_stale
+    {
+        steps.insert(0, Step::Configure);
+        reasons.extend(settings);
+    }
+    if kind == ActionKind::Resume && rec.steps.get(i).is_some() && want.step.feature().is_some() {
+        reasons.push(format!(
+            "rolls back to the snapshot taken before `{}`",
+            want.step
+        ));
+    }
+    (kind, steps, reasons)
+}

@@ -1,0 +1,173 @@
+//! What the record and the host say: missing, foreign, interrupted and unrecorded
+//! guests, and converted VM templates.
+
+use super::{CT, Spec, World, built_stamp, observed, only};
+use crate::graph::NodeId;
+use crate::inventory::Stamp;
+use crate::plan::{ActionKind, all_steps};
+use crate::state::NodeRecord;
+use crate::step::Step;
+
+#[test]
+fn recorded_but_missing_on_the_host_is_created() {
+    let keys = Spec::container().keys();
+    let plan = World::default()
+        .want(CT, keys.clone())
+        .recorded(CT, NodeRecord::built("ct:950", &keys))
+        .plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Create);
+    assert_eq!(a.steps, all_steps(&keys));
+    assert_eq!(
+        a.reasons,
+        vec!["recorded as built, but ct:950 does not exist on the host".to_string()]
+    );
+    assert!(!a.needs_allow_replace);
+}
+
+#[test]
+fn a_guest_phoenix_did_not_stamp_is_foreign_and_gets_no_action() {
+    let keys = Spec::container().keys();
+    let plan = World::default()
+        .want(CT, keys.clone())
+        .want(NodeId::Ct(951), keys.clone())
+        .on_host(CT, observed(Stamp::Foreign))
+        // Even a record does not make phoenix the owner of what the host says it is not.
+        .recorded(CT, NodeRecord::built("ct:950", &keys))
+        .plan();
+    assert_eq!(plan.foreign, vec![CT]);
+    assert!(plan.action(CT).is_none());
+    assert_eq!(
+        plan.action(NodeId::Ct(951)).map(|a| a.action),
+        Some(ActionKind::Create)
+    );
+}
+
+#[test]
+fn an_interrupted_build_is_created_again() {
+    let keys = Spec::container().keys();
+    for record in [None, Some(NodeRecord::new("ct:950"))] {
+        let mut world = World::default();
+        world
+            .want(CT, keys.clone())
+            .on_host(CT, observed(Stamp::Building));
+        if let Some(r) = record.clone() {
+            world.recorded(CT, r);
+        }
+        let plan = world.plan();
+        let a = only(&plan);
+        assert_eq!(a.action, ActionKind::Create, "record {record:?}");
+        assert_eq!(a.steps, all_steps(&keys));
+        assert!(
+            a.reasons[0].contains("interrupted build"),
+            "{:?}",
+            a.reasons
+        );
+    }
+}
+
+#[test]
+fn a_building_stamp_with_recorded_steps_resumes_where_it_stopped() {
+    let keys = Spec::container().keys();
+    let mut partial = NodeRecord::built("ct:950", &keys);
+    partial.steps.truncate(2);
+    let plan = World::default()
+        .want(CT, keys)
+        .recorded(CT, partial)
+        .on_host(CT, observed(Stamp::Building))
+        .plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Resume);
+    assert_eq!(a.steps, vec![Step::App, Step::Snapshot]);
+    assert_eq!(
+        a.reasons,
+        vec!["the last build stopped before `app`".to_string()]
+    );
+}
+
+#[test]
+fn no_record_but_a_matching_stamp_reapplies_the_settings() {
+    let keys = Spec::container().keys();
+    let hex = keys.output().hex();
+    // Backends may keep only a prefix of the key; 16 hex digits are enough to trust.
+    for stamp in [hex.clone(), hex[..16].to_string()] {
+        let plan = World::default()
+            .want(CT, keys.clone())
+            .on_host(CT, observed(Stamp::Built(stamp)))
+            .plan();
+        let a = only(&plan);
+        assert_eq!(a.action, ActionKind::Update);
+        assert_eq!(a.steps, vec![Step::Configure]);
+    }
+}
+
+#[test]
+fn no_record_and_a_stamp_from_another_build_replaces() {
+    let keys = Spec::container().keys();
+    let other = Spec::container().with(0, "template", "\"x\"").keys();
+    let plan = World::default()
+        .want(CT, keys)
+        .on_host(CT, built_stamp(&other))
+        .plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Replace);
+    assert!(a.needs_allow_replace);
+    // A too-short stamp proves nothing either.
+    let keys = Spec::container().keys();
+    let short = keys.output().hex()[..8].to_string();
+    let plan = World::default()
+        .want(CT, keys)
+        .on_host(CT, observed(Stamp::Built(short)))
+        .plan();
+    assert_eq!(only(&plan).action, ActionKind::Replace);
+}
+
+#[test]
+fn a_converted_vm_template_whose_content_changed_is_replaced() {
+    let vm = NodeId::Vm(9000);
+    let was = Spec::converted_vm().keys();
+    let now = Spec::converted_vm()
+        .with(1, "script features/tools.sh", "\"ffff\"")
+        .keys();
+    let mut world = World::default();
+    world.want(vm, now.clone()).built(vm, &was);
+    world.templates.insert(vm);
+    let plan = world.plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Replace);
+    assert_eq!(a.steps, all_steps(&now));
+    assert!(
+        a.reasons
+            .iter()
+            .any(|r| r.contains("converted VM template cannot change in place")),
+        "{:?}",
+        a.reasons
+    );
+    // It is a template, so replacing it destroys nothing its clones do not have.
+    assert!(!a.needs_allow_replace);
+
+    // A settings change still goes in place.
+    let now = Spec::converted_vm().with_setting("cores", "4").keys();
+    let mut world = World::default();
+    world.want(vm, now).built(vm, &was);
+    assert_eq!(only(&world.plan()).action, ActionKind::Update);
+}
+
+#[test]
+fn a_vm_whose_last_step_is_not_template_resumes_normally() {
+    let vm = NodeId::Vm(9001);
+    let mut spec = Spec::converted_vm();
+    spec.chain.pop();
+    let was = spec.keys();
+    let now = spec.with(1, "script features/tools.sh", "\"ffff\"").keys();
+    let plan = World::default().want(vm, now).built(vm, &was).plan();
+    assert_eq!(only(&plan).action, ActionKind::Resume);
+}
+
+#[test]
+fn nodes_without_desired_keys_are_not_planned() {
+    let mut world = World::default();
+    world.order.push(NodeId::Ct(999));
+    let plan = world.plan();
+    assert!(plan.actions.is_empty() && plan.foreign.is_empty());
+}
