@@ -173,19 +173,6 @@ pub fn address(host: &Map<String, Value>) -> Option<String> {
     Some(addr.split('/').next().unwrap_or_default().to_string())
 }
 
-/// Whether a guest resolves names through the host (its nameserver is the host's
-/// address): then the host's DNS server must be set up first.
-pub fn uses_host_resolver(raw: &Map<String, Value>, host_address: &str) -> bool {
-    let Some(net) = raw.get("network_config") else {
-        return false;
-    };
-    ["nameservers", "nameserver"]
-        .iter()
-        .filter_map(|k| net.get(*k).and_then(Value::as_str))
-        .flat_map(|v| v.split([',', ' ']))
-        .any(|ns| ns.trim() == host_address)
-}
-
 /// Storage IDs that the ZFS step creates: guests on them need `host:zfs` first.
 pub fn zfs_storage_ids(host: &Map<String, Value>) -> Vec<String> {
     let mut ids: Vec<String> = lookup(host, "proxmox_storage_ids")

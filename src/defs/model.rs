@@ -105,6 +105,12 @@ impl Guest {
         format!("{}:{}", self.kind.prefix(), self.id)
     }
 
+    /// The snapshot a template's clones start from and its last step takes: its
+    /// `template_snapshot_name`, or `template` for a converted template.
+    pub fn template_snapshot_name(&self) -> &str {
+        self.template.snapshot_name().unwrap_or("template")
+    }
+
     /// A guest with nothing read yet: the readers fill it in.
     pub(crate) fn empty(kind: GuestKind, id: u32, file: &str, path: &str) -> Guest {
         Guest {

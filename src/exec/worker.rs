@@ -17,7 +17,7 @@ use super::events::{Event, Outcome};
 use super::options::Options;
 use super::pool::Pools;
 use crate::backend::{Backend, GuestCtx, HostStep, Log, OpError, OpResult, Script};
-use crate::defs::{Definitions, Guest};
+use crate::defs::{Definitions, Guest, GuestKind};
 use crate::graph::NodeId;
 use crate::inventory::Observed;
 use crate::key::{NodeKeys, StepKey};
@@ -194,14 +194,7 @@ impl Worker<'_> {
             .clone_from
             .as_ref()
             .and_then(|(src, _)| self.defs.guest(*src))
-            .map(|s| {
-                (
-                    s,
-                    s.template_snapshot
-                        .clone()
-                        .unwrap_or_else(|| "template".into()),
-                )
-            });
+            .map(|s| (s, s.template_snapshot_name().to_string()));
         let ctx = GuestCtx {
             node,
             guest: g,
@@ -320,11 +313,8 @@ impl Worker<'_> {
                     Ok(())
                 }),
                 Step::Snapshot | Step::Template => {
-                    let name = g
-                        .template_snapshot
-                        .clone()
-                        .unwrap_or_else(|| "template".into());
-                    self.timed(node, &label, || self.backend.snapshot(&ctx, &name, log))
+                    let name = g.template_snapshot_name();
+                    self.timed(node, &label, || self.backend.snapshot(&ctx, name, log))
                 }
                 Step::Run => Err(OpError::new(format!("a guest has no step `{step}`"))),
             };
@@ -356,9 +346,12 @@ impl Worker<'_> {
         Ok((outcome, steps_run))
     }
 
+    /// Creations on one storage are bounded; as before, only containers take a
+    /// permit (a VM's storage is the shared `vm_defaults` pool).
     fn storage_permit(&self, g: &Guest) -> Option<super::pool::Permit<'static>> {
-        g.storage_pool
-            .as_deref()
+        (g.kind == GuestKind::Ct)
+            .then_some(g.shape.storage_pool.as_deref())
+            .flatten()
             .map(|s| self.pools.storage(s).acquire())
     }
 

@@ -8,7 +8,7 @@ use petgraph::visit::EdgeRef;
 
 use super::cycles;
 use super::node::{EdgeKind, NodeId};
-use crate::defs::{Definitions, Diagnostics, GuestKind, host};
+use crate::defs::{Definitions, Diagnostics, host};
 
 /// Nodes and typed edges; an edge points from a node to what it needs.
 #[derive(Debug, Clone)]
@@ -95,10 +95,6 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
     }
     let zfs_storages = host::zfs_storage_ids(&defs.host);
     let host_address = host::address(&defs.host);
-    let vm_storage = defs
-        .vm_defaults
-        .get("storage_pool")
-        .and_then(serde_json::Value::as_str);
     for guest in defs.guests.values() {
         let id = NodeId::guest(guest.kind, guest.id);
         if let Some((src, _)) = &guest.clone_from
@@ -112,18 +108,18 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
             }
         }
         graph.add_edge(id, NodeId::Host("network"), EdgeKind::Host);
-        let storage = match guest.kind {
-            GuestKind::Ct => guest.storage_pool.as_deref(),
-            GuestKind::Vm => vm_storage,
-        };
-        let on_zfs = storage
+        // A VM's storage is `vm_defaults.storage_pool`, resolved in `defs`.
+        let on_zfs = guest
+            .shape
+            .storage_pool
+            .as_deref()
             .into_iter()
             .chain(guest.extra_storages.iter().map(String::as_str))
             .any(|s| zfs_storages.iter().any(|z| z == s));
         if on_zfs {
             graph.add_edge(id, NodeId::Host("zfs"), EdgeKind::Host);
         }
-        if !guest.gpus.is_empty() {
+        if !guest.devices.gpus.is_empty() {
             graph.add_edge(id, NodeId::Host("gpu_init"), EdgeKind::Host);
             graph.add_edge(id, NodeId::Host("nvidia"), EdgeKind::Host);
         }
@@ -132,7 +128,7 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
         }
         if host_address
             .as_deref()
-            .is_some_and(|a| host::uses_host_resolver(&guest.raw, a))
+            .is_some_and(|a| guest.net.nameservers.iter().any(|ns| ns == a))
         {
             graph.add_edge(id, NodeId::Host("dns"), EdgeKind::Host);
         }

@@ -120,7 +120,7 @@ pub fn dot(v: &View) -> String {
         let template = id
             .guest_id()
             .and_then(|n| v.defs.guest(n))
-            .is_some_and(|g| g.is_template);
+            .is_some_and(|g| g.template.is_template());
         let periph = if template { ", peripheries=2" } else { "" };
         let fill = match v.state(id) {
             Some(NodeState::Fresh) => ", style=filled, fillcolor=\"#c8f7c5\"",
@@ -175,7 +175,7 @@ pub fn mermaid(v: &View) -> String {
             _ if id
                 .guest_id()
                 .and_then(|n| v.defs.guest(n))
-                .is_some_and(|g| g.is_template) =>
+                .is_some_and(|g| g.template.is_template()) =>
             {
                 ("[[", "]]")
             }
