@@ -263,3 +263,28 @@ fn a_vm_with_its_own_settings_ignores_the_defaults() {
     let url = g.shape.image.as_ref().and_then(|i| i.url.as_deref());
     assert_eq!(url, Some("https://example.org/a.img"), "its own URL wins");
 }
+
+#[test]
+fn the_address_and_name_servers_are_kept_as_written_too() {
+    let mut lxc = gpu_container();
+    lxc["lxc_configs"]["950"]["network_config"]["ip"] = json!("10.0.0.50/024");
+    let vms = json!({ "vms": [{ "vmid": 1001, "name": "app", "template_image": "a.img",
+        "network_config": { "ip": "10.0.0.51/24", "gw": "10.0.0.1",
+                            "nameserver": "10.0.0.13,1.1.1.1" } }] });
+    let (defs, diags) = load_json(&lxc, Some(&vms));
+    assert!(errors(&diags).is_empty(), "{:?}", errors(&diags));
+    let ct = &defs.guest(950).unwrap().net;
+    assert_eq!(
+        ct.ip.map(|ip| ip.to_string()).as_deref(),
+        Some("10.0.0.50/24")
+    );
+    assert_eq!(ct.ip_written.as_deref(), Some("10.0.0.50/024"));
+    assert_eq!(ct.nameservers, ["10.0.0.13", "1.1.1.1"]);
+    assert_eq!(
+        ct.nameservers_written.as_deref(),
+        Some("10.0.0.13, 1.1.1.1")
+    );
+    let vm = &defs.guest(1001).unwrap().net;
+    assert_eq!(vm.ip_written.as_deref(), Some("10.0.0.51/24"));
+    assert_eq!(vm.nameservers_written.as_deref(), Some("10.0.0.13,1.1.1.1"));
+}

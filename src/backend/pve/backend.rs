@@ -92,7 +92,7 @@ impl Backend for Pve {
             GuestKind::Vm => {
                 let current =
                     Current::parse(&self.check(&Cmd::new(["qm", "config", &id]), SHORT, log)?);
-                commands::vm_configure(g.guest, g.defs, &current)
+                commands::vm_configure(g.guest, &current)
             }
         };
         cmds.extend(commands::firewall(
@@ -165,8 +165,9 @@ impl Backend for Pve {
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
         // A template VM's last step makes it a template; Proxmox has no use for a
         // snapshot name there (clones are full copies of the template itself).
-        let template_step = g.guest.template_snapshot.as_deref().unwrap_or("template");
-        if g.guest.kind == GuestKind::Vm && g.guest.is_template && name == template_step {
+        let template = &g.guest.template;
+        let template_step = template.snapshot_name().unwrap_or("template");
+        if g.guest.kind == GuestKind::Vm && template.is_template() && name == template_step {
             return self.vm_make_template(g, log);
         }
         let exists = self.snapshots(g, log).iter().any(|s| s == name);

@@ -31,6 +31,16 @@ impl Cmd {
         }
     }
 
+    /// A number option, when there is a number.
+    pub(crate) fn opt_num(self, name: &str, value: Option<u64>) -> Cmd {
+        self.opt_if(name, value.map(|v| v.to_string()))
+    }
+
+    /// A boolean option as Proxmox takes it: `1` or `0`.
+    pub(crate) fn flag(self, name: &str, on: bool) -> Cmd {
+        self.opt(name, if on { "1" } else { "0" })
+    }
+
     /// The command as a person would type it, quoted where needed.
     pub fn display(&self) -> String {
         self.argv
@@ -39,6 +49,11 @@ impl Cmd {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// The guest's ID as an argument.
+pub fn id(g: &Guest) -> String {
+    g.id.to_string()
 }
 
 /// `pct` for a container, `qm` for a VM.

@@ -2,8 +2,6 @@
 //! writes into the config file itself, and running a script inside (files staged on
 //! the host, pushed in, run with the step's environment).
 
-use serde_json::Value;
-
 use super::Pve;
 use super::client::SHORT;
 use super::cmd::Cmd;
@@ -18,13 +16,10 @@ impl Pve {
     pub(super) fn raw_lines(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let lines: Vec<String> = g
             .guest
-            .raw
-            .get("lxc_options")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter_map(commands::raw_line)
+            .settings
+            .lxc_options
+            .iter()
+            .filter_map(|o| commands::raw_line(o))
             .collect();
         let path = self.host_path(&format!("/etc/pve/lxc/{}.conf", g.guest.id));
         let conf = self.check(&Cmd::new(["cat", &path]), SHORT, log)?;

@@ -21,39 +21,27 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::Pve;
 use super::client::SHORT;
 use super::cmd::Cmd;
 use super::commands::{self, Current};
 use super::host::{nfs_server, with_block};
 use crate::backend::{GuestCtx, Log, OpError, OpResult};
+use crate::defs::NfsMount;
 
 const FSTAB_BEGIN: &str = "# BEGIN phoenix: NFS volumes of this VM, managed by phoenix";
 
-/// A VM's NFS volumes: (`server:path`, mount point, host path).
-fn nfs_volumes(g: &GuestCtx) -> Vec<(String, String, String)> {
-    g.guest
-        .raw
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|v| v.get("type").and_then(Value::as_str) == Some("nfs"))
-        .filter_map(|v| {
-            let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-            let (server, path, mp) = (get("server")?, get("path")?, get("mount_point")?);
-            Some((format!("{server}:{path}"), mp, path))
-        })
-        .collect()
-}
-
 /// The `/etc/fstab` lines for the volumes.
-pub fn fstab_lines(volumes: &[(String, String, String)]) -> Vec<String> {
+pub fn fstab_lines(volumes: &[NfsMount]) -> Vec<String> {
     volumes
         .iter()
-        .map(|(src, mp, _)| format!("{src} {mp} nfs defaults,_netdev,nofail 0 0"))
+        .map(|v| {
+            format!(
+                "{} {} nfs defaults,_netdev,nofail 0 0",
+                v.source(),
+                v.mount_point
+            )
+        })
         .collect()
 }
 
@@ -103,25 +91,25 @@ impl Pve {
     /// Mount the VM's NFS volumes: the host directory when this host serves it, the
     /// fstab block, the mount points, each mounted (with retries) and checked.
     pub(super) fn vm_volumes(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        let volumes = nfs_volumes(g);
+        let volumes = &g.guest.mounts.nfs;
         let fstab = match self.agent_run(g, &["cat", "/etc/fstab"], log) {
             Ok(text) => text,
             Err(e) if e.message.contains("No such file") => String::new(),
             Err(e) => return Err(e),
         };
-        let new = with_block(&fstab, FSTAB_BEGIN, &fstab_lines(&volumes))
+        let new = with_block(&fstab, FSTAB_BEGIN, &fstab_lines(volumes))
             .map_err(|e| OpError::new(format!("/etc/fstab in {}: {e}", g.node)))?;
         if volumes.is_empty() && new == fstab {
             return Ok(());
         }
         let this_host = nfs_server(&g.defs.host);
-        for (src, _, path) in &volumes {
+        for v in volumes {
             if this_host
                 .as_deref()
-                .is_some_and(|ip| src.starts_with(&format!("{ip}:")))
+                .is_some_and(|ip| v.source().starts_with(&format!("{ip}:")))
             {
                 self.check(
-                    &Cmd::new(["mkdir", "-p", &self.host_path(path)]),
+                    &Cmd::new(["mkdir", "-p", &self.host_path(&v.path)]),
                     SHORT,
                     log,
                 )?;
@@ -130,7 +118,8 @@ impl Pve {
         if new != fstab {
             self.agent_put(g, "/etc/fstab", new.as_bytes(), log)?;
         }
-        for (src, mp, _) in &volumes {
+        for v in volumes {
+            let (src, mp) = (v.source(), v.mount_point.as_str());
             // Detached like any long command: a slow mount is waited for, not cut off
             // by the agent's short synchronous window.
             let mount: Vec<String> = [
@@ -179,7 +168,7 @@ impl Pve {
 
     /// Grow the boot disk to `disk_size_gb` when it is smaller.
     pub(super) fn grow_vm_disk(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        if commands::vm_disk_gb(g.guest, g.defs).is_none() {
+        if g.guest.settings.disk_gb.is_none() {
             return Ok(());
         }
         let config = self.check(
@@ -187,7 +176,7 @@ impl Pve {
             SHORT,
             log,
         )?;
-        match commands::vm_grow_disk(g.guest, g.defs, &Current::parse(&config)) {
+        match commands::vm_grow_disk(g.guest, &Current::parse(&config)) {
             Some(resize) => self.check(&resize, g.timeout, log).map(|_| ()),
             None => Ok(()),
         }
@@ -204,7 +193,7 @@ impl Pve {
             .all(&commands::image_customise(g.guest, &dir), g.timeout, log)
             .and_then(|()| {
                 self.all(
-                    &commands::vm_create_template(g.guest, g.defs, &work, tags),
+                    &commands::vm_create_template(g.guest, &work, tags),
                     g.timeout,
                     log,
                 )
@@ -225,7 +214,7 @@ impl Pve {
         {
             return Ok(());
         }
-        let url = commands::image_url(g.guest, g.defs).ok_or_else(|| {
+        let url = commands::image_url(g.guest).ok_or_else(|| {
             OpError::new(format!(
                 "cloud image {path} is not on the host and {} says nowhere to get it: set template_image_url (or vm_defaults.ubuntu_release for an Ubuntu image), or put the file there",
                 g.node
@@ -238,13 +227,9 @@ impl Pve {
         self.check(&commands::image_download(&url, &partial), g.timeout, log)?;
         // The name the publisher's checksum list uses: the URL's.
         let name = url.rsplit('/').next().unwrap_or_default().to_string();
-        let expected = if let Some(sum) = g
-            .guest
-            .raw
-            .get("template_image_sha256")
-            .and_then(Value::as_str)
-        {
-            Some(sum.to_ascii_lowercase())
+        let given = g.guest.shape.image.as_ref().and_then(|i| i.sha256.clone());
+        let expected = if given.is_some() {
+            given
         } else {
             // The publisher's list beside the image, when there is one.
             let sums = format!("{}/SHA256SUMS", url.rsplit_once('/').map_or("", |(d, _)| d));
@@ -291,11 +276,12 @@ mod tests {
 
     #[test]
     fn fstab_lines_are_nofail_network_mounts() {
-        let v = vec![(
-            "10.0.0.13:/tank/data/1001".to_string(),
-            "/persistent".to_string(),
-            "/tank/data/1001".to_string(),
-        )];
+        let v = vec![NfsMount {
+            name: None,
+            server: "10.0.0.13".into(),
+            path: "/tank/data/1001".into(),
+            mount_point: "/persistent".into(),
+        }];
         assert_eq!(
             fstab_lines(&v),
             ["10.0.0.13:/tank/data/1001 /persistent nfs defaults,_netdev,nofail 0 0"]

@@ -1,10 +1,7 @@
 //! Commands that are the same for containers and VMs but for the tool (`pct` or
 //! `qm`): firewall, snapshots, rollback, destroy, the stamp tags, the inventory.
 
-use serde_json::Value;
-
-use super::super::cmd::{Cmd, tool};
-use super::fields::{firewall_enabled, id, s};
+use super::super::cmd::{Cmd, id, tool};
 use crate::defs::{Guest, GuestKind};
 
 /// Firewall: switch the guest's firewall on or off, replace its rules. `existing`
@@ -16,11 +13,9 @@ pub fn firewall(g: &Guest, node: &str, existing: usize) -> Vec<Cmd> {
         "qemu"
     };
     let base = format!("/nodes/{node}/{kind}/{}/firewall", g.id);
-    let enabled = firewall_enabled(g);
-    let mut cmds = vec![
-        Cmd::new(["pvesh", "set", &format!("{base}/options")])
-            .opt("enable", if enabled { "1" } else { "0" }),
-    ];
+    let enabled = g.firewall.enabled;
+    let mut cmds =
+        vec![Cmd::new(["pvesh", "set", &format!("{base}/options")]).flag("enable", enabled)];
     for pos in (0..existing).rev() {
         cmds.push(Cmd::new([
             "pvesh",
@@ -31,27 +26,19 @@ pub fn firewall(g: &Guest, node: &str, existing: usize) -> Vec<Cmd> {
     if !enabled {
         return cmds;
     }
-    for rule in g
-        .raw
-        .get("firewall")
-        .and_then(|f| f.get("rules"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let get = |k: &str| rule.get(k).and_then(s);
+    for rule in &g.firewall.rules {
         let mut c = Cmd::new(["pvesh", "create", &format!("{base}/rules")])
-            .opt("type", get("type").unwrap_or_else(|| "in".into()))
-            .opt("action", get("action").unwrap_or_else(|| "ACCEPT".into()))
+            .opt("type", rule.direction.as_str())
+            .opt("action", rule.action.as_str())
             .opt("enable", "1");
-        for (from, to) in [
-            ("source", "source"),
-            ("dest", "dest"),
-            ("proto", "proto"),
-            ("port", "dport"),
-            ("comment", "comment"),
+        for (name, value) in [
+            ("source", &rule.source),
+            ("dest", &rule.dest),
+            ("proto", &rule.proto),
+            ("dport", &rule.port),
+            ("comment", &rule.comment),
         ] {
-            c = c.opt_if(to, get(from));
+            c = c.opt_if(name, value.clone());
         }
         cmds.push(c);
     }

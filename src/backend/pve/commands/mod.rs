@@ -14,12 +14,12 @@
 //!
 //! The rooms: `config` (a guest's config as Proxmox reports it, raw `lxc.*` lines),
 //! `ct` and `vm` (the commands of each kind), `guest` (what both kinds share),
-//! `preview` (a whole build, for the dry run and the schema tests), and `fields`
-//! (reading the definitions). `Cmd` itself lives in `pve::cmd`.
+//! `preview` (a whole build, for the dry run and the schema tests). Every value comes
+//! from the guest's typed settings (`defs::settings`), defaults already resolved;
+//! none is read out of the JSON by field name. `Cmd` itself lives in `pve::cmd`.
 
 mod config;
 mod ct;
-mod fields;
 mod guest;
 mod preview;
 mod vm;
@@ -30,8 +30,7 @@ pub use self::guest::{destroy, firewall, inventory, rollback, snapshot, stamp, s
 pub use self::preview::{full_build, preview};
 pub use self::vm::{
     image_customise, image_download, image_path, image_url, image_work_copy, vm_clone,
-    vm_configure, vm_create_template, vm_disk_gb, vm_generalise, vm_grow_disk, vm_net0, vm_start,
-    vm_template,
+    vm_configure, vm_create_template, vm_generalise, vm_grow_disk, vm_net0, vm_start, vm_template,
 };
 pub use super::client::IMAGE_DIR;
 pub use super::cmd::{Cmd, tool};

@@ -5,7 +5,6 @@ use super::super::client::IMAGE_DIR;
 use super::super::cmd::Cmd;
 use super::config::Current;
 use super::ct::{ct_clone, ct_configure, ct_create, ct_exec, ct_start};
-use super::fields::field;
 use super::guest::{destroy, firewall, rollback, snapshot, stamp, stamp_tags};
 use super::vm::{
     image_customise, image_work_copy, vm_clone, vm_configure, vm_create_template, vm_generalise,
@@ -23,78 +22,43 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
     let source = g.clone_from.as_ref().and_then(|(src, _)| defs.guest(*src));
     let mut cmds = Vec::new();
     match (g.kind, source) {
-        (GuestKind::Ct, Some(src)) => cmds.push(ct_clone(
-            g,
-            src,
-            src.template_snapshot.as_deref().unwrap_or("template"),
-        )),
+        (GuestKind::Ct, Some(src)) => cmds.push(ct_clone(g, src, template_snapshot(src))),
         (GuestKind::Ct, None) => cmds.push(ct_create(g, &building)),
         (GuestKind::Vm, Some(src)) => {
             cmds.push(vm_clone(g, src));
-            cmds.extend(vm_grow_disk(g, defs, &Current::default()));
+            cmds.extend(vm_grow_disk(g, &Current::default()));
         }
         (GuestKind::Vm, None) => {
-            let dir = IMAGE_DIR;
-            cmds.extend(image_customise(g, dir));
-            cmds.extend(vm_create_template(
-                g,
-                defs,
-                &image_work_copy(g, dir),
-                &building,
-            ));
-            cmds.extend(vm_grow_disk(g, defs, &Current::default()));
-            cmds.push(Cmd::new(["rm", "-f", &image_work_copy(g, dir)]));
+            let work = image_work_copy(g, IMAGE_DIR);
+            cmds.extend(image_customise(g, IMAGE_DIR));
+            cmds.extend(vm_create_template(g, &work, &building));
+            cmds.extend(vm_grow_disk(g, &Current::default()));
+            cmds.push(Cmd::new(["rm", "-f", &work]));
         }
     }
+    cmds.extend(configure(g, node));
     match g.kind {
         GuestKind::Ct => {
-            cmds.extend(ct_configure(g, &Current::default()));
-            cmds.extend(firewall(g, node, 0));
             cmds.push(ct_start(g));
             for f in &g.features {
                 cmds.extend(snapshot(g, &format!("pre-{f}"), false));
-                let remote = format!("/phoenix/run/{f}.sh");
-                let local = defs
-                    .path_of(&defs.feature_script(g.kind, f))
-                    .display()
-                    .to_string();
-                let ca = field(g, "bootstrap_ca_url").unwrap_or_default();
-                cmds.extend(ct_exec(g, &local, &remote, &[g.id.to_string(), ca]));
+                cmds.extend(step_script(g, defs, &Step::Feature(f.clone())));
             }
-            if let Some(app) = &g.application_script {
-                let local = defs.path_of(&defs.layout.app(app)).display().to_string();
-                cmds.extend(ct_exec(
-                    g,
-                    &local,
-                    &format!("/phoenix/run/{app}"),
-                    &[g.id.to_string()],
-                ));
-            }
+            cmds.extend(step_script(g, defs, &Step::App));
             for h in &g.health_checks {
-                let local = defs
-                    .path_of(&defs.layout.health(&h.script))
-                    .display()
-                    .to_string();
-                cmds.extend(ct_exec(
-                    g,
-                    &local,
-                    &format!("/phoenix/run/{}", h.script),
-                    &h.args,
-                ));
+                let rel = defs.layout.health(&h.script);
+                cmds.extend(run_script(g, defs, &rel, &h.script, &h.args));
             }
-            if let Some(snap) = &g.template_snapshot {
+            if let Some(snap) = g.template.snapshot_name() {
                 cmds.extend(snapshot(g, snap, false));
             }
         }
         GuestKind::Vm => {
-            cmds.extend(vm_configure(g, defs, &Current::default()));
-            cmds.extend(firewall(g, node, 0));
-            if g.is_template {
-                cmds.push(vm_start(g));
+            cmds.push(vm_start(g));
+            if g.template.is_template() {
                 cmds.extend(vm_generalise(g));
                 cmds.extend(vm_template(g));
             } else {
-                cmds.push(vm_start(g));
                 for f in &g.features {
                     cmds.extend(snapshot(g, &format!("pre-{f}"), false));
                 }
@@ -129,55 +93,76 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
             cmds.extend(destroy(g));
             cmds.extend(full_build(g, defs, node));
         }
-        Work::Update => {
-            cmds.extend(if g.kind == GuestKind::Ct {
-                ct_configure(g, &Current::default())
-            } else {
-                vm_configure(g, defs, &Current::default())
-            });
-            cmds.extend(firewall(g, node, 0));
-        }
+        Work::Update => cmds.extend(configure(g, node)),
         Work::Steps => {
             for step in w.steps {
-                if let Some(f) = step.feature() {
-                    if step == &w.steps[0]
-                        || w.steps.first() == Some(&Step::Configure) && w.steps.get(1) == Some(step)
-                    {
-                        cmds.push(rollback(g, &format!("pre-{f}")));
+                match step {
+                    Step::Feature(f) => {
+                        if step == &w.steps[0]
+                            || w.steps.first() == Some(&Step::Configure)
+                                && w.steps.get(1) == Some(step)
+                        {
+                            cmds.push(rollback(g, &format!("pre-{f}")));
+                        }
+                        cmds.extend(step_script(g, defs, step));
                     }
-                    let local = defs
-                        .path_of(&defs.feature_script(g.kind, f))
-                        .display()
-                        .to_string();
-                    let ca = field(g, "bootstrap_ca_url").unwrap_or_default();
-                    cmds.extend(ct_exec(
-                        g,
-                        &local,
-                        &format!("/phoenix/run/{f}.sh"),
-                        &[g.id.to_string(), ca],
-                    ));
-                } else if *step == Step::App {
-                    if let Some(app) = &g.application_script {
-                        let local = defs.path_of(&defs.layout.app(app)).display().to_string();
-                        cmds.extend(ct_exec(
-                            g,
-                            &local,
-                            &format!("/phoenix/run/{app}"),
-                            &[g.id.to_string()],
-                        ));
+                    Step::App => cmds.extend(step_script(g, defs, step)),
+                    Step::Snapshot => {
+                        cmds.extend(snapshot(g, template_snapshot(g), true));
                     }
-                } else if *step == Step::Snapshot {
-                    cmds.extend(snapshot(
-                        g,
-                        g.template_snapshot.as_deref().unwrap_or("template"),
-                        true,
-                    ));
-                } else if *step == Step::Configure {
-                    cmds.extend(ct_configure(g, &Current::default()));
+                    Step::Configure => cmds.extend(settings(g)),
+                    _ => {}
                 }
             }
         }
     }
     cmds.push(stamp(g, &stamp_tags(&format!("built:{}", w.key))));
     cmds
+}
+
+/// The snapshot a template's clones start from (`template` when it names none).
+fn template_snapshot(g: &Guest) -> &str {
+    g.template.snapshot_name().unwrap_or("template")
+}
+
+/// The settings of a guest as `pct set` or `qm set`, against a config taken as empty.
+fn settings(g: &Guest) -> Vec<Cmd> {
+    match g.kind {
+        GuestKind::Ct => ct_configure(g, &Current::default()),
+        GuestKind::Vm => vm_configure(g, &Current::default()),
+    }
+}
+
+/// The configure step of a build or an update: the settings, then the firewall.
+fn configure(g: &Guest, node: &str) -> Vec<Cmd> {
+    let mut cmds = settings(g);
+    cmds.extend(firewall(g, node, 0));
+    cmds
+}
+
+/// A feature or the application step: its script run inside the container, a
+/// feature's with the guest's ID and `bootstrap_ca_url`, the application's with the
+/// ID. Nothing for other steps, or without an application script.
+fn step_script(g: &Guest, defs: &Definitions, step: &Step) -> Vec<Cmd> {
+    match step {
+        Step::Feature(f) => {
+            let args = [
+                g.id.to_string(),
+                g.bootstrap_ca_url.clone().unwrap_or_default(),
+            ];
+            let rel = defs.feature_script(g.kind, f);
+            run_script(g, defs, &rel, &format!("{f}.sh"), &args)
+        }
+        Step::App => g.application_script.as_ref().map_or_else(Vec::new, |app| {
+            run_script(g, defs, &defs.layout.app(app), app, &[g.id.to_string()])
+        }),
+        _ => Vec::new(),
+    }
+}
+
+/// A script of the definitions directory (`rel`) run in the container as
+/// `/phoenix/run/<name>`.
+fn run_script(g: &Guest, defs: &Definitions, rel: &str, name: &str, args: &[String]) -> Vec<Cmd> {
+    let local = defs.path_of(rel).display().to_string();
+    ct_exec(g, &local, &format!("/phoenix/run/{name}"), args)
 }

@@ -2,39 +2,30 @@
 //! copy), `qm create` with the image imported, clones, disk growth, settings with
 //! cloud-init, generalisation and conversion to a template.
 
-use serde_json::Value;
-
-use super::super::cmd::Cmd;
+use super::super::cmd::{Cmd, id};
 use super::config::Current;
-use super::fields::{field, firewall_enabled, id, net, s};
-use crate::defs::{Definitions, Guest};
+use crate::defs::{Guest, IpConfig};
 
 /// Where a template's cloud image comes from: `template_image_url`, or Ubuntu's
 /// cloud image site for `vm_defaults.ubuntu_release` (the shell tool's source).
-pub fn image_url(g: &Guest, defs: &Definitions) -> Option<String> {
-    if let Some(url) = field(g, "template_image_url") {
-        return Some(url);
-    }
-    let image = field(g, "template_image")?;
-    let release = defs.vm_defaults.get("ubuntu_release").and_then(s)?;
-    Some(format!(
-        "https://cloud-images.ubuntu.com/{release}/current/{image}"
-    ))
+pub fn image_url(g: &Guest) -> Option<String> {
+    g.shape.image.as_ref()?.url.clone()
+}
+
+/// The image's file name (`template_image`), empty when there is none.
+fn image_file(g: &Guest) -> &str {
+    g.shape.image.as_ref().map_or("", |i| i.file.as_str())
 }
 
 /// The image as downloaded: `<dir>/<template_image>`.
 pub fn image_path(g: &Guest, dir: &str) -> String {
-    format!("{dir}/{}", field(g, "template_image").unwrap_or_default())
+    format!("{dir}/{}", image_file(g))
 }
 
 /// The copy of the image that is customised and imported for one VM; the
 /// downloaded image stays as it came.
 pub fn image_work_copy(g: &Guest, dir: &str) -> String {
-    format!(
-        "{dir}/phoenix-{}-{}",
-        g.id,
-        field(g, "template_image").unwrap_or_default()
-    )
+    format!("{dir}/phoenix-{}-{}", g.id, image_file(g))
 }
 
 /// Download to a partial file; it is checked and renamed by the caller.
@@ -72,22 +63,11 @@ pub fn image_customise(g: &Guest, dir: &str) -> Vec<Cmd> {
     ]
 }
 
-/// The VM's boot disk size in GiB: its `disk_size_gb`, for a template else
-/// `vm_defaults.disk_size_gb` (a cloud image's own disk is a few GiB). Clones start
-/// from their template's disk.
-pub fn vm_disk_gb(g: &Guest, defs: &Definitions) -> Option<u64> {
-    field(g, "disk_size_gb")
-        .or_else(|| {
-            g.is_template
-                .then(|| defs.vm_defaults.get("disk_size_gb").and_then(s))
-                .flatten()
-        })
-        .and_then(|v| v.parse().ok())
-}
-
-/// Grow the boot disk to its size; never shrink (Proxmox cannot).
-pub fn vm_grow_disk(g: &Guest, defs: &Definitions, current: &Current) -> Option<Cmd> {
-    let want = vm_disk_gb(g, defs)?;
+/// Grow the boot disk to its size ([`crate::defs::Settings::disk_gb`]: its own, a
+/// template's default; clones start from their template's disk); never shrink
+/// (Proxmox cannot).
+pub fn vm_grow_disk(g: &Guest, current: &Current) -> Option<Cmd> {
+    let want = g.settings.disk_gb?;
     current
         .scsi0_gb
         .is_none_or(|have| want as f64 > have)
@@ -98,30 +78,16 @@ pub fn vm_grow_disk(g: &Guest, defs: &Definitions, current: &Current) -> Option<
 /// disk (`import-from`: Proxmox names the new volume, whatever the storage type,
 /// and a stray volume of an earlier attempt is never picked up), a cloud-init
 /// drive, boot from the disk. (`qm template` comes at the end of the chain.)
-pub fn vm_create_template(g: &Guest, defs: &Definitions, image_path: &str, tags: &str) -> Vec<Cmd> {
-    let storage = defs
-        .vm_defaults
-        .get("storage_pool")
-        .and_then(s)
-        .unwrap_or_else(|| "local-lvm".into());
-    let bridge = defs
-        .vm_defaults
-        .get("network_bridge")
-        .and_then(s)
-        .unwrap_or_else(|| "vmbr0".into());
-    let user = g
-        .raw
-        .get("user_config")
-        .and_then(|u| u.get("username"))
-        .and_then(s);
+pub fn vm_create_template(g: &Guest, image_path: &str, tags: &str) -> Vec<Cmd> {
+    let storage = g.shape.storage_pool.as_deref().unwrap_or("local-lvm");
     let create = Cmd::new(["qm", "create", &id(g)])
         .opt("name", g.name.clone())
         .opt("memory", "2048")
-        .opt("net0", format!("virtio,bridge={bridge}"))
+        .opt("net0", format!("virtio,bridge={}", bridge(g)))
         .opt("serial0", "socket")
         .opt("agent", "1")
         .opt("scsihw", "virtio-scsi-pci")
-        .opt_if("ciuser", user)
+        .opt_if("ciuser", g.shape.ci_user.clone())
         .opt("ipconfig0", "ip=dhcp")
         .opt("tags", tags);
     vec![
@@ -131,6 +97,11 @@ pub fn vm_create_template(g: &Guest, defs: &Definitions, image_path: &str, tags:
             .opt("boot", "order=scsi0")
             .opt("ide2", format!("{storage}:cloudinit")),
     ]
+}
+
+/// The bridge of a new VM's `net0` (`vm_defaults.network_bridge`).
+fn bridge(g: &Guest) -> &str {
+    g.net.bridge.as_deref().unwrap_or("vmbr0")
 }
 
 /// A full clone of a template VM.
@@ -155,50 +126,39 @@ pub fn vm_net0(current: &str, firewall: bool) -> String {
 
 /// Settings of a VM, cloud-init included, then `qm cloudinit update`. `current`
 /// is its config now (`net0` is changed in place, never replaced).
-pub fn vm_configure(g: &Guest, defs: &Definitions, current: &Current) -> Vec<Cmd> {
-    let default = |k: &str| defs.vm_defaults.get(k).and_then(s);
+pub fn vm_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
+    let s = &g.settings;
     let mut set = Cmd::new(["qm", "set", &id(g)])
         .opt("name", g.name.clone())
-        .opt_if("cores", field(g, "cores").or_else(|| default("cores")))
-        .opt_if(
-            "memory",
-            field(g, "memory_mb").or_else(|| default("memory_mb")),
-        )
-        .opt(
-            "onboot",
-            if g.raw.get("start_at_boot").and_then(Value::as_bool) == Some(true) {
-                "1"
-            } else {
-                "0"
-            },
-        )
+        .opt_num("cores", s.cores)
+        .opt_num("memory", s.memory_mb)
+        .flag("onboot", s.start_at_boot)
         .opt("agent", "1");
-    if let Some(order) = field(g, "boot_order") {
-        let delay = field(g, "boot_delay").unwrap_or_else(|| "0".into());
+    if let Some(order) = s.boot_order {
+        let delay = s.boot_delay.unwrap_or(0);
         set = set.opt("startup", format!("order={order},up={delay}"));
     }
-    match net(g, "ip").as_deref() {
+    match g.net.ip {
         None => {}
-        Some("dhcp") => set = set.opt("ipconfig0", "ip=dhcp"),
-        Some(ip) => {
-            set = set.opt(
-                "ipconfig0",
-                format!("ip={ip},gw={}", net(g, "gw").unwrap_or_default()),
-            );
+        Some(IpConfig::Dhcp) => set = set.opt("ipconfig0", "ip=dhcp"),
+        Some(_) => {
+            let ip = g.net.ip_written.as_deref().unwrap_or_default();
+            let gw = g.net.gateway.map(|gw| gw.to_string()).unwrap_or_default();
+            set = set.opt("ipconfig0", format!("ip={ip},gw={gw}"));
         }
     }
-    set = set.opt_if("nameserver", net(g, "nameserver"));
+    set = set.opt_if("nameserver", g.net.nameservers_written.clone());
+    let firewall = g.firewall.enabled;
     match &current.net0 {
         Some(now) => {
-            let want = vm_net0(now, firewall_enabled(g));
+            let want = vm_net0(now, firewall);
             if want != *now {
                 set = set.opt("net0", want);
             }
         }
         // Unknown (a dry run): what a fresh clone would get.
-        None if firewall_enabled(g) => {
-            let bridge = default("network_bridge").unwrap_or_else(|| "vmbr0".into());
-            set = set.opt("net0", format!("virtio,bridge={bridge},firewall=1"));
+        None if firewall => {
+            set = set.opt("net0", format!("virtio,bridge={},firewall=1", bridge(g)));
         }
         None => {}
     }
