@@ -118,10 +118,8 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
         r.s(net, &np, "gw");
         let nameservers = r.s(net, &np, "nameservers");
         g.net.nameservers = nameservers.map(name_list).unwrap_or_default();
-        g.net.nameservers_written = nameservers.map(str::to_string);
         if let Some(ip) = r.s(net, &np, "ip") {
             g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
-            g.net.ip_written = Some(ip.to_string());
             g.address = static_address(g.net.ip);
         }
         if let Some(gw) = net.get("gw").and_then(Value::as_str) {

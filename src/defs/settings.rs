@@ -88,9 +88,6 @@ pub struct Network {
     pub bridge: Option<String>,
     /// `network_config.ip`.
     pub ip: Option<IpConfig>,
-    /// `network_config.ip` as written: Proxmox is given this text, which `ip`
-    /// normalises (`10.0.0.5/024` is `10.0.0.5/24` there).
-    pub ip_written: Option<String>,
     /// `network_config.gw`.
     pub gateway: Option<Ipv4Addr>,
     /// A container's `mac_address` (the `hwaddr` of net0), as written.
@@ -98,9 +95,6 @@ pub struct Network {
     /// Name servers: a container's `network_config.nameservers`, a VM's
     /// `network_config.nameserver`, split at commas and spaces.
     pub nameservers: Vec<String>,
-    /// The name servers as written (`"10.0.0.13, 1.1.1.1"`): Proxmox is given this
-    /// text (a container's with its commas as spaces), empty or oddly spaced alike.
-    pub nameservers_written: Option<String>,
 }
 
 /// How an interface gets its address.

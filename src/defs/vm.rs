@@ -172,10 +172,8 @@ fn read_vm_fields(
         let np = join(p, "network_config");
         let nameservers = r.s(net, &np, "nameserver");
         g.net.nameservers = nameservers.map(ct::name_list).unwrap_or_default();
-        g.net.nameservers_written = nameservers.map(str::to_string);
         if let Some(ip) = r.s(net, &np, "ip") {
             g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
-            g.net.ip_written = Some(ip.to_string());
             g.address = ct::static_address(g.net.ip);
             if g.address.is_some() && !net.contains_key("gw") {
                 r.error(

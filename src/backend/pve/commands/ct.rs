@@ -13,7 +13,7 @@ pub fn ct_net0(g: &Guest) -> String {
         format!("name={}", net.name.as_deref().unwrap_or("eth0")),
         format!("bridge={}", net.bridge.as_deref().unwrap_or("vmbr0")),
     ];
-    if let Some(ip) = &net.ip_written {
+    if let Some(ip) = &net.ip {
         parts.push(format!("ip={ip}"));
     }
     if let Some(gw) = net.gateway {
@@ -70,8 +70,8 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
         let delay = s.boot_delay.unwrap_or(0);
         set = set.opt("startup", format!("order={order},up={delay},down={delay}"));
     }
-    if let Some(ns) = &g.net.nameservers_written {
-        set = set.opt("nameserver", ns.replace(',', " "));
+    if !g.net.nameservers.is_empty() {
+        set = set.opt("nameserver", g.net.nameservers.join(" "));
     }
     if !s.pct_features.is_empty() {
         set = set.opt("features", s.pct_features.join(","));

@@ -141,13 +141,14 @@ pub fn vm_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
     match g.net.ip {
         None => {}
         Some(IpConfig::Dhcp) => set = set.opt("ipconfig0", "ip=dhcp"),
-        Some(_) => {
-            let ip = g.net.ip_written.as_deref().unwrap_or_default();
+        Some(ip) => {
             let gw = g.net.gateway.map(|gw| gw.to_string()).unwrap_or_default();
             set = set.opt("ipconfig0", format!("ip={ip},gw={gw}"));
         }
     }
-    set = set.opt_if("nameserver", g.net.nameservers_written.clone());
+    if !g.net.nameservers.is_empty() {
+        set = set.opt("nameserver", g.net.nameservers.join(" "));
+    }
     let firewall = g.firewall.enabled;
     match &current.net0 {
         Some(now) => {
