@@ -25,7 +25,7 @@ pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
                     Diagnostic::error(&g.file, path, format!("{} cannot be cloned from {}", g.label(), s.label()))
                         .help("a container clones a container and a VM clones a VM"),
                 ),
-                Some(s) if g.kind == GuestKind::Ct && s.template_snapshot.is_none() && *src != g.id => diags.push(
+                Some(s) if g.kind == GuestKind::Ct && s.template.snapshot_name().is_none() && *src != g.id => diags.push(
                     Diagnostic::error(&g.file, path, format!("clone source {} has no `template_snapshot_name`", s.label()))
                         .help(format!("add \"template_snapshot_name\" to {} ({}) so its clones start from a known snapshot", s.label(), s.path)),
                 ),
@@ -41,10 +41,10 @@ pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
 }
 
 pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
-    let mut by_ip: HashMap<&str, &Guest> = HashMap::new();
-    let mut by_mac: HashMap<&str, &Guest> = HashMap::new();
+    let mut by_ip: HashMap<std::net::Ipv4Addr, &Guest> = HashMap::new();
+    let mut by_mac: HashMap<String, &Guest> = HashMap::new();
     for g in defs.guests.values() {
-        if let Some(ip) = &g.address
+        if let Some(ip) = g.net.static_address()
             && let Some(first) = by_ip.insert(ip, g)
         {
             by_ip.insert(ip, first);
@@ -57,10 +57,10 @@ pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
                 .help("give each guest its own address"),
             );
         }
-        if let Some(mac) = &g.mac
-            && let Some(first) = by_mac.insert(mac, g)
+        if let Some(mac) = g.net.mac_key()
+            && let Some(first) = by_mac.insert(mac.clone(), g)
         {
-            by_mac.insert(mac, first);
+            by_mac.insert(mac.clone(), first);
             diags.push(
                 Diagnostic::error(
                     &g.file,
@@ -166,12 +166,9 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
 /// the clone does not list, which the shell tool's clones kept by accident.
 pub(crate) fn check_inherited_raw_lines(defs: &Definitions, diags: &mut Diagnostics) {
     let options = |g: &Guest| -> Vec<String> {
-        g.raw
-            .get("lxc_options")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(serde_json::Value::as_str)
+        g.settings
+            .lxc_options
+            .iter()
             .map(|o| o.trim().to_string())
             .collect()
     };

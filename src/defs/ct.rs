@@ -89,7 +89,6 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     }
     g.shape.unprivileged = r.bool(raw, p, "unprivileged").unwrap_or(false);
     g.shape.storage_pool = r.str(raw, p, "storage_pool");
-    g.storage_pool.clone_from(&g.shape.storage_pool);
     let s = &mut g.settings;
     s.memory_mb = values::positive(r, raw, p, "memory_mb");
     s.cores = values::positive(r, raw, p, "cores");
@@ -120,15 +119,13 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
         g.net.nameservers = nameservers.map(name_list).unwrap_or_default();
         if let Some(ip) = r.s(net, &np, "ip") {
             g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
-            g.address = static_address(g.net.ip);
         }
         if let Some(gw) = net.get("gw").and_then(Value::as_str) {
             g.net.gateway = values::check_plain_ip(r, &join(&np, "gw"), gw);
         }
     }
     if let Some(mac) = r.s(raw, p, "mac_address") {
-        g.mac = values::check_mac(r, &join(p, "mac_address"), mac);
-        g.net.mac = g.mac.as_ref().map(|_| mac.to_string());
+        g.net.mac = values::check_mac(r, &join(p, "mac_address"), mac).map(|_| mac.to_string());
     }
     if let Some(gpu) = r.s(raw, p, "gpu_assignment") {
         g.devices.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), gpu);
@@ -194,10 +191,18 @@ fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
                 }
             } else {
                 let pool = r.str(o, &ip, "pool");
-                if let Some(pool) = &pool {
-                    g.extra_storages.push(pool.clone());
-                }
                 let size = r.uint(o, &ip, "size_gb");
+                // A volume the backend could not allocate is an error here, not a
+                // volume silently left out at build time.
+                for (k, missing) in [("pool", pool.is_none()), ("size_gb", size.is_none())] {
+                    if missing && !o.contains_key(k) {
+                        r.error(
+                            ip.clone(),
+                            format!("missing `{k}`"),
+                            "a volume needs the storage to allocate it on (`pool`) and its `size_gb`",
+                        );
+                    }
+                }
                 if let (Some(pool), Some(size_gb), Some(mount_point)) = (pool, size, inside) {
                     g.mounts.volumes.push(Volume {
                         name,
@@ -218,12 +223,4 @@ pub(crate) fn name_list(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-/// The address without its prefix, for the duplicate check and DNS.
-pub(crate) fn static_address(ip: Option<super::settings::IpConfig>) -> Option<String> {
-    match ip? {
-        super::settings::IpConfig::Static { address, .. } => Some(address.to_string()),
-        _ => None,
-    }
 }

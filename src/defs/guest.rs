@@ -126,10 +126,7 @@ pub(crate) fn finish(mut g: Guest, raw: Map<String, Value>) -> Guest {
         .filter(|(k, _)| classify(k) == Class::App)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    g.raw = raw;
-    g.template_snapshot = g.template.snapshot_name().map(str::to_string);
-    g.is_template = g.template.is_template();
-    g.gpus.clone_from(&g.devices.gpus);
+    g.definition = raw;
     g
 }
 

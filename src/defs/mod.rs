@@ -7,7 +7,7 @@
 //! [`Guest`] ([`settings`] holds the types), defaults resolved once: a VM's
 //! `vm_defaults` fallbacks are already in its values. Fields phoenix does not
 //! interpret are kept in [`Guest::app_fields`] for the application script and the
-//! content keys; the whole object stays in [`Guest::raw`]. Cross-guest checks
+//! content keys; the whole object stays in [`Guest::definition`]. Cross-guest checks
 //! (references, duplicates, scripts) live in [`checks`]; dependency cycles are
 //! found by the graph.
 //!

@@ -48,13 +48,12 @@ pub struct Guest {
     pub file: String,
     /// JSON path of the guest's object in that file (`lxc_configs.950`, `vms[1]`).
     pub path: String,
-    /// The whole JSON object, unknown fields included: what an application or
-    /// feature script receives, and what the content keys hash (canonical JSON).
-    ///
-    /// Backends still read settings out of it by field name; they are to move to
-    /// the typed fields below, after which nothing but the script payload and the
-    /// keys should read it.
-    pub raw: Map<String, Value>,
+    /// The guest's whole JSON object as written, unknown fields included: what a
+    /// script receives (`$PHOENIX_GUEST_JSON`) and what the content keys hash
+    /// (canonical JSON, every field in its step). It is read whole; for a value,
+    /// read the typed fields below (`tests/it/layers.rs` holds the rest of the
+    /// code to that).
+    pub definition: Map<String, Value>,
     /// The application fields: every field phoenix does not interpret (unknown ones
     /// included), as written. They feed the application script and the `app` key.
     pub app_fields: Map<String, Value>,
@@ -78,26 +77,6 @@ pub struct Guest {
     pub mounts: Mounts,
     pub devices: Devices,
     pub firewall: Firewall,
-    /// Snapshot a container takes of itself for its clones.
-    /// Same as [`TemplateModel::snapshot_name`] of [`Guest::template`].
-    pub template_snapshot: Option<String>,
-    /// A template: a container with a template snapshot, or a VM with `is_template`.
-    /// Templates may be replaced without `--allow-replace`.
-    /// Same as [`TemplateModel::is_template`] of [`Guest::template`].
-    pub is_template: bool,
-    /// Same as [`Devices::gpus`] of [`Guest::devices`].
-    pub gpus: Vec<u32>,
-    /// A container's `storage_pool`; `None` for a VM, whose storage is
-    /// [`Shape::storage_pool`] (from `vm_defaults`).
-    pub storage_pool: Option<String>,
-    /// Pools of a container's volumes (see [`Mounts::volumes`]), for the host edges.
-    pub extra_storages: Vec<String>,
-    /// Whether a VM has an NFS volume (see [`Mounts::nfs`]).
-    pub nfs_volumes: bool,
-    /// The static IPv4 address without prefix, for the duplicate check and DNS.
-    pub address: Option<String>,
-    /// The MAC address upper-cased, for the duplicate check (see [`Network::mac`]).
-    pub mac: Option<String>,
 }
 
 impl Guest {
@@ -119,7 +98,7 @@ impl Guest {
             name: String::new(),
             file: file.to_string(),
             path: path.to_string(),
-            raw: Map::new(),
+            definition: Map::new(),
             app_fields: Map::new(),
             clone_from: None,
             dependencies: Vec::new(),
@@ -135,14 +114,6 @@ impl Guest {
             mounts: Mounts::default(),
             devices: Devices::default(),
             firewall: Firewall::default(),
-            template_snapshot: None,
-            is_template: false,
-            gpus: Vec::new(),
-            storage_pool: None,
-            extra_storages: Vec::new(),
-            nfs_volumes: false,
-            address: None,
-            mac: None,
         }
     }
 }

@@ -97,6 +97,22 @@ pub struct Network {
     pub nameservers: Vec<String>,
 }
 
+impl Network {
+    /// The static address without its prefix: what two guests may not share, and
+    /// what a guest's DNS points at.
+    pub fn static_address(&self) -> Option<Ipv4Addr> {
+        match self.ip? {
+            IpConfig::Static { address, .. } => Some(address),
+            IpConfig::Dhcp | IpConfig::Manual => None,
+        }
+    }
+
+    /// The MAC address in one spelling (upper case), so two guests' compare equal.
+    pub fn mac_key(&self) -> Option<String> {
+        self.mac.as_deref().map(str::to_ascii_uppercase)
+    }
+}
+
 /// How an interface gets its address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpConfig {

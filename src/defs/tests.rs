@@ -80,7 +80,7 @@ fn a_container_is_read_into_the_types() {
             name: "final-form".into()
         }
     );
-    assert!(g.is_template && g.template_snapshot.as_deref() == Some("final-form"));
+    assert!(g.template.is_template() && g.template_snapshot_name() == "final-form");
 
     let net = &g.net;
     assert_eq!(
@@ -196,13 +196,8 @@ fn vm_defaults_are_resolved_into_the_vm() {
         "a clone keeps its template's disk"
     );
     assert_eq!(app.shape.ubuntu_release, None);
-    assert_eq!(
-        app.storage_pool, None,
-        "the legacy field stays container-only"
-    );
     assert_eq!(app.mounts.nfs.len(), 1);
     assert_eq!(app.mounts.nfs[0].source(), "10.0.0.13:/export/1001");
-    assert!(app.nfs_volumes);
 }
 
 #[test]
@@ -233,7 +228,7 @@ fn bad_values_are_still_diagnosed_and_left_out() {
     let g = defs.guest(950).unwrap();
     assert_eq!(g.settings.cores, None);
     assert_eq!(
-        (g.net.ip, g.net.mac.as_deref(), g.address.as_deref()),
+        (g.net.ip, g.net.mac.as_deref(), g.net.static_address()),
         (None, None, None)
     );
     assert!(g.devices.gpus.is_empty());
@@ -285,4 +280,26 @@ fn addresses_and_name_servers_are_read_into_their_canonical_form() {
         Some("10.0.0.51/24")
     );
     assert_eq!(vm.nameservers, ["10.0.0.13", "1.1.1.1"]);
+}
+
+#[test]
+fn a_volume_the_backend_could_not_make_is_an_error_not_left_out() {
+    let mut lxc = gpu_container();
+    lxc["lxc_configs"]["950"]["zfs_volumes"] =
+        json!([{ "pool": "fastData", "mount_point": "/bulk" }]);
+    let vms = json!({ "vms": [{ "vmid": 1001, "name": "app", "template_image": "a.img",
+        "volumes": [{ "type": "nfs", "path": "/export/1001", "mount_point": "/data" }] }] });
+    let (defs, diags) = load_json(&lxc, Some(&vms));
+    let errors = errors(&diags);
+    for wanted in [
+        "lxc_configs.950.zfs_volumes[0]: missing `size_gb`",
+        "vms[0].volumes[0]: an NFS volume needs `server`",
+    ] {
+        assert!(
+            errors.iter().any(|e| e == wanted),
+            "missing {wanted:?} in {errors:#?}"
+        );
+    }
+    assert!(defs.guest(950).unwrap().mounts.volumes.is_empty());
+    assert!(defs.guest(1001).unwrap().mounts.nfs.is_empty());
 }

@@ -174,8 +174,7 @@ fn read_vm_fields(
         g.net.nameservers = nameservers.map(ct::name_list).unwrap_or_default();
         if let Some(ip) = r.s(net, &np, "ip") {
             g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
-            g.address = ct::static_address(g.net.ip);
-            if g.address.is_some() && !net.contains_key("gw") {
+            if g.net.static_address().is_some() && !net.contains_key("gw") {
                 r.error(
                     join(&np, "gw"),
                     "a static `ip` needs a gateway",
@@ -198,7 +197,6 @@ fn read_vm_fields(
                 continue;
             };
             let nfs = r.s(o, &ip, "type") == Some("nfs");
-            g.nfs_volumes |= nfs;
             let mut words = [None, None, None, None];
             for (k, word) in ["path", "mount_point", "server", "name"]
                 .into_iter()
@@ -210,6 +208,19 @@ fn read_vm_fields(
                 {
                     // These become a line of the guest's /etc/fstab.
                     values::fstab_word(r, &join(&ip, k), v, k != "server");
+                }
+            }
+            if nfs {
+                // An entry the backend could not mount is an error here, not a
+                // volume silently left out at build time.
+                for (k, word) in ["path", "mount_point", "server"].into_iter().zip(&words) {
+                    if word.is_none() && !o.contains_key(k) {
+                        r.error(
+                            ip.clone(),
+                            format!("an NFS volume needs `{k}`"),
+                            "write { \"type\": \"nfs\", \"server\": ..., \"path\": ..., \"mount_point\": ... }",
+                        );
+                    }
                 }
             }
             if let [Some(path), Some(mount_point), Some(server), name] = words

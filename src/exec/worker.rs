@@ -359,7 +359,7 @@ impl Worker<'_> {
     /// are merged in where the guest does not set the same key, as the shell tool's
     /// lookups fell back to them.
     fn script(&self, g: &Guest, rel: &str, args: Vec<String>) -> Script {
-        let mut obj = g.raw.clone();
+        let mut obj = g.definition.clone();
         for (k, v) in &self.defs.lxc_globals {
             obj.entry(k.clone()).or_insert_with(|| v.clone());
         }

@@ -114,7 +114,7 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
             .storage_pool
             .as_deref()
             .into_iter()
-            .chain(guest.extra_storages.iter().map(String::as_str))
+            .chain(guest.mounts.volumes.iter().map(|v| v.pool.as_str()))
             .any(|s| zfs_storages.iter().any(|z| z == s));
         if on_zfs {
             graph.add_edge(id, NodeId::Host("zfs"), EdgeKind::Host);
@@ -123,7 +123,7 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
             graph.add_edge(id, NodeId::Host("gpu_init"), EdgeKind::Host);
             graph.add_edge(id, NodeId::Host("nvidia"), EdgeKind::Host);
         }
-        if guest.nfs_volumes {
+        if !guest.mounts.nfs.is_empty() {
             graph.add_edge(id, NodeId::Host("nfs"), EdgeKind::Host);
         }
         if host_address

@@ -34,7 +34,7 @@ impl FieldManifests {
             GuestKind::Vm => fields::classify_vm,
         };
         let mut m = FieldManifests::default();
-        for (field, value) in &g.raw {
+        for (field, value) in &g.definition {
             if value.is_null() {
                 continue;
             }

@@ -37,7 +37,7 @@ impl Ctx<'_> {
                     GuestInputs::Firewall => {
                         // As written (see the module doc): every field of the
                         // section, comments included, is what the step writes.
-                        if let Some(fw) = g.raw.get("firewall") {
+                        if let Some(fw) = g.definition.get("firewall") {
                             m.insert(
                                 format!("guest {} firewall", g.label()),
                                 canon::canonical("firewall", fw),

@@ -124,6 +124,41 @@ fn dependencies_point_down_the_pipeline() {
     );
 }
 
+/// Outside `defs` (which reads it) and `key` (which hashes every field of it), a
+/// guest's JSON definition is only handed on whole (the script payload): values
+/// are read from the typed fields, resolved once in `defs`.
+#[test]
+fn only_defs_and_keys_read_the_definition_by_field_name() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let by_name = [
+        ".definition.get(",
+        ".definition[",
+        ".definition.contains_key(",
+    ];
+    let mut broken = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap();
+        if rel.starts_with("defs") || rel.starts_with("key") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if by_name.iter().any(|p| code.contains(p)) {
+                broken.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(files.len() > 50, "only {} files read", files.len());
+    assert!(
+        broken.is_empty(),
+        "definition fields read by name outside defs and key (add a typed field in defs::settings):\n{}",
+        broken.join("\n")
+    );
+}
+
 #[test]
 fn the_checker_sees_every_form_of_crate_path() {
     let text = "use crate::backend::Backend;\nuse crate::{defs, exec::Run};\n\
