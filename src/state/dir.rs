@@ -1,14 +1,27 @@
 //! The state directory itself: reading every record, the journal of a build,
 //! compaction into per-node files, and the one-build-at-a-time lock.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::StateError;
 use super::journal::Journal;
 use super::record::{NodeRecord, RECORD_VERSION};
-use super::{Recorded, StateError, slug_of};
 use crate::fsutil::{FileError, file_error, write_atomic};
+
+/// What reading the state directory found: the records, and the files it could not use.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub records: HashMap<String, NodeRecord>,
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// `ct:950` → `ct-950`, the record's file name.
+fn slug_of(node: &str) -> String {
+    node.replace(':', "-")
+}
 
 /// Held while a build runs; dropping it releases the lock.
 #[derive(Debug)]

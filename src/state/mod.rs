@@ -11,37 +11,14 @@
 //! instead of trusting garbage.
 //!
 //! Rooms: `record` (the record types), `journal` (the build's log), `dir`
-//! (reading, compaction, the lock).
+//! (reading, compaction, the lock), `error`.
 
 mod dir;
+mod error;
 mod journal;
 mod record;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-pub use dir::{BuildLock, StateDir};
+pub use dir::{BuildLock, Recorded, StateDir};
+pub use error::StateError;
 pub use journal::Journal;
 pub use record::{NodeRecord, RECORD_VERSION, RecordedManifest, StepRecord, now};
-
-use crate::fsutil::FileError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("another phoenix build holds `{}`{holder}; wait for it to finish, or stop it first", path.display())]
-    Locked { path: PathBuf, holder: String },
-    #[error(transparent)]
-    Io(#[from] FileError),
-}
-
-/// What reading the state directory found: the records, and the files it could not use.
-#[derive(Debug, Default)]
-pub struct Recorded {
-    pub records: HashMap<String, NodeRecord>,
-    pub unreadable: Vec<(PathBuf, String)>,
-}
-
-/// `ct:950` → `ct-950`, the record's file name.
-fn slug_of(node: &str) -> String {
-    node.replace(':', "-")
-}
