@@ -17,7 +17,7 @@ use super::events::{Event, Outcome};
 use super::options::Options;
 use super::pool::Pools;
 use crate::backend::{Backend, GuestCtx, HostStep, Log, OpError, OpResult, Script};
-use crate::defs::{Definitions, Guest, GuestKind};
+use crate::defs::{Definitions, Guest, GuestKind, TemplateModel};
 use crate::graph::NodeId;
 use crate::inventory::Observed;
 use crate::key::{NodeKeys, StepKey};
@@ -332,6 +332,13 @@ impl Worker<'_> {
         }
         if !started && job.action.action != ActionKind::Update {
             self.timed(node, "start", || self.backend.start(&ctx, log))
+                .map_err(|e| (e, steps_run))?;
+        }
+        // A snapshot template is done once its snapshot is taken: its clones start
+        // from the snapshot, so the template itself need not (and, holding a 72 GB
+        // model, must not) keep running.
+        if matches!(g.template, TemplateModel::Snapshot { .. }) {
+            self.timed(node, "stop", || self.backend.stop(&ctx, log))
                 .map_err(|e| (e, steps_run))?;
         }
         let output = job.keys.output();

@@ -153,6 +153,10 @@ impl Backend for Pve {
     }
 
     fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        // `shutdown` of a stopped guest is an error ("CT is not running").
+        if !self.status(g, log)?.contains("running") {
+            return Ok(());
+        }
         let tool = commands::tool(g.guest);
         self.check(
             &Cmd::new([tool, "shutdown", &g.guest.id.to_string()]),

@@ -56,7 +56,14 @@ fn template_feature_change_rolls_back_and_rebuilds_its_clones() {
     let out = t.build(&["all", "--allow-replace"]).success();
     assert_eq!(
         out.steps_of("ct:901"),
-        ["rollback:pre-gpu", "start", "feature:gpu", "snapshot"]
+        [
+            "rollback:pre-gpu",
+            "start",
+            "feature:gpu",
+            "snapshot",
+            "stop"
+        ],
+        "a template stops once its snapshot is taken"
     );
     assert_eq!(
         out.steps_of("ct:910")[0],

@@ -89,7 +89,13 @@ fn a_failing_feature_skips_what_needs_it_and_the_next_build_resumes() {
     let out = t.build(&["all"]).success();
     assert_eq!(
         out.steps_of("ct:901"),
-        ["start", "snapshot:pre-gpu", "feature:gpu", "snapshot"]
+        [
+            "start",
+            "snapshot:pre-gpu",
+            "feature:gpu",
+            "snapshot",
+            "stop"
+        ]
     );
     assert!(
         out.steps_of("ct:900").is_empty() && out.steps_of("ct:902").is_empty(),
@@ -250,4 +256,31 @@ fn steps_time_out() {
         .code(1);
     assert!(started.elapsed().as_secs() < 15);
     assert!(out.stdout.contains("timed out after 1s"), "{}", out.stdout);
+}
+
+#[test]
+fn templates_stop_once_their_snapshot_is_taken_and_services_keep_running() {
+    let t = tree();
+    t.build(&["all"]).success();
+    let guests: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.sim.join("guests.json")).unwrap()).unwrap();
+    let running = |node: &str| {
+        guests
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["node"] == node)
+            .unwrap_or_else(|| panic!("{node} not on the host"))["running"]
+            .as_bool()
+            .unwrap()
+    };
+    for template in ["ct:900", "ct:901", "ct:902"] {
+        assert!(
+            !running(template),
+            "{template} is a template and still runs"
+        );
+    }
+    for service in ["ct:910", "ct:920"] {
+        assert!(running(service), "{service} should run");
+    }
 }
