@@ -1,7 +1,7 @@
 //! The pipeline every command shares: `defs::load → graph::build → key::assess →
 //! plan::make`, with the diagnostics of every stage gathered in one list.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::backend::Backend;
@@ -9,7 +9,7 @@ use crate::defs::{self, Definitions, Diagnostics, Severity};
 use crate::graph::{self, Graph, NodeId, target};
 use crate::inventory::{self, Inventory};
 use crate::key::{self, NodeKeys, ScriptHashes};
-use crate::plan::{self, Plan};
+use crate::plan::{self, GuestFacts, Plan};
 use crate::state::{NodeRecord, Recorded, StateDir, StateError};
 
 /// Definitions with their graph and every problem found in them.
@@ -82,7 +82,7 @@ pub fn assess_with(
         &keys,
         &recorded.records,
         &inventory,
-        &templates(&loaded.defs),
+        &guest_facts(&loaded.defs),
     );
     Ok(Assessed {
         order,
@@ -103,12 +103,19 @@ fn records_by_node<'a>(
         .collect()
 }
 
-/// The guests that are templates: the planner replaces them without
-/// `--allow-replace`, since their clones, not they, hold the data.
-fn templates(defs: &Definitions) -> HashSet<NodeId> {
-    defs.guests
-        .values()
-        .filter(|g| g.template.is_template())
-        .map(|g| NodeId::guest(g.kind, g.id))
-        .collect()
+/// What the planner needs to know of the guests: which are templates (replaced
+/// without `--allow-replace`, since their clones hold the data) and which Proxmox
+/// cannot snapshot (a changed feature is then a rebuild, not a rollback).
+fn guest_facts(defs: &Definitions) -> GuestFacts {
+    let mut facts = GuestFacts::default();
+    for g in defs.guests.values() {
+        let node = NodeId::guest(g.kind, g.id);
+        if g.template.is_template() {
+            facts.templates.insert(node);
+        }
+        if let Some(why) = defs::snapshot_blocker(defs, g) {
+            facts.no_snapshots.insert(node, why);
+        }
+    }
+    facts
 }

@@ -220,3 +220,23 @@ fn list_names(defs: &Definitions, dir: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// A snapshot template Proxmox cannot snapshot (a bind mount, a directory storage)
+/// can never give its clones their snapshot: say so before a build finds out.
+pub(crate) fn check_template_snapshots(defs: &Definitions, diags: &mut Diagnostics) {
+    for g in defs.guests.values() {
+        let (Some(snap), Some(why)) =
+            (g.template.snapshot_name(), super::snapshot_blocker(defs, g))
+        else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::warning(
+                &g.file,
+                format!("{}.template_snapshot_name", g.path),
+                format!("Proxmox cannot take snapshot `{snap}` of {}: {why}", g.label()),
+            )
+            .help("its build stops at the template snapshot and its clones cannot be made: move the bind mount to the clones, or the container to ZFS or LVM-thin storage"),
+        );
+    }
+}

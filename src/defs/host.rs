@@ -173,6 +173,24 @@ pub fn address(host: &Map<String, Value>) -> Option<String> {
     Some(addr.split('/').next().unwrap_or_default().to_string())
 }
 
+/// Storage IDs of directory storages: Proxmox's own `local`, and the datasets the
+/// ZFS step adds as `dir` storages (`proxmox_storage_type: "dir"`).
+pub fn dir_storage_ids(host: &Map<String, Value>) -> Vec<String> {
+    let mut ids = vec!["local".to_string()];
+    if let Some(datasets) = lookup(host, "zfs.datasets").and_then(Value::as_array) {
+        for d in datasets {
+            if let (Some(pool), Some(name), Some("dir")) = (
+                d.get("pool").and_then(Value::as_str),
+                d.get("name").and_then(Value::as_str),
+                d.get("proxmox_storage_type").and_then(Value::as_str),
+            ) {
+                ids.push(format!("{pool}-{name}"));
+            }
+        }
+    }
+    ids
+}
+
 /// Storage IDs that the ZFS step creates: guests on them need `host:zfs` first.
 pub fn zfs_storage_ids(host: &Map<String, Value>) -> Vec<String> {
     let mut ids: Vec<String> = lookup(host, "proxmox_storage_ids")

@@ -32,6 +32,9 @@ mod load;
 pub mod model;
 pub(crate) mod read;
 pub mod settings;
+mod snapshots;
+#[cfg(test)]
+mod snapshots_tests;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -45,3 +48,4 @@ pub use settings::{
     Apparmor, BindMount, CloudImage, Devices, Direction, Firewall, FirewallRule, IpConfig, Mounts,
     Network, NfsMount, RuleAction, Settings, Shape, TemplateModel, Volume,
 };
+pub use snapshots::snapshot_blocker;

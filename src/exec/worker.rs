@@ -206,6 +206,7 @@ impl Worker<'_> {
         let mut steps_run = 0;
         let mut started = false;
         let mut rolled_back_to: Option<Step> = None;
+        let no_snapshots = crate::defs::snapshot_blocker(self.defs, g).is_some();
         let exists = job.observed.is_some();
         let first_content = job.action.steps.iter().find(|s| **s != Step::Configure);
 
@@ -283,7 +284,10 @@ impl Worker<'_> {
                 }
                 Step::Configure => self.timed(node, &label, || self.backend.configure(&ctx, log)),
                 Step::Feature(feature) => {
-                    if rolled_back_to.as_ref() != Some(step) {
+                    // Where Proxmox cannot snapshot the guest there is no `pre-`
+                    // snapshot; the planner rebuilds such a guest instead of
+                    // rolling it back.
+                    if rolled_back_to.as_ref() != Some(step) && !no_snapshots {
                         let snap = format!("pre-{feature}");
                         self.timed(node, &format!("snapshot:{snap}"), || {
                             self.backend.snapshot(&ctx, &snap, log)

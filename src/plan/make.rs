@@ -2,9 +2,9 @@
 //! has.
 //!
 //! Pure: no I/O and no definitions. What the planner would otherwise ask the
-//! definitions (which guests are templates, so may be replaced freely) the caller
-//! passes in, so the rules are tested from keys, records and inventories built in
-//! memory.
+//! definitions ([`GuestFacts`]: which guests are templates, so may be replaced
+//! freely; which cannot have snapshots, so cannot roll back) the caller passes in,
+//! so the rules are tested from keys, records and inventories built in memory.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,16 +16,28 @@ use crate::key::NodeKeys;
 use crate::state::NodeRecord;
 use crate::step::Step;
 
+/// What the planner needs to know about guests beyond their keys.
+#[derive(Debug, Clone, Default)]
+pub struct GuestFacts {
+    /// Guests that are templates: replacing one needs no `--allow-replace`, since
+    /// its clones hold the data, not it.
+    pub templates: HashSet<NodeId>,
+    /// Guests Proxmox cannot snapshot, with the reason (a bind mount, a directory
+    /// storage). They take no `pre-<feature>` snapshots, so a changed feature
+    /// cannot roll back: the guest is built again.
+    pub no_snapshots: HashMap<NodeId, String>,
+}
+
 /// Make the plan for `order` (selected nodes in build order): `keys` are the
 /// desired keys, `recorded` the state directory's records by node label,
-/// `inventory` what the host has, and `templates` the guests that are templates
-/// (replacing one needs no `--allow-replace`: its clones hold the data, not it).
+/// `inventory` what the host has, and `facts` what the definitions say about the
+/// guests.
 pub fn make(
     order: &[NodeId],
     keys: &HashMap<NodeId, NodeKeys>,
     recorded: &HashMap<String, NodeRecord>,
     inventory: &Inventory,
-    templates: &HashSet<NodeId>,
+    facts: &GuestFacts,
 ) -> Plan {
     let mut plan = Plan::default();
     let mut reasons_of: HashMap<NodeId, Vec<String>> = HashMap::new();
@@ -67,7 +79,9 @@ pub fn make(
                 (ActionKind::Create, all_steps(desired), vec![format!("recorded as built, but {node} does not exist on the host")])
             }
             (Some(rec), true) => {
-                let (action, steps, mut reasons) = guest_action(desired, rec, &reasons_of);
+                let no_snapshots = facts.no_snapshots.get(&node).map(String::as_str);
+                let (action, steps, mut reasons) =
+                    guest_action(desired, rec, &reasons_of, no_snapshots);
                 // A VM that `qm template` converted can neither start nor roll back:
                 // any change to its content makes it again.
                 let converted = matches!(node, NodeId::Vm(_))
@@ -86,7 +100,7 @@ pub fn make(
             }
         };
         let needs_allow_replace =
-            action == ActionKind::Replace && is_guest && !templates.contains(&node);
+            action == ActionKind::Replace && is_guest && !facts.templates.contains(&node);
         reasons_of.insert(node, reasons.clone());
         plan.actions.push(Action {
             node,
@@ -133,6 +147,7 @@ fn guest_action(
     desired: &NodeKeys,
     rec: &NodeRecord,
     upstream: &HashMap<NodeId, Vec<String>>,
+    no_snapshots: Option<&str>,
 ) -> (ActionKind, Vec<Step>, Vec<String>) {
     let chain = &desired.chain;
     let first_stale = chain
@@ -213,6 +228,14 @@ fn guest_action(
         reasons.extend(settings);
     }
     if kind == ActionKind::Resume && rec.steps.get(i).is_some() && want.step.feature().is_some() {
+        // A feature that ran changed: the guest must return to before it.
+        if let Some(why) = no_snapshots {
+            reasons.push(format!(
+                "no snapshot before `{}` to roll back to ({why}); built again",
+                want.step
+            ));
+            return (ActionKind::Replace, all_steps(desired), reasons);
+        }
         reasons.push(format!(
             "rolls back to the snapshot taken before `{}`",
             want.step

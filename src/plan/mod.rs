@@ -40,5 +40,5 @@ mod tests;
 
 pub use action::{Action, ActionKind, Plan};
 pub use explain::{StepDiff, explain};
-pub use make::{all_steps, make};
+pub use make::{GuestFacts, all_steps, make};
 pub use reasons::diff;

@@ -56,7 +56,7 @@ fn a_changed_define_step_replaces_and_needs_allow_replace_unless_a_template() {
     assert!(a.needs_allow_replace);
     assert_eq!(plan.blocked_replacements(), vec![CT]);
 
-    world.templates.insert(CT);
+    world.facts.templates.insert(CT);
     let plan = world.plan();
     assert_eq!(only(&plan).action, ActionKind::Replace);
     assert!(!only(&plan).needs_allow_replace);
@@ -96,6 +96,33 @@ fn a_changed_feature_resumes_from_it_and_says_it_rolls_back() {
         ]
     );
     assert!(!a.needs_allow_replace);
+}
+
+#[test]
+fn a_changed_feature_of_a_guest_without_snapshots_is_built_again() {
+    let was = Spec::container().keys();
+    let now = Spec::container()
+        .with(1, "script features/base.sh", "\"dddd\"")
+        .keys();
+    let mut world = World::default();
+    world
+        .facts
+        .no_snapshots
+        .insert(CT, "bind mount `/srv` at `/srv`".into());
+    let plan = world.want(CT, now.clone()).built(CT, &was).plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Replace);
+    assert_eq!(a.steps, all_steps(&now));
+    assert_eq!(
+        a.reasons.last().map(String::as_str),
+        Some(
+            "no snapshot before `feature:base` to roll back to (bind mount `/srv` at `/srv`); built again"
+        )
+    );
+    assert!(
+        a.needs_allow_replace,
+        "it holds data: replacing it needs the user's word"
+    );
 }
 
 #[test]
@@ -158,7 +185,7 @@ fn a_clone_repeats_its_source_reason() {
         .built(source, &source_was)
         .want(CT, clone_now)
         .built(CT, &clone_was);
-    world.templates.insert(source);
+    world.facts.templates.insert(source);
     let plan = world.plan();
     assert_eq!(
         plan.action(source).map(|a| a.action),

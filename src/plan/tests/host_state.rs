@@ -131,7 +131,7 @@ fn a_converted_vm_template_whose_content_changed_is_replaced() {
         .keys();
     let mut world = World::default();
     world.want(vm, now.clone()).built(vm, &was);
-    world.templates.insert(vm);
+    world.facts.templates.insert(vm);
     let plan = world.plan();
     let a = only(&plan);
     assert_eq!(a.action, ActionKind::Replace);

@@ -4,9 +4,9 @@
 //! `snapshot`, and `configure` beside them); a test builds the keys it had when it
 //! was recorded, changes one input, and checks the action the planner picks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use super::{Action, Plan, make};
+use super::{Action, GuestFacts, Plan, make};
 use crate::graph::NodeId;
 use crate::inventory::{Inventory, Observed, Stamp};
 use crate::key::{Manifest, NodeKeys, StepKey, step_key};
@@ -122,7 +122,7 @@ pub(super) struct World {
     pub(super) keys: HashMap<NodeId, NodeKeys>,
     pub(super) records: HashMap<String, NodeRecord>,
     pub(super) inventory: Inventory,
-    pub(super) templates: HashSet<NodeId>,
+    pub(super) facts: GuestFacts,
 }
 
 impl World {
@@ -154,7 +154,7 @@ impl World {
             &self.keys,
             &self.records,
             &self.inventory,
-            &self.templates,
+            &self.facts,
         )
     }
 }
