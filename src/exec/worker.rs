@@ -17,7 +17,7 @@ use super::events::{Event, Outcome};
 use super::options::Options;
 use super::pool::Pools;
 use crate::backend::{Backend, GuestCtx, HostStep, Log, OpError, OpResult, Script};
-use crate::defs::{Definitions, Guest, GuestKind, TemplateModel};
+use crate::defs::{Definitions, Guest, GuestKind, Layout, TemplateModel};
 use crate::graph::NodeId;
 use crate::inventory::Observed;
 use crate::key::{NodeKeys, StepKey};
@@ -297,7 +297,15 @@ impl Worker<'_> {
                     let rel = self.defs.feature_script(g.kind, feature);
                     let ca = g.bootstrap_ca_url.clone().unwrap_or_default();
                     let script = self.script(g, &rel, vec![g.id.to_string(), ca]);
-                    self.timed(node, &label, || self.backend.exec(&ctx, &script, log))
+                    // An installed shell tool's container feature scripts
+                    // (`bin/lxc_setup/`) run on the host and reach into the guest
+                    // with `pct exec` themselves (reference §2.4).
+                    if self.defs.layout == Layout::Legacy && g.kind == GuestKind::Ct {
+                        let timeout = self.opts.step_timeout;
+                        self.timed(node, &label, || self.backend.host(&script, timeout, log))
+                    } else {
+                        self.timed(node, &label, || self.backend.exec(&ctx, &script, log))
+                    }
                 }
                 Step::App => self.timed(node, &label, || {
                     if let Some(app) = &g.application_script {

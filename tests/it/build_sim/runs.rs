@@ -284,3 +284,36 @@ fn templates_stop_once_their_snapshot_is_taken_and_services_keep_running() {
         assert!(running(service), "{service} should run");
     }
 }
+
+#[test]
+fn an_installed_shell_tools_container_features_run_on_the_host_with_the_ctid() {
+    let t = tree();
+    // The same tree in the legacy layout: JSON under etc/, scripts under bin/.
+    let (defs, bin) = (&t.defs, t.defs.join("bin"));
+    std::fs::create_dir_all(defs.join("etc")).unwrap();
+    std::fs::create_dir_all(bin.join("lxc_setup")).unwrap();
+    for f in ["phoenix_lxc_configs.json", "phoenix_hypervisor_config.json"] {
+        std::fs::rename(defs.join(f), defs.join("etc").join(f)).unwrap();
+    }
+    for f in ["base_setup", "gpu", "docker"] {
+        std::fs::rename(
+            defs.join(format!("features/lxc/{f}.sh")),
+            bin.join(format!(
+                "lxc_setup/phoenix_hypervisor_feature_install_{f}.sh"
+            )),
+        )
+        .unwrap();
+    }
+    std::fs::rename(defs.join("apps/app.sh"), bin.join("app.sh")).unwrap();
+    t.build(&["900"]).success();
+    let ops = t.ops();
+    assert!(
+        ops.iter().any(|o| o.op == "host"
+            && o.detail == "bin/lxc_setup/phoenix_hypervisor_feature_install_base_setup.sh"),
+        "the feature script ran on the host: {ops:#?}"
+    );
+    assert!(
+        !ops.iter().any(|o| o.node == "ct:900" && o.op == "exec"),
+        "nothing ran inside the guest: {ops:#?}"
+    );
+}
