@@ -116,6 +116,11 @@ fn guest_facts(defs: &Definitions) -> GuestFacts {
         if let Some(why) = defs::snapshot_blocker(defs, g) {
             facts.no_snapshots.insert(node, why);
         }
+        if let Some(src) = g.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) {
+            facts
+                .clone_sources
+                .insert(node, NodeId::guest(src.kind, src.id));
+        }
     }
     facts
 }

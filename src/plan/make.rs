@@ -26,6 +26,10 @@ pub struct GuestFacts {
     /// storage). They take no `pre-<feature>` snapshots, so a changed feature
     /// cannot roll back: the guest is built again.
     pub no_snapshots: HashMap<NodeId, String>,
+    /// Each clone's source. Proxmox copies the source's tags into a clone, stamp
+    /// included, so a clone left between `pct clone` and its own stamp carries
+    /// its source's stamp; it is known by that.
+    pub clone_sources: HashMap<NodeId, NodeId>,
 }
 
 /// Make the plan for `order` (selected nodes in build order): `keys` are the
@@ -54,6 +58,12 @@ pub fn make(
             continue;
         }
         let stamp = observed.map(|o| &o.stamp);
+        let source_stamp = facts
+            .clone_sources
+            .get(&node)
+            .and_then(|s| inventory.get(s))
+            .map(|o| &o.stamp);
+        let inherited = matches!(stamp, Some(Stamp::Built(_))) && stamp == source_stamp;
         let (action, steps, reasons) = match (record, is_guest) {
             (None, false) => (ActionKind::Create, all_steps(desired), vec!["never run".to_string()]),
             (Some(rec), false) => host_action(desired, rec),
@@ -61,6 +71,11 @@ pub fn make(
                 ActionKind::Create,
                 all_steps(desired),
                 vec!["left unfinished by an interrupted build; created again".to_string()],
+            ),
+            (_, true) if inherited && record.is_none_or(|r| r.steps.is_empty()) => (
+                ActionKind::Create,
+                all_steps(desired),
+                vec!["still carries its clone source's stamp: left unfinished by an interrupted build; created again".to_string()],
             ),
             (None, true) => match stamp {
                 None | Some(Stamp::Foreign | Stamp::Building) => (ActionKind::Create, all_steps(desired), vec!["not built yet".to_string()]),

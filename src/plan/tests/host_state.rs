@@ -67,6 +67,29 @@ fn an_interrupted_build_is_created_again() {
 }
 
 #[test]
+fn a_clone_that_still_carries_its_sources_stamp_is_created_again() {
+    let keys = Spec::container().keys();
+    let source = NodeId::Ct(900);
+    let source_stamp = Stamp::Built("a".repeat(64));
+    let mut world = World::default();
+    world.facts.clone_sources.insert(CT, source);
+    let plan = world
+        .want(CT, keys.clone())
+        .on_host(source, observed(source_stamp.clone()))
+        .on_host(CT, observed(source_stamp))
+        .plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Create);
+    assert_eq!(a.steps, all_steps(&keys));
+    assert!(!a.needs_allow_replace, "{:?}", a.reasons);
+    assert!(
+        a.reasons[0].contains("clone source's stamp"),
+        "{:?}",
+        a.reasons
+    );
+}
+
+#[test]
 fn a_building_stamp_with_recorded_steps_resumes_where_it_stopped() {
     let keys = Spec::container().keys();
     let mut partial = NodeRecord::built("ct:950", &keys);
