@@ -14,7 +14,12 @@ every accepted command is appended to `commands.log` as a JSON array (its argv).
 holds `<substring> <times>` lines: the next <times> commands containing <substring>
 fail (exit 1 with "CT is locked" when the substring starts with `lock:`).
 """
-import fcntl, json, os, re, sys
+import fcntl, json, os, re, sys, types
+
+# The modules next to the script (it runs through symlinks named after the tools).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import pve_firewall, pve_guests, pve_host  # noqa: E402
+from pve_model import NODE, die, section  # noqa: E402
 
 D = os.environ["PHOENIX_STANDIN_DIR"]
 def load_schema():
@@ -38,11 +43,6 @@ SCHEMA = load_schema()
 tool = os.path.basename(sys.argv[0])
 argv = sys.argv[1:]
 line = " ".join([tool] + argv)
-
-
-def die(msg, code=1):
-    sys.stderr.write(msg + "\n")
-    sys.exit(code)
 
 
 def find(nodes, path):
@@ -173,7 +173,7 @@ def validate():
         "destroy": (base + "/{vmid}", "DELETE", ["vmid"]),
         "template": (base + "/{vmid}/template", "POST", ["vmid"]),
     }
-    if sub in ("exec", "push", "config", "status", "listsnapshot", "agent", "cloudinit", "guest"):
+    if sub in ("exec", "push", "config", "pending", "status", "listsnapshot", "agent", "cloudinit", "guest"):
         return sub, rest, {}
     if sub not in table:
         bad(f"'{tool} {sub}' is not a command")
@@ -202,8 +202,29 @@ def conf_path(i):
     return f"{ROOT}/etc/pve/lxc/{i}.conf"
 
 
-def main_section(g):
-    return "".join(f"{k}: {v}\n" for k, v in g["config"].items()) + "".join(l + "\n" for l in g.get("raw", []))
+def pve_guests_exec(g, gid):
+    """qm guest exec <id> [--pass-stdin 1] -- cmd...: a JSON reply like the agent's."""
+    cmd = pos[pos.index("--") + 1:]
+    reply = {"exited": 1, "exitcode": 0, "out-data": ""}
+    if "--pass-stdin" in pos:
+        g["files"][cmd[-1]] = sys.stdin.read()
+    elif cmd[0] == "/bin/sh" and len(cmd) > 6 and "echo $? >" in cmd[4]:
+        # Detached: sh -c START sh JOB <log> <exit file> <command...>
+        log_file, exit_file, inner = cmd[5], cmd[6], cmd[7:]
+        if '"$@"' not in cmd[4]:
+            bad("a detached command must run its arguments, not a script built from them")
+        # Exit codes for cloud-init waits, per guest, from `cloud_init` in the state.
+        codes = S.get("cloud_init", {}).get(gid, [])
+        code = codes.pop(0) if inner[:1] == ["cloud-init"] and codes else 0
+        g["files"][exit_file] = f"{code}\n"
+        g["files"][log_file] = "ran " + " ".join(inner) + "\n"
+    elif cmd[0] in ("cat", "tail"):
+        f = cmd[-1]
+        if f in g["files"]:
+            reply["out-data"] = g["files"][f]
+        else:
+            reply.update(exitcode=1, **{"err-data": f"cat: {f}: No such file or directory"})
+    return json.dumps(reply)
 
 
 if ROOT is not None:
@@ -237,151 +258,48 @@ def save():
             os.remove(f"{ROOT}/etc/pve/lxc/{name}")
     for i, g in G.items():
         if g["type"] == "lxc":
-            text = main_section(g)
+            # pve-container PVE::LXC::Config::write_pct_config: main section, then
+            # `[pve:pending]`, then one section per snapshot.
+            text = section(g["config"], g.get("raw", []))
+            if g.get("pending") or g.get("pending_delete"):
+                text += "\n[pve:pending]\n" + section(g.get("pending", {}))
+                text += f"delete: {','.join(g['pending_delete'])}\n" if g.get("pending_delete") else ""
             for snap, body in g.get("snapconf", {}).items():
                 text += f"\n[{snap}]\n{body}"
             open(conf_path(i), "w").write(text)
 
 
-def guest(i, must=True):
+def guest(i):
     g = G.get(str(i))
-    if must and (g is None or g["type"] != KIND.get(tool, g and g["type"])):
-        die(f"Configuration file 'nodes/pve/{KIND[tool]}/{i}.conf' does not exist")
+    if g is None or g["type"] != KIND[tool]:
+        die(f"Configuration file 'nodes/{NODE}/{'lxc' if tool == 'pct' else 'qemu-server'}/{i}.conf' does not exist")
+    g.setdefault("snapshots", [])
+    g.setdefault("files", {})
     return g
 
 
+c = types.SimpleNamespace(S=S, G=G, tool=tool, sub=sub, pos=pos, opts=opts, argv=argv, bad=bad, line=line)
 out = ""
 if tool == "pvesh":
-    path = pos[0]
-    if sub == "get" and path == "/cluster/resources":
-        out = json.dumps([{"vmid": int(k), "type": g["type"], "status": g["status"], "tags": g["config"].get("tags", ""),
-                           "template": int(g.get("template", 0))} for k, g in G.items()])
-    elif sub == "get" and path.endswith("/firewall/rules"):
-        gid = re.search(r"/(\d+)/firewall", path).group(1)
-        out = json.dumps([{"pos": p} for p in range(len(G.get(gid, {}).get("rules", [])))])
-    elif path.endswith("/firewall/rules") and sub == "create":
-        gid = re.search(r"/(\d+)/firewall", path).group(1)
-        G[gid].setdefault("rules", []).append(opts)
-    elif "/firewall/rules/" in path and sub == "delete":
-        gid = re.search(r"/(\d+)/firewall", path).group(1)
-        G[gid]["rules"].pop(int(path.rsplit("/", 1)[1]))
-    elif path.endswith("/firewall/options"):
-        gid = re.search(r"/(\d+)/firewall", path).group(1)
-        G[gid]["firewall"] = opts
-    elif sub == "get" and path == "/storage":
-        out = json.dumps([dict(v, storage=k) for k, v in S.setdefault("storages", {}).items()])
+    out = pve_firewall.run(c)
 elif tool in HOST_TOOLS:
-    disks, pools = S.setdefault("disks", {}), S.setdefault("pools", {})
-    datasets, storages = S.setdefault("datasets", {}), S.setdefault("storages", {})
-    if tool == "wipefs":
-        disk = argv[-1]
-        if disk not in disks:
-            die(f"wipefs: error: {disk}: probing initialization failed: No such file or directory")
-        if "--all" in argv:
-            if any(disk in d for d in pools.values()):
-                die(f"wipefs: error: {disk}: probing initialization failed: Device or resource busy")
-            disks[disk] = []
-        elif disks[disk]:
-            out = json.dumps({"signatures": [{"device": disk, "type": t} for t in disks[disk]]})
-    elif tool == "zpool" and sub == "list":
-        if argv[-1] not in pools:
-            die(f"cannot open '{argv[-1]}': no such pool")
-        out = argv[-1] + "\n"
-    elif tool == "zpool" and sub == "import":
-        if argv[1:]:
-            bad("phoenix never imports pools itself")
-        for name, members in S.get("importable", {}).items():
-            out += f"   pool: {name}\n     id: 42\n  state: ONLINE\n config:\n\n\t{name}\tONLINE\n"
-            out += "".join(f"\t  {os.path.basename(d)}\tONLINE\n" for d in members)
-        if not out:
-            die("no pools available to import")
-    elif tool == "zpool" and sub == "status":
-        for name, members in pools.items():
-            out += f"  pool: {name}\n config:\n\t{name}\tONLINE\n"
-            out += "".join(f"\t  {d}1\tONLINE\t0\t0\t0\n" for d in members)
-    elif tool == "zpool" and sub == "create":
-        args = [a for i, a in enumerate(argv[1:]) if a not in ("-o", "-O") and argv[i] not in ("-o", "-O")]
-        name, vdevs = args[0], [a for a in args[1:] if a.startswith("/")]
-        if name in pools:
-            die(f"cannot create '{name}': pool already exists")
-        for d in vdevs:
-            if d not in disks:
-                die(f"cannot open '{d}': no such device")
-            if disks[d]:
-                die(f"invalid vdev specification\nuse '-f' to override\n{d} contains a filesystem of type '{disks[d][0]}'")
-        pools[name] = vdevs
-        for d in vdevs:
-            disks[d] = ["zfs_member"]
-    elif tool == "zfs" and sub == "list":
-        if argv[-1] not in datasets and argv[-1] not in pools:
-            die(f"cannot open '{argv[-1]}': dataset does not exist")
-        out = argv[-1] + "\n"
-    elif tool == "zfs" and sub == "create":
-        name = argv[-1]
-        if name.split("/")[0] not in pools:
-            die(f"cannot create '{name}': no such pool '{name.split('/')[0]}'")
-        if name in datasets:
-            die(f"cannot create '{name}': dataset already exists")
-        datasets[name] = dict(a.split("=", 1) for a in argv[1:-1] if "=" in a)
-    elif tool == "zfs" and sub == "set":
-        if argv[-1] not in datasets:
-            die(f"cannot open '{argv[-1]}': dataset does not exist")
-        datasets[argv[-1]].update(dict(a.split("=", 1) for a in argv[1:-1]))
-    elif tool == "pvesm" and sub == "add":
-        if pos[1] in storages:
-            die(f"create storage failed: storage ID '{pos[1]}' already defined")
-        storages[pos[1]] = dict(opts, type=pos[0])
-    elif tool == "pvesm" and sub == "list":
-        if pos[0] not in storages:
-            die(f"storage '{pos[0]}' does not exist")
-        out = "Volid Format  Type Size VMID\n" + "".join(f"{v} raw images 1024 100\n" for v in S.get("volumes", {}).get(pos[0], []))
-    elif tool == "pvesm" and sub in ("set", "remove"):
-        if pos[0] not in storages:
-            die(f"storage '{pos[0]}' does not exist")
-        if sub == "set":
-            storages[pos[0]].update(opts)
-        else:
-            del storages[pos[0]]
-    elif tool == "exportfs":
-        root = os.environ.get("PHOENIX_PVE_ROOT", "")
-        try:
-            lines = open(root + "/etc/exports").read().splitlines()
-        except OSError:
-            lines = []
-        S["exported"] = [l.split()[0] for l in lines if l.strip() and not l.startswith("#")]
-        for p in S["exported"]:
-            if not os.path.isdir(root + p):
-                die(f"exportfs: Failed to stat {p}: No such file or directory")
-    elif tool == "curl":
-        url = argv[-1]
-        if "--output" in argv:
-            open(argv[argv.index("--output") + 1], "w").write(f"image from {url}\n")
-        elif url.endswith("/SHA256SUMS") and "sha256sums" in S:
-            out = S["sha256sums"]
-        else:
-            die(f"curl: (22) The requested URL returned error: 404", 22)
-    elif tool == "virt-customize":
-        if not os.path.isfile(argv[argv.index("-a") + 1]):
-            die(f"virt-customize: error: {argv[argv.index('-a') + 1]}: No such file or directory")
-    elif tool == "showmount":
-        out = "".join(f"{p} *\n" for p in S.get("exported", []))
-    else:
-        bad(f"'{line}' is not something the stand-in knows")
+    out = pve_host.run(c)
 elif sub == "create":
-    if str(pos[0]) in G:
-        die(f"unable to create CT {pos[0]} - CT {pos[0]} already exists on node 'pve'" if tool == "pct" else f"VM {pos[0]} already exists")
-    G[pos[0]] = {"type": KIND[tool], "status": "stopped", "config": opts, "snapshots": [], "files": {}}
+    gid = pos[0]
+    if gid in G:
+        # pve-cluster src/PVE/Cluster.pm check_vmid_unused (pct and qm create_vm).
+        die(f"{'CT' if tool == 'pct' else 'VM'} {gid} already exists on node '{NODE}'")
+    g = {"type": KIND[tool], "status": "stopped", "config": {}, "snapshots": [], "files": {}}
+    create = dict(opts)
+    storage = create.pop("storage", "local")
+    if tool == "pct":
+        # API2/LXC.pm create_vm: without --rootfs the root disk is `<storage>:4`.
+        create.setdefault("rootfs", f"{storage}:4")
+        pve_guests.storage_type(S, storage)
+    pve_guests.update(c, gid, g, create, [], creating=True)
+    G[gid] = g
 elif sub == "clone":
-    src = guest(pos[0])
-    snap = opts.get("snapname")
-    if snap and snap not in src["snapshots"]:
-        die(f"snapshot '{snap}' does not exist")
-    if pos[1] in G:
-        die(f"{pos[1]} already exists")
-    G[pos[1]] = {"type": src["type"], "status": "stopped", "config": dict(src["config"], **{k: v for k, v in opts.items() if k in ("hostname", "name")}), "snapshots": [], "files": dict(src["files"])}
-    # The clone's config is the snapshot's, raw lines included.
-    body = src.get("snapconf", {}).get(snap) if snap else None
-    G[pos[1]]["raw"] = [l for l in (body or main_section(src)).splitlines() if l.startswith("lxc.")]
+    pve_guests.clone(c, pos[0], guest(pos[0]), pos[1])
 elif sub == "set":
     g = guest(pos[0])
     disk = opts.get("scsi0", "")
@@ -389,95 +307,81 @@ elif sub == "set":
         src = disk.split("import-from=")[1].split(",")[0]
         if not os.path.isfile(src):
             die(f"import-from: {src}: No such file")
-        g["size"] = 2.2  # a cloud image's disk
-        opts["scsi0"] = f"{disk.split(':')[0]}:vm-{pos[0]}-disk-0,size=2252M"
-    g["config"].update(opts)
-elif sub in ("start", "stop", "shutdown", "reboot"):
+    changes = {k: v for k, v in opts.items() if k not in ("delete", "digest", "revert", "force")}
+    pve_guests.update(c, pos[0], g, changes, opts.get("delete", "").replace(",", " ").split())
+elif sub == "start":
+    pve_guests.start(c, pos[0], guest(pos[0]))
+elif sub in ("stop", "shutdown", "reboot"):
     g = guest(pos[0])
-    if sub == "start" and g.get("template"):
-        die("you can't start a vm if it's a template")
-    g["status"] = "running" if sub in ("start", "reboot") else "stopped"
+    # pve-container API2/LXC/Status.pm vm_stop, vm_shutdown ("CT $vmid not running")
+    # and vm_reboot ("VM $vmid not running"); qemu-server API2/Qemu.pm vm_stop and
+    # vm_reboot refuse a stopped VM, vm_shutdown does not.
+    if g["status"] != "running" and not (tool == "qm" and sub == "shutdown"):
+        die(f"VM {pos[0]} not running" if tool == "qm" or sub == "reboot" else f"CT {pos[0]} not running")
+    g["status"] = "stopped"
+    if sub == "reboot":
+        pve_guests.start(c, pos[0], g)  # a reboot is a stop and a start: pending applies
 elif sub == "status":
     out = "status: " + guest(pos[0])["status"]
 elif sub == "config":
     g = guest(pos[0])
-    out = "".join(f"{k}: {v}\n" for k, v in g["config"].items())
-    if "size" in g:
-        size = g["size"]
-        shown = f"{size}G" if size == int(size) else f"{int(size * 1024)}M"
-        disk = "rootfs" if g["type"] == "lxc" else "scsi0"
-        out += f"{disk}: local-lvm:vm-{pos[0]}-disk-0,size={shown}\n"
+    rest = dict(zip(pos[1::2], pos[2::2]))
+    if rest.get("--snapshot"):
+        conf, _ = pve_guests.snapshot_config(g, rest["--snapshot"])
+    else:
+        # PVE::AbstractConfig::load_current_config: pending merged unless --current.
+        conf = g["config"] if rest.get("--current") == "1" else pve_guests.merged(g)
+    out = section(conf, g.get("raw", []) if not rest.get("--snapshot") else [])
+elif sub == "pending":
+    out = pve_guests.pending_lines(guest(pos[0]))
 elif sub == "listsnapshot":
     out = "".join(f"`-> {s}  2026-11-27 00:00:00  snapshot\n" for s in guest(pos[0])["snapshots"]) + "`-> current  You are here!\n"
 elif sub == "snapshot":
-    g = guest(pos[0])
-    if pos[1] in g["snapshots"]:
-        die(f"snapshot name '{pos[1]}' already used")
-    g["snapshots"].append(pos[1])
-    g.setdefault("snapconf", {})[pos[1]] = main_section(g)
+    pve_guests.snapshot(c, pos[0], guest(pos[0]), pos[1])
 elif sub == "delsnapshot":
-    guest(pos[0])["snapshots"].remove(pos[1])
-    guest(pos[0]).get("snapconf", {}).pop(pos[1], None)
-elif sub == "rollback":
-    if pos[1] not in guest(pos[0])["snapshots"]:
+    g = guest(pos[0])
+    # pve-guest-common AbstractConfig.pm snapshot_delete.
+    if g.get("template"):
+        die("you can't delete a snapshot if vm is a template")
+    if pos[1] not in g["snapshots"]:
         die(f"snapshot '{pos[1]}' does not exist")
+    g["snapshots"].remove(pos[1])
+    g.get("snapconf", {}).pop(pos[1], None)
+elif sub == "rollback":
+    pve_guests.rollback(c, pos[0], guest(pos[0]), pos[1])
 elif sub == "resize":
-    g = guest(pos[0])
-    want = int(pos[2].rstrip("G"))
-    if want < g.get("size", 0):
-        die("unable to shrink disk size")
-    g["size"] = want
+    pve_guests.resize(c, pos[0], guest(pos[0]), pos[1], pos[2])
 elif sub == "destroy":
-    g = guest(pos[0])
-    if g["status"] == "running":
-        die(f"CT {pos[0]} is running - destroy failed")
-    del G[pos[0]]
+    pve_guests.destroy(c, pos[0], guest(pos[0]))
 elif sub == "template":
-    if guest(pos[0])["status"] == "running":
-        die("you can't convert a running VM to a template")
-    guest(pos[0])["template"] = 1
+    pve_guests.template(c, pos[0], guest(pos[0]))
 elif sub == "push":
     g = guest(pos[0])
     if g["status"] != "running":
-        die("container is not running")
+        die("can only push files to a running CT")  # pve-container src/PVE/CLI/pct.pm push
     g["files"][pos[2]] = open(pos[1]).read()
 elif sub == "exec":
     g = guest(pos[0])
     if g["status"] != "running":
-        die("container is not running")
+        die(f"container '{pos[0]}' not running!")  # pve-container src/PVE/CLI/pct.pm exec
     if "--" not in pos:
         bad("pct exec without --")
-elif sub == "agent":
-    if guest(pos[0])["status"] != "running":
+elif sub in ("agent", "guest"):
+    # `qm agent` is an alias of `qm guest cmd` (qemu-server src/PVE/CLI/qm.pm).
+    gid = pos[0] if sub == "agent" else pos[1]
+    g = guest(gid)
+    # qemu-server src/PVE/QemuServer/Agent.pm assert_agent_available, in its order;
+    # the stand-in's agent answers whenever it is enabled and the VM runs.
+    agent = g["config"].get("agent")
+    if agent is None:
+        die("No QEMU guest agent configured")
+    if g["status"] != "running":
+        die(f"VM {gid} is not running")
+    if agent.split(",")[0] in ("0", "enabled=0"):
         die("QEMU guest agent is not running")
+    if sub == "guest" and pos[0] == "exec":
+        out = pve_guests_exec(g, gid)
 elif sub == "cloudinit":
     pass
-elif sub == "guest":
-    # qm guest exec <id> [--pass-stdin 1] -- cmd...: a JSON reply like the agent's.
-    gid = pos[1]
-    g = guest(gid)
-    if g["status"] != "running":
-        die("QEMU guest agent is not running")
-    cmd = pos[pos.index("--") + 1:]
-    reply = {"exited": 1, "exitcode": 0, "out-data": ""}
-    if "--pass-stdin" in pos:
-        g["files"][cmd[-1]] = sys.stdin.read()
-    elif cmd[0] == "/bin/sh" and len(cmd) > 6 and "echo $? >" in cmd[4]:
-        # Detached: sh -c START sh JOB <log> <exit file> <command...>
-        log_file, exit_file, inner = cmd[5], cmd[6], cmd[7:]
-        if '"$@"' not in cmd[4]:
-            bad("a detached command must run its arguments, not a script built from them")
-        # Exit codes for cloud-init waits, per guest, from `cloud_init` in the state.
-        codes = S.get("cloud_init", {}).get(gid, [])
-        code = codes.pop(0) if inner[:1] == ["cloud-init"] and codes else 0
-        g["files"][exit_file] = f"{code}\n"
-        g["files"][log_file] = "ran " + " ".join(inner) + "\n"
-    elif cmd[0] in ("cat", "tail"):
-        f = cmd[-1]
-        if f in g["files"]:
-            reply["out-data"] = g["files"][f]
-        else:
-            reply.update(exitcode=1, **{"err-data": f"cat: {f}: No such file or directory"})
-    out = json.dumps(reply)
 save()
 sys.stdout.write(out)

@@ -5,6 +5,7 @@
 
 mod containers;
 mod host_storage;
+mod rules;
 mod vms;
 
 use std::ops::Deref;

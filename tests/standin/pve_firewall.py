@@ -1,0 +1,102 @@
+"""`pvesh` on the stand-in host: `/cluster/resources`, `/storage`, and a guest's
+firewall rules and options as pve-firewall's API keeps them.
+"""
+import json
+import re
+
+from pve_model import NODE, die, storages
+
+# The fields of a rule the API returns (pve-firewall src/PVE/Firewall.pm $rule_properties).
+RULE_FIELDS = ("type", "action", "macro", "enable", "source", "dest", "sport", "dport", "proto",
+               "iface", "log", "icmp-type", "comment")
+
+
+def resources(S):
+    # pve-manager src/PVE/API2/Cluster.pm resources, src/PVE/API2Tools.pm
+    # extract_vm_stats: `tags` and `lock` are the main section's raw strings, present
+    # only when set.
+    out = []
+    for k, g in S["guests"].items():
+        e = {"id": f"{g['type']}/{k}", "vmid": int(k), "type": g["type"], "node": NODE,
+             "status": g["status"], "template": int(g.get("template", 0))}
+        name = g["config"].get("hostname" if g["type"] == "lxc" else "name")
+        if name:
+            e["name"] = name
+        for p in ("tags", "lock"):
+            if p in g["config"]:
+                e[p] = g["config"][p]
+        out.append(e)
+    return out
+
+
+def rules_of(G, path):
+    m = re.search(r"/(lxc|qemu)/(\d+)/firewall", path)
+    g = G.get(m.group(2))
+    if g is None or g["type"] != m.group(1):
+        what = "lxc" if m.group(1) == "lxc" else "qemu-server"
+        die(f"Configuration file 'nodes/{NODE}/{what}/{m.group(2)}.conf' does not exist")
+    return g
+
+
+def at(rules, pos):
+    # pve-firewall src/PVE/API2/Firewall/Rules.pm get_rule/update_rule/delete_rule.
+    if pos >= len(rules):
+        die(f"no rule at position {pos}")
+    return rules[pos]
+
+
+def run(c):
+    """Run `pvesh`; return what it prints."""
+    S, sub, path, opts = c.S, c.sub, c.pos[0], dict(c.opts)
+    if sub == "get" and path == "/cluster/resources":
+        return json.dumps(resources(S))
+    if sub == "get" and path == "/storage":
+        return json.dumps([dict(v, storage=k) for k, v in storages(S).items()])
+    if "/firewall/" not in path:
+        return ""
+    g = rules_of(S["guests"], path)
+    rules = g.setdefault("rules", [])
+    m = re.search(r"/rules/(\d+)$", path)
+    if path.endswith("/firewall/rules"):
+        if sub == "get":
+            return json.dumps([dict({k: r[k] for k in RULE_FIELDS if k in r}, pos=i) for i, r in enumerate(rules)])
+        if sub == "create":
+            # Rules.pm create_rule: `pos` is accepted and ignored, the rule goes on top;
+            # no `enable` means disabled; duplicates are allowed.
+            rule = {k: v for k, v in opts.items() if k in RULE_FIELDS}
+            rule["enable"] = int(opts.get("enable", 0))
+            rules.insert(0, rule)
+    elif m:
+        pos = int(m.group(1))
+        rule = at(rules, pos)
+        if sub == "get":
+            return json.dumps(dict(rule, pos=pos))
+        if sub == "delete":
+            del rules[pos]  # Rules.pm delete_rule: splice(@$rules, $pos, 1)
+        elif sub == "set" and "moveto" in opts:
+            # Rules.pm update_rule: other arguments are ignored; the rule goes before
+            # the rule that was at index `moveto`, or last when moveto >= count.
+            moveto, moved = int(opts["moveto"]), []
+            for i, r in enumerate(rules):
+                if i == pos:
+                    continue
+                if i == moveto:
+                    moved.append(rule)
+                moved.append(r)
+            if moveto >= len(rules):
+                moved.append(rule)
+            rules[:] = moved
+        elif sub == "set":
+            for k in opts.pop("delete", "").replace(",", " ").split():
+                rule.pop(k, None)
+            rule.update({k: (int(v) if k == "enable" else v) for k, v in opts.items() if k in RULE_FIELDS})
+    elif path.endswith("/firewall/options"):
+        fw = g.setdefault("firewall", {})
+        if sub == "get":
+            return json.dumps(fw)
+        # pve-firewall src/PVE/API2/Firewall/VM.pm set_options: merged, `delete` removes.
+        for k in opts.pop("delete", "").replace(",", " ").split():
+            fw.pop(k, None)
+        opts.pop("digest", None)
+        fw.update({k: int(v) if v.isdigit() else v for k, v in opts.items()})
+    return ""

@@ -1,0 +1,222 @@
+"""The stand-in's model of a Proxmox host: storages and what their volumes can do,
+guest volumes, config sections with pending changes, tags and MAC addresses.
+
+Every refusal is Proxmox's own, with its message; the comment above it names the
+Proxmox file and function it comes from (pve-storage, pve-container, qemu-server,
+pve-guest-common, pve-common).
+"""
+import os
+import random
+import re
+import sys
+
+NODE = "pve"
+
+
+def die(msg, code=1):
+    sys.stderr.write(msg + "\n")
+    sys.exit(code)
+
+
+# The two storages a Proxmox installation defines (pve-manager's default
+# storage.cfg); `state["storages"]` (from `pvesm add`, or seeded by a test) adds to
+# or overrides them.
+DEFAULT_STORAGES = {
+    "local": {"type": "dir", "path": "/var/lib/vz", "content": "iso,vztmpl,backup"},
+    "local-lvm": {"type": "lvmthin", "vgname": "pve", "thinpool": "data", "content": "rootdir,images"},
+}
+
+
+def storages(S):
+    return dict(DEFAULT_STORAGES, **S.get("storages", {}))
+
+
+def storage_type(S, sid):
+    # pve-storage src/PVE/Storage.pm storage_config: die "storage '$storeid' does not exist\n"
+    st = storages(S).get(sid)
+    if st is None:
+        die(f"storage '{sid}' does not exist")
+    return st["type"]
+
+
+# pve-storage volume_has_feature, key `snapshot`: ZFSPoolPlugin/ZFSPlugin, LvmThinPlugin,
+# RBDPlugin and BTRFSPlugin snapshot any format; Plugin.pm (Dir, NFS, CIFS, CephFS,
+# GlusterFS) and LVMPlugin (thick, PVE 9 volume chains) only qcow2.
+SNAPSHOT_ANY = {"zfspool", "zfs", "lvmthin", "rbd", "btrfs"}
+SNAPSHOT_QCOW2 = {"dir", "nfs", "cifs", "cephfs", "glusterfs", "lvm"}
+# pve-storage volume_has_feature, key `clone`: from a base (template) volume on ZFS,
+# LVM-thin, RBD, BTRFS (Plugin.pm too, but only for qcow2 targets, never a CT's
+# raw/subvol); from a snapshot of a non-template only where `clone` has `snap`.
+CLONE_BASE = {"zfspool", "zfs", "lvmthin", "rbd", "btrfs"}
+CLONE_SNAP = {"lvmthin", "rbd", "btrfs"}
+
+
+def prop(value, key, default_key=None):
+    """One key of a property string (`local-lvm:vm-1-disk-0,mp=/x,size=4G`)."""
+    for i, part in enumerate(value.split(",")):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            if k == key:
+                return v
+        elif i == 0 and key == default_key:
+            return part
+    return None
+
+
+def with_prop(value, key, new):
+    parts = [p for p in value.split(",") if not p.startswith(key + "=")]
+    return ",".join(parts + ([f"{key}={new}"] if new is not None else []))
+
+
+def is_volume_key(kind, key):
+    if kind == "lxc":
+        return key == "rootfs" or re.fullmatch(r"mp\d+", key) is not None
+    return re.fullmatch(r"(ide|sata|scsi|virtio)\d+|efidisk0|tpmstate0", key) is not None
+
+
+def volume(kind, value):
+    return prop(value, "volume" if kind == "lxc" else "file", "volume" if kind == "lxc" else "file")
+
+
+def mount_type(vol):
+    # pve-container src/PVE/LXC/Config.pm classify_mountpoint: a path is a bind or
+    # device mount, anything else a storage volume.
+    if vol.startswith("/dev/"):
+        return "device"
+    return "bind" if vol.startswith("/") else "volume"
+
+
+def volumes(kind, config):
+    """(key, volume id) of every disk in a config; CD-ROMs (cloud-init included) and
+    `none` are skipped as PVE::QemuConfig::has_feature skips them."""
+    out = []
+    for k in sorted(config):
+        if not is_volume_key(kind, k):
+            continue
+        v = config[k]
+        if kind == "qemu" and (prop(v, "media") == "cdrom" or volume(kind, v) == "none"):
+            continue
+        out.append((k, volume(kind, v)))
+    return out
+
+
+def volume_format(vol):
+    m = re.search(r"\.(qcow2|raw|vmdk)$", vol)
+    return m.group(1) if m else "raw"
+
+
+def has_snapshot_feature(S, kind, config):
+    # pve-container src/PVE/LXC/Config.pm has_feature (and PVE::QemuConfig::has_feature):
+    # every volume must have it; a bind or device mount (a path, no storage) never does
+    # (pve-storage PVE::Storage::volume_has_feature returns undef for a path).
+    for _, vol in volumes(kind, config):
+        if mount_type(vol) != "volume":
+            return False
+        stype = storage_type(S, vol.split(":")[0])
+        fmt = "subvol" if kind == "lxc" and "subvol-" in vol else volume_format(vol)
+        if not (stype in SNAPSHOT_ANY or fmt == "qcow2" and stype in SNAPSHOT_QCOW2):
+            return False
+    return True
+
+
+def size_text(gib):
+    return f"{int(gib)}G" if gib == int(gib) else f"{int(round(gib * 1024))}M"
+
+
+def size_gib(text):
+    m = re.fullmatch(r"([\d.]+)([KMGT]?)", text or "")
+    if not m:
+        return 0.0
+    return float(m.group(1)) * {"K": 1 / 1048576, "M": 1 / 1024, "G": 1, "T": 1024, "": 1}[m.group(2)]
+
+
+def allocate(S, gid, kind, g, value):
+    """A new volume for `<storage>:<size in GiB>` (pct create --rootfs, --mpN, qm --scsiN),
+    named as the storage plugins name them; paths and existing volumes are kept."""
+    vol = volume(kind, value)
+    m = re.fullmatch(r"([^:/,]+):(\d+(?:\.\d+)?|cloudinit)", vol or "")
+    if not m:
+        if vol and mount_type(vol) == "volume" and ":" in vol:
+            storage_type(S, vol.split(":")[0])
+        return value
+    sid, size = m.groups()
+    stype = storage_type(S, sid)
+    used = " ".join(g.get("config", {}).values()) + " " + " ".join(g.get("pending", {}).values())
+    n = 0
+    while f"-{gid}-disk-{n}" in used:
+        n += 1
+    rest = value.split(",")[1:]
+    if size == "cloudinit":
+        name = f"vm-{gid}-cloudinit" + (".qcow2" if stype in SNAPSHOT_QCOW2 else "")
+        return ",".join([f"{sid}:{name}"] + rest + ["media=cdrom"])
+    if kind == "lxc" and stype in ("zfspool", "btrfs") or stype in SNAPSHOT_QCOW2 and float(size) == 0 and kind == "lxc":
+        name = f"subvol-{gid}-disk-{n}"
+    elif stype in SNAPSHOT_QCOW2 and stype != "lvm":
+        name = f"{gid}/vm-{gid}-disk-{n}." + (prop(value, "format") or "raw")
+    else:
+        name = f"vm-{gid}-disk-{n}"
+    gib = float(size)
+    if any(p.startswith("import-from=") for p in rest):
+        gib = 2252 / 1024  # a cloud image's disk
+        rest = [p for p in rest if not p.startswith("import-from=")]
+    rest = [p for p in rest if not p.startswith("size=")]
+    return ",".join([f"{sid}:{name}"] + rest + [f"size={size_text(gib)}"])
+
+
+def rename_volume(value, kind, src, dst, storage=None):
+    """A cloned volume: the same name for the new guest, on `storage` if given."""
+    vol = volume(kind, value)
+    sid, name = vol.split(":", 1)
+    name = re.sub(rf"(^|/)(base|vm|subvol)-{src}-", lambda m: f"{m.group(1)}{'subvol' if m.group(2) == 'subvol' else 'vm'}-{dst}-", name)
+    name = re.sub(rf"^{src}/", f"{dst}/", name)
+    return value.replace(vol, f"{storage or sid}:{name}", 1)
+
+
+def random_mac():
+    # PVE::Tools::random_ether_addr with the datacenter's default prefix BC:24:11.
+    return "BC:24:11:" + ":".join(f"{random.randrange(256):02X}" for _ in range(3))
+
+
+def with_new_mac(kind, value):
+    if kind == "lxc":
+        return with_prop(value, "hwaddr", random_mac())
+    first, *rest = value.split(",")
+    model = first.split("=")[0]
+    return ",".join([f"{model}={random_mac()}"] + rest)
+
+
+def with_mac(kind, value):
+    """netN as stored: a MAC is assigned when none is given (pve-container
+    parse_lxc_network `hwaddr`, qemu-server parse_net `macaddr`)."""
+    if kind == "lxc":
+        return value if prop(value, "hwaddr") else with_prop(value, "hwaddr", random_mac())
+    first = value.split(",")[0]
+    if "=" in first and first.split("=")[0] != "macaddr" or prop(value, "macaddr"):
+        return value
+    return with_new_mac(kind, value)
+
+
+def unique_tags(value):
+    # pve-common src/PVE/ParseUtils.pm split_list (`;`, `,` and whitespace separate),
+    # then pve-guest-common src/PVE/GuestHelpers.pm get_unique_tags: lower-cased,
+    # de-duplicated, sorted, joined by `;` (datacenter.cfg tag-style defaults).
+    return ";".join(sorted({t.lower() for t in re.split(r"[\s,;]+", value) if t}))
+
+
+def section(config, raw=()):
+    return "".join(f"{k}: {config[k]}\n" for k in sorted(config)) + "".join(l + "\n" for l in raw)
+
+
+def parse_section(text):
+    config, raw = {}, []
+    for l in text.splitlines():
+        if l.startswith("lxc."):
+            raw.append(l)
+        elif ": " in l:
+            k, v = l.split(": ", 1)
+            config[k] = v
+    return config, raw
+
+
+def host_path(path):
+    return os.environ.get("PHOENIX_PVE_ROOT", "") + path
