@@ -173,7 +173,7 @@ def validate():
         "destroy": (base + "/{vmid}", "DELETE", ["vmid"]),
         "template": (base + "/{vmid}/template", "POST", ["vmid"]),
     }
-    if sub in ("exec", "push", "config", "status", "listsnapshot", "agent", "cloudinit", "guest"):
+    if sub in ("exec", "push", "config", "status", "listsnapshot", "agent", "cloudinit", "guest", "pending"):
         return sub, rest, {}
     if sub not in table:
         bad(f"'{tool} {sub}' is not a command")
@@ -255,15 +255,38 @@ if tool == "pvesh":
     path = pos[0]
     if sub == "get" and path == "/cluster/resources":
         out = json.dumps([{"vmid": int(k), "type": g["type"], "status": g["status"], "tags": g["config"].get("tags", ""),
-                           "template": int(g.get("template", 0))} for k, g in G.items()])
+                           "node": "pve", "template": int(g.get("template", 0))} for k, g in G.items()])
+    elif sub == "get" and path == "/nodes":
+        out = json.dumps([{"node": "pve", "status": "online"}])
     elif sub == "get" and path.endswith("/firewall/rules"):
+        # The rules with their fields, as pve-firewall's get_rules lists them.
         gid = re.search(r"/(\d+)/firewall", path).group(1)
-        out = json.dumps([{"pos": p} for p in range(len(G.get(gid, {}).get("rules", [])))])
+        out = json.dumps([dict(r, pos=p) for p, r in enumerate(G.get(gid, {}).get("rules", []))])
     elif path.endswith("/firewall/rules") and sub == "create":
+        # create_rule: unshifted to the top, disabled unless `enable` is given.
         gid = re.search(r"/(\d+)/firewall", path).group(1)
-        G[gid].setdefault("rules", []).append(opts)
+        G[gid].setdefault("rules", []).insert(0, dict(opts, enable=int(opts.get("enable", 0))))
+    elif "/firewall/rules/" in path and sub == "set" and "moveto" in opts:
+        # update_rule with moveto: taken out, put back before the old index moveto.
+        gid = re.search(r"/(\d+)/firewall", path).group(1)
+        rules, p, to = G[gid]["rules"], int(path.rsplit("/", 1)[1]), int(opts["moveto"])
+        if p >= len(rules):
+            die(f"no rule at position {p}")
+        moved = rules[p]
+        new = []
+        for i, r in enumerate(rules):
+            if i == p:
+                continue
+            if i == to:
+                new.append(moved)
+            new.append(r)
+        if to >= len(rules):
+            new.append(moved)
+        G[gid]["rules"] = new
     elif "/firewall/rules/" in path and sub == "delete":
         gid = re.search(r"/(\d+)/firewall", path).group(1)
+        if int(path.rsplit("/", 1)[1]) >= len(G[gid].get("rules", [])):
+            die(f"no rule at position {path.rsplit('/', 1)[1]}")
         G[gid]["rules"].pop(int(path.rsplit("/", 1)[1]))
     elif path.endswith("/firewall/options"):
         gid = re.search(r"/(\d+)/firewall", path).group(1)
@@ -391,6 +414,8 @@ elif sub == "set":
             die(f"import-from: {src}: No such file")
         g["size"] = 2.2  # a cloud image's disk
         opts["scsi0"] = f"{disk.split(':')[0]}:vm-{pos[0]}-disk-0,size=2252M"
+    for k in opts.pop("delete", "").split(","):
+        g["config"].pop(k, None)
     g["config"].update(opts)
 elif sub in ("start", "stop", "shutdown", "reboot"):
     g = guest(pos[0])
@@ -407,6 +432,9 @@ elif sub == "config":
         shown = f"{size}G" if size == int(size) else f"{int(size * 1024)}M"
         disk = "rootfs" if g["type"] == "lxc" else "scsi0"
         out += f"{disk}: local-lvm:vm-{pos[0]}-disk-0,size={shown}\n"
+elif sub == "pending":
+    # format_pending: `cur k: v` for each option in effect (nothing stays pending here).
+    out = "".join(f"cur {k}: {v}\n" for k, v in guest(pos[0])["config"].items())
 elif sub == "listsnapshot":
     out = "".join(f"`-> {s}  2026-11-27 00:00:00  snapshot\n" for s in guest(pos[0])["snapshots"]) + "`-> current  You are here!\n"
 elif sub == "snapshot":
@@ -447,6 +475,10 @@ elif sub == "exec":
         die("container is not running")
     if "--" not in pos:
         bad("pct exec without --")
+elif sub == "guest" and pos[:1] == ["cmd"]:
+    # qm guest cmd <id> ping: nothing printed on success.
+    if guest(pos[1])["status"] != "running":
+        die("QEMU guest agent is not running")
 elif sub == "agent":
     if guest(pos[0])["status"] != "running":
         die("QEMU guest agent is not running")

@@ -149,13 +149,13 @@ fn random_starts_always_end_exactly_as_defined() {
     let ports = ["1", "2", "3", "4", "5"];
     let mut seed = 7u64;
     for _ in 0..300 {
-        let mut next = |n: u64| {
+        let mut next = |n: usize| {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (seed >> 33) % n
+            usize::try_from(seed >> 33).unwrap() % n
         };
-        let wanted: Vec<&str> = (0..next(5)).map(|_| ports[next(5) as usize]).collect();
+        let wanted: Vec<&str> = (0..next(5)).map(|_| ports[next(5)]).collect();
         let start: Vec<RuleNow> = (0..next(7))
-            .map(|_| now(ports[next(5) as usize], next(4) != 0))
+            .map(|_| now(ports[next(5)], next(4) != 0))
             .collect();
         let g = guest(&wanted);
         let mut dedup: Vec<&str> = Vec::new();

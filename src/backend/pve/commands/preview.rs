@@ -103,6 +103,8 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
         }
         Work::Update => cmds.extend(configure(g, node)),
         Work::Steps => {
+            // A rollback deletes the newer template snapshot; it is then taken anew.
+            let mut rolled_back = false;
             for step in w.steps {
                 match step {
                     Step::Feature(f) => {
@@ -111,12 +113,13 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
                                 && w.steps.get(1) == Some(step)
                         {
                             cmds.extend(rollback_preview(g, f));
+                            rolled_back = true;
                         }
                         cmds.extend(step_script(g, defs, step));
                     }
                     Step::App => cmds.extend(step_script(g, defs, step)),
                     Step::Snapshot => {
-                        cmds.extend(snapshot(g, template_snapshot(g), true));
+                        cmds.extend(snapshot(g, template_snapshot(g), !rolled_back));
                     }
                     Step::Configure => cmds.extend(settings(g)),
                     _ => {}
