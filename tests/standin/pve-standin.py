@@ -153,6 +153,8 @@ def validate():
         pattern = re.sub(r"/(lxc|qemu)/\d+", r"/\1/{vmid}", pattern)
         pattern = re.sub(r"/rules/\d+$", "/rules/{pos}", pattern)
         props = params(pattern, method)
+        if props is None and method in ((find(SCHEMA, pattern) or {}).get("info") or {}):
+            props = {}  # an endpoint without parameters (GET /nodes)
         if props is None:
             bad(f"no endpoint {method} {pattern}")
         return verb, [path], check_opts(props, rest)

@@ -39,9 +39,6 @@ impl Default for PveOptions {
 
 pub struct Pve {
     pub(super) runner: Runner,
-    /// The Proxmox node name when `/nodes` lists just one; a guest's own node comes
-    /// from `/cluster/resources` ([`Pve::node_of`]).
-    pub(super) node: Option<String>,
     pub(super) opts: PveOptions,
 }
 
@@ -50,23 +47,15 @@ pub(super) const SHORT: Duration = Duration::from_secs(120);
 impl Pve {
     pub fn new(runner: Runner, opts: PveOptions) -> Result<Pve, BackendError> {
         let mut log = Log::sink();
-        // The node names `pvesh` paths take are Proxmox's, not necessarily what
-        // `hostname` prints.
-        let ran = runner
-            .check(
-                &Cmd::new(["pvesh", "get", "/nodes", "--output-format", "json"]),
-                SHORT,
-                &mut log,
-            )
+        // Only a probe: the node names `pvesh` paths take are Proxmox's, not
+        // necessarily what `hostname` prints (see `node_of`).
+        runner
+            .check(&Cmd::new(["true"]), SHORT, &mut log)
             .map_err(|e| BackendError::Failed {
                 backend: "pve",
                 message: format!("cannot reach the host: {}", e.message),
             })?;
-        Ok(Pve {
-            runner,
-            node: only_node(&ran.stdout),
-            opts,
-        })
+        Ok(Pve { runner, opts })
     }
 
     /// A path of the host's own files, under [`PveOptions::root`].
@@ -100,7 +89,8 @@ impl Pve {
     }
 
     /// The node a guest lives on: its `node` in `/cluster/resources` (pve-manager
-    /// `PVE::API2::Cluster::resources`, always present), else the host's only node.
+    /// `PVE::API2::Cluster::resources`, always present), else the only node of
+    /// `/nodes`.
     pub(super) fn node_of(&self, g: &GuestCtx, log: &mut Log) -> Result<String, OpError> {
         let out = self.check(&commands::inventory(), SHORT, log)?;
         let listed = serde_json::from_str::<Value>(&out).ok().and_then(|v| {
@@ -110,7 +100,16 @@ impl Pve {
                     .flatten()
             })
         });
-        listed.or_else(|| self.node.clone()).ok_or_else(|| {
+        let only = || {
+            self.check(
+                &Cmd::new(["pvesh", "get", "/nodes", "--output-format", "json"]),
+                SHORT,
+                log,
+            )
+            .ok()
+            .and_then(|out| only_node(&out))
+        };
+        listed.or_else(only).ok_or_else(|| {
             OpError::new(format!(
                 "cannot tell which Proxmox node {} is on: /cluster/resources does not list it and the cluster has several nodes",
                 g.node
