@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::Pve;
 use super::client::SHORT;
 use super::cmd::Cmd;
+use super::commands;
 use crate::backend::{GuestCtx, Log, OpError, OpResult, Script, command};
 
 /// The output of a finished `qm guest exec`, or why it is not one: the JSON reply
@@ -188,7 +189,7 @@ impl Pve {
 
     /// Wait until the VM's guest agent answers.
     pub(super) fn wait_agent(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        let ping = Cmd::new(["qm", "agent", &g.guest.id.to_string(), "ping"]);
+        let ping = commands::agent_ping(g.guest);
         command::poll_until(Duration::from_secs(300), Duration::from_secs(2), || {
             Ok(self.check(&ping, SHORT, log).is_ok().then_some(()))
         })?

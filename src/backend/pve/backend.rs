@@ -41,26 +41,23 @@ impl Backend for Pve {
 
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
         let tags = commands::stamp_tags(stamp);
-        let cmds = match (g.guest.kind, &g.source) {
-            (GuestKind::Ct, Some((src, snap))) => vec![
-                commands::ct_clone(g.guest, src, snap),
-                commands::stamp(g.guest, &tags),
-            ],
-            (GuestKind::Ct, None) => vec![commands::ct_create(g.guest, &tags)],
-            (GuestKind::Vm, Some((src, _))) => {
-                self.all(
-                    &[
-                        commands::vm_clone(g.guest, src),
-                        commands::stamp(g.guest, &tags),
-                    ],
-                    g.timeout,
-                    log,
-                )?;
-                return self.grow_vm_disk(g, log);
+        // A clone carries its source's tags, `phx-built-<source key>` among them:
+        // its own stamp replaces that before anything else happens to it.
+        match (g.guest.kind, &g.source) {
+            (GuestKind::Ct, Some((src, snap))) => {
+                self.check(&commands::ct_clone(g.guest, src, snap), g.timeout, log)?;
+                self.stamp_merged(g, stamp, log)
             }
-            (GuestKind::Vm, None) => return self.create_template_vm(g, &tags, log),
-        };
-        self.all(&cmds, g.timeout, log)
+            (GuestKind::Ct, None) => self
+                .check(&commands::ct_create(g.guest, &tags), g.timeout, log)
+                .map(|_| ()),
+            (GuestKind::Vm, Some((src, _))) => {
+                self.check(&commands::vm_clone(g.guest, src), g.timeout, log)?;
+                self.stamp_merged(g, stamp, log)?;
+                self.grow_vm_disk(g, log)
+            }
+            (GuestKind::Vm, None) => self.create_template_vm(g, &tags, log),
+        }
     }
 
     fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
@@ -83,10 +80,11 @@ impl Backend for Pve {
 
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let id = g.guest.id.to_string();
-        let mut cmds = match g.guest.kind {
+        let cmds = match g.guest.kind {
             GuestKind::Ct => {
                 let current =
                     Current::parse(&self.check(&Cmd::new(["pct", "config", &id]), SHORT, log)?);
+                self.bind_sources(g, log)?;
                 commands::ct_configure(g.guest, &current)
             }
             GuestKind::Vm => {
@@ -95,16 +93,18 @@ impl Backend for Pve {
                 commands::vm_configure(g.guest, &current)
             }
         };
-        cmds.extend(commands::firewall(
-            g.guest,
-            &self.node,
-            self.firewall_rule_count(g, log),
-        ));
         self.all(&cmds, g.timeout, log)?;
+        self.firewall_sync(g, log)?;
         match g.guest.kind {
-            GuestKind::Ct => self.raw_lines(g, log),
+            GuestKind::Ct => {
+                self.raw_lines(g, log)?;
+                self.settle_pending(g, log)
+            }
             // Volumes are mounted at start; a running VM gets changes now.
-            GuestKind::Vm if self.status(g, log)?.contains("running") => self.vm_volumes(g, log),
+            GuestKind::Vm if self.status(g, log)?.contains("running") => {
+                self.settle_pending(g, log)?;
+                self.vm_volumes(g, log)
+            }
             GuestKind::Vm => Ok(()),
         }
     }
@@ -113,6 +113,7 @@ impl Backend for Pve {
         let id = g.guest.id.to_string();
         if !self.status(g, log)?.contains("running") {
             let start = if g.guest.kind == GuestKind::Ct {
+                self.bind_sources(g, log)?;
                 commands::ct_start(g.guest)
             } else {
                 commands::vm_start(g.guest)
@@ -174,16 +175,12 @@ impl Backend for Pve {
         if g.guest.kind == GuestKind::Vm && template.is_template() && name == template_step {
             return self.vm_make_template(g, log);
         }
-        let exists = self.snapshots(g, log).iter().any(|s| s == name);
+        let exists = self.snapshots(g, log).iter().any(|s| s.name == name);
         self.all(&commands::snapshot(g.guest, name, exists), g.timeout, log)
     }
 
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
-        if !self.snapshots(g, log).iter().any(|s| s == name) {
-            return Err(OpError::new(format!("{} has no snapshot `{name}`", g.node)));
-        }
-        self.check(&commands::rollback(g.guest, name), g.timeout, log)
-            .map(|_| ())
+        self.rollback_past_newer(g, name, log)
     }
 
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
@@ -194,12 +191,7 @@ impl Backend for Pve {
     }
 
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
-        self.check(
-            &commands::stamp(g.guest, &commands::stamp_tags(stamp)),
-            SHORT,
-            log,
-        )
-        .map(|_| ())
+        self.stamp_merged(g, stamp, log)
     }
 
     fn supports_builtin_host(&self) -> bool {

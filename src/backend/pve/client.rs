@@ -1,15 +1,16 @@
 //! `Pve`, the backend for one Proxmox host: where its commands run (`Runner`), what
 //! the caller configured (`PveOptions`), the node name, and the small queries every
-//! operation shares (status, snapshots, firewall rules).
+//! operation shares (status, snapshots, firewall rules, pending changes, a guest's
+//! node).
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::cmd::{Cmd, tool};
+use super::commands::{self, Pending, RuleNow, SnapshotNow};
 use super::runner::Runner;
 use crate::backend::{BackendError, GuestCtx, Log, OpError, OpResult};
-use crate::defs::GuestKind;
 
 /// Where cloud images are kept on a Proxmox host: the default of
 /// [`PveOptions::image_dir`].
@@ -38,8 +39,6 @@ impl Default for PveOptions {
 
 pub struct Pve {
     pub(super) runner: Runner,
-    /// The Proxmox node name, for `pvesh` paths.
-    pub(super) node: String,
     pub(super) opts: PveOptions,
 }
 
@@ -48,17 +47,15 @@ pub(super) const SHORT: Duration = Duration::from_secs(120);
 impl Pve {
     pub fn new(runner: Runner, opts: PveOptions) -> Result<Pve, BackendError> {
         let mut log = Log::sink();
-        let ran = runner
-            .check(&Cmd::new(["hostname"]), SHORT, &mut log)
+        // Only a probe: the node names `pvesh` paths take are Proxmox's, not
+        // necessarily what `hostname` prints (see `node_of`).
+        runner
+            .check(&Cmd::new(["true"]), SHORT, &mut log)
             .map_err(|e| BackendError::Failed {
                 backend: "pve",
                 message: format!("cannot reach the host: {}", e.message),
             })?;
-        Ok(Pve {
-            runner,
-            node: ran.stdout.trim().to_string(),
-            opts,
-        })
+        Ok(Pve { runner, opts })
     }
 
     /// A path of the host's own files, under [`PveOptions::root`].
@@ -91,41 +88,95 @@ impl Pve {
         )
     }
 
-    pub(super) fn firewall_rule_count(&self, g: &GuestCtx, log: &mut Log) -> usize {
-        let kind = if g.guest.kind == GuestKind::Ct {
-            "lxc"
-        } else {
-            "qemu"
+    /// The node a guest lives on: its `node` in `/cluster/resources` (pve-manager
+    /// `PVE::API2::Cluster::resources`, always present), else the only node of
+    /// `/nodes`.
+    pub(super) fn node_of(&self, g: &GuestCtx, log: &mut Log) -> Result<String, OpError> {
+        let out = self.check(&commands::inventory(), SHORT, log)?;
+        let listed = serde_json::from_str::<Value>(&out).ok().and_then(|v| {
+            v.as_array()?.iter().find_map(|r| {
+                (r.get("vmid")?.as_u64()? == u64::from(g.guest.id))
+                    .then(|| r.get("node")?.as_str().map(str::to_string))
+                    .flatten()
+            })
+        });
+        let only = || {
+            self.check(
+                &Cmd::new(["pvesh", "get", "/nodes", "--output-format", "json"]),
+                SHORT,
+                log,
+            )
+            .ok()
+            .and_then(|out| only_node(&out))
         };
-        let path = format!("/nodes/{}/{kind}/{}/firewall/rules", self.node, g.guest.id);
-        self.check(
+        listed.or_else(only).ok_or_else(|| {
+            OpError::new(format!(
+                "cannot tell which Proxmox node {} is on: /cluster/resources does not list it and the cluster has several nodes",
+                g.node
+            ))
+        })
+    }
+
+    /// The guest's firewall rules as they are, in position order.
+    pub(super) fn firewall_rules(
+        &self,
+        g: &GuestCtx,
+        node: &str,
+        log: &mut Log,
+    ) -> Result<Vec<RuleNow>, OpError> {
+        let path = format!("{}/rules", commands::firewall_base(g.guest, node));
+        let out = self.check(
             &Cmd::new(["pvesh", "get", &path, "--output-format", "json"]),
             SHORT,
             log,
-        )
-        .ok()
-        .and_then(|out| serde_json::from_str::<Value>(&out).ok())
-        .and_then(|v| v.as_array().map(Vec::len))
-        .unwrap_or(0)
+        )?;
+        commands::parse_rules(&out).map_err(|e| OpError::new(format!("{}: {e}", g.node)))
     }
 
-    pub(super) fn snapshots(&self, g: &GuestCtx, log: &mut Log) -> Vec<String> {
+    /// The guest's snapshots, oldest first.
+    pub(super) fn snapshots(&self, g: &GuestCtx, log: &mut Log) -> Vec<SnapshotNow> {
         let tool = tool(g.guest);
-        self.check(
-            &Cmd::new([tool, "listsnapshot", &g.guest.id.to_string()]),
+        let out = self
+            .check(
+                &Cmd::new([tool, "listsnapshot", &g.guest.id.to_string()]),
+                SHORT,
+                log,
+            )
+            .unwrap_or_default();
+        commands::parse_listsnapshot(&out)
+    }
+
+    /// `pct pending` / `qm pending`: the tags in effect and what waits for a start.
+    pub(super) fn pending(&self, g: &GuestCtx, log: &mut Log) -> Result<Pending, OpError> {
+        let tool = tool(g.guest);
+        let out = self.check(
+            &Cmd::new([tool, "pending", &g.guest.id.to_string()]),
             SHORT,
             log,
-        )
-        .unwrap_or_default()
-        .lines()
-        // `listsnapshot` prints a tree: "`-> name  date  description".
-        .filter_map(|l| {
-            l.trim_start_matches(|c: char| c == '`' || c == '-' || c == '>' || c.is_whitespace())
-                .split_whitespace()
-                .next()
-                .map(str::to_string)
-        })
-        .filter(|n| n != "current")
-        .collect()
+        )?;
+        Ok(Pending::parse(&out))
+    }
+}
+
+/// The node of `pvesh get /nodes` when there is exactly one.
+fn only_node(json: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(json).ok()?;
+    match v.as_array()?.as_slice() {
+        [one] => one.get("node")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_comes_from_proxmox_when_there_is_one() {
+        assert_eq!(
+            only_node(r#"[{"node":"pve1","status":"online"}]"#).as_deref(),
+            Some("pve1")
+        );
+        assert_eq!(only_node(r#"[{"node":"a"},{"node":"b"}]"#), None);
     }
 }

@@ -29,8 +29,12 @@ pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
             .unwrap_or("")
             .split([';', ',', ' '])
             .collect();
+        // `phx-building` wins over a `phx-built-*` beside it: a clone inherits its
+        // source's stamp and is not built until its own says so.
         let stamp = if !tags.contains(&"phoenix") {
             Stamp::Foreign
+        } else if tags.iter().any(|t| t.starts_with("phx-building")) {
+            Stamp::Building
         } else if let Some(k) = tags.iter().find_map(|t| t.strip_prefix("phx-built-")) {
             Stamp::Built(k.to_string())
         } else {
@@ -47,4 +51,31 @@ pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
         );
     }
     Ok(inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clone_being_built_is_not_taken_for_its_source() {
+        let inv = parse_inventory(
+            r#"[{"vmid":950,"type":"lxc","node":"pve","tags":"phoenix;phx-built-abc;phx-building;prod"},
+                {"vmid":920,"type":"lxc","node":"pve","tags":"phoenix;phx-built-abc;prod"},
+                {"vmid":100,"type":"qemu","node":"pve","tags":"prod"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            inv.get(&NodeId::Ct(950)).map(|o| &o.stamp),
+            Some(&Stamp::Building)
+        );
+        assert_eq!(
+            inv.get(&NodeId::Ct(920)).map(|o| &o.stamp),
+            Some(&Stamp::Built("abc".into()))
+        );
+        assert_eq!(
+            inv.get(&NodeId::Vm(100)).map(|o| &o.stamp),
+            Some(&Stamp::Foreign)
+        );
+    }
 }

@@ -12,7 +12,9 @@
 //! (where they run: locally or over ssh), `client` (`Pve` and `PveOptions`, the
 //! queries every operation shares), `backend` (`impl Backend for Pve`), `inventory`
 //! (reading the guest list), `ct` and `vm` (what containers and VMs need past the
-//! plain `pct`/`qm` calls), `agent` (the VM guest agent), and `host` (the built-in
+//! plain `pct`/`qm` calls), `settle` (bind mount sources, firewall reconcile,
+//! pending changes, the merged stamp, rollback past newer snapshots), `agent` (the
+//! VM guest agent), and `host` (the built-in
 //! host steps, ZFS and NFS). Dependencies go one way: `cmd` and `runner` at the
 //! bottom, then `client`, `commands` and `host`, then the operations, `backend` on
 //! top.
@@ -26,6 +28,7 @@ mod ct;
 pub mod host;
 mod inventory;
 pub mod runner;
+mod settle;
 mod vm;
 
 pub use self::client::{IMAGE_DIR, Pve, PveOptions};

@@ -1,6 +1,7 @@
 //! Reading and writing a guest's Proxmox config: what `pct config`/`qm config`
-//! report that a re-run must respect (`Current`), and the raw `lxc.*` lines that
-//! phoenix writes into a container's config file itself.
+//! report that a re-run must respect (`Current`), what `pct pending`/`qm pending`
+//! report (`Pending`), and the raw `lxc.*` lines that phoenix writes into a
+//! container's config file itself.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,10 @@ use std::collections::BTreeMap;
 pub struct Current {
     /// mpN → the container path it is mounted at.
     pub mounts: BTreeMap<u32, String>,
+    /// mpN → its source: a host path (a bind mount) or a volume.
+    pub mount_sources: BTreeMap<u32, String>,
+    /// devN → the device path it passes through.
+    pub devices: BTreeMap<u32, String>,
     /// Root disk size in GiB (a container's `rootfs`).
     pub rootfs_gb: Option<f64>,
     /// A VM's boot disk (`scsi0`) size in GiB.
@@ -47,6 +52,20 @@ impl Current {
                 && let Some(path) = value.split(',').find_map(|p| p.strip_prefix("mp="))
             {
                 cur.mounts.insert(n, path.to_string());
+                let source = value.split(',').next().unwrap_or_default();
+                cur.mount_sources.insert(n, source.to_string());
+            }
+            if let Some(n) = key.strip_prefix("dev").and_then(|n| n.parse::<u32>().ok()) {
+                // `path` is the default key: `dev0: /dev/x` or `dev0: path=/dev/x,...`.
+                let path = value
+                    .split(',')
+                    .find_map(|p| match p.split_once('=') {
+                        Some(("path", v)) => Some(v),
+                        Some(_) => None,
+                        None => Some(p),
+                    })
+                    .unwrap_or_default();
+                cur.devices.insert(n, path.to_string());
             }
             let size = || {
                 value
@@ -62,6 +81,38 @@ impl Current {
             }
         }
         cur
+    }
+}
+
+/// What `pct pending <id>` / `qm pending <id>` report (pve-guest-common
+/// `PVE::GuestHelpers::format_pending`: `cur k: v`, `new k: v`, `del k: v` lines).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// The tags in effect (`tags` is fast-pluggable, so never pending).
+    pub tags: String,
+    /// Options changed or deleted that apply only at the next start, in order.
+    pub options: Vec<String>,
+}
+
+impl Pending {
+    pub fn parse(text: &str) -> Pending {
+        let mut p = Pending::default();
+        for line in text.lines() {
+            let Some((state, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            let Some((key, value)) = rest.split_once(':') else {
+                continue;
+            };
+            match state {
+                "cur" if key == "tags" => p.tags = value.trim().to_string(),
+                "new" | "del" if !p.options.iter().any(|o| o == key) => {
+                    p.options.push(key.to_string());
+                }
+                _ => {}
+            }
+        }
+        p
     }
 }
 
@@ -110,6 +161,33 @@ mod tests {
     use super::*;
 
     const CONF: &str = "arch: amd64\nhostname: web\nlxc.apparmor.profile: old\nmemory: 1024\nparent: final-form\n\n[final-form]\narch: amd64\nlxc.apparmor.profile: old\nsnaptime: 1\n";
+
+    #[test]
+    fn pending_options_and_tags_are_read() {
+        let p = Pending::parse(
+            "cur arch: amd64\ncur tags: phoenix;prod\ncur features: nesting=0\nnew features: nesting=1\ndel mp1: /srv,mp=/srv\n",
+        );
+        assert_eq!(p.tags, "phoenix;prod");
+        assert_eq!(p.options, ["features", "mp1"]);
+        assert!(Pending::parse("cur memory: 512\n").options.is_empty());
+    }
+
+    #[test]
+    fn devices_and_mount_sources_are_read() {
+        let c = Current::parse(
+            "dev0: /dev/nvidiactl\ndev4: path=/dev/nvidia1,mode=0666\nmp2: /srv/data,mp=/data\n[s]\ndev9: /dev/x\n",
+        );
+        assert_eq!(
+            c.devices.get(&0).map(String::as_str),
+            Some("/dev/nvidiactl")
+        );
+        assert_eq!(c.devices.get(&4).map(String::as_str), Some("/dev/nvidia1"));
+        assert_eq!(c.devices.len(), 2);
+        assert_eq!(
+            c.mount_sources.get(&2).map(String::as_str),
+            Some("/srv/data")
+        );
+    }
 
     #[test]
     fn raw_lines_go_to_the_main_section_only() {

@@ -1,10 +1,15 @@
 //! Container commands: `pct create`/`clone`, the settings of `pct set` (mount points
-//! and volumes keyed by container path, rootfs growth only), start, stop, and
-//! running a script inside.
+//! and volumes keyed by container path, devices by index, both brought to exactly
+//! the definition's list; rootfs growth only), bind mount sources on the host,
+//! start, stop, and running a script inside.
 
 use super::super::cmd::{Cmd, id};
 use super::config::Current;
-use crate::defs::Guest;
+use crate::defs::{BindMount, Guest};
+
+/// Where an unprivileged container's root is mapped on the host (Proxmox's default
+/// `lxc.idmap`).
+const UNPRIVILEGED_ROOT: u64 = 100_000;
 
 /// `name=eth0,bridge=vmbr0,ip=10.0.0.5/24,gw=10.0.0.1,hwaddr=...,firewall=1`
 pub fn ct_net0(g: &Guest) -> String {
@@ -76,30 +81,62 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
     if !s.pct_features.is_empty() {
         set = set.opt("features", s.pct_features.join(","));
     }
-    for (i, dev) in g.devices.gpu_device_paths().iter().enumerate() {
-        set = set.opt(&format!("dev{i}"), format!("path={dev}"));
+    let mut delete: Vec<String> = Vec::new();
+    // Devices by index, exactly the definition's: a clone inherits its source's
+    // `devN`, and two entries for one device make the start fail (pve-container
+    // `PVE::LXC::create_passthrough_device_node`: mknod "File exists").
+    let devices = g.devices.gpu_device_paths();
+    for (i, dev) in devices.iter().enumerate() {
+        let n = u32::try_from(i).unwrap_or(u32::MAX);
+        if current.devices.get(&n) != Some(dev) {
+            set = set.opt(&format!("dev{n}"), format!("path={dev}"));
+        }
     }
+    delete.extend(
+        current
+            .devices
+            .keys()
+            .filter(|n| usize::try_from(**n).is_ok_and(|n| n >= devices.len()))
+            .map(|n| format!("dev{n}")),
+    );
     // Mount points, then volumes, keyed by container path: one already mounted at
-    // the same path is left alone, a new one takes the first free index.
+    // the same path is left alone (a bind mount whose host path changed gets it
+    // anew), a new one takes the first free index, one the definition no longer
+    // lists is deleted (a volume becomes `unusedN`; Proxmox keeps its data).
     let mut taken: Vec<u32> = current.mounts.keys().copied().collect();
-    let wanted = g
+    let binds = g
         .mounts
         .binds
         .iter()
-        .map(|b| (b.host_path.clone(), b.container_path.as_str()))
-        .chain(
-            g.mounts
-                .volumes
-                .iter()
-                .map(|v| (format!("{}:{}", v.pool, v.size_gb), v.mount_point.as_str())),
-        );
-    for (source, path) in wanted {
-        if current.mounts.values().any(|p| p == path) {
+        .map(|b| (b.host_path.clone(), b.container_path.as_str(), true));
+    let volumes = g.mounts.volumes.iter().map(|v| {
+        (
+            format!("{}:{}", v.pool, v.size_gb),
+            v.mount_point.as_str(),
+            false,
+        )
+    });
+    let wanted: Vec<(String, &str, bool)> = binds.chain(volumes).collect();
+    for (source, path, bind) in &wanted {
+        if let Some((n, _)) = current.mounts.iter().find(|(_, p)| p == path) {
+            if *bind && current.mount_sources.get(n) != Some(source) {
+                set = set.opt(&format!("mp{n}"), format!("{source},mp={path}"));
+            }
             continue;
         }
         let n = (0..=u32::MAX).find(|n| !taken.contains(n)).unwrap_or(0);
         taken.push(n);
         set = set.opt(&format!("mp{n}"), format!("{source},mp={path}"));
+    }
+    delete.extend(
+        current
+            .mounts
+            .iter()
+            .filter(|(_, p)| !wanted.iter().any(|(_, w, _)| w == p))
+            .map(|(n, _)| format!("mp{n}")),
+    );
+    if !delete.is_empty() {
+        set = set.opt("delete", delete.join(","));
     }
     let mut cmds = vec![set];
     if let Some(want) = s.disk_gb
@@ -114,6 +151,37 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
         ]));
     }
     cmds
+}
+
+/// Make a bind mount's host directory when it is missing: Proxmox refuses to
+/// start a container whose bind source is not a directory (pve-container
+/// `PVE::LXC::__mountpoint_mount`: "directory '<path>' does not exist"), and `pct
+/// set` does not check. A directory phoenix creates for an unprivileged container
+/// is given to the container's mapped root (100000 plus `owner_uid`/`owner_gid`);
+/// for a privileged one to `owner_uid`/`owner_gid` when given. A directory that
+/// already exists is never touched. `path` is the host path as the runner sees it
+/// (under `PveOptions::root`).
+pub fn bind_source(g: &Guest, b: &BindMount, path: &str) -> Cmd {
+    let (uid, gid) = (b.owner_uid, b.owner_gid);
+    let owner = if g.shape.unprivileged {
+        format!(
+            "{}:{}",
+            UNPRIVILEGED_ROOT + uid.unwrap_or(0),
+            UNPRIVILEGED_ROOT + gid.unwrap_or(0)
+        )
+    } else if uid.is_some() || gid.is_some() {
+        format!("{}:{}", uid.unwrap_or(0), gid.unwrap_or(0))
+    } else {
+        String::new()
+    };
+    Cmd::new([
+        "/bin/sh",
+        "-c",
+        "[ -d \"$1\" ] && exit 0; mkdir -p \"$1\" || exit 1; [ -z \"$2\" ] || chown \"$2\" \"$1\"",
+        "sh",
+        path,
+        &owner,
+    ])
 }
 
 pub fn ct_start(g: &Guest) -> Cmd {
@@ -134,3 +202,7 @@ pub fn ct_exec(g: &Guest, local: &str, remote: &str, args: &[String]) -> Vec<Cmd
         run,
     ]
 }
+
+#[cfg(test)]
+#[path = "ct_tests.rs"]
+mod tests;

@@ -1,64 +1,8 @@
 //! Commands that are the same for containers and VMs but for the tool (`pct` or
-//! `qm`): firewall, snapshots, rollback, destroy, the stamp tags, the inventory.
+//! `qm`): destroy, the stamp tags, the inventory.
 
 use super::super::cmd::{Cmd, id, tool};
-use crate::defs::{Guest, GuestKind};
-
-/// Firewall: switch the guest's firewall on or off, replace its rules. `existing`
-/// is the number of rules it has now (they are deleted from the last one down).
-pub fn firewall(g: &Guest, node: &str, existing: usize) -> Vec<Cmd> {
-    let kind = if g.kind == GuestKind::Ct {
-        "lxc"
-    } else {
-        "qemu"
-    };
-    let base = format!("/nodes/{node}/{kind}/{}/firewall", g.id);
-    let enabled = g.firewall.enabled;
-    let mut cmds =
-        vec![Cmd::new(["pvesh", "set", &format!("{base}/options")]).flag("enable", enabled)];
-    for pos in (0..existing).rev() {
-        cmds.push(Cmd::new([
-            "pvesh",
-            "delete",
-            &format!("{base}/rules/{pos}"),
-        ]));
-    }
-    if !enabled {
-        return cmds;
-    }
-    for rule in &g.firewall.rules {
-        let mut c = Cmd::new(["pvesh", "create", &format!("{base}/rules")])
-            .opt("type", rule.direction.as_str())
-            .opt("action", rule.action.as_str())
-            .opt("enable", "1");
-        for (name, value) in [
-            ("source", &rule.source),
-            ("dest", &rule.dest),
-            ("proto", &rule.proto),
-            ("dport", &rule.port),
-            ("comment", &rule.comment),
-        ] {
-            c = c.opt_if(name, value.clone());
-        }
-        cmds.push(c);
-    }
-    cmds
-}
-
-/// Retake a snapshot: delete the old one of that name first when there is one.
-pub fn snapshot(g: &Guest, name: &str, exists: bool) -> Vec<Cmd> {
-    let tool = tool(g);
-    let mut cmds = Vec::new();
-    if exists {
-        cmds.push(Cmd::new([tool, "delsnapshot", &id(g), name]));
-    }
-    cmds.push(Cmd::new([tool, "snapshot", &id(g), name]));
-    cmds
-}
-
-pub fn rollback(g: &Guest, name: &str) -> Cmd {
-    Cmd::new([tool(g), "rollback", &id(g), name])
-}
+use crate::defs::Guest;
 
 pub fn destroy(g: &Guest) -> Vec<Cmd> {
     vec![
@@ -67,7 +11,8 @@ pub fn destroy(g: &Guest) -> Vec<Cmd> {
     ]
 }
 
-/// Stamp the guest: the `phoenix` tag marks ownership, a second tag carries the key.
+/// Stamp the guest: the `phoenix` tag marks ownership, a second tag carries the
+/// key. `tags` is the whole list (`--tags` replaces it): see [`merge_tags`].
 pub fn stamp(g: &Guest, tags: &str) -> Cmd {
     Cmd::new([tool(g), "set", &id(g)]).opt("tags", tags)
 }
@@ -78,6 +23,27 @@ pub fn stamp_tags(stamp: &str) -> String {
         Some(key) => format!("phoenix;phx-built-{}", &key[..key.len().min(32)]),
         None => "phoenix;phx-building".into(),
     }
+}
+
+/// Whether phoenix sets this tag (and so replaces it with every stamp).
+fn is_stamp_tag(tag: &str) -> bool {
+    tag == "phoenix" || tag.starts_with("phx-built-") || tag.starts_with("phx-building")
+}
+
+/// The tag list to write: the guest's `current` tags that phoenix did not set,
+/// kept, and phoenix's own replaced by `stamp` (from [`stamp_tags`]). `--tags`
+/// replaces the whole list (pve-container `PVE::LXC::Config::update_pct_config`,
+/// qemu-server `update_vm` via `PVE::GuestHelpers::get_unique_tags`), which splits
+/// at `;`, `,` and whitespace (`PVE::Tools::split_list`). A clone's inherited
+/// `phx-built-<source key>` goes with it.
+pub fn merge_tags(current: &str, stamp: &str) -> String {
+    let mut tags: Vec<&str> = stamp.split(';').collect();
+    for t in current.split([';', ',', ' ', '\t']) {
+        if !t.is_empty() && !is_stamp_tag(t) && !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    tags.join(";")
 }
 
 /// Everything on the host in one call.
@@ -91,4 +57,24 @@ pub fn inventory() -> Cmd {
         "--output-format",
         "json",
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stamp_replaces_only_phoenix_s_own_tags() {
+        let built = stamp_tags("built:abcd");
+        assert_eq!(
+            merge_tags("phoenix;phx-built-0000;prod, web team", &built),
+            "phoenix;phx-built-abcd;prod;web;team"
+        );
+        assert_eq!(
+            merge_tags("phoenix;phx-built-src;gpu", &stamp_tags("building:")),
+            "phoenix;phx-building;gpu",
+            "a clone's inherited stamp goes"
+        );
+        assert_eq!(merge_tags("", &built), built);
+    }
 }

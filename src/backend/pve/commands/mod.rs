@@ -10,26 +10,40 @@
 //! one `--features`, GPUs as native `devN` passthrough (no hard-coded cgroup majors),
 //! mount points and volumes keyed by container path so a re-run adds nothing twice,
 //! rootfs growth only (`pct resize` never shrinks). Firewall rules go through
-//! `pvesh`, and the guest's firewall is switched on, which the shell tool forgot.
+//! `pvesh`, reconciled in order, and the guest's firewall is switched on, which the
+//! shell tool forgot.
 //!
-//! The rooms: `config` (a guest's config as Proxmox reports it, raw `lxc.*` lines),
-//! `ct` and `vm` (the commands of each kind), `guest` (what both kinds share),
+//! The rooms: `config` (a guest's config and pending changes as Proxmox reports
+//! them, raw `lxc.*` lines), `ct` and `vm` (the commands of each kind), `firewall`
+//! (the rule reconcile), `snapshots` (retake, rollback past newer snapshots),
+//! `guest` (the rest both kinds share),
 //! `preview` (a whole build, for the dry run and the schema tests). Every value comes
 //! from the guest's typed settings (`defs::settings`), defaults already resolved;
 //! none is read out of the JSON by field name. `Cmd` itself lives in `pve::cmd`.
 
 mod config;
 mod ct;
+mod firewall;
 mod guest;
 mod preview;
+mod snapshots;
 mod vm;
 
-pub use self::config::{Current, raw_line, with_raw_lines};
-pub use self::ct::{ct_clone, ct_configure, ct_create, ct_exec, ct_net0, ct_start, ct_stop};
-pub use self::guest::{destroy, firewall, inventory, rollback, snapshot, stamp, stamp_tags};
+pub use self::config::{Current, Pending, raw_line, with_raw_lines};
+pub use self::ct::{
+    bind_source, ct_clone, ct_configure, ct_create, ct_exec, ct_net0, ct_start, ct_stop,
+};
+pub use self::firewall::{
+    RuleKey, RuleNow, firewall, firewall_base, firewall_reconcile, parse_rules,
+};
+pub use self::guest::{destroy, inventory, merge_tags, stamp, stamp_tags};
 pub use self::preview::{full_build, preview};
+pub use self::snapshots::{
+    SnapshotNow, is_own_snapshot, parse_listsnapshot, rollback, rollback_preview, rollback_to,
+    snapshot,
+};
 pub use self::vm::{
-    image_customise, image_download, image_path, image_url, image_work_copy, vm_clone,
+    agent_ping, image_customise, image_download, image_path, image_url, image_work_copy, vm_clone,
     vm_configure, vm_create_template, vm_generalise, vm_grow_disk, vm_net0, vm_start, vm_template,
 };
 pub use super::client::IMAGE_DIR;

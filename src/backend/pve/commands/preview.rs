@@ -5,7 +5,9 @@ use super::super::client::IMAGE_DIR;
 use super::super::cmd::Cmd;
 use super::config::Current;
 use super::ct::{ct_clone, ct_configure, ct_create, ct_exec, ct_start};
-use super::guest::{destroy, firewall, rollback, snapshot, stamp, stamp_tags};
+use super::firewall::firewall;
+use super::guest::{destroy, stamp, stamp_tags};
+use super::snapshots::{rollback_preview, snapshot};
 use super::vm::{
     image_customise, image_work_copy, vm_clone, vm_configure, vm_create_template, vm_generalise,
     vm_grow_disk, vm_start, vm_template,
@@ -22,10 +24,16 @@ pub fn full_build(g: &Guest, defs: &Definitions, node: &str) -> Vec<Cmd> {
     let source = g.clone_from.as_ref().and_then(|(src, _)| defs.guest(*src));
     let mut cmds = Vec::new();
     match (g.kind, source) {
-        (GuestKind::Ct, Some(src)) => cmds.push(ct_clone(g, src, template_snapshot(src))),
+        // A clone carries its source's tags, stamp included: its own comes first
+        // (merged with the inherited user tags, which a dry run does not know).
+        (GuestKind::Ct, Some(src)) => {
+            cmds.push(ct_clone(g, src, template_snapshot(src)));
+            cmds.push(stamp(g, &building));
+        }
         (GuestKind::Ct, None) => cmds.push(ct_create(g, &building)),
         (GuestKind::Vm, Some(src)) => {
             cmds.push(vm_clone(g, src));
+            cmds.push(stamp(g, &building));
             cmds.extend(vm_grow_disk(g, &Current::default()));
         }
         (GuestKind::Vm, None) => {
@@ -95,6 +103,8 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
         }
         Work::Update => cmds.extend(configure(g, node)),
         Work::Steps => {
+            // A rollback deletes the newer template snapshot; it is then taken anew.
+            let mut rolled_back = false;
             for step in w.steps {
                 match step {
                     Step::Feature(f) => {
@@ -102,13 +112,14 @@ pub fn preview(w: &Preview, defs: &Definitions, node: &str) -> Vec<Cmd> {
                             || w.steps.first() == Some(&Step::Configure)
                                 && w.steps.get(1) == Some(step)
                         {
-                            cmds.push(rollback(g, &format!("pre-{f}")));
+                            cmds.extend(rollback_preview(g, f));
+                            rolled_back = true;
                         }
                         cmds.extend(step_script(g, defs, step));
                     }
                     Step::App => cmds.extend(step_script(g, defs, step)),
                     Step::Snapshot => {
-                        cmds.extend(snapshot(g, template_snapshot(g), true));
+                        cmds.extend(snapshot(g, template_snapshot(g), !rolled_back));
                     }
                     Step::Configure => cmds.extend(settings(g)),
                     _ => {}

@@ -195,6 +195,12 @@ pub fn vm_template(g: &Guest) -> Vec<Cmd> {
     ]
 }
 
+/// Ask the guest agent whether it answers. `qm agent` is an alias of `qm guest cmd`
+/// kept only by a "FIXME: remove with PVE 8.0" (qemu-server `PVE::CLI::qm`).
+pub fn agent_ping(g: &Guest) -> Cmd {
+    Cmd::new(["qm", "guest", "cmd", &id(g), "ping"])
+}
+
 pub fn vm_start(g: &Guest) -> Cmd {
     Cmd::new(["qm", "start", &id(g)])
 }
@@ -202,6 +208,12 @@ pub fn vm_start(g: &Guest) -> Cmd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agent_is_pinged_by_its_real_command() {
+        let g = Guest::empty(crate::defs::GuestKind::Vm, 1001, "f.json", "x");
+        assert_eq!(agent_ping(&g).display(), "qm guest cmd 1001 ping");
+    }
 
     #[test]
     fn vm_net0_keeps_the_mac_and_only_flips_the_firewall() {

@@ -1,0 +1,93 @@
+//! `pct set` against a clone's inherited config, and bind mount sources.
+
+use super::*;
+use crate::defs::{GuestKind, Volume};
+
+fn ct() -> Guest {
+    let mut g = Guest::empty(GuestKind::Ct, 950, "f.json", "x");
+    g.name = "web".into();
+    g.devices.gpus = vec![0];
+    g.mounts.binds = vec![BindMount {
+        host_path: "/srv/models".into(),
+        container_path: "/models".into(),
+        owner_uid: Some(1000),
+        owner_gid: None,
+    }];
+    g.mounts.volumes = vec![Volume {
+        name: None,
+        pool: "tank".into(),
+        size_gb: 8,
+        mount_point: "/data".into(),
+    }];
+    g
+}
+
+#[test]
+fn a_clone_s_devices_and_mounts_become_exactly_its_own() {
+    // The source had two GPUs and another bind mount; the clone wants one GPU.
+    let current = Current::parse(
+        "dev0: path=/dev/nvidiactl\ndev1: /dev/nvidia-uvm\ndev2: /dev/nvidia-uvm-tools\ndev3: /dev/nvidia0\ndev4: /dev/nvidia1\nmp0: /srv/other,mp=/other\nmp1: tank:vm-950-disk-1,mp=/data,size=8G\n",
+    );
+    let set = ct_configure(&ct(), &current)[0].display();
+    assert!(set.contains("--delete dev4,mp0"), "{set}");
+    assert!(
+        !set.contains("--dev0") && !set.contains("--dev3"),
+        "unchanged devices are not set again: {set}"
+    );
+    assert!(set.contains("--mp2 /srv/models,mp=/models"), "{set}");
+    assert!(!set.contains("--mp1"), "{set}");
+    assert!(!set.contains("unprivileged"), "read-only after creation");
+    // A bind mount whose host path changed keeps its index.
+    let moved = Current::parse("mp0: /srv/old,mp=/models\nmp1: tank:vm-950-disk-1,mp=/data\n");
+    let set = ct_configure(&ct(), &moved)[0].display();
+    assert!(
+        set.contains("--mp0 /srv/models,mp=/models") && !set.contains("--delete"),
+        "{set}"
+    );
+}
+
+#[test]
+fn bind_sources_are_made_and_given_to_the_mapped_root_only_when_new() {
+    let mut g = ct();
+    g.shape.unprivileged = true;
+    let c = bind_source(&g, &g.mounts.binds[0], "/srv/models");
+    assert_eq!(c.argv.last().map(String::as_str), Some("101000:100000"));
+    g.shape.unprivileged = false;
+    let c = bind_source(&g, &g.mounts.binds[0], "/srv/models");
+    assert_eq!(c.argv.last().map(String::as_str), Some("1000:0"));
+
+    // The script, for real: an existing directory is left alone; a new one is made
+    // and chowned (to ourselves here, which needs no privilege).
+    let me = |f: &str| {
+        let out = std::process::Command::new("id").arg(f).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let owner = format!("{}:{}", me("-u"), me("-g"));
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("a/b").display().to_string();
+    let mut run = bind_source(&g, &g.mounts.binds[0], &new);
+    *run.argv.last_mut().unwrap() = owner.clone();
+    let status = std::process::Command::new(&run.argv[0])
+        .args(&run.argv[1..])
+        .status()
+        .unwrap();
+    assert!(status.success() && std::path::Path::new(&new).is_dir());
+    // A path that is a file stays an error, as Proxmox's start would be.
+    let file = dir.path().join("f").display().to_string();
+    std::fs::write(&file, "x").unwrap();
+    let mut run = bind_source(&g, &g.mounts.binds[0], &file);
+    *run.argv.last_mut().unwrap() = String::new();
+    let status = std::process::Command::new(&run.argv[0])
+        .args(&run.argv[1..])
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    // An existing directory with a bogus owner: untouched, so no chown error.
+    let mut run = bind_source(&g, &g.mounts.binds[0], &new);
+    *run.argv.last_mut().unwrap() = "no-such-user-xyz".into();
+    let status = std::process::Command::new(&run.argv[0])
+        .args(&run.argv[1..])
+        .status()
+        .unwrap();
+    assert!(status.success(), "an existing directory is never chowned");
+}

@@ -1,0 +1,121 @@
+//! What phoenix does against a guest as it is, around the plain `pct set`/`qm set`:
+//! bind mount sources made on the host, the firewall reconciled, pending changes
+//! applied by a restart, the stamp merged into the user's tags, a rollback past
+//! phoenix's own newer snapshots.
+
+use super::Pve;
+use super::client::SHORT;
+use super::cmd::{Cmd, tool};
+use super::commands;
+use crate::backend::{GuestCtx, Log, OpError, OpResult};
+use crate::defs::GuestKind;
+
+impl Pve {
+    /// Make every bind mount's host directory that is missing (see
+    /// [`commands::bind_source`]): before a container starts, and before `pct set`
+    /// adds a bind mount (hotplugged onto a running container, a missing directory
+    /// fails the whole `pct set`).
+    pub(super) fn bind_sources(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        for b in &g.guest.mounts.binds {
+            let path = self.host_path(&b.host_path);
+            self.check(&commands::bind_source(g.guest, b, &path), SHORT, log)?;
+        }
+        Ok(())
+    }
+
+    /// The guest's firewall: switched on or off, its rules exactly the defined ones
+    /// in order (a clone's inherited rules included; see
+    /// [`commands::firewall_reconcile`]).
+    pub(super) fn firewall_sync(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let node = self.node_of(g, log)?;
+        let current = self.firewall_rules(g, &node, log)?;
+        self.all(
+            &commands::firewall_reconcile(g.guest, &node, &current),
+            g.timeout,
+            log,
+        )
+    }
+
+    /// After `pct set`/`qm set` on a running guest: what Proxmox could not apply
+    /// live stays pending until the next start (pve-container
+    /// `PVE::LXC::Config::vmconfig_hotplug_pending`, qemu-server
+    /// `PVE::QemuServer::vmconfig_hotplug_pending`: `die "skip\n"`), so the guest is
+    /// restarted once (a container with `pct reboot`, a VM shut down and started)
+    /// and checked again. Still pending is an error naming the options.
+    pub(super) fn settle_pending(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        if !self.status(g, log)?.contains("running") {
+            return Ok(());
+        }
+        let pending = self.pending(g, log)?;
+        if pending.options.is_empty() {
+            return Ok(());
+        }
+        log.note(&format!(
+            "{} applies at the next start: restarting {}",
+            pending.options.join(", "),
+            g.node
+        ));
+        let id = g.guest.id.to_string();
+        match g.guest.kind {
+            GuestKind::Ct => {
+                self.check(&Cmd::new(["pct", "reboot", &id]), g.timeout, log)?;
+            }
+            GuestKind::Vm => {
+                self.all(
+                    &[
+                        Cmd::new(["qm", "shutdown", &id])
+                            .opt("timeout", "180")
+                            .opt("forceStop", "1"),
+                        commands::vm_start(g.guest),
+                    ],
+                    g.timeout,
+                    log,
+                )?;
+                self.wait_agent(g, log)?;
+            }
+        }
+        self.refuse_pending(g, log).map(|_| ())
+    }
+
+    /// The guest's tags in effect, or an error naming the options that are still
+    /// pending: a guest whose config differs from what runs is not built.
+    fn refuse_pending(&self, g: &GuestCtx, log: &mut Log) -> Result<String, OpError> {
+        let pending = self.pending(g, log)?;
+        if pending.options.is_empty() {
+            return Ok(pending.tags);
+        }
+        Err(OpError::new(format!(
+            "{} still has pending changes after a restart ({}); see `{} pending {}`",
+            g.node,
+            pending.options.join(", "),
+            tool(g.guest),
+            g.guest.id
+        )))
+    }
+
+    /// Write the stamp (`stamp_tags`) merged into the guest's other tags. A
+    /// `built` stamp is refused while changes are pending; the `building` stamp of
+    /// a fresh clone is not (it must replace the source's stamp first).
+    pub(super) fn stamp_merged(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let tags = commands::stamp_tags(stamp);
+        let current = if stamp.starts_with("built:") {
+            self.refuse_pending(g, log)?
+        } else {
+            self.pending(g, log)?.tags
+        };
+        self.check(
+            &commands::stamp(g.guest, &commands::merge_tags(&current, &tags)),
+            SHORT,
+            log,
+        )
+        .map(|_| ())
+    }
+
+    /// Roll back to `name`, deleting phoenix's own newer snapshots first (see
+    /// [`commands::rollback_to`]).
+    pub(super) fn rollback_past_newer(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        let snaps = self.snapshots(g, log);
+        let cmds = commands::rollback_to(g.guest, name, &snaps).map_err(OpError::new)?;
+        self.all(&cmds, g.timeout, log)
+    }
+}
