@@ -240,3 +240,33 @@ pub(crate) fn check_template_snapshots(defs: &Definitions, diags: &mut Diagnosti
         );
     }
 }
+
+/// Enabling a guest's firewall without `policy_in` drops every inbound packet no
+/// rule accepts (pve-firewall's guest default is `policy_in` DROP): traffic the
+/// shell tool's guests received may stop. Name each such guest.
+pub(crate) fn check_firewall_policies(defs: &Definitions, diags: &mut Diagnostics) {
+    for g in defs.guests.values() {
+        let fw = &g.firewall;
+        if !fw.enabled || fw.policy_in.is_some() {
+            continue;
+        }
+        let accepted = fw
+            .rules
+            .iter()
+            .filter(|r| r.direction == super::settings::Direction::In)
+            .filter(|r| r.action == super::settings::RuleAction::Accept)
+            .count();
+        diags.push(
+            Diagnostic::warning(
+                &g.file,
+                format!("{}.firewall", g.path),
+                format!(
+                    "{}'s firewall drops inbound traffic that none of its {accepted} inbound ACCEPT rule{} matches (Proxmox's default policy_in is DROP)",
+                    g.label(),
+                    if accepted == 1 { "" } else { "s" }
+                ),
+            )
+            .help("add an `in` ACCEPT rule for every service it offers, or set \"policy_in\": \"ACCEPT\" (or \"DROP\" to say it is meant)"),
+        );
+    }
+}

@@ -190,6 +190,28 @@ pub(crate) fn read_firewall(r: &mut Reader, raw: &Map<String, Value>, p: &str) -
     out.defined = true;
     let fp = join(p, "firewall");
     out.enabled = r.bool(fw, &fp, "enabled").unwrap_or(false);
+    for (key, policy) in [
+        ("policy_in", &mut out.policy_in),
+        ("policy_out", &mut out.policy_out),
+    ] {
+        *policy = match r.s(fw, &fp, key) {
+            None => None,
+            Some("ACCEPT") => Some(RuleAction::Accept),
+            Some("DROP") => Some(RuleAction::Drop),
+            Some("REJECT") => Some(RuleAction::Reject),
+            Some(other) => {
+                r.error(
+                    join(&fp, key),
+                    format!(
+                        "policy `{}` is not ACCEPT, DROP or REJECT",
+                        read::quote(other)
+                    ),
+                    "use one of ACCEPT, DROP, REJECT",
+                );
+                None
+            }
+        };
+    }
     let Some(rules) = r.array(fw, &fp, "rules") else {
         return out;
     };

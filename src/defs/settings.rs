@@ -217,6 +217,11 @@ pub struct Firewall {
     pub defined: bool,
     /// `firewall.enabled` (absent: false).
     pub enabled: bool,
+    /// `firewall.policy_in` / `policy_out`: what happens to traffic no rule
+    /// matches. Absent, Proxmox's defaults apply: inbound DROP, outbound ACCEPT
+    /// (pve-firewall `PVE::Firewall`, rule generation for a guest).
+    pub policy_in: Option<RuleAction>,
+    pub policy_out: Option<RuleAction>,
     pub rules: Vec<FirewallRule>,
 }
 

@@ -303,3 +303,38 @@ fn a_volume_the_backend_could_not_make_is_an_error_not_left_out() {
     assert!(defs.guest(950).unwrap().mounts.volumes.is_empty());
     assert!(defs.guest(1001).unwrap().mounts.nfs.is_empty());
 }
+
+#[test]
+fn firewall_policies_are_read_and_an_implicit_inbound_drop_is_named() {
+    let warnings = |diags: &Diagnostics| -> Vec<String> {
+        diags
+            .0
+            .iter()
+            .filter(|d| !d.is_error())
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect()
+    };
+    let (_, diags) = load_json(&gpu_container(), None);
+    assert!(
+        warnings(&diags)
+            .iter()
+            .any(|w| w
+                .starts_with("lxc_configs.950.firewall: ct:950's firewall drops inbound traffic")),
+        "{:#?}",
+        warnings(&diags)
+    );
+    let mut lxc = gpu_container();
+    lxc["lxc_configs"]["950"]["firewall"]["policy_in"] = json!("DROP");
+    lxc["lxc_configs"]["950"]["firewall"]["policy_out"] = json!("ALLOW");
+    let (defs, diags) = load_json(&lxc, None);
+    let fw = &defs.guest(950).unwrap().firewall;
+    assert_eq!(fw.policy_in, Some(RuleAction::Drop));
+    assert_eq!(fw.policy_out, None);
+    assert!(!warnings(&diags).iter().any(|w| w.contains("drops inbound")));
+    assert!(
+        errors(&diags).iter().any(|e| e
+            == "lxc_configs.950.firewall.policy_out: policy `ALLOW` is not ACCEPT, DROP or REJECT"),
+        "{:#?}",
+        errors(&diags)
+    );
+}

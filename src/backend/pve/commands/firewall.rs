@@ -143,8 +143,14 @@ fn create(base: &str, rule: &FirewallRule) -> Cmd {
 /// emits only the options line.
 pub fn firewall_reconcile(g: &Guest, node: &str, current: &[RuleNow]) -> Vec<Cmd> {
     let base = firewall_base(g, node);
+    // Policies only where the definition names them: otherwise Proxmox's defaults
+    // (inbound DROP, outbound ACCEPT) stay, and `validate` warned about inbound.
+    let fw = &g.firewall;
     let mut cmds = vec![
-        Cmd::new(["pvesh", "set", &format!("{base}/options")]).flag("enable", g.firewall.enabled),
+        Cmd::new(["pvesh", "set", &format!("{base}/options")])
+            .flag("enable", fw.enabled)
+            .opt_if("policy_in", fw.policy_in.map(|p| p.as_str().to_string()))
+            .opt_if("policy_out", fw.policy_out.map(|p| p.as_str().to_string())),
     ];
     let wanted = wanted(g);
     let keys: Vec<RuleKey> = wanted.iter().map(|r| RuleKey::of(r)).collect();

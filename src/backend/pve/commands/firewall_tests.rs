@@ -183,3 +183,19 @@ fn rules_are_read_in_position_order_and_foreign_ones_match_nothing() {
     assert_eq!(rules[1], now("80", true));
     assert_eq!(rules[2], now("22", false), "no `enable` is disabled");
 }
+
+#[test]
+fn policies_are_set_only_where_the_definition_names_them() {
+    let mut g = guest(&["80"]);
+    let options = |g: &Guest| firewall_reconcile(g, "pve", &[])[0].display();
+    assert_eq!(
+        options(&g),
+        "pvesh set /nodes/pve/lxc/103/firewall/options --enable 1"
+    );
+    g.firewall.policy_in = Some(RuleAction::Drop);
+    g.firewall.policy_out = Some(RuleAction::Reject);
+    assert_eq!(
+        options(&g),
+        "pvesh set /nodes/pve/lxc/103/firewall/options --enable 1 --policy_in DROP --policy_out REJECT"
+    );
+}
