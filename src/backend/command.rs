@@ -2,84 +2,11 @@
 //! command line and its output written to the node's log.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{OpError, OpResult};
-
-/// A node's log file in `cache/logs/`. Every command, its output and exit status.
-#[derive(Debug)]
-pub struct Log {
-    pub(crate) file: Option<File>,
-    pub path: PathBuf,
-}
-
-impl Log {
-    pub fn open(path: &Path) -> Log {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok();
-        Log {
-            file,
-            path: path.to_path_buf(),
-        }
-    }
-
-    /// A log that goes nowhere (dry runs, tests).
-    pub fn sink() -> Log {
-        Log {
-            file: None,
-            path: PathBuf::new(),
-        }
-    }
-
-    pub fn note(&mut self, text: &str) {
-        if let Some(f) = &mut self.file {
-            let _ = writeln!(f, "# {text}");
-        }
-    }
-
-    /// Current length of the log file (0 without one).
-    pub fn len(&self) -> u64 {
-        self.file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(0, |m| m.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// What was written to the log after `offset`, at most the last 4 KiB.
-    pub fn tail_since(&self, offset: u64) -> String {
-        let Ok(bytes) = std::fs::read(&self.path) else {
-            return String::new();
-        };
-        let from = usize::try_from(offset)
-            .unwrap_or(0)
-            .min(bytes.len())
-            .max(bytes.len().saturating_sub(4096));
-        String::from_utf8_lossy(&bytes[from..]).into_owned()
-    }
-
-    pub fn raw(&mut self, bytes: &[u8]) {
-        if let Some(f) = &mut self.file {
-            let _ = f.write_all(bytes);
-            if !bytes.ends_with(b"\n") && !bytes.is_empty() {
-                let _ = f.write_all(b"\n");
-            }
-        }
-    }
-}
+use super::{Log, OpError, OpResult};
 
 /// Quote one argument for a POSIX shell: the remote shell of ssh runs the command
 /// line, and logs and the dry run show it the same way.

@@ -18,6 +18,7 @@
 pub mod command;
 mod dry_run;
 mod error;
+mod log;
 pub mod lxc;
 mod ops;
 mod preview;
@@ -27,8 +28,8 @@ pub mod sim;
 
 /// Re-exported: the backends report what they observe in these types.
 pub use crate::inventory::{Inventory, Observed, Stamp};
-pub use command::Log;
 pub use dry_run::DryRun;
 pub use error::{BackendError, OpError, OpResult};
+pub use log::Log;
 pub use ops::{Backend, GuestCtx, HostStep, Script};
 pub use preview::{Preview, Work};

@@ -110,11 +110,17 @@ impl Worker<'_> {
         if let Err(e) = self.journal.sync() {
             tracing::error!("cannot sync the state journal: {e}");
         }
+        let notices = log.notices().join("; ");
         match result {
-            Ok((outcome, steps)) => (outcome, None, steps),
+            Ok((outcome, steps)) => (outcome, (!notices.is_empty()).then_some(notices), steps),
             Err((e, steps)) => {
                 log.note(&format!("failed: {}", e.message));
-                (Outcome::Failed, Some(e.message), steps)
+                let detail = if notices.is_empty() {
+                    e.message
+                } else {
+                    format!("{}; {notices}", e.message)
+                };
+                (Outcome::Failed, Some(detail), steps)
             }
         }
     }
