@@ -4,6 +4,7 @@
 //! `wipefs`, `pvesm`, `exportfs` and `showmount` for the built-in host steps.
 
 mod containers;
+mod fixtures;
 mod host_storage;
 mod rules;
 mod vms;
@@ -143,6 +144,12 @@ impl Deref for Host {
 }
 
 fn host() -> Option<Host> {
+    shared()?;
+    host_on(Site::bundled())
+}
+
+/// [`host`] for a site of the test's choosing (a fixture set, say).
+fn host_on(site: Site) -> Option<Host> {
     let shared = shared()?;
     if std::process::Command::new("python3")
         .arg("--version")
@@ -156,7 +163,6 @@ fn host() -> Option<Host> {
         eprintln!("SKIPPED: python3 not found; the pve stand-ins need it");
         return None;
     }
-    let site = Site::bundled();
     let pve = stage(&site);
     let path = format!(
         "{}:{}",
