@@ -29,6 +29,11 @@ pub struct Script {
     pub env: Vec<(String, String)>,
     /// Files placed next to the script first (guest definition JSON...).
     pub files: Vec<(String, Vec<u8>)>,
+    /// Files of this machine a host script reads, each with the environment
+    /// variable that names it to the script (a host step's definition files). A
+    /// backend that runs the script on another machine copies them there side by
+    /// side and names the copies instead; an argument naming one names its copy.
+    pub inputs: Vec<(String, PathBuf)>,
 }
 
 /// A built-in host step (`zfs`, `nfs`) as the backend needs it.

@@ -374,7 +374,14 @@ impl Backend for Sim {
             Ok(())
         })?;
         if self.exec {
-            let mut argv = vec!["sh".to_string(), script.path.display().to_string()];
+            let mut argv = vec!["env".to_string()];
+            argv.extend(
+                script
+                    .inputs
+                    .iter()
+                    .map(|(var, path)| format!("{var}={}", path.display())),
+            );
+            argv.extend(["sh".to_string(), script.path.display().to_string()]);
             argv.extend(script.args.iter().cloned());
             command::run_logged(&argv, g.timeout, log)?;
         }
@@ -410,7 +417,14 @@ impl Backend for Sim {
         }
         self.host_op(&script.name);
         if self.exec {
-            let mut argv = vec!["sh".to_string(), script.path.display().to_string()];
+            let mut argv = vec!["env".to_string()];
+            argv.extend(
+                script
+                    .inputs
+                    .iter()
+                    .map(|(var, path)| format!("{var}={}", path.display())),
+            );
+            argv.extend(["sh".to_string(), script.path.display().to_string()]);
             argv.extend(script.args.iter().cloned());
             command::run_logged(&argv, timeout, log)?;
         }

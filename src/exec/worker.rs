@@ -7,6 +7,7 @@
 //! the coordinator after every step; the final stamp `built:<output key>` goes on the
 //! guest last, so a guest whose stamp says built is complete.
 
+use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
@@ -159,6 +160,7 @@ impl Worker<'_> {
                 args: vec![config.display().to_string()],
                 env: Vec::new(),
                 files: Vec::new(),
+                inputs: self.definition_files(),
             };
             self.timed(job.action.node, "run", || {
                 self.backend.host(&script, self.opts.step_timeout, log)
@@ -400,7 +402,30 @@ impl Worker<'_> {
                 ("PHOENIX_GUEST_JSON".into(), "/phoenix/guest.json".into()),
             ],
             files: vec![("guest.json".into(), json)],
+            inputs: Vec::new(),
         }
+    }
+
+    /// The definitions' JSON files a host step script may read (the firewall and
+    /// DNS steps read the guests'), by the variable that names each: the ones
+    /// that exist, as absolute paths.
+    fn definition_files(&self) -> Vec<(String, PathBuf)> {
+        let d = self.defs;
+        [
+            ("PHOENIX_HYPERVISOR_JSON", &d.hypervisor_file),
+            ("PHOENIX_LXC_JSON", &d.lxc_file),
+            ("PHOENIX_VM_JSON", &d.vm_file),
+        ]
+        .into_iter()
+        .map(|(var, rel)| {
+            let path = d.path_of(rel);
+            (
+                var.to_string(),
+                std::fs::canonicalize(&path).unwrap_or(path),
+            )
+        })
+        .filter(|(_, path)| path.is_file())
+        .collect()
     }
 }
 

@@ -209,36 +209,116 @@ impl Backend for Pve {
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
-        let (path, args) = match &self.runner {
-            Runner::Local => (script.path.display().to_string(), script.args.clone()),
-            Runner::Ssh { .. } => {
-                // The script and the hypervisor file go to the host first.
-                let body = std::fs::read(&script.path).map_err(|e| OpError::new(e.to_string()))?;
-                let remote = format!(
-                    "/tmp/phoenix-host/{}",
-                    script
-                        .path
-                        .file_name()
-                        .map_or("step.sh".into(), |n| n.to_string_lossy().into_owned())
-                );
-                self.runner.upload(&remote, &body, log)?;
-                let mut args = Vec::new();
-                for a in &script.args {
-                    let bytes = std::fs::read(a).map_err(|e| OpError::new(format!("{a}: {e}")))?;
-                    let r = format!(
-                        "/tmp/phoenix-host/{}",
-                        std::path::Path::new(a)
-                            .file_name()
-                            .map_or("config.json".into(), |n| n.to_string_lossy().into_owned())
-                    );
-                    self.runner.upload(&r, &bytes, log)?;
-                    args.push(r);
-                }
-                (remote, args)
-            }
+        let Runner::Ssh { .. } = &self.runner else {
+            return self
+                .check(
+                    &host_command(script, &script.path.display().to_string(), &[]),
+                    timeout,
+                    log,
+                )
+                .map(|_| ());
         };
-        let mut cmd = Cmd::new(["/bin/sh", &path]);
-        cmd.argv.extend(args);
-        self.check(&cmd, timeout, log).map(|_| ())
+        // The script and the files it reads go to this run's staging directory on
+        // the host first, side by side (a script that looks for the guests' files
+        // next to the hypervisor file finds them there too).
+        let dir = self.staging("host");
+        let name = |p: &std::path::Path| {
+            p.file_name()
+                .map_or("file".into(), |n| n.to_string_lossy().into_owned())
+        };
+        let remote = format!("{dir}/{}", name(&script.path));
+        let body = std::fs::read(&script.path)
+            .map_err(|e| OpError::new(format!("{}: {e}", script.path.display())))?;
+        self.runner.upload(&remote, &body, log)?;
+        let mut copies = Vec::new();
+        for (_, local) in &script.inputs {
+            let bytes = std::fs::read(local)
+                .map_err(|e| OpError::new(format!("{}: {e}", local.display())))?;
+            let copy = format!("{dir}/{}", name(local));
+            self.runner.upload(&copy, &bytes, log)?;
+            copies.push((local.display().to_string(), copy));
+        }
+        let ran = self.check(&host_command(script, &remote, &copies), timeout, log);
+        let _ = self.check(&Cmd::new(["rm", "-rf", "--", &dir]), SHORT, log);
+        ran.map(|_| ())
+    }
+}
+
+/// `env VAR=FILE... /bin/sh SCRIPT ARGS` for a host script at `path`: each of its
+/// inputs named by its variable, by the copy's path where `copies` has one (local
+/// path, copy), and so is an argument that names one.
+fn host_command(script: &Script, path: &str, copies: &[(String, String)]) -> Cmd {
+    let here = |local: &str| {
+        copies
+            .iter()
+            .find(|(l, _)| l == local)
+            .map_or_else(|| local.to_string(), |(_, c)| c.clone())
+    };
+    let mut cmd = Cmd::new(["env"]);
+    cmd.argv.extend(
+        script
+            .inputs
+            .iter()
+            .map(|(var, local)| format!("{var}={}", here(&local.display().to_string()))),
+    );
+    cmd.argv.extend(["/bin/sh".to_string(), path.to_string()]);
+    cmd.argv.extend(script.args.iter().map(|a| here(a)));
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Over ssh the host step's script gets the copies of its definition files, by
+    /// variable and as its argument; arguments that are not files (a legacy
+    /// container feature's guest id) pass unchanged, where they were once read as
+    /// files to upload.
+    #[test]
+    fn a_host_script_names_the_copies_of_its_inputs() {
+        let script = Script {
+            name: "features/host/firewall.sh".into(),
+            path: "/defs/features/host/firewall.sh".into(),
+            args: vec!["/defs/phoenix_hypervisor_config.json".into(), "901".into()],
+            env: Vec::new(),
+            files: Vec::new(),
+            inputs: vec![
+                (
+                    "PHOENIX_HYPERVISOR_JSON".into(),
+                    "/defs/phoenix_hypervisor_config.json".into(),
+                ),
+                (
+                    "PHOENIX_LXC_JSON".into(),
+                    "/defs/phoenix_lxc_configs.json".into(),
+                ),
+            ],
+        };
+        let copies = [
+            (
+                "/defs/phoenix_hypervisor_config.json".to_string(),
+                "/tmp/s/host/phoenix_hypervisor_config.json".to_string(),
+            ),
+            (
+                "/defs/phoenix_lxc_configs.json".to_string(),
+                "/tmp/s/host/phoenix_lxc_configs.json".to_string(),
+            ),
+        ];
+        assert_eq!(
+            host_command(&script, "/tmp/s/host/firewall.sh", &copies).argv,
+            [
+                "env",
+                "PHOENIX_HYPERVISOR_JSON=/tmp/s/host/phoenix_hypervisor_config.json",
+                "PHOENIX_LXC_JSON=/tmp/s/host/phoenix_lxc_configs.json",
+                "/bin/sh",
+                "/tmp/s/host/firewall.sh",
+                "/tmp/s/host/phoenix_hypervisor_config.json",
+                "901"
+            ]
+        );
+        // Run here: the files where they are.
+        assert_eq!(
+            host_command(&script, "/defs/features/host/firewall.sh", &[]).argv[1],
+            "PHOENIX_HYPERVISOR_JSON=/defs/phoenix_hypervisor_config.json"
+        );
     }
 }

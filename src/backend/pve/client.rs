@@ -3,7 +3,8 @@
 //! operation shares (status, snapshots, firewall rules, pending changes, a guest's
 //! node).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -40,6 +41,9 @@ impl Default for PveOptions {
 pub struct Pve {
     pub(super) runner: Runner,
     pub(super) opts: PveOptions,
+    /// This run's own directory on the host for files on their way somewhere
+    /// (see [`staging_dir`]).
+    pub(super) staging: String,
 }
 
 pub(super) const SHORT: Duration = Duration::from_secs(120);
@@ -55,7 +59,17 @@ impl Pve {
                 backend: "pve",
                 message: format!("cannot reach the host: {}", e.message),
             })?;
-        Ok(Pve { runner, opts })
+        Ok(Pve {
+            runner,
+            opts,
+            staging: staging_dir(),
+        })
+    }
+
+    /// A directory of this run's staging directory on the host, for one guest's
+    /// files or the host step's (`ct-901`, `host`).
+    pub(super) fn staging(&self, part: &str) -> String {
+        format!("{}/{part}", self.staging)
     }
 
     /// A path of the host's own files, under [`PveOptions::root`].
@@ -158,6 +172,22 @@ impl Pve {
     }
 }
 
+/// A staging directory no other run uses: two phoenix runs on one machine (or
+/// against one host) that build the same guest id at once must not overwrite each
+/// other's script between the upload and the `pct push`. The process id and the
+/// clock tell runs apart, the counter the backends of one process.
+fn staging_dir() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "/tmp/phoenix-{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// The node of `pvesh get /nodes` when there is exactly one.
 fn only_node(json: &str) -> Option<String> {
     let v: Value = serde_json::from_str(json).ok()?;
@@ -170,6 +200,17 @@ fn only_node(json: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two backends (two runs) never share a staging directory; the old fixed
+    /// `/tmp/phoenix-<id>` was the same for every run that built guest `<id>`.
+    #[test]
+    fn every_backend_stages_in_a_directory_of_its_own() {
+        let a = Pve::new(Runner::Local, PveOptions::default()).unwrap();
+        let b = Pve::new(Runner::Local, PveOptions::default()).unwrap();
+        assert_ne!(a.staging("ct-901"), b.staging("ct-901"));
+        assert!(a.staging("ct-901").starts_with("/tmp/phoenix-"));
+        assert!(a.staging("ct-901").ends_with("/ct-901"));
+    }
 
     #[test]
     fn the_node_comes_from_proxmox_when_there_is_one() {

@@ -60,7 +60,7 @@ impl Pve {
             .path
             .file_name()
             .map_or("script".into(), |n| n.to_string_lossy().into_owned());
-        let staging = format!("/tmp/phoenix-{id}");
+        let staging = self.staging(&format!("ct-{id}"));
         let mut files: Vec<(String, Vec<u8>)> = script
             .files
             .iter()
@@ -75,7 +75,7 @@ impl Pve {
             SHORT,
             log,
         )?;
-        for (dest, bytes) in &files {
+        let pushed = files.iter().try_for_each(|(dest, bytes)| {
             let name = dest.rsplit('/').next().unwrap_or("file");
             let host_path = format!("{staging}/{name}");
             self.runner.upload(&host_path, bytes, log)?;
@@ -83,8 +83,13 @@ impl Pve {
                 &Cmd::new(["pct", "push", &id, &host_path, dest]),
                 SHORT,
                 log,
-            )?;
-        }
+            )
+            .map(|_| ())
+        });
+        // The copies on the host are only on their way in; a failed removal leaves
+        // a directory in /tmp, nothing worse.
+        let _ = self.check(&Cmd::new(["rm", "-rf", "--", &staging]), SHORT, log);
+        pushed?;
         let mut run = Cmd::new(["pct", "exec", &id, "--", "env"]);
         run.argv
             .extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));

@@ -4,6 +4,7 @@
 //! `wipefs`, `pvesm`, `exportfs` and `showmount` for the built-in host steps.
 
 mod containers;
+mod fixtures;
 mod host_storage;
 mod rules;
 mod vms;
@@ -29,11 +30,20 @@ pub struct StandIn {
 /// (also used by the ssh tests).
 pub fn stage(site: &Site) -> StandIn {
     let dir = site.path();
-    // Host steps run on this machine for real: make them harmless here.
-    for step in ["network", "firewall"] {
+    // Host steps run on this machine for real: make them harmless here. The ones
+    // that read the guests' definitions fail when they cannot see them, by their
+    // variable or next to the hypervisor file (over ssh too).
+    let sees_guests = "for f in \"$PHOENIX_LXC_JSON\" \"$(dirname \"$1\")/phoenix_lxc_configs.json\"; do\n  \
+         [ -f \"$f\" ] || { echo \"no guest definitions at '$f'\" >&2; exit 1; }\ndone\n";
+    for step in ["network", "firewall", "dns"] {
+        let path = site.defs.join(format!("features/host/{step}.sh"));
+        if step == "dns" && !path.exists() {
+            continue;
+        }
+        let check = if step == "network" { "" } else { sees_guests };
         std::fs::write(
-            site.defs.join(format!("features/host/{step}.sh")),
-            format!("#!/bin/sh\necho host step {step} with $1\n"),
+            path,
+            format!("#!/bin/sh\necho host step {step} with $1\n{check}"),
         )
         .unwrap();
     }
@@ -143,6 +153,12 @@ impl Deref for Host {
 }
 
 fn host() -> Option<Host> {
+    shared()?;
+    host_on(Site::bundled())
+}
+
+/// [`host`] for a site of the test's choosing (a fixture set, say).
+fn host_on(site: Site) -> Option<Host> {
     let shared = shared()?;
     if std::process::Command::new("python3")
         .arg("--version")
@@ -156,7 +172,6 @@ fn host() -> Option<Host> {
         eprintln!("SKIPPED: python3 not found; the pve stand-ins need it");
         return None;
     }
-    let site = Site::bundled();
     let pve = stage(&site);
     let path = format!(
         "{}:{}",
