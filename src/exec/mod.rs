@@ -23,14 +23,16 @@
 //! source's pool (one at a time); creations take a slot of their storage's pool.
 //!
 //! Layout: `coordinator` ([`run`] and its bookkeeping), `worker` (one node's
-//! steps), [`pool`] (the resource pools), [`events`] (what reporters see),
-//! `options` and `output` (log files, terminal detection).
+//! steps), `scripts` (what a step hands the backend to run), [`pool`] (the
+//! resource pools), [`events`] (what reporters see), `options` and `output` (log
+//! files, terminal detection).
 
 mod coordinator;
 pub mod events;
 mod options;
 mod output;
 pub mod pool;
+mod scripts;
 #[cfg(test)]
 mod tests;
 mod worker;

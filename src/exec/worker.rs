@@ -7,16 +7,14 @@
 //! the coordinator after every step; the final stamp `built:<output key>` goes on the
 //! guest last, so a guest whose stamp says built is complete.
 
-use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Instant;
-
-use serde_json::Value;
 
 use super::coordinator::Msg;
 use super::events::{Event, Outcome};
 use super::options::Options;
 use super::pool::Pools;
+use super::scripts;
 use crate::backend::{Backend, GuestCtx, HostStep, Log, OpError, OpResult, Script};
 use crate::defs::{Definitions, Guest, GuestKind, Layout, TemplateModel};
 use crate::graph::NodeId;
@@ -160,7 +158,7 @@ impl Worker<'_> {
                 args: vec![config.display().to_string()],
                 env: Vec::new(),
                 files: Vec::new(),
-                inputs: self.definition_files(),
+                inputs: scripts::definition_files(self.defs),
             };
             self.timed(job.action.node, "run", || {
                 self.backend.host(&script, self.opts.step_timeout, log)
@@ -304,7 +302,8 @@ impl Worker<'_> {
                     }
                     let rel = self.defs.feature_script(g.kind, feature);
                     let ca = g.bootstrap_ca_url.clone().unwrap_or_default();
-                    let script = self.script(g, &rel, vec![g.id.to_string(), ca]);
+                    let script =
+                        scripts::guest_script(self.defs, g, &rel, vec![g.id.to_string(), ca]);
                     // An installed shell tool's container feature scripts
                     // (`bin/lxc_setup/`) run on the host and reach into the guest
                     // with `pct exec` themselves (reference §2.4).
@@ -317,14 +316,22 @@ impl Worker<'_> {
                 }
                 Step::App => self.timed(node, &label, || {
                     if let Some(app) = &g.application_script {
-                        let script =
-                            self.script(g, &self.defs.layout.app(app), vec![g.id.to_string()]);
+                        let script = scripts::guest_script(
+                            self.defs,
+                            g,
+                            &self.defs.layout.app(app),
+                            vec![g.id.to_string()],
+                        );
                         self.backend.exec(&ctx, &script, log)?;
                     }
                     for h in &g.health_checks {
                         log.note(&format!("health check `{}`", h.name));
-                        let script =
-                            self.script(g, &self.defs.layout.health(&h.script), h.args.clone());
+                        let script = scripts::guest_script(
+                            self.defs,
+                            g,
+                            &self.defs.layout.health(&h.script),
+                            h.args.clone(),
+                        );
                         self.backend.exec(&ctx, &script, log).map_err(|e| OpError {
                             message: format!("health check `{}` failed: {}", h.name, e.message),
                             retryable: false,
@@ -380,52 +387,6 @@ impl Worker<'_> {
             .then_some(g.shape.storage_pool.as_deref())
             .flatten()
             .map(|s| self.pools.storage(s).acquire())
-    }
-
-    /// A script with the guest's definition beside it. Root globals of the LXC file
-    /// are merged in where the guest does not set the same key, as the shell tool's
-    /// lookups fell back to them.
-    fn script(&self, g: &Guest, rel: &str, args: Vec<String>) -> Script {
-        let mut obj = g.definition.clone();
-        for (k, v) in &self.defs.lxc_globals {
-            obj.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        obj.insert("id".into(), Value::from(g.id));
-        let json = serde_json::to_vec_pretty(&Value::Object(obj)).unwrap_or_default();
-        Script {
-            name: rel.to_string(),
-            path: self.defs.path_of(rel),
-            args,
-            env: vec![
-                ("PHOENIX_GUEST_ID".into(), g.id.to_string()),
-                ("PHOENIX_GUEST_NAME".into(), g.name.clone()),
-                ("PHOENIX_GUEST_JSON".into(), "/phoenix/guest.json".into()),
-            ],
-            files: vec![("guest.json".into(), json)],
-            inputs: Vec::new(),
-        }
-    }
-
-    /// The definitions' JSON files a host step script may read (the firewall and
-    /// DNS steps read the guests'), by the variable that names each: the ones
-    /// that exist, as absolute paths.
-    fn definition_files(&self) -> Vec<(String, PathBuf)> {
-        let d = self.defs;
-        [
-            ("PHOENIX_HYPERVISOR_JSON", &d.hypervisor_file),
-            ("PHOENIX_LXC_JSON", &d.lxc_file),
-            ("PHOENIX_VM_JSON", &d.vm_file),
-        ]
-        .into_iter()
-        .map(|(var, rel)| {
-            let path = d.path_of(rel);
-            (
-                var.to_string(),
-                std::fs::canonicalize(&path).unwrap_or(path),
-            )
-        })
-        .filter(|(_, path)| path.is_file())
-        .collect()
     }
 }
 

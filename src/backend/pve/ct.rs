@@ -42,6 +42,7 @@ impl Pve {
             self.runner.upload(&path, new.as_bytes(), log)?;
             if self.status(g, log)?.contains("running") {
                 // Raw lines apply at start.
+                log.notice("restarted to apply its raw lxc lines");
                 self.check(
                     &Cmd::new(["pct", "reboot", &g.guest.id.to_string()]),
                     g.timeout,

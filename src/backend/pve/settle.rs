@@ -50,10 +50,9 @@ impl Pve {
         if pending.options.is_empty() {
             return Ok(());
         }
-        log.note(&format!(
-            "{} applies at the next start: restarting {}",
-            pending.options.join(", "),
-            g.node
+        log.notice(&format!(
+            "restarted to apply {} (pending until a start)",
+            pending.options.join(", ")
         ));
         let id = g.guest.id.to_string();
         match g.guest.kind {

@@ -69,6 +69,41 @@ fn builds_through_the_real_backend_code_and_a_second_build_runs_nothing() {
         "{new:?}"
     );
     h.pve.assert_no_violations();
+
+    // Feature flags on a running container stay pending until it starts again
+    // (pve-container vmconfig_hotplug_pending): phoenix restarts it once and says so.
+    set_field(
+        &h.defs,
+        "950",
+        "pct_options",
+        serde_json::json!(["nesting=1"]),
+    );
+    let before = h.pve.commands().len();
+    let out = h.build(&["all"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let detail = out.finished("ct:950")["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        detail.contains("restarted to apply features"),
+        "{}",
+        out.stdout
+    );
+    let new = &h.pve.commands()[before..];
+    assert!(
+        new.iter()
+            .any(|c| c[..2] == ["pct", "reboot"] && c[2] == "950"),
+        "{new:?}"
+    );
+    let state = h.pve.stand_in_state();
+    let ct = &state["guests"]["950"];
+    assert!(
+        ct.get("pending")
+            .is_none_or(|p| p.as_object().is_none_or(serde_json::Map::is_empty)),
+        "nothing left pending: {ct}"
+    );
+    assert_eq!(ct["config"]["features"], "nesting=1", "{ct}");
 }
 
 #[test]
