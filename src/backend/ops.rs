@@ -36,6 +36,22 @@ pub struct Script {
     pub inputs: Vec<(String, PathBuf)>,
 }
 
+impl Script {
+    /// The argv that runs the script on this machine with `shell`, its inputs named
+    /// by their variables: `env VAR=path ... <shell> <script> <args...>`.
+    pub fn local_argv(&self, shell: &str) -> Vec<String> {
+        let mut argv = vec!["env".to_string()];
+        argv.extend(
+            self.inputs
+                .iter()
+                .map(|(var, path)| format!("{var}={}", path.display())),
+        );
+        argv.extend([shell.to_string(), self.path.display().to_string()]);
+        argv.extend(self.args.iter().cloned());
+        argv
+    }
+}
+
 /// A built-in host step (`zfs`, `nfs`) as the backend needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct HostStep<'a> {
@@ -83,5 +99,33 @@ pub trait Backend: Send + Sync {
             self.name(),
             step.name
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_run_names_each_input_by_its_variable() {
+        let s = Script {
+            name: "features/host/dns.sh".into(),
+            path: PathBuf::from("/defs/features/host/dns.sh"),
+            args: vec!["/defs/phoenix_hypervisor_config.json".into(), "x y".into()],
+            env: Vec::new(),
+            files: Vec::new(),
+            inputs: vec![("PHOENIX_LXC_JSON".into(), PathBuf::from("/defs/lxc.json"))],
+        };
+        assert_eq!(
+            s.local_argv("/bin/sh"),
+            [
+                "env",
+                "PHOENIX_LXC_JSON=/defs/lxc.json",
+                "/bin/sh",
+                "/defs/features/host/dns.sh",
+                "/defs/phoenix_hypervisor_config.json",
+                "x y"
+            ]
+        );
     }
 }

@@ -374,15 +374,7 @@ impl Backend for Sim {
             Ok(())
         })?;
         if self.exec {
-            let mut argv = vec!["env".to_string()];
-            argv.extend(
-                script
-                    .inputs
-                    .iter()
-                    .map(|(var, path)| format!("{var}={}", path.display())),
-            );
-            argv.extend(["sh".to_string(), script.path.display().to_string()]);
-            argv.extend(script.args.iter().cloned());
+            let argv = script.local_argv("sh");
             command::run_logged(&argv, g.timeout, log)?;
         }
         Ok(())
@@ -417,15 +409,7 @@ impl Backend for Sim {
         }
         self.host_op(&script.name);
         if self.exec {
-            let mut argv = vec!["env".to_string()];
-            argv.extend(
-                script
-                    .inputs
-                    .iter()
-                    .map(|(var, path)| format!("{var}={}", path.display())),
-            );
-            argv.extend(["sh".to_string(), script.path.display().to_string()]);
-            argv.extend(script.args.iter().cloned());
+            let argv = script.local_argv("sh");
             command::run_logged(&argv, timeout, log)?;
         }
         Ok(())

@@ -264,16 +264,6 @@ impl Backend for Lxc {
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
-        // The definition files a host script reads, by their variables (`Script::inputs`).
-        let mut v = vec!["env".to_string()];
-        v.extend(
-            script
-                .inputs
-                .iter()
-                .map(|(var, path)| format!("{var}={}", path.display())),
-        );
-        v.extend(["/bin/sh".to_string(), script.path.display().to_string()]);
-        v.extend(script.args.iter().cloned());
-        command::run_logged(&v, timeout, log)
+        command::run_logged(&script.local_argv("/bin/sh"), timeout, log)
     }
 }
