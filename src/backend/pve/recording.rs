@@ -145,12 +145,27 @@ impl Host {
                 let out = if last.ends_with(".exit") { "0\n" } else { "" };
                 json!({"exited": 1, "exitcode": 0, "out-data": out}).to_string()
             }
-            ["sh", "-c", _, "sh", path] => {
-                let text = String::from_utf8_lossy(stdin.unwrap_or_default()).into_owned();
-                self.files.insert((*path).to_string(), text);
-                String::new()
-            }
+            // No storage yet: the host steps' `pvesm add` show.
+            ["pvesh", "get", "/storage", ..] => "[]".into(),
+            // An upload (the file comes on stdin), or reading a file that may not exist.
+            ["sh", "-c", _, "sh", path] => match stdin {
+                Some(bytes) => {
+                    let text = String::from_utf8_lossy(bytes).into_owned();
+                    self.files.insert((*path).to_string(), text);
+                    String::new()
+                }
+                None => self.files.get(*path).cloned().unwrap_or_default(),
+            },
             ["cat", path] => self.cat(path),
+            // The NFS server lists what `/etc/exports` exports.
+            ["showmount", "-e", ..] => self
+                .files
+                .iter()
+                .filter(|(path, _)| path.ends_with("/etc/exports"))
+                .flat_map(|(_, text)| text.lines())
+                .filter_map(|l| l.split_whitespace().next().filter(|w| !w.starts_with('#')))
+                .map(|dir| format!("{dir} *\n"))
+                .collect(),
             [tool @ ("pct" | "qm"), verb, id, ..] => match id.parse::<u32>() {
                 Ok(id) => self.guest_command(*tool == "pct", verb, id, &argv[3..]),
                 Err(_) => String::new(),
