@@ -315,7 +315,7 @@ fn command_sequences_for_build_memory_change_feature_change_and_replace() {
     let replace = dry_run_commands(&site, &["101"]);
     assert!(
         replace.contains(
-            "# replace ct:101\npct stop 101\npct destroy 101 --purge 1\npct clone 902 101"
+            "# replace ct:101\npvesh get /cluster/resources --type vm --output-format json\npct stop 101\npct destroy 101 --purge 1\npct clone 902 101"
         ),
         "{replace}"
     );

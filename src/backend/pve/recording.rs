@@ -270,6 +270,11 @@ impl Host {
                 g.running = false;
                 String::new()
             }
+            // Proxmox stops a running guest to roll it back.
+            "rollback" => {
+                g.running = false;
+                String::new()
+            }
             "delsnapshot" => {
                 g.snapshots.retain(|(n, _)| Some(n) != rest.first());
                 String::new()
