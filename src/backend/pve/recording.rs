@@ -124,6 +124,15 @@ impl Recorder {
     }
 }
 
+/// Each item as a line of a command's output.
+fn lines(items: impl Iterator<Item = String>) -> String {
+    items.fold(String::new(), |mut out, line| {
+        out.push_str(&line);
+        out.push('\n');
+        out
+    })
+}
+
 /// The `--name value` options of an argv.
 fn options(args: &[String]) -> Vec<(&str, &str)> {
     args.windows(2)
@@ -142,7 +151,8 @@ impl Host {
             ["pvesh", "get", path, ..] if path.ends_with("/firewall/rules") => "[]".into(),
             ["qm", "guest", "exec", .., last] => {
                 // The exit code file of a detached job says it finished well.
-                let out = if last.ends_with(".exit") { "0\n" } else { "" };
+                let exit = Path::new(last).extension().is_some_and(|e| e == "exit");
+                let out = if exit { "0\n" } else { "" };
                 json!({"exited": 1, "exitcode": 0, "out-data": out}).to_string()
             }
             // No storage yet: the host steps' `pvesm add` show.
@@ -158,14 +168,14 @@ impl Host {
             },
             ["cat", path] => self.cat(path),
             // The NFS server lists what `/etc/exports` exports.
-            ["showmount", "-e", ..] => self
-                .files
-                .iter()
-                .filter(|(path, _)| path.ends_with("/etc/exports"))
-                .flat_map(|(_, text)| text.lines())
-                .filter_map(|l| l.split_whitespace().next().filter(|w| !w.starts_with('#')))
-                .map(|dir| format!("{dir} *\n"))
-                .collect(),
+            ["showmount", "-e", ..] => lines(
+                self.files
+                    .iter()
+                    .filter(|(path, _)| path.ends_with("/etc/exports"))
+                    .flat_map(|(_, text)| text.lines())
+                    .filter_map(|l| l.split_whitespace().next().filter(|w| !w.starts_with('#')))
+                    .map(|dir| format!("{dir} *")),
+            ),
             [tool @ ("pct" | "qm"), verb, id, ..] => match id.parse::<u32>() {
                 Ok(id) => self.guest_command(*tool == "pct", verb, id, &argv[3..]),
                 Err(_) => String::new(),
@@ -252,11 +262,7 @@ impl Host {
                 if g.running { "running" } else { "stopped" }
             ),
             "config" => g.render(),
-            "pending" => g
-                .config
-                .iter()
-                .map(|(k, v)| format!("cur {k}: {v}\n"))
-                .collect(),
+            "pending" => lines(g.config.iter().map(|(k, v)| format!("cur {k}: {v}"))),
             "listsnapshot" => g.listsnapshot(),
             "set" => {
                 g.set(id, &options(rest));
@@ -266,12 +272,8 @@ impl Host {
                 g.running = true;
                 String::new()
             }
-            "stop" | "shutdown" => {
-                g.running = false;
-                String::new()
-            }
             // Proxmox stops a running guest to roll it back.
-            "rollback" => {
+            "stop" | "shutdown" | "rollback" => {
                 g.running = false;
                 String::new()
             }
@@ -312,28 +314,24 @@ impl Guest {
     }
 
     fn render(&self) -> String {
-        self.config
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}\n"))
-            .collect()
+        lines(self.config.iter().map(|(k, v)| format!("{k}: {v}")))
     }
 
     /// `pct listsnapshot` as Proxmox prints it, oldest first.
     fn listsnapshot(&self) -> String {
-        let mut out: String = self
-            .snapshots
-            .iter()
-            .map(|(name, t)| {
-                format!(
-                    "`-> {name} 2000-01-01 {:02}:{:02}:{:02} no-description\n",
-                    t / 3600 % 24,
-                    t / 60 % 60,
-                    t % 60
-                )
-            })
-            .collect();
-        out.push_str("    `-> current You are here!\n");
-        out
+        lines(
+            self.snapshots
+                .iter()
+                .map(|(name, t)| {
+                    format!(
+                        "`-> {name} 2000-01-01 {:02}:{:02}:{:02} no-description",
+                        t / 3600 % 24,
+                        t / 60 % 60,
+                        t % 60
+                    )
+                })
+                .chain(["    `-> current You are here!".to_string()]),
+        )
     }
 }
 
