@@ -1,14 +1,14 @@
 //! `phoenix build`: assess, guard against replacing data, then hand the plan to the
-//! executor with a reporter; or, with `--dry-run`, print what would run.
+//! executor with a reporter; or, with `--dry-run`, print what would run (the plan,
+//! or for `--backend pve` the commands, through the executor: see `pve_dry_run`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use super::output::{load, print};
-use super::settings::backend;
+use super::settings::{backend, backend_settings};
 use super::{AppError, CmdResult, error::verdict};
-use crate::backend::select::pve_preview;
-use crate::backend::{Backend, DryRun, Preview, Work};
+use crate::backend::{Backend, DryRun};
 use crate::cli::{BackendKind, BuildArgs, Cli, Output};
 use crate::defs::Severity;
 use crate::exec::{self, Reporter};
@@ -21,8 +21,8 @@ use crate::state::StateDir;
 pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
-    // A dry run needs no host: without a named backend (or for pve, whose command
-    // lines are printed as they would run) it plans against the recorded state.
+    // A dry run needs no host: without a named backend (or for pve, whose commands
+    // are recorded against a simulated host) it plans against the recorded state.
     let pve_dry_run = args.dry_run && cli.global.backend == Some(BackendKind::Pve);
     let offline = args.dry_run && (cli.global.backend.is_none() || pve_dry_run);
     let backend: Box<dyn Backend> = if offline {
@@ -44,24 +44,7 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
     force(&loaded, &mut assessed, &args.force)?;
 
     if pve_dry_run {
-        let work = assessed.plan.pending().filter_map(|a| {
-            let work = match a.action {
-                ActionKind::Create => Work::Create,
-                ActionKind::Replace => Work::Replace,
-                ActionKind::Update => Work::Update,
-                ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot => Work::Steps,
-                ActionKind::Fresh => return None,
-            };
-            let preview = Preview {
-                node: a.node,
-                work,
-                steps: &a.steps,
-                key: &a.key,
-            };
-            Some((a.action.as_str(), preview))
-        });
-        print(&pve_preview(work, &loaded.defs));
-        return Ok(ExitCode::SUCCESS);
+        return super::pve_dry_run::run(&loaded, &assessed, args, backend_settings(cli).pve);
     }
     if args.dry_run {
         match args.output {

@@ -2,7 +2,8 @@
 //! running the pipeline, printing its report and returning an exit code or an
 //! [`AppError`]; [`run`] maps errors to exit codes in one place.
 //!
-//! Rooms: `inspect` (validate, plan, graph, explain: read-only), `build`, `status`,
+//! Rooms: `inspect` (validate, plan, graph, explain: read-only), `build` (with
+//! `pve_dry_run`, its dry run through the pve backend), `status`,
 //! `logs`, `destroy`; `run` dispatches; `settings` turns the command line into
 //! backend settings; `output` writes to the terminal; `error` holds [`AppError`].
 
@@ -12,6 +13,7 @@ mod error;
 mod inspect;
 mod logs;
 mod output;
+mod pve_dry_run;
 mod run;
 mod settings;
 mod status;

@@ -8,7 +8,7 @@
 //! liblxc's tools); [`select`] chooses one.
 //!
 //! Rooms: `ops` (the [`Backend`] trait and what its operations take), `error`,
-//! `preview` (planned work as a backend sees it), `dry_run`, [`command`] (running
+//! `dry_run`, [`command`] (running
 //! tools with timeouts and logs).
 //!
 //! Every guest phoenix builds carries a stamp: `building:<define key>` while it is
@@ -21,7 +21,6 @@ mod error;
 mod log;
 pub mod lxc;
 mod ops;
-mod preview;
 pub mod pve;
 pub mod select;
 pub mod sim;
@@ -32,4 +31,3 @@ pub use dry_run::DryRun;
 pub use error::{BackendError, OpError, OpResult};
 pub use log::Log;
 pub use ops::{Backend, GuestCtx, HostStep, Script};
-pub use preview::{Preview, Work};

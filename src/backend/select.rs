@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use super::lxc::{Lxc, which};
 use super::pve::{Pve, PveOptions, Runner, SshTarget};
 use super::sim::{Sim, SimOptions};
-use super::{Backend, BackendError, DryRun, Preview};
-use crate::defs::Definitions;
+use super::{Backend, BackendError, DryRun};
 
 /// Which backend: `auto` is pve where `pct` exists or a host is given, else lxc.
 /// The command line's `--backend` values.
@@ -69,24 +68,4 @@ pub fn select(settings: &Settings) -> Result<Box<dyn Backend>, BackendError> {
         }
         Kind::DryRun => Ok(Box::new(DryRun)),
     }
-}
-
-/// The exact command lines the pve backend would run for `work`, one per line, each
-/// node's block headed by `# <action> <node>`; for `build --dry-run --backend pve`.
-/// The Proxmox node name is this machine's: the pve backend runs on the host itself.
-pub fn pve_preview<'a>(
-    work: impl IntoIterator<Item = (&'a str, Preview<'a>)>,
-    defs: &Definitions,
-) -> String {
-    let node_name = std::fs::read_to_string("/etc/hostname")
-        .map_or_else(|_| "pve".to_string(), |h| h.trim().to_string());
-    let mut out = String::new();
-    for (action, p) in work {
-        out.push_str(&format!("# {action} {}\n", p.node));
-        for c in super::pve::commands::preview(&p, defs, &node_name) {
-            out.push_str(&c.display());
-            out.push('\n');
-        }
-    }
-    out
 }

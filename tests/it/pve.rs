@@ -14,6 +14,37 @@ fn schema() -> Option<Schema> {
     Some(Schema::load(&dir.join("proxmox/pve-api-schema.json")).unwrap())
 }
 
+/// Every command line `build --dry-run --backend pve all` prints for the
+/// definitions in `defs` (the real backend, recorded: see `backend::pve::recording`),
+/// as argv. A quoted argument may span lines.
+fn dry_run_commands_of(defs: &Path) -> Vec<Cmd> {
+    let cache = tempfile::tempdir().unwrap();
+    let out = phoenix()
+        .defs(defs)
+        .cache(cache.path())
+        .args(["--backend", "pve", "build", "--dry-run", "all"])
+        .run()
+        .success();
+    let mut cmds = Vec::new();
+    let mut pending = String::new();
+    for line in out.stdout.lines() {
+        if pending.is_empty() && line.starts_with('#') {
+            continue;
+        }
+        pending.push_str(line);
+        match shlex::split(&pending) {
+            Some(words) if !words.is_empty() => {
+                cmds.push(Cmd::new(words));
+                pending.clear();
+            }
+            Some(_) => pending.clear(),
+            None => pending.push('\n'),
+        }
+    }
+    assert!(pending.is_empty(), "unterminated quote in:\n{}", out.stdout);
+    cmds
+}
+
 fn all_commands(defs: &Path) -> Vec<Cmd> {
     let loaded = phoenix::pipeline::load(defs, Severity::Error);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.sorted());
@@ -27,8 +58,9 @@ fn all_commands(defs: &Path) -> Vec<Cmd> {
                 .filter(|c| c.argv[0] == "pvesm"),
         );
     }
+    // A full build of everything, exactly as the backend runs it.
+    cmds.extend(dry_run_commands_of(defs));
     for g in loaded.defs.guests.values() {
-        cmds.extend(commands::full_build(g, &loaded.defs, "pve"));
         cmds.push(commands::stamp(
             g,
             &commands::stamp_tags(&format!("built:{}", "ab".repeat(32))),
@@ -64,8 +96,27 @@ fn every_emitted_command_is_valid_for_the_proxmox_api() {
         let mut errors = Vec::new();
         for cmd in all_commands(dir) {
             // Host tools with no API counterpart, named here so that nothing else
-            // slips past the check.
-            if matches!(cmd.argv[0].as_str(), "cp" | "rm" | "virt-customize") {
+            // slips past the check: the image work (`cp`, `rm`, `virt-customize`,
+            // `test -f`), uploads (`sh -c 'mkdir -p … && cat > …'`), reading a
+            // container's config file (`cat`), host scripts (`env … /bin/sh`), the
+            // built-in host steps' ZFS and NFS tools (`showmount` among them).
+            if matches!(
+                cmd.argv[0].as_str(),
+                "cp" | "rm"
+                    | "virt-customize"
+                    | "test"
+                    | "sh"
+                    | "/bin/sh"
+                    | "cat"
+                    | "env"
+                    | "mkdir"
+                    | "zpool"
+                    | "zfs"
+                    | "exportfs"
+                    | "findmnt"
+                    | "readlink"
+                    | "showmount"
+            ) {
                 continue;
             }
             storages += usize::from(cmd.argv[0] == "pvesm");
@@ -205,7 +256,7 @@ fn dry_run_prints_the_exact_command_lines() {
     let text = out.stdout;
     assert!(text.contains("# create ct:950\npct clone 920 950 --snapname vllm-snapshot --hostname vllm-demo --full 1 --storage local-lvm\n"), "{text}");
     assert!(
-        text.contains("pct exec 950 -- /bin/sh /phoenix/run/vllm_server.sh 950"),
+        text.contains("pct exec 950 -- env PHOENIX_GUEST_ID=950 PHOENIX_GUEST_NAME=vllm-demo PHOENIX_GUEST_JSON=/phoenix/guest.json /bin/sh /phoenix/run/vllm_server.sh 950\n"),
         "{text}"
     );
     assert!(!text.contains("ct:902"), "902 is not needed by 950");
@@ -238,8 +289,10 @@ fn command_sequences_for_build_memory_change_feature_change_and_replace() {
     site.record_all_built();
     set_field(&site.defs, "950", "memory_mb", serde_json::json!(2048));
     let memory = dry_run_commands(&site, &["all"]);
+    // The update reads the config first, then sets what differs (the recorded
+    // state does not know the config, so every setting).
     assert!(
-        memory.starts_with("# update ct:950\npct set 950"),
+        memory.starts_with("# update ct:950\npct config 950\npct set 950"),
         "{memory}"
     );
     insta::assert_snapshot!("pve_memory_change", memory);
@@ -262,7 +315,7 @@ fn command_sequences_for_build_memory_change_feature_change_and_replace() {
     let replace = dry_run_commands(&site, &["101"]);
     assert!(
         replace.contains(
-            "# replace ct:101\npct stop 101\npct destroy 101 --purge 1\npct clone 902 101"
+            "# replace ct:101\npvesh get /cluster/resources --type vm --output-format json\npct stop 101\npct destroy 101 --purge 1\npct clone 902 101"
         ),
         "{replace}"
     );

@@ -111,6 +111,12 @@ impl Schema {
                     rest,
                 ),
                 ["qm", "guest", "exec", id, ..] => return self.check_vmid(id),
+                ["qm", "guest", "cmd", id, "ping"] => (
+                    "/nodes/{node}/qemu/{vmid}/agent/ping".into(),
+                    "POST",
+                    vec![("vmid", *id)],
+                    &[],
+                ),
                 ["qm", "create", id, rest @ ..] => (
                     "/nodes/{node}/qemu".into(),
                     "POST",
@@ -163,6 +169,13 @@ impl Schema {
                             vec![("vmid", *id), ("disk", *disk), ("size", *size)],
                             rest,
                         ),
+                        // The probes of a build: what is pending, which snapshots exist.
+                        ("pending", rest) => {
+                            (format!("{base}/pending"), "GET", vec![("vmid", *id)], rest)
+                        }
+                        ("listsnapshot", rest) => {
+                            (format!("{base}/snapshot"), "GET", vec![("vmid", *id)], rest)
+                        }
                         ("destroy", rest) => (base.clone(), "DELETE", vec![("vmid", *id)], rest),
                         ("template", rest) => (
                             format!("{base}/template"),

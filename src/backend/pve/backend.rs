@@ -26,17 +26,7 @@ impl Backend for Pve {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        let mut log = Log::sink();
-        let out = self
-            .check(&commands::inventory(), SHORT, &mut log)
-            .map_err(|e| BackendError::Failed {
-                backend: "pve",
-                message: e.message,
-            })?;
-        parse_inventory(&out).map_err(|message| BackendError::Failed {
-            backend: "pve",
-            message,
-        })
+        self.inventory_logged(&mut Log::sink())
     }
 
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
@@ -61,7 +51,9 @@ impl Backend for Pve {
     }
 
     fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        let inv = self.inventory().map_err(|e| OpError::new(e.to_string()))?;
+        let inv = self
+            .inventory_logged(log)
+            .map_err(|e| OpError::new(e.to_string()))?;
         match inv.get(&g.node).map(|o| &o.stamp) {
             None => return Ok(()),
             Some(Stamp::Foreign) => {
@@ -241,6 +233,23 @@ impl Backend for Pve {
         let ran = self.check(&host_command(script, &remote, &copies), timeout, log);
         let _ = self.check(&Cmd::new(["rm", "-rf", "--", &dir]), SHORT, log);
         ran.map(|_| ())
+    }
+}
+
+impl Pve {
+    /// The guest list, its call written to `log` (a node's, when an operation
+    /// checks what exists).
+    fn inventory_logged(&self, log: &mut Log) -> Result<Inventory, BackendError> {
+        let out = self
+            .check(&commands::inventory(), SHORT, log)
+            .map_err(|e| BackendError::Failed {
+                backend: "pve",
+                message: e.message,
+            })?;
+        parse_inventory(&out).map_err(|message| BackendError::Failed {
+            backend: "pve",
+            message,
+        })
     }
 }
 

@@ -66,6 +66,17 @@ impl Pve {
         })
     }
 
+    /// The backend of a dry run: nothing is reached, every command goes to
+    /// `recorder`; the staging directory has a fixed name, so the printed
+    /// commands are the same from run to run.
+    pub fn recording(recorder: super::Recorder, opts: PveOptions) -> Pve {
+        Pve {
+            runner: Runner::Recording(recorder),
+            opts,
+            staging: "/tmp/phoenix-dry-run".into(),
+        }
+    }
+
     /// A directory of this run's staging directory on the host, for one guest's
     /// files or the host step's (`ct-901`, `host`).
     pub(super) fn staging(&self, part: &str) -> String {

@@ -2,14 +2,15 @@
 //! host itself or over ssh.
 //!
 //! `commands` builds every command line as a pure function (checked against the API
-//! schema in the tests, printed by `build --dry-run --backend pve`); the rest runs
-//! them. The inventory is one `pvesh get /cluster/resources` call; the stamp is a pair
+//! schema in the tests); the rest runs them. `build --dry-run --backend pve` runs
+//! this same backend with a recording runner (`recording`), so it prints what a
+//! real build runs, probes included. The inventory is one `pvesh get /cluster/resources` call; the stamp is a pair
 //! of tags (`phoenix` and `phx-built-<key>`), which that call returns, so a no-op
 //! build costs one command. Guest IDs come from the definitions, never from
 //! `/cluster/nextid`.
 //!
 //! The rooms: `cmd` (one command line), `commands` (all of them, pure), `runner`
-//! (where they run: locally or over ssh), `client` (`Pve` and `PveOptions`, the
+//! (where they run: locally, over ssh, or recorded for a dry run by `recording`), `client` (`Pve` and `PveOptions`, the
 //! queries every operation shares), `backend` (`impl Backend for Pve`), `inventory`
 //! (reading the guest list), `ct` and `vm` (what containers and VMs need past the
 //! plain `pct`/`qm` calls), `settle` (bind mount sources, firewall reconcile,
@@ -27,10 +28,12 @@ pub mod commands;
 mod ct;
 pub mod host;
 mod inventory;
+pub mod recording;
 pub mod runner;
 mod settle;
 mod vm;
 
 pub use self::client::{IMAGE_DIR, Pve, PveOptions};
 pub use self::inventory::parse_inventory;
+pub use self::recording::Recorder;
 pub use self::runner::{Runner, SshTarget};

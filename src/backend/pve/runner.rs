@@ -9,10 +9,14 @@
 //! takes it from `PHOENIX_SSH_CONFIG`), is passed as `-F PATH` (identity, known
 //! hosts, jump hosts: whatever ssh reads from there). Nothing here reads the
 //! environment: the target comes parsed, the config file as a value.
+//!
+//! A dry run's runner runs nothing: it records each command and answers from a
+//! model of the host (see `recording`).
 
 use std::time::Duration;
 
 use super::cmd::Cmd;
+use super::recording::Recorder;
 use crate::backend::command::{self, Ran, sh_quote};
 use crate::backend::{Log, OpError};
 
@@ -27,6 +31,9 @@ pub enum Runner {
         target: SshTarget,
         config: Option<String>,
     },
+    /// Nowhere: each command is recorded and answered from a simulated host
+    /// (`build --dry-run --backend pve`).
+    Recording(Recorder),
 }
 
 /// An ssh destination from `--host`: what ssh takes as destination, and a port.
@@ -130,7 +137,7 @@ impl Runner {
     /// [`SshTarget::argv`]).
     pub fn argv(&self, cmd: &Cmd) -> Result<Vec<String>, OpError> {
         match self {
-            Runner::Local => Ok(cmd.argv.clone()),
+            Runner::Local | Runner::Recording(_) => Ok(cmd.argv.clone()),
             Runner::Ssh { target, config } => target.argv(config.as_deref(), cmd),
         }
     }
@@ -142,13 +149,16 @@ impl Runner {
         timeout: Duration,
         log: &mut Log,
     ) -> Result<Ran, OpError> {
+        if let Runner::Recording(rec) = self {
+            return Ok(rec.run(cmd, stdin, log));
+        }
         command::run(&self.argv(cmd)?, stdin, timeout, log)
     }
 
     /// Run and require exit status 0.
     pub fn check(&self, cmd: &Cmd, timeout: Duration, log: &mut Log) -> Result<Ran, OpError> {
         let argv = self.argv(cmd)?;
-        let ran = command::run(&argv, None, timeout, log)?;
+        let ran = self.run(cmd, None, timeout, log)?;
         if ran.status == 0 {
             Ok(ran)
         } else {
@@ -169,7 +179,7 @@ impl Runner {
             path,
         ]);
         let argv = self.argv(&cmd)?;
-        let ran = command::run(&argv, Some(bytes), Duration::from_secs(120), log)?;
+        let ran = self.run(&cmd, Some(bytes), Duration::from_secs(120), log)?;
         if ran.status == 0 {
             Ok(())
         } else {

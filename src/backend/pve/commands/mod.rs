@@ -1,8 +1,8 @@
 //! The exact `pct`, `qm` and `pvesh` command lines for each operation, as pure
 //! functions of the definitions (and, where a re-run must not add things twice, of
-//! the guest's current config). Nothing here runs a command: the backend runs them,
-//! `build --dry-run` prints them, and the tests check every one against the Proxmox
-//! API schema.
+//! the guest's current config). Nothing here runs a command: the backend runs them
+//! (or records them, for `build --dry-run`), and the tests check every one against
+//! the Proxmox API schema.
 //!
 //! Field mapping (reference §1.2, §2.1, §3), with the shell tool's bugs left out:
 //! memory, cores, swap, onboot, startup (only with `boot_order`), net0 (with
@@ -16,8 +16,7 @@
 //! The rooms: `config` (a guest's config and pending changes as Proxmox reports
 //! them, raw `lxc.*` lines), `ct` and `vm` (the commands of each kind), `firewall`
 //! (the rule reconcile), `snapshots` (retake, rollback past newer snapshots),
-//! `guest` (the rest both kinds share),
-//! `preview` (a whole build, for the dry run and the schema tests). Every value comes
+//! `guest` (the rest both kinds share). Every value comes
 //! from the guest's typed settings (`defs::settings`), defaults already resolved;
 //! none is read out of the JSON by field name. `Cmd` itself lives in `pve::cmd`.
 
@@ -25,7 +24,6 @@ mod config;
 mod ct;
 mod firewall;
 mod guest;
-mod preview;
 mod snapshots;
 mod vm;
 
@@ -37,10 +35,8 @@ pub use self::firewall::{
     RuleKey, RuleNow, firewall, firewall_base, firewall_reconcile, parse_rules,
 };
 pub use self::guest::{destroy, inventory, merge_tags, stamp, stamp_tags};
-pub use self::preview::{full_build, preview};
 pub use self::snapshots::{
-    SnapshotNow, is_own_snapshot, parse_listsnapshot, rollback, rollback_preview, rollback_to,
-    snapshot,
+    SnapshotNow, is_own_snapshot, parse_listsnapshot, rollback, rollback_to, snapshot,
 };
 pub use self::vm::{
     agent_ping, image_customise, image_download, image_path, image_url, image_work_copy, vm_clone,

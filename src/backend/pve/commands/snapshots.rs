@@ -100,29 +100,6 @@ pub fn rollback_to(g: &Guest, name: &str, snaps: &[SnapshotNow]) -> Result<Vec<C
     Ok(cmds)
 }
 
-/// The rollback to `pre-<feature>` as a dry run shows it, against a host where
-/// every later snapshot of a full build exists: later features' `pre-*`, then the
-/// template snapshot.
-pub fn rollback_preview(g: &Guest, feature: &str) -> Vec<Cmd> {
-    let mut snaps: Vec<SnapshotNow> = g
-        .features
-        .iter()
-        .skip_while(|f| *f != feature)
-        .map(|f| SnapshotNow {
-            name: format!("pre-{f}"),
-            taken: None,
-        })
-        .collect();
-    if let Some(t) = g.template.snapshot_name() {
-        snaps.push(SnapshotNow {
-            name: t.to_string(),
-            taken: None,
-        });
-    }
-    rollback_to(g, &format!("pre-{feature}"), &snaps)
-        .unwrap_or_else(|_| vec![rollback(g, &format!("pre-{feature}"))])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +133,6 @@ mod tests {
                 "pct rollback 900 pre-docker"
             ]
         );
-        assert_eq!(rollback_preview(&guest(), "docker").len(), 3);
     }
 
     #[test]
