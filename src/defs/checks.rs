@@ -270,3 +270,38 @@ pub(crate) fn check_firewall_policies(defs: &Definitions, diags: &mut Diagnostic
         );
     }
 }
+
+/// A clone starts from its source's disk, and Proxmox never shrinks a disk
+/// (pve-container and qemu-server `resize_vm`: "unable to shrink disk size",
+/// "shrinking disks is not supported"): a clone defined smaller than its source
+/// gets the source's size. Say so, naming both sizes.
+pub(crate) fn check_clone_disk_sizes(defs: &Definitions, diags: &mut Diagnostics) {
+    for g in defs.guests.values() {
+        let Some(src) = g.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) else {
+            continue;
+        };
+        let (Some(want), Some(has)) = (g.settings.disk_gb, src.settings.disk_gb) else {
+            continue;
+        };
+        if want >= has {
+            continue;
+        }
+        let field = if g.kind == GuestKind::Ct {
+            "storage_size_gb"
+        } else {
+            "disk_size_gb"
+        };
+        diags.push(
+            Diagnostic::warning(
+                &g.file,
+                format!("{}.{field}", g.path),
+                format!(
+                    "{} asks for {want} GB but is cloned from {}, whose disk is {has} GB; Proxmox cannot shrink a disk, so it keeps {has} GB",
+                    g.label(),
+                    src.label()
+                ),
+            )
+            .help(format!("set {field} to {has} or more (or make the source's disk smaller)")),
+        );
+    }
+}

@@ -112,6 +112,7 @@ fn every_emitted_command_is_valid_for_the_proxmox_api() {
                     | "mkdir"
                     | "zpool"
                     | "zfs"
+                    | "wipefs"
                     | "exportfs"
                     | "findmnt"
                     | "readlink"

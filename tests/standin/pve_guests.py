@@ -280,7 +280,9 @@ def resize(c, gid, g, disk, size):
     cur = size_gib(prop(g["config"].get(disk, ""), "size") or "0")
     want = cur + size_gib(size[1:]) if size.startswith("+") else size_gib(size)
     if want < cur:
-        die("unable to shrink disk size")
+        # pve-container src/PVE/API2/LXC.pm resize_vm; qemu-server src/PVE/API2/Qemu.pm
+        # resize_vm (its own words).
+        die("unable to shrink disk size" if g["type"] == "lxc" else "shrinking disks is not supported")
     if disk in g["config"]:
         g["config"][disk] = with_prop(g["config"][disk], "size", size_text(want))
 

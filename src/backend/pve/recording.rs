@@ -7,12 +7,16 @@
 //! `listsnapshot`, the firewall rules, `/cluster/resources`, `cat` of a config file
 //! …); a small model of the host answers them. It starts as the inventory the plan
 //! was made against and follows what the recorded commands do: `pct create`/`clone`
-//! make a stopped guest, `start` runs it, `pct set` is remembered, snapshots taken
-//! are listed, uploaded files read back. Where an answer cannot be known, it is what
+//! make a stopped guest (a clone with its source's config and firewall rules, as
+//! Proxmox copies them), `start` runs it, `pct set` is remembered, snapshots taken
+//! are listed, ZFS pools and datasets exist once created, firewall rules are created on top, moved and deleted as
+//! pve-firewall does, uploaded files read back. Where an answer cannot be known, it is what
 //! a freshly built guest would have: an existing guest's snapshots are the ones its
 //! build takes, its config is empty (so every setting is shown), its firewall has
-//! no rules, nothing is pending, commands inside a guest succeed silently, and
-//! anything else (a file test, a ZFS pool lookup) succeeds with no output.
+//! no rules yet, nothing is pending, commands inside a guest succeed silently, a
+//! ZFS pool or dataset phoenix has not created does not exist (the first build of
+//! a host shows every `zpool create` and `zfs create` it may run), and anything
+//! else (a file test) succeeds with no output.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -45,6 +49,8 @@ struct Host {
     node: String,
     guests: BTreeMap<u32, Guest>,
     files: HashMap<String, String>,
+    /// ZFS pools and datasets made by recorded commands.
+    zfs: std::collections::BTreeSet<String>,
     lines: HashMap<PathBuf, Vec<String>>,
     /// Orders snapshots as their creation time would.
     clock: u32,
@@ -56,6 +62,8 @@ struct Guest {
     running: bool,
     config: BTreeMap<String, String>,
     snapshots: Vec<(String, u32)>,
+    /// Firewall rules in position order, as `pvesh get .../firewall/rules` lists them.
+    rules: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Recorder {
@@ -115,9 +123,16 @@ impl Recorder {
         log.raw(format!("$ {line}\n").as_bytes());
         let mut host = self.host();
         host.lines.entry(log.path.clone()).or_default().push(line);
+        let words: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+        let status = match words.as_slice() {
+            ["zpool" | "zfs", "list", "-H", "-o", "name", name] => {
+                i32::from(!host.zfs.contains(*name))
+            }
+            _ => 0,
+        };
         let stdout = host.answer(&cmd.argv, stdin);
         Ran {
-            status: 0,
+            status,
             stdout,
             stderr: String::new(),
         }
@@ -148,7 +163,9 @@ impl Host {
             ["pvesh", "get", "/nodes", ..] => {
                 json!([{"node": self.node, "status": "online"}]).to_string()
             }
-            ["pvesh", "get", path, ..] if path.ends_with("/firewall/rules") => "[]".into(),
+            ["pvesh", verb, path, ..] if path.contains("/firewall/rules") => {
+                self.firewall_rules(verb, path, &argv[3..])
+            }
             ["qm", "guest", "exec", .., last] => {
                 // The exit code file of a detached job says it finished well.
                 let exit = Path::new(last).extension().is_some_and(|e| e == "exit");
@@ -167,6 +184,26 @@ impl Host {
                 None => self.files.get(*path).cloned().unwrap_or_default(),
             },
             ["cat", path] => self.cat(path),
+            ["zpool", "create", args @ ..] => {
+                // The pool's name is the first word that is not an option or its value.
+                let mut words = args.iter();
+                while let Some(w) = words.next() {
+                    if matches!(*w, "-o" | "-O") {
+                        words.next();
+                    } else if !w.starts_with('-') {
+                        self.zfs.insert((*w).to_string());
+                        break;
+                    }
+                }
+                String::new()
+            }
+            ["zfs", "create", .., name] => {
+                self.zfs.insert((*name).to_string());
+                String::new()
+            }
+            ["zpool" | "zfs", "list", "-H", "-o", "name", name] if self.zfs.contains(*name) => {
+                format!("{name}\n")
+            }
             // The NFS server lists what `/etc/exports` exports.
             ["showmount", "-e", ..] => lines(
                 self.files
@@ -200,6 +237,63 @@ impl Host {
             })
             .collect();
         serde_json::Value::Array(list).to_string()
+    }
+
+    /// `pvesh get|create|set|delete` on a guest's firewall rules, as pve-firewall's
+    /// `RulesBase` treats them: `create` puts the rule on top (disabled without
+    /// `--enable 1`), `set --moveto N` puts it before the rule at N, `delete` splices.
+    fn firewall_rules(&mut self, verb: &str, path: &str, rest: &[String]) -> String {
+        let mut parts = path.trim_end_matches('/').rsplit('/');
+        let pos = parts.next().and_then(|p| p.parse::<usize>().ok());
+        let id = path
+            .split('/')
+            .skip_while(|p| !matches!(*p, "lxc" | "qemu"))
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(g) = id.and_then(|id| self.guests.get_mut(&id)) else {
+            return "[]".into();
+        };
+        match (verb, pos) {
+            ("get", None) => {
+                let list: Vec<_> = g
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let mut r = r.clone();
+                        r.insert("pos".into(), json!(i));
+                        serde_json::Value::Object(r)
+                    })
+                    .collect();
+                return serde_json::Value::Array(list).to_string();
+            }
+            ("create", None) => {
+                let mut rule: serde_json::Map<_, _> = options(rest)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect();
+                let enabled = rule.get("enable").is_some_and(|v| v == "1");
+                rule.insert("enable".into(), json!(u8::from(enabled)));
+                g.rules.insert(0, rule);
+            }
+            ("delete", Some(pos)) if pos < g.rules.len() => {
+                g.rules.remove(pos);
+            }
+            ("set", Some(pos)) if pos < g.rules.len() => {
+                let to = options(rest)
+                    .into_iter()
+                    .find(|(k, _)| *k == "moveto")
+                    .and_then(|(_, v)| v.parse::<usize>().ok());
+                if let Some(to) = to {
+                    let rule = g.rules[pos].clone();
+                    g.rules[pos] = serde_json::Map::new();
+                    g.rules.insert(to.min(g.rules.len()), rule);
+                    g.rules.retain(|r| !r.is_empty());
+                }
+            }
+            _ => {}
+        }
+        String::new()
     }
 
     /// A file uploaded earlier, else a container's config file as Proxmox writes it.
@@ -285,6 +379,20 @@ impl Host {
                 g.config.insert("template".into(), "1".into());
                 String::new()
             }
+            // `resize <disk> <size>`: the disk reads back with its new size.
+            "resize" => {
+                if let [disk, size, ..] = rest
+                    && let Some(value) = g.config.get_mut(disk)
+                    && let Some(gb) = size.strip_suffix('G').and_then(|n| n.parse::<u64>().ok())
+                {
+                    let kept: Vec<&str> = value
+                        .split(',')
+                        .filter(|p| !p.starts_with("size="))
+                        .collect();
+                    *value = format!("{},size={gb}G", kept.join(","));
+                }
+                String::new()
+            }
             _ => String::new(),
         }
     }
@@ -364,6 +472,62 @@ mod tests {
         assert_eq!(
             rec.lines(Path::new("")).first().map(String::as_str),
             Some("pct status 950")
+        );
+    }
+
+    #[test]
+    fn firewall_rules_go_on_top_move_and_come_with_a_clone() {
+        let rec = Recorder::default();
+        let mut log = Log::sink();
+        let mut ask = |line: &str| rec.run(&cmd(line), None, &mut log).stdout;
+        let base = "/nodes/pve/lxc/900/firewall/rules";
+        ask("pct create 900 local:vztmpl/x.tar.zst");
+        ask(&format!(
+            "pvesh create {base} --type in --action ACCEPT --dport 22 --enable 1"
+        ));
+        ask(&format!(
+            "pvesh create {base} --type in --action ACCEPT --dport 80"
+        ));
+        ask(&format!(
+            "pvesh create {base} --type out --action DROP --enable 1"
+        ));
+        let ports = |json: String| -> Vec<String> {
+            let rules = super::super::commands::parse_rules(&json).unwrap();
+            rules
+                .iter()
+                .map(|r| {
+                    let k = r.key.as_ref().unwrap();
+                    format!(
+                        "{}{}{}",
+                        k.direction,
+                        k.dport.as_deref().unwrap_or("-"),
+                        u8::from(r.enabled)
+                    )
+                })
+                .collect()
+        };
+        // Created rules go on top; without --enable 1 a rule is disabled.
+        assert_eq!(
+            ports(ask(&format!("pvesh get {base}"))),
+            ["out-1", "in800", "in221"]
+        );
+        // Rule 0 goes before the rule at 2; a moveto past the end puts it last.
+        ask(&format!("pvesh set {base}/0 --moveto 2"));
+        assert_eq!(
+            ports(ask(&format!("pvesh get {base}"))),
+            ["in800", "out-1", "in221"]
+        );
+        ask(&format!("pvesh set {base}/0 --moveto 9"));
+        assert_eq!(
+            ports(ask(&format!("pvesh get {base}"))),
+            ["out-1", "in221", "in800"]
+        );
+        ask(&format!("pvesh delete {base}/1"));
+        ask("pct clone 900 103 --hostname ca");
+        let clone = "/nodes/pve/lxc/103/firewall/rules";
+        assert_eq!(
+            ports(ask(&format!("pvesh get {clone}"))),
+            ["out-1", "in800"]
         );
     }
 }

@@ -13,7 +13,7 @@ use super::{Host, host_on};
 use crate::helpers::Site;
 
 /// A stand-in host for fixture set `name`, seeded as a real host of that user is.
-fn fixture_host(name: &str) -> Option<Host> {
+pub(super) fn fixture_host(name: &str) -> Option<Host> {
     let h = host_on(Site::fixture(name)?)?;
     let hv: Value = serde_json::from_str(
         &std::fs::read_to_string(h.defs.join("phoenix_hypervisor_config.json")).unwrap(),

@@ -6,6 +6,7 @@
 mod containers;
 mod fixtures;
 mod host_storage;
+mod replay;
 mod rules;
 mod vms;
 
