@@ -101,7 +101,7 @@ fn image_file_op<'a>(argv: &'a [String], images: &Path) -> Option<Vec<&'a str>> 
     let w: Vec<&str> = argv.iter().map(String::as_str).collect();
     let ours = |p: &&str| Path::new(p).starts_with(images);
     match w.as_slice() {
-        ["test", "-f", p] | ["rm", "-f", p] if ours(p) => Some(w),
+        ["test" | "rm", "-f", p] if ours(p) => Some(w),
         ["cp", "--reflink=auto", a, b] if ours(a) && ours(b) => Some(w),
         _ => None,
     }
@@ -290,7 +290,7 @@ fn assert_as_defined(h: &Host, defs: &Path) {
         assert!(
             on_host
                 .get("pending")
-                .is_none_or(|p| p.as_object().is_none_or(|p| p.is_empty())),
+                .is_none_or(|p| p.as_object().is_none_or(serde_json::Map::is_empty)),
             "{what} has pending changes: {}",
             on_host["pending"]
         );
