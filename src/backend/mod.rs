@@ -30,4 +30,4 @@ pub use crate::inventory::{Inventory, Observed, Stamp};
 pub use dry_run::DryRun;
 pub use error::{BackendError, OpError, OpResult};
 pub use log::Log;
-pub use ops::{Backend, GuestCtx, HostStep, Script};
+pub use ops::{Backend, GuestCtx, HostStep, Script, interpreter};

@@ -37,18 +37,49 @@ pub struct Script {
 }
 
 impl Script {
-    /// The argv that runs the script on this machine with `shell`, its inputs named
-    /// by their variables: `env VAR=path ... <shell> <script> <args...>`.
-    pub fn local_argv(&self, shell: &str) -> Vec<String> {
+    /// The program (and its one optional argument) the script's `#!` line names;
+    /// `/bin/sh` when it has none. See [`interpreter`].
+    pub fn interpreter(&self) -> Vec<String> {
+        interpreter(&std::fs::read(&self.path).unwrap_or_default())
+    }
+
+    /// The argv that runs the script on this machine through its own `#!` line,
+    /// its inputs named by their variables:
+    /// `env VAR=path ... <interpreter> <script> <args...>`.
+    pub fn local_argv(&self) -> Vec<String> {
         let mut argv = vec!["env".to_string()];
         argv.extend(
             self.inputs
                 .iter()
                 .map(|(var, path)| format!("{var}={}", path.display())),
         );
-        argv.extend([shell.to_string(), self.path.display().to_string()]);
+        argv.extend(self.interpreter());
+        argv.push(self.path.display().to_string());
         argv.extend(self.args.iter().cloned());
         argv
+    }
+}
+
+/// How the kernel runs a script file: the `#!` line's first word is the program
+/// and the rest of the line, if any, its one argument (`#!/usr/bin/env bash`,
+/// `#!/bin/bash -e`); a file without one goes to `/bin/sh`, as `execvp` does.
+///
+/// Every script runs this way, in a guest and on the host, rather than as
+/// `/bin/sh script` (which ran a bash script through dash) or by exec'ing the
+/// file (which would make the exec bit of the user's file, and of every copy
+/// pushed into a guest, decide whether it runs at all): the interpreter is the
+/// one the script names, whatever its mode.
+pub fn interpreter(body: &[u8]) -> Vec<String> {
+    let first = body.split(|b| *b == b'\n').next().unwrap_or_default();
+    let Some(line) = first.strip_prefix(b"#!") else {
+        return vec!["/bin/sh".to_string()];
+    };
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim();
+    match line.split_once([' ', '\t']) {
+        Some((program, arg)) => vec![program.to_string(), arg.trim().to_string()],
+        None if line.is_empty() => vec!["/bin/sh".to_string()],
+        None => vec![line.to_string()],
     }
 }
 
@@ -92,6 +123,11 @@ pub trait Backend: Send + Sync {
     fn supports_builtin_host(&self) -> bool {
         false
     }
+    /// What the backend makes sure of itself once a host step has run (the user's
+    /// script or the built-in), before anything that needs the step goes on.
+    fn after_host_step(&self, _step: &HostStep, _log: &mut Log) -> OpResult {
+        Ok(())
+    }
     /// Carry out a built-in host step from the hypervisor definitions.
     fn host_builtin(&self, step: &HostStep, _log: &mut Log) -> OpResult {
         Err(OpError::new(format!(
@@ -117,7 +153,7 @@ mod tests {
             inputs: vec![("PHOENIX_LXC_JSON".into(), PathBuf::from("/defs/lxc.json"))],
         };
         assert_eq!(
-            s.local_argv("/bin/sh"),
+            s.local_argv(),
             [
                 "env",
                 "PHOENIX_LXC_JSON=/defs/lxc.json",
@@ -127,5 +163,20 @@ mod tests {
                 "x y"
             ]
         );
+    }
+
+    #[test]
+    fn a_script_runs_through_the_interpreter_its_first_line_names() {
+        let of = |text: &str| interpreter(text.as_bytes());
+        assert_eq!(of("#!/bin/bash\nset -e\n"), ["/bin/bash"]);
+        assert_eq!(of("#!/usr/bin/env bash\n"), ["/usr/bin/env", "bash"]);
+        // The rest of the line is one argument, as the kernel passes it.
+        assert_eq!(of("#! /bin/bash -e -u\r\n"), ["/bin/bash", "-e -u"]);
+        assert_eq!(of("#!/usr/bin/python3"), ["/usr/bin/python3"]);
+        // No `#!` line (or an empty one): what execvp does, /bin/sh.
+        assert_eq!(of("echo hi\n"), ["/bin/sh"]);
+        assert_eq!(of("#!\n"), ["/bin/sh"]);
+        assert_eq!(of(""), ["/bin/sh"]);
+        assert_eq!(of(" #!/bin/bash\n"), ["/bin/sh"]);
     }
 }

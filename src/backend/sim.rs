@@ -374,7 +374,7 @@ impl Backend for Sim {
             Ok(())
         })?;
         if self.exec {
-            let argv = script.local_argv("sh");
+            let argv = script.local_argv();
             command::run_logged(&argv, g.timeout, log)?;
         }
         Ok(())
@@ -409,7 +409,7 @@ impl Backend for Sim {
         }
         self.host_op(&script.name);
         if self.exec {
-            let argv = script.local_argv("sh");
+            let argv = script.local_argv();
             command::run_logged(&argv, timeout, log)?;
         }
         Ok(())

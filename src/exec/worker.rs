@@ -149,6 +149,12 @@ impl Worker<'_> {
     ) -> Result<(Outcome, usize), (OpError, usize)> {
         let spec = crate::defs::host::spec(name).ok_or((OpError::new("unknown host step"), 0))?;
         let step = &job.keys.chain[0];
+        let host_step = HostStep {
+            name,
+            defs: self.defs,
+            wipe_disks: self.opts.wipe_disks,
+            timeout: self.opts.step_timeout,
+        };
         if let Some(rel) = self.defs.host_script(spec) {
             let config = self.defs.path_of(&self.defs.hypervisor_file);
             let config = std::fs::canonicalize(&config).unwrap_or(config);
@@ -164,16 +170,11 @@ impl Worker<'_> {
                 self.backend.host(&script, self.opts.step_timeout, log)
             })
         } else {
-            let builtin = HostStep {
-                name,
-                defs: self.defs,
-                wipe_disks: self.opts.wipe_disks,
-                timeout: self.opts.step_timeout,
-            };
             self.timed(job.action.node, "run", || {
-                self.backend.host_builtin(&builtin, log)
+                self.backend.host_builtin(&host_step, log)
             })
         }
+        .and_then(|()| self.backend.after_host_step(&host_step, log))
         .map_err(|e| (e, 1))?;
         let mut record = job.record;
         record.steps = vec![step_record(step)];

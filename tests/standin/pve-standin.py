@@ -123,7 +123,8 @@ def check_opts(props, rest, skip=()):
 KIND = {"pct": "lxc", "qm": "qemu"}
 
 
-HOST_TOOLS = ("zpool", "zfs", "wipefs", "pvesm", "exportfs", "showmount", "curl", "virt-customize")
+HOST_TOOLS = ("zpool", "zfs", "wipefs", "pvesm", "exportfs", "showmount", "curl", "virt-customize",
+              "nvidia-modprobe")
 
 
 def validate():

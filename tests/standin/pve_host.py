@@ -105,6 +105,17 @@ def run(c):
     elif tool == "virt-customize":
         if not os.path.isfile(argv[argv.index("-a") + 1]):
             die(f"virt-customize: error: {argv[argv.index('-a') + 1]}: No such file or directory")
+    elif tool == "nvidia-modprobe":
+        # The NVIDIA driver's nvidia-modprobe: `-u` loads nvidia-uvm and, with
+        # `-c=0`, makes /dev/nvidia-uvm and /dev/nvidia-uvm-tools; it needs the
+        # driver (here: /dev/nvidiactl on the host).
+        dev = os.environ.get("PHOENIX_PVE_ROOT", "") + "/dev"
+        if argv != ["-u", "-c=0"]:
+            bad(f"'{line}' is not how phoenix loads nvidia-uvm")
+        if not os.path.exists(f"{dev}/nvidiactl"):
+            die("nvidia-modprobe: failed to load the NVIDIA kernel module", 1)
+        for node in ("nvidia-uvm", "nvidia-uvm-tools"):
+            open(f"{dev}/{node}", "a").close()
     elif tool == "showmount":
         out = "".join(f"{p} *\n" for p in S.get("exported", []))
     else:

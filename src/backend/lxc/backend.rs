@@ -252,7 +252,9 @@ impl Backend for Lxc {
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
         )];
         env.extend(script.env.iter().cloned());
-        let mut cmd: Vec<&str> = vec!["/bin/sh", &dest];
+        let interpreter = crate::backend::interpreter(&body);
+        let mut cmd: Vec<&str> = interpreter.iter().map(String::as_str).collect();
+        cmd.push(&dest);
         cmd.extend(script.args.iter().map(String::as_str));
         command::run_logged(&self.attach(&name, &env, &cmd), g.timeout, log)
     }
@@ -264,6 +266,6 @@ impl Backend for Lxc {
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
-        command::run_logged(&script.local_argv("/bin/sh"), timeout, log)
+        command::run_logged(&script.local_argv(), timeout, log)
     }
 }

@@ -173,7 +173,8 @@ impl Pve {
         self.agent_put(g, &remote, &body, log)?;
         let mut argv: Vec<String> = vec!["env".into()];
         argv.extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
-        argv.extend(["/bin/sh".to_string(), remote.clone()]);
+        argv.extend(crate::backend::interpreter(&body));
+        argv.push(remote.clone());
         argv.extend(script.args.iter().cloned());
         let (status, last) =
             self.agent_detached(g, &script.name, &argv, &remote, g.timeout, log)?;

@@ -200,6 +200,13 @@ impl Backend for Pve {
         }
     }
 
+    fn after_host_step(&self, step: &HostStep, log: &mut Log) -> OpResult {
+        match step.name {
+            "gpu_init" => self.gpu_device_nodes(step, log),
+            _ => Ok(()),
+        }
+    }
+
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
         let Runner::Ssh { .. } = &self.runner else {
             return self
@@ -270,7 +277,8 @@ fn host_command(script: &Script, path: &str, copies: &[(String, String)]) -> Cmd
             .iter()
             .map(|(var, local)| format!("{var}={}", here(&local.display().to_string()))),
     );
-    cmd.argv.extend(["/bin/sh".to_string(), path.to_string()]);
+    cmd.argv.extend(script.interpreter());
+    cmd.argv.push(path.to_string());
     cmd.argv.extend(script.args.iter().map(|a| here(a)));
     cmd
 }

@@ -94,7 +94,8 @@ impl Pve {
         let mut run = Cmd::new(["pct", "exec", &id, "--", "env"]);
         run.argv
             .extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
-        run.argv.extend(["/bin/sh".to_string(), remote]);
+        run.argv.extend(script.interpreter());
+        run.argv.push(remote);
         run.argv.extend(script.args.iter().cloned());
         self.check(&run, g.timeout, log).map(|_| ())
     }

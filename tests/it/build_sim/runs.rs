@@ -258,6 +258,47 @@ fn steps_time_out() {
     assert!(out.stdout.contains("timed out after 1s"), "{}", out.stdout);
 }
 
+/// Every script runs through the interpreter its `#!` line names (GitHub issue 8):
+/// a bash script with bash-only syntax and a Python one run as such, where
+/// `/bin/sh script` failed on the first.
+#[test]
+fn scripts_run_through_their_own_shebang() {
+    let t = tree();
+    let out_dir = t.path().join("ran");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(
+        t.defs.join("features/lxc/base_setup.sh"),
+        format!(
+            "#!/bin/bash\n[[ -n \"$BASH_VERSION\" ]] || exit 3\nwords=(a b)\necho \"${{#words[@]}}\" > {}/bash\n",
+            out_dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        t.defs.join("features/lxc/gpu.sh"),
+        format!(
+            "#!/usr/bin/env python3\nimport sys\nopen('{}/python', 'w').write(sys.argv[1])\n",
+            out_dir.display()
+        ),
+    )
+    .unwrap();
+    let out = t
+        .phoenix()
+        .env("PHOENIX_SIM_EXEC", "1")
+        .args(["build", "901", "--output", "json"])
+        .run();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("bash")).unwrap(),
+        "2\n"
+    );
+    // A feature script's first argument is the guest's id.
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("python")).unwrap(),
+        "901"
+    );
+}
+
 #[test]
 fn templates_stop_once_their_snapshot_is_taken_and_services_keep_running() {
     let t = tree();

@@ -164,3 +164,47 @@ fn fixture_2025_11_builds_and_a_feature_change_of_901_rolls_back_on_zfs() {
     assert_eq!(out.summary()["steps_run"], 0, "{}", out.stdout);
     h.pve.assert_only_inventory_since(before);
 }
+
+/// `host:gpu_init` leaves `/dev/nvidia-uvm` and `/dev/nvidia-uvm-tools` on the
+/// host, which its script does not make: phoenix loads `nvidia-uvm` with the
+/// driver's `nvidia-modprobe`. Without a driver, the step fails, naming the nodes
+/// (and the GPU guests, which need it, wait).
+#[test]
+fn gpu_init_leaves_the_uvm_device_nodes_or_fails_naming_them() {
+    let Some(h) = fixture_host("phoenix-2025-11") else {
+        return;
+    };
+    let dev = h.pve.root().join("dev");
+    for node in ["nvidia-uvm", "nvidia-uvm-tools"] {
+        std::fs::remove_file(dev.join(node)).unwrap();
+    }
+    let out = h.build(&["host:gpu_init"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(dev.join("nvidia-uvm").exists() && dev.join("nvidia-uvm-tools").exists());
+    assert!(
+        h.pve
+            .commands()
+            .iter()
+            .any(|c| c[..] == ["nvidia-modprobe", "-u", "-c=0"]),
+        "{:?}",
+        h.pve.commands()
+    );
+
+    // No driver on the host: the nodes cannot be made.
+    let Some(h) = fixture_host("phoenix-2025-11") else {
+        return;
+    };
+    let dev = h.pve.root().join("dev");
+    for node in ["nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"] {
+        std::fs::remove_file(dev.join(node)).unwrap();
+    }
+    let out = h.build(&["host:gpu_init"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.summary()["nodes"]["host:gpu_init"], "failed");
+    assert!(
+        out.stdout
+            .contains("/dev/nvidia-uvm-tools still do not exist"),
+        "{}",
+        out.stdout
+    );
+}

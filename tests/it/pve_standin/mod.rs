@@ -64,6 +64,7 @@ pub fn stage(site: &Site) -> StandIn {
         "exportfs",
         "showmount",
         "curl",
+        "nvidia-modprobe",
         "virt-customize",
     ] {
         std::os::unix::fs::symlink(&standin, bin.join(tool)).unwrap();

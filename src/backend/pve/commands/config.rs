@@ -5,6 +5,18 @@
 
 use std::collections::BTreeMap;
 
+/// A `devN` value in one form: `path=<path>`, then its other keys sorted
+/// (`gid`, `mode`, `uid`, `deny-write`, as pve-container's `$dev_desc` has them).
+pub fn device_spec(path: &str, options: &[(&str, &str)]) -> String {
+    let mut options = options.to_vec();
+    options.sort_unstable();
+    let mut out = format!("path={path}");
+    for (k, v) in options {
+        out.push_str(&format!(",{k}={v}"));
+    }
+    out
+}
+
 /// What a guest's config holds now (from `pct config`), as far as re-runs care.
 #[derive(Debug, Clone, Default)]
 pub struct Current {
@@ -12,7 +24,8 @@ pub struct Current {
     pub mounts: BTreeMap<u32, String>,
     /// mpN → its source: a host path (a bind mount) or a volume.
     pub mount_sources: BTreeMap<u32, String>,
-    /// devN → the device path it passes through.
+    /// devN → the device it passes through, as [`device_spec`] writes it (so two
+    /// ways of writing one entry compare equal).
     pub devices: BTreeMap<u32, String>,
     /// Root disk size in GiB (a container's `rootfs`).
     pub rootfs_gb: Option<f64>,
@@ -57,15 +70,16 @@ impl Current {
             }
             if let Some(n) = key.strip_prefix("dev").and_then(|n| n.parse::<u32>().ok()) {
                 // `path` is the default key: `dev0: /dev/x` or `dev0: path=/dev/x,...`.
-                let path = value
-                    .split(',')
-                    .find_map(|p| match p.split_once('=') {
-                        Some(("path", v)) => Some(v),
-                        Some(_) => None,
-                        None => Some(p),
-                    })
-                    .unwrap_or_default();
-                cur.devices.insert(n, path.to_string());
+                let mut path = "";
+                let mut rest: Vec<(&str, &str)> = Vec::new();
+                for part in value.split(',') {
+                    match part.split_once('=') {
+                        Some(("path", v)) => path = v,
+                        Some((k, v)) => rest.push((k, v)),
+                        None => path = part,
+                    }
+                }
+                cur.devices.insert(n, device_spec(path, &rest));
             }
             let size = || {
                 value
@@ -179,9 +193,12 @@ mod tests {
         );
         assert_eq!(
             c.devices.get(&0).map(String::as_str),
-            Some("/dev/nvidiactl")
+            Some("path=/dev/nvidiactl")
         );
-        assert_eq!(c.devices.get(&4).map(String::as_str), Some("/dev/nvidia1"));
+        assert_eq!(
+            c.devices.get(&4).map(String::as_str),
+            Some("path=/dev/nvidia1,mode=0666")
+        );
         assert_eq!(c.devices.len(), 2);
         assert_eq!(
             c.mount_sources.get(&2).map(String::as_str),

@@ -85,11 +85,15 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
     // Devices by index, exactly the definition's: a clone inherits its source's
     // `devN`, and two entries for one device make the start fail (pve-container
     // `PVE::LXC::create_passthrough_device_node`: mknod "File exists").
+    // Each node is made `mode=0666`: pve-container's `create_passthrough_device_node`
+    // makes it 0660 and root's otherwise, which no unprivileged service in the
+    // guest (vLLM as its own user, say) can open; the definitions give no gid.
     let devices = g.devices.gpu_device_paths();
     for (i, dev) in devices.iter().enumerate() {
         let n = u32::try_from(i).unwrap_or(u32::MAX);
-        if current.devices.get(&n) != Some(dev) {
-            set = set.opt(&format!("dev{n}"), format!("path={dev}"));
+        let want = super::config::device_spec(dev, &[("mode", "0666")]);
+        if current.devices.get(&n) != Some(&want) {
+            set = set.opt(&format!("dev{n}"), want);
         }
     }
     delete.extend(
@@ -190,17 +194,6 @@ pub fn ct_start(g: &Guest) -> Cmd {
 
 pub fn ct_stop(g: &Guest) -> Cmd {
     Cmd::new(["pct", "stop", &id(g)])
-}
-
-/// Push a script (and the guest's definition) into a container and run it.
-pub fn ct_exec(g: &Guest, local: &str, remote: &str, args: &[String]) -> Vec<Cmd> {
-    let mut run = Cmd::new(["pct", "exec", &id(g), "--", "/bin/sh", remote]);
-    run.argv.extend(args.iter().cloned());
-    vec![
-        Cmd::new(["pct", "exec", &id(g), "--", "mkdir", "-p", "/phoenix/run"]),
-        Cmd::new(["pct", "push", &id(g), local, remote]),
-        run,
-    ]
 }
 
 #[cfg(test)]

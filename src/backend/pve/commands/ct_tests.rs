@@ -25,14 +25,24 @@ fn ct() -> Guest {
 #[test]
 fn a_clone_s_devices_and_mounts_become_exactly_its_own() {
     // The source had two GPUs and another bind mount; the clone wants one GPU.
+    // dev1 and dev2 came without a mode (0660, root's in the guest).
     let current = Current::parse(
-        "dev0: path=/dev/nvidiactl\ndev1: /dev/nvidia-uvm\ndev2: /dev/nvidia-uvm-tools\ndev3: /dev/nvidia0\ndev4: /dev/nvidia1\nmp0: /srv/other,mp=/other\nmp1: tank:vm-950-disk-1,mp=/data,size=8G\n",
+        "dev0: path=/dev/nvidiactl,mode=0666\ndev1: /dev/nvidia-uvm\ndev2: /dev/nvidia-uvm-tools,mode=0660\ndev3: mode=0666,path=/dev/nvidia0\ndev4: /dev/nvidia1,mode=0666\nmp0: /srv/other,mp=/other\nmp1: tank:vm-950-disk-1,mp=/data,size=8G\n",
     );
     let set = ct_configure(&ct(), &current)[0].display();
     assert!(set.contains("--delete dev4,mp0"), "{set}");
     assert!(
         !set.contains("--dev0") && !set.contains("--dev3"),
         "unchanged devices are not set again: {set}"
+    );
+    // Every node readable by the guest's unprivileged services.
+    assert!(
+        set.contains("--dev1 path=/dev/nvidia-uvm,mode=0666"),
+        "{set}"
+    );
+    assert!(
+        set.contains("--dev2 path=/dev/nvidia-uvm-tools,mode=0666"),
+        "{set}"
     );
     assert!(set.contains("--mp2 /srv/models,mp=/models"), "{set}");
     assert!(!set.contains("--mp1"), "{set}");

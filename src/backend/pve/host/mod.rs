@@ -25,8 +25,10 @@
 //! (phoenix's block in a shared config file): pure functions of the hypervisor
 //! definitions and of what the host reported. Then the steps themselves, which run
 //! the commands through `Pve`: `zfs`, `nfs`, and what both share in `steps`.
+//! `gpu` is not a step of its own: it checks what `host:gpu_init` must leave.
 
 mod block;
+mod gpu;
 mod ledger;
 mod model;
 mod nfs;
