@@ -44,10 +44,11 @@ impl Script {
     }
 
     /// The argv that runs the script on this machine through its own `#!` line,
-    /// its inputs named by their variables:
-    /// `env VAR=path ... <interpreter> <script> <args...>`.
+    /// with its environment and its inputs named by their variables:
+    /// `env K=V ... VAR=path ... <interpreter> <script> <args...>`.
     pub fn local_argv(&self) -> Vec<String> {
         let mut argv = vec!["env".to_string()];
+        argv.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
         argv.extend(
             self.inputs
                 .iter()

@@ -32,6 +32,33 @@ pub(super) fn guest_script(defs: &Definitions, g: &Guest, rel: &str, args: Vec<S
     }
 }
 
+/// A shell tool container feature script (`bin/lxc_setup/`) as the host runs it:
+/// it reaches into the guest with `pct exec` itself, so nothing is placed in the
+/// guest. What a guest script finds at `/phoenix/guest.json` is written into `dir`
+/// on this machine instead and named by `PHOENIX_GUEST_JSON`, beside the
+/// definitions' files (`PHOENIX_LXC_JSON`, ...), as a host step's are: a backend
+/// that runs it on another host copies them there.
+pub(super) fn on_host(
+    defs: &Definitions,
+    mut script: Script,
+    dir: &std::path::Path,
+) -> Result<Script, crate::backend::OpError> {
+    let json = dir.join("guest.json");
+    let body = script
+        .files
+        .iter()
+        .find(|(name, _)| name == "guest.json")
+        .map(|(_, bytes)| bytes.clone())
+        .unwrap_or_default();
+    crate::fsutil::write_atomic(&json, &body)
+        .map_err(|e| crate::backend::OpError::new(e.to_string()))?;
+    script.files.clear();
+    script.env.retain(|(k, _)| k != "PHOENIX_GUEST_JSON");
+    script.inputs = definition_files(defs);
+    script.inputs.push(("PHOENIX_GUEST_JSON".into(), json));
+    Ok(script)
+}
+
 /// The definitions' JSON files a host step script may read (the firewall and
 /// DNS steps read the guests'), by the variable that names each: the ones
 /// that exist, as absolute paths.

@@ -310,6 +310,17 @@ impl Worker<'_> {
                     // with `pct exec` themselves (reference §2.4).
                     if self.defs.layout == Layout::Legacy && g.kind == GuestKind::Ct {
                         let timeout = self.opts.step_timeout;
+                        let dir = tempfile::Builder::new()
+                            .prefix("phoenix-feature-")
+                            .tempdir()
+                            .map_err(|e| {
+                                (
+                                    OpError::new(format!("cannot make a scratch directory: {e}")),
+                                    steps_run,
+                                )
+                            })?;
+                        let script = scripts::on_host(self.defs, script, dir.path())
+                            .map_err(|e| (e, steps_run))?;
                         self.timed(node, &label, || self.backend.host(&script, timeout, log))
                     } else {
                         self.timed(node, &label, || self.backend.exec(&ctx, &script, log))

@@ -271,6 +271,8 @@ fn host_command(script: &Script, path: &str, copies: &[(String, String)]) -> Cmd
             .map_or_else(|| local.to_string(), |(_, c)| c.clone())
     };
     let mut cmd = Cmd::new(["env"]);
+    cmd.argv
+        .extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
     cmd.argv.extend(
         script
             .inputs

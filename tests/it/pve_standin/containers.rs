@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::host;
-use crate::helpers::{set_field, update_json};
+use crate::helpers::{Site, set_field, update_json};
 
 #[test]
 fn builds_through_the_real_backend_code_and_a_second_build_runs_nothing() {
@@ -229,4 +229,53 @@ fn raw_lxc_lines_follow_the_definitions_in_the_main_section_only() {
     assert!(raw(&main("103")).is_empty(), "{}", conf("103"));
     assert_eq!(conf("900"), c900);
     h.pve.assert_no_violations();
+}
+
+/// An installed shell tool's container feature scripts (`bin/lxc_setup/`) run on
+/// the host with the CTID, as the shell tool ran them, through their own `#!`
+/// line; they find the guest's definition in a host file named by
+/// `PHOENIX_GUEST_JSON` (not the path inside the guest), the definitions' files by
+/// `PHOENIX_LXC_JSON` and friends, and the guest's id and name in the environment.
+#[test]
+fn legacy_feature_scripts_run_on_the_host_with_the_guest_definition() {
+    let Some(src) = crate::helpers::fixture("phoenix-2025-09") else {
+        return;
+    };
+    let site = Site::empty();
+    let etc = site.defs.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    for file in ["phoenix_lxc_configs.json", "phoenix_hypervisor_config.json"] {
+        std::fs::copy(src.join(file), etc.join(file)).unwrap();
+    }
+    crate::helpers::write_missing_scripts(&site.defs);
+    std::fs::create_dir_all(site.defs.join("features/host")).unwrap();
+    let seen = site.path().join("seen");
+    std::fs::write(
+        site.defs
+            .join("bin/lxc_setup/phoenix_hypervisor_feature_install_base_setup.sh"),
+        format!(
+            "#!/bin/bash\n[[ $# -eq 2 ]] || exit 9\n{{ echo \"$1 $PHOENIX_GUEST_ID $PHOENIX_GUEST_NAME\"; cat \"$PHOENIX_GUEST_JSON\"; }} > {seen}\n\
+             grep -q '\"lxc_configs\"' \"$PHOENIX_LXC_JSON\" || exit 8\n",
+            seen = seen.display()
+        ),
+    )
+    .unwrap();
+    let Some(h) = super::host_on(site) else {
+        return;
+    };
+    super::fixtures::seed(&h, &h.defs.join("etc/phoenix_hypervisor_config.json"));
+    let out = h.build(&["900"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let seen = std::fs::read_to_string(&seen).expect("the feature script ran on the host");
+    let (head, json) = seen.split_once('\n').unwrap();
+    let guest: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(head, format!("900 900 {}", guest["name"].as_str().unwrap()));
+    assert_eq!(guest["id"], 900);
+    assert_eq!(guest["features"][0], "base_setup");
+    // Nothing of it went into the guest.
+    assert!(
+        !h.pve.commands().iter().any(|c| c[..2] == ["pct", "push"]),
+        "{:?}",
+        h.pve.commands()
+    );
 }

@@ -15,10 +15,14 @@ use crate::helpers::Site;
 /// A stand-in host for fixture set `name`, seeded as a real host of that user is.
 pub(super) fn fixture_host(name: &str) -> Option<Host> {
     let h = host_on(Site::fixture(name)?)?;
-    let hv: Value = serde_json::from_str(
-        &std::fs::read_to_string(h.defs.join("phoenix_hypervisor_config.json")).unwrap(),
-    )
-    .unwrap();
+    seed(&h, &h.defs.join("phoenix_hypervisor_config.json"));
+    Some(h)
+}
+
+/// Seed `h` as the host of the hypervisor definitions at `hypervisor`: the disks
+/// its pools name and the NVIDIA device nodes.
+pub(super) fn seed(h: &Host, hypervisor: &std::path::Path) {
+    let hv: Value = serde_json::from_str(&std::fs::read_to_string(hypervisor).unwrap()).unwrap();
     let disks: serde_json::Map<String, Value> = hv["zfs"]["pools"]
         .as_array()
         .into_iter()
@@ -26,7 +30,11 @@ pub(super) fn fixture_host(name: &str) -> Option<Host> {
         .flat_map(|p| p["disks"].as_array().cloned().unwrap_or_default())
         .map(|d| (d.as_str().unwrap().to_string(), serde_json::json!([])))
         .collect();
-    assert!(!disks.is_empty(), "{name} names the disks of its pools");
+    assert!(
+        !disks.is_empty(),
+        "{} names the disks of its pools",
+        hypervisor.display()
+    );
     h.pve.set_stand_in_state("disks", Value::Object(disks));
     // The NVIDIA driver's device nodes (two GPUs, as the fixtures assign 0 and 1).
     let dev = h.pve.root().join("dev");
@@ -41,7 +49,6 @@ pub(super) fn fixture_host(name: &str) -> Option<Host> {
     ] {
         std::fs::write(dev.join(node), b"").unwrap();
     }
-    Some(h)
 }
 
 /// `build all` succeeds with every node built and nothing refused; a second one
