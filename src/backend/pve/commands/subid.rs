@@ -17,7 +17,7 @@ use super::super::cmd::Cmd;
 /// Appends each line argument after the file (`$1`) that the file does not have
 /// yet, starting a new line first where the file does not end with one. Appending,
 /// not rewriting, so two containers' builds writing at once lose nothing.
-pub const APPEND_MISSING_LINES: &str = "f=$1; shift; for l; do grep -qxF -e \"$l\" \"$f\" 2>/dev/null && continue; [ ! -s \"$f\" ] || [ -z \"$(tail -c 1 \"$f\")\" ] || echo >> \"$f\"; printf '%s\\n' \"$l\" >> \"$f\" || exit 1; done";
+pub const APPEND_MISSING_LINES: &str = "f=$1; shift; for l; do grep -qxF -e \"$l\" \"$f\" 2>/dev/null && continue; [ ! -s \"$f\" ] || [ -z \"$(tail -c 1 \"$f\")\" ] || echo >> \"$f\"; printf \"%s\\n\" \"$l\" >> \"$f\" || exit 1; done";
 
 /// The `root:<host>:<count>` lines the subordinate id file `text` lacks for root to
 /// map every range of `ranges`, in their order.
