@@ -1,10 +1,12 @@
 //! The container reader: `phoenix_lxc_configs.json`, its root globals and every
-//! container's fields, checked and typed.
+//! container's fields, checked and typed (`id_maps` and the map as a whole by
+//! `idmap`).
 
 use serde_json::{Map, Value};
 
 use super::diag::Diagnostics;
 use super::guest;
+use super::idmap;
 use super::model::{Definitions, Guest, GuestKind};
 use super::read::{self, Reader, join, quote};
 use super::settings::{Apparmor, BindMount, TemplateModel, Volume};
@@ -110,6 +112,17 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     g.bootstrap_ca_url = r.str(raw, p, "bootstrap_ca_url");
     g.settings.pct_features = r.str_list(raw, p, "pct_options");
     g.settings.lxc_options = r.str_list(raw, p, "lxc_options");
+    g.shape.id_maps = idmap::read_id_maps(r, raw, p);
+    let id_maps_given = Reader::get(raw, "id_maps")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    idmap::check_map(
+        r,
+        p,
+        g.shape.unprivileged,
+        id_maps_given,
+        &g.settings.lxc_options,
+    );
     if let Some(net) = r.object(raw, p, "network_config") {
         let np = join(p, "network_config");
         g.net.name = r.str(net, &np, "name");
@@ -138,6 +151,7 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
 fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
     let p = g.path.clone();
     let p = p.as_str();
+    let map = g.id_map();
     for key in ["mount_points", "zfs_volumes", "volumes"] {
         let Some(items) = r.array(raw, p, key) else {
             continue;
@@ -182,12 +196,14 @@ fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
             if key == "mount_points" {
                 let host = r.s(o, &ip, "host_path");
                 if let (Some(host_path), Some(container_path)) = (host, inside) {
-                    g.mounts.binds.push(BindMount {
+                    let bind = BindMount {
                         host_path: host_path.to_string(),
                         container_path,
                         owner_uid: owner("owner_uid"),
                         owner_gid: owner("owner_gid"),
-                    });
+                    };
+                    idmap::check_owner(r, &map, &ip, &bind);
+                    g.mounts.binds.push(bind);
                 }
             } else {
                 let pool = r.str(o, &ip, "pool");

@@ -18,6 +18,7 @@
 //! | `load` | [`load`]: the files read and parsed, the readers run |
 //! | `hypervisor` | the hypervisor file's checks |
 //! | `guest`, `ct`, `vm` | what every guest has; the container reader; the VM reader |
+//! | [`idmap`] | a container's `id_maps`, checked, and its effective id map ([`IdMap`]) |
 
 pub mod checks;
 mod ct;
@@ -27,6 +28,7 @@ pub mod fields;
 mod guest;
 pub mod host;
 mod hypervisor;
+pub mod idmap;
 pub mod layout;
 mod load;
 pub mod model;
@@ -41,6 +43,7 @@ mod values;
 mod vm;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use idmap::{IdKind, IdMap, IdRange, MapOrigin};
 pub use layout::Layout;
 pub use load::load;
 pub use model::{Definitions, Guest, GuestKind, HealthCheck};

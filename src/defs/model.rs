@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::host::HostStepSpec;
+use super::idmap::IdMap;
 use super::layout::Layout;
 use super::settings::{Devices, Firewall, Mounts, Network, Settings, Shape, TemplateModel};
 
@@ -88,6 +89,20 @@ impl Guest {
     /// `template_snapshot_name`, or `template` for a converted template.
     pub fn template_snapshot_name(&self) -> &str {
         self.template.snapshot_name().unwrap_or("template")
+    }
+
+    /// The container's effective user and group id map, the one every consumer
+    /// uses (see [`IdMap`]: raw `lxc.idmap` lines, else `id_maps` with the holes
+    /// filled, else Proxmox's default, else none). A VM has none.
+    pub fn id_map(&self) -> IdMap {
+        if self.kind != GuestKind::Ct {
+            return IdMap::none();
+        }
+        IdMap::effective(
+            self.shape.unprivileged,
+            &self.shape.id_maps,
+            &self.settings.lxc_options,
+        )
     }
 
     /// A guest with nothing read yet: the readers fill it in.

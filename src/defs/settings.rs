@@ -1,7 +1,7 @@
 //! The typed, validated values of a guest: what it is made from ([`Shape`]), the
 //! settings applied in place ([`Settings`]), its network ([`Network`]), mounts
 //! ([`Mounts`]), devices ([`Devices`]), firewall ([`Firewall`]) and template model
-//! ([`TemplateModel`]).
+//! ([`TemplateModel`]). A container's id map has its own module, `idmap`.
 //!
 //! They are read once, by the container and VM readers, with every default already
 //! resolved (a VM's `vm_defaults` fallbacks among them), so no consumer re-reads the
@@ -10,6 +10,8 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
+
+use super::idmap::IdRange;
 
 /// What a guest is made from: fields that only take effect when it is created or
 /// cloned, so changing them means replacing the guest.
@@ -25,6 +27,9 @@ pub struct Shape {
     pub storage_pool: Option<String>,
     /// A container's `unprivileged` flag (absent: false).
     pub unprivileged: bool,
+    /// A container's `id_maps` entries, checked (see [`super::idmap`]); the map
+    /// they make is [`Guest::id_map`](super::Guest::id_map).
+    pub id_maps: Vec<IdRange>,
     /// A VM's cloud-init user (`user_config.username`).
     pub ci_user: Option<String>,
     /// A template VM's `vm_defaults.ubuntu_release` (from the hypervisor file): the

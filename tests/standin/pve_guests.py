@@ -2,7 +2,9 @@
 snapshots in creation order, clones and templates, refusing what Proxmox refuses.
 
 Each refusal names the Proxmox function it comes from (pve-container `src/PVE/...`,
-qemu-server `src/PVE/...`, pve-guest-common `src/PVE/AbstractConfig.pm`).
+qemu-server `src/PVE/...`, pve-guest-common `src/PVE/AbstractConfig.pm`); a start's
+id map is checked as LXC and shadow's `newuidmap`/`newgidmap` check it, against the
+host's `/etc/subuid` and `/etc/subgid` under $PHOENIX_PVE_ROOT.
 """
 import json
 import os
@@ -124,6 +126,8 @@ def start(c, gid, g):
         devs = [prop(v, "path", "path") for k, v in sorted(g["config"].items()) if re.fullmatch(r"dev\d+", k)]
         for path in devs:
             check_device(path)  # PVE::LXC::update_lxc_config, before systemctl
+        # lxc-start sets up the user namespace (lxc_spawn) before the prestart hook mounts anything.
+        check_id_map(gid, g)
         # lxc-pve-prestart-hook: mounts (PVE::LXC::__mountpoint_mount), then device
         # nodes (PVE::LXC::create_passthrough_device_node); a hook failure ends in
         # PVE::LXC::monitor_start's "startup for container '$vmid' failed".
@@ -135,6 +139,91 @@ def start(c, gid, g):
                 die(f"failed to mknod /var/lib/lxc/{gid}/passthrough{path}: File exists\n"
                     f"startup for container '{gid}' failed")
     g["status"] = "running"
+
+
+def id_map(g):
+    """The container's map as pve-container makes it (src/PVE/LXC.pm parse_id_maps,
+    update_lxc_config): its `lxc.idmap` lines, exactly; none and unprivileged, the
+    default `u 0 100000 65536`, `g 0 100000 65536`; none and privileged, no map."""
+    ranges = []
+    for line in g.get("raw", []):
+        m = re.fullmatch(r"lxc\.idmap\s*(?::|=)\s*(.*?)\s*", line)
+        if not m:
+            continue
+        v = re.fullmatch(r"([ug])\s+(\d+)\s+(\d+)\s+(\d+)\s*", m.group(1))
+        if not v:
+            die(f"failed to parse idmap: {m.group(1)}")  # parse_id_maps
+        ranges.append((v.group(1), int(v.group(2)), int(v.group(3)), int(v.group(4))))
+    if not ranges and g["config"].get("unprivileged") == "1":
+        ranges = [("u", 0, 100000, 65536), ("g", 0, 100000, 65536)]
+    return ranges
+
+
+def subids(kind):
+    """Root's ranges in the host's /etc/subuid or /etc/subgid (`name:start:count`;
+    shadow's lib/subordinateio.c matches the owner by name or by uid)."""
+    try:
+        lines = open(host_path("/etc/sub" + ("uid" if kind == "u" else "gid"))).read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for l in lines:
+        parts = l.strip().split(":")
+        if len(parts) == 3 and parts[0] in ("root", "0") and parts[1].isdigit() and parts[2].isdigit():
+            out.append((int(parts[1]), int(parts[2])))
+    return out
+
+
+def root_may_map(own, start, count):
+    # shadow src/newuidmap.c / newgidmap.c verify_range: root's own id alone, or
+    # lib/subordinateio.c have_range: a run of root's entries back to back that
+    # holds the whole range.
+    if count == 1 and start == 0:
+        return True
+    at, end = start, start + count
+    while at < end:
+        hit = [s + c for s, c in own if s <= at < s + c]
+        if not hit:
+            return False
+        at = hit[0]
+    return True
+
+
+def check_id_map(gid, g):
+    ranges = id_map(g)
+    if not ranges or os.environ.get("PHOENIX_PVE_ROOT") is None:
+        return
+    failed = f"\nstartup for container '{gid}' failed"  # PVE::LXC::monitor_start
+    for kind, name in (("u", "uid"), ("g", "gid")):
+        mine = sorted((c, h, n) for k, c, h, n in ranges if k == kind)
+        # The container must map its root (LXC conf.c: "No uid mapping for container
+        # root"). Past that, the stand-in is stricter than LXC, which starts a
+        # container with holes in its map (their files show as nobody): every id of
+        # 0..65535 must be mapped, contiguously, as phoenix always writes maps.
+        if not mine or mine[0][0] != 0:
+            die(f"lxc_spawn: No {name} mapping for container root{failed}")
+        at = 0
+        for c, h, n in mine:
+            if c != at:
+                die(f"lxc_spawn: container {name}s {at}-{c - 1} are not mapped "
+                    f"(the stand-in wants 0-65535 mapped contiguously){failed}")
+            at = c + n
+        if at < 65536:
+            die(f"lxc_spawn: container {name}s {at}-65535 are not mapped "
+                f"(the stand-in wants 0-65535 mapped contiguously){failed}")
+    # LXC maps uids, then gids, through newuidmap/newgidmap (lxc idmap_utils.c
+    # lxc_map_ids), which refuse a range root is not given in /etc/subuid or
+    # /etc/subgid; the message is shadow's verify_ranges one, as LXC logs it.
+    for kind, name in (("u", "uid"), ("g", "gid")):
+        own = subids(kind)
+        mine = [(c, h, n) for k, c, h, n in ranges if k == kind]
+        for c, h, n in mine:
+            if not root_may_map(own, h, n):
+                args = " ".join(f"{c2} {h2} {n2}" for c2, h2, n2 in mine)
+                tool = f"new{name}map"
+                die(f"lxc_map_ids: {tool} failed to write mapping \"{tool}: {name} range "
+                    f"[{c}-{c + n}) -> [{h}-{h + n}) not allowed\": {tool} 4242 {args}\n"
+                    f"lxc_spawn: Failed to set up id mapping.{failed}")
 
 
 def snapshot_config(g, snap):

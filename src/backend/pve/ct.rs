@@ -1,26 +1,32 @@
 //! Containers on Proxmox, past the plain `pct` calls: the raw `lxc.*` lines phoenix
-//! writes into the config file itself, and running a script inside (files staged on
-//! the host, pushed in, run with the step's environment).
+//! writes into the config file itself (the `lxc_options`, and the `lxc.idmap` lines
+//! of a map made from `id_maps`), the host's `/etc/subuid` and `/etc/subgid` lines
+//! that map needs, and running a script inside (files staged on the host, pushed
+//! in, run with the step's environment).
 
 use super::Pve;
 use super::client::SHORT;
 use super::cmd::Cmd;
 use super::commands;
+use super::host::READ_IF_EXISTS;
 use crate::backend::{GuestCtx, Log, OpError, OpResult, Script};
+use crate::defs::IdKind;
 
 impl Pve {
     /// Make the raw `lxc.*` lines of the main section of the guest's config file
-    /// exactly its `lxc_options` (there is no `pct set` for them): lines added, and
-    /// lines of options since removed from the definitions taken out. Snapshot
-    /// sections are never touched.
+    /// exactly its `lxc_options` and the `lxc.idmap` lines of its `id_maps` map
+    /// (there is no `pct set` for them): lines added, and lines of options or maps
+    /// since removed from the definitions taken out. Snapshot sections are never
+    /// touched.
     pub(super) fn raw_lines(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        let lines: Vec<String> = g
+        let mut lines: Vec<String> = g
             .guest
             .settings
             .lxc_options
             .iter()
             .filter_map(|o| commands::raw_line(o))
             .collect();
+        lines.extend(g.guest.id_map().config_lines());
         let path = self.host_path(&format!("/etc/pve/lxc/{}.conf", g.guest.id));
         let conf = self.check(&Cmd::new(["cat", &path]), SHORT, log)?;
         // Proxmox marks a config that a backup, snapshot or migration is working on;
@@ -49,6 +55,37 @@ impl Pve {
                     log,
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    /// Let root map every host id of the container's id map outside Proxmox's
+    /// default block (see [`commands::missing_subids`]): the `root:<host>:<count>`
+    /// lines `/etc/subuid` and `/etc/subgid` lack are appended, nothing else in
+    /// them is touched. A map within the default block costs no command.
+    pub(super) fn allow_id_map(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let map = g.guest.id_map();
+        for kind in IdKind::BOTH {
+            let ranges = map.ranges_outside_default(kind);
+            if ranges.is_empty() {
+                continue;
+            }
+            let path = self.host_path(kind.subid_file());
+            let current = self.check(
+                &Cmd::new(["sh", "-c", READ_IF_EXISTS, "sh", &path]),
+                SHORT,
+                log,
+            )?;
+            let missing = commands::missing_subids(&current, &ranges);
+            if missing.is_empty() {
+                continue;
+            }
+            log.note(&format!(
+                "{} added to {path} so that root may map {}'s id map",
+                missing.join(", "),
+                g.node
+            ));
+            self.check(&commands::append_subids(&path, &missing), SHORT, log)?;
         }
         Ok(())
     }

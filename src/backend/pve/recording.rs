@@ -10,7 +10,7 @@
 //! make a stopped guest (a clone with its source's config and firewall rules, as
 //! Proxmox copies them), `start` runs it, `pct set` is remembered, snapshots taken
 //! are listed, ZFS pools and datasets exist once created, firewall rules are created on top, moved and deleted as
-//! pve-firewall does, uploaded files read back. Where an answer cannot be known, it is what
+//! pve-firewall does, uploaded files (and lines appended to one) read back. Where an answer cannot be known, it is what
 //! a freshly built guest would have: an existing guest's snapshots are the ones its
 //! build takes, its config is empty (so every setting is shown), its firewall has
 //! no rules yet, nothing is pending, commands inside a guest succeed silently, a
@@ -174,6 +174,22 @@ impl Host {
             }
             // No storage yet: the host steps' `pvesm add` show.
             ["pvesh", "get", "/storage", ..] => "[]".into(),
+            // Lines appended where missing (`/etc/subgid`): read back by later probes.
+            ["sh", "-c", script, "sh", path, lines @ ..]
+                if *script == super::commands::APPEND_MISSING_LINES =>
+            {
+                let text = self.files.entry((*path).to_string()).or_default();
+                for line in lines {
+                    if !text.lines().any(|l| l == *line) {
+                        if !text.is_empty() && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                        text.push_str(line);
+                        text.push('\n');
+                    }
+                }
+                String::new()
+            }
             // An upload (the file comes on stdin), or reading a file that may not exist.
             ["sh", "-c", _, "sh", path] => match stdin {
                 Some(bytes) => {

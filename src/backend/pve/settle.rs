@@ -1,7 +1,7 @@
 //! What phoenix does against a guest as it is, around the plain `pct set`/`qm set`:
-//! bind mount sources made on the host, the firewall reconciled, pending changes
-//! applied by a restart, the stamp merged into the user's tags, a rollback past
-//! phoenix's own newer snapshots.
+//! bind mount sources made on the host (and the container's id map allowed there),
+//! the firewall reconciled, pending changes applied by a restart, the stamp merged
+//! into the user's tags, a rollback past phoenix's own newer snapshots.
 
 use super::Pve;
 use super::client::SHORT;
@@ -11,11 +11,14 @@ use crate::backend::{GuestCtx, Log, OpError, OpResult};
 use crate::defs::GuestKind;
 
 impl Pve {
-    /// Make every bind mount's host directory that is missing (see
-    /// [`commands::bind_source`]): before a container starts, and before `pct set`
+    /// What the host must have before a container starts, and before `pct set`
     /// adds a bind mount (hotplugged onto a running container, a missing directory
-    /// fails the whole `pct set`).
+    /// fails the whole `pct set`): root allowed to map the container's id map (see
+    /// [`Pve::allow_id_map`]; so also before `raw_lines` writes the map and the
+    /// container first starts with it), and every bind mount's host directory
+    /// that is missing (see [`commands::bind_source`]).
     pub(super) fn bind_sources(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.allow_id_map(g, log)?;
         for b in &g.guest.mounts.binds {
             let path = self.host_path(&b.host_path);
             self.check(&commands::bind_source(g.guest, b, &path), SHORT, log)?;

@@ -150,8 +150,50 @@ pub(super) fn field_value(field: &'static str) -> BoxedStrategy<Value> {
         "dependencies" => prop::collection::vec(id_like(), 0..4)
             .prop_map(Value::Array)
             .boxed(),
-        "features" | "pct_options" | "lxc_options" => {
+        // Entries near every limit: 0, 65535/65536, 100000, u32::MAX, negatives, overflow.
+        "id_maps" => {
+            let id = prop_oneof![
+                prop::sample::select(vec![
+                    0_i64,
+                    1,
+                    33,
+                    65_535,
+                    65_536,
+                    100_000,
+                    4_294_967_295,
+                    -1
+                ])
+                .prop_map(Value::from),
+                Just(json!(u64::MAX)),
+                Just(json!("33")),
+            ];
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec!["uid", "gid", "u", ""]),
+                    id.clone(),
+                    id.clone(),
+                    id,
+                )
+                    .prop_map(|(t, h, c, n)| {
+                        json!({"type": t, "host_id": h, "container_id": c, "size": n})
+                    }),
+                0..4,
+            )
+            .prop_map(Value::Array)
+            .boxed()
+        }
+        "features" | "pct_options" => {
             prop::collection::vec(name_like().prop_map(Value::String), 0..4)
+                .prop_map(Value::Array)
+                .boxed()
+        }
+        // Raw lines, `lxc.idmap` ones among them, well-formed or not.
+        "lxc_options" => {
+            let line = prop_oneof![
+                name_like(),
+                "lxc\\.idmap[:=] ?[ugx] [0-9]{1,11} [0-9]{1,11} [0-9]{0,11}",
+            ];
+            prop::collection::vec(line.prop_map(Value::String), 0..4)
                 .prop_map(Value::Array)
                 .boxed()
         }

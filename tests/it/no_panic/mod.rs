@@ -55,6 +55,7 @@ const GUEST_FIELDS: &[&str] = &[
     "boot_order",
     "pct_options",
     "lxc_options",
+    "id_maps",
     "admin_password",
     "custom_field",
 ];

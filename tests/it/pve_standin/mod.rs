@@ -1,11 +1,14 @@
 //! The pve backend end to end, through stand-in `pct`, `qm` and `pvesh` executables
 //! that check every argument against the Proxmox API schema and keep the host's
 //! state in a directory (`tests/standin/pve-standin.py`), and stand-in `zpool`, `zfs`,
-//! `wipefs`, `pvesm`, `exportfs` and `showmount` for the built-in host steps.
+//! `wipefs`, `pvesm`, `exportfs` and `showmount` for the built-in host steps. The
+//! host's own files (`/etc/pve/lxc/*.conf`, `/etc/exports`, `/etc/subuid`...) live
+//! under [`StandIn::root`].
 
 mod containers;
 mod fixtures;
 mod host_storage;
+mod idmap;
 mod replay;
 mod rules;
 mod vms;
@@ -82,6 +85,13 @@ pub fn stage(site: &Site) -> StandIn {
         b"not really an image",
     )
     .unwrap();
+    // Root's subordinate ids as a Proxmox host has them: the block of Proxmox's
+    // default map, which the stand-in's `pct start` checks a map against.
+    let etc = state.join("root/etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    for file in ["subuid", "subgid"] {
+        std::fs::write(etc.join(file), "root:100000:65536\n").unwrap();
+    }
     StandIn { bin, state, images }
 }
 
@@ -115,6 +125,26 @@ impl StandIn {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// Run one stand-in tool directly, as the host's shell would (`pct start 101`).
+    pub fn run(&self, argv: &[&str]) -> std::process::Output {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        std::process::Command::new(self.bin.join(argv[0]))
+            .args(&argv[1..])
+            .env("PATH", path)
+            .env("PHOENIX_STANDIN_DIR", &self.state)
+            .env(
+                "PHOENIX_STANDIN_SCHEMA",
+                shared().unwrap().join("proxmox/pve-api-schema.json"),
+            )
+            .env("PHOENIX_PVE_ROOT", self.root())
+            .output()
+            .unwrap()
     }
 
     pub fn assert_no_violations(&self) {

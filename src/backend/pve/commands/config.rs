@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::defs::idmap::split_raw_option;
+
 /// A `devN` value in one form: `path=<path>`, then its other keys sorted
 /// (`gid`, `mode`, `uid`, `deny-write`, as pve-container's `$dev_desc` has them).
 pub fn device_spec(path: &str, options: &[(&str, &str)]) -> String {
@@ -132,17 +134,11 @@ impl Pending {
 
 /// A raw `lxc_options` entry as a Proxmox config line: `key=value`, `key: value` and
 /// the fixtures' `lxc.mount.auto:sys:rw` all become `key: value`.
+/// (Split as the definitions split it, so the `lxc.idmap` lines phoenix reads as a
+/// container's map are the ones it writes.)
 pub fn raw_line(option: &str) -> Option<String> {
-    let option = option.trim();
-    let (key, value) = match (option.find('='), option.find(':')) {
-        (Some(e), Some(c)) if c < e => (&option[..c], &option[c + 1..]),
-        (Some(e), _) => (&option[..e], &option[e + 1..]),
-        (None, Some(c)) => (&option[..c], &option[c + 1..]),
-        (None, None) => return None,
-    };
-    let key = key.trim();
-    key.starts_with("lxc.")
-        .then(|| format!("{key}: {}", value.trim()))
+    let (key, value) = split_raw_option(option)?;
+    key.starts_with("lxc.").then(|| format!("{key}: {value}"))
 }
 
 /// The container config with exactly `lines` as its raw `lxc.*` entries, written in

@@ -1,15 +1,11 @@
 //! Container commands: `pct create`/`clone`, the settings of `pct set` (mount points
 //! and volumes keyed by container path, devices by index, both brought to exactly
-//! the definition's list; rootfs growth only), bind mount sources on the host,
-//! start, stop, and running a script inside.
+//! the definition's list; rootfs growth only), bind mount sources on the host
+//! (owned by the container's mapped ids), start, stop, and running a script inside.
 
 use super::super::cmd::{Cmd, id};
 use super::config::Current;
-use crate::defs::{BindMount, Guest};
-
-/// Where an unprivileged container's root is mapped on the host (Proxmox's default
-/// `lxc.idmap`).
-const UNPRIVILEGED_ROOT: u64 = 100_000;
+use crate::defs::{BindMount, Guest, IdKind, MapOrigin};
 
 /// `name=eth0,bridge=vmbr0,ip=10.0.0.5/24,gw=10.0.0.1,hwaddr=...,firewall=1`
 pub fn ct_net0(g: &Guest) -> String {
@@ -160,23 +156,31 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
 /// Make a bind mount's host directory when it is missing: Proxmox refuses to
 /// start a container whose bind source is not a directory (pve-container
 /// `PVE::LXC::__mountpoint_mount`: "directory '<path>' does not exist"), and `pct
-/// set` does not check. A directory phoenix creates for an unprivileged container
-/// is given to the container's mapped root (100000 plus `owner_uid`/`owner_gid`);
-/// for a privileged one to `owner_uid`/`owner_gid` when given. A directory that
-/// already exists is never touched. `path` is the host path as the runner sees it
-/// (under `PveOptions::root`).
+/// set` does not check. A directory phoenix creates is given to the host ids that
+/// `owner_uid`/`owner_gid` (absent: 0, the container's root) map to under the
+/// container's id map ([`Guest::id_map`]: 100000 + id by Proxmox's default,
+/// `gid 33` stays 33 with an `id_maps` entry `33 → 33`); where the map does not
+/// hold one of them, the directory is not chowned (`validate` warns). A privileged
+/// container without a map gets `owner_uid`/`owner_gid` as they are, when given. A
+/// directory that already exists is never touched. `path` is the host path as the
+/// runner sees it (under `PveOptions::root`).
 pub fn bind_source(g: &Guest, b: &BindMount, path: &str) -> Cmd {
     let (uid, gid) = (b.owner_uid, b.owner_gid);
-    let owner = if g.shape.unprivileged {
-        format!(
-            "{}:{}",
-            UNPRIVILEGED_ROOT + uid.unwrap_or(0),
-            UNPRIVILEGED_ROOT + gid.unwrap_or(0)
-        )
-    } else if uid.is_some() || gid.is_some() {
-        format!("{}:{}", uid.unwrap_or(0), gid.unwrap_or(0))
+    let map = g.id_map();
+    let owner = if map.origin == MapOrigin::None {
+        if uid.is_some() || gid.is_some() {
+            format!("{}:{}", uid.unwrap_or(0), gid.unwrap_or(0))
+        } else {
+            String::new()
+        }
     } else {
-        String::new()
+        match (
+            map.host_id(IdKind::Uid, uid.unwrap_or(0)),
+            map.host_id(IdKind::Gid, gid.unwrap_or(0)),
+        ) {
+            (Some(u), Some(g)) => format!("{u}:{g}"),
+            _ => String::new(),
+        }
     };
     Cmd::new([
         "/bin/sh",

@@ -1,7 +1,7 @@
 //! `pct set` against a clone's inherited config, and bind mount sources.
 
 use super::*;
-use crate::defs::{GuestKind, Volume};
+use crate::defs::{GuestKind, IdKind, IdRange, Volume};
 
 fn ct() -> Guest {
     let mut g = Guest::empty(GuestKind::Ct, 950, "f.json", "x");
@@ -54,6 +54,57 @@ fn a_clone_s_devices_and_mounts_become_exactly_its_own() {
         set.contains("--mp0 /srv/models,mp=/models") && !set.contains("--delete"),
         "{set}"
     );
+}
+
+/// GitHub issue 8: a new bind directory goes to the host ids the owner maps to
+/// under the container's map, `id_maps` holes filled; an owner the map does not
+/// hold gets no chown.
+#[test]
+fn bind_source_owners_follow_the_container_s_id_map() {
+    let mut g = ct();
+    g.shape.unprivileged = true;
+    g.shape.id_maps = vec![IdRange {
+        kind: IdKind::Gid,
+        container: 33,
+        host: 33,
+        size: 1,
+    }];
+    let owner = |g: &Guest, uid: Option<u64>, gid: Option<u64>| {
+        let b = BindMount {
+            owner_uid: uid,
+            owner_gid: gid,
+            ..g.mounts.binds[0].clone()
+        };
+        bind_source(g, &b, "/srv/www").argv.last().cloned().unwrap()
+    };
+    assert_eq!(
+        owner(&g, None, Some(33)),
+        "100000:33",
+        "gid 33 is the host's 33"
+    );
+    assert_eq!(
+        owner(&g, Some(33), Some(34)),
+        "100033:100034",
+        "the rest: default"
+    );
+    assert_eq!(owner(&g, None, None), "100000:100000");
+    assert_eq!(
+        owner(&g, Some(70_000), Some(33)),
+        "",
+        "uid 70000 is not mapped"
+    );
+    // Raw lines are the map as written.
+    g.shape.id_maps.clear();
+    g.settings.lxc_options = vec![
+        "lxc.idmap: u 0 200000 65536".into(),
+        "lxc.idmap = g 0 300000 65536".into(),
+    ];
+    assert_eq!(owner(&g, Some(1), Some(2)), "200001:300002");
+    // A privileged container: as given, and only when given.
+    g.settings.lxc_options.clear();
+    g.shape.unprivileged = false;
+    assert_eq!(owner(&g, None, Some(33)), "0:33");
+    assert_eq!(owner(&g, None, None), "");
 }
 
 #[test]

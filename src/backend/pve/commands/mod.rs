@@ -9,14 +9,16 @@
 //! `firewall=1` when the guest's firewall is enabled), nameserver, `pct_options` as
 //! one `--features`, GPUs as native `devN` passthrough (no hard-coded cgroup majors),
 //! mount points and volumes keyed by container path so a re-run adds nothing twice,
-//! rootfs growth only (`pct resize` never shrinks). Firewall rules go through
+//! rootfs growth only (`pct resize` never shrinks), a new bind mount directory owned
+//! by the host ids its owner maps to under the container's id map. Firewall rules go through
 //! `pvesh`, reconciled in order, and the guest's firewall is switched on, which the
 //! shell tool forgot.
 //!
 //! The rooms: `config` (a guest's config and pending changes as Proxmox reports
 //! them, raw `lxc.*` lines), `ct` and `vm` (the commands of each kind), `firewall`
 //! (the rule reconcile), `snapshots` (retake, rollback past newer snapshots),
-//! `guest` (the rest both kinds share). Every value comes
+//! `guest` (the rest both kinds share), `subid` (the host's `/etc/subuid` and
+//! `/etc/subgid` lines a container's id map needs). Every value comes
 //! from the guest's typed settings (`defs::settings`), defaults already resolved;
 //! none is read out of the JSON by field name. `Cmd` itself lives in `pve::cmd`.
 
@@ -25,6 +27,7 @@ mod ct;
 mod firewall;
 mod guest;
 mod snapshots;
+mod subid;
 mod vm;
 
 pub use self::config::{Current, Pending, raw_line, with_raw_lines};
@@ -36,6 +39,7 @@ pub use self::guest::{destroy, inventory, merge_tags, stamp, stamp_tags};
 pub use self::snapshots::{
     SnapshotNow, is_own_snapshot, parse_listsnapshot, rollback, rollback_to, snapshot,
 };
+pub use self::subid::{APPEND_MISSING_LINES, append_subids, missing_subids};
 pub use self::vm::{
     agent_ping, image_customise, image_download, image_path, image_url, image_work_copy, vm_clone,
     vm_configure, vm_create_template, vm_generalise, vm_grow_disk, vm_net0, vm_start, vm_template,

@@ -43,3 +43,4 @@ pub use self::model::{
     nfs_storages, pools, zfs_storages,
 };
 pub use self::parse::{importable_pools, is_member, signatures, storage_ids};
+pub(in crate::backend::pve) use self::steps::READ_IF_EXISTS;

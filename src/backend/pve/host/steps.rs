@@ -14,7 +14,7 @@ pub(super) const SHORT: Duration = Duration::from_secs(120);
 
 /// A file's text, or nothing when it does not exist; any other failure to read it
 /// is an error (a file that could not be read is never taken for an empty one).
-pub(super) const READ_IF_EXISTS: &str = "[ ! -e \"$1\" ] || cat \"$1\"";
+pub(in crate::backend::pve) const READ_IF_EXISTS: &str = "[ ! -e \"$1\" ] || cat \"$1\"";
 
 impl Pve {
     /// Install `package` on the host when `tool` is not there.
