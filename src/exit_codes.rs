@@ -12,3 +12,6 @@ pub const USAGE: u8 = 2;
 pub const INVALID_DEFINITIONS: u8 = 3;
 /// phoenix could not do its job: state directory or backend problem.
 pub const ENVIRONMENT: u8 = 4;
+/// Ctrl-C stopped the command (128 + SIGINT, as a shell reports it); a build
+/// records what it did first.
+pub const INTERRUPTED: u8 = 130;

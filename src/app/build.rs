@@ -1,6 +1,8 @@
 //! `phoenix build`: assess, guard against replacing data, then hand the plan to the
-//! executor with a reporter; or, with `--dry-run`, print what would run (the plan,
-//! or for `--backend pve` the commands, through the executor: see `pve_dry_run`).
+//! executor with a reporter, Ctrl-C going to the build while it runs (see
+//! `exec::interrupt`; exit code 130 after one); or, with `--dry-run`, print what
+//! would run (the plan, or for `--backend pve` the commands, through the executor:
+//! see `pve_dry_run`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use crate::backend::{Backend, DryRun};
 use crate::cli::{BackendKind, BuildArgs, Cli, Output};
 use crate::defs::Severity;
 use crate::exec::{self, Reporter};
+use crate::exit_codes;
 use crate::graph::target;
 use crate::pipeline::{self, Assessed, Loaded};
 use crate::plan::{self, ActionKind};
@@ -80,8 +83,14 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
         journal: &journal,
         backend: backend.as_ref(),
     };
-    let summary = exec::run(&run, &opts, reporter.as_mut());
+    let summary = {
+        let _ctrl_c = super::run::CtrlCToBuild::new(&opts.interrupt);
+        exec::run(&run, &opts, reporter.as_mut())
+    };
     drop(lock);
+    if summary.interrupted {
+        return Ok(ExitCode::from(exit_codes::INTERRUPTED));
+    }
     Ok(verdict(summary.failed()))
 }
 

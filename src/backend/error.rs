@@ -1,5 +1,10 @@
 //! How backends fail: a backend that cannot run at all ([`BackendError`]), and an
 //! operation that failed ([`OpError`]), retried with backoff when it was a lock.
+//!
+//! Only the backend's own tools (`pct`, `qm`, `pvesh`, `lxc-*`) can report a lock:
+//! their output goes through [`OpError::from_output`]. A script's failure (feature,
+//! app, health check, host step) is [`OpError::script`], never retried, whatever it
+//! printed: a script that says "database is locked" and exits 1 ran once and failed.
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -28,8 +33,14 @@ impl OpError {
         }
     }
 
-    /// Classify a command's error output: "can't lock file", "CT is locked" and
-    /// "got timeout" are Proxmox's lock errors; LXC says "Failed to acquire lock".
+    /// A script failed: never retried (see the module doc).
+    pub fn script(message: impl Into<String>) -> OpError {
+        OpError::new(message)
+    }
+
+    /// Classify the error output of one of the backend's own tools (never a
+    /// script's): "can't lock file", "CT is locked" and "got timeout" are
+    /// Proxmox's lock errors; LXC says "Failed to acquire lock".
     pub fn from_output(message: impl Into<String>) -> OpError {
         let message = message.into();
         let lower = message.to_ascii_lowercase();

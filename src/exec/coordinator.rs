@@ -1,5 +1,8 @@
 //! The coordinator: owns the plan's progress and the reporter, dispatches ready
-//! nodes to workers and turns their outcomes into what may run next.
+//! nodes to workers and turns their outcomes into what may run next. After a
+//! Ctrl-C it dispatches nothing more and waits for the running nodes (see
+//! `interrupt`); it notices the presses between messages, so it never blocks on
+//! the workers for longer than [`WATCH`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -19,6 +22,9 @@ use crate::inventory::Inventory;
 use crate::key::NodeKeys;
 use crate::plan::{ActionKind, Plan};
 use crate::state::{NodeRecord, StateDir};
+
+/// How often the coordinator looks for a Ctrl-C while it waits for the workers.
+const WATCH: Duration = Duration::from_millis(50);
 
 /// What workers send the coordinator.
 pub(crate) enum Msg {
@@ -146,6 +152,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
         drop(tx);
 
         let mut in_flight = 0usize;
+        let mut announced = 0u8;
         loop {
             while let Some(node) = c.ready.pop_front() {
                 if c.results.contains_key(&node) {
@@ -179,11 +186,16 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                     );
                     c.finish(unsupported(node, detail));
                     c.block(node);
-                } else if stopped {
+                } else if stopped || opts.interrupt.requested() {
+                    let why = if opts.interrupt.requested() {
+                        "not started: the build was interrupted"
+                    } else {
+                        "not started: --fail-fast after a failure"
+                    };
                     c.finish(result(
                         node,
                         Outcome::Skipped,
-                        Some("not started: --fail-fast after a failure".into()),
+                        Some(why.into()),
                         0,
                         Duration::ZERO,
                         None,
@@ -197,12 +209,32 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
             if in_flight == 0 {
                 break;
             }
-            let Ok(msg) = rx.recv() else { break };
+            let presses = opts.interrupt.presses();
+            if presses > announced {
+                announced = presses;
+                c.reporter.event(&Event::Interrupted {
+                    running: in_flight,
+                    killing: opts.interrupt.killing(),
+                });
+            }
+            let msg = match rx.recv_timeout(WATCH) {
+                Ok(msg) => msg,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             match msg {
                 Msg::Event(e) => c.reporter.event(&e),
                 Msg::Done(node, outcome, detail, n, took) => {
                     in_flight -= 1;
                     steps_run += n;
+                    // Stopped between two steps, or its running step killed.
+                    let outcome = if outcome == Outcome::Failed
+                        && (opts.interrupt.stopped(node) || opts.interrupt.killing())
+                    {
+                        Outcome::Interrupted
+                    } else {
+                        outcome
+                    };
                     c.finish(result(
                         node,
                         outcome,
@@ -211,7 +243,10 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                         took,
                         Some(log_path(r.state, node)),
                     ));
-                    if outcome == Outcome::Failed || outcome == Outcome::Skipped {
+                    if matches!(
+                        outcome,
+                        Outcome::Failed | Outcome::Skipped | Outcome::Interrupted
+                    ) {
                         stopped |= outcome == Outcome::Failed && opts.fail_fast;
                         c.block(node);
                     } else {
@@ -237,6 +272,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
         results: ordered,
         steps_run,
         elapsed_ms: started.elapsed().as_millis(),
+        interrupted: opts.interrupt.requested(),
     };
     c.reporter.finish(&summary);
     summary
@@ -273,17 +309,17 @@ impl Coordinator<'_, '_> {
     /// `node` failed or was skipped: everything that needs it, transitively, is skipped.
     /// A dependent the backend could not build anyway is marked unsupported, not failed.
     fn block(&mut self, node: NodeId) {
+        let why = match self.results.get(&node).map(|r| r.outcome) {
+            Some(Outcome::Interrupted) => "was interrupted",
+            _ => "did not build",
+        };
         let mut stack = vec![node];
         while let Some(n) = stack.pop() {
             for (dep, _) in self.r.graph.needed_by(n) {
                 if self.actions.contains_key(&dep) && !self.results.contains_key(&dep) {
                     let detail = format!(
                         "needs {n}, which {}",
-                        if n == node {
-                            "did not build"
-                        } else {
-                            "was skipped"
-                        }
+                        if n == node { why } else { "was skipped" }
                     );
                     let mut res =
                         result(dep, Outcome::Skipped, Some(detail), 0, Duration::ZERO, None);

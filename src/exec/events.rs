@@ -15,6 +15,8 @@ pub enum Outcome {
     Fresh,
     Failed,
     Skipped,
+    /// Stopped by Ctrl-C: before its next step, or its running step killed.
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,12 +69,19 @@ pub enum Event {
         error: String,
     },
     NodeFinished(NodeResult),
+    /// Ctrl-C: the first stops the build from starting anything new, the second
+    /// kills the running steps (see `exec::interrupt`).
+    Interrupted {
+        /// Nodes still running.
+        running: usize,
+        killing: bool,
+    },
 }
 
 impl Event {
     pub fn node(&self) -> Option<NodeId> {
         match self {
-            Event::BuildStarted { .. } => None,
+            Event::BuildStarted { .. } | Event::Interrupted { .. } => None,
             Event::NodeStarted { node, .. }
             | Event::StepStarted { node, .. }
             | Event::StepFinished { node, .. }
@@ -87,13 +96,18 @@ pub struct Summary {
     pub results: Vec<NodeResult>,
     pub steps_run: usize,
     pub elapsed_ms: u128,
+    /// Ctrl-C stopped the build (`phoenix build` then exits with 130).
+    pub interrupted: bool,
 }
 
 impl Summary {
     pub fn failed(&self) -> bool {
-        self.results
-            .iter()
-            .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped) && !r.unsupported)
+        self.results.iter().any(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Failed | Outcome::Skipped | Outcome::Interrupted
+            ) && !r.unsupported
+        })
     }
 }
 

@@ -21,14 +21,17 @@
 //! everything that needs it, transitively, as skipped; independent branches go on
 //! (`--fail-fast` stops dispatching instead). Clones from one source take that
 //! source's pool (one at a time); creations take a slot of their storage's pool.
+//! A Ctrl-C stops dispatching too, and a running node before its next step; a
+//! second one kills the running steps ([`interrupt`]).
 //!
 //! Layout: `coordinator` ([`run`] and its bookkeeping), `worker` (one node's
 //! steps), `scripts` (what a step hands the backend to run), [`pool`] (the
-//! resource pools), [`events`] (what reporters see), `options` and `output` (log
-//! files, terminal detection).
+//! resource pools), [`events`] (what reporters see), [`interrupt`] (Ctrl-C),
+//! `options` and `output` (log files, terminal detection).
 
 mod coordinator;
 pub mod events;
+pub mod interrupt;
 mod options;
 mod output;
 pub mod pool;
@@ -39,5 +42,6 @@ mod worker;
 
 pub use coordinator::{Run, run};
 pub use events::{Event, NodeResult, Outcome, Reporter, Summary};
+pub use interrupt::{Interrupt, Press};
 pub use options::Options;
 pub use output::{is_terminal_stderr, log_path};

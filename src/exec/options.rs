@@ -1,6 +1,9 @@
-//! How a build runs: parallelism, failure policy, timeouts, retries and pool sizes.
+//! How a build runs: parallelism, failure policy, timeouts, retries, pool sizes
+//! and the build's Ctrl-C state.
 
 use std::time::Duration;
+
+use super::interrupt::Interrupt;
 
 /// The executor's settings, from the `build` command line.
 #[derive(Debug, Clone)]
@@ -15,6 +18,9 @@ pub struct Options {
     pub per_storage: usize,
     /// Built-in host steps may erase disks that hold data (`build --wipe-disks`).
     pub wipe_disks: bool,
+    /// Ctrl-C: pressed by the caller's signal listener, read by the coordinator
+    /// and the workers.
+    pub interrupt: Interrupt,
 }
 
 impl Default for Options {
@@ -27,6 +33,7 @@ impl Default for Options {
             backoff: Duration::from_millis(500),
             per_storage: 2,
             wipe_disks: false,
+            interrupt: Interrupt::default(),
         }
     }
 }

@@ -256,6 +256,9 @@ impl Worker<'_> {
         }
 
         for step in &job.action.steps {
+            if let Some(e) = self.opts.interrupt.stop_before(node, step) {
+                return Err((e, steps_run));
+            }
             let key = if *step == Step::Configure {
                 job.keys.configure.as_ref()
             } else {

@@ -20,6 +20,18 @@ fn outcome_str(o: Outcome) -> &'static str {
         Outcome::Fresh => "fresh",
         Outcome::Failed => "failed",
         Outcome::Skipped => "skipped",
+        Outcome::Interrupted => "interrupted",
+    }
+}
+
+/// The line a Ctrl-C gets while the build winds down.
+fn interrupted_line(running: usize, killing: bool) -> String {
+    if killing {
+        format!("interrupted again: killing the running steps of {running} node(s)")
+    } else {
+        format!(
+            "interrupted: nothing new starts; waiting for the running step of {running} node(s) to finish (Ctrl-C again kills them)"
+        )
     }
 }
 
@@ -59,6 +71,12 @@ pub fn summary_text(s: &Summary) -> String {
     }
     let mut out = table.render();
     let count = |o: Outcome| s.results.iter().filter(|r| r.outcome == o).count();
+    if s.interrupted {
+        out.push_str(&format!(
+            "interrupted (Ctrl-C), {} node(s) stopped: ",
+            count(Outcome::Interrupted)
+        ));
+    }
     out.push_str(&format!(
         "{} steps run in {:.1}s: {} built, {} updated, {} fresh, {} failed, {} skipped\n",
         s.steps_run,
@@ -99,6 +117,7 @@ impl Reporter for Plain {
                 attempt,
                 error,
             } => format!("{node}: {step}: retry {attempt} after: {error}"),
+            Event::Interrupted { running, killing } => interrupted_line(*running, *killing),
             Event::NodeFinished(r) if r.outcome != Outcome::Fresh => {
                 format!(
                     "{}: {}{}",
@@ -121,8 +140,8 @@ impl Reporter for Plain {
 }
 
 /// Newline-delimited JSON events on stdout; the last line is the summary. Lines are
-/// buffered and flushed whenever a node finishes, so a consumer sees every node's
-/// outcome as it happens without a write per event.
+/// buffered and flushed whenever a node finishes (and at a Ctrl-C), so a consumer
+/// sees every node's outcome as it happens without a write per event.
 pub struct Json {
     out: std::io::BufWriter<std::io::Stdout>,
 }
@@ -148,7 +167,7 @@ impl Reporter for Json {
             obj.entry("step").or_insert(serde_json::Value::Null);
         }
         let _ = writeln!(self.out, "{v}");
-        if matches!(e, Event::NodeFinished(_)) {
+        if matches!(e, Event::NodeFinished(_) | Event::Interrupted { .. }) {
             let _ = self.out.flush();
         }
     }
@@ -159,7 +178,7 @@ impl Reporter for Json {
             .iter()
             .map(|r| (r.node.to_string(), outcome_str(r.outcome).into()))
             .collect();
-        let v = serde_json::json!({"event": "summary", "node": null, "step": null, "steps_run": s.steps_run, "elapsed_ms": s.elapsed_ms, "nodes": nodes});
+        let v = serde_json::json!({"event": "summary", "node": null, "step": null, "steps_run": s.steps_run, "elapsed_ms": s.elapsed_ms, "interrupted": s.interrupted, "nodes": nodes});
         let _ = writeln!(self.out, "{v}");
         let _ = self.out.flush();
     }
@@ -239,7 +258,10 @@ impl Reporter for Progress {
                             .unwrap_or_default()
                     ));
                     self.overall.inc(1);
-                } else if r.outcome == Outcome::Skipped || r.outcome == Outcome::Failed {
+                } else if matches!(
+                    r.outcome,
+                    Outcome::Skipped | Outcome::Failed | Outcome::Interrupted
+                ) {
                     let _ = self.multi.println(format!(
                         "{} {}{}",
                         r.node,
@@ -251,6 +273,9 @@ impl Reporter for Progress {
                     ));
                     self.overall.inc(1);
                 }
+            }
+            Event::Interrupted { running, killing } => {
+                let _ = self.multi.println(interrupted_line(*running, *killing));
             }
             Event::StepFinished { .. } => {}
         }

@@ -257,7 +257,7 @@ fn dry_run_prints_the_exact_command_lines() {
     let text = out.stdout;
     assert!(text.contains("# create ct:950\npct clone 920 950 --snapname vllm-snapshot --hostname vllm-demo --full 1 --storage local-lvm\n"), "{text}");
     assert!(
-        text.contains("pct exec 950 -- env PHOENIX_GUEST_ID=950 PHOENIX_GUEST_NAME=vllm-demo PHOENIX_GUEST_JSON=/phoenix/guest.json /bin/sh /phoenix/run/vllm_server.sh 950\n"),
+        text.contains("pct exec 950 -- env PHOENIX_GUEST_ID=950 PHOENIX_GUEST_NAME=vllm-demo PHOENIX_GUEST_JSON=/phoenix/guest.json timeout -k 10 1800 /bin/sh /phoenix/run/vllm_server.sh 950\n"),
         "{text}"
     );
     assert!(!text.contains("ct:902"), "902 is not needed by 950");

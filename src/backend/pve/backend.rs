@@ -210,7 +210,8 @@ impl Backend for Pve {
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
         let Runner::Ssh { .. } = &self.runner else {
             return self
-                .check(
+                .runner
+                .check_script(
                     &host_command(script, &script.path.display().to_string(), &[]),
                     timeout,
                     log,
@@ -237,7 +238,9 @@ impl Backend for Pve {
             self.runner.upload(&copy, &bytes, log)?;
             copies.push((local.display().to_string(), copy));
         }
-        let ran = self.check(&host_command(script, &remote, &copies), timeout, log);
+        let ran = self
+            .runner
+            .check_script(&host_command(script, &remote, &copies), timeout, log);
         let _ = self.check(&Cmd::new(["rm", "-rf", "--", &dir]), SHORT, log);
         ran.map(|_| ())
     }

@@ -3,12 +3,20 @@
 //! of a map made from `id_maps`), the host's `/etc/subuid` and `/etc/subgid` lines
 //! that map needs, and running a script inside (files staged on the host, pushed
 //! in, run with the step's environment).
+//!
+//! A script runs under `timeout` inside the container ([`exec_command`]): killing
+//! `pct exec` (or the ssh that runs it) at the step timeout does not end what it
+//! started in the guest, where a timed-out `apt-get` would keep holding the dpkg
+//! lock. Its failure is the script's, never a lock of Proxmox's to retry.
+
+use std::time::Duration;
 
 use super::Pve;
 use super::client::SHORT;
 use super::cmd::Cmd;
 use super::commands;
 use super::host::READ_IF_EXISTS;
+use super::runner::{REMOTE_GRACE, under_timeout};
 use crate::backend::{GuestCtx, Log, OpError, OpResult, Script};
 use crate::defs::IdKind;
 
@@ -128,12 +136,83 @@ impl Pve {
         // a directory in /tmp, nothing worse.
         let _ = self.check(&Cmd::new(["rm", "-rf", "--", &staging]), SHORT, log);
         pushed?;
-        let mut run = Cmd::new(["pct", "exec", &id, "--", "env"]);
-        run.argv
-            .extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
-        run.argv.extend(script.interpreter());
-        run.argv.push(remote);
-        run.argv.extend(script.args.iter().cloned());
-        self.check(&run, g.timeout, log).map(|_| ())
+        let run = exec_command(&id, script, &remote, g.timeout);
+        self.runner
+            .check_script(&run, g.timeout + REMOTE_GRACE, log)
+            .map(|_| ())
+    }
+}
+
+/// `pct exec ID -- env K=V... timeout -k 10 SECS <interpreter> SCRIPT ARGS`: the
+/// script at `remote` in the container, with its environment, ended inside the
+/// container at `timeout` (see the module doc).
+pub(super) fn exec_command(id: &str, script: &Script, remote: &str, timeout: Duration) -> Cmd {
+    let mut inside: Vec<String> = script.interpreter();
+    inside.push(remote.to_string());
+    inside.extend(script.args.iter().cloned());
+    let mut run = Cmd::new(["pct", "exec", id, "--", "env"]);
+    run.argv
+        .extend(script.env.iter().map(|(k, v)| format!("{k}={v}")));
+    run.argv.extend(under_timeout(&inside, timeout));
+    run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GitHub issue 15: the script ran without a deadline inside the container, so
+    /// a step timeout killed `pct exec` and left the script running there.
+    #[test]
+    fn a_script_in_a_container_is_ended_there_at_the_step_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base_setup.sh");
+        std::fs::write(
+            &path,
+            "#!/bin/bash
+echo hi
+",
+        )
+        .unwrap();
+        let script = Script {
+            name: "features/lxc/base_setup.sh".into(),
+            path,
+            args: vec!["103".into(), "it's".into()],
+            env: vec![("PHOENIX_GUEST_ID".into(), "103".into())],
+            files: Vec::new(),
+            inputs: Vec::new(),
+        };
+        let cmd = exec_command(
+            "103",
+            &script,
+            "/phoenix/run/base_setup.sh",
+            Duration::from_secs(1800),
+        );
+        assert_eq!(
+            cmd.argv,
+            [
+                "pct",
+                "exec",
+                "103",
+                "--",
+                "env",
+                "PHOENIX_GUEST_ID=103",
+                "timeout",
+                "-k",
+                "10",
+                "1800",
+                "/bin/bash",
+                "/phoenix/run/base_setup.sh",
+                "103",
+                "it's"
+            ]
+        );
+        // A step timeout below a second still gets a deadline (`timeout 0` has none).
+        let short = exec_command("103", &script, "/x", Duration::from_millis(300));
+        assert!(
+            short.display().contains(" timeout -k 10 1 "),
+            "{}",
+            short.display()
+        );
     }
 }

@@ -12,6 +12,12 @@
 //!
 //! A dry run's runner runs nothing: it records each command and answers from a
 //! model of the host (see `recording`).
+//!
+//! A timeout kills the local command's process group (`command::run`), but over
+//! ssh that leaves the remote command running: killing `ssh` does not end what it
+//! started. So a script, which may run for long, runs under `timeout` on the remote
+//! side too ([`Runner::check_script`], [`under_timeout`]), and phoenix waits
+//! [`REMOTE_GRACE`] longer than that, to see it end there.
 
 use std::time::Duration;
 
@@ -22,6 +28,33 @@ use crate::backend::{Log, OpError};
 
 /// The environment variable the CLI reads the ssh config file (`ssh -F`) from.
 pub const SSH_CONFIG_ENV: &str = "PHOENIX_SSH_CONFIG";
+
+/// Seconds between the TERM that `timeout` sends a command at its deadline and the
+/// KILL it sends after, when the command is still there (`timeout -k`).
+pub const KILL_AFTER_SECS: u64 = 10;
+
+/// How much longer phoenix waits for a command than the `timeout` that ends it on
+/// the other side: that one goes first, and phoenix sees what it did.
+pub const REMOTE_GRACE: Duration = Duration::from_secs(30);
+
+/// The exit status of `timeout` when it ended the command at its deadline.
+pub const TIMED_OUT: i32 = 124;
+
+/// `timeout -k 10 SECS argv...`: `argv` ended where it runs, TERM at `timeout`
+/// (at least a second: `timeout 0` would mean none), KILL 10 s later; `timeout`
+/// then exits with [`TIMED_OUT`]. GNU `timeout` signals the command's whole process
+/// group. Short options only, which GNU coreutils, toybox and busybox (1.35 and
+/// later) all take.
+pub fn under_timeout(argv: &[String], timeout: Duration) -> Vec<String> {
+    let mut wrapped: Vec<String> = vec![
+        "timeout".into(),
+        "-k".into(),
+        KILL_AFTER_SECS.to_string(),
+        timeout.as_secs().max(1).to_string(),
+    ];
+    wrapped.extend(argv.iter().cloned());
+    wrapped
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
@@ -155,6 +188,53 @@ impl Runner {
         command::run(&self.argv(cmd)?, stdin, timeout, log)
     }
 
+    /// [`Runner::run`], even after `command::abort`: the clean-up of what an aborted
+    /// command left running (a job inside a VM).
+    pub fn run_after_abort(
+        &self,
+        cmd: &Cmd,
+        timeout: Duration,
+        log: &mut Log,
+    ) -> Result<Ran, OpError> {
+        if let Runner::Recording(rec) = self {
+            return Ok(rec.run(cmd, None, log));
+        }
+        command::run_after_abort(&self.argv(cmd)?, None, timeout, log)
+    }
+
+    /// Run a script's command (a host step's script, `pct exec` of a feature) and
+    /// require exit status 0. A failure is the script's: never retried as a lock,
+    /// whatever the script printed. Over ssh the host runs it under `timeout`
+    /// (`timeout`), and phoenix gives up [`REMOTE_GRACE`] later; locally, phoenix
+    /// kills it at `timeout`, with everything it started.
+    pub fn check_script(
+        &self,
+        cmd: &Cmd,
+        timeout: Duration,
+        log: &mut Log,
+    ) -> Result<Ran, OpError> {
+        let prog = cmd.argv.first().cloned().unwrap_or_default();
+        let (cmd, deadline) = match self {
+            Runner::Ssh { .. } => (
+                Cmd {
+                    argv: under_timeout(&cmd.argv, timeout),
+                },
+                timeout + REMOTE_GRACE,
+            ),
+            Runner::Local | Runner::Recording(_) => (cmd.clone(), timeout),
+        };
+        let argv = self.argv(&cmd)?;
+        let ran = self.run(&cmd, None, deadline, log)?;
+        match ran.status {
+            0 => Ok(ran),
+            TIMED_OUT => Err(OpError::script(format!(
+                "`{prog}` timed out: `timeout` ended it at the step timeout (exit {TIMED_OUT}): {}",
+                command::last_lines(ran.stderr.lines().chain(ran.stdout.lines()))
+            ))),
+            _ => Err(command::script_failure(&argv, &ran)),
+        }
+    }
+
     /// Run and require exit status 0.
     pub fn check(&self, cmd: &Cmd, timeout: Duration, log: &mut Log) -> Result<Ran, OpError> {
         let argv = self.argv(cmd)?;
@@ -271,6 +351,56 @@ mod tests {
                 .unwrap(),
             ["pct", "start", "101"]
         );
+    }
+
+    /// GitHub issue 15: over ssh a script is ended on the host at its timeout
+    /// (killing the local ssh left it running there).
+    #[test]
+    fn a_script_over_ssh_runs_under_timeout_on_the_host() {
+        let script = Cmd::new(["env", "A=1", "/bin/sh", "/tmp/s/host/network.sh"]);
+        let wrapped = Cmd {
+            argv: under_timeout(&script.argv, Duration::from_secs(1800)),
+        };
+        assert_eq!(
+            target("root@pve")
+                .argv(None, &wrapped)
+                .unwrap()
+                .last()
+                .unwrap(),
+            "timeout -k 10 1800 env A=1 /bin/sh /tmp/s/host/network.sh"
+        );
+        assert_eq!(
+            under_timeout(&script.argv, Duration::from_millis(10))[..4],
+            ["timeout", "-k", "10", "1"],
+            "never `timeout 0`, which has no deadline"
+        );
+    }
+
+    /// GitHub issue 15: a script's output that reads like a lock is the script's.
+    #[test]
+    fn a_failing_script_is_never_a_lock_to_retry() {
+        let mut log = Log::sink();
+        let err = Runner::Local
+            .check_script(
+                &Cmd::new([
+                    "sh",
+                    "-c",
+                    "echo 'CT 101 is locked (snapshot)' >&2; echo 'database is locked' >&2; exit 1",
+                ]),
+                Duration::from_secs(10),
+                &mut log,
+            )
+            .unwrap_err();
+        assert!(!err.retryable, "{err:?}");
+        assert!(err.message.contains("database is locked"), "{err}");
+        let timed_out = Runner::Local
+            .check_script(
+                &Cmd::new(["sh", "-c", "exit 124"]),
+                Duration::from_secs(10),
+                &mut log,
+            )
+            .unwrap_err();
+        assert!(timed_out.message.contains("timed out"), "{timed_out}");
     }
 
     #[test]

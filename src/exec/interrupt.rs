@@ -1,0 +1,145 @@
+//! Ctrl-C during a build.
+//!
+//! The first Ctrl-C stops the build from starting anything new: the coordinator
+//! hands out no more nodes (they are reported as skipped), and a running node stops
+//! before its next step (reported as interrupted). The steps running at that moment
+//! finish, or meet their timeout; every finished step is recorded, and the summary
+//! says "interrupted". The second Ctrl-C also kills the running steps: the caller
+//! aborts every running command (`backend::command::abort`, which kills their
+//! process groups), the workers return at once, and the build ends the same way,
+//! its records written. A third one gives up on waiting (the caller exits at once).
+//! `phoenix build` exits with 130 after an interrupt, as a shell does.
+//!
+//! The commands a build runs sit in process groups of their own, so the terminal's
+//! Ctrl-C reaches phoenix only; what happens to them is decided here.
+//!
+//! An [`Interrupt`] is one build's: the signal listener (`app`) presses it, the
+//! coordinator and the workers read it. Being a value rather than a global, builds
+//! run side by side in tests do not see each other's.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::backend::OpError;
+use crate::graph::NodeId;
+use crate::step::Step;
+
+/// One build's Ctrl-C state; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    presses: AtomicU8,
+    /// Nodes a worker stopped between two steps.
+    stopped: Mutex<HashSet<NodeId>>,
+}
+
+/// What a press of Ctrl-C asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Press {
+    /// The first: start nothing new, let the running steps finish.
+    Stop,
+    /// The second: kill the running steps too.
+    Kill,
+    /// Any later one: stop waiting altogether.
+    Exit,
+}
+
+impl Interrupt {
+    /// Ctrl-C was pressed once more.
+    pub fn press(&self) -> Press {
+        let before = self
+            .inner
+            .presses
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(1))
+            })
+            .unwrap_or(u8::MAX);
+        match before {
+            0 => Press::Stop,
+            1 => Press::Kill,
+            _ => Press::Exit,
+        }
+    }
+
+    /// How many times Ctrl-C was pressed.
+    pub fn presses(&self) -> u8 {
+        self.inner.presses.load(Ordering::SeqCst)
+    }
+
+    /// Whether the build was asked to stop.
+    pub fn requested(&self) -> bool {
+        self.presses() > 0
+    }
+
+    /// Whether the running steps are being killed.
+    pub fn killing(&self) -> bool {
+        self.presses() > 1
+    }
+
+    /// Called by a worker before each step of `node`: once the build was asked to
+    /// stop, the error that ends the node here, before `step` starts.
+    pub(super) fn stop_before(&self, node: NodeId, step: &Step) -> Option<OpError> {
+        if !self.requested() {
+            return None;
+        }
+        self.inner
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(node);
+        Some(OpError::new(format!(
+            "interrupted before step `{step}`; the next build resumes there"
+        )))
+    }
+
+    /// Whether a worker stopped `node` between two steps.
+    pub(super) fn stopped(&self, node: NodeId) -> bool {
+        self.inner
+            .stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presses_stop_then_kill_then_exit() {
+        let i = Interrupt::default();
+        let seen_by_workers = i.clone();
+        assert!(!i.requested());
+        assert!(
+            seen_by_workers
+                .stop_before(NodeId::Ct(900), &Step::App)
+                .is_none()
+        );
+        assert_eq!(i.press(), Press::Stop);
+        assert!(seen_by_workers.requested() && !seen_by_workers.killing());
+        let err = seen_by_workers
+            .stop_before(NodeId::Ct(900), &Step::App)
+            .unwrap();
+        assert!(
+            err.message.contains("interrupted before step `app`"),
+            "{err}"
+        );
+        assert!(!err.retryable);
+        assert!(i.stopped(NodeId::Ct(900)) && !i.stopped(NodeId::Ct(901)));
+        assert_eq!(i.press(), Press::Kill);
+        assert!(seen_by_workers.killing());
+        for _ in 0..300 {
+            assert_eq!(i.press(), Press::Exit);
+        }
+        assert!(
+            Interrupt::default().presses() == 0,
+            "builds do not share one"
+        );
+    }
+}
