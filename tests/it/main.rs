@@ -21,3 +21,4 @@ mod pve;
 mod pve_standin;
 mod schema;
 mod ssh;
+mod state_loss;
