@@ -161,7 +161,7 @@ fn from_stamp<'a>(
     proof: Option<&Proof>,
     why: &str,
 ) -> Basis<'a> {
-    let short = &stamped[..stamped.len().min(12)];
+    let short: String = stamped.chars().take(12).collect();
     let label = node.to_string();
     if let Some(proof) = proof {
         return Basis::Recovered {

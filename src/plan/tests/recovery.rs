@@ -238,3 +238,17 @@ fn a_recovered_converted_vm_template_is_made_again() {
     assert_eq!(a.action, ActionKind::Replace);
     assert!(!a.needs_allow_replace);
 }
+
+/// A stamp edited by hand into anything (here: not ASCII) is a stamp that proves
+/// nothing; the plan says so and does not panic.
+#[test]
+fn a_stamp_of_any_text_proves_nothing_and_does_not_panic() {
+    let keys = Spec::container().keys();
+    let plan = World::default()
+        .want(CT, keys)
+        .on_host(CT, observed(Stamp::Built(format!("a{}", "é".repeat(20)))))
+        .plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Resume);
+    assert!(a.reasons[0].contains("aééééééééééé"), "{:?}", a.reasons);
+}
