@@ -34,6 +34,9 @@ pub struct Assessed {
     /// Selected nodes in build order.
     pub order: Vec<NodeId>,
     pub keys: HashMap<NodeId, NodeKeys>,
+    /// The state directory's records, with those the plan rebuilt from guests'
+    /// stamps in place of missing or overruled ones ([`Plan::recovered`]): what
+    /// a build runs from.
     pub recorded: Recorded,
     pub plan: Plan,
     pub inventory: Inventory,
@@ -72,7 +75,7 @@ pub fn assess_with(
     let order = loaded.graph.order(&selected);
     let scripts = ScriptHashes::prefetch(&loaded.defs);
     let keys = key::assess(&loaded.defs, &order, &scripts);
-    let recorded = state.read_all()?;
+    let mut recorded = state.read_all()?;
     let inventory = match backend {
         Some(b) => b.inventory()?,
         None => inventory::from_records(records_by_node(&loaded.defs, &recorded.records)),
@@ -84,6 +87,11 @@ pub fn assess_with(
         &inventory,
         &guest_facts(&loaded.defs),
     );
+    for r in &plan.recovered {
+        recorded
+            .records
+            .insert(r.node.to_string(), r.record.clone());
+    }
     Ok(Assessed {
         order,
         keys,
@@ -91,6 +99,36 @@ pub fn assess_with(
         plan,
         inventory,
     })
+}
+
+/// Keep the records a build's plan rebuilt from guests' stamps (those holding only
+/// what the stamps prove), so the next build finds them; and leave the damage
+/// behind, so it is warned about once: an unreadable record file is moved aside
+/// (`<name>.unreadable`), a journal with damaged lines is folded into the node
+/// files. Run with the build lock held.
+pub fn keep_recovered(state: &StateDir, assessed: &Assessed) -> Result<(), StateError> {
+    state.set_aside(&assessed.recorded)?;
+    if assessed.recorded.damaged_journal {
+        state.compact()?;
+    }
+    let proven: Vec<&NodeRecord> = assessed
+        .plan
+        .recovered
+        .iter()
+        .filter(|r| r.proven)
+        .map(|r| &r.record)
+        .collect();
+    if proven.is_empty() {
+        return Ok(());
+    }
+    state.append_all(proven)
+}
+
+/// Whether `node` is a template (replacing it needs no `--allow-replace`).
+pub fn is_template(defs: &Definitions, node: NodeId) -> bool {
+    node.guest_id()
+        .and_then(|id| defs.guest(id))
+        .is_some_and(|g| g.template.is_template())
 }
 
 fn records_by_node<'a>(

@@ -37,6 +37,7 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
         None
     } else {
         let lock = state.lock()?;
+        backend.claim()?;
         // Readers merge the journal, so it is folded into the node files only once it
         // has grown; a thousand-guest build then never waits for a thousand renames.
         state.compact_if_larger(16 << 20)?;
@@ -44,6 +45,7 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
     };
     let inventory_from = (!offline).then_some(backend.as_ref());
     let mut assessed = pipeline::assess_with(&loaded, &args.targets, &state, inventory_from)?;
+    super::status::adopt(&state, &assessed, lock.is_some())?;
     force(&loaded, &mut assessed, &args.force)?;
 
     if pve_dry_run {
@@ -117,7 +119,8 @@ fn force(loaded: &Loaded, assessed: &mut Assessed, forced: &[String]) -> Result<
             };
             a.steps = steps;
             a.reasons = vec!["forced with --force".into()];
-            a.needs_allow_replace = false;
+            a.needs_allow_replace =
+                a.action == ActionKind::Replace && !pipeline::is_template(&loaded.defs, node);
         }
     }
     Ok(())

@@ -1,19 +1,58 @@
 //! The read-only commands: `validate`, `plan`, `graph` and `explain`. They load the
-//! definitions, assess against the recorded state, and print; nothing on a host is
-//! touched.
+//! definitions, assess, and print; nothing on a host is touched. They assess
+//! against the recorded state, or, with a backend named (`--backend`, `--host`),
+//! against what that backend's host has, as `status` and `build` do: a wiped host
+//! or a lost cache shows in the plan as it will in the build.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 use super::output::{eprint, load, print};
+use super::settings::backend;
+use super::status::adopt;
 use super::{AppError, CmdResult};
-use crate::cli::{Cli, GraphFormat, Output};
+use crate::backend::Backend;
+use crate::cli::{BackendKind, Cli, GraphFormat, Output};
 use crate::defs::Severity;
 use crate::graph::{NodeId, target};
-use crate::pipeline;
+use crate::pipeline::{self, Assessed, Loaded};
 use crate::plan::ActionKind;
 use crate::report::{self, graph::NodeState};
 use crate::state::StateDir;
+
+/// The backend named on the command line, whose host a read-only command looks
+/// at; `None` without one (or with `dry-run`, whose host is the recorded state),
+/// or where it cannot be reached (said on stderr, as `status` does).
+fn named_backend(cli: &Cli) -> Option<Box<dyn Backend>> {
+    let named = match cli.global.backend {
+        Some(BackendKind::DryRun) => false,
+        Some(_) => true,
+        None => cli.global.host.is_some(),
+    };
+    if !named {
+        return None;
+    }
+    match backend(cli) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprint(&format!("note: {e}; showing the recorded state only\n"));
+            None
+        }
+    }
+}
+
+/// Assess `targets` against the named backend's host, or the recorded state.
+fn assess(
+    cli: &Cli,
+    loaded: &Loaded,
+    targets: &[String],
+    state: &StateDir,
+) -> Result<Assessed, AppError> {
+    let backend = named_backend(cli);
+    let assessed = pipeline::assess_with(loaded, targets, state, backend.as_deref())?;
+    adopt(state, &assessed, false)?;
+    Ok(assessed)
+}
 
 pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
     let loaded = pipeline::load(&cli.global.defs, Severity::Error);
@@ -63,13 +102,7 @@ pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
 pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
-    let assessed = pipeline::assess(&loaded, targets, &state)?;
-    for (path, why) in &assessed.recorded.unreadable {
-        eprint(&format!(
-            "warning: ignoring unreadable state record {}: {why}\n",
-            path.display()
-        ));
-    }
+    let assessed = assess(cli, &loaded, targets, &state)?;
     match output {
         Output::Json => print(&report::plan::json(&assessed.plan)),
         Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
@@ -90,17 +123,17 @@ pub(crate) fn graph(
     let loaded = load(cli, Severity::Warning)?;
     let state = StateDir::new(&cli.global.cache);
     let (nodes, states) = if with_state {
-        let assessed = pipeline::assess(&loaded, targets, &state)?;
+        let assessed = assess(cli, &loaded, targets, &state)?;
         let states: HashMap<NodeId, NodeState> = assessed
             .plan
             .actions
             .iter()
             .map(|a| {
+                // Missing: nothing of it exists yet (never built, or gone from
+                // the host the backend looked at).
                 let s = match a.action {
                     ActionKind::Fresh => NodeState::Fresh,
-                    _ if !assessed.recorded.records.contains_key(&a.node.to_string()) => {
-                        NodeState::Missing
-                    }
+                    ActionKind::Create => NodeState::Missing,
                     _ => NodeState::Stale,
                 };
                 (a.node, s)
@@ -129,7 +162,7 @@ pub(crate) fn graph(
 pub(crate) fn explain(cli: &Cli, target_text: &str) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
-    let assessed = pipeline::assess(&loaded, &[target_text.to_string()], &state)?;
+    let assessed = assess(cli, &loaded, &[target_text.to_string()], &state)?;
     let Some(node) = target::parse(&loaded.defs, target_text) else {
         return Err(AppError::Usage(format!("unknown target `{target_text}`")));
     };

@@ -1,19 +1,61 @@
 //! `phoenix status`: a table of every node with the action a build would take, its
 //! key and when it was last built. Uses the backend's inventory where there is one,
-//! the recorded state otherwise.
+//! the recorded state otherwise. A node whose record was rebuilt from its guest's
+//! stamp (the state directory had lost or garbled it) says "recovered from guest
+//! stamps" where the time of its last build would be, since stamps carry no time.
+//!
+//! Also here: [`adopt`], what every command that assessed the state does with
+//! what it found before going on.
 
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::CmdResult;
 use super::output::{eprint, load, print};
 use super::settings::backend;
+use super::{AppError, CmdResult};
 use crate::cli::Cli;
 use crate::defs::Severity;
 use crate::graph::NodeId;
-use crate::pipeline;
+use crate::pipeline::{self, Assessed};
 use crate::report::table::{Column, Table, Width};
 use crate::state::StateDir;
+
+/// What a status table says of a record rebuilt from its guest's stamp.
+pub const RECOVERED: &str = "recovered from guest stamps";
+
+/// Warn about every state record and journal line that could not be used, say
+/// which records were rebuilt from guests' stamps, and, for a build (`keep`,
+/// with the build lock held), keep those records in the state directory.
+pub(crate) fn adopt(state: &StateDir, assessed: &Assessed, keep: bool) -> Result<(), AppError> {
+    for (path, why) in &assessed.recorded.unreadable {
+        eprint(&format!(
+            "warning: ignoring unreadable state record {}: {why}\n",
+            path.display()
+        ));
+    }
+    let recovered: Vec<String> = assessed
+        .plan
+        .recovered
+        .iter()
+        .map(|r| r.node.to_string())
+        .collect();
+    if !recovered.is_empty() {
+        let more = recovered.len().saturating_sub(8);
+        eprint(&format!(
+            "note: {RECOVERED}: {}{} (the state directory had no usable record of them, or one their stamps contradict)\n",
+            recovered[..recovered.len() - more].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+        ));
+    }
+    if keep {
+        pipeline::keep_recovered(state, assessed)?;
+    }
+    Ok(())
+}
 
 pub(crate) fn status(cli: &Cli, targets: &[String]) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
@@ -26,6 +68,7 @@ pub(crate) fn status(cli: &Cli, targets: &[String]) -> CmdResult {
         }
     };
     let assessed = pipeline::assess_with(&loaded, targets, &state, backend.as_deref())?;
+    adopt(&state, &assessed, false)?;
     let mut table = Table::new([
         Column::left("", Width::Fit),
         Column::left("  ", Width::AtLeast(18)),
@@ -48,7 +91,16 @@ pub(crate) fn status(cli: &Cli, targets: &[String]) -> CmdResult {
             .records
             .get(&a.node.to_string())
             .filter(|r| !r.steps.is_empty())
-            .map_or_else(|| "never".to_string(), |r| format_time(r.updated_at));
+            .map_or_else(
+                || "never".to_string(),
+                |r| {
+                    if r.is_recovered() {
+                        RECOVERED.to_string()
+                    } else {
+                        format_time(r.updated_at)
+                    }
+                },
+            );
         table.row([
             a.node.to_string(),
             name,

@@ -15,6 +15,7 @@
 //! being built, then `built:<output key>`. A guest without a stamp was not created by
 //! phoenix and is never modified or destroyed.
 
+mod claim;
 pub mod command;
 mod dry_run;
 mod error;
@@ -27,6 +28,7 @@ pub mod sim;
 
 /// Re-exported: the backends report what they observe in these types.
 pub use crate::inventory::{Inventory, Observed, Stamp};
+pub use claim::Claim;
 pub use dry_run::DryRun;
 pub use error::{BackendError, OpError, OpResult};
 pub use log::Log;

@@ -100,6 +100,12 @@ pub trait Backend: Send + Sync {
     fn inventory(&self) -> Result<Inventory, BackendError>;
     /// Whether this backend can build guests of this kind.
     fn supports(&self, kind: GuestKind) -> bool;
+    /// Claim the host for one build, until the backend is dropped: a second build
+    /// from another cache driving the same host is refused (see [`super::Claim`]).
+    /// Nothing to claim by default (Proxmox locks its guests itself).
+    fn claim(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
 
     /// Create the guest from its template, or clone it from `g.source`, stamped `building:`.
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult;

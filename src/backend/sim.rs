@@ -5,6 +5,20 @@
 //! operation is appended to `<dir>/ops.log` as `<start ms> <end ms> <node> <op> <detail>`
 //! so tests can check what ran, in which order and what overlapped.
 //!
+//! The host survives kill -9 like a real one: an operation that returned is on
+//! disk, so the host never lags behind the state journal that records the step.
+//! Each operation appends the guest's new state (or its removal) as one line to
+//! `<dir>/guests.log` before it returns; loading replays that log over
+//! `guests.json`, and dropping the backend folds it in (`guests.json` written
+//! and renamed into place, the log emptied). This is the state journal's design,
+//! for the same reason: rewriting every guest after every operation would cost a
+//! thousand-guest build a thousand-guest file per step, and the scheduler
+//! benchmark would measure the simulator's writes. A torn last line (a kill in the
+//! middle of an append) is an operation that never returned, and is ignored.
+//!
+//! A build claims the directory (`<dir>/lock`, see [`super::Claim`]): a second
+//! build driving the same simulated host from another cache is refused.
+//!
 //! Faults come from `<dir>/faults.json`, a list of
 //! `{"node": "ct:950", "op": "exec", "match": "vllm", "lock": false, "times": 1}`:
 //! the next `times` matching operations fail (with a lock error when `lock` is true,
@@ -24,11 +38,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backend, BackendError, GuestCtx, HostStep, Inventory, Log, Observed, OpError, OpResult, Script,
-    Stamp, command,
+    Backend, BackendError, Claim, GuestCtx, HostStep, Inventory, Log, Observed, OpError, OpResult,
+    Script, Stamp, command,
 };
 use crate::defs::GuestKind;
 use crate::graph::NodeId;
+use crate::inventory::Proof;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SimGuest {
@@ -58,16 +73,25 @@ fn one() -> u32 {
     1
 }
 
-/// The simulated host. Guests live in memory behind one lock; the guests that
-/// changed are written to their files when the backend is dropped, at the end of
-/// the command (a simulated host needs no durability, and a thousand-guest build
-/// should measure the scheduler, not the simulator's file writes).
+/// One line of `guests.log`: a guest's state after an operation, `None` once
+/// destroyed.
+#[derive(Debug, Serialize, Deserialize)]
+struct Change {
+    node: String,
+    guest: Option<SimGuest>,
+}
+
+/// The simulated host. Guests live in memory behind one lock; every operation
+/// appends what it changed to `guests.log`, and dropping the backend folds the
+/// log into `guests.json` (see the module docs).
 pub struct Sim {
-    dirty: Mutex<std::collections::HashSet<NodeId>>,
+    dirty: Mutex<bool>,
     dir: PathBuf,
     guests: Mutex<HashMap<NodeId, SimGuest>>,
     faults: Mutex<Vec<Fault>>,
     ops_log: Mutex<Option<fs::File>>,
+    guests_log: Mutex<Option<fs::File>>,
+    claim: Claim,
     latency: Duration,
     exec: bool,
 }
@@ -96,14 +120,7 @@ impl Sim {
             message: format!("{}: {e}", dir.display()),
         };
         fs::create_dir_all(dir).map_err(fail)?;
-        let stored: Vec<SimGuest> = fs::read(dir.join("guests.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let guests = stored
-            .into_iter()
-            .filter_map(|g| node_of(&g.node).map(|n| (n, g)))
-            .collect();
+        let guests = load_guests(dir);
         let faults = fs::read(dir.join("faults.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -114,14 +131,42 @@ impl Sim {
             .open(dir.join("ops.log"))
             .ok();
         Ok(Sim {
-            dirty: Mutex::new(std::collections::HashSet::new()),
+            dirty: Mutex::new(false),
             dir: dir.to_path_buf(),
             guests: Mutex::new(guests),
             faults: Mutex::new(faults),
             ops_log: Mutex::new(ops_log),
+            guests_log: Mutex::new(None),
+            claim: Claim::new(
+                dir.join("lock"),
+                "sim",
+                format!("the simulated host in `{}`", dir.display()),
+            ),
             latency: opts.latency,
             exec: opts.exec,
         })
+    }
+
+    /// Append one guest's new state to `guests.log`: once this returns, the
+    /// operation survives the death of phoenix.
+    fn persist(&self, line: &[u8]) -> OpResult {
+        let path = self.dir.join("guests.log");
+        let mut log = self
+            .guests_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if log.is_none() {
+            *log = Some(
+                fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| OpError::new(format!("{}: {e}", path.display())))?,
+            );
+        }
+        log.as_mut()
+            .map_or(Ok(()), |f| f.write_all(line))
+            .map_err(|e| OpError::new(format!("{}: {e}", path.display())))
     }
 
     fn millis() -> u128 {
@@ -156,6 +201,7 @@ impl Sim {
         let start = Self::millis();
         let label = node.to_string();
         log.raw(format!("$ sim {op} {label} {detail}\n").as_bytes());
+        self.claim.for_op()?;
         if let Some(err) = self.fault(&label, op, detail) {
             log.raw(format!("{}\n", err.message).as_bytes());
             return Err(err);
@@ -163,18 +209,29 @@ impl Sim {
         if !self.latency.is_zero() {
             std::thread::sleep(self.latency);
         }
-        let result = {
+        let (result, line) = {
             let mut guests = self
                 .guests
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            change(&mut guests)
+            let result = change(&mut guests);
+            let line = result.is_ok().then(|| {
+                let change = Change {
+                    node: label.clone(),
+                    guest: guests.get(&node).cloned(),
+                };
+                let mut line = serde_json::to_vec(&change).unwrap_or_default();
+                line.push(b'\n');
+                line
+            });
+            (result, line)
         };
-        if result.is_ok() {
-            self.dirty
+        if let Some(line) = line {
+            *self
+                .dirty
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(node);
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+            self.persist(&line)?;
         }
         let end = Self::millis();
         if let Some(f) = self
@@ -212,12 +269,14 @@ impl Sim {
 }
 
 impl Drop for Sim {
+    /// Fold `guests.log` into `guests.json`: the new file renamed into place first,
+    /// then the log emptied, so a crash in between replays a log whose every line
+    /// is already in the file, which changes nothing.
     fn drop(&mut self) {
-        if self
+        if !*self
             .dirty
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_empty()
         {
             return;
         }
@@ -227,11 +286,41 @@ impl Drop for Sim {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut all: Vec<&SimGuest> = guests.values().collect();
         all.sort_by(|a, b| a.node.cmp(&b.node));
-        let _ = fs::write(
-            self.dir.join("guests.json"),
-            serde_json::to_vec_pretty(&all).unwrap_or_default(),
+        let written = crate::fsutil::write_atomic(
+            &self.dir.join("guests.json"),
+            &serde_json::to_vec_pretty(&all).unwrap_or_default(),
         );
+        if written.is_ok() {
+            let _ = fs::File::create(self.dir.join("guests.log"));
+        }
     }
+}
+
+/// The simulated host as the last command left it: `guests.json`, then every
+/// complete line of `guests.log` over it.
+fn load_guests(dir: &Path) -> HashMap<NodeId, SimGuest> {
+    let stored: Vec<SimGuest> = fs::read(dir.join("guests.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut guests: HashMap<NodeId, SimGuest> = stored
+        .into_iter()
+        .filter_map(|g| node_of(&g.node).map(|n| (n, g)))
+        .collect();
+    let log = fs::read(dir.join("guests.log")).unwrap_or_default();
+    for line in log.split(|b| *b == b'\n') {
+        let Ok(change) = serde_json::from_slice::<Change>(line) else {
+            continue;
+        };
+        let Some(node) = node_of(&change.node) else {
+            continue;
+        };
+        match change.guest {
+            Some(g) => guests.insert(node, g),
+            None => guests.remove(&node),
+        };
+    }
+    guests
 }
 
 fn existing(
@@ -252,6 +341,10 @@ impl Backend for Sim {
         true
     }
 
+    fn claim(&self) -> Result<(), BackendError> {
+        self.claim.take()
+    }
+
     fn inventory(&self) -> Result<Inventory, BackendError> {
         let guests = self
             .guests
@@ -264,6 +357,7 @@ impl Backend for Sim {
                     *node,
                     Observed {
                         stamp: Stamp::parse(&g.stamp),
+                        proof: Proof::parse(&g.stamp),
                         snapshots: g.snapshots.keys().cloned().collect(),
                         running: g.running,
                     },
@@ -352,6 +446,8 @@ impl Backend for Sim {
         })
     }
 
+    /// A rolled-back guest no longer holds what its `built` stamp says: it is
+    /// stamped `building` until the build that rolled it back stamps it again.
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
         self.op(g.node, "rollback", name, log, |guests| {
             let x = existing(guests, g.node)?;
@@ -360,6 +456,7 @@ impl Backend for Sim {
                 .get(name)
                 .cloned()
                 .ok_or_else(|| OpError::new(format!("no snapshot `{name}`")))?;
+            x.stamp = format!("building:rolled-back-to-{name}");
             Ok(())
         })
     }
@@ -380,8 +477,11 @@ impl Backend for Sim {
         Ok(())
     }
 
+    /// The whole stamp (its proof too) goes on the guest; `ops.log` and faults see
+    /// its first line.
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
-        self.op(g.node, "stamp", stamp, log, |guests| {
+        let first = stamp.lines().next().unwrap_or_default();
+        self.op(g.node, "stamp", first, log, |guests| {
             existing(guests, g.node)?.stamp = stamp.to_string();
             Ok(())
         })
@@ -413,5 +513,58 @@ impl Backend for Sim {
             command::run_logged(&argv, timeout, log)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest(node: &str, stamp: &str) -> SimGuest {
+        SimGuest {
+            node: node.into(),
+            stamp: stamp.into(),
+            ..SimGuest::default()
+        }
+    }
+
+    fn line(node: &str, g: Option<SimGuest>) -> String {
+        let change = Change {
+            node: node.into(),
+            guest: g,
+        };
+        format!("{}\n", serde_json::to_string(&change).unwrap())
+    }
+
+    /// What a killed build left: `guests.json` from the command before, and the
+    /// log of its operations, the last one torn. The log wins over the file,
+    /// removals included; the torn line is an operation that never returned.
+    #[test]
+    fn the_log_of_a_killed_build_is_replayed_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = vec![guest("ct:900", "built:a"), guest("ct:901", "built:b")];
+        fs::write(
+            dir.path().join("guests.json"),
+            serde_json::to_vec(&file).unwrap(),
+        )
+        .unwrap();
+        let mut log = line("ct:900", Some(guest("ct:900", "built:c")));
+        log += &line("ct:901", None);
+        log += &line("ct:910", Some(guest("ct:910", "building:d")));
+        log += &line("ct:920", Some(guest("ct:920", "building:e")))[..30];
+        fs::write(dir.path().join("guests.log"), log).unwrap();
+        let guests = load_guests(dir.path());
+        let mut stamps: Vec<(String, String)> = guests
+            .values()
+            .map(|g| (g.node.clone(), g.stamp.clone()))
+            .collect();
+        stamps.sort();
+        assert_eq!(
+            stamps,
+            [
+                ("ct:900".to_string(), "built:c".to_string()),
+                ("ct:910".to_string(), "building:d".to_string())
+            ]
+        );
     }
 }

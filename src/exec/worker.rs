@@ -383,9 +383,8 @@ impl Worker<'_> {
             self.timed(node, "stop", || self.backend.stop(&ctx, log))
                 .map_err(|e| (e, steps_run))?;
         }
-        let output = job.keys.output();
         self.backend
-            .stamp(&ctx, &format!("built:{output}"), log)
+            .stamp(&ctx, &crate::inventory::built_stamp(job.keys), log)
             .map_err(|e| (e, steps_run))?;
         let outcome = if job.action.action == ActionKind::Update {
             Outcome::Updated

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::graph::NodeId;
+use crate::state::NodeRecord;
 use crate::step::Step;
 
 /// What happens to a node; the module docs of [`crate::plan`] say when each applies.
@@ -54,6 +55,21 @@ pub struct Plan {
     /// Guests that exist on the host but were not created by phoenix: never touched.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub foreign: Vec<NodeId>,
+    /// Records the plan rebuilt from guests' stamps (see `plan::recover`), which
+    /// the build runs from.
+    #[serde(skip)]
+    pub recovered: Vec<Recovered>,
+}
+
+/// A guest's record rebuilt from its stamp.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    pub node: NodeId,
+    pub record: NodeRecord,
+    /// The record holds only what the stamp proves, so a build keeps it in the
+    /// state directory. Not so when nothing could be proven and `define` was
+    /// taken as defined.
+    pub proven: bool,
 }
 
 impl Plan {

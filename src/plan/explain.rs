@@ -30,6 +30,10 @@ pub fn explain(desired: &NodeKeys, rec: Option<&NodeRecord>) -> Vec<StepDiff> {
         let status = match done {
             None => "not recorded",
             Some(d) if d.key == w.key.hex() => "fresh",
+            // Rebuilt from the guest's stamp: the old key is known, its inputs not.
+            Some(d) if d.manifest.is_unknown() => {
+                "stale (the inputs it was built from were not recorded)"
+            }
             Some(d) => {
                 let recorded = d.manifest.parse();
                 for (k, v) in &w.manifest {

@@ -8,8 +8,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::action::{Action, ActionKind, Plan};
+use super::action::{Action, ActionKind, Plan, Recovered};
 use super::reasons::diff;
+use super::recover::{self, Basis, STAMP_DIFFERS, Source};
 use crate::graph::NodeId;
 use crate::inventory::{Inventory, Stamp};
 use crate::key::NodeKeys;
@@ -35,7 +36,7 @@ pub struct GuestFacts {
 /// Make the plan for `order` (selected nodes in build order): `keys` are the
 /// desired keys, `recorded` the state directory's records by node label,
 /// `inventory` what the host has, and `facts` what the definitions say about the
-/// guests.
+/// guests. Records rebuilt from guests' stamps are in [`Plan::recovered`].
 pub fn make(
     order: &[NodeId],
     keys: &HashMap<NodeId, NodeKeys>,
@@ -57,60 +58,71 @@ pub fn make(
             plan.foreign.push(node);
             continue;
         }
-        let stamp = observed.map(|o| &o.stamp);
-        let source_stamp = facts
-            .clone_sources
-            .get(&node)
-            .and_then(|s| inventory.get(s))
-            .map(|o| &o.stamp);
-        let inherited = matches!(stamp, Some(Stamp::Built(_))) && stamp == source_stamp;
-        let (action, steps, reasons) = match (record, is_guest) {
-            (None, false) => (ActionKind::Create, all_steps(desired), vec!["never run".to_string()]),
-            (Some(rec), false) => host_action(desired, rec),
-            (_, true) if stamp == Some(&Stamp::Building) && record.is_none_or(|r| r.steps.is_empty()) => (
-                ActionKind::Create,
-                all_steps(desired),
-                vec!["left unfinished by an interrupted build; created again".to_string()],
-            ),
-            (_, true) if inherited && record.is_none_or(|r| r.steps.is_empty()) => (
-                ActionKind::Create,
-                all_steps(desired),
-                vec!["still carries its clone source's stamp: left unfinished by an interrupted build; created again".to_string()],
-            ),
-            (None, true) => match stamp {
-                None | Some(Stamp::Foreign | Stamp::Building) => (ActionKind::Create, all_steps(desired), vec!["not built yet".to_string()]),
-                Some(Stamp::Built(k)) if k.len() >= 16 && desired.output().hex().starts_with(k.as_str()) => (
-                    ActionKind::Update,
-                    vec![Step::Configure],
-                    vec!["no record in the state directory; the guest's stamp matches, settings are re-applied".to_string()],
-                ),
-                Some(Stamp::Built(k)) => (
-                    ActionKind::Replace,
+        let (action, steps, reasons) = match (record, observed) {
+            _ if !is_guest => match record {
+                None => (
+                    ActionKind::Create,
                     all_steps(desired),
-                    vec![format!("no record in the state directory; the guest carries key {} from another build", &k[..k.len().min(12)])],
+                    vec!["never run".to_string()],
                 ),
+                Some(rec) => host_action(desired, rec),
             },
-            (Some(_), true) if observed.is_none() => {
-                (ActionKind::Create, all_steps(desired), vec![format!("recorded as built, but {node} does not exist on the host")])
-            }
-            (Some(rec), true) => {
+            (None, None) => (
+                ActionKind::Create,
+                all_steps(desired),
+                vec!["not built yet".to_string()],
+            ),
+            (Some(_), None) => (
+                ActionKind::Create,
+                all_steps(desired),
+                vec![format!(
+                    "recorded as built, but {node} does not exist on the host"
+                )],
+            ),
+            (_, Some(observed)) => {
+                let source_stamp = facts
+                    .clone_sources
+                    .get(&node)
+                    .and_then(|s| inventory.get(s))
+                    .map(|o| &o.stamp);
+                let inherited = matches!(observed.stamp, Stamp::Built(_))
+                    && Some(&observed.stamp) == source_stamp;
+                let template = facts.templates.contains(&node);
+                let basis = recover::basis(node, desired, record, observed, inherited, template);
                 let no_snapshots = facts.no_snapshots.get(&node).map(String::as_str);
-                let (action, steps, mut reasons) =
-                    guest_action(desired, rec, &reasons_of, no_snapshots);
-                // A VM that `qm template` converted can neither start nor roll back:
-                // any change to its content makes it again.
-                let converted = matches!(node, NodeId::Vm(_))
-                    && rec.steps.last().is_some_and(|s| s.step == Step::Template);
-                if converted
-                    && matches!(
-                        action,
-                        ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot
-                    )
-                {
-                    reasons.push("a converted VM template cannot change in place; it is made again".into());
-                    (ActionKind::Replace, all_steps(desired), reasons)
-                } else {
-                    (action, steps, reasons)
+                let from =
+                    |rec: &NodeRecord| from_record(node, desired, rec, &reasons_of, no_snapshots);
+                match basis {
+                    Basis::Decided(action, reasons) => (action, all_steps(desired), reasons),
+                    Basis::Record { record, restamp } => {
+                        let (action, steps, reasons) = from(record);
+                        if restamp && matches!(action, ActionKind::Fresh | ActionKind::Update) {
+                            let mut why = vec![format!(
+                                "{STAMP_DIFFERS}: every step is recorded, but the guest is stamped `building`; its stamp is written again"
+                            )];
+                            why.extend(reasons);
+                            (ActionKind::Update, steps, why)
+                        } else {
+                            (action, steps, reasons)
+                        }
+                    }
+                    Basis::Recovered {
+                        record,
+                        why,
+                        from: source,
+                    } => {
+                        let (action, steps, reasons) = from(&record);
+                        let mut all = vec![why];
+                        if source == Source::Proof {
+                            all.extend(reasons);
+                        }
+                        plan.recovered.push(Recovered {
+                            node,
+                            record,
+                            proven: source.proven(),
+                        });
+                        (action, steps, all)
+                    }
                 }
             }
         };
@@ -129,6 +141,33 @@ pub fn make(
     plan
 }
 
+/// A guest's action from its record (one the stamp agrees with, or one rebuilt
+/// from the stamp).
+fn from_record(
+    node: NodeId,
+    desired: &NodeKeys,
+    rec: &NodeRecord,
+    upstream: &HashMap<NodeId, Vec<String>>,
+    no_snapshots: Option<&str>,
+) -> (ActionKind, Vec<Step>, Vec<String>) {
+    let (action, steps, mut reasons) = guest_action(desired, rec, upstream, no_snapshots);
+    // A VM that `qm template` converted can neither start nor roll back: any
+    // change to its content makes it again.
+    let converted =
+        matches!(node, NodeId::Vm(_)) && rec.steps.last().is_some_and(|s| s.step == Step::Template);
+    if converted
+        && matches!(
+            action,
+            ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot
+        )
+    {
+        reasons.push("a converted VM template cannot change in place; it is made again".into());
+        (ActionKind::Replace, all_steps(desired), reasons)
+    } else {
+        (action, steps, reasons)
+    }
+}
+
 /// Every step of a node, in execution order: what a create or replace runs.
 pub fn all_steps(desired: &NodeKeys) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::with_capacity(desired.chain.len() + 1);
@@ -140,6 +179,9 @@ pub fn all_steps(desired: &NodeKeys) -> Vec<Step> {
     }
     steps
 }
+
+/// Why a recovered step's old inputs cannot be shown.
+const UNRECORDED: &str = "its stamp has the old key; what it was built from was not recorded";
 
 fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<Step>, Vec<String>) {
     let want = &desired.chain[0];
@@ -175,6 +217,12 @@ fn guest_action(
         })
         .map(|(i, _)| i);
     let settings_stale = match (&desired.configure, &rec.configure) {
+        (Some(want), Some(done)) if done.manifest.is_unknown() => (done.key != want.key.hex())
+            .then(|| {
+                vec![format!(
+                    "settings changed since the guest was built ({UNRECORDED})"
+                )]
+            }),
         (Some(want), Some(done)) => (done.key != want.key.hex())
             .then(|| diff(&done.manifest.parse(), &want.manifest, upstream)),
         (Some(_), None) => Some(vec!["settings never applied".to_string()]),
@@ -207,6 +255,12 @@ fn guest_action(
         None => vec![format!("the last build stopped before `{}`", want.step)],
         Some(done) if done.step != want.step => {
             vec![format!("step `{}` is now `{}`", done.step, want.step)]
+        }
+        Some(done) if done.manifest.is_unknown() => {
+            vec![format!(
+                "{}: changed since the guest was built ({UNRECORDED})",
+                want.step
+            )]
         }
         Some(done) => {
             let mut r: Vec<String> = diff(&done.manifest.parse(), &want.manifest, upstream)

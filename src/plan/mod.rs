@@ -19,26 +19,33 @@
 //!
 //! How it works: nodes are planned in build order, so a clone's source has its
 //! reasons already when the clone is planned. A guest that exists on the host
-//! without phoenix's stamp goes to [`Plan::foreign`] and gets no action. Otherwise
-//! the record decides: with none, the guest's stamp (a matching `built:` key means
-//! only the settings are re-applied; `building:` or none means create); with one,
-//! the first content step whose recorded key differs from the desired one picks the
-//! action (step 0 `define` → replace, a feature → resume, `app` → rerun-app, the
-//! snapshot → resnapshot), and the steps to run are that step and all after it. A
-//! VM converted to a template cannot change in place, so any content change
-//! replaces it.
+//! without phoenix's stamp goes to [`Plan::foreign`] and gets no action. For a
+//! guest that exists, the stamp decides what the plan is made from (`recover`):
+//! the record while the stamp agrees with it, otherwise a record rebuilt from
+//! what the stamp proves, kept in [`Plan::recovered`] ("stamp on guest differs
+//! from the record" opens the reasons where a record was overruled). A lost or
+//! damaged state directory never makes a guest look replaced: only a provably
+//! changed `define` does. From the record, the first content step whose recorded
+//! key differs from the desired one picks the action (step 0 `define` → replace,
+//! a feature → resume, `app` → rerun-app, the snapshot → resnapshot), and the
+//! steps to run are that step and all after it. A VM converted to a template
+//! cannot change in place, so any content change replaces it.
 //!
-//! Layout: `action` (the [`Plan`] types), `make` (the rules), `reasons` (manifest
-//! diffs in words) and `explain` (the per-step comparison behind `phoenix explain`).
+//! Layout: `action` (the [`Plan`] types), `make` (the rules), `recover` (what a
+//! guest's stamp proves when the record is missing or contradicted), `reasons`
+//! (manifest diffs in words) and `explain` (the per-step comparison behind
+//! `phoenix explain`).
 
 mod action;
 mod explain;
 mod make;
 mod reasons;
+mod recover;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, ActionKind, Plan};
+pub use action::{Action, ActionKind, Plan, Recovered};
 pub use explain::{StepDiff, explain};
 pub use make::{GuestFacts, all_steps, make};
 pub use reasons::diff;
+pub use recover::STAMP_DIFFERS;

@@ -25,7 +25,12 @@ pub fn text(
         Some(r) => {
             let _ = writeln!(
                 out,
-                "  recorded   {}",
+                "  {} {}",
+                if r.is_recovered() {
+                    "recovered from the guest's stamp:"
+                } else {
+                    "recorded  "
+                },
                 r.last_key().unwrap_or("(no step completed)")
             );
         }

@@ -16,6 +16,8 @@ use crate::fsutil::{FileError, file_error, write_atomic};
 pub struct Recorded {
     pub records: HashMap<String, NodeRecord>,
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Some journal lines could not be used (they are in `unreadable`).
+    pub damaged_journal: bool,
 }
 
 /// `ct:950` → `ct-950`, the record's file name.
@@ -55,11 +57,20 @@ impl StateDir {
 
     /// All records: the node files, then the journal of a build that has not been
     /// compacted yet (a running or crashed one), whose entries are newer. A missing
-    /// directory is an empty state, not an error.
+    /// directory is an empty state, not an error. Every file or journal line that
+    /// could not be used is in [`Recorded::unreadable`], the journal's by offset.
     pub fn read_all(&self) -> Result<Recorded, StateError> {
         let mut out = self.read_node_files()?;
-        out.records
-            .extend(Journal::read_newest(&self.journal_path()));
+        let path = self.journal_path();
+        let (records, damaged) = Journal::read_newest(&path);
+        out.records.extend(records);
+        out.damaged_journal = !damaged.is_empty();
+        out.unreadable.extend(damaged.into_iter().map(|d| {
+            (
+                path.clone(),
+                format!("line at byte offset {}: {}; skipped", d.offset, d.why),
+            )
+        }));
         Ok(out)
     }
 
@@ -73,6 +84,35 @@ impl StateDir {
         Journal::open(self.journal_path())
     }
 
+    /// Append records to the journal and make them durable: records a build did not
+    /// run steps for (rebuilt from guests' stamps), which it keeps all the same.
+    pub fn append_all<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a NodeRecord>,
+    ) -> Result<(), StateError> {
+        let journal = self.journal()?;
+        for rec in records {
+            journal.append(rec)?;
+        }
+        journal.sync()
+    }
+
+    /// Move the record files `recorded` found unreadable aside, to
+    /// `<name>.unreadable` beside them: they are kept for a look, and no longer
+    /// read (or warned about) by every command.
+    pub fn set_aside(&self, recorded: &Recorded) -> Result<(), StateError> {
+        let nodes = self.nodes_dir();
+        for (path, _) in &recorded.unreadable {
+            if path.parent() != Some(nodes.as_path()) || !path.exists() {
+                continue;
+            }
+            let mut aside = path.clone().into_os_string();
+            aside.push(".unreadable");
+            fs::rename(path, &aside).map_err(file_error("move aside", path))?;
+        }
+        Ok(())
+    }
+
     /// [`StateDir::compact`] when the journal holds more than `bytes`.
     pub fn compact_if_larger(&self, bytes: u64) -> Result<(), StateError> {
         match fs::metadata(self.journal_path()) {
@@ -81,11 +121,11 @@ impl StateDir {
         }
     }
 
-    /// Fold the journal into the node files (atomically, one by one), then empty it.
-    /// Run with the build lock held.
+    /// Fold the journal into the node files (atomically, one by one), then empty it;
+    /// its damaged lines go with it. Run with the build lock held.
     pub fn compact(&self) -> Result<(), StateError> {
-        let latest = Journal::read_newest(&self.journal_path());
-        if latest.is_empty() {
+        let (latest, damaged) = Journal::read_newest(&self.journal_path());
+        if latest.is_empty() && damaged.is_empty() {
             return Ok(());
         }
         for rec in latest.values() {
@@ -261,6 +301,82 @@ mod tests {
         );
         assert_eq!(state.read("ct-950").unwrap(), new);
         assert_eq!(state.read_all().unwrap().records.len(), 1);
+    }
+
+    fn step(key: &str) -> StepRecord {
+        StepRecord {
+            step: crate::step::Step::Define,
+            key: key.into(),
+            manifest: RecordedManifest::new(&Manifest::new()),
+            finished_at: 2,
+        }
+    }
+
+    /// Issue 15: a garbled newest line of a node is reported by its offset, and
+    /// the node falls back to its line before; lines of zero bytes are reported.
+    #[test]
+    fn a_damaged_journal_line_is_skipped_with_its_offset_and_the_line_before_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let journal = state.journal().unwrap();
+        let mut old = NodeRecord::new("ct:950");
+        old.steps.push(step("old"));
+        journal.append(&old).unwrap();
+        let mut other = NodeRecord::new("ct:951");
+        other.steps.push(step("other"));
+        journal.append(&other).unwrap();
+        let path = dir.path().join("journal");
+        let garbled_at = fs::metadata(&path).unwrap().len();
+        let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let garbled = b"{\"version\": 1, \"node\": \"ct:950\", \"steps\": 7}\n";
+        f.write_all(garbled).unwrap();
+        let zeros_at = garbled_at + garbled.len() as u64;
+        f.write_all(&[0u8; 100]).unwrap();
+        f.write_all(b"\n").unwrap();
+        let all = state.read_all().unwrap();
+        assert_eq!(all.records["ct:950"], old);
+        assert_eq!(all.records["ct:951"], other);
+        assert!(all.damaged_journal);
+        let why: Vec<&str> = all.unreadable.iter().map(|(_, w)| w.as_str()).collect();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(
+            why[0].starts_with(&format!("line at byte offset {garbled_at}: ")),
+            "{why:?}"
+        );
+        assert!(
+            why[1].starts_with(&format!("line at byte offset {zeros_at}: 100 zero bytes")),
+            "{why:?}"
+        );
+        // Compaction keeps what was usable and drops the damage.
+        state.compact().unwrap();
+        let all = state.read_all().unwrap();
+        assert!(all.unreadable.is_empty() && !all.damaged_journal);
+        assert_eq!(all.records["ct:950"], old);
+    }
+
+    /// Issue 15: after a crash in the middle of an append the journal ends in a
+    /// torn line; the next record goes on a line of its own, and is read back.
+    #[test]
+    fn the_next_record_never_lands_on_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        let path = dir.path().join("journal");
+        fs::write(&path, b"{\"version\": 1, \"node\": \"ct:9").unwrap();
+        let mut rec = NodeRecord::new("ct:950");
+        rec.steps.push(step("k"));
+        state.journal().unwrap().append(&rec).unwrap();
+        let all = state.read_all().unwrap();
+        assert_eq!(all.records.get("ct:950"), Some(&rec));
+        assert_eq!(all.unreadable.len(), 1, "{:?}", all.unreadable);
+        assert!(
+            all.unreadable[0].1.starts_with("line at byte offset 0: "),
+            "{:?}",
+            all.unreadable
+        );
+        // Reopening a journal that ends well adds nothing.
+        let len = fs::metadata(&path).unwrap().len();
+        drop(state.journal().unwrap());
+        assert_eq!(fs::metadata(&path).unwrap().len(), len);
     }
 
     #[test]

@@ -22,22 +22,39 @@ pub struct Journal {
     path: PathBuf,
 }
 
+/// A journal line that could not be used: where it starts, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub offset: u64,
+    pub why: String,
+}
+
 impl Journal {
+    /// Open the journal for appending. A last line without its end (a build died
+    /// in the middle of an append, or the file was cut) is ended first, so the next
+    /// record starts a line of its own instead of being glued to the torn one.
     pub(super) fn open(path: PathBuf) -> Result<Journal, StateError> {
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(file_error("open", &path))?;
+        if ends_torn(&path) {
+            file.write_all(b"\n")
+                .map_err(file_error("append to", &path))?;
+        }
         Ok(Journal {
             file: std::sync::Mutex::new(file),
             path,
         })
     }
 
-    /// The newest journal entry of each node. A torn last line (a crash in the middle
-    /// of an append) is ignored: that step is simply not recorded and runs again.
-    pub(super) fn read_newest(path: &Path) -> HashMap<String, NodeRecord> {
+    /// The newest usable journal entry of each node, and every line that could
+    /// not be used. A damaged line (torn by a crash in the middle of an append,
+    /// zeroed by a power loss, garbled) is skipped, and a node whose newest line is
+    /// damaged falls back to its line before: that step is simply not recorded and
+    /// the plan checks it again against the guest's stamp.
+    pub(super) fn read_newest(path: &Path) -> (HashMap<String, NodeRecord>, Vec<Damaged>) {
         use std::io::{BufRead, Read, Seek, SeekFrom};
         #[derive(Deserialize)]
         struct Head<'a> {
@@ -45,41 +62,83 @@ impl Journal {
             node: std::borrow::Cow<'a, str>,
         }
         let mut records = HashMap::new();
+        let mut damaged = Vec::new();
         let Ok(file) = File::open(path) else {
-            return records;
+            return (records, damaged);
         };
         // A build appends a record per step; only the last of each node counts. The
-        // first pass reads just the node names and remembers where each node's last
-        // line is, the second parses those lines alone: neither the whole file nor
-        // the superseded records are ever held in memory.
+        // first pass reads just the node names and remembers where each node's
+        // lines are, the second parses the last line of each alone (and, where it
+        // is damaged, the one before): neither the whole file nor the superseded
+        // records are ever held in memory.
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-        let mut newest: HashMap<String, (u64, usize)> = HashMap::new();
+        let mut lines_of: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
         let (mut line, mut offset) = (Vec::new(), 0u64);
         while let Ok(n) = reader.read_until(b'\n', &mut line) {
             if n == 0 {
                 break;
             }
-            if let Ok(head) = serde_json::from_slice::<Head>(&line) {
-                newest.insert(head.node.into_owned(), (offset, n));
+            if line.iter().all(u8::is_ascii_whitespace) {
+                // The end a torn line was given when the journal was reopened.
+            } else if let Ok(head) = serde_json::from_slice::<Head>(&line) {
+                lines_of
+                    .entry(head.node.into_owned())
+                    .or_default()
+                    .push((offset, n));
+            } else {
+                damaged.push(Damaged {
+                    offset,
+                    why: unusable(&line, None),
+                });
             }
             offset += n as u64;
             line.clear();
         }
-        let mut places: Vec<(u64, usize)> = newest.into_values().collect();
-        places.sort_unstable();
         let mut file = reader.into_inner();
-        for (at, len) in places {
-            line.resize(len, 0);
-            if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut line).is_err() {
-                continue;
-            }
-            if let Ok(rec) = serde_json::from_slice::<NodeRecord>(&line)
-                && rec.version == RECORD_VERSION
-            {
-                records.insert(rec.node.clone(), rec);
+        let mut wanted: Vec<(u64, usize, String)> = Vec::new();
+        for (node, places) in &mut lines_of {
+            if let Some((at, len)) = places.pop() {
+                wanted.push((at, len, node.clone()));
             }
         }
-        records
+        while !wanted.is_empty() {
+            wanted.sort_unstable();
+            let mut again = Vec::new();
+            for (at, len, node) in wanted {
+                line.resize(len, 0);
+                let read =
+                    file.seek(SeekFrom::Start(at)).is_ok() && file.read_exact(&mut line).is_ok();
+                let parsed = if read {
+                    serde_json::from_slice::<NodeRecord>(&line).map_err(|e| e.to_string())
+                } else {
+                    Err("cannot be read again".to_string())
+                };
+                match parsed {
+                    Ok(rec) if rec.version == RECORD_VERSION && rec.node == node => {
+                        records.insert(node, rec);
+                        continue;
+                    }
+                    Ok(rec) if rec.version != RECORD_VERSION => damaged.push(Damaged {
+                        offset: at,
+                        why: format!("record version {} is not {RECORD_VERSION}", rec.version),
+                    }),
+                    Ok(_) => damaged.push(Damaged {
+                        offset: at,
+                        why: "the record is not the node its line names".into(),
+                    }),
+                    Err(e) => damaged.push(Damaged {
+                        offset: at,
+                        why: unusable(&line, Some(e)),
+                    }),
+                }
+                if let Some((at, len)) = lines_of.get_mut(&node).and_then(Vec::pop) {
+                    again.push((at, len, node));
+                }
+            }
+            wanted = again;
+        }
+        damaged.sort_by_key(|d| d.offset);
+        (records, damaged)
     }
 
     /// Append one record. Once this returns the record is in the kernel, so it
@@ -107,5 +166,33 @@ impl Journal {
             .try_clone()
             .map_err(file_error("sync", &self.path))?;
         Ok(file.sync_data().map_err(file_error("sync", &self.path))?)
+    }
+}
+
+/// Whether the file's last byte is not the end of a line.
+fn ends_torn(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let mut last = [0u8];
+    f.seek(SeekFrom::End(-1)).is_ok() && f.read_exact(&mut last).is_ok() && last[0] != b'\n'
+}
+
+/// Why a line is no record, in words: cut short, zeroed, or not JSON.
+fn unusable(line: &[u8], parse_error: Option<String>) -> String {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    if body.iter().all(|b| *b == 0) {
+        return format!("{} zero bytes, not a record", body.len());
+    }
+    let why = parse_error.unwrap_or_else(|| {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .err()
+            .map_or_else(|| "not a record".to_string(), |e| e.to_string())
+    });
+    if line.last() == Some(&b'\n') {
+        why
+    } else {
+        format!("the last line, cut short ({why})")
     }
 }

@@ -29,6 +29,20 @@ impl RecordedManifest {
     pub fn parse(&self) -> Manifest {
         serde_json::from_str(self.0.get()).unwrap_or_default()
     }
+
+    /// The manifest of a step rebuilt from a guest's stamp with a key the
+    /// definitions no longer give: the key is known, what entered it is not.
+    /// Stored as JSON `null`.
+    pub fn unknown() -> RecordedManifest {
+        RecordedManifest(
+            serde_json::value::RawValue::from_string("null".into()).unwrap_or_else(|_| empty_raw()),
+        )
+    }
+
+    /// Whether this is an [`RecordedManifest::unknown`] manifest.
+    pub fn is_unknown(&self) -> bool {
+        self.0.get() == "null"
+    }
 }
 
 fn empty_raw() -> Box<serde_json::value::RawValue> {
@@ -61,6 +75,12 @@ pub struct NodeRecord {
     pub steps: Vec<StepRecord>,
     pub configure: Option<StepRecord>,
     pub updated_at: u64,
+    /// Rebuilt from the guest's stamp, not recorded by the build that ran the
+    /// steps (the state directory had lost or garbled the record, or the stamp
+    /// contradicted it). Its steps carry no time (`finished_at` 0); see
+    /// [`NodeRecord::is_recovered`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
 }
 
 impl NodeRecord {
@@ -71,6 +91,7 @@ impl NodeRecord {
             steps: Vec::new(),
             configure: None,
             updated_at: now(),
+            recovered: false,
         }
     }
 
@@ -90,7 +111,15 @@ impl NodeRecord {
             steps: keys.chain.iter().map(step).collect(),
             configure: keys.configure.as_ref().map(step),
             updated_at: at,
+            recovered: false,
         }
+    }
+
+    /// Whether the guest's content as this record has it still comes from a stamp:
+    /// it was [`NodeRecord::recovered`] and its `define` was not run since (a
+    /// build that re-creates the guest records a time for it).
+    pub fn is_recovered(&self) -> bool {
+        self.recovered && self.steps.first().is_some_and(|s| s.finished_at == 0)
     }
 
     /// Output key of the last completed content step.

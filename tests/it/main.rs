@@ -22,3 +22,4 @@ mod pve;
 mod pve_standin;
 mod schema;
 mod ssh;
+mod state_loss;

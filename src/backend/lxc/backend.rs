@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::client::{Lxc, SHORT, STAMP_FILE};
+use super::client::{Lxc, SHORT};
 use crate::backend::command::{self, argv};
 use crate::backend::{
-    Backend, BackendError, GuestCtx, Inventory, Log, Observed, OpError, OpResult, Script,
+    Backend, BackendError, GuestCtx, Inventory, Log, Observed, OpError, OpResult, Script, Stamp,
 };
 use crate::defs::GuestKind;
 use crate::graph::NodeId;
+use crate::inventory::Proof;
 
 impl Backend for Lxc {
     fn name(&self) -> &'static str {
@@ -18,6 +19,10 @@ impl Backend for Lxc {
 
     fn supports(&self, kind: GuestKind) -> bool {
         kind == GuestKind::Ct
+    }
+
+    fn claim(&self) -> Result<(), BackendError> {
+        self.claim.take()
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
@@ -67,10 +72,12 @@ impl Backend for Lxc {
             let Ok(id) = rest.parse::<u32>() else {
                 continue;
             };
+            let stamp = self.stamp_text(name).unwrap_or_default();
             inv.insert(
                 NodeId::Ct(id),
                 Observed {
-                    stamp: self.stamp_of(name),
+                    stamp: Stamp::parse(&stamp),
+                    proof: Proof::parse(&stamp),
                     snapshots: Vec::new(),
                     running: state == "RUNNING",
                 },
@@ -85,6 +92,7 @@ impl Backend for Lxc {
     }
 
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         self.owned(&name)?;
         if self.exists(&name) {
@@ -118,6 +126,7 @@ impl Backend for Lxc {
     }
 
     fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         self.owned(&name)?;
         // Snapshots first, then the container itself.
@@ -134,6 +143,7 @@ impl Backend for Lxc {
     }
 
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         self.owned(&name)?;
         let changed = self.rewrite_config(&name, &self.settings(g))?;
@@ -151,6 +161,7 @@ impl Backend for Lxc {
     }
 
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         if !self.running(&name, log) {
             command::check(&self.cmd("lxc-start", &name, &[]), None, SHORT, log)?;
@@ -177,10 +188,12 @@ impl Backend for Lxc {
     }
 
     fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         self.stop_name(&self.name(g.guest.id), log)
     }
 
     fn snapshot(&self, g: &GuestCtx, snapshot: &str, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         let snap = self.snap_name(g.guest.id, snapshot);
         let was_running = self.running(&name, log);
@@ -198,6 +211,7 @@ impl Backend for Lxc {
     }
 
     fn rollback(&self, g: &GuestCtx, snapshot: &str, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         let snap = self.snap_name(g.guest.id, snapshot);
         if !self.exists(&snap) {
@@ -206,15 +220,17 @@ impl Backend for Lxc {
                 g.node
             )));
         }
-        let stamp = std::fs::read_to_string(self.dir(&name).join(STAMP_FILE)).unwrap_or_default();
+        // The copy no longer holds what a `built` stamp says: it is `building`
+        // until the build that rolled it back stamps it again.
         self.destroy_name(&name, log)?;
         std::fs::create_dir_all(self.dir(&name)).map_err(|e| OpError::new(e.to_string()))?;
-        self.write_stamp(&name, stamp.trim())?;
+        self.write_stamp(&name, &format!("building:rolled-back-to-{snapshot}"))?;
         self.copy(&snap, &name, g.timeout, log)?;
         Ok(())
     }
 
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         command::check(
             &self.attach(&name, &[], &["/bin/mkdir", "-p", "/phoenix/run"]),
@@ -260,12 +276,14 @@ impl Backend for Lxc {
     }
 
     fn stamp(&self, g: &GuestCtx, stamp: &str, _: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         let name = self.name(g.guest.id);
         self.owned(&name)?;
         self.write_stamp(&name, stamp)
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
         command::run_logged(&script.local_argv(), timeout, log)
     }
 }

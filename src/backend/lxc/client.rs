@@ -4,12 +4,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::backend::command::{self, argv};
-use crate::backend::{Log, OpError, OpResult, Stamp};
+use crate::backend::{Claim, Log, OpError, OpResult, Stamp};
 
 pub struct Lxc {
     pub lxcpath: PathBuf,
     pub prefix: String,
     pub(super) cgroup2: bool,
+    /// `<lxcpath>/.phoenix-lock`: one build at a time drives this LXC path.
+    pub(super) claim: Claim,
 }
 
 pub(super) const STAMP_FILE: &str = "phoenix-stamp";
@@ -20,6 +22,11 @@ impl Lxc {
             lxcpath: lxcpath.to_path_buf(),
             prefix: prefix.to_string(),
             cgroup2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            claim: Claim::new(
+                lxcpath.join(".phoenix-lock"),
+                "lxc",
+                format!("the LXC path `{}`", lxcpath.display()),
+            ),
         }
     }
 
@@ -44,8 +51,13 @@ impl Lxc {
         self.dir(name).join("config").is_file()
     }
 
+    /// The text of a container's stamp file (the stamp and its proof), if it has one.
+    pub(super) fn stamp_text(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir(name).join(STAMP_FILE)).ok()
+    }
+
     pub(super) fn stamp_of(&self, name: &str) -> Stamp {
-        std::fs::read_to_string(self.dir(name).join(STAMP_FILE))
+        self.stamp_text(name)
             .map_or(Stamp::Foreign, |s| Stamp::parse(&s))
     }
 

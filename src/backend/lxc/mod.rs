@@ -5,7 +5,11 @@
 //! named `<prefix><id>--<snapshot>` (made with `lxc-copy`, which works on every
 //! storage type, unlike `lxc-snapshot`'s unnamed `snapN`); a clone is an `lxc-copy` of
 //! the source's template snapshot, and a rollback replaces the container by a copy of
-//! the snapshot. The stamp is the file `phoenix-stamp` in the container's directory.
+//! the snapshot. The stamp is the file `phoenix-stamp` in the container's directory,
+//! with the key of every step the container was built with (its proof, see
+//! [`crate::inventory`]), so a lost cache is rebuilt from it; a rolled-back
+//! container is stamped `building` until its build stamps it again. A build holds
+//! `<lxcpath>/.phoenix-lock`, so two caches never drive one LXC path.
 //!
 //! The root filesystem is busybox (`lxc-create -t busybox`) whatever the `template`
 //! field names: this backend exists to run the demo and the end-to-end tests on any

@@ -45,6 +45,8 @@ pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
             node,
             Observed {
                 stamp,
+                // A tag carries the output key only (see `crate::inventory`).
+                proof: None,
                 snapshots: Vec::new(),
                 running,
             },

@@ -1,7 +1,7 @@
 //! What the record and the host say: missing, foreign, interrupted and unrecorded
 //! guests, and converted VM templates.
 
-use super::{CT, Spec, World, built_stamp, observed, only};
+use super::{CT, Spec, World, built_stamp, feature, observed, only};
 use crate::graph::NodeId;
 use crate::inventory::Stamp;
 use crate::plan::{ActionKind, all_steps};
@@ -43,27 +43,51 @@ fn a_guest_phoenix_did_not_stamp_is_foreign_and_gets_no_action() {
     );
 }
 
+/// The journal has the record a build writes before it creates a guest, and no
+/// step after it: nothing ran in the guest, so it is created again without asking.
 #[test]
-fn an_interrupted_build_is_created_again() {
+fn an_interrupted_build_with_a_record_of_no_steps_is_created_again() {
     let keys = Spec::container().keys();
-    for record in [None, Some(NodeRecord::new("ct:950"))] {
-        let mut world = World::default();
-        world
-            .want(CT, keys.clone())
-            .on_host(CT, observed(Stamp::Building));
-        if let Some(r) = record.clone() {
-            world.recorded(CT, r);
-        }
-        let plan = world.plan();
-        let a = only(&plan);
-        assert_eq!(a.action, ActionKind::Create, "record {record:?}");
-        assert_eq!(a.steps, all_steps(&keys));
-        assert!(
-            a.reasons[0].contains("interrupted build"),
-            "{:?}",
-            a.reasons
-        );
-    }
+    let plan = World::default()
+        .want(CT, keys.clone())
+        .on_host(CT, observed(Stamp::Building))
+        .recorded(CT, NodeRecord::new("ct:950"))
+        .plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Create);
+    assert_eq!(a.steps, all_steps(&keys));
+    assert!(!a.needs_allow_replace);
+    assert!(
+        a.reasons[0].contains("interrupted build"),
+        "{:?}",
+        a.reasons
+    );
+}
+
+/// Issue 15: a `building` stamp and no record at all is a build that never
+/// finished, or one whose final stamp failed after every step; a lost cache must
+/// not destroy such a guest without consent. It used to be created again freely.
+#[test]
+fn a_building_stamp_without_a_record_is_replaced_only_with_consent_unless_a_template() {
+    let keys = Spec::container().keys();
+    let mut world = World::default();
+    world
+        .want(CT, keys.clone())
+        .on_host(CT, observed(Stamp::Building));
+    let plan = world.plan();
+    let a = only(&plan);
+    assert_eq!(a.action, ActionKind::Replace);
+    assert_eq!(a.steps, all_steps(&keys));
+    assert!(a.needs_allow_replace);
+    assert!(
+        a.reasons[0].contains("`building` stamp and the state directory has no record"),
+        "{:?}",
+        a.reasons
+    );
+    world.facts.templates.insert(CT);
+    let plan = world.plan();
+    assert_eq!(only(&plan).action, ActionKind::Create);
+    assert!(!only(&plan).needs_allow_replace);
 }
 
 #[test]
@@ -121,28 +145,79 @@ fn no_record_but_a_matching_stamp_reapplies_the_settings() {
         let a = only(&plan);
         assert_eq!(a.action, ActionKind::Update);
         assert_eq!(a.steps, vec![Step::Configure]);
+        // The content steps are proven: their record is rebuilt and kept, so the
+        // build after this one is a no-op.
+        assert!(
+            a.reasons[0].contains("proves its content"),
+            "{:?}",
+            a.reasons
+        );
+        let r = &plan.recovered[0];
+        assert!(r.proven && r.record.is_recovered());
+        let mut want = NodeRecord::built("ct:950", &keys);
+        want.configure = None;
+        assert_eq!(r.record.steps.len(), want.steps.len());
+        assert!(
+            r.record
+                .steps
+                .iter()
+                .zip(&want.steps)
+                .all(|(a, b)| a.key == b.key && a.manifest == b.manifest)
+        );
     }
 }
 
+/// Issue 15: a stamp of the output key alone (a Proxmox tag) that is not the
+/// desired key proves no step; the guest is kept and every step after `define`
+/// runs again on top of it, with its settings. It used to be replaced.
 #[test]
-fn no_record_and_a_stamp_from_another_build_replaces() {
+fn no_record_and_a_stamp_from_another_build_reruns_the_steps_on_top() {
     let keys = Spec::container().keys();
-    let other = Spec::container().with(0, "template", "\"x\"").keys();
+    let other = Spec::container()
+        .with(1, "script features/base.sh", "\"x\"")
+        .keys();
+    // A too-short stamp proves nothing either.
+    let short = keys.output().hex()[..8].to_string();
+    for stamp in [built_stamp(&other), observed(Stamp::Built(short))] {
+        let plan = World::default()
+            .want(CT, keys.clone())
+            .on_host(CT, stamp)
+            .plan();
+        let a = only(&plan);
+        assert_eq!(a.action, ActionKind::Resume);
+        assert_eq!(
+            a.steps,
+            vec![Step::Configure, feature("base"), Step::App, Step::Snapshot]
+        );
+        assert!(!a.needs_allow_replace);
+        assert_eq!(a.reasons.len(), 1, "{:?}", a.reasons);
+        assert!(
+            a.reasons[0].contains("runs again on top of the guest"),
+            "{:?}",
+            a.reasons
+        );
+        // What the guest was created from is taken as defined, not proven: the
+        // build runs from that record but does not keep it.
+        assert_eq!(plan.recovered.len(), 1);
+        assert!(!plan.recovered[0].proven);
+        assert_eq!(plan.recovered[0].record.steps.len(), 1);
+    }
+}
+
+/// A guest whose only step is `define` has nothing to run on top: a stamp that is
+/// not its key is a different guest, replaced only with consent.
+#[test]
+fn no_record_and_another_key_on_a_guest_of_one_step_is_replaced_with_consent() {
+    let mut spec = Spec::container();
+    spec.chain.truncate(1);
+    let keys = spec.keys();
     let plan = World::default()
         .want(CT, keys)
-        .on_host(CT, built_stamp(&other))
+        .on_host(CT, observed(Stamp::Built("ab".repeat(32))))
         .plan();
     let a = only(&plan);
     assert_eq!(a.action, ActionKind::Replace);
     assert!(a.needs_allow_replace);
-    // A too-short stamp proves nothing either.
-    let keys = Spec::container().keys();
-    let short = keys.output().hex()[..8].to_string();
-    let plan = World::default()
-        .want(CT, keys)
-        .on_host(CT, observed(Stamp::Built(short)))
-        .plan();
-    assert_eq!(only(&plan).action, ActionKind::Replace);
 }
 
 #[test]

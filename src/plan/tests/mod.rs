@@ -15,6 +15,7 @@ use crate::step::Step;
 
 mod changes;
 mod host_state;
+mod recovery;
 
 pub(super) const CT: NodeId = NodeId::Ct(950);
 
@@ -107,9 +108,19 @@ pub(super) fn built_stamp(keys: &NodeKeys) -> Observed {
     observed(Stamp::Built(keys.output().hex()))
 }
 
+/// On the host, stamped as built with `keys`, with the proof of every step's key
+/// (what the sim and lxc backends keep).
+pub(super) fn proven_stamp(keys: &NodeKeys) -> Observed {
+    Observed {
+        proof: Some(crate::inventory::Proof::of(keys)),
+        ..built_stamp(keys)
+    }
+}
+
 pub(super) fn observed(stamp: Stamp) -> Observed {
     Observed {
         stamp,
+        proof: None,
         snapshots: Vec::new(),
         running: true,
     }

@@ -13,9 +13,9 @@ use crate::helpers::Site;
 
 /// A [`Site`] on the sim backend, whose simulated host lives in `sim/`:
 /// 900 → 901 (gpu) → 910; 900 → 902 (docker) → 920, which also depends on 910.
-struct SimSite {
+pub(crate) struct SimSite {
     site: Site,
-    sim: PathBuf,
+    pub(crate) sim: PathBuf,
 }
 
 impl Deref for SimSite {
@@ -25,7 +25,7 @@ impl Deref for SimSite {
     }
 }
 
-fn tree() -> SimSite {
+pub(crate) fn tree() -> SimSite {
     let site = Site::empty();
     let defs = &site.defs;
     let ct = |name: &str, n: u8, extra: Value| {
@@ -75,13 +75,13 @@ fn tree() -> SimSite {
 }
 
 impl SimSite {
-    fn faults(&self, faults: &Value) {
+    pub(crate) fn faults(&self, faults: &Value) {
         std::fs::create_dir_all(&self.sim).unwrap();
         std::fs::write(self.sim.join("faults.json"), faults.to_string()).unwrap();
     }
 
     /// Guests on the simulated host.
-    fn guests(&self) -> Vec<String> {
+    pub(crate) fn guests(&self) -> Vec<String> {
         let v: Value = serde_json::from_str(
             &std::fs::read_to_string(self.sim.join("guests.json")).unwrap_or_else(|_| "[]".into()),
         )
@@ -93,7 +93,7 @@ impl SimSite {
             .collect()
     }
 
-    fn ops(&self) -> Vec<Op> {
+    pub(crate) fn ops(&self) -> Vec<Op> {
         std::fs::read_to_string(self.sim.join("ops.log"))
             .unwrap_or_default()
             .lines()
@@ -114,10 +114,10 @@ impl SimSite {
 }
 
 #[derive(Debug)]
-struct Op {
-    start: u128,
-    end: u128,
-    node: String,
-    op: String,
-    detail: String,
+pub(crate) struct Op {
+    pub(crate) start: u128,
+    pub(crate) end: u128,
+    pub(crate) node: String,
+    pub(crate) op: String,
+    pub(crate) detail: String,
 }

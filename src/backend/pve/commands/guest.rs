@@ -18,9 +18,12 @@ pub fn stamp(g: &Guest, tags: &str) -> Cmd {
 }
 
 /// Tags for a stamp: `phoenix;phx-built-<key prefix>` or `phoenix;phx-building`.
+/// A tag is a short word: the output key's first 32 hex digits go in it, and the
+/// proof lines after the stamp's first line do not (see `crate::inventory`).
 pub fn stamp_tags(stamp: &str) -> String {
-    match stamp.strip_prefix("built:") {
-        Some(key) => format!("phoenix;phx-built-{}", &key[..key.len().min(32)]),
+    let first = stamp.lines().next().unwrap_or_default().trim();
+    match first.strip_prefix("built:") {
+        Some(key) => format!("phoenix;phx-built-{}", key.get(..32).unwrap_or(key)),
         None => "phoenix;phx-building".into(),
     }
 }
@@ -76,5 +79,16 @@ mod tests {
             "a clone's inherited stamp goes"
         );
         assert_eq!(merge_tags("", &built), built);
+    }
+
+    #[test]
+    fn a_tag_carries_the_output_key_and_not_the_proof() {
+        let key = "ab".repeat(32);
+        let stamp = format!("built:{key}\n{} define\n{key} app", "cd".repeat(32));
+        assert_eq!(
+            stamp_tags(&stamp),
+            format!("phoenix;phx-built-{}", &key[..32])
+        );
+        assert_eq!(stamp_tags("built:abcd"), "phoenix;phx-built-abcd");
     }
 }
