@@ -93,8 +93,7 @@ impl Journal {
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(f.write_all(&line)
-            .map_err(file_error("append to", &self.path))?)
+        Ok(append_whole(&mut f, &line).map_err(file_error("append to", &self.path))?)
     }
 
     /// Make every record appended so far durable. Concurrent calls from several
@@ -108,4 +107,33 @@ impl Journal {
             .map_err(file_error("sync", &self.path))?;
         Ok(file.sync_data().map_err(file_error("sync", &self.path))?)
     }
+}
+
+/// Write `line` at the end of the journal, whole or not at all: what a failed write
+/// (a full disk) got out of it is cut off again. Left there, a record cut just
+/// before its newline would read as written, and any other would swallow the
+/// record appended after it.
+fn append_whole(f: &mut File, line: &[u8]) -> std::io::Result<()> {
+    let mut written = 0;
+    while written < line.len() {
+        match f.write(&line[written..]) {
+            Ok(0) => {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if written > 0 {
+                    let cut = f
+                        .metadata()
+                        .and_then(|m| f.set_len(m.len().saturating_sub(written as u64)));
+                    if let Err(cut) = cut {
+                        tracing::warn!("cannot cut a partly written record off the journal: {cut}");
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }

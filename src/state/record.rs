@@ -61,6 +61,12 @@ pub struct NodeRecord {
     pub steps: Vec<StepRecord>,
     pub configure: Option<StepRecord>,
     pub updated_at: u64,
+    /// The content step that began after the last completed one and has not
+    /// finished (it failed, or the build was stopped). For a feature, its `pre-`
+    /// snapshot was taken just before, over exactly the steps above: a resume rolls
+    /// the guest back to it rather than running over what the attempt left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Step>,
 }
 
 impl NodeRecord {
@@ -71,6 +77,7 @@ impl NodeRecord {
             steps: Vec::new(),
             configure: None,
             updated_at: now(),
+            started: None,
         }
     }
 
@@ -90,6 +97,7 @@ impl NodeRecord {
             steps: keys.chain.iter().map(step).collect(),
             configure: keys.configure.as_ref().map(step),
             updated_at: at,
+            started: None,
         }
     }
 

@@ -85,17 +85,34 @@ fn a_failing_feature_skips_what_needs_it_and_the_next_build_resumes() {
             .contains("injected failure")
     );
 
-    // The fault fired once; the next build resumes 901 at its feature, without re-creating it.
+    // The fault fired once; the next build resumes 901 at its feature, without
+    // re-creating it, from the snapshot taken before the failed attempt (GitHub
+    // issue 15): it is rolled back to, not taken again over what the attempt left.
+    let ops_before = t.ops().len();
     let out = t.build(&["all"]).success();
     assert_eq!(
         out.steps_of("ct:901"),
         [
+            "rollback:pre-gpu",
             "start",
-            "snapshot:pre-gpu",
             "feature:gpu",
             "snapshot",
             "stop"
         ]
+    );
+    let resumed: Vec<String> = t.ops()[ops_before..]
+        .iter()
+        .filter(|o| o.node == "ct:901")
+        .map(|o| format!("{} {}", o.op, o.detail))
+        .collect();
+    assert_eq!(
+        resumed[..2],
+        ["rollback pre-gpu", "configure "],
+        "{resumed:?}"
+    );
+    assert!(
+        !resumed.iter().any(|o| o == "snapshot pre-gpu"),
+        "pre-gpu was taken again over the failed attempt: {resumed:?}"
     );
     assert!(
         out.steps_of("ct:900").is_empty() && out.steps_of("ct:902").is_empty(),
