@@ -275,6 +275,65 @@ fn steps_time_out() {
     assert!(out.stdout.contains("timed out after 1s"), "{}", out.stdout);
 }
 
+/// A command that prints bytes that are not UTF-8 does not hide its node's log:
+/// `logs` shows them as U+FFFD (GitHub issue 15).
+#[test]
+fn logs_show_output_that_is_not_utf8() {
+    let t = tree();
+    std::fs::write(
+        t.defs.join("features/lxc/base_setup.sh"),
+        "#!/bin/sh\nprintf 'caf\\351 \\377\\376 done\\n'\n",
+    )
+    .unwrap();
+    t.phoenix()
+        .env("PHOENIX_SIM_EXEC", "1")
+        .args(["build", "900"])
+        .run()
+        .success();
+    let raw = std::fs::read(t.cache.join("logs/ct-900.log")).unwrap();
+    assert!(
+        std::str::from_utf8(&raw).is_err(),
+        "the log holds the raw bytes"
+    );
+    let out = t.phoenix().args(["logs", "900"]).run().success();
+    assert!(
+        out.stdout.contains("caf\u{fffd} \u{fffd}\u{fffd} done"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("features/lxc/base_setup.sh"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A step timeout of 0 would fail every step: refused on the command line and in
+/// the environment, before anything runs (GitHub issue 15).
+#[test]
+fn a_step_timeout_of_zero_is_refused() {
+    let t = tree();
+    let out = t
+        .phoenix()
+        .args(["build", "all", "--step-timeout", "0"])
+        .run()
+        .code(2);
+    assert!(
+        out.stderr.contains("--step-timeout")
+            && out.stderr.contains("0 seconds would stop every step"),
+        "{}",
+        out.stderr
+    );
+    let out = t
+        .phoenix()
+        .env("PHOENIX_STEP_TIMEOUT", "0")
+        .args(["build", "all"])
+        .run()
+        .code(2);
+    assert!(out.stderr.contains("0 seconds"), "{}", out.stderr);
+    assert!(t.ops().is_empty(), "something ran");
+}
+
 /// Every script runs through the interpreter its `#!` line names (GitHub issue 8):
 /// a bash script with bash-only syntax and a Python one run as such, where
 /// `/bin/sh script` failed on the first.
