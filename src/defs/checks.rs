@@ -183,9 +183,10 @@ pub(crate) fn check_control_characters(defs: &Definitions, diags: &mut Diagnosti
             diags: r.diags,
         };
         for (field, value) in &g.definition {
-            if !g.app_fields.contains_key(field) || field == "bootstrap_ca_url" {
-                let path = super::read::join(&g.path, field);
-                super::values::no_control_characters(&mut r, &path, value);
+            if (!g.app_fields.contains_key(field) || field == "bootstrap_ca_url")
+                && super::values::has_control_character(value)
+            {
+                super::values::no_control_characters(&mut r, &format!("{}.{field}", g.path), value);
             }
         }
     }

@@ -174,6 +174,10 @@ pub fn fstab_word(r: &mut Reader, path: &str, value: &str, is_path: bool) {
 /// objects and arrays too) with a control character is an error at its JSON
 /// path, unless that path has an error already (one per value is enough).
 pub(crate) fn no_control_characters(r: &mut Reader, path: &str, value: &Value) {
+    // Paths are only spelled out for the rare value that has one.
+    if !has_control_character(value) {
+        return;
+    }
     match value {
         Value::String(s) => {
             let Some(c) = s.chars().find(|c| c.is_control()) else {
@@ -207,6 +211,16 @@ pub(crate) fn no_control_characters(r: &mut Reader, path: &str, value: &Value) {
             }
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Whether any string in `value` has a control character.
+pub(crate) fn has_control_character(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.chars().any(char::is_control),
+        Value::Array(items) => items.iter().any(has_control_character),
+        Value::Object(map) => map.values().any(has_control_character),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
