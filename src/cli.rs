@@ -298,12 +298,13 @@ pub struct BuildArgs {
     #[arg(long, value_name = "TARGET")]
     pub force: Vec<String>,
 
-    /// Seconds before a step is stopped and failed.
+    /// Seconds before a step is stopped and failed (at least 1).
     #[arg(
         long,
         env = "PHOENIX_STEP_TIMEOUT",
         default_value_t = 1800,
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        value_parser = step_timeout
     )]
     pub step_timeout: u64,
 
@@ -320,6 +321,16 @@ pub struct BuildArgs {
         help_heading = "Tuning"
     )]
     pub retry_backoff_ms: u64,
+}
+
+/// `--step-timeout`: a whole number of seconds above 0, since a step that may take
+/// no time at all would fail every build.
+fn step_timeout(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("0 seconds would stop every step at once; give the seconds a step may take, e.g. 1800 (the default)".into()),
+        Ok(seconds) => Ok(seconds),
+        Err(_) => Err(format!("`{text}` is not a whole number of seconds, e.g. 1800")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -344,5 +355,18 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_step_timeout_of_zero_is_refused() {
+        let parse = |t: &str| Cli::try_parse_from(["phoenix", "build", "all", "--step-timeout", t]);
+        let err = parse("0").unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string().contains("0 seconds would stop every step"),
+            "{err}"
+        );
+        assert!(parse("-1").is_err());
+        assert!(parse("1").is_ok());
     }
 }

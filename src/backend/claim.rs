@@ -111,6 +111,12 @@ mod tests {
         );
         assert!(second.for_op().is_err());
         drop(first);
+        // A child another test forks at this moment holds a copy of the lock's
+        // descriptor until it execs (then close-on-exec drops it): give it a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while second.take().is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         second.take().unwrap();
     }
 }

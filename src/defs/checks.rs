@@ -161,6 +161,37 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
     diags
 }
 
+/// Control characters in every value that reaches a command line (see
+/// [`super::values::no_control_characters`]): each guest's fields that phoenix
+/// interprets and `bootstrap_ca_url` (a feature script's argument), and the
+/// hypervisor file's known sections, which host steps turn into commands. Fields
+/// phoenix does not interpret reach the application script in a JSON file only, so
+/// a multi-line value there is fine; so are the LXC file's root globals.
+pub(crate) fn check_control_characters(defs: &Definitions, diags: &mut Diagnostics) {
+    let mut r = super::read::Reader {
+        file: &defs.hypervisor_file,
+        diags,
+    };
+    for (section, value) in &defs.host {
+        if super::fields::HOST_KNOWN.contains(&section.as_str()) {
+            super::values::no_control_characters(&mut r, section, value);
+        }
+    }
+    for g in defs.guests.values() {
+        let mut r = super::read::Reader {
+            file: &g.file,
+            diags: r.diags,
+        };
+        for (field, value) in &g.definition {
+            if (!g.app_fields.contains_key(field) || field == "bootstrap_ca_url")
+                && super::values::has_control_character(value)
+            {
+                super::values::no_control_characters(&mut r, &format!("{}.{field}", g.path), value);
+            }
+        }
+    }
+}
+
 /// A clone does not carry its source's raw `lxc_options` over: phoenix writes
 /// exactly a container's own list into its config. Say so where a source has lines
 /// the clone does not list, which the shell tool's clones kept by accident.

@@ -148,15 +148,52 @@ pub const HOST_KNOWN: &[&str] = &[
     "vms",
 ];
 
-/// Whether a field's value must never be printed: `*password*`, `*token*`, `*secret*`.
+/// Whether a field's value must never be printed: `*password*`, `*passwd*`,
+/// `*token*`, `*secret*`, and keys that are nothing but secrets (`api_key`,
+/// `apikey`, `access_key`, `private_key`).
 pub fn is_secret(field: &str) -> bool {
-    let has = |needle: &str| {
-        field
-            .as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    [
+        "password",
+        "passwd",
+        "token",
+        "secret",
+        "api_key",
+        "apikey",
+        "access_key",
+        "private_key",
+    ]
+    .iter()
+    .any(|needle| contains_ignore_case(field, needle))
+}
+
+/// [`is_secret`], or `*key*` inside credentials ([`is_credentials`]), where a key
+/// is one (`credentials.registry_key`).
+pub fn is_secret_in(field: &str, in_credentials: bool) -> bool {
+    is_secret(field) || (in_credentials && contains_ignore_case(field, "key"))
+}
+
+/// Whether a field holds credentials (`credentials`, `registry_credential`):
+/// everything under it named `*key*` is a secret.
+pub fn is_credentials(field: &str) -> bool {
+    contains_ignore_case(field, "credential")
+}
+
+/// Whether `needle` is in `field`, ignoring case and taking `-` for `_` (`--api-key`).
+fn contains_ignore_case(field: &str, needle: &str) -> bool {
+    let same = |a: u8, b: u8| {
+        let fold = |c: u8| {
+            if c == b'-' {
+                b'_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        };
+        fold(a) == fold(b)
     };
-    has("password") || has("token") || has("secret")
+    field
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.iter().zip(needle.as_bytes()).all(|(a, b)| same(*a, *b)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +270,12 @@ mod tests {
         assert!(is_secret("HF_TOKEN"));
         assert!(is_secret("client_secret"));
         assert!(!is_secret("memory_mb"));
+        assert!(is_secret("root_passwd"));
+        assert!(is_secret("PORTAINER_API_KEY"));
+        assert!(!is_secret("ssh_public_key"));
+        assert!(is_secret_in("registry_key", true));
+        assert!(!is_secret_in("registry_key", false));
+        assert!(is_credentials("smb_credentials"));
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
     checks::check_template_snapshots(&defs, &mut diags);
     checks::check_firewall_policies(&defs, &mut diags);
     checks::check_clone_disk_sizes(&defs, &mut diags);
+    checks::check_control_characters(&defs, &mut diags);
     (defs, diags)
 }
 

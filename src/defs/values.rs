@@ -166,3 +166,71 @@ pub fn fstab_word(r: &mut Reader, path: &str, value: &str, is_path: bool) {
         );
     }
 }
+
+/// A value that reaches a command line (an argument, an option of `pct`/`qm`, a
+/// line of a config file) must be one line of printable text: a newline or an
+/// escape sequence would add a line or an option of its own, or hide part of the
+/// command from the operator reading the log. Every string in `value` (nested
+/// objects and arrays too) with a control character is an error at its JSON
+/// path, unless that path has an error already (one per value is enough).
+pub(crate) fn no_control_characters(r: &mut Reader, path: &str, value: &Value) {
+    // Paths are only spelled out for the rare value that has one.
+    if !has_control_character(value) {
+        return;
+    }
+    match value {
+        Value::String(s) => {
+            let Some(c) = s.chars().find(|c| c.is_control()) else {
+                return;
+            };
+            let reported = r
+                .diags
+                .0
+                .iter()
+                .any(|d| d.is_error() && d.file == r.file && d.path == path);
+            if !reported {
+                r.error(
+                    path,
+                    format!(
+                        "`{}` holds {}, which cannot go into a command line",
+                        quote(s),
+                        control_name(c)
+                    ),
+                    "remove it: a value phoenix passes to a command is one line of printable text",
+                );
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                no_control_characters(r, &format!("{path}[{i}]"), item);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                no_control_characters(r, &join(path, k), v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Whether any string in `value` has a control character.
+pub(crate) fn has_control_character(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.chars().any(char::is_control),
+        Value::Array(items) => items.iter().any(has_control_character),
+        Value::Object(map) => map.values().any(has_control_character),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// `a newline`, `a tab`, `the control character U+001B`.
+fn control_name(c: char) -> String {
+    match c {
+        '\n' => "a newline".into(),
+        '\r' => "a carriage return".into(),
+        '\t' => "a tab".into(),
+        '\0' => "a NUL byte".into(),
+        c => format!("the control character U+{:04X}", u32::from(c)),
+    }
+}

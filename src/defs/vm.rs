@@ -17,6 +17,10 @@ pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnost
     let file = defs.vm_file.clone();
     let mut r = Reader { file: &file, diags };
     if let Some(vd) = r.object(&root, "", "vm_defaults") {
+        // Its storage, bridge and release go into `qm` commands and URLs.
+        for (k, v) in vd {
+            values::no_control_characters(&mut r, &join("vm_defaults", k), v);
+        }
         for (k, v) in vd {
             defs.vm_defaults
                 .entry(k.clone())

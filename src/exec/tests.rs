@@ -133,6 +133,17 @@ impl Site {
     }
 
     fn build(&self, opts: &Options, latency_ms: u64) -> (Summary, Recorder) {
+        self.build_on(opts, latency_ms, |_| {})
+    }
+
+    /// [`Site::build`], with `prepare` called on the state directory once the plan
+    /// is made and before the build's journal is opened.
+    fn build_on(
+        &self,
+        opts: &Options,
+        latency_ms: u64,
+        prepare: impl FnOnce(&Path),
+    ) -> (Summary, Recorder) {
         let loaded = pipeline::load(&self.dir.path().join("defs"), Severity::Warning);
         assert!(!loaded.diags.has_errors(), "{:#?}", loaded.diags);
         let state = StateDir::new(&self.dir.path().join("state"));
@@ -146,6 +157,8 @@ impl Site {
         .expect("the sim backend");
         let assessed =
             pipeline::assess_with(&loaded, &[], &state, Some(&sim)).expect("the plan is made");
+        std::fs::create_dir_all(state.root()).expect("the state directory");
+        prepare(state.root());
         let journal = state.journal().expect("the journal opens");
         let r = Run {
             defs: &loaded.defs,
@@ -308,4 +321,57 @@ fn clones_of_one_source_never_overlap_on_the_host() {
             "two clones of ct:900 overlapped: {clones:?}"
         );
     }
+}
+
+/// A guest's stamp on the simulated host, once the build's backend is gone.
+fn stamp_on_host(sim: &Path, node: &str) -> Option<String> {
+    let guests: Value =
+        serde_json::from_slice(&std::fs::read(sim.join("guests.json")).ok()?).ok()?;
+    guests
+        .as_array()?
+        .iter()
+        .find(|g| g["node"] == node)
+        .and_then(|g| g["stamp"].as_str())
+        .map(str::to_string)
+}
+
+/// A full disk under the state directory (GitHub issue 15): the journal is
+/// `/dev/full`, where every write fails with ENOSPC as on a full filesystem. The
+/// guest whose progress cannot be recorded fails like a failed step, what needs it
+/// is skipped, and its stamp keeps saying what the state last recorded.
+#[test]
+fn a_record_that_cannot_be_written_fails_the_node_and_nothing_is_stamped_built() {
+    let site = Site::new();
+    let (s, _) = site.build(&opts(2), 0);
+    assert!(!s.failed(), "{s:#?}");
+    let before = stamp_on_host(&site.sim_dir(), "ct:920").expect("ct:920 is built");
+
+    // 920 gets an application step, so it resumes and records again.
+    let lxc = site.dir.path().join("defs").join(layout::LXC_FILE);
+    let mut defs: Value =
+        serde_json::from_slice(&std::fs::read(&lxc).expect("read")).expect("JSON");
+    defs["lxc_configs"]["920"]["application_script"] = json!("app.sh");
+    std::fs::write(&lxc, defs.to_string()).expect("write");
+    let (s, _) = site.build_on(&opts(2), 0, |state| {
+        std::fs::remove_file(state.join("journal")).expect("the first build's journal");
+        std::os::unix::fs::symlink("/dev/full", state.join("journal")).expect("symlink");
+    });
+    assert!(s.failed());
+    let (failed, detail) = outcome(&s, NodeId::Ct(920));
+    assert_eq!(failed, Outcome::Failed);
+    let detail = detail.unwrap_or_default();
+    assert!(
+        detail.contains("cannot record the progress of ct:920")
+            && detail.contains("No space left on device"),
+        "{detail}"
+    );
+    assert_eq!(
+        outcome(&s, NodeId::Ct(930)),
+        (Outcome::Skipped, Some("needs ct:920, which did not build"))
+    );
+    assert_eq!(
+        stamp_on_host(&site.sim_dir(), "ct:920").as_deref(),
+        Some(before.as_str()),
+        "ct:920 was stamped with a key the state never recorded"
+    );
 }

@@ -3,9 +3,19 @@
 //! A guest's steps run in order: `define` (destroy first when replacing, then create
 //! or clone, stamped `building:`), `configure`, then the guest is started, each
 //! `feature:X` (after a `pre-X` snapshot, so a changed feature can roll back to it),
-//! `app` with its health checks, and the template `snapshot`. The record is sent to
-//! the coordinator after every step; the final stamp `built:<output key>` goes on the
-//! guest last, so a guest whose stamp says built is complete.
+//! `app` with its health checks, and the template `snapshot`. The record is written
+//! after every step; the final stamp `built:<output key>` goes on the guest last, so
+//! a guest whose stamp says built is complete.
+//!
+//! The state directory is part of the build: a record that cannot be written (a
+//! full disk) fails the node like a failed step, so nothing is done to a guest that
+//! the state would not know of. The stamp is a step too: until it is on the guest
+//! the record holds the node's settings step back, so a build whose stamp failed is
+//! not taken for finished by the next one, which applies the settings again and
+//! stamps. A resume rolls a guest back to the `pre-` snapshot of the feature it
+//! starts at when that feature ran before (it changed since) or when its last
+//! attempt failed or was cut short (the record's `started`); where Proxmox cannot
+//! snapshot the guest, the summary says that the feature runs again on top.
 
 use std::sync::mpsc::Sender;
 use std::time::Instant;
@@ -21,7 +31,7 @@ use crate::graph::NodeId;
 use crate::inventory::Observed;
 use crate::key::{NodeKeys, StepKey};
 use crate::plan::{Action, ActionKind};
-use crate::state::{NodeRecord, StepRecord, now};
+use crate::state::{NodeRecord, StateError, StepRecord, now};
 use crate::step::Step;
 
 pub(super) struct Job<'a> {
@@ -48,16 +58,17 @@ impl Worker<'_> {
 
     /// Record a node's progress. Each node's record has one writer, the worker that
     /// runs it, so workers write their own records and their fsyncs run in parallel.
-    fn record(&self, node: NodeId, record: &NodeRecord) {
-        if let Err(e) = self.journal.append(record) {
-            tracing::error!("cannot record {node}: {e}");
-            self.event(Event::Retry {
-                node,
-                step: "record".into(),
-                attempt: 0,
-                error: e.to_string(),
-            });
-        }
+    /// A record that cannot be written fails the node: going on would build what the
+    /// state directory does not know of.
+    fn record(&self, node: NodeId, record: &NodeRecord) -> Result<(), OpError> {
+        self.journal
+            .append(record)
+            .map_err(|e| state_failure(node, &e))
+    }
+
+    /// Make the node's records durable (see the module doc of `exec`).
+    fn sync(&self, node: NodeId) -> Result<(), OpError> {
+        self.journal.sync().map_err(|e| state_failure(node, &e))
     }
 
     fn event(&self, e: Event) {
@@ -105,10 +116,16 @@ impl Worker<'_> {
             },
         };
         // A node's records reach the disk before the node counts as finished (and
-        // before anything that needs it starts); see the module doc of `exec`.
-        if let Err(e) = self.journal.sync() {
-            tracing::error!("cannot sync the state journal: {e}");
-        }
+        // before anything that needs it starts); see the module doc of `exec`. A
+        // built guest's were synced before its stamp: the one written after it only
+        // puts the settings step back, whose loss would cost a settings update.
+        let result = match result {
+            Ok(done) if node.guest_id().is_some() => Ok(done),
+            result => match (result, self.sync(node)) {
+                (Ok((_, steps)), Err(e)) => Err((e, steps)),
+                (result, _) => result,
+            },
+        };
         let notices = log.notices().join("; ");
         match result {
             Ok((outcome, steps)) => (outcome, (!notices.is_empty()).then_some(notices), steps),
@@ -179,7 +196,7 @@ impl Worker<'_> {
         let mut record = job.record;
         record.steps = vec![step_record(step)];
         record.updated_at = now();
-        self.record(job.action.node, &record);
+        self.record(job.action.node, &record).map_err(|e| (e, 1))?;
         Ok((
             if job.action.action == ActionKind::Update {
                 Outcome::Updated
@@ -193,7 +210,7 @@ impl Worker<'_> {
     fn guest(
         &self,
         g: &Guest,
-        job: Job,
+        mut job: Job,
         log: &mut Log,
     ) -> Result<(Outcome, usize), (OpError, usize)> {
         let node = job.action.node;
@@ -209,51 +226,20 @@ impl Worker<'_> {
             source,
             timeout: self.opts.step_timeout,
         };
-        let mut record = job.record;
+        let mut record = std::mem::replace(&mut job.record, NodeRecord::new(&node.to_string()));
         let mut steps_run = 0;
         let mut started = false;
-        let mut rolled_back_to: Option<Step> = None;
-        let no_snapshots = crate::defs::snapshot_blocker(self.defs, g).is_some();
+        // Where Proxmox cannot snapshot the guest there are no `pre-` snapshots;
+        // the planner rebuilds such a guest instead of rolling a changed feature back.
+        let no_snapshots = crate::defs::snapshot_blocker(self.defs, g);
         let exists = job.observed.is_some();
-        let first_content = job.action.steps.iter().find(|s| **s != Step::Configure);
 
-        // A changed feature rolls the guest back to the snapshot taken before it.
-        if job.action.action == ActionKind::Resume
-            && let Some(step) = first_content.filter(|s| s.feature().is_some())
-            && let Some(snap) = step.pre_snapshot()
-        {
-            let idx = job
-                .keys
-                .chain
-                .iter()
-                .position(|k| k.step == *step)
-                .unwrap_or(0);
-            let was_run = record.steps.len() > idx;
-            let have = job
-                .observed
-                .is_some_and(|o| o.snapshots.is_empty() || o.snapshots.contains(&snap));
-            if was_run && have {
-                self.timed(node, &format!("rollback:{snap}"), || {
-                    self.backend.rollback(&ctx, &snap, log)
-                })
-                .map_err(|e| (e, steps_run))?;
-                record.steps.truncate(idx);
-                record.updated_at = now();
-                self.record(node, &record);
-                rolled_back_to = Some(step.clone());
-                // Settings live in the config, which the snapshot copy replaced.
-                self.backend
-                    .configure(&ctx, log)
-                    .map_err(|e| (e, steps_run))?;
-            } else if was_run {
-                return Err((
-                    OpError::new(format!(
-                        "no snapshot `{snap}` to roll back to; rebuild with --force {node}"
-                    )),
-                    steps_run,
-                ));
-            }
-        }
+        let rolled_back_to = if job.action.action == ActionKind::Resume {
+            self.rewind(&ctx, &job, &mut record, no_snapshots.as_deref(), log)
+                .map_err(|e| (e, steps_run))?
+        } else {
+            None
+        };
 
         for step in &job.action.steps {
             if let Some(e) = self.opts.interrupt.stop_before(node, step) {
@@ -277,7 +263,8 @@ impl Worker<'_> {
                     // Nothing recorded survives a re-creation.
                     record.steps.clear();
                     record.configure = None;
-                    self.record(node, &record);
+                    record.started = None;
+                    self.record(node, &record).map_err(|e| (e, steps_run))?;
                     self.timed(node, &label, || {
                         if exists {
                             let _storage = self.storage_permit(g);
@@ -294,66 +281,24 @@ impl Worker<'_> {
                 }
                 Step::Configure => self.timed(node, &label, || self.backend.configure(&ctx, log)),
                 Step::Feature(feature) => {
-                    // Where Proxmox cannot snapshot the guest there is no `pre-`
-                    // snapshot; the planner rebuilds such a guest instead of
-                    // rolling it back.
-                    if rolled_back_to.as_ref() != Some(step) && !no_snapshots {
+                    if rolled_back_to.as_ref() != Some(step) && no_snapshots.is_none() {
                         let snap = format!("pre-{feature}");
                         self.timed(node, &format!("snapshot:{snap}"), || {
                             self.backend.snapshot(&ctx, &snap, log)
                         })
                         .map_err(|e| (e, steps_run))?;
                     }
-                    let rel = self.defs.feature_script(g.kind, feature);
-                    let ca = g.bootstrap_ca_url.clone().unwrap_or_default();
-                    let script =
-                        scripts::guest_script(self.defs, g, &rel, vec![g.id.to_string(), ca]);
-                    // An installed shell tool's container feature scripts
-                    // (`bin/lxc_setup/`) run on the host and reach into the guest
-                    // with `pct exec` themselves (reference §2.4).
-                    if self.defs.layout == Layout::Legacy && g.kind == GuestKind::Ct {
-                        let timeout = self.opts.step_timeout;
-                        let dir = tempfile::Builder::new()
-                            .prefix("phoenix-feature-")
-                            .tempdir()
-                            .map_err(|e| {
-                                (
-                                    OpError::new(format!("cannot make a scratch directory: {e}")),
-                                    steps_run,
-                                )
-                            })?;
-                        let script = scripts::on_host(self.defs, script, dir.path())
-                            .map_err(|e| (e, steps_run))?;
-                        self.timed(node, &label, || self.backend.host(&script, timeout, log))
-                    } else {
-                        self.timed(node, &label, || self.backend.exec(&ctx, &script, log))
+                    // From here the guest holds what this attempt does; should it
+                    // not finish, the next build knows to go back to `pre-X`.
+                    if record.started.as_ref() != Some(step) {
+                        record.started = Some(step.clone());
+                        record.updated_at = now();
+                        self.record(node, &record).map_err(|e| (e, steps_run))?;
                     }
+                    self.feature(&ctx, feature, log)
+                        .map_err(|e| (e, steps_run))?
                 }
-                Step::App => self.timed(node, &label, || {
-                    if let Some(app) = &g.application_script {
-                        let script = scripts::guest_script(
-                            self.defs,
-                            g,
-                            &self.defs.layout.app(app),
-                            vec![g.id.to_string()],
-                        );
-                        self.backend.exec(&ctx, &script, log)?;
-                    }
-                    for h in &g.health_checks {
-                        log.note(&format!("health check `{}`", h.name));
-                        let script = scripts::guest_script(
-                            self.defs,
-                            g,
-                            &self.defs.layout.health(&h.script),
-                            h.args.clone(),
-                        );
-                        self.backend.exec(&ctx, &script, log).map_err(|e| OpError {
-                            message: format!("health check `{}` failed: {}", h.name, e.message),
-                            retryable: false,
-                        })?;
-                    }
-                    Ok(())
-                }),
+                Step::App => self.timed(node, &label, || self.app(&ctx, log)),
                 Step::Snapshot | Step::Template => {
                     let name = g.template_snapshot_name();
                     self.timed(node, &label, || self.backend.snapshot(&ctx, name, log))
@@ -368,9 +313,10 @@ impl Worker<'_> {
             } else if let Some(i) = chain_idx {
                 record.steps.truncate(i);
                 record.steps.push(rec);
+                record.started = None;
             }
             record.updated_at = now();
-            self.record(node, &record);
+            self.record(node, &record).map_err(|e| (e, steps_run))?;
         }
         if !started && job.action.action != ActionKind::Update {
             self.timed(node, "start", || self.backend.start(&ctx, log))
@@ -383,15 +329,170 @@ impl Worker<'_> {
             self.timed(node, "stop", || self.backend.stop(&ctx, log))
                 .map_err(|e| (e, steps_run))?;
         }
-        self.backend
-            .stamp(&ctx, &crate::inventory::built_stamp(job.keys), log)
-            .map_err(|e| (e, steps_run))?;
+        self.stamp(
+            &ctx,
+            &crate::inventory::built_stamp(job.keys),
+            &mut record,
+            log,
+        )
+        .map_err(|e| (e, steps_run))?;
         let outcome = if job.action.action == ActionKind::Update {
             Outcome::Updated
         } else {
             Outcome::Built
         };
         Ok((outcome, steps_run))
+    }
+
+    /// The last step: `built:<output key>` (and its proof) on the guest. What it
+    /// stands for is recorded, durably, first, so no guest is stamped built with
+    /// keys the state directory does not hold. A stamp that fails (or a build
+    /// stopped before it) leaves the guest stamped `building` under a complete
+    /// record: the next build writes the stamp again, and nothing else. The stamp
+    /// is retried like any step on a lock error.
+    fn stamp(
+        &self,
+        ctx: &GuestCtx,
+        stamp: &str,
+        record: &mut NodeRecord,
+        log: &mut Log,
+    ) -> Result<(), OpError> {
+        let node = ctx.node;
+        self.sync(node)?;
+        self.retrying(node, "stamp", || self.backend.stamp(ctx, stamp, log))
+            .map_err(|e| OpError {
+                message: format!(
+                    "cannot stamp {node} as built: {}; it is not built until it is, and the next build stamps it",
+                    e.message
+                ),
+                retryable: false,
+            })?;
+        record.updated_at = now();
+        self.record(node, record)
+    }
+
+    /// Before a resumed guest runs its first content step: roll it back to the
+    /// `pre-` snapshot of a feature that left its mark on it, which is the feature
+    /// it resumes at when that ran before (and changed since), or the feature whose
+    /// last attempt did not finish (the record's `started`: its snapshot holds the
+    /// guest as the recorded steps left it). Returns the feature rolled back to, whose
+    /// snapshot is then not taken again.
+    fn rewind(
+        &self,
+        ctx: &GuestCtx,
+        job: &Job,
+        record: &mut NodeRecord,
+        no_snapshots: Option<&str>,
+        log: &mut Log,
+    ) -> Result<Option<Step>, OpError> {
+        let node = ctx.node;
+        let Some(step) = job.action.steps.iter().find(|s| **s != Step::Configure) else {
+            return Ok(None);
+        };
+        let Some(idx) = job.keys.chain.iter().position(|k| k.step == *step) else {
+            return Ok(None);
+        };
+        let have = |snap: &str| {
+            job.observed
+                .is_some_and(|o| o.snapshots.is_empty() || o.snapshots.iter().any(|s| s == snap))
+        };
+        let target = if record.steps.len() > idx && step.feature().is_some() {
+            // A feature that ran and changed: without its snapshot the guest cannot
+            // return to before it.
+            let snap = step.pre_snapshot().unwrap_or_default();
+            if !have(&snap) {
+                return Err(OpError::new(format!(
+                    "no snapshot `{snap}` to roll back to; rebuild with --force {node}"
+                )));
+            }
+            step.clone()
+        } else if record.steps.len() == idx
+            && let Some(tried) = record.started.clone().filter(|s| s.feature().is_some())
+        {
+            let snap = tried.pre_snapshot().unwrap_or_default();
+            let missing = match no_snapshots {
+                Some(why) => Some(format!("Proxmox cannot snapshot it: {why}")),
+                None if !have(&snap) => Some(format!("its snapshot `{snap}` is gone")),
+                None => None,
+            };
+            if let Some(why) = missing {
+                let what = if tried == *step {
+                    "it runs again".to_string()
+                } else {
+                    format!("`{step}` runs")
+                };
+                log.notice(&format!(
+                    "`{tried}` did not finish last time and cannot be rolled back ({why}); {what} on top of what it left"
+                ));
+                return Ok(None);
+            }
+            log.note(&format!(
+                "`{tried}` did not finish last time: back to `{snap}`, taken before it"
+            ));
+            tried
+        } else {
+            return Ok(None);
+        };
+        let snap = target.pre_snapshot().unwrap_or_default();
+        self.timed(node, &format!("rollback:{snap}"), || {
+            self.backend.rollback(ctx, &snap, log)
+        })?;
+        record.steps.truncate(idx);
+        record.updated_at = now();
+        self.record(node, record)?;
+        // Settings live in the config, which the snapshot copy replaced.
+        self.backend.configure(ctx, log)?;
+        Ok((target == *step).then_some(target))
+    }
+
+    /// A feature script, in the guest; or, for an installed shell tool's container
+    /// feature scripts (`bin/lxc_setup/`), on the host, reaching into the guest with
+    /// `pct exec` themselves (reference §2.4).
+    fn feature(&self, ctx: &GuestCtx, feature: &str, log: &mut Log) -> Result<OpResult, OpError> {
+        let (g, node) = (ctx.guest, ctx.node);
+        let label = format!("feature:{feature}");
+        let rel = self.defs.feature_script(g.kind, feature);
+        let ca = g.bootstrap_ca_url.clone().unwrap_or_default();
+        let script = scripts::guest_script(self.defs, g, &rel, vec![g.id.to_string(), ca]);
+        if self.defs.layout == Layout::Legacy && g.kind == GuestKind::Ct {
+            let timeout = self.opts.step_timeout;
+            let dir = tempfile::Builder::new()
+                .prefix("phoenix-feature-")
+                .tempdir()
+                .map_err(|e| OpError::new(format!("cannot make a scratch directory: {e}")))?;
+            let script = scripts::on_host(self.defs, script, dir.path())?;
+            Ok(self.timed(node, &label, || self.backend.host(&script, timeout, log)))
+        } else {
+            Ok(self.timed(node, &label, || self.backend.exec(ctx, &script, log)))
+        }
+    }
+
+    /// The application script, then the health checks.
+    fn app(&self, ctx: &GuestCtx, log: &mut Log) -> OpResult {
+        let g = ctx.guest;
+        if let Some(app) = &g.application_script {
+            let script = scripts::guest_script(
+                self.defs,
+                g,
+                &self.defs.layout.app(app),
+                vec![g.id.to_string()],
+            );
+            self.backend.exec(ctx, &script, log)?;
+        }
+        for h in &g.health_checks {
+            log.note(&format!("health check `{}`", h.name));
+            let script = scripts::guest_script(
+                self.defs,
+                g,
+                &self.defs.layout.health(&h.script),
+                h.args.clone(),
+            );
+            self.backend.exec(ctx, &script, log).map_err(|e| OpError {
+                message: format!("health check `{}` failed: {}", h.name, e.message),
+                retryable: false,
+            })?;
+        }
+        Ok(())
     }
 
     /// Creations on one storage are bounded; as before, only containers take a
@@ -402,6 +503,13 @@ impl Worker<'_> {
             .flatten()
             .map(|s| self.pools.storage(s).acquire())
     }
+}
+
+/// A state write that failed, as the node's failure.
+fn state_failure(node: NodeId, e: &StateError) -> OpError {
+    OpError::new(format!(
+        "cannot record the progress of {node}: {e}; nothing more is done to it: make room in (or repair) the state directory and build again"
+    ))
 }
 
 fn step_record(k: &StepKey) -> StepRecord {

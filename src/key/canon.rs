@@ -1,34 +1,56 @@
 //! Canonical JSON text for key inputs: object keys sorted, no whitespace, secrets
 //! replaced by a fingerprint. Two files that differ only in formatting or key order
 //! give the same text, so the same key.
+//!
+//! What is a secret: the value of a field whose name says so
+//! ([`is_secret`](crate::defs::fields::is_secret)), anything named `*key*` under
+//! credentials ([`is_credentials`]), and in any string the value of each
+//! `NAME=value` word whose name is one of those (`DB_PASSWORD=...` in an
+//! environment list).
 
 use serde_json::Value;
 
-use crate::defs::fields::is_secret;
+use crate::defs::fields::{is_credentials, is_secret_in};
 
 /// Canonical text of `value` found under the field `field`.
 pub fn canonical(field: &str, value: &Value) -> String {
     let mut out = String::new();
-    if is_secret(field) {
-        out.push_str(&redacted(value));
-    } else {
-        write(&mut out, value);
-    }
+    write_field(&mut out, field, value, false);
     out
 }
 
 /// What stands in for a secret: it changes when the secret changes, and says nothing
 /// else about it.
 pub fn redacted(value: &Value) -> String {
-    let mut raw = String::new();
-    write(&mut raw, value);
-    let digest = blake3::derive_key("phoenix redacted value 2026-11 v1", raw.as_bytes());
-    let hex = blake3::Hash::from_bytes(digest).to_hex();
-    let hex = &hex[..12];
-    format!("\"<redacted {hex}>\"")
+    format!(
+        "\"{}\"",
+        fingerprint(&{
+            let mut raw = String::new();
+            write(&mut raw, value, false);
+            raw
+        })
+    )
 }
 
-fn write(out: &mut String, value: &Value) {
+/// `<redacted 0123456789ab>`: the first 12 hex digits of a keyed blake3 of `raw`.
+fn fingerprint(raw: &str) -> String {
+    let digest = blake3::derive_key("phoenix redacted value 2026-11 v1", raw.as_bytes());
+    let hex = blake3::Hash::from_bytes(digest).to_hex();
+    format!("<redacted {}>", &hex[..12])
+}
+
+/// `value`, the value of `field`, inside credentials or not.
+fn write_field(out: &mut String, field: &str, value: &Value, in_credentials: bool) {
+    let credentials = in_credentials || is_credentials(field);
+    let scalar = !matches!(value, Value::Object(_) | Value::Array(_));
+    if is_secret_in(field, in_credentials) || (scalar && is_credentials(field)) {
+        out.push_str(&redacted(value));
+    } else {
+        write(out, value, credentials);
+    }
+}
+
+fn write(out: &mut String, value: &Value, in_credentials: bool) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
@@ -40,12 +62,7 @@ fn write(out: &mut String, value: &Value) {
                 }
                 write_str(out, k);
                 out.push(':');
-                let v = &map[k];
-                if is_secret(k) {
-                    out.push_str(&redacted(v));
-                } else {
-                    write(out, v);
-                }
+                write_field(out, k, &map[k], in_credentials);
             }
             out.push('}');
         }
@@ -55,16 +72,63 @@ fn write(out: &mut String, value: &Value) {
                 if i > 0 {
                     out.push(',');
                 }
-                write(out, v);
+                write(out, v, in_credentials);
             }
             out.push(']');
         }
-        Value::String(s) => write_str(out, s),
+        Value::String(s) => match assignments_redacted(s, in_credentials) {
+            Some(safe) => write_str(out, &safe),
+            None => write_str(out, s),
+        },
         other => {
             use std::fmt::Write as _;
             let _ = write!(out, "{other}");
         }
     }
+}
+
+/// `s` with the value of every `NAME=value` word whose name is a secret replaced
+/// by its fingerprint (`DB_PASSWORD=<redacted ...>`, `--api-key=<redacted ...>`);
+/// `None` when it has none.
+fn assignments_redacted(s: &str, in_credentials: bool) -> Option<String> {
+    if !s.contains('=') {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let word_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_len);
+        match word.split_once('=') {
+            Some((name, value))
+                if is_assignment_name(name) && is_secret_in(name, in_credentials) =>
+            {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(&fingerprint(value));
+                changed = true;
+            }
+            _ => out.push_str(word),
+        }
+        let space_len = after
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(after.len());
+        out.push_str(&after[..space_len]);
+        rest = &after[space_len..];
+    }
+    changed.then_some(out)
+}
+
+/// An environment variable or option name: `DB_PASSWORD`, `--api-key`, `db.password`.
+fn is_assignment_name(name: &str) -> bool {
+    let name = name.trim_start_matches('-');
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn write_str(out: &mut String, s: &str) {
@@ -137,6 +201,43 @@ mod tests {
             canonical("password", &json!("b"))
         );
         assert!(!canonical("db_password", &json!("hunter2")).contains("hunter2"));
+    }
+
+    /// GitHub issue 15: `passwd`, keys inside credentials, and secret assignments
+    /// inside strings were printed (and stored in manifests) as they are.
+    #[test]
+    fn passwd_credential_keys_and_secret_assignments_never_appear() {
+        let v = json!({
+            "root_passwd": "s3cr3t-a",
+            "credentials": {"registry_key": "s3cr3t-b", "user": "deploy", "nested": {"ssh_key": "s3cr3t-c"}},
+            "smb_credentials": "s3cr3t-d",
+            "environment": ["DB_PASSWORD=s3cr3t-e", "DB_HOST=db.local"],
+            "command": "run --api-key=s3cr3t-f  -e GITHUB_TOKEN=s3cr3t-g --verbose",
+            "ssh_public_key": "ssh-ed25519 AAAA",
+        });
+        let text = canonical("app", &v);
+        for secret in [
+            "s3cr3t-a", "s3cr3t-b", "s3cr3t-c", "s3cr3t-d", "s3cr3t-e", "s3cr3t-f", "s3cr3t-g",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        for kept in [
+            "deploy",
+            "DB_HOST=db.local",
+            "DB_PASSWORD=<redacted ",
+            "run --api-key=<redacted ",
+            "  -e GITHUB_TOKEN=<redacted ",
+            " --verbose",
+            "ssh-ed25519 AAAA",
+        ] {
+            assert!(text.contains(kept), "{kept} missing in {text}");
+        }
+        // The fingerprint still follows the secret.
+        let other = canonical("env", &json!(["DB_PASSWORD=s3cr3t-x"]));
+        assert_ne!(other, canonical("env", &json!(["DB_PASSWORD=s3cr3t-e"])));
+        // Words that only look alike are left as they are.
+        assert_eq!(canonical("x", &json!("a=b token")), "\"a=b token\"");
+        assert_eq!(canonical("x", &json!("1+1=2")), "\"1+1=2\"");
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! | host `run` | `script <path>` (built-in steps: `builtin <name>`, the revision of what phoenix does), `section <path>` per section it reads, and `guest <id>` entries for the firewall and DNS steps |
 //!
 //! `dependencies` enter no key: they order the build and nothing else. Secrets
-//! (`*password*`, `*token*`, `*secret*`) enter as a fingerprint, never as text.
+//! (`*password*`, `*passwd*`, `*token*`, `*secret*`, `*key*` under credentials,
+//! `NAME=value` words with such a name) enter as a fingerprint, never as text
+//! ([`canon`]).
 //!
 //! Where inputs come from. A definition field enters as written: the canonical JSON
 //! of the guest's own value ([`canon`]), sorted into steps by the field

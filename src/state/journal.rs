@@ -152,8 +152,7 @@ impl Journal {
             .file
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(f.write_all(&line)
-            .map_err(file_error("append to", &self.path))?)
+        Ok(append_whole(&mut f, &line).map_err(file_error("append to", &self.path))?)
     }
 
     /// Make every record appended so far durable. Concurrent calls from several
@@ -169,14 +168,18 @@ impl Journal {
     }
 }
 
-/// Whether the file's last byte is not the end of a line.
+/// Whether the file is a non-empty regular file whose last byte is not the end of
+/// a line (a device standing in for the journal, as `/dev/full` in a test, is not).
 fn ends_torn(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut f) = File::open(path) else {
         return false;
     };
     let mut last = [0u8];
-    f.seek(SeekFrom::End(-1)).is_ok() && f.read_exact(&mut last).is_ok() && last[0] != b'\n'
+    f.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
+        && f.seek(SeekFrom::End(-1)).is_ok()
+        && f.read_exact(&mut last).is_ok()
+        && last[0] != b'\n'
 }
 
 /// Why a line is no record, in words: cut short, zeroed, or not JSON.
@@ -195,4 +198,33 @@ fn unusable(line: &[u8], parse_error: Option<String>) -> String {
     } else {
         format!("the last line, cut short ({why})")
     }
+}
+
+/// Write `line` at the end of the journal, whole or not at all: what a failed write
+/// (a full disk) got out of it is cut off again. Left there, a record cut just
+/// before its newline would read as written, and any other would swallow the
+/// record appended after it.
+fn append_whole(f: &mut File, line: &[u8]) -> std::io::Result<()> {
+    let mut written = 0;
+    while written < line.len() {
+        match f.write(&line[written..]) {
+            Ok(0) => {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if written > 0 {
+                    let cut = f
+                        .metadata()
+                        .and_then(|m| f.set_len(m.len().saturating_sub(written as u64)));
+                    if let Err(cut) = cut {
+                        tracing::warn!("cannot cut a partly written record off the journal: {cut}");
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }

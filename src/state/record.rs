@@ -81,6 +81,12 @@ pub struct NodeRecord {
     /// [`NodeRecord::is_recovered`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recovered: bool,
+    /// The content step that began after the last completed one and has not
+    /// finished (it failed, or the build was stopped). For a feature, its `pre-`
+    /// snapshot was taken just before, over exactly the steps above: a resume rolls
+    /// the guest back to it rather than running over what the attempt left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Step>,
 }
 
 impl NodeRecord {
@@ -92,6 +98,7 @@ impl NodeRecord {
             configure: None,
             updated_at: now(),
             recovered: false,
+            started: None,
         }
     }
 
@@ -112,6 +119,7 @@ impl NodeRecord {
             configure: keys.configure.as_ref().map(step),
             updated_at: at,
             recovered: false,
+            started: None,
         }
     }
 

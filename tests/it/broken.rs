@@ -216,6 +216,21 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        dir: "28-control-characters-in-host-and-guest-values",
+        code: 3,
+        graph: 3,
+        expect: &[
+            "phoenix_hypervisor_config.json: zfs.pools[0].disks[1]: `/dev/sdc\\u{1b}[2K` holds the control character U+001B, which cannot go into a command line",
+            "phoenix_lxc_configs.json: lxc_configs.900.bootstrap_ca_url: `https://ca.internal\\t--insecure` holds a tab",
+            "phoenix_lxc_configs.json: lxc_configs.900.network_config.bridge: `vmbr0\\r` holds a carriage return",
+            "phoenix_lxc_configs.json: lxc_configs.950.firewall.rules[0].comment: `web\\nIN ACCEPT -p tcp` holds a newline",
+            "phoenix_lxc_configs.json: lxc_configs.950.lxc_options[0]: `lxc.apparmor.profile: generated\\nlxc.cap.drop:` holds a newline",
+            "phoenix_vm_configs.json: vm_defaults.network_bridge: `vmbr0\\nvmbr1` holds a newline",
+            "help: remove it: a value phoenix passes to a command is one line of printable text",
+            "6 errors in the definitions",
+        ],
+    },
+    Case {
         dir: "22-neither-template-nor-clone",
         code: 3,
         graph: 3,

@@ -127,3 +127,60 @@ fn force_rebuilds_a_fresh_guest_and_dry_run_runs_nothing() {
     assert_eq!(out.steps_of("ct:902")[0], "define");
     assert!(out.steps_of("ct:901").is_empty());
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path)
+            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Secrets in application fields (GitHub issue 15): a `passwd`, a key under
+/// credentials and a `NAME=value` assignment reach neither the state directory nor
+/// the plan's reasons, and changing one still re-runs the application step.
+#[test]
+fn secrets_stay_out_of_the_state_and_the_plan() {
+    let t = tree();
+    let app_fields = |n: u8| {
+        json!({
+            "environment": [format!("DB_PASSWORD=hunter{n}"), "DB_HOST=db"],
+            "root_passwd": format!("swordfish{n}"),
+            "credentials": {"registry_key": format!("opensesame{n}")},
+        })
+    };
+    let set = |n: u8| {
+        for (k, v) in app_fields(n).as_object().unwrap() {
+            set_field(&t.defs, "910", k, v.clone());
+        }
+    };
+    set(1);
+    t.build(&["all"]).success();
+    for secret in ["hunter1", "swordfish1", "opensesame1"] {
+        assert_eq!(
+            files_containing(&t.cache, secret),
+            Vec::<std::path::PathBuf>::new(),
+            "{secret} is in the state directory"
+        );
+    }
+    set(2);
+    let out = t.phoenix().args(["plan", "910"]).run().success();
+    assert!(
+        out.stdout.contains("DB_PASSWORD=<redacted "),
+        "{}",
+        out.stdout
+    );
+    for secret in ["hunter", "swordfish", "opensesame"] {
+        assert!(!out.stdout.contains(secret), "{}", out.stdout);
+    }
+    let out = t.build(&["all"]).success();
+    assert_eq!(out.steps_of("ct:910"), ["start", "app"]);
+}

@@ -2,7 +2,9 @@
 //! guards, with faults injected into a simulated host.
 
 mod changes;
+mod full_disk;
 mod runs;
+mod unfinished;
 
 use std::ops::Deref;
 use std::path::PathBuf;

@@ -85,17 +85,34 @@ fn a_failing_feature_skips_what_needs_it_and_the_next_build_resumes() {
             .contains("injected failure")
     );
 
-    // The fault fired once; the next build resumes 901 at its feature, without re-creating it.
+    // The fault fired once; the next build resumes 901 at its feature, without
+    // re-creating it, from the snapshot taken before the failed attempt (GitHub
+    // issue 15): it is rolled back to, not taken again over what the attempt left.
+    let ops_before = t.ops().len();
     let out = t.build(&["all"]).success();
     assert_eq!(
         out.steps_of("ct:901"),
         [
+            "rollback:pre-gpu",
             "start",
-            "snapshot:pre-gpu",
             "feature:gpu",
             "snapshot",
             "stop"
         ]
+    );
+    let resumed: Vec<String> = t.ops()[ops_before..]
+        .iter()
+        .filter(|o| o.node == "ct:901")
+        .map(|o| format!("{} {}", o.op, o.detail))
+        .collect();
+    assert_eq!(
+        resumed[..2],
+        ["rollback pre-gpu", "configure "],
+        "{resumed:?}"
+    );
+    assert!(
+        !resumed.iter().any(|o| o == "snapshot pre-gpu"),
+        "pre-gpu was taken again over the failed attempt: {resumed:?}"
     );
     assert!(
         out.steps_of("ct:900").is_empty() && out.steps_of("ct:902").is_empty(),
@@ -256,6 +273,65 @@ fn steps_time_out() {
         .code(1);
     assert!(started.elapsed().as_secs() < 15);
     assert!(out.stdout.contains("timed out after 1s"), "{}", out.stdout);
+}
+
+/// A command that prints bytes that are not UTF-8 does not hide its node's log:
+/// `logs` shows them as U+FFFD (GitHub issue 15).
+#[test]
+fn logs_show_output_that_is_not_utf8() {
+    let t = tree();
+    std::fs::write(
+        t.defs.join("features/lxc/base_setup.sh"),
+        "#!/bin/sh\nprintf 'caf\\351 \\377\\376 done\\n'\n",
+    )
+    .unwrap();
+    t.phoenix()
+        .env("PHOENIX_SIM_EXEC", "1")
+        .args(["build", "900"])
+        .run()
+        .success();
+    let raw = std::fs::read(t.cache.join("logs/ct-900.log")).unwrap();
+    assert!(
+        std::str::from_utf8(&raw).is_err(),
+        "the log holds the raw bytes"
+    );
+    let out = t.phoenix().args(["logs", "900"]).run().success();
+    assert!(
+        out.stdout.contains("caf\u{fffd} \u{fffd}\u{fffd} done"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("features/lxc/base_setup.sh"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A step timeout of 0 would fail every step: refused on the command line and in
+/// the environment, before anything runs (GitHub issue 15).
+#[test]
+fn a_step_timeout_of_zero_is_refused() {
+    let t = tree();
+    let out = t
+        .phoenix()
+        .args(["build", "all", "--step-timeout", "0"])
+        .run()
+        .code(2);
+    assert!(
+        out.stderr.contains("--step-timeout")
+            && out.stderr.contains("0 seconds would stop every step"),
+        "{}",
+        out.stderr
+    );
+    let out = t
+        .phoenix()
+        .env("PHOENIX_STEP_TIMEOUT", "0")
+        .args(["build", "all"])
+        .run()
+        .code(2);
+    assert!(out.stderr.contains("0 seconds"), "{}", out.stderr);
+    assert!(t.ops().is_empty(), "something ran");
 }
 
 /// Every script runs through the interpreter its `#!` line names (GitHub issue 8):
