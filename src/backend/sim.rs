@@ -24,7 +24,7 @@
 //! the next `times` matching operations fail (with a lock error when `lock` is true,
 //! which the executor retries). `times` is decremented on disk, so a fault that fired
 //! is gone for the next build. [`SimOptions`]: a latency per operation
-//! (`--sim-latency-ms`), and with `--sim-exec` scripts really run (`sh script args`) on this machine,
+//! (`--sim-latency-ms`), and with `--sim-exec` scripts really run (through their `#!` line) on this machine,
 //! which is how the scheduler is compared with ninja on the same DAG.
 
 use std::collections::BTreeMap;
@@ -120,6 +120,13 @@ impl Sim {
             message: format!("{}: {e}", dir.display()),
         };
         fs::create_dir_all(dir).map_err(fail)?;
+        if opts.exec {
+            // Said before anything runs: the sim has no guest to run them in.
+            eprintln!(
+                "warning: PHOENIX_SIM_EXEC=1: the sim backend runs the definitions' scripts on this machine, as user {}, with no isolation; they can write anywhere that user can",
+                std::env::var("USER").unwrap_or_else(|_| "(unknown)".into())
+            );
+        }
         let guests = load_guests(dir);
         let faults = fs::read(dir.join("faults.json"))
             .ok()

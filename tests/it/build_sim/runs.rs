@@ -364,6 +364,12 @@ fn scripts_run_through_their_own_shebang() {
         .args(["build", "901", "--output", "json"])
         .run();
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("runs the definitions' scripts on this machine"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         std::fs::read_to_string(out_dir.join("bash")).unwrap(),
         "2\n"
