@@ -30,6 +30,23 @@ pub struct StandIn {
     pub images: PathBuf,
 }
 
+/// The tools a Proxmox host (with ZFS, an NFS server and the NVIDIA driver) has,
+/// each stood in for by `tests/standin/pve-standin.py`.
+pub const STAND_INS: &[&str] = &[
+    "pct",
+    "qm",
+    "pvesh",
+    "pvesm",
+    "zpool",
+    "zfs",
+    "wipefs",
+    "exportfs",
+    "showmount",
+    "curl",
+    "nvidia-modprobe",
+    "virt-customize",
+];
+
 /// Lay out a stand-in host in `site`, whose definitions must be the bundled ones
 /// (also used by the ssh tests).
 pub fn stage(site: &Site) -> StandIn {
@@ -56,20 +73,7 @@ pub fn stage(site: &Site) -> StandIn {
         std::fs::create_dir_all(d).unwrap();
     }
     let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standin/pve-standin.py");
-    for tool in [
-        "pct",
-        "qm",
-        "pvesh",
-        "pvesm",
-        "zpool",
-        "zfs",
-        "wipefs",
-        "exportfs",
-        "showmount",
-        "curl",
-        "nvidia-modprobe",
-        "virt-customize",
-    ] {
+    for tool in STAND_INS {
         std::os::unix::fs::symlink(&standin, bin.join(tool)).unwrap();
     }
     // The backend installs missing host packages with apt-get: never on this machine.

@@ -18,25 +18,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::Host;
 use super::fixtures::fixture_host;
+use super::{Host, STAND_INS};
 use crate::helpers::shared;
 use phoenix::defs::{Guest, GuestKind, Severity};
-
-/// The tools a Proxmox host (with ZFS and an NFS server) has, stood in for here.
-const STAND_INS: &[&str] = &[
-    "pct",
-    "qm",
-    "pvesh",
-    "pvesm",
-    "zpool",
-    "zfs",
-    "wipefs",
-    "exportfs",
-    "showmount",
-    "curl",
-    "virt-customize",
-];
 
 /// Whether `argv` only reads the host: the backend acts on its answer, so a probe
 /// may fail (`zpool list` of a pool not made yet) where no other line may.
