@@ -40,6 +40,8 @@ pub struct Assessed {
     pub recorded: Recorded,
     pub plan: Plan,
     pub inventory: Inventory,
+    /// What the plan was told about the guests (to plan again after `--force`).
+    pub facts: GuestFacts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,13 +82,8 @@ pub fn assess_with(
         Some(b) => b.inventory()?,
         None => inventory::from_records(records_by_node(&loaded.defs, &recorded.records)),
     };
-    let plan = plan::make(
-        &order,
-        &keys,
-        &recorded.records,
-        &inventory,
-        &guest_facts(&loaded.defs),
-    );
+    let facts = guest_facts(&loaded.defs);
+    let plan = plan::make(&order, &keys, &recorded.records, &inventory, &facts);
     for r in &plan.recovered {
         recorded
             .records
@@ -98,6 +95,7 @@ pub fn assess_with(
         recorded,
         plan,
         inventory,
+        facts,
     })
 }
 
@@ -150,6 +148,9 @@ fn guest_facts(defs: &Definitions) -> GuestFacts {
         let node = NodeId::guest(g.kind, g.id);
         if g.template.is_template() {
             facts.templates.insert(node);
+        }
+        if g.template == defs::TemplateModel::Converted {
+            facts.converted.insert(node);
         }
         if let Some(why) = defs::snapshot_blocker(defs, g) {
             facts.no_snapshots.insert(node, why);

@@ -5,6 +5,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The snapshot `enable_lifecycle_snapshots` takes before a guest's features, as
+/// the shell tool did (its step 14).
+pub const PRE_CONFIGURED: &str = "pre-configured";
+/// The snapshot `enable_lifecycle_snapshots` takes once a guest's content is done
+/// (the shell tool's step 20).
+pub const FINAL_FORM: &str = "final-form";
+
 /// One build step of a node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Step {

@@ -123,6 +123,13 @@ fn force(loaded: &Loaded, assessed: &mut Assessed, forced: &[String]) -> Result<
                 a.action == ActionKind::Replace && !pipeline::is_template(&loaded.defs, node);
         }
     }
+    // A forced converted template takes its linked clones with it.
+    plan::order_teardown(
+        &mut assessed.plan,
+        &assessed.facts,
+        &assessed.inventory,
+        &assessed.keys,
+    );
     Ok(())
 }
 
@@ -133,6 +140,30 @@ fn refuse_replacements(
     assessed: &Assessed,
     allow_replace: bool,
 ) -> Result<(), AppError> {
+    if !assessed.plan.linked_outside.is_empty() {
+        let lines: Vec<String> = assessed
+            .plan
+            .linked_outside
+            .iter()
+            .map(|(clone, template)| format!("  {clone}: a linked clone of {template}"))
+            .collect();
+        let mut targets: Vec<String> = assessed
+            .plan
+            .linked_outside
+            .iter()
+            .map(|(c, _)| {
+                c.guest_id()
+                    .map_or_else(|| c.to_string(), |id| id.to_string())
+            })
+            .collect();
+        targets.dedup();
+        return Err(AppError::Refused(format!(
+            "this build makes converted templates again, which destroys their linked clones first ({}), but these are not among the targets:\n{}\nnothing was changed; add them to the targets (`phoenix build ... {}`) or build all",
+            plan::LINKED_FIRST,
+            lines.join("\n"),
+            targets.join(" ")
+        )));
+    }
     let blocked = assessed.plan.blocked_replacements();
     if blocked.is_empty() || allow_replace {
         return Ok(());

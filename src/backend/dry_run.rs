@@ -57,6 +57,11 @@ impl Backend for DryRun {
         Ok(())
     }
 
+    fn template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        log.note(&format!("would convert {} into a template", g.node));
+        Ok(())
+    }
+
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
         log.note(&format!("would run {} in {}", script.name, g.node));
         Ok(())

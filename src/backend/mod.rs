@@ -32,4 +32,4 @@ pub use claim::Claim;
 pub use dry_run::DryRun;
 pub use error::{BackendError, OpError, OpResult};
 pub use log::Log;
-pub use ops::{Backend, GuestCtx, HostStep, Script, interpreter};
+pub use ops::{Backend, CloneFrom, GuestCtx, HostStep, Script, interpreter};

@@ -14,9 +14,32 @@ pub struct GuestCtx<'a> {
     pub node: NodeId,
     pub guest: &'a Guest,
     pub defs: &'a Definitions,
-    /// Clone source and the snapshot to clone from.
-    pub source: Option<(&'a Guest, String)>,
+    /// The clone source, for a clone.
+    pub source: Option<CloneFrom<'a>>,
     pub timeout: Duration,
+}
+
+/// Where a clone is made from: a snapshot template's snapshot, or a converted
+/// template (or a VM's source) itself.
+#[derive(Debug, Clone)]
+pub struct CloneFrom<'a> {
+    pub guest: &'a Guest,
+    /// The snapshot the clone starts from (`template_snapshot_name`); `None` for a
+    /// converted template, which is cloned as it is (Proxmox makes a linked clone
+    /// of a template by default).
+    pub snapshot: Option<String>,
+}
+
+impl<'a> CloneFrom<'a> {
+    /// How `g` is cloned from its `clone_from` source in `defs`, if it is a clone.
+    pub fn of(defs: &'a Definitions, g: &Guest) -> Option<CloneFrom<'a>> {
+        let (id, _) = g.clone_from.as_ref()?;
+        let guest = defs.guest(*id)?;
+        Some(CloneFrom {
+            guest,
+            snapshot: guest.template.snapshot_name().map(str::to_string),
+        })
+    }
 }
 
 /// A script to run inside a guest or on the host.
@@ -119,6 +142,11 @@ pub trait Backend: Send + Sync {
     /// Take (or retake) a named snapshot.
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;
+    /// Make a finished guest a converted template (`is_template`): stopped, its
+    /// snapshots deleted (Proxmox converts no guest that has any: pve-container
+    /// `PVE::API2::LXC` `template`, "unable to create template, because CT contains
+    /// snapshots"), converted. It never starts again; clones are made from it.
+    fn template(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
     /// Run a script inside the guest.
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult;
     /// Write the stamp on the guest.

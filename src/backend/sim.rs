@@ -16,6 +16,11 @@
 //! benchmark would measure the simulator's writes. A torn last line (a kill in the
 //! middle of an append) is an operation that never returned, and is ignored.
 //!
+//! Converted templates behave as Proxmox's do: a template cannot start, take a
+//! snapshot or be converted while it has any; a clone of one is linked to it
+//! (`linked_from`), and the template cannot be destroyed while a linked clone
+//! exists (pve-storage refuses to free a base volume in use).
+//!
 //! A build claims the directory (`<dir>/lock`, see [`super::Claim`]): a second
 //! build driving the same simulated host from another cache is refused.
 //!
@@ -55,6 +60,12 @@ struct SimGuest {
     /// What was done to the guest since its creation (or the snapshot it came from).
     layers: Vec<String>,
     settings: u64,
+    /// Converted to a template.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    template: bool,
+    /// The converted template this guest is a linked clone of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    linked_from: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -376,23 +387,37 @@ impl Backend for Sim {
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
         let detail = g.source.as_ref().map_or_else(
             || "template".to_string(),
-            |(s, snap)| format!("clone {}@{snap}", s.label()),
+            |c| match &c.snapshot {
+                Some(snap) => format!("clone {}@{snap}", c.guest.label()),
+                None => format!("clone {}", c.guest.label()),
+            },
         );
         self.op(g.node, "create", &detail, log, |guests| {
             if guests.contains_key(&g.node) {
                 return Err(OpError::new(format!("{} already exists", g.node)));
             }
+            let mut linked_from = None;
             let layers = match &g.source {
                 None => vec!["os".to_string()],
-                Some((s, snap)) => {
-                    let src = NodeId::guest(s.kind, s.id);
+                Some(c) => {
+                    let src = NodeId::guest(c.guest.kind, c.guest.id);
                     let sg = guests.get(&src).ok_or_else(|| {
                         OpError::new(format!("clone source {src} does not exist"))
                     })?;
-                    sg.snapshots
-                        .get(snap)
-                        .cloned()
-                        .ok_or_else(|| OpError::new(format!("{src} has no snapshot `{snap}`")))?
+                    match &c.snapshot {
+                        Some(snap) => sg.snapshots.get(snap).cloned().ok_or_else(|| {
+                            OpError::new(format!("{src} has no snapshot `{snap}`"))
+                        })?,
+                        None if sg.template => {
+                            linked_from = Some(src.to_string());
+                            sg.layers.clone()
+                        }
+                        None => {
+                            return Err(OpError::new(format!(
+                                "{src} is not a template: a clone needs its snapshot"
+                            )));
+                        }
+                    }
                 }
             };
             guests.insert(
@@ -401,6 +426,7 @@ impl Backend for Sim {
                     node: g.node.to_string(),
                     stamp: stamp.to_string(),
                     layers,
+                    linked_from,
                     ..SimGuest::default()
                 },
             );
@@ -419,6 +445,19 @@ impl Backend for Sim {
                     g.node
                 )));
             }
+            let me = g.node.to_string();
+            let mut linked: Vec<&str> = guests
+                .values()
+                .filter(|x| x.linked_from.as_deref() == Some(me.as_str()))
+                .map(|x| x.node.as_str())
+                .collect();
+            if !linked.is_empty() {
+                linked.sort_unstable();
+                return Err(OpError::new(format!(
+                    "base volume of {me} is still in use by linked clones ({})",
+                    linked.join(", ")
+                )));
+            }
             guests.remove(&g.node);
             Ok(())
         })
@@ -433,7 +472,14 @@ impl Backend for Sim {
 
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         self.op(g.node, "start", "", log, |guests| {
-            existing(guests, g.node)?.running = true;
+            let x = existing(guests, g.node)?;
+            if x.template {
+                return Err(OpError::new(format!(
+                    "you can't start {} if it's a template",
+                    g.node
+                )));
+            }
+            x.running = true;
             Ok(())
         })
     }
@@ -448,7 +494,26 @@ impl Backend for Sim {
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
         self.op(g.node, "snapshot", name, log, |guests| {
             let x = existing(guests, g.node)?;
+            if x.template {
+                return Err(OpError::new(format!(
+                    "you can't take a snapshot of {} if it's a template",
+                    g.node
+                )));
+            }
             x.snapshots.insert(name.to_string(), x.layers.clone());
+            Ok(())
+        })
+    }
+
+    fn template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.op(g.node, "template", "", log, |guests| {
+            let x = existing(guests, g.node)?;
+            if x.template {
+                return Err(OpError::new(format!("{} is a template already", g.node)));
+            }
+            x.running = false;
+            x.snapshots.clear();
+            x.template = true;
             Ok(())
         })
     }
@@ -458,6 +523,12 @@ impl Backend for Sim {
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
         self.op(g.node, "rollback", name, log, |guests| {
             let x = existing(guests, g.node)?;
+            if x.template {
+                return Err(OpError::new(format!(
+                    "you can't roll {} back if it's a template",
+                    g.node
+                )));
+            }
             x.layers = x
                 .snapshots
                 .get(name)

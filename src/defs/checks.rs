@@ -25,9 +25,9 @@ pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
                     Diagnostic::error(&g.file, path, format!("{} cannot be cloned from {}", g.label(), s.label()))
                         .help("a container clones a container and a VM clones a VM"),
                 ),
-                Some(s) if g.kind == GuestKind::Ct && s.template.snapshot_name().is_none() && *src != g.id => diags.push(
-                    Diagnostic::error(&g.file, path, format!("clone source {} has no `template_snapshot_name`", s.label()))
-                        .help(format!("add \"template_snapshot_name\" to {} ({}) so its clones start from a known snapshot", s.label(), s.path)),
+                Some(s) if g.kind == GuestKind::Ct && !s.template.is_template() && *src != g.id => diags.push(
+                    Diagnostic::error(&g.file, path, format!("clone source {} is not a template", s.label()))
+                        .help(format!("give {} ({}) a \"template_snapshot_name\" (its clones start from that snapshot) or \"is_template\": true (it is converted with `pct template`)", s.label(), s.path)),
                 ),
                 Some(_) => {}
             }

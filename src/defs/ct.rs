@@ -85,9 +85,12 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
         );
     }
     g.shape.os_template = template.map(str::to_string);
+    let is_template = r.bool(raw, p, "is_template").unwrap_or(false);
     if let Some(name) = r.str(raw, p, "template_snapshot_name") {
         values::check_snapshot_name(r, &join(p, "template_snapshot_name"), &name);
         g.template = TemplateModel::Snapshot { name };
+    } else if is_template {
+        g.template = TemplateModel::Converted;
     }
     g.shape.unprivileged = r.bool(raw, p, "unprivileged").unwrap_or(false);
     g.shape.storage_pool = r.str(raw, p, "storage_pool");

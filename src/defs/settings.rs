@@ -289,7 +289,8 @@ pub enum TemplateModel {
     /// A container that takes a snapshot of itself (`template_snapshot_name`); its
     /// clones start from that snapshot.
     Snapshot { name: String },
-    /// A VM converted with `qm template` (`is_template`); its clones are made from it.
+    /// A guest converted with `pct template` or `qm template` (`is_template`) once
+    /// built; its clones are made from it (linked, where the storage allows).
     Converted,
 }
 

@@ -25,14 +25,14 @@ use super::events::{Event, Outcome};
 use super::options::Options;
 use super::pool::Pools;
 use super::scripts;
-use crate::backend::{Backend, GuestCtx, HostStep, Log, OpError, OpResult, Script};
+use crate::backend::{Backend, CloneFrom, GuestCtx, HostStep, Log, OpError, OpResult, Script};
 use crate::defs::{Definitions, Guest, GuestKind, Layout, TemplateModel};
 use crate::graph::NodeId;
 use crate::inventory::Observed;
 use crate::key::{NodeKeys, StepKey};
 use crate::plan::{Action, ActionKind};
 use crate::state::{NodeRecord, StateError, StepRecord, now};
-use crate::step::Step;
+use crate::step::{FINAL_FORM, PRE_CONFIGURED, Step};
 
 pub(super) struct Job<'a> {
     pub action: &'a Action,
@@ -214,11 +214,8 @@ impl Worker<'_> {
         log: &mut Log,
     ) -> Result<(Outcome, usize), (OpError, usize)> {
         let node = job.action.node;
-        let source = g
-            .clone_from
-            .as_ref()
-            .and_then(|(src, _)| self.defs.guest(*src))
-            .map(|s| (s, s.template_snapshot_name().to_string()));
+        let source = CloneFrom::of(self.defs, g);
+        let converted = g.template == TemplateModel::Converted;
         let ctx = GuestCtx {
             node,
             guest: g,
@@ -233,6 +230,12 @@ impl Worker<'_> {
         // the planner rebuilds such a guest instead of rolling a changed feature back.
         let no_snapshots = crate::defs::snapshot_blocker(self.defs, g);
         let exists = job.observed.is_some();
+        // `enable_lifecycle_snapshots`: `pre-configured` before the features of a
+        // guest built from the start, `final-form` when its content is done, where
+        // Proxmox can take them (never on a converted template, which may hold none).
+        let lifecycle = g.lifecycle_snapshots && !converted && no_snapshots.is_none();
+        let from_scratch = job.action.steps.first() == Some(&Step::Define);
+        let mut content_ran = false;
 
         let rolled_back_to = if job.action.action == ActionKind::Resume {
             self.rewind(&ctx, &job, &mut record, no_snapshots.as_deref(), log)
@@ -253,10 +256,16 @@ impl Worker<'_> {
             let Some(key) = key else { continue };
             let chain_idx = job.keys.chain.iter().position(|k| k.step == *step);
             let label = step.to_string();
-            if !matches!(step, Step::Define | Step::Configure) && !started {
+            if !matches!(step, Step::Define | Step::Configure | Step::Template) && !started {
                 self.timed(node, "start", || self.backend.start(&ctx, log))
                     .map_err(|e| (e, steps_run))?;
                 started = true;
+                if lifecycle && from_scratch {
+                    self.timed(node, &format!("snapshot:{PRE_CONFIGURED}"), || {
+                        self.backend.snapshot(&ctx, PRE_CONFIGURED, log)
+                    })
+                    .map_err(|e| (e, steps_run))?;
+                }
             }
             let r = match step {
                 Step::Define => {
@@ -268,12 +277,13 @@ impl Worker<'_> {
                     self.timed(node, &label, || {
                         if exists {
                             let _storage = self.storage_permit(g);
+                            self.destroy_linked(&ctx, &job.action.destroy_first, log)?;
                             self.backend.destroy(&ctx, log)?;
                         }
                         let _clone = ctx
                             .source
                             .as_ref()
-                            .map(|(s, _)| self.pools.source(s.id).acquire());
+                            .map(|c| self.pools.source(c.guest.id).acquire());
                         let _storage = self.storage_permit(g);
                         self.backend
                             .create(&ctx, &format!("building:{}", key.key), log)
@@ -299,14 +309,16 @@ impl Worker<'_> {
                         .map_err(|e| (e, steps_run))?
                 }
                 Step::App => self.timed(node, &label, || self.app(&ctx, log)),
-                Step::Snapshot | Step::Template => {
+                Step::Snapshot => {
                     let name = g.template_snapshot_name();
                     self.timed(node, &label, || self.backend.snapshot(&ctx, name, log))
                 }
+                Step::Template => self.timed(node, &label, || self.backend.template(&ctx, log)),
                 Step::Run => Err(OpError::new(format!("a guest has no step `{step}`"))),
             };
             r.map_err(|e| (e, steps_run))?;
             steps_run += 1;
+            content_ran |= *step != Step::Configure;
             let rec = step_record(key);
             if *step == Step::Configure {
                 record.configure = Some(rec);
@@ -318,9 +330,15 @@ impl Worker<'_> {
             record.updated_at = now();
             self.record(node, &record).map_err(|e| (e, steps_run))?;
         }
-        if !started && job.action.action != ActionKind::Update {
+        if !started && job.action.action != ActionKind::Update && !converted {
             self.timed(node, "start", || self.backend.start(&ctx, log))
                 .map_err(|e| (e, steps_run))?;
+        }
+        if lifecycle && content_ran && g.template.snapshot_name() != Some(FINAL_FORM) {
+            self.timed(node, &format!("snapshot:{FINAL_FORM}"), || {
+                self.backend.snapshot(&ctx, FINAL_FORM, log)
+            })
+            .map_err(|e| (e, steps_run))?;
         }
         // A snapshot template is done once its snapshot is taken: its clones start
         // from the snapshot, so the template itself need not (and, holding a 72 GB
@@ -342,6 +360,30 @@ impl Worker<'_> {
             Outcome::Built
         };
         Ok((outcome, steps_run))
+    }
+
+    /// Destroy the linked clones of a converted template about to be made again,
+    /// in the plan's order (deepest first), so that Proxmox lets the template go.
+    /// Their own jobs, which wait for the template, create them again.
+    fn destroy_linked(&self, template: &GuestCtx, clones: &[NodeId], log: &mut Log) -> OpResult {
+        for &clone in clones {
+            let Some(guest) = clone.guest_id().and_then(|id| self.defs.guest(id)) else {
+                continue;
+            };
+            log.notice(&format!(
+                "destroying {clone} first: it is a linked clone of {}, which is made again",
+                template.node
+            ));
+            let ctx = GuestCtx {
+                node: clone,
+                guest,
+                defs: self.defs,
+                source: CloneFrom::of(self.defs, guest),
+                timeout: template.timeout,
+            };
+            self.backend.destroy(&ctx, log)?;
+        }
+        Ok(())
     }
 
     /// The last step: `built:<output key>` (and its proof) on the guest. What it

@@ -46,6 +46,10 @@ pub struct Action {
     /// A replace of a guest that is not a template: destroys data, needs `--allow-replace`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub needs_allow_replace: bool,
+    /// Guests destroyed, in this order, before this one is: the linked clones
+    /// of a converted template that is made again (see `plan::linked`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub destroy_first: Vec<NodeId>,
 }
 
 /// One action per selected node, in build order.
@@ -55,6 +59,11 @@ pub struct Plan {
     /// Guests that exist on the host but were not created by phoenix: never touched.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub foreign: Vec<NodeId>,
+    /// Linked clones on the host, with their template, that must be destroyed
+    /// before the template is made again but are not among the targets: the
+    /// build is refused until they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub linked_outside: Vec<(NodeId, NodeId)>,
     /// Records the plan rebuilt from guests' stamps (see `plan::recover`), which
     /// the build runs from.
     #[serde(skip)]

@@ -31,6 +31,9 @@ pub struct GuestFacts {
     /// included, so a clone left between `pct clone` and its own stamp carries
     /// its source's stamp; it is known by that.
     pub clone_sources: HashMap<NodeId, NodeId>,
+    /// Converted templates (`is_template`): they cannot change in place, and
+    /// their clones are linked to them.
+    pub converted: HashSet<NodeId>,
 }
 
 /// Make the plan for `order` (selected nodes in build order): `keys` are the
@@ -136,8 +139,10 @@ pub fn make(
             steps,
             reasons,
             needs_allow_replace,
+            destroy_first: Vec::new(),
         });
     }
+    super::linked::order_teardown(&mut plan, facts, inventory, keys);
     plan
 }
 
@@ -151,17 +156,23 @@ fn from_record(
     no_snapshots: Option<&str>,
 ) -> (ActionKind, Vec<Step>, Vec<String>) {
     let (action, steps, mut reasons) = guest_action(desired, rec, upstream, no_snapshots);
-    // A VM that `qm template` converted can neither start nor roll back: any
-    // change to its content makes it again.
-    let converted =
-        matches!(node, NodeId::Vm(_)) && rec.steps.last().is_some_and(|s| s.step == Step::Template);
+    // A guest that `pct template` or `qm template` converted can neither start
+    // nor roll back: any change to its content makes it again.
+    let converted = rec.steps.last().is_some_and(|s| s.step == Step::Template);
     if converted
         && matches!(
             action,
             ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot
         )
     {
-        reasons.push("a converted VM template cannot change in place; it is made again".into());
+        reasons.push(format!(
+            "a converted {} template cannot change in place; it is made again",
+            if matches!(node, NodeId::Vm(_)) {
+                "VM"
+            } else {
+                "container"
+            }
+        ));
         (ActionKind::Replace, all_steps(desired), reasons)
     } else {
         (action, steps, reasons)

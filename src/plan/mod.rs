@@ -28,16 +28,19 @@
 //! changed `define` does. From the record, the first content step whose recorded
 //! key differs from the desired one picks the action (step 0 `define` → replace,
 //! a feature → resume, `app` → rerun-app, the snapshot → resnapshot), and the
-//! steps to run are that step and all after it. A VM converted to a template
-//! cannot change in place, so any content change replaces it.
+//! steps to run are that step and all after it. A guest converted to a template
+//! cannot change in place, so any content change replaces it; its linked clones
+//! on the host are destroyed first (`linked`).
 //!
-//! Layout: `action` (the [`Plan`] types), `make` (the rules), `recover` (what a
+//! Layout: `action` (the [`Plan`] types), `make` (the rules), `linked` (linked
+//! clones destroyed before their template), `recover` (what a
 //! guest's stamp proves when the record is missing or contradicted), `reasons`
 //! (manifest diffs in words) and `explain` (the per-step comparison behind
 //! `phoenix explain`).
 
 mod action;
 mod explain;
+mod linked;
 mod make;
 mod reasons;
 mod recover;
@@ -46,6 +49,7 @@ mod tests;
 
 pub use action::{Action, ActionKind, Plan, Recovered};
 pub use explain::{StepDiff, explain};
+pub use linked::{LINKED_FIRST, order_teardown};
 pub use make::{GuestFacts, all_steps, make};
 pub use reasons::diff;
 pub use recover::STAMP_DIFFERS;

@@ -62,6 +62,12 @@ pub fn text(plan: &Plan, defs: &Definitions) -> String {
             "foreign"
         );
     }
+    for (clone, template) in &plan.linked_outside {
+        let _ = writeln!(
+            out,
+            "note: {template} is made again and its linked clone {clone} must go first, but {clone} is not among the targets; `phoenix build` refuses until it is"
+        );
+    }
     let blocked = plan.blocked_replacements();
     if !blocked.is_empty() {
         let names: Vec<String> = blocked.iter().map(ToString::to_string).collect();

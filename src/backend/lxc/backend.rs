@@ -110,11 +110,27 @@ impl Backend for Lxc {
                 g.timeout,
                 log,
             )?,
-            Some((src, snap)) => {
+            Some(crate::backend::CloneFrom {
+                guest: src,
+                snapshot: Some(snap),
+            }) => {
                 let from = self.snap_name(src.id, snap);
                 if !self.exists(&from) {
                     return Err(OpError::new(format!(
                         "clone source {} has no snapshot `{snap}` (container `{from}` is missing)",
+                        src.label()
+                    )));
+                }
+                self.copy(&from, &name, g.timeout, log)?;
+            }
+            Some(crate::backend::CloneFrom {
+                guest: src,
+                snapshot: None,
+            }) => {
+                let from = self.name(src.id);
+                if !self.exists(&from) {
+                    return Err(OpError::new(format!(
+                        "clone source {} (container `{from}`) does not exist",
                         src.label()
                     )));
                 }
@@ -227,6 +243,13 @@ impl Backend for Lxc {
         self.write_stamp(&name, &format!("building:rolled-back-to-{snapshot}"))?;
         self.copy(&snap, &name, g.timeout, log)?;
         Ok(())
+    }
+
+    fn template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
+        let name = self.name(g.guest.id);
+        self.owned(&name)?;
+        self.stop_name(&name, log)
     }
 
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {

@@ -34,15 +34,16 @@ impl Backend for Pve {
         // A clone carries its source's tags, `phx-built-<source key>` among them:
         // its own stamp replaces that before anything else happens to it.
         match (g.guest.kind, &g.source) {
-            (GuestKind::Ct, Some((src, snap))) => {
-                self.check(&commands::ct_clone(g.guest, src, snap), g.timeout, log)?;
+            (GuestKind::Ct, Some(from)) => {
+                let clone = commands::ct_clone(g.guest, from.guest, from.snapshot.as_deref());
+                self.check(&clone, g.timeout, log)?;
                 self.stamp_merged(g, stamp, log)
             }
             (GuestKind::Ct, None) => self
                 .check(&commands::ct_create(g.guest, &tags), g.timeout, log)
                 .map(|_| ()),
-            (GuestKind::Vm, Some((src, _))) => {
-                self.check(&commands::vm_clone(g.guest, src), g.timeout, log)?;
+            (GuestKind::Vm, Some(from)) => {
+                self.check(&commands::vm_clone(g.guest, from.guest), g.timeout, log)?;
                 self.stamp_merged(g, stamp, log)?;
                 self.grow_vm_disk(g, log)
             }
@@ -160,19 +161,19 @@ impl Backend for Pve {
     }
 
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
-        // A template VM's last step makes it a template; Proxmox has no use for a
-        // snapshot name there (clones are full copies of the template itself).
-        let template = &g.guest.template;
-        let template_step = template.snapshot_name().unwrap_or("template");
-        if g.guest.kind == GuestKind::Vm && template.is_template() && name == template_step {
-            return self.vm_make_template(g, log);
-        }
         let exists = self.snapshots(g, log).iter().any(|s| s.name == name);
         self.all(&commands::snapshot(g.guest, name, exists), g.timeout, log)
     }
 
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
         self.rollback_past_newer(g, name, log)
+    }
+
+    fn template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        match g.guest.kind {
+            GuestKind::Vm => self.vm_make_template(g, log),
+            GuestKind::Ct => self.ct_make_template(g, log),
+        }
     }
 
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {

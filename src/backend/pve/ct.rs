@@ -98,6 +98,26 @@ impl Pve {
         Ok(())
     }
 
+    /// The template step of a converted container template (`is_template`): shut
+    /// down, its snapshots deleted newest first (the `pre-` snapshots of its
+    /// features; Proxmox converts no container that has any, pve-container
+    /// `PVE::API2::LXC` `template`), then `pct template`.
+    pub(super) fn ct_make_template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let id = g.guest.id.to_string();
+        if self.status(g, log)?.contains("running") {
+            self.check(&Cmd::new(["pct", "shutdown", &id]), g.timeout, log)?;
+        }
+        for snap in self.snapshots(g, log).iter().rev() {
+            self.check(
+                &Cmd::new(["pct", "delsnapshot", &id, &snap.name]),
+                g.timeout,
+                log,
+            )?;
+        }
+        self.check(&commands::ct_template(g.guest), g.timeout, log)
+            .map(|_| ())
+    }
+
     /// Run a script inside a container: its files and the script go to a staging
     /// directory on the host, `pct push` puts them in, `pct exec` runs it.
     pub(super) fn ct_exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {

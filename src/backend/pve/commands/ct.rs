@@ -47,13 +47,24 @@ pub fn ct_create(g: &Guest, tags: &str) -> Cmd {
     .opt("tags", tags)
 }
 
-/// `pct clone` from the source's template snapshot, a full copy on the guest's storage.
-pub fn ct_clone(g: &Guest, source: &Guest, snapshot: &str) -> Cmd {
-    Cmd::new(["pct", "clone", &id(source), &id(g)])
-        .opt("snapname", snapshot)
-        .opt("hostname", g.name.clone())
-        .opt("full", "1")
-        .opt_if("storage", g.shape.storage_pool.clone())
+/// `pct clone`: from the source's template snapshot, a full copy on the guest's
+/// storage; from a converted template (`snapshot` `None`), Proxmox's default for a
+/// template, a linked clone on the template's storage.
+pub fn ct_clone(g: &Guest, source: &Guest, snapshot: Option<&str>) -> Cmd {
+    let cmd = Cmd::new(["pct", "clone", &id(source), &id(g)]);
+    match snapshot {
+        Some(snapshot) => cmd
+            .opt("snapname", snapshot)
+            .opt("hostname", g.name.clone())
+            .opt("full", "1")
+            .opt_if("storage", g.shape.storage_pool.clone()),
+        None => cmd.opt("hostname", g.name.clone()),
+    }
+}
+
+/// `pct template`: convert a stopped container without snapshots.
+pub fn ct_template(g: &Guest) -> Cmd {
+    Cmd::new(["pct", "template", &id(g)])
 }
 
 /// `pct set` with every setting, plus what a re-run must not repeat: new mount

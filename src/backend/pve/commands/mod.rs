@@ -31,7 +31,9 @@ mod subid;
 mod vm;
 
 pub use self::config::{Current, Pending, raw_line, with_raw_lines};
-pub use self::ct::{bind_source, ct_clone, ct_configure, ct_create, ct_net0, ct_start, ct_stop};
+pub use self::ct::{
+    bind_source, ct_clone, ct_configure, ct_create, ct_net0, ct_start, ct_stop, ct_template,
+};
 pub use self::firewall::{
     RuleKey, RuleNow, firewall, firewall_base, firewall_reconcile, parse_rules,
 };

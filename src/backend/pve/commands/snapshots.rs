@@ -48,10 +48,12 @@ pub fn parse_listsnapshot(text: &str) -> Vec<SnapshotNow> {
     snaps
 }
 
-/// Whether phoenix took the snapshot: a feature's `pre-*` or the guest's template
-/// snapshot.
+/// Whether phoenix took the snapshot: a feature's `pre-*` (`pre-configured`
+/// among them), the guest's template snapshot or its lifecycle `final-form`.
 pub fn is_own_snapshot(g: &Guest, name: &str) -> bool {
-    name.starts_with("pre-") || name == g.template_snapshot_name()
+    name.starts_with("pre-")
+        || name == g.template_snapshot_name()
+        || (g.lifecycle_snapshots && name == crate::step::FINAL_FORM)
 }
 
 /// Retake a snapshot: delete the old one of that name first when there is one.
