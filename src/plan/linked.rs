@@ -66,7 +66,7 @@ pub fn order_teardown(
         }
         let names: Vec<String> = linked.iter().map(ToString::to_string).collect();
         let a = &mut plan.actions[i - 1];
-        a.destroy_first = linked.clone();
+        a.destroy_first.clone_from(&linked);
         a.reasons.push(format!(
             "its linked clones {} are destroyed first ({LINKED_FIRST}), deepest first",
             names.join(", ")
