@@ -126,28 +126,47 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
         id_maps_given,
         &g.settings.lxc_options,
     );
-    if let Some(net) = r.object(raw, p, "network_config") {
-        let np = join(p, "network_config");
-        g.net.name = r.str(net, &np, "name");
-        g.net.bridge = r.str(net, &np, "bridge");
-        r.s(net, &np, "gw");
-        let nameservers = r.s(net, &np, "nameservers");
-        g.net.nameservers = nameservers.map(name_list).unwrap_or_default();
-        if let Some(ip) = r.s(net, &np, "ip") {
-            g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
-        }
-        if let Some(gw) = net.get("gw").and_then(Value::as_str) {
-            g.net.gateway = values::check_plain_ip(r, &join(&np, "gw"), gw);
-        }
-    }
     if let Some(mac) = r.s(raw, p, "mac_address") {
         g.net.mac = values::check_mac(r, &join(p, "mac_address"), mac).map(|_| mac.to_string());
+    }
+    if let Some(net) = r.object(raw, p, "network_config") {
+        read_interface(r, net, &join(p, "network_config"), &mut g.net);
+    }
+    if let Some(net) = r.object(raw, p, "secondary_network_config") {
+        let mut second = super::settings::Network::default();
+        read_interface(r, net, &join(p, "secondary_network_config"), &mut second);
+        g.net1 = Some(second);
     }
     if let Some(gpu) = r.s(raw, p, "gpu_assignment") {
         g.devices.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), gpu);
     }
     read_mounts(r, raw, g);
     g.firewall = guest::read_firewall(r, raw, p);
+}
+
+/// One interface object (`network_config`, `secondary_network_config`): its
+/// `hwaddr`, when given, overrides the container's `mac_address`, as in the
+/// shell tool from 2025-11.
+fn read_interface(
+    r: &mut Reader,
+    net: &Map<String, Value>,
+    np: &str,
+    to: &mut super::settings::Network,
+) {
+    to.name = r.str(net, np, "name");
+    to.bridge = r.str(net, np, "bridge");
+    r.s(net, np, "gw");
+    let nameservers = r.s(net, np, "nameservers");
+    to.nameservers = nameservers.map(name_list).unwrap_or_default();
+    if let Some(ip) = r.s(net, np, "ip") {
+        to.ip = values::check_ip(r, &join(np, "ip"), ip);
+    }
+    if let Some(gw) = net.get("gw").and_then(Value::as_str) {
+        to.gateway = values::check_plain_ip(r, &join(np, "gw"), gw);
+    }
+    if let Some(mac) = r.s(net, np, "hwaddr") {
+        to.mac = values::check_mac(r, &join(np, "hwaddr"), mac).map(|_| mac.to_string());
+    }
 }
 
 /// `mount_points`, `zfs_volumes` and `volumes`.

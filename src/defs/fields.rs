@@ -29,6 +29,7 @@ pub const CT_CONFIGURE: &[&str] = &[
     "swap_mb",
     "cores",
     "network_config",
+    "secondary_network_config",
     "mac_address",
     "start_at_boot",
     "boot_order",
@@ -48,7 +49,11 @@ pub const CT_CONFIGURE: &[&str] = &[
 /// Fields every feature script of a container receives (the CA URL is its second argument).
 pub const CT_FEATURE: &[&str] = &["bootstrap_ca_url"];
 
-pub const CT_SNAPSHOT: &[&str] = &["template_snapshot_name", "enable_lifecycle_snapshots"];
+pub const CT_SNAPSHOT: &[&str] = &[
+    "template_snapshot_name",
+    "is_template",
+    "enable_lifecycle_snapshots",
+];
 
 /// Fields with no key at all: edges, or the script lists handled step by step.
 pub const CT_STRUCTURAL: &[&str] = &[

@@ -75,6 +75,8 @@ pub struct Guest {
     /// Settings applied in place.
     pub settings: Settings,
     pub net: Network,
+    /// A container's second interface (`secondary_network_config`), as `net1`.
+    pub net1: Option<Network>,
     pub mounts: Mounts,
     pub devices: Devices,
     pub firewall: Firewall,
@@ -126,6 +128,7 @@ impl Guest {
             shape: Shape::default(),
             settings: Settings::default(),
             net: Network::default(),
+            net1: None,
             mounts: Mounts::default(),
             devices: Devices::default(),
             firewall: Firewall::default(),

@@ -84,7 +84,7 @@ pub struct Apparmor {
     pub manages_nesting: bool,
 }
 
-/// The guest's one network interface (`net0`) and its resolver.
+/// One network interface of the guest (`net0`, a container's `net1`) and its resolver.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Network {
     /// Interface name inside a container (`network_config.name`, e.g. `eth0`).
@@ -95,7 +95,8 @@ pub struct Network {
     pub ip: Option<IpConfig>,
     /// `network_config.gw`.
     pub gateway: Option<Ipv4Addr>,
-    /// A container's `mac_address` (the `hwaddr` of net0), as written.
+    /// The interface's `hwaddr`: for net0, `network_config.hwaddr`, else the
+    /// container's `mac_address`; as written.
     pub mac: Option<String>,
     /// Name servers: a container's `network_config.nameservers`, a VM's
     /// `network_config.nameserver`, split at commas and spaces.
