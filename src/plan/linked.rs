@@ -84,6 +84,7 @@ pub fn order_teardown(
                     ));
                     c.needs_allow_replace = !facts.templates.contains(&clone);
                 }
+                None if plan.linked_outside.iter().any(|(c, _)| *c == clone) => {}
                 None => plan.linked_outside.push((clone, node)),
             }
         }

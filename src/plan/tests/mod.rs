@@ -15,6 +15,7 @@ use crate::step::Step;
 
 mod changes;
 mod host_state;
+mod linked;
 mod recovery;
 
 pub(super) const CT: NodeId = NodeId::Ct(950);
@@ -68,6 +69,24 @@ impl Spec {
                 (Step::Template, manifest(&[("is_template", "true")])),
             ],
             configure: manifest(&[("cores", "2")]),
+        }
+    }
+
+    /// A container converted with `pct template` as its last step (`is_template`).
+    pub(super) fn converted_ct() -> Spec {
+        Spec {
+            chain: vec![
+                (
+                    Step::Define,
+                    manifest(&[("kind", "\"ct\""), ("template", "\"/t/os.tar.zst\"")]),
+                ),
+                (
+                    Step::Feature("base".into()),
+                    manifest(&[("script features/base.sh", "\"aaaa\"")]),
+                ),
+                (Step::Template, manifest(&[("is_template", "true")])),
+            ],
+            configure: manifest(&[("memory_mb", "2048")]),
         }
     }
 

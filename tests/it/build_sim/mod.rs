@@ -2,6 +2,7 @@
 //! guards, with faults injected into a simulated host.
 
 mod changes;
+mod converted;
 mod full_disk;
 mod runs;
 mod unfinished;
@@ -28,26 +29,35 @@ impl Deref for SimSite {
 }
 
 pub(crate) fn tree() -> SimSite {
-    let site = Site::empty();
-    let defs = &site.defs;
-    let ct = |name: &str, n: u8, extra: Value| {
-        let mut v = json!({
-            "name": name, "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4,
-            "network_config": {"name": "eth0", "bridge": "lxcbr0", "ip": format!("10.9.0.{n}/24"), "gw": "10.9.0.1"},
-            "mac_address": format!("52:54:00:00:00:{n:02x}"), "unprivileged": true
-        });
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        v
-    };
-    let lxc = json!({"lxc_configs": {
+    let lxc = json!({
         "900": ct("base", 10, json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
         "901": ct("gpu", 11, json!({"clone_from_ctid": "900", "template_snapshot_name": "gpu", "features": ["gpu"]})),
         "902": ct("docker", 12, json!({"clone_from_ctid": "900", "template_snapshot_name": "docker", "features": ["docker"]})),
         "910": ct("svc-a", 13, json!({"clone_from_ctid": "901", "application_script": "app.sh"})),
         "920": ct("svc-b", 14, json!({"clone_from_ctid": "902", "dependencies": ["910"], "application_script": "app.sh"})),
-    }});
+    });
+    site(&lxc, &["base_setup", "gpu", "docker"])
+}
+
+/// A container named `name` on 10.9.0.`n`, with `extra` fields.
+pub(crate) fn ct(name: &str, n: u8, extra: Value) -> Value {
+    let mut v = json!({
+        "name": name, "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4,
+        "network_config": {"name": "eth0", "bridge": "lxcbr0", "ip": format!("10.9.0.{n}/24"), "gw": "10.9.0.1"},
+        "mac_address": format!("52:54:00:00:00:{n:02x}"), "unprivileged": true
+    });
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+/// A sim site with these `lxc_configs`, a script for each of `features` and the
+/// app script `apps/app.sh`.
+pub(crate) fn site(lxc_configs: &Value, features: &[&str]) -> SimSite {
+    let site = Site::empty();
+    let defs = &site.defs;
+    let lxc = json!({ "lxc_configs": lxc_configs });
     std::fs::create_dir_all(defs.join("features/lxc")).unwrap();
     std::fs::create_dir_all(defs.join("apps")).unwrap();
     std::fs::write(
@@ -60,7 +70,7 @@ pub(crate) fn tree() -> SimSite {
         r#"{"version": "1"}"#,
     )
     .unwrap();
-    for f in ["base_setup", "gpu", "docker"] {
+    for f in features {
         std::fs::write(
             defs.join(format!("features/lxc/{f}.sh")),
             format!("#!/bin/sh\necho {f}\n"),
@@ -80,6 +90,16 @@ impl SimSite {
     pub(crate) fn faults(&self, faults: &Value) {
         std::fs::create_dir_all(&self.sim).unwrap();
         std::fs::write(self.sim.join("faults.json"), faults.to_string()).unwrap();
+    }
+
+    /// The simulated host's guests, as `guests.json` holds them (after a build,
+    /// which folds its log in).
+    pub(crate) fn host(&self) -> Vec<Value> {
+        let v: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.sim.join("guests.json")).unwrap_or_else(|_| "[]".into()),
+        )
+        .unwrap();
+        v.as_array().unwrap().clone()
     }
 
     /// Guests on the simulated host.
