@@ -11,14 +11,14 @@ use crate::helpers::edit;
 /// 901 ← 950, 900 ← 101; lifecycle snapshots on 900 and 910.
 fn converted_tree() -> SimSite {
     let lxc = json!({
-        "900": ct("base", 10, json!({"template": "local:vztmpl/x.tar.zst", "is_template": true,
+        "900": ct("base", 10, &json!({"template": "local:vztmpl/x.tar.zst", "is_template": true,
             "features": ["base_setup"], "enable_lifecycle_snapshots": true})),
-        "901": ct("gpu", 11, json!({"clone_from_ctid": "900", "is_template": true, "features": ["gpu"]})),
-        "910": ct("vllm", 12, json!({"clone_from_ctid": "901", "template_snapshot_name": "final-form",
+        "901": ct("gpu", 11, &json!({"clone_from_ctid": "900", "is_template": true, "features": ["gpu"]})),
+        "910": ct("vllm", 12, &json!({"clone_from_ctid": "901", "template_snapshot_name": "final-form",
             "features": ["vllm"], "enable_lifecycle_snapshots": true})),
-        "950": ct("svc-a", 13, json!({"clone_from_ctid": "901", "application_script": "app.sh"})),
-        "951": ct("svc-b", 14, json!({"clone_from_ctid": "910", "application_script": "app.sh"})),
-        "101": ct("svc-c", 15, json!({"clone_from_ctid": "900", "application_script": "app.sh"})),
+        "950": ct("svc-a", 13, &json!({"clone_from_ctid": "901", "application_script": "app.sh"})),
+        "951": ct("svc-b", 14, &json!({"clone_from_ctid": "910", "application_script": "app.sh"})),
+        "101": ct("svc-c", 15, &json!({"clone_from_ctid": "900", "application_script": "app.sh"})),
     });
     site(&lxc, &["base_setup", "gpu", "vllm"])
 }

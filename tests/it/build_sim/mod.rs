@@ -30,17 +30,17 @@ impl Deref for SimSite {
 
 pub(crate) fn tree() -> SimSite {
     let lxc = json!({
-        "900": ct("base", 10, json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
-        "901": ct("gpu", 11, json!({"clone_from_ctid": "900", "template_snapshot_name": "gpu", "features": ["gpu"]})),
-        "902": ct("docker", 12, json!({"clone_from_ctid": "900", "template_snapshot_name": "docker", "features": ["docker"]})),
-        "910": ct("svc-a", 13, json!({"clone_from_ctid": "901", "application_script": "app.sh"})),
-        "920": ct("svc-b", 14, json!({"clone_from_ctid": "902", "dependencies": ["910"], "application_script": "app.sh"})),
+        "900": ct("base", 10, &json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
+        "901": ct("gpu", 11, &json!({"clone_from_ctid": "900", "template_snapshot_name": "gpu", "features": ["gpu"]})),
+        "902": ct("docker", 12, &json!({"clone_from_ctid": "900", "template_snapshot_name": "docker", "features": ["docker"]})),
+        "910": ct("svc-a", 13, &json!({"clone_from_ctid": "901", "application_script": "app.sh"})),
+        "920": ct("svc-b", 14, &json!({"clone_from_ctid": "902", "dependencies": ["910"], "application_script": "app.sh"})),
     });
     site(&lxc, &["base_setup", "gpu", "docker"])
 }
 
 /// A container named `name` on 10.9.0.`n`, with `extra` fields.
-pub(crate) fn ct(name: &str, n: u8, extra: Value) -> Value {
+pub(crate) fn ct(name: &str, n: u8, extra: &Value) -> Value {
     let mut v = json!({
         "name": name, "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4,
         "network_config": {"name": "eth0", "bridge": "lxcbr0", "ip": format!("10.9.0.{n}/24"), "gw": "10.9.0.1"},
