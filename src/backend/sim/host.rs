@@ -1,36 +1,5 @@
-//! The sim backend: a simulated host in a directory, for tests, scale runs and
-//! benchmarks. Not a product backend.
-//!
-//! `<dir>/guests.json` holds the guests (stamp, snapshots, running); every
-//! operation is appended to `<dir>/ops.log` as `<start ms> <end ms> <node> <op> <detail>`
-//! so tests can check what ran, in which order and what overlapped.
-//!
-//! The host survives kill -9 like a real one: an operation that returned is on
-//! disk, so the host never lags behind the state journal that records the step.
-//! Each operation appends the guest's new state (or its removal) as one line to
-//! `<dir>/guests.log` before it returns; loading replays that log over
-//! `guests.json`, and dropping the backend folds it in (`guests.json` written
-//! and renamed into place, the log emptied). This is the state journal's design,
-//! for the same reason: rewriting every guest after every operation would cost a
-//! thousand-guest build a thousand-guest file per step, and the scheduler
-//! benchmark would measure the simulator's writes. A torn last line (a kill in the
-//! middle of an append) is an operation that never returned, and is ignored.
-//!
-//! Converted templates behave as Proxmox's do: a template cannot start, take a
-//! snapshot or be converted while it has any; a clone of one is linked to it
-//! (`linked_from`), and the template cannot be destroyed while a linked clone
-//! exists (pve-storage refuses to free a base volume in use).
-//!
-//! A build claims the directory (`<dir>/lock`, see [`super::Claim`]): a second
-//! build driving the same simulated host from another cache is refused.
-//!
-//! Faults come from `<dir>/faults.json`, a list of
-//! `{"node": "ct:950", "op": "exec", "match": "vllm", "lock": false, "times": 1}`:
-//! the next `times` matching operations fail (with a lock error when `lock` is true,
-//! which the executor retries). `times` is decremented on disk, so a fault that fired
-//! is gone for the next build. [`SimOptions`]: a latency per operation
-//! (`--sim-latency-ms`), and with `--sim-exec` scripts really run (through their `#!` line) on this machine,
-//! which is how the scheduler is compared with ninja on the same DAG.
+//! The simulated host: its guests (`guests.json` and the append-only
+//! `guests.log` replayed over it), the operation log, faults and latencies.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -42,30 +11,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Backend, BackendError, Claim, GuestCtx, HostStep, Inventory, Log, Observed, OpError, OpResult,
-    Script, Stamp, command,
-};
-use crate::defs::GuestKind;
+use crate::backend::{BackendError, Claim, Log, OpError, OpResult};
 use crate::graph::NodeId;
-use crate::inventory::Proof;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct SimGuest {
-    node: String,
-    stamp: String,
-    running: bool,
+pub(super) struct SimGuest {
+    pub(super) node: String,
+    pub(super) stamp: String,
+    pub(super) running: bool,
     /// Snapshot name → the guest's layers at that point.
-    snapshots: BTreeMap<String, Vec<String>>,
+    pub(super) snapshots: BTreeMap<String, Vec<String>>,
     /// What was done to the guest since its creation (or the snapshot it came from).
-    layers: Vec<String>,
-    settings: u64,
+    pub(super) layers: Vec<String>,
+    pub(super) settings: u64,
     /// Converted to a template.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    template: bool,
+    pub(super) template: bool,
     /// The converted template this guest is a linked clone of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    linked_from: Option<String>,
+    pub(super) linked_from: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -98,13 +62,13 @@ struct Change {
 pub struct Sim {
     dirty: Mutex<bool>,
     dir: PathBuf,
-    guests: Mutex<HashMap<NodeId, SimGuest>>,
+    pub(super) guests: Mutex<HashMap<NodeId, SimGuest>>,
     faults: Mutex<Vec<Fault>>,
     ops_log: Mutex<Option<fs::File>>,
     guests_log: Mutex<Option<fs::File>>,
-    claim: Claim,
+    pub(super) claim: Claim,
     latency: Duration,
-    exec: bool,
+    pub(super) exec: bool,
 }
 
 fn node_of(label: &str) -> Option<NodeId> {
@@ -194,7 +158,7 @@ impl Sim {
     }
 
     /// A host step's line in `ops.log`.
-    fn host_op(&self, what: &str) {
+    pub(super) fn host_op(&self, what: &str) {
         if let Some(f) = self
             .ops_log
             .lock()
@@ -208,7 +172,7 @@ impl Sim {
 
     /// Run `change` as one operation on `node`: injected faults first, then latency,
     /// then the change to the in-memory host, then its file and a line in `ops.log`.
-    fn op(
+    pub(super) fn op(
         &self,
         node: NodeId,
         op: &str,
@@ -263,7 +227,7 @@ impl Sim {
         result
     }
 
-    fn fault(&self, node: &str, op: &str, detail: &str) -> Option<OpError> {
+    pub(super) fn fault(&self, node: &str, op: &str, detail: &str) -> Option<OpError> {
         let mut faults = self
             .faults
             .lock()
@@ -341,257 +305,13 @@ fn load_guests(dir: &Path) -> HashMap<NodeId, SimGuest> {
     guests
 }
 
-fn existing(
+pub(super) fn existing(
     guests: &mut HashMap<NodeId, SimGuest>,
     node: NodeId,
 ) -> Result<&mut SimGuest, OpError> {
     guests
         .get_mut(&node)
         .ok_or_else(|| OpError::new(format!("{node} does not exist")))
-}
-
-impl Backend for Sim {
-    fn name(&self) -> &'static str {
-        "sim"
-    }
-
-    fn supports(&self, _: GuestKind) -> bool {
-        true
-    }
-
-    fn claim(&self) -> Result<(), BackendError> {
-        self.claim.take()
-    }
-
-    fn inventory(&self) -> Result<Inventory, BackendError> {
-        let guests = self
-            .guests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(guests
-            .iter()
-            .map(|(node, g)| {
-                (
-                    *node,
-                    Observed {
-                        stamp: Stamp::parse(&g.stamp),
-                        proof: Proof::parse(&g.stamp),
-                        snapshots: g.snapshots.keys().cloned().collect(),
-                        running: g.running,
-                    },
-                )
-            })
-            .collect())
-    }
-
-    fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
-        let detail = g.source.as_ref().map_or_else(
-            || "template".to_string(),
-            |c| match &c.snapshot {
-                Some(snap) => format!("clone {}@{snap}", c.guest.label()),
-                None => format!("clone {}", c.guest.label()),
-            },
-        );
-        self.op(g.node, "create", &detail, log, |guests| {
-            if guests.contains_key(&g.node) {
-                return Err(OpError::new(format!("{} already exists", g.node)));
-            }
-            let mut linked_from = None;
-            let layers = match &g.source {
-                None => vec!["os".to_string()],
-                Some(c) => {
-                    let src = NodeId::guest(c.guest.kind, c.guest.id);
-                    let sg = guests.get(&src).ok_or_else(|| {
-                        OpError::new(format!("clone source {src} does not exist"))
-                    })?;
-                    match &c.snapshot {
-                        Some(snap) => sg.snapshots.get(snap).cloned().ok_or_else(|| {
-                            OpError::new(format!("{src} has no snapshot `{snap}`"))
-                        })?,
-                        None if sg.template => {
-                            linked_from = Some(src.to_string());
-                            sg.layers.clone()
-                        }
-                        None => {
-                            return Err(OpError::new(format!(
-                                "{src} is not a template: a clone needs its snapshot"
-                            )));
-                        }
-                    }
-                }
-            };
-            guests.insert(
-                g.node,
-                SimGuest {
-                    node: g.node.to_string(),
-                    stamp: stamp.to_string(),
-                    layers,
-                    linked_from,
-                    ..SimGuest::default()
-                },
-            );
-            Ok(())
-        })
-    }
-
-    fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(g.node, "destroy", "", log, |guests| {
-            if guests
-                .get(&g.node)
-                .is_some_and(|x| Stamp::parse(&x.stamp) == Stamp::Foreign)
-            {
-                return Err(OpError::new(format!(
-                    "{} was not created by phoenix; refusing to destroy it",
-                    g.node
-                )));
-            }
-            let me = g.node.to_string();
-            let mut linked: Vec<&str> = guests
-                .values()
-                .filter(|x| x.linked_from.as_deref() == Some(me.as_str()))
-                .map(|x| x.node.as_str())
-                .collect();
-            if !linked.is_empty() {
-                linked.sort_unstable();
-                return Err(OpError::new(format!(
-                    "base volume of {me} is still in use by linked clones ({})",
-                    linked.join(", ")
-                )));
-            }
-            guests.remove(&g.node);
-            Ok(())
-        })
-    }
-
-    fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(g.node, "configure", "", log, |guests| {
-            existing(guests, g.node)?.settings += 1;
-            Ok(())
-        })
-    }
-
-    fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(g.node, "start", "", log, |guests| {
-            let x = existing(guests, g.node)?;
-            if x.template {
-                return Err(OpError::new(format!(
-                    "you can't start {} if it's a template",
-                    g.node
-                )));
-            }
-            x.running = true;
-            Ok(())
-        })
-    }
-
-    fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(g.node, "stop", "", log, |guests| {
-            existing(guests, g.node)?.running = false;
-            Ok(())
-        })
-    }
-
-    fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
-        self.op(g.node, "snapshot", name, log, |guests| {
-            let x = existing(guests, g.node)?;
-            if x.template {
-                return Err(OpError::new(format!(
-                    "you can't take a snapshot of {} if it's a template",
-                    g.node
-                )));
-            }
-            x.snapshots.insert(name.to_string(), x.layers.clone());
-            Ok(())
-        })
-    }
-
-    fn template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        self.op(g.node, "template", "", log, |guests| {
-            let x = existing(guests, g.node)?;
-            if x.template {
-                return Err(OpError::new(format!("{} is a template already", g.node)));
-            }
-            x.running = false;
-            x.snapshots.clear();
-            x.template = true;
-            Ok(())
-        })
-    }
-
-    /// A rolled-back guest no longer holds what its `built` stamp says: it is
-    /// stamped `building` until the build that rolled it back stamps it again.
-    fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
-        self.op(g.node, "rollback", name, log, |guests| {
-            let x = existing(guests, g.node)?;
-            if x.template {
-                return Err(OpError::new(format!(
-                    "you can't roll {} back if it's a template",
-                    g.node
-                )));
-            }
-            x.layers = x
-                .snapshots
-                .get(name)
-                .cloned()
-                .ok_or_else(|| OpError::new(format!("no snapshot `{name}`")))?;
-            x.stamp = format!("building:rolled-back-to-{name}");
-            Ok(())
-        })
-    }
-
-    fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
-        self.op(g.node, "exec", &script.name, log, |guests| {
-            let x = existing(guests, g.node)?;
-            if !x.running {
-                return Err(OpError::new(format!("{} is not running", g.node)));
-            }
-            x.layers.push(script.name.clone());
-            Ok(())
-        })?;
-        if self.exec {
-            let argv = script.local_argv();
-            command::run_logged(&argv, g.timeout, log)?;
-        }
-        Ok(())
-    }
-
-    /// The whole stamp (its proof too) goes on the guest; `ops.log` and faults see
-    /// its first line.
-    fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
-        let first = stamp.lines().next().unwrap_or_default();
-        self.op(g.node, "stamp", first, log, |guests| {
-            existing(guests, g.node)?.stamp = stamp.to_string();
-            Ok(())
-        })
-    }
-
-    fn supports_builtin_host(&self) -> bool {
-        true
-    }
-
-    /// A simulated host has no disks: the step is logged (and can be made to fail
-    /// with a fault on `host`).
-    fn host_builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
-        log.raw(format!("$ sim host builtin {}\n", step.name).as_bytes());
-        if let Some(err) = self.fault("host", "host", step.name) {
-            return Err(err);
-        }
-        self.host_op(&format!("builtin:{}", step.name));
-        Ok(())
-    }
-
-    fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
-        log.raw(format!("$ sim host {}\n", script.name).as_bytes());
-        if let Some(err) = self.fault("host", "host", &script.name) {
-            return Err(err);
-        }
-        self.host_op(&script.name);
-        if self.exec {
-            let argv = script.local_argv();
-            command::run_logged(&argv, timeout, log)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
