@@ -13,159 +13,27 @@
 //! then (a daemon the command started, which inherited it) gets [`STRAGGLER_GRACE`],
 //! then phoenix stops waiting for it. Nothing is killed after a command that
 //! finished: a daemon a script started on purpose keeps running.
+//!
+//! Rooms: this file (running a command and reading its output), `group` (process
+//! groups and [`abort`]) and `text` (quoting and argv).
 
-use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{Log, OpError, OpResult};
 
+mod group;
+mod text;
+
+use group::{Group, When, interrupted};
+pub use group::{abort, aborted};
+pub use text::{argv, last_lines, sh_quote, shown};
+
 /// How long the output of a command that exited is still read, for the processes
 /// it left behind that hold it open.
 pub const STRAGGLER_GRACE: Duration = Duration::from_secs(2);
-
-/// The process groups of the commands running now, and whether [`abort`] was called.
-struct Running {
-    groups: BTreeSet<u32>,
-    aborted: bool,
-}
-
-static RUNNING: Mutex<Running> = Mutex::new(Running {
-    groups: BTreeSet::new(),
-    aborted: false,
-});
-
-fn running() -> std::sync::MutexGuard<'static, Running> {
-    RUNNING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// SIGKILL to every process of the group `pgid`. The group of a command phoenix
-/// started has the command's pid as its id (never 0 or 1: those would mean "this
-/// group" and "every process").
-fn kill_group(pgid: u32) {
-    if let Some(pid) = i32::try_from(pgid)
-        .ok()
-        .filter(|p| *p > 1)
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-}
-
-/// Kill every command phoenix is running, with everything each started, and
-/// refuse to start any other (but [`run_after_abort`]'s clean-ups) from now on.
-/// The second Ctrl-C of a build, and any Ctrl-C of the other commands.
-pub fn abort() {
-    let mut r = running();
-    r.aborted = true;
-    for g in &r.groups {
-        kill_group(*g);
-    }
-}
-
-/// Whether [`abort`] was called: a poll loop stops waiting then.
-pub fn aborted() -> bool {
-    running().aborted
-}
-
-/// The error of a command that [`abort`] killed or refused.
-fn interrupted(line: &str) -> OpError {
-    OpError::new(format!("`{line}` was stopped: phoenix was interrupted"))
-}
-
-/// Whether a command may start now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum When {
-    /// Not once [`abort`] was called.
-    NotAborted,
-    /// Even then: a clean-up of what an aborted command left behind.
-    Always,
-}
-
-/// A spawned command's process group, registered while the command runs (so that
-/// [`abort`] reaches it) and killed with everything in it on [`Group::kill`].
-struct Group(u32);
-
-impl Group {
-    /// Spawn `cmd` as the leader of a new process group. A command spawned while
-    /// [`abort`] ran is killed at once, as if it had been running then.
-    fn spawn(cmd: &mut Command, when: When, line: &str) -> Result<(Child, Group), OpError> {
-        if when == When::NotAborted && aborted() {
-            return Err(interrupted(line));
-        }
-        let prog = cmd.get_program().to_string_lossy().into_owned();
-        let child = cmd
-            .process_group(0)
-            .spawn()
-            .map_err(|e| OpError::new(format!("cannot run `{prog}`: {e}")))?;
-        let group = Group(child.id());
-        let mut r = running();
-        r.groups.insert(group.0);
-        if r.aborted && when == When::NotAborted {
-            kill_group(group.0);
-        }
-        Ok((child, group))
-    }
-
-    fn kill(&self) {
-        kill_group(self.0);
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        running().groups.remove(&self.0);
-    }
-}
-
-/// Quote one argument for a POSIX shell: the remote shell of ssh runs the command
-/// line, and logs and the dry run show it the same way.
-///
-/// Words made only of letters, digits and `-_./:=,@%+` stay bare, as they always
-/// have (the dry-run snapshots show them so). `shlex` would quote `=`, `,` and `%`
-/// too, which matters only in a command's first word (an assignment) or inside a
-/// brace expansion; neither happens here, where the first word is a program name
-/// and every word stands alone. Every other word is quoted by `shlex`, which refuses
-/// a NUL byte: no shell argument (no C string) can carry one, so that is an error
-/// rather than a silently cut value.
-pub fn sh_quote(arg: &str) -> Result<Cow<'_, str>, OpError> {
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
-    {
-        return Ok(Cow::Borrowed(arg));
-    }
-    shlex::try_quote(arg).map_err(|e| {
-        OpError::new(format!(
-            "`{}` cannot be passed as a command argument: {e}",
-            shown(&without_nul(arg))
-        ))
-    })
-}
-
-/// An argument as a person would type it, for logs and the dry run (never for
-/// execution). A NUL byte, which [`sh_quote`] refuses, is shown as `\0`.
-pub fn shown(arg: &str) -> String {
-    match sh_quote(arg) {
-        Ok(quoted) => quoted.into_owned(),
-        Err(_) => {
-            sh_quote(&arg.replace('\0', "\\0")).map_or_else(|_| String::new(), Cow::into_owned)
-        }
-    }
-}
-
-/// `arg` with each NUL byte written as `\0`, for showing it.
-fn without_nul(arg: &str) -> String {
-    arg.replace('\0', "\\0")
-}
 
 /// Call `attempt` until it yields a value, every `interval`, for `timeout`: `Ok(None)`
 /// once that time has passed without one. An error from `attempt` ends the wait at
@@ -439,17 +307,6 @@ fn failure_message(argv: &[String], ran: &Ran) -> String {
     let tail = last_lines(ran.stderr.lines().chain(ran.stdout.lines()));
     let prog = argv.first().map_or("", String::as_str);
     format!("`{prog}` exited with {}: {tail}", ran.status)
-}
-
-/// The last three non-empty lines of a command's output, joined: what an error
-/// message quotes so the reader sees why without opening the log.
-pub fn last_lines<'a>(lines: impl Iterator<Item = &'a str>) -> String {
-    let lines: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(3)..].join(" | ")
-}
-
-pub fn argv<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Vec<String> {
-    items.into_iter().map(Into::into).collect()
 }
 
 #[cfg(test)]
