@@ -44,6 +44,30 @@ pub struct Assessed {
     pub facts: GuestFacts,
 }
 
+impl Assessed {
+    /// What the executor needs to run this plan of `loaded`'s definitions on
+    /// `backend`, writing into `state` through `journal`.
+    pub fn run<'a>(
+        &'a self,
+        loaded: &'a Loaded,
+        state: &'a StateDir,
+        journal: &'a crate::state::Journal,
+        backend: &'a dyn Backend,
+    ) -> crate::exec::Run<'a> {
+        crate::exec::Run {
+            defs: &loaded.defs,
+            graph: &loaded.graph,
+            plan: &self.plan,
+            keys: &self.keys,
+            records: &self.recorded.records,
+            inventory: &self.inventory,
+            state,
+            journal,
+            backend,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]

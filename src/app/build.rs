@@ -74,17 +74,7 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
         Output::Text if exec::is_terminal_stderr() => Box::new(report::build::Progress::new()),
         Output::Text => Box::new(report::build::Plain),
     };
-    let run = exec::Run {
-        defs: &loaded.defs,
-        graph: &loaded.graph,
-        plan: &assessed.plan,
-        keys: &assessed.keys,
-        records: &assessed.recorded.records,
-        inventory: &assessed.inventory,
-        state: &state,
-        journal: &journal,
-        backend: backend.as_ref(),
-    };
+    let run = assessed.run(&loaded, &state, &journal, backend.as_ref());
     let summary = {
         let _ctrl_c = super::run::CtrlCToBuild::new(&opts.interrupt);
         exec::run(&run, &opts, reporter.as_mut())

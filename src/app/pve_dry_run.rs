@@ -50,17 +50,7 @@ pub(super) fn run(
         backoff: Duration::ZERO,
         ..exec::Options::default()
     };
-    let run = exec::Run {
-        defs: &loaded.defs,
-        graph: &loaded.graph,
-        plan: &assessed.plan,
-        keys: &assessed.keys,
-        records: &assessed.recorded.records,
-        inventory: &assessed.inventory,
-        state: &state,
-        journal: &journal,
-        backend: &backend,
-    };
+    let run = assessed.run(loaded, &state, &journal, &backend);
     let summary = exec::run(&run, &opts, &mut Quiet);
     let mut out = String::new();
     for a in assessed.plan.pending() {
