@@ -13,54 +13,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::build_sim::{self, ct};
 use crate::helpers::{Output, Site};
 
 /// 900, a template with the feature `base_setup`, and its clones 901 and 902;
 /// the simulated host in `sim/`, scripts run for real.
 fn site() -> (Site, PathBuf) {
-    let site = Site::empty();
-    let defs = &site.defs;
-    let ct = |name: &str, n: u8, extra: Value| {
-        let mut v = json!({
-            "name": name, "memory_mb": 512, "cores": 1, "storage_pool": "local-lvm",
-            "network_config": {"name": "eth0", "bridge": "lxcbr0", "ip": format!("10.9.0.{n}/24"), "gw": "10.9.0.1"},
-            "mac_address": format!("52:54:00:00:00:{n:02x}"), "unprivileged": true
-        });
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        v
-    };
-    let lxc = json!({"lxc_configs": {
-        "900": ct("base", 10, json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
-        "901": ct("gpu", 11, json!({"clone_from_ctid": "900", "features": ["gpu"]})),
-        "902": ct("docker", 12, json!({"clone_from_ctid": "900", "features": ["docker"]})),
-    }});
-    std::fs::create_dir_all(defs.join("features/lxc")).unwrap();
-    std::fs::write(
-        defs.join("phoenix_lxc_configs.json"),
-        serde_json::to_string_pretty(&lxc).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        defs.join("phoenix_hypervisor_config.json"),
-        r#"{"version": "1"}"#,
-    )
-    .unwrap();
-    for f in ["base_setup", "gpu", "docker"] {
-        std::fs::write(
-            defs.join(format!("features/lxc/{f}.sh")),
-            format!("#!/bin/sh\necho {f}\n"),
-        )
-        .unwrap();
-    }
-    let sim = site.path().join("sim");
-    let site = site
-        .backend(["--backend", "sim", "--sim-dir"])
-        .backend([&sim])
+    let lxc = json!({
+        "900": ct("base", 10, &json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
+        "901": ct("gpu", 11, &json!({"clone_from_ctid": "900", "features": ["gpu"]})),
+        "902": ct("docker", 12, &json!({"clone_from_ctid": "900", "features": ["docker"]})),
+    });
+    build_sim::site(&lxc, &["base_setup", "gpu", "docker"])
         .env("PHOENIX_SIM_EXEC", "1")
-        .env("PHOENIX_RETRY_BACKOFF_MS", "10");
-    (site, sim)
+        .into_parts()
 }
 
 /// `base_setup.sh` of `site` becomes `body`, after a line that counts its runs in

@@ -87,6 +87,19 @@ pub(crate) fn site(lxc_configs: &Value, features: &[&str]) -> SimSite {
 }
 
 impl SimSite {
+    /// The same site with `k=v` in phoenix's environment.
+    pub(crate) fn env(self, k: &str, v: &str) -> SimSite {
+        SimSite {
+            site: self.site.env(k, v),
+            sim: self.sim,
+        }
+    }
+
+    /// The site, and the simulated host's directory.
+    pub(crate) fn into_parts(self) -> (Site, PathBuf) {
+        (self.site, self.sim)
+    }
+
     pub(crate) fn faults(&self, faults: &Value) {
         std::fs::create_dir_all(&self.sim).unwrap();
         std::fs::write(self.sim.join("faults.json"), faults.to_string()).unwrap();
