@@ -56,37 +56,35 @@ impl Spec {
 
     /// A VM converted to a template with `qm template` as its last step.
     pub(super) fn converted_vm() -> Spec {
-        Spec {
-            chain: vec![
-                (
-                    Step::Define,
-                    manifest(&[("kind", "\"vm\""), ("template_image", "\"a.img\"")]),
-                ),
-                (
-                    Step::Feature("tools".into()),
-                    manifest(&[("script features/tools.sh", "\"cccc\"")]),
-                ),
-                (Step::Template, manifest(&[("is_template", "true")])),
-            ],
-            configure: manifest(&[("cores", "2")]),
-        }
+        Spec::converted(
+            ("\"vm\"", "template_image", "\"a.img\""),
+            "tools",
+            ("cores", "2"),
+        )
     }
 
     /// A container converted with `pct template` as its last step (`is_template`).
     pub(super) fn converted_ct() -> Spec {
+        Spec::converted(
+            ("\"ct\"", "template", "\"/t/os.tar.zst\""),
+            "base",
+            ("memory_mb", "2048"),
+        )
+    }
+
+    /// `define` from (kind, field, value), one feature, then `template`.
+    fn converted(made: (&str, &str, &str), feature: &str, setting: (&str, &str)) -> Spec {
+        let (kind, field, value) = made;
         Spec {
             chain: vec![
+                (Step::Define, manifest(&[("kind", kind), (field, value)])),
                 (
-                    Step::Define,
-                    manifest(&[("kind", "\"ct\""), ("template", "\"/t/os.tar.zst\"")]),
-                ),
-                (
-                    Step::Feature("base".into()),
-                    manifest(&[("script features/base.sh", "\"aaaa\"")]),
+                    Step::Feature(feature.into()),
+                    manifest(&[(&format!("script features/{feature}.sh"), "\"cccc\"")]),
                 ),
                 (Step::Template, manifest(&[("is_template", "true")])),
             ],
-            configure: manifest(&[("memory_mb", "2048")]),
+            configure: manifest(&[setting]),
         }
     }
 
