@@ -121,7 +121,7 @@ impl Backend for Lxc {
                         src.label()
                     )));
                 }
-                self.copy(&from, &name, g.timeout, log)?;
+                self.copy(&from, &name, false, g.timeout, log)?;
             }
             Some(crate::backend::CloneFrom {
                 guest: src,
@@ -134,26 +134,22 @@ impl Backend for Lxc {
                         src.label()
                     )));
                 }
-                self.copy(&from, &name, g.timeout, log)?;
+                self.clone_converted(&from, &name, stamp, g.timeout, log)?;
             }
         }
         self.write_stamp(&name, stamp)?;
-        self.prepare_rootfs(g)
+        self.prepare_rootfs(g, log)
     }
 
     fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);
         self.owned(&name)?;
-        // Snapshots first, then the container itself.
-        let prefix = format!("{name}--");
-        if let Ok(entries) = std::fs::read_dir(&self.lxcpath) {
-            for e in entries.filter_map(Result::ok) {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if n.starts_with(&prefix) {
-                    self.destroy_name(&n, log)?;
-                }
-            }
+        // Nothing goes while snapshot clones use it; then snapshots first, then the
+        // container itself.
+        self.refuse_linked(&name)?;
+        for snap in self.snapshots_of(&name) {
+            self.destroy_name(&snap, log)?;
         }
         self.destroy_name(&name, log)
     }
@@ -163,7 +159,15 @@ impl Backend for Lxc {
         let name = self.name(g.guest.id);
         self.owned(&name)?;
         let changed = self.rewrite_config(&name, &self.settings(g))?;
-        self.prepare_rootfs(g)?;
+        self.prepare_rootfs(g, log)?;
+        if let (Some(gw), Some(_)) = (
+            g.guest.net1.as_ref().and_then(|n| n.gateway),
+            super::config::net0_gateway(&g.guest.net),
+        ) {
+            log.note(&format!(
+                "net1's gateway {gw} is not set: net0's is the default route, and liblxc starts no container with two"
+            ));
+        }
         log.note(&format!(
             "config of {name} {}",
             if changed { "rewritten" } else { "unchanged" }
@@ -179,6 +183,8 @@ impl Backend for Lxc {
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);
+        // pve-container `PVE::API2::LXC::Status` `vm_start`.
+        self.refuse_template(g, &name, "you can't start a CT if it's a template")?;
         if !self.running(&name, log) {
             command::check(&self.cmd("lxc-start", &name, &[]), None, SHORT, log)?;
             command::check(
@@ -211,15 +217,19 @@ impl Backend for Lxc {
     fn snapshot(&self, g: &GuestCtx, snapshot: &str, log: &mut Log) -> OpResult {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);
+        // pve-guest-common `PVE::AbstractConfig::__snapshot_prepare`.
+        self.refuse_template(g, &name, "you can't take a snapshot if it's a template")?;
         let snap = self.snap_name(g.guest.id, snapshot);
         let was_running = self.running(&name, log);
         self.stop_name(&name, log)?;
         self.destroy_name(&snap, log)?;
         std::fs::create_dir_all(self.dir(&snap)).map_err(|e| OpError::new(e.to_string()))?;
         self.write_stamp(&snap, &format!("built:snapshot-of-{name}"))?;
-        self.copy(&name, &snap, g.timeout, log)?;
+        // A full copy (of a snapshot clone too), with the container's own name and
+        // addresses, which a rollback brings back.
+        self.copy(&name, &snap, true, g.timeout, log)?;
         // A snapshot never starts on its own.
-        let _ = self.rewrite_config(&snap, &[("lxc.start.auto".into(), "0".into())]);
+        self.set_keys(&snap, &[("lxc.start.auto", "0")])?;
         if was_running {
             self.start(g, log)?;
         }
@@ -229,6 +239,8 @@ impl Backend for Lxc {
     fn rollback(&self, g: &GuestCtx, snapshot: &str, log: &mut Log) -> OpResult {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);
+        // pve-guest-common `PVE::AbstractConfig::snapshot_rollback`.
+        self.refuse_template(g, &name, "you can't rollback if vm is a template")?;
         let snap = self.snap_name(g.guest.id, snapshot);
         if !self.exists(&snap) {
             return Err(OpError::new(format!(
@@ -241,7 +253,9 @@ impl Backend for Lxc {
         self.destroy_name(&name, log)?;
         std::fs::create_dir_all(self.dir(&name)).map_err(|e| OpError::new(e.to_string()))?;
         self.write_stamp(&name, &format!("building:rolled-back-to-{snapshot}"))?;
-        self.copy(&snap, &name, g.timeout, log)?;
+        self.copy(&snap, &name, true, g.timeout, log)?;
+        // The copy holds the snapshot's config: the settings phoenix owns come back.
+        self.rewrite_config(&name, &self.settings(g))?;
         Ok(())
     }
 
@@ -249,12 +263,19 @@ impl Backend for Lxc {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);
         self.owned(&name)?;
-        self.stop_name(&name, log)
+        self.make_template(g, &name, log)
     }
 
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);
+        // pve-container `PVE::CLI::pct` `exec` runs only in a running CT, and a
+        // template never runs (`vm_start`).
+        self.refuse_template(
+            g,
+            &name,
+            "it never runs, so nothing runs in it (you can't start a CT if it's a template)",
+        )?;
         command::check(
             &self.attach(&name, &[], &["/bin/mkdir", "-p", "/phoenix/run"]),
             None,

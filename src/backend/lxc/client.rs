@@ -15,11 +15,18 @@ pub struct Lxc {
 }
 
 pub(super) const STAMP_FILE: &str = "phoenix-stamp";
+/// The marker of a converted template (`is_template`), next to the stamp: written
+/// last by [`crate::backend::Backend::template`], so a container holding it is a
+/// template whole (stopped, no snapshots, `lxc.start.auto = 0`).
+pub(super) const TEMPLATE_FILE: &str = "phoenix-template";
 pub(super) const SHORT: Duration = Duration::from_mins(1);
 impl Lxc {
+    /// The backend for the containers named `<prefix><id>` under `lxcpath` (made
+    /// absolute: liblxc records it in the clone dependencies it writes).
     pub fn new(lxcpath: &Path, prefix: &str) -> Lxc {
+        let lxcpath = std::path::absolute(lxcpath).unwrap_or_else(|_| lxcpath.to_path_buf());
         Lxc {
-            lxcpath: lxcpath.to_path_buf(),
+            lxcpath: lxcpath.clone(),
             prefix: prefix.to_string(),
             cgroup2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
             claim: Claim::new(
@@ -101,13 +108,31 @@ impl Lxc {
             return Ok(());
         }
         self.owned(name)?;
+        self.refuse_linked(name)?;
         self.stop_name(name, log)?;
         command::check(&self.cmd("lxc-destroy", name, &[]), None, SHORT, log)
     }
 
-    pub(super) fn copy(&self, from: &str, to: &str, timeout: Duration, log: &mut Log) -> OpResult {
-        let mut v = self.cmd("lxc-copy", from, &["-N", to]);
+    /// A full, independent copy of `from` as `to`, on a directory backing store
+    /// whatever `from`'s is. `-B dir` is not optional: a copy of an overlay
+    /// container (a snapshot clone) without it is refused by liblxc (overlay.c
+    /// `ovl_clonepaths`: "The overlay storage driver can only be used for
+    /// snapshots"). `keep` keeps the hostname and MAC addresses (`-K -M`), for a
+    /// snapshot and a rollback, which must come back as they were; a clone gets
+    /// its own from `configure`.
+    pub(super) fn copy(
+        &self,
+        from: &str,
+        to: &str,
+        keep: bool,
+        timeout: Duration,
+        log: &mut Log,
+    ) -> OpResult {
+        let mut v = self.cmd("lxc-copy", from, &["-N", to, "-B", "dir"]);
         v.extend(["-p".to_string(), self.lxcpath.display().to_string()]);
+        if keep {
+            v.extend(["-K".to_string(), "-M".to_string()]);
+        }
         command::check(&v, None, timeout, log)
     }
 

@@ -1,9 +1,12 @@
 //! What `configure` writes into a container's config (the keys phoenix owns, from
 //! the guest's typed settings) and the busybox root filesystem's boot script.
 
+use std::path::PathBuf;
+
 use super::client::{Lxc, set_mode};
-use crate::backend::{GuestCtx, OpError, OpResult};
+use crate::backend::{GuestCtx, Log, OpError, OpResult};
 use crate::defs::IpConfig;
+use crate::defs::settings::Network;
 
 /// Config keys phoenix owns; `configure` rewrites them and leaves everything else.
 pub(super) const MANAGED: &[&str] = &[
@@ -12,6 +15,13 @@ pub(super) const MANAGED: &[&str] = &[
     "lxc.net.0.hwaddr",
     "lxc.net.0.ipv4.address",
     "lxc.net.0.ipv4.gateway",
+    "lxc.net.1.type",
+    "lxc.net.1.link",
+    "lxc.net.1.flags",
+    "lxc.net.1.name",
+    "lxc.net.1.hwaddr",
+    "lxc.net.1.ipv4.address",
+    "lxc.net.1.ipv4.gateway",
     "lxc.cgroup2.memory.max",
     "lxc.cgroup2.cpu.max",
     "lxc.cgroup.memory.limit_in_bytes",
@@ -22,7 +32,12 @@ pub(super) const MANAGED: &[&str] = &[
     "lxc.start.delay",
 ];
 
-pub(super) const RCS: &str = "#!/bin/sh\n# Written by phoenix: the address comes from the container config, so no DHCP\n# client may reset it; guests defined with ip=dhcp get one.\n/bin/syslogd\n/bin/mount -a\n[ -f /etc/phoenix-dhcp ] && /bin/udhcpc -b -q\n# Services the guest's scripts registered to start at boot.\nfor f in /etc/phoenix/boot.d/*; do [ -f \"$f\" ] && /bin/sh \"$f\"; done\nexit 0\n";
+/// The file in the root filesystem naming the interfaces that take their address
+/// from DHCP (`ip: "dhcp"`), one a line; always written (empty when none), so a
+/// snapshot clone's overlay never needs a whiteout to drop its template's.
+pub(super) const DHCP_FILE: &str = "etc/phoenix-dhcp";
+
+pub(super) const RCS: &str = "#!/bin/sh\n# Written by phoenix: the address comes from the container config, so no DHCP\n# client may reset it; the interfaces defined with ip=dhcp get one.\n/bin/syslogd\n/bin/mount -a\nfor i in $(cat /etc/phoenix-dhcp 2>/dev/null); do /bin/udhcpc -b -q -i \"$i\"; done\n# Services the guest's scripts registered to start at boot.\nfor f in /etc/phoenix/boot.d/*; do [ -f \"$f\" ] && /bin/sh \"$f\"; done\nexit 0\n";
 
 impl Lxc {
     /// The config lines `configure` owns, from the guest's typed settings.
@@ -42,6 +57,9 @@ impl Lxc {
             if let Some(gw) = net.gateway {
                 out.push(("lxc.net.0.ipv4.gateway".into(), gw.to_string()));
             }
+        }
+        if let Some(net1) = &guest.net1 {
+            out.extend(second_interface(net1, net0_gateway(net).is_some()));
         }
         if self.cgroup2 {
             if let Some(m) = set.memory_mb {
@@ -68,10 +86,9 @@ impl Lxc {
                 ));
             }
         }
-        out.push((
-            "lxc.start.auto".into(),
-            if set.start_at_boot { "1" } else { "0" }.into(),
-        ));
+        // A converted template never starts, at boot or otherwise.
+        let auto = set.start_at_boot && !self.is_template(&self.name(guest.id));
+        out.push(("lxc.start.auto".into(), if auto { "1" } else { "0" }.into()));
         if let Some(o) = set.boot_order {
             out.push(("lxc.start.order".into(), o.to_string()));
         }
@@ -109,8 +126,59 @@ impl Lxc {
         Ok(changed)
     }
 
-    pub(super) fn prepare_rootfs(&self, g: &GuestCtx) -> OpResult {
-        let rootfs = self.dir(&self.name(g.guest.id)).join("rootfs");
+    /// Set a few keys of `name`'s config, leaving every other line as it is.
+    pub(super) fn set_keys(&self, name: &str, keys: &[(&str, &str)]) -> OpResult {
+        let path = self.dir(name).join("config");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
+        let mut out = String::new();
+        for l in text.lines().filter(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            !keys.iter().any(|(k, _)| *k == key)
+        }) {
+            out.push_str(l);
+            out.push('\n');
+        }
+        for (k, v) in keys {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+        crate::fsutil::write_atomic(&path, out.as_bytes()).map_err(|e| OpError::new(e.to_string()))
+    }
+
+    /// `lxc.rootfs.path` of `name`, as its config says.
+    pub(super) fn rootfs_path(&self, name: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir(name).join("config")).ok()?;
+        text.lines().rev().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == "lxc.rootfs.path").then(|| v.trim().to_string())
+        })
+    }
+
+    /// Where phoenix writes into `name`'s root filesystem while it is stopped: the
+    /// directory of a `dir` store, the upper layer of an overlay (a snapshot
+    /// clone: `overlay:<lower>:<upper>`, liblxc overlay.c), else `<dir>/rootfs`.
+    pub(super) fn rootfs_dir(&self, name: &str) -> PathBuf {
+        let path = self.rootfs_path(name).unwrap_or_default();
+        let dir = match path.split_once(':') {
+            Some(("overlay" | "overlayfs", layers)) => layers.rsplit(':').next(),
+            Some(("dir", p)) => Some(p),
+            None if path.starts_with('/') => Some(path.as_str()),
+            _ => None,
+        };
+        dir.map_or_else(|| self.dir(name).join("rootfs"), PathBuf::from)
+    }
+
+    pub(super) fn prepare_rootfs(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let name = self.name(g.guest.id);
+        if self.is_template(&name) {
+            // Its root filesystem is the lower layer of its snapshot clones' overlays:
+            // it holds what its key says, and changes no more.
+            log.note(&format!(
+                "{name} is a template: its root filesystem is left as it is"
+            ));
+            return Ok(());
+        }
+        let rootfs = self.rootfs_dir(&name);
         let write = |rel: &str, bytes: &[u8]| -> OpResult {
             let p = rootfs.join(rel);
             if let Some(d) = p.parent() {
@@ -120,13 +188,54 @@ impl Lxc {
         };
         write("etc/init.d/rcS", RCS.as_bytes())?;
         set_mode(&rootfs.join("etc/init.d/rcS"), 0o755);
-        let dhcp = g.guest.net.ip == Some(IpConfig::Dhcp);
-        let flag = rootfs.join("etc/phoenix-dhcp");
-        if dhcp {
-            write("etc/phoenix-dhcp", b"")?;
-        } else {
-            let _ = std::fs::remove_file(flag);
+        let guest = g.guest;
+        let mut dhcp = String::new();
+        if guest.net.ip == Some(IpConfig::Dhcp) {
+            dhcp.push_str(guest.net.name.as_deref().unwrap_or("eth0"));
+            dhcp.push('\n');
         }
-        Ok(())
+        if let Some(net1) = guest.net1.as_ref().filter(|n| n.ip == Some(IpConfig::Dhcp)) {
+            dhcp.push_str(net1.name.as_deref().unwrap_or("eth1"));
+            dhcp.push('\n');
+        }
+        write(DHCP_FILE, dhcp.as_bytes())
     }
+}
+
+/// The gateway net0 gets from the config, if any.
+pub(super) fn net0_gateway(net: &Network) -> Option<std::net::Ipv4Addr> {
+    matches!(net.ip, Some(IpConfig::Static { .. }))
+        .then_some(net.gateway)
+        .flatten()
+}
+
+/// `lxc.net.1.*` for a container's second interface (`secondary_network_config`):
+/// a veth on its bridge, named as defined (`eth1` otherwise), with its hwaddr and
+/// static address. Its gateway only where net0 has none: liblxc adds each
+/// interface's gateway as the default route and does not start a container with
+/// two (network.c `lxc_network_setup_in_child_namespaces_common`: "File exists -
+/// Failed to setup ipv4 gateway").
+fn second_interface(net1: &Network, net0_has_gateway: bool) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("lxc.net.1.type".to_string(), "veth".to_string()),
+        (
+            "lxc.net.1.link".into(),
+            net1.bridge.clone().unwrap_or_else(|| "lxcbr0".into()),
+        ),
+        ("lxc.net.1.flags".into(), "up".into()),
+        (
+            "lxc.net.1.name".into(),
+            net1.name.clone().unwrap_or_else(|| "eth1".into()),
+        ),
+    ];
+    if let Some(mac) = &net1.mac {
+        out.push(("lxc.net.1.hwaddr".into(), mac.clone()));
+    }
+    if let Some(ip @ IpConfig::Static { .. }) = &net1.ip {
+        out.push(("lxc.net.1.ipv4.address".into(), ip.to_string()));
+        if let Some(gw) = net1.gateway.filter(|_| !net0_has_gateway) {
+            out.push(("lxc.net.1.ipv4.gateway".into(), gw.to_string()));
+        }
+    }
+    out
 }

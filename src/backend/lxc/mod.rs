@@ -1,11 +1,14 @@
 //! The lxc backend: real containers through liblxc's command-line tools.
 //!
 //! Containers are named `<prefix><id>` (prefix `phx-` by default) under `--lxcpath`,
-//! so a build never touches containers it did not name. Snapshots are stopped copies
-//! named `<prefix><id>--<snapshot>` (made with `lxc-copy`, which works on every
-//! storage type, unlike `lxc-snapshot`'s unnamed `snapN`); a clone is an `lxc-copy` of
-//! the source's template snapshot, and a rollback replaces the container by a copy of
-//! the snapshot. The stamp is the file `phoenix-stamp` in the container's directory,
+//! so a build never touches containers it did not name. Snapshots are stopped full
+//! copies named `<prefix><id>--<snapshot>` (`lxc-copy -B dir`, which works on every
+//! storage type, unlike `lxc-snapshot`'s unnamed `snapN`); a clone of a snapshot
+//! template is a full copy of the source's template snapshot, and a rollback
+//! replaces the container by a copy of the snapshot. A converted template
+//! (`is_template`) is marked, stopped and holds no snapshots; its clones are
+//! snapshot clones (`lxc-copy -s`: an overlay on a directory store), destroyed
+//! before it (see `template`). The stamp is the file `phoenix-stamp` in the container's directory,
 //! with the key of every step the container was built with (its proof, see
 //! [`crate::inventory`]), so a lost cache is rebuilt from it; a rolled-back
 //! container is stamped `building` until its build stamps it again. A build holds
@@ -21,11 +24,16 @@
 
 //!
 //! Rooms: `client` (the [`Lxc`] handle, names, stamps and the lxc tools),
-//! `config` (the config lines phoenix owns and the busybox root filesystem),
+//! `config` (the config lines phoenix owns, `net0` and `net1`, and the busybox
+//! root filesystem), `template` (converted templates and their snapshot clones),
 //! `backend` (the [`crate::backend::Backend`] operations).
 
 mod backend;
 mod client;
 mod config;
+mod template;
 
 pub use client::{Lxc, which};
+
+#[cfg(test)]
+mod tests;
