@@ -165,6 +165,8 @@ fn from_record(
             ActionKind::Resume | ActionKind::RerunApp | ActionKind::Resnapshot
         )
     {
+        // Nothing rolls back: a converted template holds no snapshots.
+        reasons.retain(|r| !r.starts_with(ROLLS_BACK));
         reasons.push(format!(
             "a converted {} template cannot change in place; it is made again",
             if matches!(node, NodeId::Vm(_)) {
@@ -190,6 +192,9 @@ pub fn all_steps(desired: &NodeKeys) -> Vec<Step> {
     }
     steps
 }
+
+/// How the reason of a resume that rolls back begins.
+const ROLLS_BACK: &str = "rolls back to the snapshot taken before";
 
 /// Why a recovered step's old inputs cannot be shown.
 const UNRECORDED: &str = "its stamp has the old key; what it was built from was not recorded";
@@ -316,10 +321,7 @@ fn guest_action(
             ));
             return (ActionKind::Replace, all_steps(desired), reasons);
         }
-        reasons.push(format!(
-            "rolls back to the snapshot taken before `{}`",
-            want.step
-        ));
+        reasons.push(format!("{ROLLS_BACK} `{}`", want.step));
     }
     (kind, steps, reasons)
 }

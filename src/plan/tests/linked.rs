@@ -73,6 +73,11 @@ fn a_changed_converted_container_template_is_made_again_not_rolled_back() {
         "{:?}",
         a.reasons
     );
+    assert!(
+        !a.reasons.iter().any(|r| r.contains("rolls back")),
+        "a converted template holds no snapshot to roll back to: {:?}",
+        a.reasons
+    );
     // Nothing links to it: nothing to destroy first.
     assert!(a.destroy_first.is_empty());
 }
