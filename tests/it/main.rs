@@ -14,6 +14,7 @@ mod e2e_lxc;
 mod fixture_plans;
 mod fixtures;
 mod golden_keys;
+mod graph_views;
 mod interrupt;
 mod keys;
 mod layers;
