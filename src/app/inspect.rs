@@ -139,11 +139,20 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
         words: args.state,
     };
     // The tree's colours and the page need the states, as `--state` does.
-    let with_state = args.state || marks.colors || format == GraphFormat::Html;
+    let needs_state = args.state || format == GraphFormat::Html;
     let loaded = load(cli, Severity::Warning)?;
     let state = StateDir::new(&cli.global.cache);
-    let assessed = if with_state {
-        Some(assess(cli, &loaded, &args.targets, &state)?)
+    let assessed = if needs_state || marks.colors {
+        match assess(cli, &loaded, &args.targets, &state) {
+            Ok(a) => Some(a),
+            Err(e) if needs_state => return Err(e),
+            Err(AppError::Target(e)) => return Err(AppError::Target(e)),
+            // Colours only decorate the tree: without a readable state it is drawn plain.
+            Err(e) => {
+                eprint(&format!("note: {e}; the tree is not coloured by state\n"));
+                None
+            }
+        }
     } else {
         None
     };
@@ -195,6 +204,11 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
                 .map_err(|e| AppError::Usage(e.to_string()))?;
             if let Some(note) = page.note {
                 eprint(&format!("note: {note}\n"));
+            }
+            if std::io::stdout().is_terminal() {
+                eprint(
+                    "note: this is a web page; write it to a file and open that in a browser: phoenix graph --format html > graph.html\n",
+                );
             }
             page.html
         }

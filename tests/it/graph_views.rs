@@ -1,12 +1,13 @@
 //! `phoenix graph`'s views for people: the tree (`--format tree`, the default on a
 //! terminal), the host edges a clone edge implies (left out unless `--all-edges`),
-//! and the HTML page, down to a real headless Chromium clicking a node.
+//! and the HTML page (`page`), down to a real headless Chromium clicking a node.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod page;
 
 use crate::build_sim::{SimSite, ct, site};
 use crate::helpers::{Site, bundled_defs, phoenix, set_field, update_json};
@@ -140,6 +141,38 @@ fn tree_colours_only_when_asked_or_on_a_terminal() {
 }
 
 #[test]
+fn on_a_terminal_the_default_is_the_coloured_tree() {
+    // util-linux `script` gives the command a terminal.
+    if which("script").is_none() {
+        eprintln!("SKIPPED: `script` (util-linux) not installed; no terminal to test with");
+        return;
+    }
+    let defs = bundled_defs();
+    let command = format!(
+        "'{}' --defs '{}' --cache '{}' graph 950",
+        env!("CARGO_BIN_EXE_phoenix"),
+        defs.display(),
+        defs.join("no-cache").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("PHOENIX_COLOR")
+        .env_remove("PHOENIX_GRAPH_FORMAT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("\x1b[2mct:950 vllm-demo\x1b[0m\n└── \x1b[2mct:920 tmpl-vllm\x1b[0m"),
+        "{screen:?}"
+    );
+    assert!(screen.contains("states: "), "{screen:?}");
+}
+
+#[test]
 fn host_edges_a_clone_inherits_are_drawn_only_with_all_edges() {
     let Some(site) = Site::fixture("phoenix-2025-11") else {
         return;
@@ -194,7 +227,7 @@ fn host_edges_a_clone_inherits_are_drawn_only_with_all_edges() {
 }
 
 /// The JSON the page carries its nodes' details in.
-fn page_data(html: &str) -> Value {
+pub(super) fn page_data(html: &str) -> Value {
     let open = "<script type=\"application/json\" id=\"phoenix-data\">";
     let start = html.find(open).expect("data element") + open.len();
     let end = start + html[start..].find("</script>").unwrap();
@@ -205,7 +238,7 @@ fn page_data(html: &str) -> Value {
 /// feature script changed and failed); 920, cloned from it, stale; 910 stale
 /// (application fields changed, one a secret, one with markup in it); 930 never
 /// built.
-fn site_in_every_state() -> SimSite {
+pub(super) fn site_in_every_state() -> SimSite {
     let lxc = json!({
         "900": ct("base", 10, &json!({"template": "local:vztmpl/x.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
         "901": ct("gpu", 11, &json!({"clone_from_ctid": "900", "template_snapshot_name": "gpu", "features": ["gpu"]})),
@@ -279,243 +312,9 @@ fn tree_colours_nodes_by_state() {
     assert_eq!(state("ct:930"), "missing");
 }
 
-/// Every `http://` or `https://` in the page is an XML namespace name, which
-/// nothing fetches.
-fn assert_self_contained(html: &str) {
-    for (i, _) in html.match_indices("http") {
-        let before = &html[i.saturating_sub(16)..i];
-        assert!(
-            before.ends_with("xmlns=\"") || before.ends_with("xmlns:xlink=\""),
-            "a network address in the page: {}",
-            &html[i.saturating_sub(40)..(i + 60).min(html.len())]
-        );
-    }
-    for needle in ["<link", "@import", "url(http", "src=", "<iframe"] {
-        assert!(!html.contains(needle), "`{needle}` in the page");
-    }
-}
-
-fn html_page(t: &SimSite, layout: &str, path: &Path) -> String {
-    let out = t
-        .phoenix()
-        .env("PATH", path)
-        .args(["graph", "--format", "html", "--layout", layout])
-        .run()
-        .success();
-    out.stdout
-}
-
-#[test]
-fn the_page_is_self_contained_escaped_and_keeps_secrets() {
-    let t = site_in_every_state();
-    let path = std::env::var_os("PATH").unwrap();
-    let html = html_page(&t, "builtin", Path::new(&path));
-    assert_self_contained(&html);
-    assert!(
-        !html.contains(NASTY) && !html.contains("<b>"),
-        "markup from the definitions"
-    );
-    assert_eq!(
-        html.matches("<script").count(),
-        html.matches("</script>").count()
-    );
-    assert!(!html.contains("hunter2"), "a secret on the page");
-    let data = page_data(&html);
-    let node = |id: &str| {
-        data["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["id"] == id)
-            .unwrap()
-            .clone()
-    };
-    let svc = node("ct:910");
-    assert_eq!(svc["state"], "stale");
-    assert_eq!(svc["action"], "rerun-app");
-    let reasons = svc["reasons"].to_string();
-    assert!(
-        reasons.contains("admin_password") && reasons.contains("<redacted"),
-        "{reasons}"
-    );
-    let nasty_json = serde_json::to_string(NASTY).unwrap();
-    assert!(
-        reasons.contains(&nasty_json[1..nasty_json.len() - 1]),
-        "{reasons}"
-    );
-    assert_eq!(node("ct:902")["state"], "failed");
-    assert_eq!(node("ct:930")["state"], "missing");
-    assert_eq!(node("ct:900")["state"], "fresh");
-    let steps: Vec<&str> = svc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["run"] == true)
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
-    assert_eq!(steps, ["app"], "{svc}");
-    assert_eq!(svc["key"].as_str().unwrap().len(), 64);
-    // One drawn node per node, whoever laid the graph out.
-    for layout in ["builtin", "auto"] {
-        let html = html_page(&t, layout, Path::new(&path));
-        assert_eq!(html.matches("class=\"node ").count(), 6, "{layout}");
-    }
-}
-
-#[test]
-fn without_graphviz_the_page_is_laid_out_by_phoenix() {
-    let t = site_in_every_state();
-    let empty = t.path().join("empty-path");
-    std::fs::create_dir_all(&empty).unwrap();
-    let out = t
-        .phoenix()
-        .env("PATH", &empty)
-        .args(["graph", "--format", "html"])
-        .run()
-        .success();
-    assert!(out.stdout.contains("data-layout=\"builtin\""));
-    assert!(
-        out.stderr.contains("drawn with the built-in layout"),
-        "{}",
-        out.stderr
-    );
-    let refused = t
-        .phoenix()
-        .env("PATH", &empty)
-        .args(["graph", "--format", "html", "--layout", "dot"])
-        .run()
-        .code(2);
-    assert!(
-        refused.stderr.contains("install graphviz"),
-        "{}",
-        refused.stderr
-    );
-    if which("dot").is_some() {
-        let path = std::env::var_os("PATH").unwrap();
-        let html = html_page(&t, "auto", Path::new(&path));
-        assert!(html.contains("data-layout=\"graphviz\""));
-        assert_self_contained(&html);
-    } else {
-        eprintln!("SKIPPED: graphviz `dot` not installed; the Graphviz layout was not checked");
-    }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
+/// `program` on the PATH.
+pub(super) fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(program))
         .find(|p| p.is_file())
-}
-
-/// Chromium, or `None` (said on stderr) where it is not installed; under CI
-/// (`CI=true`, where scripts/setup.sh installs it) a missing Chromium fails.
-fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|p| which(p));
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but chromium is not installed (scripts/setup.sh installs it)"
-        );
-        eprintln!("SKIPPED: chromium not installed; the page was not run in a browser");
-    }
-    found
-}
-
-/// `chromium --headless --dump-dom` of `page#selftest`: (DOM, stderr).
-fn dump_dom(browser: &Path, page: &Path, profile: &Path) -> (String, String) {
-    let mut child = Command::new(browser)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}#selftest", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("chromium did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[test]
-fn the_page_works_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        return;
-    };
-    let t = site_in_every_state();
-    let path = std::env::var_os("PATH").unwrap();
-    let mut layouts = vec!["builtin"];
-    if which("dot").is_some() {
-        layouts.push("dot");
-    }
-    for layout in layouts {
-        let page = t.path().join(format!("graph-{layout}.html"));
-        std::fs::write(&page, html_page(&t, layout, Path::new(&path))).unwrap();
-        let (dom, stderr) = dump_dom(&browser, &page, &t.path().join(format!("profile-{layout}")));
-        let open = "<pre id=\"selftest\">";
-        let start = dom
-            .find(open)
-            .unwrap_or_else(|| panic!("{layout}: the self-test did not run\n{dom}\n{stderr}"))
-            + open.len();
-        let text = &dom[start..start + dom[start..].find("</pre>").unwrap()];
-        let text = text
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&amp;", "&");
-        let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        assert_eq!(report["errors"], json!([]), "{layout}: {report}");
-        assert_eq!(report["nodes"], 6, "{layout}: {report}");
-        assert_eq!(
-            report["drawn"], 6,
-            "{layout}: one SVG element per node: {report}"
-        );
-        assert_eq!(report["clicked"], "ct:910", "{layout}: {report}");
-        let panel = report["panel"].as_str().unwrap();
-        for want in [
-            "ct:910 svc-a",
-            "container",
-            "rerun-app",
-            "admin_password",
-            "<redacted",
-            NASTY,
-        ] {
-            assert!(
-                panel.contains(want),
-                "{layout}: `{want}` in the panel: {panel}"
-            );
-        }
-        assert!(!panel.contains("hunter2"), "{layout}: {panel}");
-        assert_eq!(report["filtered"], 1, "{layout}: {report}");
-        assert_eq!(report["dimmed"], 5, "{layout}: {report}");
-        assert!(
-            !dom.contains("<b>"),
-            "{layout}: markup from the definitions ran"
-        );
-        for line in stderr.lines().filter(|l| l.contains("CONSOLE")) {
-            assert!(
-                !line.contains("ERROR") && !line.contains("Uncaught"),
-                "{layout}: {line}"
-            );
-        }
-    }
 }
