@@ -2,7 +2,8 @@
 # Install what phoenix needs on a Debian machine, only what is missing, without
 # prompts. Run as root (or with sudo). Safe to run again.
 #   - build: a Rust toolchain (cargo), a C compiler
-#   - tests: graphviz (renders the DOT output), python3 (the benchmark generator)
+#   - tests: graphviz (renders the DOT output, lays out the HTML graph), chromium
+#     (runs the HTML graph page headless), python3 (the benchmark generator)
 #   - real containers: lxc, busybox-static, rsync (lxc-copy), and the lxcbr0 bridge
 #   - the ssh runner's test: openssh-server (the test starts its own sshd)
 set -eu
@@ -15,7 +16,7 @@ need_root() {
 }
 
 missing=""
-for pkg in graphviz python3 lxc busybox-static rsync iproute2 ninja-build hyperfine time openssh-server; do
+for pkg in graphviz chromium python3 lxc busybox-static rsync iproute2 ninja-build hyperfine time openssh-server; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"

@@ -201,21 +201,30 @@ pub enum Command {
     /// Edges: clone (the clone's content depends on its source), depends (build and
     /// start order only), host (a host setup step comes first).
     ///
+    /// Formats:
+    ///   tree     each guest with the template chain it is cloned from, like `cargo
+    ///            tree`; other needs on the line: `(depends: vm:1002; host: gpu_init)`.
+    ///            A node shown before is `ct:901 (*)`. Coloured by state on a terminal:
+    ///            fresh, stale (a build would change it), missing, failed (the last
+    ///            build stopped in it). The default on a terminal.
+    ///   text     one line per node with everything it needs. The default when piped.
+    ///   html     one self-contained page: the graph drawn (by Graphviz `dot` where
+    ///            installed, else built in), coloured by state; click a node for its
+    ///            steps, key and why a build would touch it; filter by id or name.
+    ///   dot, mermaid, json
+    ///            for Graphviz, Mermaid (Markdown, GitHub) and scripts.
+    ///
+    /// tree, dot, mermaid and html leave out the host edges a clone inherits from its
+    /// source (--all-edges draws them); text and json list every edge.
+    ///
+    /// Examples:
+    ///   phoenix graph                                  the tree (on a terminal)
+    ///   phoenix graph 950 --state --color never        950's chain, states in words
+    ///   phoenix graph --format html > graph.html       then open graph.html in a browser
     ///   phoenix graph --format dot | dot -Tsvg > graph.svg
     ///   phoenix graph 950 --format mermaid --state
     #[command(verbatim_doc_comment)]
-    Graph {
-        /// Targets to draw with everything they need; all nodes when empty.
-        #[arg(value_name = "TARGET")]
-        targets: Vec<String>,
-
-        #[arg(long, short, value_enum, default_value_t = GraphFormat::Text)]
-        format: GraphFormat,
-
-        /// Mark each node fresh, stale or missing against the state directory.
-        #[arg(long)]
-        state: bool,
-    },
+    Graph(GraphArgs),
 
     /// Say which inputs of a node differ from its last build, old and new value.
     Explain {
@@ -339,12 +348,86 @@ pub enum Output {
     Json,
 }
 
+/// `phoenix graph`'s options.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Targets to draw with everything they need; all nodes when empty.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Output format [default: tree on a terminal, text otherwise].
+    #[arg(long, short, value_enum, env = "PHOENIX_GRAPH_FORMAT")]
+    pub format: Option<GraphFormat>,
+
+    /// Mark each node fresh, stale or missing against the state directory (tree,
+    /// dot, mermaid: also failed, where the last build stopped in it). The tree's
+    /// colours and the html page always show the states; this writes them out.
+    #[arg(
+        long,
+        env = "PHOENIX_GRAPH_STATE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub state: bool,
+
+    /// Also draw the host edges a clone inherits from its source (tree, dot,
+    /// mermaid, html).
+    #[arg(
+        long,
+        env = "PHOENIX_GRAPH_ALL_EDGES",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub all_edges: bool,
+
+    /// Colour the tree by state: `auto` on a terminal unless `NO_COLOR` is set
+    /// (`CLICOLOR_FORCE=1` forces it), `always`, `never`.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, env = "PHOENIX_COLOR")]
+    pub color: ColorChoice,
+
+    /// What lays out the html page's drawing: `auto` (Graphviz `dot` where it runs,
+    /// else built in), `dot`, `builtin`.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = GraphLayout::Auto,
+        env = "PHOENIX_GRAPH_LAYOUT",
+        help_heading = "Tuning and testing"
+    )]
+    pub layout: GraphLayout,
+}
+
+/// `phoenix graph --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
+    /// Template chains as a tree, like `cargo tree`.
+    Tree,
+    /// One line per node with what it needs.
     Text,
+    /// Graphviz DOT.
     Dot,
+    /// A Mermaid flowchart.
     Mermaid,
+    /// Nodes and edges as JSON.
     Json,
+    /// A self-contained HTML page.
+    Html,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `phoenix graph --layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphLayout {
+    Auto,
+    Dot,
+    Builtin,
 }
 
 #[cfg(test)]

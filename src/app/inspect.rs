@@ -4,7 +4,7 @@
 //! against what that backend's host has, as `status` and `build` do: a wiped host
 //! or a lost cache shows in the plan as it will in the build.
 
-use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use super::output::{eprint, load, print};
@@ -12,12 +12,14 @@ use super::settings::backend;
 use super::status::adopt;
 use super::{AppError, CmdResult};
 use crate::backend::Backend;
-use crate::cli::{BackendKind, Cli, GraphFormat, Output};
+use crate::cli::{BackendKind, Cli, ColorChoice, GraphArgs, GraphFormat, GraphLayout, Output};
 use crate::defs::Severity;
-use crate::graph::{NodeId, target};
+use crate::graph::target;
 use crate::pipeline::{self, Assessed, Loaded};
-use crate::plan::ActionKind;
-use crate::report::{self, graph::NodeState};
+use crate::report::{
+    self,
+    graph::{Layout, States},
+};
 use crate::state::StateDir;
 
 /// The backend named on the command line, whose host a read-only command looks
@@ -114,47 +116,102 @@ pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn graph(
-    cli: &Cli,
-    targets: &[String],
-    format: GraphFormat,
-    with_state: bool,
-) -> CmdResult {
+/// Whether the tree is coloured: `--color`, and for `auto` a terminal on stdout
+/// unless `NO_COLOR` is set (`CLICOLOR_FORCE` colours a pipe too).
+fn colors(choice: ColorChoice) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto if set("NO_COLOR") => false,
+        ColorChoice::Auto => set("CLICOLOR_FORCE") || std::io::stdout().is_terminal(),
+    }
+}
+
+pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        GraphFormat::Tree
+    } else {
+        GraphFormat::Text
+    });
+    let marks = report::graph::Marks {
+        colors: format == GraphFormat::Tree && colors(args.color),
+        words: args.state,
+    };
+    // The tree's colours and the page need the states, as `--state` does.
+    let needs_state = args.state || format == GraphFormat::Html;
     let loaded = load(cli, Severity::Warning)?;
     let state = StateDir::new(&cli.global.cache);
-    let (nodes, states) = if with_state {
-        let assessed = assess(cli, &loaded, targets, &state)?;
-        let states: HashMap<NodeId, NodeState> = assessed
-            .plan
-            .actions
-            .iter()
-            .map(|a| {
-                // Missing: nothing of it exists yet (never built, or gone from
-                // the host the backend looked at).
-                let s = match a.action {
-                    ActionKind::Fresh => NodeState::Fresh,
-                    ActionKind::Create => NodeState::Missing,
-                    _ => NodeState::Stale,
-                };
-                (a.node, s)
-            })
-            .collect();
-        (assessed.order, Some(states))
+    let assessed = if needs_state || marks.colors {
+        match assess(cli, &loaded, &args.targets, &state) {
+            Ok(a) => Some(a),
+            Err(e) if needs_state => return Err(e),
+            Err(AppError::Target(e)) => return Err(AppError::Target(e)),
+            // Colours only decorate the tree: without a readable state it is drawn plain.
+            Err(e) => {
+                eprint(&format!("note: {e}; the tree is not coloured by state\n"));
+                None
+            }
+        }
     } else {
-        let t = target::resolve(&loaded.defs, &loaded.graph, targets)?;
-        (loaded.graph.order(&loaded.graph.select(&t)), None)
+        None
+    };
+    let states = assessed
+        .as_ref()
+        .map(|a| States::of(&a.plan, &a.recorded.records));
+    let nodes = if let Some(a) = &assessed {
+        a.order.clone()
+    } else {
+        let t = target::resolve(&loaded.defs, &loaded.graph, &args.targets)?;
+        loaded.graph.order(&loaded.graph.select(&t))
     };
     let view = report::graph::View {
         defs: &loaded.defs,
         graph: &loaded.graph,
         nodes: &nodes,
         states: states.as_ref(),
+        all_edges: args.all_edges,
     };
     print(&match format {
+        GraphFormat::Tree => {
+            let all = args.targets.is_empty() || args.targets.iter().any(|t| t == "all");
+            let targets = if all {
+                Vec::new()
+            } else {
+                target::resolve(&loaded.defs, &loaded.graph, &args.targets)?
+            };
+            report::graph::tree(&view, &targets, marks)
+        }
         GraphFormat::Text => report::graph::text(&view),
         GraphFormat::Dot => report::graph::dot(&view),
         GraphFormat::Mermaid => report::graph::mermaid(&view),
         GraphFormat::Json => report::graph::json(&view),
+        GraphFormat::Html => {
+            // Made with the states (`with_state` above), so this is never `None`.
+            let Some(a) = &assessed else {
+                return Err(AppError::Usage("the page needs the plan".into()));
+            };
+            let details = report::graph::Details {
+                plan: &a.plan,
+                keys: &a.keys,
+            };
+            let layout = match args.layout {
+                GraphLayout::Auto => Layout::Auto,
+                GraphLayout::Dot => Layout::Dot,
+                GraphLayout::Builtin => Layout::Builtin,
+            };
+            let page = report::graph::html(&view, &details, layout)
+                .map_err(|e| AppError::Usage(e.to_string()))?;
+            if let Some(note) = page.note {
+                eprint(&format!("note: {note}\n"));
+            }
+            if std::io::stdout().is_terminal() {
+                eprint(
+                    "note: this is a web page; write it to a file and open that in a browser: phoenix graph --format html > graph.html\n",
+                );
+            }
+            page.html
+        }
     });
     Ok(ExitCode::SUCCESS)
 }

@@ -25,11 +25,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Validate { output } => inspect::validate(cli, *output),
         Command::Plan { targets, output } => inspect::plan(cli, targets, *output),
-        Command::Graph {
-            targets,
-            format,
-            state,
-        } => inspect::graph(cli, targets, *format, *state),
+        Command::Graph(args) => inspect::graph(cli, args),
         Command::Explain { target } => inspect::explain(cli, target),
         Command::Build(args) => build::build(cli, args),
         Command::Status { targets } => status::status(cli, targets),

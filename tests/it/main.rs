@@ -15,6 +15,7 @@ mod e2e_lxc_templates;
 mod fixture_plans;
 mod fixtures;
 mod golden_keys;
+mod graph_views;
 mod interrupt;
 mod keys;
 mod layers;

@@ -106,7 +106,9 @@ fn exercise(dir: &Path, cache: &Path) -> Loaded {
             graph: &loaded.graph,
             nodes: &assessed.order,
             states: None,
+            all_edges: false,
         };
+        let _ = phoenix::report::graph::tree(&view, &[], phoenix::report::graph::Marks::default());
         let _ = phoenix::report::graph::text(&view);
         let _ = phoenix::report::graph::dot(&view);
         let _ = phoenix::report::graph::mermaid(&view);
