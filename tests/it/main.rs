@@ -11,6 +11,7 @@ mod helpers;
 mod broken;
 mod build_sim;
 mod e2e_lxc;
+mod eras;
 mod fixture_plans;
 mod fixtures;
 mod golden_keys;
