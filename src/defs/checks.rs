@@ -1,6 +1,6 @@
 //! Checks across guests and against the filesystem: references to guests that do
-//! not exist, clone sources without a snapshot, two guests on one address, and
-//! scripts that are named but missing.
+//! not exist, clone sources that are not templates, templates Proxmox cannot make,
+//! two interfaces on one address, and scripts that are named but missing.
 
 use std::collections::HashMap;
 
@@ -40,36 +40,69 @@ pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
     }
 }
 
+/// Two interfaces on one static address or one MAC, in two guests or in one
+/// (`net0` and a container's `net1`).
 pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
-    let mut by_ip: HashMap<std::net::Ipv4Addr, &Guest> = HashMap::new();
-    let mut by_mac: HashMap<String, &Guest> = HashMap::new();
+    let mut by_ip: HashMap<std::net::Ipv4Addr, (&Guest, &str)> = HashMap::new();
+    let mut by_mac: HashMap<String, (&Guest, &str)> = HashMap::new();
     for g in defs.guests.values() {
-        if let Some(ip) = g.net.static_address()
-            && let Some(first) = by_ip.insert(ip, g)
-        {
-            by_ip.insert(ip, first);
-            diags.push(
-                Diagnostic::error(
-                    &g.file,
-                    format!("{}.network_config.ip", g.path),
-                    format!("address {ip} is also used by {}", first.label()),
-                )
-                .help("give each guest its own address"),
-            );
+        let net0 = std::iter::once(("network_config", &g.net));
+        let net1 = g.net1.iter().map(|n| ("secondary_network_config", n));
+        for (iface, net) in net0.chain(net1) {
+            if let Some(ip) = net.static_address() {
+                if let Some(first) = by_ip.get(&ip) {
+                    diags.push(
+                        Diagnostic::error(
+                            &g.file,
+                            format!("{}.{iface}.ip", g.path),
+                            format!("address {ip} is also used by {}", user(*first, g)),
+                        )
+                        .help("give each interface its own address"),
+                    );
+                } else {
+                    by_ip.insert(ip, (g, iface));
+                }
+            }
+            if let Some(mac) = net.mac_key() {
+                if let Some(first) = by_mac.get(&mac) {
+                    diags.push(
+                        Diagnostic::error(
+                            &g.file,
+                            format!("{}.{}", g.path, mac_field(g, iface)),
+                            format!("MAC {mac} is also used by {}", user(*first, g)),
+                        )
+                        .help("give each interface its own MAC address"),
+                    );
+                } else {
+                    by_mac.insert(mac, (g, iface));
+                }
+            }
         }
-        if let Some(mac) = g.net.mac_key()
-            && let Some(first) = by_mac.insert(mac.clone(), g)
-        {
-            by_mac.insert(mac.clone(), first);
-            diags.push(
-                Diagnostic::error(
-                    &g.file,
-                    format!("{}.mac_address", g.path),
-                    format!("MAC {mac} is also used by {}", first.label()),
-                )
-                .help("give each guest its own MAC address"),
-            );
-        }
+    }
+}
+
+/// Who has an address already: `ct:900`, `ct:101's secondary_network_config`, or
+/// `its network_config` when that is the guest itself.
+fn user(first: (&Guest, &str), of: &Guest) -> String {
+    match first {
+        (g, iface) if g.id == of.id => format!("its {iface}"),
+        (g, "network_config") => g.label(),
+        (g, iface) => format!("{}'s {iface}", g.label()),
+    }
+}
+
+/// Where an interface's MAC is written: its `hwaddr`, else (for `net0`) the
+/// container's `mac_address`.
+fn mac_field(g: &Guest, iface: &str) -> String {
+    let has_hwaddr = g
+        .definition
+        .get(iface)
+        .and_then(|n| n.get("hwaddr"))
+        .is_some_and(serde_json::Value::is_string);
+    if has_hwaddr || iface != "network_config" {
+        format!("{iface}.hwaddr")
+    } else {
+        "mac_address".into()
     }
 }
 
@@ -268,6 +301,27 @@ pub(crate) fn check_template_snapshots(defs: &Definitions, diags: &mut Diagnosti
                 format!("Proxmox cannot take snapshot `{snap}` of {}: {why}", g.label()),
             )
             .help("its build stops at the template snapshot and its clones cannot be made: move the bind mount to the clones, or the container to ZFS or LVM-thin storage"),
+        );
+    }
+}
+
+/// A converted template Proxmox cannot convert (a bind mount) fails at the end of
+/// its build, after every feature and the application ran: an error now.
+pub(crate) fn check_template_conversions(defs: &Definitions, diags: &mut Diagnostics) {
+    for g in defs.guests.values() {
+        if g.template != super::TemplateModel::Converted {
+            continue;
+        }
+        let Some(why) = super::template_blocker(g) else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::error(
+                &g.file,
+                format!("{}.is_template", g.path),
+                format!("Proxmox cannot convert {} into a template: {why}", g.label()),
+            )
+            .help("move the bind mount to the clones that need it (a template's clones get their own mount points)"),
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The container reader: `phoenix_lxc_configs.json`, its root globals and every
 //! container's fields, checked and typed (`id_maps` and the map as a whole by
-//! `idmap`).
+//! `idmap`, the interfaces by `net`, the fields whose meaning changed over the
+//! shell tool's eras by `eras`).
 
 use serde_json::{Map, Value};
 
@@ -9,8 +10,8 @@ use super::guest;
 use super::idmap;
 use super::model::{Definitions, Guest, GuestKind};
 use super::read::{self, Reader, join, quote};
-use super::settings::{Apparmor, BindMount, TemplateModel, Volume};
-use super::values;
+use super::settings::{Apparmor, BindMount, Volume};
+use super::{eras, net, values};
 
 pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
     let Value::Object(mut root) = root else {
@@ -65,33 +66,21 @@ pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnost
             continue;
         };
         let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &obj);
-        read_ct_fields(&mut r, &obj, &mut guest);
+        read_ct_fields(&mut r, &defs.host, &obj, &mut guest);
         defs.guests.insert(id, guest::finish(guest, obj));
     }
 }
 
-fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
+fn read_ct_fields(
+    r: &mut Reader,
+    host: &Map<String, Value>,
+    raw: &Map<String, Value>,
+    g: &mut Guest,
+) {
     let p = g.path.clone();
     let p = p.as_str();
-    let template = r.s(raw, p, "template");
-    if template.is_none()
-        && Reader::get(raw, "clone_from_ctid").is_none()
-        && Reader::get(raw, "template").is_none()
-    {
-        r.error(
-            p,
-            "neither `template` nor `clone_from_ctid` is set",
-            "give the container an OS template to create it from, or a container to clone",
-        );
-    }
-    g.shape.os_template = template.map(str::to_string);
-    let is_template = r.bool(raw, p, "is_template").unwrap_or(false);
-    if let Some(name) = r.str(raw, p, "template_snapshot_name") {
-        values::check_snapshot_name(r, &join(p, "template_snapshot_name"), &name);
-        g.template = TemplateModel::Snapshot { name };
-    } else if is_template {
-        g.template = TemplateModel::Converted;
-    }
+    eras::os_template(r, host, raw, g);
+    g.template = eras::template_model(r, raw, p);
     g.shape.unprivileged = r.bool(raw, p, "unprivileged").unwrap_or(false);
     g.shape.storage_pool = r.str(raw, p, "storage_pool");
     let s = &mut g.settings;
@@ -113,7 +102,7 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
         manages_nesting,
     };
     g.bootstrap_ca_url = r.str(raw, p, "bootstrap_ca_url");
-    g.settings.pct_features = r.str_list(raw, p, "pct_options");
+    g.settings.pct_features = eras::pct_features(r, raw, p);
     g.settings.lxc_options = r.str_list(raw, p, "lxc_options");
     g.shape.id_maps = idmap::read_id_maps(r, raw, p);
     let id_maps_given = Reader::get(raw, "id_maps")
@@ -126,47 +115,12 @@ fn read_ct_fields(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
         id_maps_given,
         &g.settings.lxc_options,
     );
-    if let Some(mac) = r.s(raw, p, "mac_address") {
-        g.net.mac = values::check_mac(r, &join(p, "mac_address"), mac).map(|_| mac.to_string());
-    }
-    if let Some(net) = r.object(raw, p, "network_config") {
-        read_interface(r, net, &join(p, "network_config"), &mut g.net);
-    }
-    if let Some(net) = r.object(raw, p, "secondary_network_config") {
-        let mut second = super::settings::Network::default();
-        read_interface(r, net, &join(p, "secondary_network_config"), &mut second);
-        g.net1 = Some(second);
-    }
+    net::read_ct_networks(r, raw, g);
     if let Some(gpu) = r.s(raw, p, "gpu_assignment") {
         g.devices.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), gpu);
     }
     read_mounts(r, raw, g);
     g.firewall = guest::read_firewall(r, raw, p);
-}
-
-/// One interface object (`network_config`, `secondary_network_config`): its
-/// `hwaddr`, when given, overrides the container's `mac_address`, as in the
-/// shell tool from 2025-11.
-fn read_interface(
-    r: &mut Reader,
-    net: &Map<String, Value>,
-    np: &str,
-    to: &mut super::settings::Network,
-) {
-    to.name = r.str(net, np, "name");
-    to.bridge = r.str(net, np, "bridge");
-    r.s(net, np, "gw");
-    let nameservers = r.s(net, np, "nameservers");
-    to.nameservers = nameservers.map(name_list).unwrap_or_default();
-    if let Some(ip) = r.s(net, np, "ip") {
-        to.ip = values::check_ip(r, &join(np, "ip"), ip);
-    }
-    if let Some(gw) = net.get("gw").and_then(Value::as_str) {
-        to.gateway = values::check_plain_ip(r, &join(np, "gw"), gw);
-    }
-    if let Some(mac) = r.s(net, np, "hwaddr") {
-        to.mac = values::check_mac(r, &join(np, "hwaddr"), mac).map(|_| mac.to_string());
-    }
 }
 
 /// `mount_points`, `zfs_volumes` and `volumes`.
@@ -252,13 +206,4 @@ fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
             }
         }
     }
-}
-
-/// Name servers as written (`"10.0.0.13"`, `"10.0.0.13, 1.1.1.1"`), one per entry.
-pub(crate) fn name_list(text: &str) -> Vec<String> {
-    text.split([',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }

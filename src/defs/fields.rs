@@ -11,12 +11,21 @@
 //!   the application script, so they are inputs of the `app` step.
 //!
 //! `features`, `application_script` and `health_checks` name scripts; the steps that
-//! run them consume the scripts' bytes (see `key`).
+//! run them consume the scripts' bytes (see `key`). Two fields of the oldest era are
+//! classified by their value or under another name ([`key_entry`]): `features` written
+//! as a Proxmox feature string is a setting, and `clone_from_template_ctid` is
+//! `clone_from_ctid` (see `eras`).
+
+use serde_json::Value;
+
+use super::model::GuestKind;
 
 /// Container fields that decide what the guest *is*.
 pub const CT_DEFINE: &[&str] = &[
     "template",
+    "template_file",
     "clone_from_ctid",
+    "clone_from_template_ctid",
     "unprivileged",
     "storage_pool",
     "id_maps",
@@ -254,6 +263,23 @@ fn classify(
         Class::Structural
     } else {
         Class::App
+    }
+}
+
+/// How one field of a guest's definition enters the keys: the step class and the
+/// name it enters under. Mostly [`classify_ct`] / [`classify_vm`] and the field's own
+/// name; the eras make two exceptions for containers. `features` written as a Proxmox
+/// feature string (2025-08: `"nesting=1,keyctl=1"`) is the `--features` setting, so it
+/// is configure-class; and `clone_from_template_ctid` (2025-08-29) enters as
+/// `clone_from_ctid`, so renaming it to the modern field changes no key.
+pub fn key_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) -> (Class, &'a str) {
+    match kind {
+        GuestKind::Ct if field == "features" && super::eras::is_feature_string(value) => {
+            (Class::Configure, field)
+        }
+        GuestKind::Ct if field == super::eras::CLONE_ALIAS => (Class::Define, "clone_from_ctid"),
+        GuestKind::Ct => (classify_ct(field), field),
+        GuestKind::Vm => (classify_vm(field), field),
     }
 }
 

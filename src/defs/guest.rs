@@ -5,13 +5,13 @@
 
 use serde_json::{Map, Value};
 
-use super::diag;
 use super::fields::{self, Class};
 use super::layout;
 use super::model::{Guest, GuestKind, HealthCheck};
 use super::read::{self, Reader, join, quote};
 use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
 use super::values;
+use super::{diag, eras};
 
 /// Read the fields every guest has. The kind's own reader comes next, then [`finish`].
 pub(crate) fn read_common(
@@ -75,14 +75,21 @@ pub(crate) fn read_common(
         }
     }
 
-    let clone_key = if kind == GuestKind::Ct {
-        "clone_from_ctid"
-    } else {
-        "clone_from_vmid"
+    let clone_from = match kind {
+        GuestKind::Ct => eras::clone_source(r, raw, p),
+        GuestKind::Vm => r
+            .id(raw, p, "clone_from_vmid")
+            .map(|src| (src, join(p, "clone_from_vmid"))),
     };
-    let clone_from = r.id(raw, p, clone_key).map(|src| (src, join(p, clone_key)));
     let dependencies = r.id_list(raw, p, "dependencies");
-    let features = r.str_list(raw, p, "features");
+    // A container's 2025-08 feature string is a setting, read with `pct_options`.
+    let feature_string =
+        kind == GuestKind::Ct && Reader::get(raw, "features").is_some_and(eras::is_feature_string);
+    let features = if feature_string {
+        Vec::new()
+    } else {
+        r.str_list(raw, p, "features")
+    };
     for (i, f) in features.iter().enumerate() {
         if !layout::is_plain_file_name(f) || f.contains('.') {
             r.error(

@@ -216,3 +216,22 @@ pub fn zfs_storage_ids(host: &Map<String, Value>) -> Vec<String> {
     ids.dedup();
     ids
 }
+
+/// The storage that holds OS template tarballs (`vztmpl`), where a container's
+/// `template_file` is found: `proxmox_storage_ids.fastData_shared_iso`, the entry the
+/// shell tool downloaded templates to (`pveam download`, reference §2.1), else the
+/// one entry whose name ends in `iso`, if there is exactly one.
+pub fn iso_storage_id(host: &Map<String, Value>) -> Option<String> {
+    let ids = lookup(host, "proxmox_storage_ids")?.as_object()?;
+    if let Some(id) = ids.get("fastData_shared_iso").and_then(Value::as_str) {
+        return Some(id.to_string());
+    }
+    let mut isos = ids
+        .iter()
+        .filter(|(k, _)| k.to_ascii_lowercase().ends_with("iso"))
+        .filter_map(|(_, v)| v.as_str());
+    match (isos.next(), isos.next()) {
+        (Some(id), None) => Some(id.to_string()),
+        _ => None,
+    }
+}

@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use super::diag::{Diagnostic, Diagnostics};
 use super::layout::{self, Layout};
 use super::model::Definitions;
-use super::read::{self, quote};
-use super::{checks, ct, dupkeys, hypervisor, vm};
+use super::read;
+use super::{checks, ct, dupkeys, dupreport, hypervisor, vm};
 
 /// Read a definitions directory. Always returns what could be read, with every
 /// problem found on the way; callers decide whether errors stop them.
@@ -39,32 +39,48 @@ pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
         return (defs, diags);
     }
 
-    if let Some(Value::Object(host)) = read_json(dir, &defs.hypervisor_file, true, &mut diags) {
+    let file = |rel: &str, required, guests| JsonFile {
+        rel: rel.to_string(),
+        required,
+        guests,
+    };
+    let host_file = file(&defs.hypervisor_file, true, None);
+    if let Some(Value::Object(host)) = read_json(dir, &host_file, &mut diags) {
         defs.host = host;
     }
     hypervisor::read_host(&mut defs, &mut diags);
-    if let Some(lxc) = read_json(dir, &defs.lxc_file, true, &mut diags) {
+    let lxc_file = file(&defs.lxc_file, true, Some("lxc_configs"));
+    if let Some(lxc) = read_json(dir, &lxc_file, &mut diags) {
         ct::read_lxc(&mut defs, lxc, &mut diags);
     }
-    if let Some(vms) = read_json(dir, &defs.vm_file, false, &mut diags) {
+    let vm_file = file(&defs.vm_file, false, Some("vms"));
+    if let Some(vms) = read_json(dir, &vm_file, &mut diags) {
         vm::read_vms(&mut defs, vms, &mut diags);
     }
     checks::check_references(&defs, &mut diags);
     checks::check_duplicates(&defs, &mut diags);
     checks::check_inherited_raw_lines(&defs, &mut diags);
     checks::check_template_snapshots(&defs, &mut diags);
+    checks::check_template_conversions(&defs, &mut diags);
     checks::check_firewall_policies(&defs, &mut diags);
     checks::check_clone_disk_sizes(&defs, &mut diags);
     checks::check_control_characters(&defs, &mut diags);
     (defs, diags)
 }
 
-pub(crate) fn read_json(
-    dir: &Path,
-    rel: &str,
-    required: bool,
-    diags: &mut Diagnostics,
-) -> Option<Value> {
+/// One definition file to read.
+pub(crate) struct JsonFile {
+    /// Relative to the definitions directory.
+    pub rel: String,
+    /// Whether its absence is an error.
+    pub required: bool,
+    /// The top-level key whose values are guests (`lxc_configs`, `vms`): a key written
+    /// twice under it with two values is an error, elsewhere a warning (`dupreport`).
+    pub guests: Option<&'static str>,
+}
+
+pub(crate) fn read_json(dir: &Path, file: &JsonFile, diags: &mut Diagnostics) -> Option<Value> {
+    let (rel, required) = (file.rel.as_str(), file.required);
     let path = dir.join(rel);
     let text = match fs::read(&path) {
         Ok(bytes) => bytes,
@@ -93,13 +109,7 @@ pub(crate) fn read_json(
     );
     match parsed {
         Ok(v) if v.is_object() => {
-            for path in duplicates {
-                let key = path.rsplit(['.', '[']).next().unwrap_or(&path).to_string();
-                diags.push(
-                    Diagnostic::error(rel, path, format!("key `{}` appears twice in the same object", quote(&key)))
-                        .help("JSON keeps only the last one, so the first would be silently lost: rename or merge them"),
-                );
-            }
+            dupreport::report(rel, text, file.guests, &duplicates, diags);
             Some(v)
         }
         Ok(other) => {

@@ -17,13 +17,19 @@
 //! | [`settings`] | the typed values of a guest |
 //! | `load` | [`load`]: the files read and parsed, the readers run |
 //! | `hypervisor` | the hypervisor file's checks |
-//! | `guest`, `ct`, `vm` | what every guest has; the container reader; the VM reader |
+//! | `guest`, `ct`, `net`, `vm` | what every guest has; the container reader and its interfaces; the VM reader |
+//! | `eras` | the fields whose meaning changed over the shell tool's eras, read into one model |
+//! | `dupkeys`, `dupreport` | keys written twice in one object: where, and the warning or error each deserves |
 //! | [`idmap`] | a container's `id_maps`, checked, and its effective id map ([`IdMap`]) |
 
 pub mod checks;
 mod ct;
 pub mod diag;
 mod dupkeys;
+mod dupreport;
+mod eras;
+#[cfg(test)]
+mod eras_tests;
 pub mod fields;
 mod guest;
 pub mod host;
@@ -32,6 +38,7 @@ pub mod idmap;
 pub mod layout;
 mod load;
 pub mod model;
+mod net;
 pub(crate) mod read;
 pub mod settings;
 mod snapshots;
@@ -51,4 +58,4 @@ pub use settings::{
     Apparmor, BindMount, CloudImage, Devices, Direction, Firewall, FirewallRule, IpConfig, Mounts,
     Network, NfsMount, RuleAction, Settings, Shape, TemplateModel, Volume,
 };
-pub use snapshots::snapshot_blocker;
+pub use snapshots::{snapshot_blocker, template_blocker};

@@ -17,8 +17,14 @@ use super::idmap::IdRange;
 /// cloned, so changing them means replacing the guest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shape {
-    /// A container's OS template tarball (`template`), for `pct create`.
+    /// A container's OS template tarball, for `pct create`: its `template` (a path or
+    /// volume ID), or `<storage>:vztmpl/<template_file>` (see `template_storage`).
+    /// A clone's is not used.
     pub os_template: Option<String>,
+    /// The ISO storage a container's `template_file` was found on (from the
+    /// hypervisor file's `proxmox_storage_ids`); `None` when `template_file` is not
+    /// what the container is created from.
+    pub template_storage: Option<String>,
     /// The cloud image a template VM is made from.
     pub image: Option<CloudImage>,
     /// Storage of the root disk. Containers: `storage_pool`; VMs:

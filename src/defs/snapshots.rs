@@ -1,4 +1,5 @@
-//! Where Proxmox can take a container's snapshots, read from the definitions.
+//! Where Proxmox can take a container's snapshots, and which containers it can
+//! convert into templates, read from the definitions.
 //!
 //! `pct snapshot` checks every volume of the container (pve-container
 //! `PVE::LXC::Config::has_feature('snapshot', ...)`, called from pve-guest-common
@@ -11,6 +12,13 @@
 //!
 //! Storages phoenix cannot see the type of (made by hand on the host) are taken to
 //! have snapshots; the backend then finds out at build time.
+//!
+//! `pct template` asks the same of every volume for the `template` feature
+//! (pve-container `PVE::LXC::template_create` dies "Template feature is not
+//! available for '<volid>'" when pve-storage `PVE::Storage::volume_has_feature(...,
+//! 'template', ...)` is false). For a bind mount the "volume" is a host path, which
+//! `volume_has_feature` answers with `undef`; directory storages do have the
+//! feature (`PVE::Storage::Plugin::volume_has_feature`: raw and subvol).
 
 use super::{Definitions, Guest, GuestKind, host};
 
@@ -34,5 +42,18 @@ pub fn snapshot_blocker(defs: &Definitions, g: &Guest) -> Option<String> {
         .find(|s| dirs.contains(s))?;
     Some(format!(
         "storage `{on_dir}` is a directory storage: container volumes there have no snapshots"
+    ))
+}
+
+/// Why Proxmox cannot convert this guest into a template (`pct template`), or
+/// `None` where it can: a container's bind mount (see the module doc).
+pub fn template_blocker(g: &Guest) -> Option<String> {
+    if g.kind != GuestKind::Ct {
+        return None;
+    }
+    let b = g.mounts.binds.first()?;
+    Some(format!(
+        "bind mount `{}` at `{}`: `pct template` refuses it (\"Template feature is not available for '{}'\")",
+        b.host_path, b.container_path, b.host_path
     ))
 }

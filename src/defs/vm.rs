@@ -4,10 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use super::ct;
 use super::diag::Diagnostics;
 use super::guest::{self, scalar_text};
 use super::model::{Definitions, Guest, GuestKind};
+use super::net;
 use super::read::{self, Reader, join};
 use super::settings::{CloudImage, NfsMount, TemplateModel};
 use super::values;
@@ -175,7 +175,7 @@ fn read_vm_fields(
     if let Some(net) = r.object(raw, p, "network_config") {
         let np = join(p, "network_config");
         let nameservers = r.s(net, &np, "nameserver");
-        g.net.nameservers = nameservers.map(ct::name_list).unwrap_or_default();
+        g.net.nameservers = nameservers.map(net::name_list).unwrap_or_default();
         if let Some(ip) = r.s(net, &np, "ip") {
             g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
             if g.net.static_address().is_some() && !net.contains_key("gw") {

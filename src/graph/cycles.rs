@@ -41,12 +41,13 @@ pub(super) fn report(defs: &Definitions, graph: &Graph) -> Diagnostics {
             .map_or(EdgeKind::Depends, |(_, k)| k);
         let (file, path) = match first.guest_id().and_then(|id| defs.guest(id)) {
             Some(g) => {
-                let field = match kind {
-                    EdgeKind::Clone if g.kind == crate::defs::GuestKind::Ct => "clone_from_ctid",
-                    EdgeKind::Clone => "clone_from_vmid",
-                    _ => "dependencies",
+                // The clone source's path names the field as written
+                // (`clone_from_template_ctid` in the oldest files).
+                let path = match (kind, &g.clone_from) {
+                    (EdgeKind::Clone, Some((_, path))) => path.clone(),
+                    _ => format!("{}.dependencies", g.path),
                 };
-                (g.file.clone(), format!("{}.{field}", g.path))
+                (g.file.clone(), path)
             }
             None => (defs.hypervisor_file.clone(), String::new()),
         };

@@ -29,16 +29,15 @@ impl FieldManifests {
     /// interpreted fields by their class, application fields in `app`. `null` is
     /// absent, as it was for the shell tool.
     fn of(g: &Guest) -> FieldManifests {
-        let classify = match g.kind {
-            GuestKind::Ct => fields::classify_ct,
-            GuestKind::Vm => fields::classify_vm,
-        };
         let mut m = FieldManifests::default();
         for (field, value) in &g.definition {
             if value.is_null() {
                 continue;
             }
-            let target = match classify(field) {
+            // By value as well as name: a container's 2025-08 feature string is a
+            // setting, and an old field name enters as the modern one.
+            let (class, field) = fields::key_entry(g.kind, field, value);
+            let target = match class {
                 Class::Define => &mut m.define,
                 Class::Configure => &mut m.configure,
                 Class::Feature => &mut m.feature,
@@ -46,7 +45,7 @@ impl FieldManifests {
                 // The application fields, unknown ones included, below.
                 Class::App | Class::Structural => continue,
             };
-            target.insert(field.clone(), canon::canonical(field, value));
+            target.insert(field.to_string(), canon::canonical(field, value));
         }
         for (field, value) in &g.app_fields {
             if !value.is_null() {
@@ -85,6 +84,11 @@ impl Ctx<'_> {
             if let Some(snap) = source.template.snapshot_name() {
                 define.insert("clone snapshot".into(), text("snapshot", snap));
             }
+        }
+        if let Some(storage) = &g.shape.template_storage {
+            // `template_file` is written as a file name; the storage it is found
+            // on comes from the hypervisor file.
+            define.insert("template storage".into(), text("template_file", storage));
         }
         if g.kind == GuestKind::Vm {
             vm_defaults(g, &mut define, &mut configure);

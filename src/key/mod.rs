@@ -10,9 +10,9 @@
 //!
 //! | step | inputs |
 //! |---|---|
-//! | `define` (ct) | `kind`, define fields (`template`, `clone_from_ctid`, `unprivileged`, `storage_pool`, `id_maps`); for a clone: `clone source ct:N` = the source's output key and `clone snapshot` = its `template_snapshot_name` |
+//! | `define` (ct) | `kind`, define fields (`template`, `template_file` and the `template storage` it is found on, `clone_from_ctid` (also as `clone_from_template_ctid`), `unprivileged`, `storage_pool`, `id_maps`); for a clone: `clone source ct:N` = the source's output key and `clone snapshot` = its `template_snapshot_name` |
 //! | `define` (vm) | `kind`, VM define fields, `storage` (`vm_defaults.storage_pool`), `ubuntu_release` and (without their own) `vm_defaults.disk_size_gb` for templates, clone source key |
-//! | `configure` | the settings fields; VMs use `vm_defaults` for missing cores and memory. Not chained: settings never make content stale |
+//! | `configure` | the settings fields (a container's 2025-08 `features` string among them); VMs use `vm_defaults` for missing cores and memory. Not chained: settings never make content stale |
 //! | `feature:NAME` | `script <path>` = blake3 of the script's bytes, `global <key>` for each root key of the LXC file, `bootstrap_ca_url`, and for `nvidia` the host's `nvidia_driver.version` |
 //! | `app` | `script <path>`, `health <name>` (script hash and arguments), and every application field: everything phoenix does not interpret, unknown fields included |
 //! | `snapshot` (ct) / `template` (vm) | snapshot name, lifecycle flag |

@@ -179,7 +179,8 @@ const CASES: &[Case] = &[
         code: 3,
         graph: 3,
         expect: &[
-            "phoenix_lxc_configs.json: lxc_configs.950.clone_from_ctid: clone source ct:900 has no `template_snapshot_name`",
+            "phoenix_lxc_configs.json: lxc_configs.950.clone_from_ctid: clone source ct:900 is not a template",
+            "\"template_snapshot_name\" (its clones start from that snapshot) or \"is_template\": true",
         ],
     },
     Case {
@@ -193,7 +194,62 @@ const CASES: &[Case] = &[
         code: 3,
         graph: 3,
         expect: &[
-            "phoenix_lxc_configs.json: lxc_configs.950: key `950` appears twice in the same object",
+            "phoenix_lxc_configs.json: lxc_configs.950: key `950` is written twice with different values: `{\"application_script\":\"app.sh\",",
+            "at 22:5, `{\"clone_from_ctid\":\"900\",\"memory_mb\":1024,\"name\":\"app-copy\"}` at 49:5",
+            "jq, and so the shell tool, used the last one and dropped the first (they differ in `application_script`,",
+        ],
+    },
+    Case {
+        dir: "29-duplicate-field-different-values",
+        code: 3,
+        graph: 3,
+        expect: &[
+            "phoenix_lxc_configs.json: lxc_configs.950.cores: key `cores` is written twice with different values: `4` at 26:7, `2` at 41:7",
+        ],
+    },
+    Case {
+        dir: "30-duplicate-keys-warn",
+        code: 0,
+        graph: 0,
+        expect: &[
+            "warning: phoenix_hypervisor_config.json: author: key `author` is written twice with different values: `\"first\"` at 3:3, `\"second\"` at 4:3",
+            "the last one (4:3) is used, as jq does",
+            "warning: phoenix_lxc_configs.json: lxc_configs.950.cores: key `cores` is written twice with the same value, at 26:7 and 41:7; the last one is used, as jq does",
+        ],
+    },
+    Case {
+        dir: "31-converted-template-with-bind-mount",
+        code: 3,
+        graph: 3,
+        expect: &[
+            "phoenix_lxc_configs.json: lxc_configs.900.is_template: Proxmox cannot convert ct:900 into a template: bind mount `/srv/shared` at `/shared`",
+            "Template feature is not available for '/srv/shared'",
+        ],
+    },
+    Case {
+        dir: "32-clone-source-given-twice",
+        code: 3,
+        graph: 3,
+        expect: &[
+            "phoenix_lxc_configs.json: lxc_configs.950.clone_from_template_ctid: `clone_from_template_ctid` says 901 but `clone_from_ctid` says 900",
+        ],
+    },
+    Case {
+        dir: "33-template-file-without-iso-storage",
+        code: 3,
+        graph: 3,
+        expect: &[
+            "phoenix_lxc_configs.json: lxc_configs.900.template_file: no ISO storage is known to find `ubuntu-24.04-standard_24.04-2_amd64.tar.zst` on",
+            "\"proxmox_storage_ids\": { \"fastData_shared_iso\": \"<storage ID>\" }",
+        ],
+    },
+    Case {
+        dir: "34-conflicting-proxmox-features",
+        code: 3,
+        graph: 3,
+        expect: &[
+            "phoenix_lxc_configs.json: lxc_configs.900.features: Proxmox feature `keyctl` is `keyctl=1` here but `keyctl=0` at lxc_configs.900.pct_options[0]",
+            "warning: phoenix_lxc_configs.json: lxc_configs.900.features: `features` is a Proxmox feature string (`nesting=1,keyctl=1`): read as `pct_options`",
         ],
     },
     Case {

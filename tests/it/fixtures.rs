@@ -31,8 +31,12 @@ fn edges(defs: &Path) -> BTreeSet<(String, String, String)> {
 }
 
 #[test]
-fn both_fixture_sets_load_unchanged() {
-    for name in ["phoenix-2025-09", "phoenix-2025-11"] {
+fn every_fixture_set_loads_unchanged() {
+    for name in [
+        "phoenix-2025-09",
+        "phoenix-2025-11",
+        "phoenix-2025-11-templates",
+    ] {
         let Some(dir) = fixture(name) else { return };
         // As they are (JSON only): graph draws them, warning about the missing scripts.
         let out = phoenix().defs(&dir).args(["graph"]).run().success();
@@ -46,7 +50,7 @@ fn both_fixture_sets_load_unchanged() {
                 "{name}: unexpected error {line}"
             );
         }
-        // With scripts beside a copy of the JSON, everything is valid.
+        // With scripts beside a copy of the JSON, everything is valid: warnings only.
         let copy = defs_with_scripts(&dir);
         let out = phoenix()
             .defs(copy.path())
@@ -54,7 +58,95 @@ fn both_fixture_sets_load_unchanged() {
             .run()
             .success();
         assert!(out.stdout.starts_with("ok:"), "{}", out.stdout);
+        assert!(!out.stderr.contains("error"), "{name}: {}", out.stderr);
     }
+}
+
+/// The newest set (`rootesting`, 2025-11-25): converted templates 900, 901 and 911,
+/// snapshot templates 910 and 912, clones of both kinds, a second interface,
+/// `template_file` beside a clone source.
+#[test]
+fn fixture_2025_11_templates_has_the_reference_edges_and_template_models() {
+    let Some(dir) = fixture("phoenix-2025-11-templates") else {
+        return;
+    };
+    let e = edges(&dir);
+    let guest_edges: BTreeSet<(String, String, String)> =
+        e.iter().filter(|(_, _, k)| k != "host").cloned().collect();
+    // Reference §6.2 (`35c465b`): 901<900, 910<901, 911<901, 912<911, 801/802<911,
+    // 101/102/103<900, 914/917<901, and the files' `dependencies`.
+    let clones = [
+        ("ct:901", "ct:900"),
+        ("ct:910", "ct:901"),
+        ("ct:911", "ct:901"),
+        ("ct:912", "ct:911"),
+        ("ct:801", "ct:911"),
+        ("ct:802", "ct:911"),
+        ("ct:101", "ct:900"),
+        ("ct:102", "ct:900"),
+        ("ct:103", "ct:900"),
+        ("ct:914", "ct:901"),
+        ("ct:917", "ct:901"),
+        ("vm:1001", "vm:9000"),
+        ("vm:1002", "vm:9000"),
+    ];
+    let depends = [
+        ("ct:101", "ct:103"),
+        ("ct:102", "ct:101"),
+        ("ct:801", "ct:103"),
+        ("ct:801", "vm:1002"),
+        ("ct:802", "vm:1002"),
+        ("ct:901", "vm:1002"),
+        ("ct:910", "ct:103"),
+        ("ct:911", "ct:103"),
+        ("ct:912", "ct:103"),
+        ("ct:914", "vm:1002"),
+        ("ct:917", "vm:1002"),
+        ("vm:1001", "ct:102"),
+        ("vm:1002", "vm:1001"),
+    ];
+    let expected: BTreeSet<(String, String, String)> = clones
+        .iter()
+        .map(|(f, t)| (*f, *t, "clone"))
+        .chain(depends.iter().map(|(f, t)| (*f, *t, "depends")))
+        .map(|(f, t, k)| (f.to_string(), t.to_string(), k.to_string()))
+        .collect();
+    assert_eq!(guest_edges, expected);
+
+    // Which templates are converted and which snapshot, and what the 2025-11 fields
+    // became.
+    let (defs, diags) = phoenix::defs::load(&dir);
+    let model = |id| defs.guest(id).unwrap().template.clone();
+    for id in [900, 901, 911] {
+        assert_eq!(
+            model(id),
+            phoenix::defs::TemplateModel::Converted,
+            "ct:{id}"
+        );
+    }
+    for id in [910, 912] {
+        assert_eq!(model(id).snapshot_name(), Some("final-form"), "ct:{id}");
+    }
+    let g101 = defs.guest(101).unwrap();
+    let net1 = g101.net1.as_ref().unwrap();
+    assert_eq!(net1.bridge.as_deref(), Some("vmbr100"));
+    assert_eq!(net1.mac.as_deref(), Some("02:00:00:00:01:02"));
+    assert_eq!(g101.net.ip, Some(phoenix::defs::IpConfig::Dhcp));
+    assert_eq!(g101.net.mac.as_deref(), Some("02:00:00:00:01:01"));
+    assert_eq!(g101.shape.template_storage, None, "101 is a clone");
+    let warnings: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "lxc_configs.101.template_file: `template_file` is not used: the container is cloned"
+        )),
+        "{warnings:#?}"
+    );
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.contains("unknown field `template_file`")),
+        "{warnings:#?}"
+    );
 }
 
 #[test]

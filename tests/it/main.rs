@@ -12,6 +12,7 @@ mod broken;
 mod build_sim;
 mod e2e_lxc;
 mod e2e_lxc_templates;
+mod eras;
 mod fixture_plans;
 mod fixtures;
 mod golden_keys;

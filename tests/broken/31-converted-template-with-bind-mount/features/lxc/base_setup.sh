@@ -1,0 +1,3 @@
+#!/bin/sh
+# features/lxc/base_setup.sh
+exit 0

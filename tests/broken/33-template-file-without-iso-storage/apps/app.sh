@@ -1,0 +1,3 @@
+#!/bin/sh
+# apps/app.sh
+exit 0
