@@ -285,23 +285,48 @@ fn list_names(defs: &Definitions, dir: &str) -> Vec<String> {
         .collect()
 }
 
-/// A snapshot template Proxmox cannot snapshot (a bind mount, a directory storage)
-/// can never give its clones their snapshot: say so before a build finds out.
-pub(crate) fn check_template_snapshots(defs: &Definitions, diags: &mut Diagnostics) {
+/// A snapshot template Proxmox cannot snapshot (a bind mount, a directory
+/// storage) can never give its clones their snapshot: an error where a guest
+/// clones it. Where none does, the name is all there is to the template (the
+/// November 2025 files name `final-form`, the lifecycle snapshot, on such
+/// guests): the guest is built as a plain container, without the snapshot Proxmox
+/// would refuse, and a warning says so.
+pub(crate) fn check_template_snapshots(defs: &mut Definitions, diags: &mut Diagnostics) {
+    let mut plain = Vec::new();
     for g in defs.guests.values() {
         let (Some(snap), Some(why)) =
             (g.template.snapshot_name(), super::snapshot_blocker(defs, g))
         else {
             continue;
         };
-        diags.push(
-            Diagnostic::warning(
-                &g.file,
-                format!("{}.template_snapshot_name", g.path),
-                format!("Proxmox cannot take snapshot `{snap}` of {}: {why}", g.label()),
-            )
-            .help("its build stops at the template snapshot and its clones cannot be made: move the bind mount to the clones, or the container to ZFS or LVM-thin storage"),
+        let clones: Vec<String> = defs
+            .guests
+            .values()
+            .filter(|c| c.clone_from.as_ref().is_some_and(|(id, _)| *id == g.id) && c.id != g.id)
+            .map(Guest::label)
+            .collect();
+        let path = format!("{}.template_snapshot_name", g.path);
+        let message = format!(
+            "Proxmox cannot take snapshot `{snap}` of {}: {why}",
+            g.label()
         );
+        if clones.is_empty() {
+            diags.push(
+                Diagnostic::warning(&g.file, path, format!("{message}; nothing clones {}, so it is built as a plain container, without that snapshot", g.label()))
+                    .help("to make it a template, move the bind mount to its clones, or the container to ZFS or LVM-thin storage"),
+            );
+            plain.push(g.id);
+        } else {
+            diags.push(
+                Diagnostic::error(&g.file, path, format!("{message}, and {} clone{} it from that snapshot", clones.join(", "), if clones.len() == 1 { "s" } else { "" }))
+                    .help("move the bind mount to the clones, or the container to ZFS or LVM-thin storage"),
+            );
+        }
+    }
+    for id in plain {
+        if let Some(g) = defs.guests.get_mut(&id) {
+            g.template = super::TemplateModel::None;
+        }
     }
 }
 

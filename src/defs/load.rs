@@ -60,7 +60,7 @@ pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
     checks::check_references(&defs, &mut diags);
     checks::check_duplicates(&defs, &mut diags);
     checks::check_inherited_raw_lines(&defs, &mut diags);
-    checks::check_template_snapshots(&defs, &mut diags);
+    checks::check_template_snapshots(&mut defs, &mut diags);
     checks::check_template_conversions(&defs, &mut diags);
     checks::check_firewall_policies(&defs, &mut diags);
     checks::check_clone_disk_sizes(&defs, &mut diags);

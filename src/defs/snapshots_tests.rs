@@ -26,6 +26,8 @@ fn bind_mounts_and_directory_storages_block_snapshots_zfs_does_not() {
         "204": ct("tank-ct", json!({ "zfs_volumes": [{ "pool": "tank-files", "size_gb": 1, "mount_point": "/d" }] })),
         "205": ct("tank-ct", json!({ "template_snapshot_name": "t",
                   "mount_points": [{ "host_path": "/srv/a", "container_path": "/a" }] })),
+        "206": ct("tank-files", json!({ "template_snapshot_name": "u" })),
+        "207": { "name": "c7", "clone_from_ctid": "206", "memory_mb": 512 },
     } });
     std::fs::write(dir.path().join(layout::HYPERVISOR_FILE), host.to_string()).unwrap();
     std::fs::write(dir.path().join(layout::LXC_FILE), lxc.to_string()).unwrap();
@@ -49,13 +51,32 @@ fn bind_mounts_and_directory_storages_block_snapshots_zfs_does_not() {
         .filter(|d| !d.is_error())
         .map(ToString::to_string)
         .collect();
+    // Nothing clones 205: it is built without the snapshot, as a plain container.
     assert!(
         warnings
             .iter()
             .any(|w| w.contains("lxc_configs.205.template_snapshot_name")
-                && w.contains("Proxmox cannot take snapshot `t` of ct:205")),
+                && w.contains("Proxmox cannot take snapshot `t` of ct:205")
+                && w.contains("built as a plain container")),
         "{warnings:#?}"
     );
+    assert!(!defs.guest(205).unwrap().template.is_template());
+    // 207 clones 206 from a snapshot Proxmox cannot take: an error, naming it.
+    let errors: Vec<String> = diags
+        .0
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("lxc_configs.206.template_snapshot_name")
+                && e.contains("Proxmox cannot take snapshot `u` of ct:206")
+                && e.contains("ct:207 clones it")),
+        "{errors:#?}"
+    );
+    assert!(defs.guest(206).unwrap().template.is_template());
     assert!(
         !warnings.iter().any(|w| w.contains("lxc_configs.201.")),
         "no template, no warning: {warnings:#?}"

@@ -3,7 +3,7 @@
 
 use super::{Job, Worker, now, step_record};
 use crate::backend::{CloneFrom, GuestCtx, Log, OpError, OpResult};
-use crate::defs::{Guest, TemplateModel};
+use crate::defs::{Guest, GuestKind, TemplateModel};
 use crate::exec::events::Outcome;
 use crate::graph::NodeId;
 use crate::plan::ActionKind;
@@ -60,7 +60,11 @@ impl Worker<'_> {
             let Some(key) = key else { continue };
             let chain_idx = job.keys.chain.iter().position(|k| k.step == *step);
             let label = step.to_string();
-            if !matches!(step, Step::Define | Step::Configure | Step::Template) && !started {
+            // A container template is converted as it stands; a VM template starts
+            // first, to be generalised (cloud-init and machine-id cleaned) before
+            // `qm template`.
+            let converts_stopped = *step == Step::Template && g.kind == GuestKind::Ct;
+            if !matches!(step, Step::Define | Step::Configure) && !converts_stopped && !started {
                 self.timed(node, "start", || self.backend.start(&ctx, log))
                     .map_err(|e| (e, steps_run))?;
                 started = true;
