@@ -11,6 +11,7 @@ mod host_storage;
 mod idmap;
 mod replay;
 mod rules;
+mod template_rules;
 mod vms;
 
 use std::ops::Deref;

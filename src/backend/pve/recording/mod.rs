@@ -20,10 +20,12 @@
 //!
 //! The rooms: this module (the [`Recorder`]: what was recorded, under which log),
 //! `model` (the host it answers from: guests, files, ZFS), `firewall` (a guest's
-//! firewall rules as pve-firewall orders them).
+//! firewall rules as pve-firewall orders them), `volumes` (volume names: new,
+//! a template's base, a linked or full clone's).
 
 mod firewall;
 mod model;
+mod volumes;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::volumes;
 use crate::backend::{Inventory, Stamp};
-use crate::defs::{Definitions, GuestKind};
+use crate::defs::{Definitions, GuestKind, TemplateModel};
 use crate::graph::NodeId;
 
 /// The simulated host and what was recorded, by log path.
@@ -73,8 +74,18 @@ impl Host {
                 ..Guest::default()
             };
             guest.config.insert("tags".into(), tags);
+            // A converted template stamped built has been converted (its last step),
+            // and holds no snapshots.
+            let converted = matches!(observed.stamp, Stamp::Built(_))
+                && defs
+                    .guest(id)
+                    .is_some_and(|g| g.template == TemplateModel::Converted);
+            if converted {
+                guest.config.insert("template".into(), "1".into());
+            }
             let mut names = observed.snapshots.clone();
             if names.is_empty()
+                && !converted
                 && let Some(g) = defs.guest(id)
             {
                 names.extend(g.features.iter().map(|f| format!("pre-{f}")));
@@ -219,10 +230,20 @@ impl Host {
                 let Some(new) = rest.first().and_then(|n| n.parse::<u32>().ok()) else {
                     return String::new();
                 };
+                let opts = options(rest);
+                let opt = |name: &str| opts.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+                // pve-container `PVE::API2::LXC` `clone_vm`: linked by default from a
+                // template, full otherwise.
+                let template = g.config.remove("template").is_some_and(|t| t == "1");
+                let linked = opt("full").map_or(template, |f| f != "1");
+                for (k, v) in &mut g.config {
+                    if volumes::is_volume_key(k) {
+                        *v = volumes::cloned(v, id, new, opt("storage"), linked);
+                    }
+                }
                 g.running = false;
                 g.snapshots.clear();
-                g.config.remove("template");
-                for (k, v) in options(rest) {
+                for (k, v) in opts {
                     if matches!(k, "hostname" | "name") {
                         g.config.insert(k.into(), v.into());
                     }
@@ -270,6 +291,11 @@ impl Host {
                 String::new()
             }
             "template" => {
+                for (k, v) in &mut g.config {
+                    if volumes::is_volume_key(k) {
+                        *v = volumes::base(v);
+                    }
+                }
                 g.config.insert("template".into(), "1".into());
                 String::new()
             }
@@ -303,13 +329,11 @@ impl Guest {
                 }
                 continue;
             }
-            let value = match value.split_once(':') {
-                Some((storage, size))
-                    if *key == "rootfs" && size.bytes().all(|b| b.is_ascii_digit()) =>
-                {
-                    format!("{storage}:subvol-{id}-disk-0,size={size}G")
-                }
-                _ => (*value).to_string(),
+            let value = if volumes::is_volume_key(key) && !self.config.contains_key(*key) {
+                let taken: Vec<&String> = self.config.values().collect();
+                volumes::allocate(value, id, &taken)
+            } else {
+                (*value).to_string()
             };
             self.config.insert((*key).to_string(), value);
         }

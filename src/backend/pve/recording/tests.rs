@@ -85,3 +85,75 @@ fn firewall_rules_go_on_top_move_and_come_with_a_clone() {
         ["out-1", "in800"]
     );
 }
+
+/// `pct template`, a linked clone of the template (no `--snapname`, no `--full`),
+/// a full one onto another storage, and the template's stamp afterwards.
+#[test]
+fn a_converted_template_is_cloned_linked_and_stamped() {
+    let rec = Recorder::default();
+    let mut log = Log::sink();
+    let mut ask = |line: &str| rec.run(&cmd(line), None, &mut log).stdout;
+    ask("pct create 900 local:vztmpl/x.tar.zst --rootfs tank:16 --tags phoenix;phx-building");
+    ask("pct snapshot 900 pre-base_setup");
+    ask("pct delsnapshot 900 pre-base_setup");
+    ask("pct template 900");
+    assert!(ask("pct config 900").contains("rootfs: tank:basevol-900-disk-0,size=16G\n"));
+    ask("pct set 900 --tags phoenix;phx-built-ab");
+    let pending = ask("pct pending 900");
+    assert!(
+        pending.contains("cur tags: phoenix;phx-built-ab\n"),
+        "{pending}"
+    );
+    assert!(
+        ask("pct listsnapshot 900").lines().count() == 1,
+        "only `current`"
+    );
+    let listed = ask("pvesh get /cluster/resources");
+    assert!(listed.contains(r#""template":1"#), "{listed}");
+
+    ask("pct clone 900 101 --hostname web");
+    let linked = ask("pct config 101");
+    assert!(
+        linked.contains("rootfs: tank:basevol-900-disk-0/subvol-101-disk-0,size=16G\n")
+            && linked.contains("hostname: web\n")
+            && !linked.contains("template"),
+        "{linked}"
+    );
+    assert_eq!(ask("pct status 101"), "status: stopped\n");
+    ask("pct clone 900 102 --hostname ca --full 1 --storage fast");
+    assert!(ask("pct config 102").contains("rootfs: fast:subvol-102-disk-0,size=16G\n"));
+}
+
+/// A converted template the inventory shows built is a template, without the
+/// `pre-` snapshots its build took and deleted.
+#[test]
+fn an_existing_converted_template_is_seeded_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let lxc = serde_json::json!({ "lxc_configs": {
+        "900": { "name": "base", "template": "local:vztmpl/u.tar.zst", "is_template": true,
+                 "features": ["base_setup"] },
+        "950": { "name": "web", "clone_from_ctid": "900", "features": ["docker"] }
+    } });
+    std::fs::write(dir.path().join("phoenix_hypervisor_config.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("phoenix_lxc_configs.json"), lxc.to_string()).unwrap();
+    let (defs, _) = crate::defs::load(dir.path());
+    let built = |running| crate::inventory::Observed {
+        stamp: crate::inventory::Stamp::Built("ab".into()),
+        proof: None,
+        snapshots: Vec::new(),
+        running,
+    };
+    let inventory: Inventory = [
+        (crate::graph::NodeId::Ct(900), built(false)),
+        (crate::graph::NodeId::Ct(950), built(true)),
+    ]
+    .into_iter()
+    .collect();
+    let rec = Recorder::new("pve", &inventory, &defs);
+    let mut log = Log::sink();
+    let mut ask = |line: &str| rec.run(&cmd(line), None, &mut log).stdout;
+    assert!(ask("pct config 900").contains("template: 1\n"));
+    assert!(!ask("pct listsnapshot 900").contains("pre-base_setup"));
+    assert!(!ask("pct config 950").contains("template"));
+    assert!(ask("pct listsnapshot 950").contains("pre-docker"));
+}
