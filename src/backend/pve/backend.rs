@@ -72,6 +72,12 @@ impl Backend for Pve {
         self.all(&cmds[1..], g.timeout, log)
     }
 
+    /// The guest's settings, in place. A converted container template takes them
+    /// as any container does: pve-container `PVE::API2::LXC::Config` `update_vm`
+    /// (`pct set`, its stamp's `--tags` too) and `PVE::API2::LXC` `resize_vm` do
+    /// not look at `template`, and nothing here starts it (pending changes and raw
+    /// lines restart only a running guest). Only a mount point is refused on one
+    /// (see [`refuse_template_mounts`]).
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let id = g.guest.id.to_string();
         let cmds = match g.guest.kind {

@@ -12,6 +12,7 @@ mod idmap;
 mod replay;
 mod rules;
 mod template_rules;
+mod templates;
 mod vms;
 
 use std::ops::Deref;
