@@ -1,5 +1,6 @@
-//! Every `pct`, `qm` and `pvesh` command line the pve backend would run, for both
-//! fixture sets and the bundled definitions, checked against the Proxmox API schema.
+//! Every `pct`, `qm` and `pvesh` command line the pve backend would run, for the
+//! fixture sets and the bundled definitions, checked against the Proxmox API
+//! schema; the dry run's command sequences.
 
 use std::path::Path;
 
@@ -84,7 +85,11 @@ fn all_commands(defs: &Path) -> Vec<Cmd> {
 fn every_emitted_command_is_valid_for_the_proxmox_api() {
     let Some(schema) = schema() else { return };
     let mut trees = vec![("graph-defs".to_string(), bundled_defs(), None)];
-    for name in ["phoenix-2025-09", "phoenix-2025-11"] {
+    for name in [
+        "phoenix-2025-09",
+        "phoenix-2025-11",
+        "phoenix-2025-11-templates",
+    ] {
         let Some(site) = Site::fixture(name) else {
             return;
         };
@@ -321,4 +326,102 @@ fn command_sequences_for_build_memory_change_feature_change_and_replace() {
         "{replace}"
     );
     insta::assert_snapshot!("pve_replace", replace);
+}
+
+/// The newest era (`phoenix-2025-11-templates`): `build --dry-run --backend pve all`
+/// converts 900, 901 and 911 with `pct template` once their features are done,
+/// clones every guest of a converted template linked (no `--snapname`, no
+/// `--full`: Proxmox's default for a template, the template's ZFS storage being
+/// the clone's), stamps the templates afterwards, never starts one after, and
+/// gives 101 its second interface on vmbr100 and a DHCP first one with the
+/// `hwaddr` of its `network_config`.
+#[test]
+fn templates_are_converted_cloned_linked_and_101_gets_net1() {
+    let Some(site) = Site::fixture("phoenix-2025-11-templates") else {
+        return;
+    };
+    let cmds: Vec<String> = dry_run_commands_of(&site.defs)
+        .iter()
+        .map(Cmd::display)
+        .collect();
+    let at = |line: &str| {
+        cmds.iter()
+            .position(|c| c == line)
+            .unwrap_or_else(|| panic!("`{line}` is not in the dry run:\n{}", cmds.join("\n")))
+    };
+    for (template, feature) in [(900, "base_setup"), (901, "nvidia"), (911, "step_cli")] {
+        let converted = at(&format!("pct template {template}"));
+        let last_feature = cmds
+            .iter()
+            .rposition(|c| {
+                c.starts_with(&format!("pct exec {template} -- env")) && c.contains(feature)
+            })
+            .unwrap_or_else(|| panic!("{template} runs {feature}"));
+        assert!(
+            last_feature < converted,
+            "{template} is converted once done"
+        );
+        let stamped = cmds
+            .iter()
+            .rposition(|c| c.starts_with(&format!("pct set {template} --tags 'phoenix;phx-built-")))
+            .unwrap_or_else(|| panic!("{template} is stamped built"));
+        assert!(
+            converted < stamped,
+            "{template}: the stamp goes on the template"
+        );
+        assert!(
+            !cmds[converted..]
+                .iter()
+                .any(|c| c.starts_with(&format!("pct start {template}"))
+                    || c.starts_with(&format!("pct exec {template} "))
+                    || c.starts_with(&format!("pct snapshot {template} "))),
+            "{template} is never started or snapshotted as a template"
+        );
+        assert!(
+            !cmds
+                .iter()
+                .any(|c| c.starts_with(&format!("pct snapshot {template} pre-configured"))),
+            "no lifecycle snapshots on a converted template"
+        );
+    }
+    let clones = [
+        (900, 101, "Nginx-Phoenix"),
+        (900, 102, "Traefik-Internal"),
+        (900, 103, "Step-CA"),
+        (900, 901, "Copy-Cuda12.8"),
+        (901, 910, "Copy-VLLM-GPUx2"),
+        (901, 911, "Copy-VLLM-GPU0"),
+        (901, 914, "ollama-gpu0"),
+        (901, 917, "llamacpp-gpu0"),
+        (911, 912, "Copy-VLLM-GPU1"),
+        (911, 801, "granite-embedding"),
+        (911, 802, "granite-3.3-8b-fp8"),
+    ];
+    for (source, clone, name) in clones {
+        let made = at(&format!("pct clone {source} {clone} --hostname {name}"));
+        assert!(
+            at(&format!("pct template {source}")) < made,
+            "{clone} after {source} is a template"
+        );
+    }
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| c.starts_with("pct clone")
+                && (c.contains("--snapname") || c.contains("--full"))),
+        "every clone is a linked clone of a converted template"
+    );
+    // 101: a DHCP net0 with its network_config hwaddr, net1 on vmbr100; its
+    // firewall is off, so neither interface has `firewall=1`.
+    let set = cmds
+        .iter()
+        .find(|c| c.starts_with("pct set 101 --hostname"))
+        .expect("101 is configured");
+    assert!(
+        set.contains(" --net0 name=eth0,bridge=vmbr0.20,ip=dhcp,hwaddr=02:00:00:00:01:01 ")
+            && set.contains(" --net1 name=eth1,bridge=vmbr100,ip=172.16.100.10/24,gw=172.16.100.1,hwaddr=02:00:00:00:01:02"),
+        "{set}"
+    );
+    // Only 101 has a second interface; the others have their net0 alone.
+    assert_eq!(cmds.iter().filter(|c| c.contains("--net1")).count(), 1);
 }

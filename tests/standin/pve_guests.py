@@ -12,7 +12,7 @@ import re
 import sys
 
 from pve_model import (
-    CLONE_BASE, CLONE_SNAP, NODE, allocate, die, has_snapshot_feature, host_path, mount_type,
+    NODE, TEMPLATE_NONE, allocate, die, has_clone_feature, has_snapshot_feature, host_path, mount_type,
     parse_section, prop, rename_volume, section, size_gib, size_text, storage_type,
     unique_tags, volume, volumes, with_mac, with_new_mac, with_prop,
 )
@@ -260,9 +260,10 @@ def clone(c, gid, src, new):
                 die(f"unable to clone mountpoint '{key}' (type {mount_type(vol)})")
             continue
         if not full:
-            stype = storage_type(c.S, vol.split(":")[0])
-            ok = stype in CLONE_BASE if template else (snap is not None and stype in CLONE_SNAP)
-            if not ok:
+            # clone_vm: volume_has_feature('clone', $volid, $snapname, ...); a VM the
+            # stand-in treats alike (qemu-server passes no target formats, but phoenix
+            # makes only full VM clones).
+            if not has_clone_feature(c.S, vol, snap):
                 die(f"Linked clone feature for '{vol}' is not available" if kind == "lxc"
                     else f"Linked clone feature is not supported for '{vol}' ({key})")
     drop = {"snapshots", "parent", "snaptime", "snapstate", "vmstate", "template", "runningcpu", "runningmachine"}
@@ -273,7 +274,7 @@ def clone(c, gid, src, new):
         if re.fullmatch(r"net\d+", k):
             v = with_new_mac(kind, v)  # "# always change MAC! address"
         elif (kind == "lxc" or prop(v, "media") != "cdrom") and k in dict(volumes(kind, config)):
-            v = rename_volume(v, kind, c.pos[0], new, storage)
+            v = rename_volume(v, kind, c.pos[0], new, storage, linked=not full)
         newconf[k] = v
     name_key = "hostname" if kind == "lxc" else "name"
     if opts.get(name_key):
@@ -340,12 +341,22 @@ def template(c, gid, g):
     if g["status"] == "running":
         die(f"you can't convert a {what} to template if the {what} is running")
     for _, vol in volumes(kind, g["config"]):
-        # pve-container src/PVE/LXC.pm template_create (qemu-server skips such volumes).
-        if kind == "lxc" and mount_type(vol) != "volume":
+        # pve-container src/PVE/LXC.pm template_create: volume_has_feature('template')
+        # of every volume, which a bind or device mount (a path) never has
+        # (qemu-server skips such volumes).
+        if kind == "lxc" and (mount_type(vol) != "volume" or storage_type(c.S, vol.split(":")[0]) in TEMPLATE_NONE):
             die(f"Template feature is not available for '{vol}'")
     for k, vol in volumes(kind, g["config"]):
         if mount_type(vol) == "volume":
-            g["config"][k] = g["config"][k].replace(vol, re.sub(r"(vm|subvol)-(\d+)-disk", r"base-\2-disk", vol), 1)
+            # pve-storage vdisk_create_base: the volume's own name (its last part)
+            # `vm-` becomes `base-`, ZFS's `subvol-` `basevol-` (ZFSPoolPlugin
+            # create_base; the directory plugins' subvol stays `subvol-`).
+            sid, name = vol.split(":", 1)
+            parts = name.split("/")
+            zfs = storage_type(c.S, sid) in ("zfspool", "zfs")
+            parts[-1] = re.sub(r"^vm-", "base-", parts[-1])
+            parts[-1] = re.sub(r"^subvol-", "basevol-" if zfs else "subvol-", parts[-1])
+            g["config"][k] = g["config"][k].replace(vol, f"{sid}:{'/'.join(parts)}", 1)
     g["template"] = 1
     g["config"]["template"] = "1"
 

@@ -44,11 +44,34 @@ def storage_type(S, sid):
 # GlusterFS) and LVMPlugin (thick, PVE 9 volume chains) only qcow2.
 SNAPSHOT_ANY = {"zfspool", "zfs", "lvmthin", "rbd", "btrfs"}
 SNAPSHOT_QCOW2 = {"dir", "nfs", "cifs", "cephfs", "glusterfs", "lvm"}
-# pve-storage volume_has_feature, key `clone`: from a base (template) volume on ZFS,
-# LVM-thin, RBD, BTRFS (Plugin.pm too, but only for qcow2 targets, never a CT's
-# raw/subvol); from a snapshot of a non-template only where `clone` has `snap`.
-CLONE_BASE = {"zfspool", "zfs", "lvmthin", "rbd", "btrfs"}
-CLONE_SNAP = {"lvmthin", "rbd", "btrfs"}
+# pve-storage volume_has_feature, key `clone`, by the volume's state (`snap` when
+# cloning a snapshot, else `base` for a template's base volume, `current` for any
+# other): ZFSPoolPlugin/ZFSPlugin `base`; LvmThinPlugin and RBDPlugin `base` and
+# `snap`; BTRFSPlugin `base` of any format, `current` and `snap` of raw only.
+# Plugin.pm (dir, NFS, CIFS, CephFS, GlusterFS) clones a base volume only into a
+# qcow2 one, so never for a container, whose clone_vm passes
+# `valid_target_formats => ['raw', 'subvol']`; thick LVM (LVMPlugin.pm) never.
+CLONE = {"zfspool": {"base"}, "zfs": {"base"}, "lvmthin": {"base", "snap"}, "rbd": {"base", "snap"},
+         "btrfs": {"base", "current", "snap"}}
+# pve-storage volume_has_feature, key `template` (`current`): every type above and
+# Plugin.pm's, for raw and subvol too; thick LVM has none (LVMPlugin.pm leaves
+# `template` out), so pve-container LXC.pm template_create refuses it.
+TEMPLATE_NONE = {"lvm"}
+
+
+def is_base(vol):
+    """A template's base volume (pve-storage parse_volname `$isBase`): the volume
+    name's last part is `base-...` or ZFS's `basevol-...`; a linked clone's
+    `basevol-900-disk-0/subvol-101-disk-0` is not."""
+    return re.match(r"(base|basevol)-\d+-", vol.split(":", 1)[-1].split("/")[-1]) is not None
+
+
+def has_clone_feature(S, vol, snap):
+    stype = storage_type(S, vol.split(":")[0])
+    key = "snap" if snap else ("base" if is_base(vol) else "current")
+    if stype == "btrfs" and key != "base" and volume_format(vol) != "raw":
+        return False
+    return key in CLONE.get(stype, set())
 
 
 def prop(value, key, default_key=None):
@@ -163,13 +186,23 @@ def allocate(S, gid, kind, g, value):
     return ",".join([f"{sid}:{name}"] + rest + [f"size={size_text(gib)}"])
 
 
-def rename_volume(value, kind, src, dst, storage=None):
-    """A cloned volume: the same name for the new guest, on `storage` if given."""
+def rename_volume(value, kind, src, dst, storage=None, linked=False):
+    """A cloned volume: the same name for the new guest, on `storage` if given. A
+    linked clone's lives under its base volume, as ZFSPoolPlugin/LvmThinPlugin
+    clone_image name it (`basevol-900-disk-0/subvol-101-disk-0`); a template's
+    `base-`/`basevol-` becomes `vm-`/`subvol-` in a full copy."""
     vol = volume(kind, value)
     sid, name = vol.split(":", 1)
-    name = re.sub(rf"(^|/)(base|vm|subvol)-{src}-", lambda m: f"{m.group(1)}{'subvol' if m.group(2) == 'subvol' else 'vm'}-{dst}-", name)
-    name = re.sub(rf"^{src}/", f"{dst}/", name)
-    return value.replace(vol, f"{storage or sid}:{name}", 1)
+    parts = name.split("/")
+    last = re.sub(rf"^(base|basevol|vm|subvol)-{src}-",
+                  lambda m: f"{'subvol' if m.group(1) in ('subvol', 'basevol') else 'vm'}-{dst}-", parts[-1])
+    if linked:
+        new = f"{parts[-1]}/{last}"
+    elif len(parts) > 1 and parts[0] == src:
+        new = f"{dst}/{last}"  # a directory storage's `<vmid>/vm-<vmid>-disk-0.raw`
+    else:
+        new = last
+    return value.replace(vol, f"{storage or sid}:{new}", 1)
 
 
 def random_mac():

@@ -35,7 +35,8 @@ impl Backend for Pve {
         // its own stamp replaces that before anything else happens to it.
         match (g.guest.kind, &g.source) {
             (GuestKind::Ct, Some(from)) => {
-                let clone = commands::ct_clone(g.guest, from.guest, from.snapshot.as_deref());
+                let clone =
+                    commands::ct_clone(g.defs, g.guest, from.guest, from.snapshot.as_deref());
                 self.check(&clone, g.timeout, log)?;
                 self.stamp_merged(g, stamp, log)
             }
@@ -71,14 +72,24 @@ impl Backend for Pve {
         self.all(&cmds[1..], g.timeout, log)
     }
 
+    /// The guest's settings, in place. A converted container template takes them
+    /// as any container does: pve-container `PVE::API2::LXC::Config` `update_vm`
+    /// (`pct set`, its stamp's `--tags` too) and `PVE::API2::LXC` `resize_vm` do
+    /// not look at `template`, and nothing here starts it (pending changes and raw
+    /// lines restart only a running guest). Only a mount point is refused on one
+    /// (see [`refuse_template_mounts`]).
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let id = g.guest.id.to_string();
         let cmds = match g.guest.kind {
             GuestKind::Ct => {
                 let current =
                     Current::parse(&self.check(&Cmd::new(["pct", "config", &id]), SHORT, log)?);
+                let cmds = commands::ct_configure(g.guest, &current);
+                if current.template {
+                    refuse_template_mounts(g, &cmds)?;
+                }
                 self.bind_sources(g, log)?;
-                commands::ct_configure(g.guest, &current)
+                cmds
             }
             GuestKind::Vm => {
                 let current =
@@ -262,6 +273,34 @@ impl Pve {
             message,
         })
     }
+}
+
+/// Refuse to add a mount point or volume to a converted template in place:
+/// Proxmox takes the `pct set`, but then clones none of it. A bind mount cannot
+/// be cloned (pve-container `PVE::API2::LXC` `clone_vm`: "unable to clone
+/// mountpoint"), and a new volume is not a base volume, which is all a template's
+/// linked clone can be made from (pve-storage `volume_has_feature('clone')`, key
+/// `current`: "Linked clone feature for '<volid>' is not available"); `pct
+/// template` does not run twice. Taking mount points away is fine.
+fn refuse_template_mounts(g: &GuestCtx, cmds: &[Cmd]) -> OpResult {
+    let added: Vec<&str> = cmds
+        .iter()
+        .flat_map(|c| c.argv.windows(2))
+        .filter(|w| {
+            w[0].strip_prefix("--mp")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|w| w[1].as_str())
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    Err(OpError::new(format!(
+        "{} is a converted template: its clones could not be made with a mount point added now ({}); `phoenix build --force {}` makes it again, with its clones",
+        g.node,
+        added.join("; "),
+        g.node
+    )))
 }
 
 /// `env VAR=FILE... /bin/sh SCRIPT ARGS` for a host script at `path`: each of its

@@ -100,10 +100,20 @@ impl Pve {
 
     /// The template step of a converted container template (`is_template`): shut
     /// down, its snapshots deleted newest first (the `pre-` snapshots of its
-    /// features; Proxmox converts no container that has any, pve-container
-    /// `PVE::API2::LXC` `template`), then `pct template`.
+    /// features), then `pct template`. pve-container `PVE::API2::LXC` `template`
+    /// refuses a container that has snapshots ("unable to create template, because
+    /// CT contains snapshots"), is running, or is a template already ("you can't
+    /// convert a template to a template"): one that is (a build stopped between
+    /// `pct template` and its record) is left as it is. `PVE::LXC::template_create`
+    /// refuses a bind mount or a volume on a storage without the `template`
+    /// feature (thick LVM); Proxmox's message names it.
     pub(super) fn ct_make_template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let id = g.guest.id.to_string();
+        let config = self.check(&Cmd::new(["pct", "config", &id]), SHORT, log)?;
+        if is_template(&config) {
+            log.note(&format!("{} is a template already", g.node));
+            return Ok(());
+        }
         if self.status(g, log)?.contains("running") {
             self.check(&Cmd::new(["pct", "shutdown", &id]), g.timeout, log)?;
         }
@@ -163,6 +173,15 @@ impl Pve {
     }
 }
 
+/// Whether `pct config` output is a template's (`template: 1` in its main
+/// section; pve-container `PVE::LXC::Config::is_template`).
+fn is_template(config: &str) -> bool {
+    config
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .any(|l| l.trim() == "template: 1")
+}
+
 /// `pct exec ID -- env K=V... timeout -k 10 SECS <interpreter> SCRIPT ARGS`: the
 /// script at `remote` in the container, with its environment, ended inside the
 /// container at `timeout` (see the module doc).
@@ -180,6 +199,13 @@ pub(super) fn exec_command(id: &str, script: &Script, remote: &str, timeout: Dur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_is_known_by_its_main_section() {
+        assert!(is_template("arch: amd64\ntemplate: 1\n"));
+        assert!(!is_template("arch: amd64\n[snap]\ntemplate: 1\n"));
+        assert!(!is_template("arch: amd64\n"));
+    }
 
     /// GitHub issue 15: the script ran without a deadline inside the container, so
     /// a step timeout killed `pct exec` and left the script running there.

@@ -11,6 +11,8 @@ mod host_storage;
 mod idmap;
 mod replay;
 mod rules;
+mod template_rules;
+mod templates;
 mod vms;
 
 use std::ops::Deref;

@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::fixtures::fixture_host;
 use super::{Host, STAND_INS};
 use crate::helpers::shared;
-use phoenix::defs::{Guest, GuestKind, Severity};
+use phoenix::defs::{Guest, GuestKind, Severity, TemplateModel};
 
 /// Whether `argv` only reads the host: the backend acts on its answer, so a probe
 /// may fail (`zpool list` of a pool not made yet) where no other line may.
@@ -42,10 +42,10 @@ fn is_probe(argv: &[String]) -> bool {
     )
 }
 
-/// The command lines of `build --dry-run all`, as argv (a quoted argument may
+/// The command lines of `build --dry-run TARGETS`, as argv (a quoted argument may
 /// span lines; `#` lines are headers).
-fn dry_run(h: &Host) -> Vec<Vec<String>> {
-    let out = h.phoenix().args(["build", "--dry-run", "all"]).run();
+fn dry_run(h: &Host, targets: &[String]) -> Vec<Vec<String>> {
+    let out = h.phoenix().args(["build", "--dry-run"]).args(targets).run();
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("# failed"), "{}", out.stdout);
     let mut cmds = Vec::new();
@@ -207,11 +207,15 @@ fn wanted_rules(g: &Guest) -> Vec<Vec<(&'static str, String)>> {
     out
 }
 
-/// Every guest of the definitions in `defs` is on the host as defined.
-fn assert_as_defined(h: &Host, defs: &Path) {
+/// Every guest of the definitions in `defs` but those of `left_out` is on the
+/// host as defined.
+fn assert_as_defined(h: &Host, defs: &Path, left_out: &[u32]) {
     let loaded = phoenix::pipeline::load(defs, Severity::Error);
     let state = h.pve.stand_in_state();
     for g in loaded.defs.guests.values() {
+        if left_out.contains(&g.id) {
+            continue;
+        }
         let on_host = &state["guests"][g.id.to_string()];
         let what = g.label();
         assert!(on_host.is_object(), "{what} was not made");
@@ -268,9 +272,32 @@ fn assert_as_defined(h: &Host, defs: &Path) {
             want.sort();
             assert_eq!(devices, want, "{what}: devices");
         }
-        // Templates are stopped (a converted one is a template).
+        // Templates are stopped (a converted one is a template); a container
+        // cloned from a converted template is linked to it (a VM clone is full).
         if g.template.is_template() {
             assert_eq!(on_host["status"], "stopped", "{what} is a template");
+        }
+        if g.template == TemplateModel::Converted {
+            assert_eq!(text(&config["template"]), "1", "{what} is converted");
+        }
+        if let Some((source, _)) = &g.clone_from
+            && g.kind == GuestKind::Ct
+            && loaded.defs.guest(*source).map(|s| &s.template) == Some(&TemplateModel::Converted)
+        {
+            assert_eq!(
+                on_host["linked_from"],
+                Value::from(source.to_string()),
+                "{what} is a linked clone of {source}"
+            );
+        }
+        // Its interfaces, the second one included.
+        if g.kind == GuestKind::Ct {
+            assert_eq!(
+                config.get("net1").is_some(),
+                g.net1.is_some(),
+                "{what}: net1 {}",
+                config["net1"]
+            );
         }
         assert!(
             on_host
@@ -282,30 +309,62 @@ fn assert_as_defined(h: &Host, defs: &Path) {
     }
 }
 
-/// Replay the dry run of `h`'s definitions and check the host it leaves.
-fn replays_to_the_definitions(h: Option<Host>) {
+/// Replay the dry run of `h`'s definitions, every node but the guests of
+/// `left_out`, and check the host it leaves.
+fn replays_to_the_definitions(h: Option<Host>, left_out: &[u32]) {
     let Some(h) = h else { return };
-    let cmds = dry_run(&h);
+    let targets = if left_out.is_empty() {
+        vec!["all".to_string()]
+    } else {
+        let loaded = phoenix::pipeline::load(&h.defs, Severity::Error);
+        let guests = loaded
+            .defs
+            .guests
+            .values()
+            .filter(|g| !left_out.contains(&g.id))
+            .map(Guest::label);
+        let host = loaded
+            .defs
+            .host_steps
+            .iter()
+            .map(|s| format!("host:{}", s.name));
+        guests.chain(host).collect()
+    };
+    let cmds = dry_run(&h, &targets);
+    for id in left_out {
+        assert!(
+            !cmds.iter().any(|c| c.get(2) == Some(&id.to_string())),
+            "{id} was left out"
+        );
+    }
     let skipped = replay(&h, &cmds);
     assert!(
         skipped < cmds.len() / 2,
         "{skipped} of {} lines skipped",
         cmds.len()
     );
-    assert_as_defined(&h, &h.defs);
+    assert_as_defined(&h, &h.defs, left_out);
 }
 
 #[test]
 fn fixture_2025_09_dry_run_replays_to_the_definitions() {
-    replays_to_the_definitions(fixture_host("phoenix-2025-09"));
+    replays_to_the_definitions(fixture_host("phoenix-2025-09"), &[]);
 }
 
 #[test]
 fn fixture_2025_11_dry_run_replays_to_the_definitions() {
-    replays_to_the_definitions(fixture_host("phoenix-2025-11"));
+    replays_to_the_definitions(fixture_host("phoenix-2025-11"), &[]);
+}
+
+/// 910 and 912 are left out: snapshot templates with a bind mount, which Proxmox
+/// cannot snapshot (see `templates`); the dry run of them ends in a snapshot the
+/// stand-in refuses, as Proxmox would.
+#[test]
+fn fixture_2025_11_templates_dry_run_replays_to_the_definitions() {
+    replays_to_the_definitions(fixture_host("phoenix-2025-11-templates"), &[910, 912]);
 }
 
 #[test]
 fn bundled_dry_run_replays_to_the_definitions() {
-    replays_to_the_definitions(super::host());
+    replays_to_the_definitions(super::host(), &[]);
 }

@@ -11,9 +11,9 @@ use super::{StandIn, stage};
 use crate::helpers::{Site, shared};
 
 /// A staged stand-in host and the environment its tools need.
-struct Pve {
+pub(super) struct Pve {
     _site: Site,
-    pve: StandIn,
+    pub(super) pve: StandIn,
     schema: PathBuf,
 }
 
@@ -23,7 +23,7 @@ struct Ran {
     stderr: String,
 }
 
-fn pve() -> Option<Pve> {
+pub(super) fn pve() -> Option<Pve> {
     let schema = shared()?.join("proxmox/pve-api-schema.json");
     if Command::new("python3").arg("--version").output().is_err() {
         eprintln!("SKIPPED: python3 not found; the pve stand-ins need it");
@@ -56,7 +56,7 @@ impl Pve {
 
     /// Run a command line (split on whitespace) that must succeed; its stdout.
     #[track_caller]
-    fn ok(&self, line: &str) -> String {
+    pub(super) fn ok(&self, line: &str) -> String {
         let args: Vec<&str> = line.split_whitespace().collect();
         let r = self.run_args(&args);
         assert!(r.ok, "`{line}` was refused: {}", r.stderr);
@@ -65,7 +65,7 @@ impl Pve {
 
     /// Run a command line that must fail with `msg` in its error.
     #[track_caller]
-    fn refused(&self, line: &str, msg: &str) {
+    pub(super) fn refused(&self, line: &str, msg: &str) {
         let args: Vec<&str> = line.split_whitespace().collect();
         let r = self.run_args(&args);
         assert!(!r.ok, "`{line}` was accepted");
@@ -73,13 +73,13 @@ impl Pve {
     }
 
     /// A stopped container on `rootfs` (`<storage>:<GiB>`).
-    fn ct(&self, id: u32, rootfs: &str) {
+    pub(super) fn ct(&self, id: u32, rootfs: &str) {
         self.ok(&format!(
             "pct create {id} local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --hostname ct{id} --rootfs {rootfs} --unprivileged 1 --net0 name=eth0,bridge=vmbr0,hwaddr=52:54:00:00:00:01"
         ));
     }
 
-    fn config(&self, id: u32) -> String {
+    pub(super) fn config(&self, id: u32) -> String {
         self.ok(&format!("pct config {id}"))
     }
 
@@ -89,7 +89,7 @@ impl Pve {
         std::fs::write(p, "").unwrap();
     }
 
-    fn storages(&self, storages: Value) {
+    pub(super) fn storages(&self, storages: Value) {
         self.pve.set_stand_in_state("storages", storages);
     }
 }

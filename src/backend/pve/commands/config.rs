@@ -3,7 +3,7 @@
 //! report (`Pending`), and the raw `lxc.*` lines that phoenix writes into a
 //! container's config file itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::defs::idmap::split_raw_option;
 
@@ -35,6 +35,12 @@ pub struct Current {
     pub scsi0_gb: Option<f64>,
     /// A VM's `net0` as it is.
     pub net0: Option<String>,
+    /// Whether it is a template (`template: 1`, what `pct template` and `qm
+    /// template` leave).
+    pub template: bool,
+    /// The N of every `netN` interface it has (a container's `net1` from its
+    /// clone source, say).
+    pub nets: BTreeSet<u32>,
 }
 
 /// `32G`, `2252M`, `1T`, `512K` (Proxmox's `size=`) in GiB.
@@ -70,6 +76,9 @@ impl Current {
                 let source = value.split(',').next().unwrap_or_default();
                 cur.mount_sources.insert(n, source.to_string());
             }
+            if let Some(n) = key.strip_prefix("net").and_then(|n| n.parse::<u32>().ok()) {
+                cur.nets.insert(n);
+            }
             if let Some(n) = key.strip_prefix("dev").and_then(|n| n.parse::<u32>().ok()) {
                 // `path` is the default key: `dev0: /dev/x` or `dev0: path=/dev/x,...`.
                 let mut path = "";
@@ -93,6 +102,7 @@ impl Current {
                 "rootfs" => cur.rootfs_gb = size(),
                 "scsi0" => cur.scsi0_gb = size(),
                 "net0" => cur.net0 = Some(value.to_string()),
+                "template" => cur.template = value.trim() == "1",
                 _ => {}
             }
         }

@@ -1,17 +1,30 @@
-//! Container commands: `pct create`/`clone`, the settings of `pct set` (mount points
+//! Container commands: `pct create`/`clone` (a converted template's clones linked
+//! where Proxmox can link them), its interfaces, the settings of `pct set` (mount points
 //! and volumes keyed by container path, devices by index, both brought to exactly
 //! the definition's list; rootfs growth only), bind mount sources on the host
 //! (owned by the container's mapped ids), start, stop, and running a script inside.
 
 use super::super::cmd::{Cmd, id};
 use super::config::Current;
-use crate::defs::{BindMount, Guest, IdKind, MapOrigin};
+use crate::defs::{BindMount, Definitions, Guest, IdKind, MapOrigin, Network, host};
 
+/// The container's interfaces as Proxmox numbers them: `net0` from
+/// `network_config`, `net1` from `secondary_network_config` when it has one.
+pub fn ct_interfaces(g: &Guest) -> Vec<(u32, &Network)> {
+    let mut out = vec![(0, &g.net)];
+    out.extend(g.net1.as_ref().map(|n| (1, n)));
+    out
+}
+
+/// One interface's `netN` value:
 /// `name=eth0,bridge=vmbr0,ip=10.0.0.5/24,gw=10.0.0.1,hwaddr=...,firewall=1`
-pub fn ct_net0(g: &Guest) -> String {
-    let net = &g.net;
+/// (`ip=dhcp` as written). A missing name is `eth<N>`, a missing bridge `vmbr0`;
+/// `firewall=1` on every interface when the guest's firewall is enabled, since
+/// pve-firewall filters only the interfaces that have it.
+pub fn ct_net(g: &Guest, index: u32, net: &Network) -> String {
+    let name = net.name.clone().unwrap_or_else(|| format!("eth{index}"));
     let mut parts = vec![
-        format!("name={}", net.name.as_deref().unwrap_or("eth0")),
+        format!("name={name}"),
         format!("bridge={}", net.bridge.as_deref().unwrap_or("vmbr0")),
     ];
     if let Some(ip) = &net.ip {
@@ -31,9 +44,9 @@ pub fn ct_net0(g: &Guest) -> String {
 
 /// `pct create` for a container made from its OS template.
 pub fn ct_create(g: &Guest, tags: &str) -> Cmd {
-    let pool = g.shape.storage_pool.as_deref().unwrap_or("local-lvm");
+    let pool = g.shape.storage_pool.as_deref().unwrap_or(DEFAULT_STORAGE);
     let size = g.settings.disk_gb.unwrap_or(8);
-    Cmd::new([
+    let mut cmd = Cmd::new([
         "pct",
         "create",
         &id(g),
@@ -42,25 +55,82 @@ pub fn ct_create(g: &Guest, tags: &str) -> Cmd {
     .opt("hostname", g.name.clone())
     .opt("storage", pool)
     .opt("rootfs", format!("{pool}:{size}"))
-    .flag("unprivileged", g.shape.unprivileged)
-    .opt("net0", ct_net0(g))
-    .opt("tags", tags)
+    .flag("unprivileged", g.shape.unprivileged);
+    for (n, net) in ct_interfaces(g) {
+        cmd = cmd.opt(&format!("net{n}"), ct_net(g, n, net));
+    }
+    cmd.opt("tags", tags)
 }
 
 /// `pct clone`: from the source's template snapshot, a full copy on the guest's
 /// storage; from a converted template (`snapshot` `None`), Proxmox's default for a
-/// template, a linked clone on the template's storage.
-pub fn ct_clone(g: &Guest, source: &Guest, snapshot: Option<&str>) -> Cmd {
+/// template, a linked clone on the template's storage, unless it cannot be one (see
+/// [`linked_clone_blocker`]): then a full copy, on the guest's storage.
+pub fn ct_clone(defs: &Definitions, g: &Guest, source: &Guest, snapshot: Option<&str>) -> Cmd {
     let cmd = Cmd::new(["pct", "clone", &id(source), &id(g)]);
-    match snapshot {
-        Some(snapshot) => cmd
-            .opt("snapname", snapshot)
-            .opt("hostname", g.name.clone())
-            .opt("full", "1")
-            .opt_if("storage", g.shape.storage_pool.clone()),
-        None => cmd.opt("hostname", g.name.clone()),
-    }
+    let cmd = match snapshot {
+        Some(snapshot) => cmd.opt("snapname", snapshot),
+        None if linked_clone_blocker(defs, g, source).is_none() => {
+            return cmd.opt("hostname", g.name.clone());
+        }
+        None => cmd,
+    };
+    cmd.opt("hostname", g.name.clone())
+        .opt("full", "1")
+        .opt_if("storage", g.shape.storage_pool.clone())
 }
+
+/// Why `g` cannot be a linked clone of the converted template `source`, or `None`
+/// where it can:
+///
+/// * `g` wants another storage: a linked clone stays on the template's
+///   (pve-container `PVE::API2::LXC` `clone_vm`: "parameter 'storage' not allowed
+///   for linked clones");
+/// * a volume of the template is on a directory storage: `clone_vm` asks
+///   pve-storage `volume_has_feature('clone', ..., { valid_target_formats => ['raw',
+///   'subvol'] })`, and `PVE::Storage::Plugin::volume_has_feature` (directory, NFS,
+///   CIFS storages) answers no to any request that cannot take qcow2, since its
+///   `clone_image` makes a qcow2 volume ("Linked clone feature for '<volid>' is not
+///   available"). ZFS, LVM-thin, RBD and BTRFS clone a template's base volume.
+///
+/// Storages phoenix does not know the type of (made by hand) are taken to allow it.
+pub fn linked_clone_blocker(defs: &Definitions, g: &Guest, source: &Guest) -> Option<String> {
+    let template_storage = root_storage(defs, source);
+    if let Some(want) = &g.shape.storage_pool
+        && *want != template_storage
+    {
+        return Some(format!(
+            "it goes on storage `{want}`, the template's root disk is on `{template_storage}`"
+        ));
+    }
+    let dirs = host::dir_storage_ids(&defs.host);
+    std::iter::once(&template_storage)
+        .chain(source.mounts.volumes.iter().map(|v| &v.pool))
+        .find(|s| dirs.contains(s))
+        .map(|s| format!("the template has a volume on directory storage `{s}`"))
+}
+
+/// The storage a container's root disk is on: its `storage_pool`; without one, a
+/// clone's is its source's (a linked clone, or a full one without `--storage`,
+/// stays there) and a container made from its OS template's is `local-lvm` (the
+/// `--storage` of [`ct_create`]).
+pub fn root_storage(defs: &Definitions, g: &Guest) -> String {
+    let mut at = g;
+    // A cycle of clones is a definitions error; stop at the guest count.
+    for _ in 0..=defs.guests.len() {
+        if let Some(pool) = &at.shape.storage_pool {
+            return pool.clone();
+        }
+        match at.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) {
+            Some(source) => at = source,
+            None => break,
+        }
+    }
+    DEFAULT_STORAGE.to_string()
+}
+
+/// Where [`ct_create`] puts a container whose definition names no storage.
+const DEFAULT_STORAGE: &str = "local-lvm";
 
 /// `pct template`: convert a stopped container without snapshots.
 pub fn ct_template(g: &Guest) -> Cmd {
@@ -76,8 +146,11 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
         .opt_num("memory", s.memory_mb)
         .opt_num("swap", s.swap_mb)
         .opt_num("cores", s.cores)
-        .flag("onboot", s.start_at_boot)
-        .opt("net0", ct_net0(g));
+        .flag("onboot", s.start_at_boot);
+    let interfaces = ct_interfaces(g);
+    for (n, net) in &interfaces {
+        set = set.opt(&format!("net{n}"), ct_net(g, *n, net));
+    }
     if let Some(order) = s.boot_order {
         let delay = s.boot_delay.unwrap_or(0);
         set = set.opt("startup", format!("order={order},up={delay},down={delay}"));
@@ -88,7 +161,14 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
     if !s.pct_features.is_empty() {
         set = set.opt("features", s.pct_features.join(","));
     }
-    let mut delete: Vec<String> = Vec::new();
+    // Interfaces past the definition's go: one it dropped (`net1` without its
+    // `secondary_network_config` now), one a clone inherited from its source.
+    let mut delete: Vec<String> = current
+        .nets
+        .iter()
+        .filter(|n| !interfaces.iter().any(|(have, _)| have == *n))
+        .map(|n| format!("net{n}"))
+        .collect();
     // Devices by index, exactly the definition's: a clone inherits its source's
     // `devN`, and two entries for one device make the start fail (pve-container
     // `PVE::LXC::create_passthrough_device_node`: mknod "File exists").

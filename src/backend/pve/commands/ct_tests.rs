@@ -1,7 +1,193 @@
-//! `pct set` against a clone's inherited config, and bind mount sources.
+//! `pct set` against a clone's inherited config, bind mount sources, clones of
+//! converted templates, the second interface.
+
+use serde_json::{Value, json};
 
 use super::*;
-use crate::defs::{GuestKind, IdKind, IdRange, Volume};
+use crate::defs::{GuestKind, IdKind, IdRange, Volume, layout};
+
+/// Definitions of these containers (`lxc_configs` entries by ID) on a host whose
+/// hypervisor file is `host`.
+fn defs_of(host: &Value, cts: &Value) -> Definitions {
+    let dir = tempfile::tempdir().unwrap();
+    let lxc = json!({ "lxc_configs": cts });
+    std::fs::write(dir.path().join(layout::HYPERVISOR_FILE), host.to_string()).unwrap();
+    std::fs::write(dir.path().join(layout::LXC_FILE), lxc.to_string()).unwrap();
+    crate::defs::load(dir.path()).0
+}
+
+/// A converted template 900 on `pool`, its converted clone 901 (no storage of its
+/// own) and clones 101 (with `storage_pool` `clone_pool`) and 102 (none) of 901.
+fn chain(pool: &str, clone_pool: &str, template_volume_pool: Option<&str>) -> Value {
+    let net = json!({ "name": "eth0", "bridge": "vmbr0", "ip": "dhcp" });
+    let mut cts = json!({
+        "900": { "name": "base", "template": "local:vztmpl/u.tar.zst", "storage_pool": pool,
+                 "is_template": true, "network_config": net },
+        "901": { "name": "gpu", "clone_from_ctid": "900", "is_template": true,
+                 "network_config": net },
+        "101": { "name": "web", "clone_from_ctid": "901", "storage_pool": clone_pool,
+                 "network_config": net },
+        "102": { "name": "ca", "clone_from_ctid": "901", "network_config": net }
+    });
+    if let Some(p) = template_volume_pool {
+        cts["901"]["zfs_volumes"] =
+            json!([{ "name": "m", "pool": p, "size_gb": 8, "mount_point": "/m" }]);
+    }
+    cts
+}
+
+fn clone_line(defs: &Definitions, id: u32) -> String {
+    let g = defs.guest(id).unwrap();
+    let (src, _) = g.clone_from.clone().unwrap();
+    let source = defs.guest(src).unwrap();
+    ct_clone(defs, g, source, source.template.snapshot_name()).display()
+}
+
+/// A clone of a converted template is linked, as Proxmox makes it by default,
+/// wherever a linked clone can be made.
+#[test]
+fn a_converted_template_is_cloned_linked_where_proxmox_can() {
+    let defs = defs_of(&json!({}), &chain("tank", "tank", None));
+    assert_eq!(root_storage(&defs, defs.guest(901).unwrap()), "tank");
+    assert_eq!(clone_line(&defs, 901), "pct clone 900 901 --hostname gpu");
+    assert_eq!(clone_line(&defs, 101), "pct clone 901 101 --hostname web");
+    assert_eq!(clone_line(&defs, 102), "pct clone 901 102 --hostname ca");
+    // Another storage: a full copy there (`--storage` is refused for a linked one).
+    let defs = defs_of(&json!({}), &chain("tank", "fast", None));
+    assert_eq!(
+        clone_line(&defs, 101),
+        "pct clone 901 101 --hostname web --full 1 --storage fast"
+    );
+    assert_eq!(clone_line(&defs, 102), "pct clone 901 102 --hostname ca");
+    assert!(
+        linked_clone_blocker(&defs, defs.guest(101).unwrap(), defs.guest(901).unwrap())
+            .unwrap()
+            .contains("`fast`")
+    );
+    // No storage anywhere: Proxmox's `local-lvm` (LVM-thin clones a base volume).
+    let mut none = chain("tank", "tank", None);
+    for id in ["900", "101"] {
+        none[id].as_object_mut().unwrap().remove("storage_pool");
+    }
+    let defs = defs_of(&json!({}), &none);
+    assert_eq!(root_storage(&defs, defs.guest(101).unwrap()), "local-lvm");
+    assert_eq!(clone_line(&defs, 101), "pct clone 901 101 --hostname web");
+}
+
+/// A directory storage has no linked clones of a container's raw or subvol
+/// volumes: the template's root disk or one of its volumes there makes every
+/// clone a full copy.
+#[test]
+fn a_template_on_a_directory_storage_is_cloned_in_full() {
+    let host = json!({ "zfs": { "datasets": [
+        { "pool": "quickOS", "name": "lxc-disks", "proxmox_storage_type": "zfspool" },
+        { "pool": "quickOS", "name": "vm-persistent-data", "proxmox_storage_type": "dir" }
+    ] } });
+    let defs = defs_of(
+        &host,
+        &chain(
+            "quickOS-vm-persistent-data",
+            "quickOS-vm-persistent-data",
+            None,
+        ),
+    );
+    assert_eq!(
+        clone_line(&defs, 101),
+        "pct clone 901 101 --hostname web --full 1 --storage quickOS-vm-persistent-data"
+    );
+    assert_eq!(
+        clone_line(&defs, 102),
+        "pct clone 901 102 --hostname ca --full 1",
+        "a full copy where the template is"
+    );
+    // Proxmox's own `local` is a directory storage.
+    let defs = defs_of(&host, &chain("local", "local", None));
+    assert_eq!(
+        clone_line(&defs, 901),
+        "pct clone 900 901 --hostname gpu --full 1"
+    );
+    assert!(clone_line(&defs, 101).ends_with("--full 1 --storage local"));
+    // The root disk on ZFS, a volume of the template on the directory storage.
+    let defs = defs_of(
+        &host,
+        &chain(
+            "quickOS-lxc-disks",
+            "quickOS-lxc-disks",
+            Some("quickOS-vm-persistent-data"),
+        ),
+    );
+    assert_eq!(clone_line(&defs, 901), "pct clone 900 901 --hostname gpu");
+    assert_eq!(
+        clone_line(&defs, 101),
+        "pct clone 901 101 --hostname web --full 1 --storage quickOS-lxc-disks"
+    );
+    assert!(
+        linked_clone_blocker(&defs, defs.guest(102).unwrap(), defs.guest(901).unwrap())
+            .unwrap()
+            .contains("directory storage `quickOS-vm-persistent-data`")
+    );
+}
+
+/// `secondary_network_config` is `net1`, made with the container, set by
+/// configure, deleted once the definition drops it; `firewall=1` on both when
+/// the firewall is on; `ip=dhcp` as written.
+#[test]
+fn the_second_interface_is_net1() {
+    let mut cts = json!({ "101": {
+        "name": "nginx", "template": "local:vztmpl/u.tar.zst", "storage_pool": "tank",
+        "network_config": { "name": "eth0", "bridge": "vmbr0.20", "ip": "dhcp",
+                            "hwaddr": "02:00:00:00:01:01" },
+        "secondary_network_config": { "name": "eth1", "bridge": "vmbr100",
+            "ip": "172.16.100.10/24", "gw": "172.16.100.1", "hwaddr": "02:00:00:00:01:02" },
+        "firewall": { "enabled": true, "rules": [] }
+    } });
+    let defs = defs_of(&json!({}), &cts);
+    let g = defs.guest(101).unwrap();
+    let net0 = "name=eth0,bridge=vmbr0.20,ip=dhcp,hwaddr=02:00:00:00:01:01,firewall=1";
+    let net1 = "name=eth1,bridge=vmbr100,ip=172.16.100.10/24,gw=172.16.100.1,hwaddr=02:00:00:00:01:02,firewall=1";
+    let create = ct_create(g, "phoenix").display();
+    assert!(
+        create.contains(&format!("--net0 {net0} --net1 {net1} --tags")),
+        "{create}"
+    );
+    let set = ct_configure(
+        g,
+        &Current::parse(
+            "net0: name=eth0,bridge=vmbr0
+",
+        ),
+    )[0]
+    .display();
+    assert!(
+        set.contains(&format!("--net0 {net0} --net1 {net1}")),
+        "{set}"
+    );
+    assert!(!set.contains("--delete"), "{set}");
+
+    // Dropped from the definition (and the firewall off): net1 goes, and so does
+    // a net2 the container inherited from its clone source.
+    cts["101"]
+        .as_object_mut()
+        .unwrap()
+        .remove("secondary_network_config");
+    cts["101"]["firewall"]["enabled"] = json!(false);
+    let defs = defs_of(&json!({}), &cts);
+    let g = defs.guest(101).unwrap();
+    let current = Current::parse(&format!(
+        "net0: {net0}
+net1: {net1}
+net2: name=eth2,bridge=vmbr9
+"
+    ));
+    let set = ct_configure(g, &current)[0].display();
+    assert!(set.contains("--delete net1,net2"), "{set}");
+    assert!(
+        set.contains("--net0 name=eth0,bridge=vmbr0.20,ip=dhcp,hwaddr=02:00:00:00:01:01 ")
+            && !set.contains("--net1"),
+        "{set}"
+    );
+    assert!(!ct_create(g, "phoenix").display().contains("--net1"));
+}
 
 fn ct() -> Guest {
     let mut g = Guest::empty(GuestKind::Ct, 950, "f.json", "x");

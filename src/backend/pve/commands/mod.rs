@@ -5,12 +5,14 @@
 //! the Proxmox API schema.
 //!
 //! Field mapping (reference §1.2, §2.1, §3), with the shell tool's bugs left out:
-//! memory, cores, swap, onboot, startup (only with `boot_order`), net0 (with
-//! `firewall=1` when the guest's firewall is enabled), nameserver, `pct_options` as
+//! memory, cores, swap, onboot, startup (only with `boot_order`), net0 and a
+//! container's net1 (each with `firewall=1` when the guest's firewall is enabled;
+//! interfaces the definition does not have deleted), nameserver, `pct_options` as
 //! one `--features`, GPUs as native `devN` passthrough (no hard-coded cgroup majors),
 //! mount points and volumes keyed by container path so a re-run adds nothing twice,
 //! rootfs growth only (`pct resize` never shrinks), a new bind mount directory owned
-//! by the host ids its owner maps to under the container's id map. Firewall rules go through
+//! by the host ids its owner maps to under the container's id map, a clone of a
+//! converted template linked where Proxmox can link it. Firewall rules go through
 //! `pvesh`, reconciled in order, and the guest's firewall is switched on, which the
 //! shell tool forgot.
 //!
@@ -32,7 +34,8 @@ mod vm;
 
 pub use self::config::{Current, Pending, raw_line, with_raw_lines};
 pub use self::ct::{
-    bind_source, ct_clone, ct_configure, ct_create, ct_net0, ct_start, ct_stop, ct_template,
+    bind_source, ct_clone, ct_configure, ct_create, ct_interfaces, ct_net, ct_start, ct_stop,
+    ct_template, linked_clone_blocker, root_storage,
 };
 pub use self::firewall::{
     RuleKey, RuleNow, firewall, firewall_base, firewall_reconcile, parse_rules,

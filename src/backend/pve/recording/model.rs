@@ -1,75 +1,60 @@
-//! The recording runner behind `build --dry-run --backend pve`: the real backend
-//! runs, and every command it would run is recorded instead, under the node whose
-//! log it was written to (the log's path names the node), so workers may run in
-//! parallel and each node's commands still come out together.
-//!
-//! The backend probes the host as it goes (`pct config`, `status`, `pending`,
-//! `listsnapshot`, the firewall rules, `/cluster/resources`, `cat` of a config file
-//! …); a small model of the host answers them. It starts as the inventory the plan
-//! was made against and follows what the recorded commands do: `pct create`/`clone`
-//! make a stopped guest (a clone with its source's config and firewall rules, as
-//! Proxmox copies them), `start` runs it, `pct set` is remembered, snapshots taken
-//! are listed, ZFS pools and datasets exist once created, firewall rules are created on top, moved and deleted as
-//! pve-firewall does, uploaded files (and lines appended to one) read back. Where an answer cannot be known, it is what
-//! a freshly built guest would have: an existing guest's snapshots are the ones its
-//! build takes, its config is empty (so every setting is shown), its firewall has
-//! no rules yet, nothing is pending, commands inside a guest succeed silently, a
-//! ZFS pool or dataset phoenix has not created does not exist (the first build of
-//! a host shows every `zpool create` and `zfs create` it may run), and anything
-//! else (a file test) succeeds with no output.
+//! The host a dry run's commands are answered from: its guests (config, running or
+//! not, snapshots, firewall rules), files uploaded or appended to, ZFS pools and
+//! datasets made; what each recorded command does to it, and what each probe reads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::json;
 
-use super::cmd::Cmd;
-use crate::backend::command::Ran;
-use crate::backend::{Inventory, Log, Stamp};
-use crate::defs::{Definitions, GuestKind};
+use super::volumes;
+use crate::backend::{Inventory, Stamp};
+use crate::defs::{Definitions, GuestKind, TemplateModel};
 use crate::graph::NodeId;
-
-/// Records commands and answers probes from a model of the host; clones share one.
-#[derive(Debug, Clone, Default)]
-pub struct Recorder(Arc<Mutex<Host>>);
-
-impl PartialEq for Recorder {
-    fn eq(&self, other: &Recorder) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for Recorder {}
 
 /// The simulated host and what was recorded, by log path.
 #[derive(Debug, Default)]
-struct Host {
+pub(super) struct Host {
     /// The Proxmox node name guests live on.
-    node: String,
-    guests: BTreeMap<u32, Guest>,
-    files: HashMap<String, String>,
+    pub(super) node: String,
+    pub(super) guests: BTreeMap<u32, Guest>,
+    pub(super) files: HashMap<String, String>,
     /// ZFS pools and datasets made by recorded commands.
-    zfs: std::collections::BTreeSet<String>,
-    lines: HashMap<PathBuf, Vec<String>>,
+    pub(super) zfs: BTreeSet<String>,
+    pub(super) lines: HashMap<PathBuf, Vec<String>>,
     /// Orders snapshots as their creation time would.
-    clock: u32,
+    pub(super) clock: u32,
 }
 
 #[derive(Debug, Clone, Default)]
-struct Guest {
-    ct: bool,
-    running: bool,
-    config: BTreeMap<String, String>,
-    snapshots: Vec<(String, u32)>,
+pub(super) struct Guest {
+    pub(super) ct: bool,
+    pub(super) running: bool,
+    pub(super) config: BTreeMap<String, String>,
+    pub(super) snapshots: Vec<(String, u32)>,
     /// Firewall rules in position order, as `pvesh get .../firewall/rules` lists them.
-    rules: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub(super) rules: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
-impl Recorder {
-    /// A host named `node` with the guests of `inventory` (stamped as observed,
-    /// running as observed, with the snapshots their definitions' builds take).
-    pub fn new(node: &str, inventory: &Inventory, defs: &Definitions) -> Recorder {
+/// Each item as a line of a command's output.
+pub(super) fn lines(items: impl Iterator<Item = String>) -> String {
+    items.fold(String::new(), |mut out, line| {
+        out.push_str(&line);
+        out.push('\n');
+        out
+    })
+}
+
+/// The `--name value` options of an argv.
+pub(super) fn options(args: &[String]) -> Vec<(&str, &str)> {
+    args.windows(2)
+        .filter_map(|w| Some((w[0].strip_prefix("--")?, w[1].as_str())))
+        .collect()
+}
+
+impl Host {
+    /// A host named `node` with the guests of `inventory` (see [`super::Recorder::new`]).
+    pub(super) fn seeded(node: &str, inventory: &Inventory, defs: &Definitions) -> Host {
         let mut host = Host {
             node: node.to_string(),
             ..Host::default()
@@ -89,8 +74,18 @@ impl Recorder {
                 ..Guest::default()
             };
             guest.config.insert("tags".into(), tags);
+            // A converted template stamped built has been converted (its last step),
+            // and holds no snapshots.
+            let converted = matches!(observed.stamp, Stamp::Built(_))
+                && defs
+                    .guest(id)
+                    .is_some_and(|g| g.template == TemplateModel::Converted);
+            if converted {
+                guest.config.insert("template".into(), "1".into());
+            }
             let mut names = observed.snapshots.clone();
             if names.is_empty()
+                && !converted
                 && let Some(g) = defs.guest(id)
             {
                 names.extend(g.features.iter().map(|f| format!("pre-{f}")));
@@ -104,59 +99,10 @@ impl Recorder {
             }
             host.guests.insert(id, guest);
         }
-        Recorder(Arc::new(Mutex::new(host)))
+        host
     }
 
-    fn host(&self) -> MutexGuard<'_, Host> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The command lines recorded under the log at `path`, in the order they ran.
-    pub fn lines(&self, path: &Path) -> Vec<String> {
-        self.host().lines.get(path).cloned().unwrap_or_default()
-    }
-
-    /// Record `cmd` under `log` (and write it there, as a real run would) and
-    /// answer it from the model; it always succeeds.
-    pub fn run(&self, cmd: &Cmd, stdin: Option<&[u8]>, log: &mut Log) -> Ran {
-        let line = cmd.display();
-        log.raw(format!("$ {line}\n").as_bytes());
-        let mut host = self.host();
-        host.lines.entry(log.path.clone()).or_default().push(line);
-        let words: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
-        let status = match words.as_slice() {
-            ["zpool" | "zfs", "list", "-H", "-o", "name", name] => {
-                i32::from(!host.zfs.contains(*name))
-            }
-            _ => 0,
-        };
-        let stdout = host.answer(&cmd.argv, stdin);
-        Ran {
-            status,
-            stdout,
-            stderr: String::new(),
-        }
-    }
-}
-
-/// Each item as a line of a command's output.
-fn lines(items: impl Iterator<Item = String>) -> String {
-    items.fold(String::new(), |mut out, line| {
-        out.push_str(&line);
-        out.push('\n');
-        out
-    })
-}
-
-/// The `--name value` options of an argv.
-fn options(args: &[String]) -> Vec<(&str, &str)> {
-    args.windows(2)
-        .filter_map(|w| Some((w[0].strip_prefix("--")?, w[1].as_str())))
-        .collect()
-}
-
-impl Host {
-    fn answer(&mut self, argv: &[String], stdin: Option<&[u8]>) -> String {
+    pub(super) fn answer(&mut self, argv: &[String], stdin: Option<&[u8]>) -> String {
         let words: Vec<&str> = argv.iter().map(String::as_str).collect();
         match words.as_slice() {
             ["pvesh", "get", "/cluster/resources", ..] => self.resources(),
@@ -176,7 +122,7 @@ impl Host {
             ["pvesh", "get", "/storage", ..] => "[]".into(),
             // Lines appended where missing (`/etc/subgid`): read back by later probes.
             ["sh", "-c", script, "sh", path, lines @ ..]
-                if *script == super::commands::APPEND_MISSING_LINES =>
+                if *script == super::super::commands::APPEND_MISSING_LINES =>
             {
                 let text = self.files.entry((*path).to_string()).or_default();
                 for line in lines {
@@ -255,63 +201,6 @@ impl Host {
         serde_json::Value::Array(list).to_string()
     }
 
-    /// `pvesh get|create|set|delete` on a guest's firewall rules, as pve-firewall's
-    /// `RulesBase` treats them: `create` puts the rule on top (disabled without
-    /// `--enable 1`), `set --moveto N` puts it before the rule at N, `delete` splices.
-    fn firewall_rules(&mut self, verb: &str, path: &str, rest: &[String]) -> String {
-        let mut parts = path.trim_end_matches('/').rsplit('/');
-        let pos = parts.next().and_then(|p| p.parse::<usize>().ok());
-        let id = path
-            .split('/')
-            .skip_while(|p| !matches!(*p, "lxc" | "qemu"))
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        let Some(g) = id.and_then(|id| self.guests.get_mut(&id)) else {
-            return "[]".into();
-        };
-        match (verb, pos) {
-            ("get", None) => {
-                let list: Vec<_> = g
-                    .rules
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let mut r = r.clone();
-                        r.insert("pos".into(), json!(i));
-                        serde_json::Value::Object(r)
-                    })
-                    .collect();
-                return serde_json::Value::Array(list).to_string();
-            }
-            ("create", None) => {
-                let mut rule: serde_json::Map<_, _> = options(rest)
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), json!(v)))
-                    .collect();
-                let enabled = rule.get("enable").is_some_and(|v| v == "1");
-                rule.insert("enable".into(), json!(u8::from(enabled)));
-                g.rules.insert(0, rule);
-            }
-            ("delete", Some(pos)) if pos < g.rules.len() => {
-                g.rules.remove(pos);
-            }
-            ("set", Some(pos)) if pos < g.rules.len() => {
-                let to = options(rest)
-                    .into_iter()
-                    .find(|(k, _)| *k == "moveto")
-                    .and_then(|(_, v)| v.parse::<usize>().ok());
-                if let Some(to) = to {
-                    let rule = g.rules[pos].clone();
-                    g.rules[pos] = serde_json::Map::new();
-                    g.rules.insert(to.min(g.rules.len()), rule);
-                    g.rules.retain(|r| !r.is_empty());
-                }
-            }
-            _ => {}
-        }
-        String::new()
-    }
-
     /// A file uploaded earlier, else a container's config file as Proxmox writes it.
     fn cat(&self, path: &str) -> String {
         if let Some(text) = self.files.get(path) {
@@ -341,10 +230,20 @@ impl Host {
                 let Some(new) = rest.first().and_then(|n| n.parse::<u32>().ok()) else {
                     return String::new();
                 };
+                let opts = options(rest);
+                let opt = |name: &str| opts.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+                // pve-container `PVE::API2::LXC` `clone_vm`: linked by default from a
+                // template, full otherwise.
+                let template = g.config.remove("template").is_some_and(|t| t == "1");
+                let linked = opt("full").map_or(template, |f| f != "1");
+                for (k, v) in &mut g.config {
+                    if volumes::is_volume_key(k) {
+                        *v = volumes::cloned(v, id, new, opt("storage"), linked);
+                    }
+                }
                 g.running = false;
                 g.snapshots.clear();
-                g.config.remove("template");
-                for (k, v) in options(rest) {
+                for (k, v) in opts {
                     if matches!(k, "hostname" | "name") {
                         g.config.insert(k.into(), v.into());
                     }
@@ -392,6 +291,11 @@ impl Host {
                 String::new()
             }
             "template" => {
+                for (k, v) in &mut g.config {
+                    if volumes::is_volume_key(k) {
+                        *v = volumes::base(v);
+                    }
+                }
                 g.config.insert("template".into(), "1".into());
                 String::new()
             }
@@ -425,13 +329,11 @@ impl Guest {
                 }
                 continue;
             }
-            let value = match value.split_once(':') {
-                Some((storage, size))
-                    if *key == "rootfs" && size.bytes().all(|b| b.is_ascii_digit()) =>
-                {
-                    format!("{storage}:subvol-{id}-disk-0,size={size}G")
-                }
-                _ => (*value).to_string(),
+            let value = if volumes::is_volume_key(key) && !self.config.contains_key(*key) {
+                let taken: Vec<&String> = self.config.values().collect();
+                volumes::allocate(value, id, &taken)
+            } else {
+                (*value).to_string()
             };
             self.config.insert((*key).to_string(), value);
         }
@@ -456,94 +358,5 @@ impl Guest {
                 })
                 .chain(["    `-> current You are here!".to_string()]),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cmd(line: &str) -> Cmd {
-        Cmd::new(line.split(' '))
-    }
-
-    #[test]
-    fn created_guests_appear_stopped_then_run_and_keep_their_settings() {
-        let rec = Recorder::default();
-        let mut log = Log::sink();
-        let mut ask = |line: &str| rec.run(&cmd(line), None, &mut log).stdout;
-        assert_eq!(ask("pct status 950"), "");
-        ask("pct create 950 local:vztmpl/x.tar.zst --rootfs local-lvm:4 --tags phoenix");
-        assert_eq!(ask("pct status 950"), "status: stopped\n");
-        ask("pct set 950 --memory 2048");
-        let config = ask("pct config 950");
-        assert!(config.contains("memory: 2048\n"), "{config}");
-        assert!(config.contains("rootfs: local-lvm:subvol-950-disk-0,size=4G\n"));
-        ask("pct start 950");
-        assert_eq!(ask("pct status 950"), "status: running\n");
-        ask("pct snapshot 950 pre-docker");
-        let snaps = super::super::commands::parse_listsnapshot(&ask("pct listsnapshot 950"));
-        assert_eq!(snaps.len(), 1);
-        assert!(ask("pvesh get /cluster/resources").contains("\"vmid\":950"));
-        assert_eq!(
-            rec.lines(Path::new("")).first().map(String::as_str),
-            Some("pct status 950")
-        );
-    }
-
-    #[test]
-    fn firewall_rules_go_on_top_move_and_come_with_a_clone() {
-        let rec = Recorder::default();
-        let mut log = Log::sink();
-        let mut ask = |line: &str| rec.run(&cmd(line), None, &mut log).stdout;
-        let base = "/nodes/pve/lxc/900/firewall/rules";
-        ask("pct create 900 local:vztmpl/x.tar.zst");
-        ask(&format!(
-            "pvesh create {base} --type in --action ACCEPT --dport 22 --enable 1"
-        ));
-        ask(&format!(
-            "pvesh create {base} --type in --action ACCEPT --dport 80"
-        ));
-        ask(&format!(
-            "pvesh create {base} --type out --action DROP --enable 1"
-        ));
-        let ports = |json: String| -> Vec<String> {
-            let rules = super::super::commands::parse_rules(&json).unwrap();
-            rules
-                .iter()
-                .map(|r| {
-                    let k = r.key.as_ref().unwrap();
-                    format!(
-                        "{}{}{}",
-                        k.direction,
-                        k.dport.as_deref().unwrap_or("-"),
-                        u8::from(r.enabled)
-                    )
-                })
-                .collect()
-        };
-        // Created rules go on top; without --enable 1 a rule is disabled.
-        assert_eq!(
-            ports(ask(&format!("pvesh get {base}"))),
-            ["out-1", "in800", "in221"]
-        );
-        // Rule 0 goes before the rule at 2; a moveto past the end puts it last.
-        ask(&format!("pvesh set {base}/0 --moveto 2"));
-        assert_eq!(
-            ports(ask(&format!("pvesh get {base}"))),
-            ["in800", "out-1", "in221"]
-        );
-        ask(&format!("pvesh set {base}/0 --moveto 9"));
-        assert_eq!(
-            ports(ask(&format!("pvesh get {base}"))),
-            ["out-1", "in221", "in800"]
-        );
-        ask(&format!("pvesh delete {base}/1"));
-        ask("pct clone 900 103 --hostname ca");
-        let clone = "/nodes/pve/lxc/103/firewall/rules";
-        assert_eq!(
-            ports(ask(&format!("pvesh get {clone}"))),
-            ["out-1", "in800"]
-        );
     }
 }
