@@ -10,7 +10,7 @@ use crate::graph::NodeId;
 
 fn container() -> Value {
     json!({
-        "name": "app", "template": "/t/os.tar.zst", "storage_pool": "local",
+        "name": "app", "template": "/t/os.tar.zst", "storage_pool": "local-lvm",
         "memory_mb": 2048, "cores": 2, "features": ["base_setup"],
         "application_script": "app.sh", "template_snapshot_name": "final"
     })
@@ -39,7 +39,7 @@ fn keys(ct: &Value, vm: &Value) -> HashMap<NodeId, NodeKeys> {
 
 fn clone_of_900() -> Value {
     json!({ "name": "clone", "clone_from_ctid": "900", "memory_mb": 1024, "cores": 1,
-            "storage_pool": "local" })
+            "storage_pool": "local-lvm" })
 }
 
 fn vm() -> Value {
