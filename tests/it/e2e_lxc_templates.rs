@@ -1,7 +1,9 @@
 //! End to end on real LXC containers: a chain of converted templates
 //! (`is_template`) and their clones, built, left alone, rebuilt from the bottom
 //! and destroyed, as `e2e_lxc` does for the bundled definitions (and skipping,
-//! or failing in CI, the same way).
+//! or failing in CI, the same way), on the tests' network and under an LXC path
+//! and prefix (`phxc-`) of its own. Every container is unprivileged: the overlay
+//! clones of a converted template share its root filesystem, owned by the map.
 //!
 //! The tree: 900 converted (the busybox root filesystem the lxc backend makes,
 //! with `enable_lifecycle_snapshots`, which a converted template ignores), 901 a
@@ -10,21 +12,21 @@
 //! a second interface) and 951 one cloned from 910's snapshot.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::json;
 
-use super::e2e_lxc::{LxcSite, lxc_site};
+use super::e2e_lxc::serial;
 use crate::helpers::Site;
+use crate::helpers::lxc::{BRIDGE, GATEWAY, LxcSite, addr};
 
 /// The definitions, with scripts that leave their mark in `/opt/phoenix`.
 fn write_defs(defs: &Path) {
     let ct = |name: &str, last: u8, extra: serde_json::Value| {
         let mut v = json!({
             "name": name, "memory_mb": 256, "cores": 1, "storage_pool": "local-lvm",
-            "storage_size_gb": 1, "unprivileged": false, "start_at_boot": false,
-            "network_config": { "name": "eth0", "bridge": "lxcbr0",
-                                "ip": format!("10.0.3.{last}/24"), "gw": "10.0.3.1" },
+            "storage_size_gb": 1, "unprivileged": true, "start_at_boot": false,
+            "network_config": { "name": "eth0", "bridge": BRIDGE,
+                                "ip": format!("{}/24", addr(last)), "gw": GATEWAY },
             "mac_address": format!("52:54:00:00:19:{last:02x}")
         });
         for (k, x) in extra.as_object().unwrap() {
@@ -43,7 +45,7 @@ fn write_defs(defs: &Path) {
             "enable_lifecycle_snapshots": true, "features": ["svc"] })),
         "950": ct("svc-a", 195, json!({
             "clone_from_ctid": "901", "application_script": "svc.sh",
-            "secondary_network_config": { "name": "eth1", "bridge": "lxcbr0",
+            "secondary_network_config": { "name": "eth1", "bridge": BRIDGE,
                 "ip": "172.16.190.50/24", "hwaddr": "02:00:00:00:19:51" } })),
         "951": ct("svc-b", 196, json!({
             "clone_from_ctid": "910", "application_script": "svc.sh" })),
@@ -61,7 +63,7 @@ fn write_defs(defs: &Path) {
     write("phoenix_vm_configs.json", r#"{ "vms": [] }"#);
     write(
         "features/host/network.sh",
-        "#!/bin/sh\necho network: the test bridge lxcbr0 is there already\n",
+        &format!("#!/bin/sh\necho network: the test bridge {BRIDGE} is there already\n"),
     );
     for f in ["base", "tools", "svc"] {
         write(
@@ -78,7 +80,7 @@ fn write_defs(defs: &Path) {
 }
 
 fn site() -> Option<LxcSite> {
-    lxc_site(|| {
+    LxcSite::new("phxc-", Some(serial()), || {
         let site = Site::empty();
         write_defs(&site.defs);
         site
@@ -86,18 +88,7 @@ fn site() -> Option<LxcSite> {
 }
 
 fn lxc(site: &LxcSite, tool: &str, name: &str, rest: &[&str]) -> String {
-    let out = Command::new(tool)
-        .arg("-P")
-        .arg(&site.lxcpath)
-        .args(["-n", name])
-        .args(rest)
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    site.lxc(tool, name, rest)
 }
 
 fn file(site: &LxcSite, name: &str, rel: &str) -> String {
@@ -141,7 +132,7 @@ fn a_chain_of_converted_templates_builds_rebuilds_and_goes_for_real() {
     }
     // Converted templates: stopped, marked, never started at boot, no snapshots
     // (900's lifecycle snapshots do not apply to a converted template).
-    for t in ["phxt-900", "phxt-901"] {
+    for t in ["phxc-900", "phxc-901"] {
         assert!(lxc(&site, "lxc-info", t, &["-s"]).contains("STOPPED"));
         assert_eq!(file(&site, t, "phoenix-template"), "template\n", "{t}");
         assert_eq!(config_value(&site, t, "lxc.start.auto"), "0", "{t}");
@@ -163,15 +154,15 @@ fn a_chain_of_converted_templates_builds_rebuilds_and_goes_for_real() {
     assert_eq!(
         names,
         [
-            "phxt-900",
-            "phxt-901",
-            "phxt-910",
-            "phxt-910--final-form",
-            "phxt-910--pre-configured",
-            "phxt-910--pre-svc",
-            "phxt-910--svc-ready",
-            "phxt-950",
-            "phxt-951"
+            "phxc-900",
+            "phxc-901",
+            "phxc-910",
+            "phxc-910--final-form",
+            "phxc-910--pre-configured",
+            "phxc-910--pre-svc",
+            "phxc-910--svc-ready",
+            "phxc-950",
+            "phxc-951"
         ],
         "templates hold no snapshots; 910 holds its own and its lifecycle snapshots"
     );
@@ -184,38 +175,45 @@ fn a_chain_of_converted_templates_builds_rebuilds_and_goes_for_real() {
     // Clones of a converted template are snapshot clones: overlays on the
     // template's root filesystem, recorded by liblxc; 951, a clone of 910's
     // snapshot, is a full copy (as Proxmox clones from a snapshot in full).
-    let base = site.lxcpath.join("phxt-900/rootfs").display().to_string();
-    for clone in ["phxt-901", "phxt-910", "phxt-950"] {
+    let base = site.lxcpath.join("phxc-900/rootfs").display().to_string();
+    for clone in ["phxc-901", "phxc-910", "phxc-950"] {
         let rootfs = config_value(&site, clone, "lxc.rootfs.path");
         if overlay_here() {
             assert!(
                 rootfs.starts_with(&format!("overlay:{base}:")),
                 "{clone}: {rootfs}"
             );
-            assert!(file(&site, "phxt-900", "lxc_snapshots").contains(clone));
+            assert!(file(&site, "phxc-900", "lxc_snapshots").contains(clone));
         } else {
             assert!(rootfs.starts_with("dir:"), "{clone}: {rootfs}");
         }
     }
-    assert!(config_value(&site, "phxt-951", "lxc.rootfs.path").starts_with("dir:"));
+    assert!(config_value(&site, "phxc-951", "lxc.rootfs.path").starts_with("dir:"));
     // The services run with every layer, 950 with its second interface.
-    for svc in ["phxt-950", "phxt-951"] {
+    for svc in ["phxc-950", "phxc-951"] {
         assert!(lxc(&site, "lxc-info", svc, &["-s"]).contains("RUNNING"));
     }
     let layers = lxc(
         &site,
         "lxc-attach",
-        "phxt-951",
+        "phxc-951",
         &["--", "ls", "/opt/phoenix"],
     );
     assert_eq!(
         layers.split_whitespace().collect::<Vec<_>>(),
         ["base", "svc", "tools"]
     );
+    // The overlay clone runs unprivileged on its template's files.
+    let map = site.attach("phxc-950", &["cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"],
+        "{map}"
+    );
     let eth1 = lxc(
         &site,
         "lxc-attach",
-        "phxt-950",
+        "phxc-950",
         &["--", "ip", "addr", "show", "eth1"],
     );
     assert!(
@@ -223,7 +221,7 @@ fn a_chain_of_converted_templates_builds_rebuilds_and_goes_for_real() {
         "{eth1}"
     );
     assert_eq!(
-        config_value(&site, "phxt-950", "lxc.net.1.hwaddr"),
+        config_value(&site, "phxc-950", "lxc.net.1.hwaddr"),
         "02:00:00:00:19:51"
     );
 
@@ -232,10 +230,10 @@ fn a_chain_of_converted_templates_builds_rebuilds_and_goes_for_real() {
     assert_ne!(refused.code, 0);
     let text = format!("{}{}", refused.stdout, refused.stderr);
     assert!(
-        text.contains("ct:901 (phxt-901)") && text.contains("has clones"),
+        text.contains("ct:901 (phxc-901)") && text.contains("has clones"),
         "{text}"
     );
-    assert!(site.containers().contains(&"phxt-900".to_string()));
+    assert!(site.containers().contains(&"phxc-900".to_string()));
 
     // Nothing changed: nothing runs (the inventory reports templates with their stamps).
     let out = site.build(&["all"]).success();
@@ -265,7 +263,7 @@ fn a_chain_of_converted_templates_builds_rebuilds_and_goes_for_real() {
         .filter(|l| l.starts_with("$ lxc-destroy"))
         .filter_map(|l| l.rsplit(' ').next())
         .collect();
-    let at: Vec<Option<usize>> = ["phxt-910", "phxt-950", "phxt-901", "phxt-900"]
+    let at: Vec<Option<usize>> = ["phxc-910", "phxc-950", "phxc-901", "phxc-900"]
         .iter()
         .map(|n| destroyed.iter().position(|d| d == n))
         .collect();
@@ -281,7 +279,7 @@ fn a_chain_of_converted_templates_builds_rebuilds_and_goes_for_real() {
     let version = lxc(
         &site,
         "lxc-attach",
-        "phxt-951",
+        "phxc-951",
         &["--", "cat", "/opt/phoenix/base/version"],
     );
     assert_eq!(version.trim(), "v2", "951 is built on the new base");

@@ -11,6 +11,7 @@ mod helpers;
 mod broken;
 mod build_sim;
 mod e2e_lxc;
+mod e2e_lxc_guests;
 mod e2e_lxc_templates;
 mod eras;
 mod fixture_plans;

@@ -8,13 +8,13 @@
 //! nothing. On the sim backend (the tree of `build_sim`: 900 → 901 → 910,
 //! 900 → 902 → 920), and the journal cases on real LXC where the machine allows.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::build_sim::{SimSite, tree};
+use crate::helpers::lxc::{BRIDGE, GATEWAY, LxcSite, addr};
 use crate::helpers::{Output, Site, phoenix, set_field};
 
 const GUESTS: [&str; 5] = ["ct:900", "ct:901", "ct:902", "ct:910", "ct:920"];
@@ -529,7 +529,8 @@ fn after_a_lost_cache_changes_are_planned_as_with_the_cache() {
 
 /// The journal cases on real LXC containers: the journal removed, then garbled;
 /// each time the next two builds create nothing and the containers keep what was
-/// put in them. Needs root, the LXC tools, busybox and `lxcbr0`; skipped without.
+/// put in them. Needs root, the LXC tools, busybox and the tests' bridge
+/// (`phxtest0`, see [`crate::helpers::lxc`]); skipped without.
 #[test]
 fn real_lxc_containers_survive_a_lost_or_garbled_journal() {
     let Some(site) = lxc_site() else { return };
@@ -564,101 +565,46 @@ fn real_lxc_containers_survive_a_lost_or_garbled_journal() {
     );
 }
 
-/// A small tree of two real containers (a template and its clone) with addresses
-/// of their own, so it does not collide with the bundled demo's.
-struct LxcSite {
-    site: Site,
-    lxcpath: PathBuf,
-}
-
-impl std::ops::Deref for LxcSite {
-    type Target = Site;
-    fn deref(&self) -> &Site {
-        &self.site
-    }
-}
-
-impl Drop for LxcSite {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.lxcpath) else {
-            return;
-        };
-        for name in entries
-            .filter_map(Result::ok)
-            .filter(|e| e.path().join("config").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-        {
-            for args in [vec!["lxc-stop", "-k"], vec!["lxc-destroy"]] {
-                let _ = Command::new(args[0])
-                    .arg("-P")
-                    .arg(&self.lxcpath)
-                    .args(["-n", &name])
-                    .args(&args[1..])
-                    .output();
-            }
-        }
-    }
-}
-
+/// A small tree of two real containers (a template and its clone) on the tests'
+/// network, with addresses and a prefix (`phxs-`) of their own, so it runs beside
+/// the other real-LXC tests and never meets the bundled demo's.
 fn lxc_site() -> Option<LxcSite> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let tools = phoenix::backend::lxc::Lxc::available();
-    let bridge = Command::new("ip")
-        .args(["link", "show", "lxcbr0"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let busybox = Path::new("/bin/busybox").exists() || Path::new("/usr/bin/busybox").exists();
-    if !(root && tools && bridge && busybox) {
-        let why = format!("root={root} lxc-tools={tools} lxcbr0={bridge} busybox={busybox}");
-        assert!(
-            std::env::var("PHOENIX_REQUIRE_LXC").as_deref() != Ok("1"),
-            "PHOENIX_REQUIRE_LXC=1 but LXC is not usable here: {why}"
-        );
-        eprintln!("SKIPPED: real LXC tests need root, lxc, busybox and lxcbr0 ({why})");
-        return None;
-    }
-    let site = Site::empty();
-    let ct = |name: &str, n: u8, extra: Value| {
-        let mut v = json!({
-            "name": name, "memory_mb": 256, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4,
-            "network_config": {"name": "eth0", "bridge": "lxcbr0", "ip": format!("10.0.3.{n}/24"), "gw": "10.0.3.1"},
-            "mac_address": format!("52:54:00:15:00:{n:02x}"), "unprivileged": true
-        });
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        v
-    };
-    let lxc = json!({"lxc_configs": {
-        "900": ct("base", 241, json!({"template": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
-        "910": ct("svc", 242, json!({"clone_from_ctid": "900", "application_script": "app.sh"})),
-    }});
-    let defs = &site.defs;
-    std::fs::create_dir_all(defs.join("features/lxc")).unwrap();
-    std::fs::create_dir_all(defs.join("apps")).unwrap();
-    std::fs::write(defs.join("phoenix_lxc_configs.json"), lxc.to_string()).unwrap();
-    std::fs::write(
-        defs.join("phoenix_hypervisor_config.json"),
-        r#"{"version": "1"}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        defs.join("features/lxc/base_setup.sh"),
-        "#!/bin/sh\necho base > /root/base\n",
-    )
-    .unwrap();
-    std::fs::write(
-        defs.join("apps/app.sh"),
-        "#!/bin/sh\necho app > /root/app\n",
-    )
-    .unwrap();
-    let lxcpath = site.path().join("lxc");
-    std::fs::create_dir_all(&lxcpath).unwrap();
-    let site = site
-        .backend(["--backend", "lxc", "--prefix", "phxs-", "--lxcpath"])
-        .backend([&lxcpath]);
-    Some(LxcSite { site, lxcpath })
+    LxcSite::new("phxs-", None, || {
+        let site = Site::empty();
+        let ct = |name: &str, n: u8, extra: Value| {
+            let mut v = json!({
+                "name": name, "memory_mb": 256, "cores": 1, "storage_pool": "local-lvm", "storage_size_gb": 4,
+                "network_config": {"name": "eth0", "bridge": BRIDGE, "ip": format!("{}/24", addr(n)), "gw": GATEWAY},
+                "mac_address": format!("52:54:00:15:00:{n:02x}"), "unprivileged": true
+            });
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let lxc = json!({"lxc_configs": {
+            "900": ct("base", 241, json!({"template": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "template_snapshot_name": "base", "features": ["base_setup"]})),
+            "910": ct("svc", 242, json!({"clone_from_ctid": "900", "application_script": "app.sh"})),
+        }});
+        let defs = &site.defs;
+        std::fs::create_dir_all(defs.join("features/lxc")).unwrap();
+        std::fs::create_dir_all(defs.join("apps")).unwrap();
+        std::fs::write(defs.join("phoenix_lxc_configs.json"), lxc.to_string()).unwrap();
+        std::fs::write(
+            defs.join("phoenix_hypervisor_config.json"),
+            r#"{"version": "1"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            defs.join("features/lxc/base_setup.sh"),
+            "#!/bin/sh\necho base > /root/base\n",
+        )
+        .unwrap();
+        std::fs::write(
+            defs.join("apps/app.sh"),
+            "#!/bin/sh\necho app > /root/app\n",
+        )
+        .unwrap();
+        site
+    })
 }

@@ -103,13 +103,9 @@ impl Backend for Lxc {
         std::fs::create_dir_all(self.dir(&name))
             .map_err(|e| OpError::new(format!("{}: {e}", self.lxcpath.display())))?;
         self.write_stamp(&name, stamp)?;
+        let map = g.guest.id_map();
         match &g.source {
-            None => command::check(
-                &self.cmd("lxc-create", &name, &["-t", "busybox"]),
-                None,
-                g.timeout,
-                log,
-            )?,
+            None => self.create_busybox(&name, &map, g.timeout, log)?,
             Some(crate::backend::CloneFrom {
                 guest: src,
                 snapshot: Some(snap),
@@ -134,9 +130,11 @@ impl Backend for Lxc {
                         src.label()
                     )));
                 }
-                self.clone_converted(&from, &name, stamp, g.timeout, log)?;
+                self.clone_converted(&from, &name, stamp, &map, g.timeout, log)?;
             }
         }
+        // A copy holds its source's map: a clone with another one is re-owned.
+        self.adopt_map(&name, &map, log)?;
         self.write_stamp(&name, stamp)?;
         self.prepare_rootfs(g, log)
     }
@@ -158,8 +156,25 @@ impl Backend for Lxc {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);
         self.owned(&name)?;
-        let changed = self.rewrite_config(&name, &self.settings(g))?;
+        let was_running = self.running(&name, log);
+        // Raw `lxc.idmap` lines are settings: a new map re-owns the files first.
+        let reowned = self.adopt_map(&name, &g.guest.id_map(), log)?;
+        self.write_mounts(g, log)?;
+        let changed = self.rewrite_config(&name, &self.settings(g))? || reowned;
         self.prepare_rootfs(g, log)?;
+        let set = &g.guest.settings;
+        if !self.cgroup2 && (set.memory_mb.is_some() || set.cores.is_some()) {
+            log.note(
+                "cgroup v1 host: memory and cores are limited through the v1 controllers \
+                 (lxc.cgroup.*), best effort; a cgroup v2 host gets memory.max and cpu.max",
+            );
+        }
+        if !self.cgroup2 && set.swap_mb.is_some() && !(self.memsw && set.memory_mb.is_some()) {
+            log.notice(
+                "swap_mb is not applied: this cgroup v1 host does not account swap \
+                 (no memory.memsw; kernel option swapaccount=1) or memory_mb is not set",
+            );
+        }
         if let (Some(gw), Some(_)) = (
             g.guest.net1.as_ref().and_then(|n| n.gateway),
             super::config::net0_gateway(&g.guest.net),
@@ -172,7 +187,7 @@ impl Backend for Lxc {
             "config of {name} {}",
             if changed { "rewritten" } else { "unchanged" }
         ));
-        if changed && self.running(&name, log) {
+        if changed && was_running {
             // Network and cgroup settings apply at start.
             self.stop_name(&name, log)?;
             self.start(g, log)?;
@@ -186,7 +201,7 @@ impl Backend for Lxc {
         // pve-container `PVE::API2::LXC::Status` `vm_start`.
         self.refuse_template(g, &name, "you can't start a CT if it's a template")?;
         if !self.running(&name, log) {
-            command::check(&self.cmd("lxc-start", &name, &[]), None, SHORT, log)?;
+            self.start_name(&name, log)?;
             command::check(
                 &self.cmd("lxc-wait", &name, &["-s", "RUNNING", "-t", "30"]),
                 None,
@@ -230,7 +245,13 @@ impl Backend for Lxc {
         self.copy(&name, &snap, true, g.timeout, log)?;
         // A snapshot never starts on its own.
         self.set_keys(&snap, &[("lxc.start.auto", "0")])?;
-        if was_running {
+        // A snapshot template is done once its snapshot is taken, as on Proxmox:
+        // its clones are copies of the snapshot, so it stays stopped.
+        if g.guest.template.snapshot_name() == Some(snapshot) {
+            log.note(&format!(
+                "{name} is a snapshot template: stopped with its snapshot `{snapshot}`"
+            ));
+        } else if was_running {
             self.start(g, log)?;
         }
         Ok(())
@@ -255,6 +276,7 @@ impl Backend for Lxc {
         self.write_stamp(&name, &format!("building:rolled-back-to-{snapshot}"))?;
         self.copy(&snap, &name, true, g.timeout, log)?;
         // The copy holds the snapshot's config: the settings phoenix owns come back.
+        self.write_mounts(g, log)?;
         self.rewrite_config(&name, &self.settings(g))?;
         Ok(())
     }

@@ -9,7 +9,10 @@ use crate::backend::{Claim, Log, OpError, OpResult, Stamp};
 pub struct Lxc {
     pub lxcpath: PathBuf,
     pub prefix: String,
+    /// The host has a cgroup v2 hierarchy alone (not v1 or hybrid).
     pub(super) cgroup2: bool,
+    /// The v1 memory controller accounts swap (`memory.memsw.*`).
+    pub(super) memsw: bool,
     /// `<lxcpath>/.phoenix-lock`: one build at a time drives this LXC path.
     pub(super) claim: Claim,
 }
@@ -29,6 +32,7 @@ impl Lxc {
             lxcpath: lxcpath.clone(),
             prefix: prefix.to_string(),
             cgroup2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            memsw: Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
             claim: Claim::new(
                 lxcpath.join(".phoenix-lock"),
                 "lxc",
@@ -93,6 +97,27 @@ impl Lxc {
             .is_ok_and(|r| r.stdout.contains("RUNNING"))
     }
 
+    /// `lxc-start`, with liblxc's own errors (which `lxc-start` leaves in its log
+    /// file: "Could not access /tmp/x. Please grant it x access") in the error.
+    pub(super) fn start_name(&self, name: &str, log: &mut Log) -> OpResult {
+        let errors = self.dir(name).join("phoenix-start.log");
+        let _ = std::fs::remove_file(&errors);
+        let path = errors.display().to_string();
+        let started = command::check(
+            &self.cmd("lxc-start", name, &["-l", "ERROR", "-o", &path]),
+            None,
+            SHORT,
+            log,
+        );
+        started.map_err(|mut e| {
+            let why = liblxc_errors(&std::fs::read_to_string(&errors).unwrap_or_default());
+            if !why.is_empty() {
+                e.message = format!("{}\nliblxc: {why}", e.message);
+            }
+            e
+        })
+    }
+
     pub(super) fn stop_name(&self, name: &str, log: &mut Log) -> OpResult {
         if !self.running(name, log) {
             return Ok(());
@@ -154,6 +179,30 @@ impl Lxc {
         v.extend(cmd.iter().map(|s| (*s).to_string()));
         v
     }
+}
+
+/// The first few reasons of a liblxc log (`... ERROR start - start.c:fn:99 -
+/// Permission denied - Could not access /tmp/x...`): the text after each ERROR
+/// line's source location, the `lxc-start` tool's own lines left out.
+pub(super) fn liblxc_errors(text: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for l in text.lines().filter(|l| l.contains(" ERROR ")) {
+        let Some((_, why)) = l.split_once(" - ").and_then(|(_, r)| r.split_once(" - ")) else {
+            continue;
+        };
+        if l.contains("lxc_start.c")
+            || l.contains("wait_on_daemonized_start")
+            || l.contains("sync.c")
+            || out.contains(&why)
+        {
+            continue;
+        }
+        out.push(why.trim());
+        if out.len() == 3 {
+            break;
+        }
+    }
+    out.join("; ")
 }
 
 pub(super) fn set_mode(path: &Path, mode: u32) {

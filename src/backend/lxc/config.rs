@@ -1,9 +1,16 @@
 //! What `configure` writes into a container's config (the keys phoenix owns, from
 //! the guest's typed settings) and the busybox root filesystem's boot script.
+//!
+//! Resources are cgroup limits liblxc sets when the container starts: on a cgroup
+//! v2 host `memory.max` (`memory_mb`), `memory.swap.max` (`swap_mb`) and `cpu.max`
+//! (`cores` × the 100 ms period); on a cgroup v1 (or hybrid) host, best effort,
+//! the v1 controllers' `memory.limit_in_bytes`, `memory.memsw.limit_in_bytes`
+//! (memory plus swap, where the kernel accounts swap) and the CFS quota.
 
 use std::path::PathBuf;
 
 use super::client::{Lxc, set_mode};
+use super::idmap::{idmap_values, root_owner};
 use crate::backend::{GuestCtx, Log, OpError, OpResult};
 use crate::defs::IpConfig;
 use crate::defs::settings::Network;
@@ -22,9 +29,13 @@ pub(super) const MANAGED: &[&str] = &[
     "lxc.net.1.hwaddr",
     "lxc.net.1.ipv4.address",
     "lxc.net.1.ipv4.gateway",
+    "lxc.idmap",
+    "lxc.mount.fstab",
     "lxc.cgroup2.memory.max",
+    "lxc.cgroup2.memory.swap.max",
     "lxc.cgroup2.cpu.max",
     "lxc.cgroup.memory.limit_in_bytes",
+    "lxc.cgroup.memory.memsw.limit_in_bytes",
     "lxc.cgroup.cpu.cfs_quota_us",
     "lxc.cgroup.cpu.cfs_period_us",
     "lxc.start.auto",
@@ -45,6 +56,15 @@ impl Lxc {
         let guest = g.guest;
         let (net, set) = (&guest.net, &guest.settings);
         let mut out = vec![("lxc.uts.name".to_string(), guest.name.clone())];
+        for v in idmap_values(&guest.id_map()) {
+            out.push(("lxc.idmap".into(), v));
+        }
+        if !guest.mounts.binds.is_empty() {
+            out.push((
+                "lxc.mount.fstab".into(),
+                self.fstab(&self.name(guest.id)).display().to_string(),
+            ));
+        }
         out.push((
             "lxc.net.0.link".into(),
             net.bridge.clone().unwrap_or_else(|| "lxcbr0".into()),
@@ -65,6 +85,9 @@ impl Lxc {
             if let Some(m) = set.memory_mb {
                 out.push(("lxc.cgroup2.memory.max".into(), format!("{m}M")));
             }
+            if let Some(s) = set.swap_mb {
+                out.push(("lxc.cgroup2.memory.swap.max".into(), format!("{s}M")));
+            }
             if let Some(c) = set.cores {
                 out.push((
                     "lxc.cgroup2.cpu.max".into(),
@@ -77,6 +100,14 @@ impl Lxc {
                     "lxc.cgroup.memory.limit_in_bytes".into(),
                     format!("{}", m * 1024 * 1024),
                 ));
+                // Memory plus swap; liblxc writes it after the memory limit, which
+                // it may not be below.
+                if let Some(s) = set.swap_mb.filter(|_| self.memsw) {
+                    out.push((
+                        "lxc.cgroup.memory.memsw.limit_in_bytes".into(),
+                        format!("{}", (m + s) * 1024 * 1024),
+                    ));
+                }
             }
             if let Some(c) = set.cores {
                 out.push(("lxc.cgroup.cpu.cfs_period_us".into(), "100000".into()));
@@ -128,18 +159,30 @@ impl Lxc {
 
     /// Set a few keys of `name`'s config, leaving every other line as it is.
     pub(super) fn set_keys(&self, name: &str, keys: &[(&str, &str)]) -> OpResult {
+        let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        self.replace_keys(name, &names, keys)
+    }
+
+    /// Drop every line of `name`'s config with one of the keys `remove`, then add
+    /// `lines` (a key may come more than once: `lxc.idmap`).
+    pub(super) fn replace_keys(
+        &self,
+        name: &str,
+        remove: &[&str],
+        lines: &[(&str, &str)],
+    ) -> OpResult {
         let path = self.dir(name).join("config");
         let text = std::fs::read_to_string(&path)
             .map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
         let mut out = String::new();
         for l in text.lines().filter(|l| {
             let key = l.split('=').next().unwrap_or("").trim();
-            !keys.iter().any(|(k, _)| *k == key)
+            !remove.contains(&key)
         }) {
             out.push_str(l);
             out.push('\n');
         }
-        for (k, v) in keys {
+        for (k, v) in lines {
             out.push_str(&format!("{k} = {v}\n"));
         }
         crate::fsutil::write_atomic(&path, out.as_bytes()).map_err(|e| OpError::new(e.to_string()))
@@ -179,12 +222,16 @@ impl Lxc {
             return Ok(());
         }
         let rootfs = self.rootfs_dir(&name);
+        // Owned by the container's root, who may change them as any of its files.
+        let (uid, gid) = root_owner(&g.guest.id_map());
         let write = |rel: &str, bytes: &[u8]| -> OpResult {
             let p = rootfs.join(rel);
             if let Some(d) = p.parent() {
                 std::fs::create_dir_all(d).map_err(|e| OpError::new(e.to_string()))?;
             }
-            std::fs::write(&p, bytes).map_err(|e| OpError::new(format!("{}: {e}", p.display())))
+            std::fs::write(&p, bytes)
+                .and_then(|()| std::os::unix::fs::lchown(&p, uid, gid))
+                .map_err(|e| OpError::new(format!("{}: {e}", p.display())))
         };
         write("etc/init.d/rcS", RCS.as_bytes())?;
         set_mode(&rootfs.join("etc/init.d/rcS"), 0o755);

@@ -19,18 +19,25 @@
 //! Linux machine. Its `/etc/init.d/rcS` is replaced so a static address from the
 //! definition is not thrown away by a DHCP client.
 //!
+//! A container is unprivileged where its definition says so (`unprivileged`,
+//! `id_maps`, raw `lxc.idmap` lines): its id map, the one Proxmox gives it, is in
+//! its config and its root filesystem is owned by it (see `idmap`). Memory, swap
+//! and cores are cgroup limits (see `config`).
+//!
 //! Every command gets its arguments as argv; values from definitions never pass
 //! through a shell.
-
 //!
 //! Rooms: `client` (the [`Lxc`] handle, names, stamps and the lxc tools),
-//! `config` (the config lines phoenix owns, `net0` and `net1`, and the busybox
-//! root filesystem), `template` (converted templates and their snapshot clones),
+//! `config` (the config lines phoenix owns, `net0` and `net1`, resources, and the
+//! busybox root filesystem), `idmap` (unprivileged containers), `mounts` (bind
+//! mounts), `template` (converted templates and their snapshot clones),
 //! `backend` (the [`crate::backend::Backend`] operations).
 
 mod backend;
 mod client;
 mod config;
+mod idmap;
+mod mounts;
 mod template;
 
 pub use client::{Lxc, which};

@@ -22,8 +22,10 @@
 use std::time::Duration;
 
 use super::client::{Lxc, TEMPLATE_FILE};
+use super::idmap::{describe, same_map};
 use crate::backend::command;
 use crate::backend::{GuestCtx, Log, OpError, OpResult};
+use crate::defs::IdMap;
 
 impl Lxc {
     /// Whether `name` is a converted template.
@@ -118,12 +120,23 @@ impl Lxc {
         from: &str,
         name: &str,
         stamp: &str,
+        map: &IdMap,
         timeout: Duration,
         log: &mut Log,
     ) -> OpResult {
         if !self.is_template(from) {
             log.note(&format!(
                 "{from} is not a converted template: {name} is a full copy of it"
+            ));
+            return self.copy(from, name, false, timeout, log);
+        }
+        if !same_map(&self.map_of(from), map) {
+            // An overlay's lower layer is the template's: its owners are the
+            // template's map, which cannot be the clone's.
+            log.notice(&format!(
+                "{name}'s id map ({}) is not its template's ({}): it is a full copy of {from}, re-owned",
+                describe(map),
+                describe(&self.map_of(from))
             ));
             return self.copy(from, name, false, timeout, log);
         }

@@ -6,6 +6,7 @@
 
 mod defs;
 mod events;
+pub mod lxc;
 mod site;
 
 use std::path::{Path, PathBuf};
