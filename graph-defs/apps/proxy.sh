@@ -1,15 +1,22 @@
 #!/bin/sh
-# App for proxy: fetches the page of the upstream web guest (the "upstream" field of
-# the guest JSON, a 10.0.3.x address of a demo guest) and serves a copy on port 8080
-# with busybox httpd. Re-fetches on every run (up to 10 tries, 1 s apart); starts
-# httpd only if nothing answers on the port yet. $1 = guest ID.
+# App for proxy: fetches the page of the upstream web guest (app_settings.upstream in
+# the guest JSON: the address of a guest on this guest's own /24, the demo's bridge)
+# and serves a copy on port 8080 with busybox httpd. Re-fetches on every run (up to
+# 10 tries, 1 s apart); starts httpd only if nothing answers on the port yet.
+# $1 = guest ID.
 set -eu
 id=${1:?usage: proxy.sh GUEST_ID}
 json=$(tr -d '\n\r' < "${PHOENIX_GUEST_JSON:?PHOENIX_GUEST_JSON is not set}")
-up=$(printf '%s' "$json" | sed -n 's/.*"upstream"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+# obj NAME: the body of a flat JSON object; val TEXT KEY: a string in it.
+obj() { printf '%s' "$json" | sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*{\([^{}]*\)}.*/\1/p'; }
+val() { printf '%s' "$1" | sed -n 's/.*"'"$2"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p'; }
+up=$(val "$(obj app_settings)" upstream)
+# Only the demo's own network: the first three parts of this guest's address.
+net=$(val "$(obj network_config)" ip | sed -n 's/^\([0-9]*\.[0-9]*\.[0-9]*\)\.[0-9]*\/.*/\1/p')
+[ -n "$net" ] || { echo "proxy: no static network_config.ip in the guest JSON" >&2; exit 1; }
 case "$up" in
-  10.0.3.[0-9] | 10.0.3.[0-9][0-9] | 10.0.3.[0-9][0-9][0-9]) ;;
-  *) echo "proxy: upstream '$up' is not a demo guest address (10.0.3.x)" >&2; exit 1 ;;
+  "$net".[0-9] | "$net".[0-9][0-9] | "$net".[0-9][0-9][0-9]) ;;
+  *) echo "proxy: app_settings.upstream '$up' is not a guest on the demo network ($net.x)" >&2; exit 1 ;;
 esac
 root=/srv/proxy
 port=8080

@@ -10,6 +10,10 @@
 //! * **app**: everything else, including fields phoenix has never heard of. Those feed
 //!   the application script, so they are inputs of the `app` step.
 //!
+//! A guest's own application settings go in one object, `app_settings` ([`APP_SETTINGS`]):
+//! app-class like any unknown field (it reaches the application script in the guest
+//! JSON and is an input of the `app` step), but known, so `validate` does not warn.
+//!
 //! `features`, `application_script` and `health_checks` name scripts; the steps that
 //! run them consume the scripts' bytes (see `key`). Two fields of the oldest era are
 //! classified by their value or under another name ([`key_entry`]): `features` written
@@ -72,9 +76,16 @@ pub const CT_STRUCTURAL: &[&str] = &[
     "health_checks",
 ];
 
+/// The object that holds a guest's own application settings, whatever their names:
+/// it reaches the application script (`$PHOENIX_GUEST_JSON`) and the `app` key, and
+/// `validate` checks only that it is an object.
+pub const APP_SETTINGS: &str = "app_settings";
+
 /// Fields the shell tool knows that phoenix passes through to the application
-/// script. They are not warned about; anything outside all these lists is.
+/// script, and [`APP_SETTINGS`]. They are not warned about; anything outside all
+/// these lists is.
 pub const CT_APP_KNOWN: &[&str] = &[
+    APP_SETTINGS,
     "vllm_engine_config",
     "portainer_role",
     "traefik_service",
@@ -120,6 +131,7 @@ pub const VM_STRUCTURAL: &[&str] = &[
 ];
 
 pub const VM_APP_KNOWN: &[&str] = &[
+    APP_SETTINGS,
     "docker_stacks",
     "portainer_role",
     "portainer_environment_name",

@@ -66,7 +66,11 @@ pub(crate) fn read_common(
                 .concat(),
             };
             let help = diag::did_you_mean(f, candidates).map_or_else(
-                || "phoenix passes it to the application script; nothing else reads it".to_string(),
+                || {
+                    "phoenix passes it to the application script; nothing else reads it \
+                     (put it under `app_settings` if that is what it is for)"
+                        .to_string()
+                },
                 |s| {
                     format!("did you mean `{s}`? as written it only reaches the application script")
                 },
@@ -74,6 +78,8 @@ pub(crate) fn read_common(
             r.warn(join(p, f), format!("unknown field `{f}`"), help);
         }
     }
+    // The guest's own application settings: any names inside, but one object.
+    r.object(raw, p, fields::APP_SETTINGS);
 
     let clone_from = match kind {
         GuestKind::Ct => eras::clone_source(r, raw, p),

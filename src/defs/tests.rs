@@ -335,3 +335,57 @@ fn firewall_policies_are_read_and_an_implicit_inbound_drop_is_named() {
         errors(&diags)
     );
 }
+
+#[test]
+fn app_settings_reach_the_app_fields_without_a_warning_and_must_be_an_object() {
+    let warnings = |diags: &Diagnostics| -> Vec<String> {
+        diags
+            .0
+            .iter()
+            .filter(|d| !d.is_error())
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect()
+    };
+    let settings = json!({ "upstream": "10.0.0.9", "nested": { "retries": 3 } });
+    let mut lxc = gpu_container();
+    lxc["lxc_configs"]["950"]["app_settings"] = settings.clone();
+    let vms = json!({ "vms": [{ "vmid": 1001, "name": "app", "template_image": "a.img",
+                                "is_template": true, "app_settings": settings.clone() }] });
+    let (defs, diags) = load_json(&lxc, Some(&vms));
+    assert!(errors(&diags).is_empty(), "{:#?}", errors(&diags));
+    let w = warnings(&diags);
+    assert!(!w.iter().any(|w| w.contains("app_settings")), "{w:#?}");
+    // Another unknown field still warns, and says where it could go.
+    let unknown = diags
+        .0
+        .iter()
+        .find(|d| d.path == "lxc_configs.950.made_up_field")
+        .expect("made_up_field is warned about");
+    let help = unknown.help.as_deref().unwrap_or_default();
+    assert!(help.contains("app_settings"), "{help}");
+    for id in [950, 1001] {
+        let g = defs.guest(id).unwrap();
+        assert_eq!(g.app_fields.get("app_settings"), Some(&settings), "{id}");
+        assert_eq!(g.definition.get("app_settings"), Some(&settings), "{id}");
+    }
+
+    for bad in [json!("upstream=10.0.0.9"), json!(["10.0.0.9"]), json!(7)] {
+        let mut lxc = gpu_container();
+        lxc["lxc_configs"]["950"]["app_settings"] = bad.clone();
+        let vms = json!({ "vms": [{ "vmid": 1001, "name": "app", "template_image": "a.img",
+                                    "is_template": true, "app_settings": bad.clone() }] });
+        let (_, diags) = load_json(&lxc, Some(&vms));
+        let e = errors(&diags);
+        for path in ["lxc_configs.950.app_settings", "vms[0].app_settings"] {
+            assert!(
+                e.iter()
+                    .any(|e| e.starts_with(&format!("{path}: expected an object"))),
+                "{bad}: {path} in {e:#?}"
+            );
+        }
+    }
+    // `null` is absent, as everywhere in the definitions.
+    let mut lxc = gpu_container();
+    lxc["lxc_configs"]["950"]["app_settings"] = Value::Null;
+    assert!(errors(&load_json(&lxc, None).1).is_empty());
+}

@@ -1,5 +1,6 @@
 //! The shell tool's real definition files: they load unchanged, in either layout,
 //! and their graphs are right (plans against recorded state: `fixture_plans.rs`).
+//! The bundled definitions (`graph-defs/`) are clean: no warning on any command.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -7,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::helpers::{Site, defs_with_scripts, edit, fixture, phoenix};
+use crate::helpers::{Site, bundled_defs, defs_with_scripts, edit, fixture, phoenix, set_field};
 
 fn edges(defs: &Path) -> BTreeSet<(String, String, String)> {
     let g = phoenix()
@@ -346,4 +347,83 @@ fn graph_formats_and_state() {
     } else {
         eprintln!("SKIPPED: graphviz `dot` not installed; DOT not rendered");
     }
+}
+
+/// What a newcomer runs first prints no warning: `validate`, `plan` and `graph` on the
+/// bundled definitions are clean. Their own application setting (102's upstream) is
+/// under `app_settings`, which phoenix knows.
+#[test]
+fn bundled_definitions_validate_with_no_warnings() {
+    let defs = bundled_defs();
+    let cache = tempfile::tempdir().unwrap();
+    let out = phoenix()
+        .defs(&defs)
+        .cache(cache.path())
+        .args(["validate"])
+        .run()
+        .success();
+    assert!(out.stdout.starts_with("ok:"), "{}", out.stdout);
+    assert_eq!(out.stderr, "", "validate printed diagnostics");
+    let json = phoenix()
+        .defs(&defs)
+        .cache(cache.path())
+        .args(["validate", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(json["valid"], true, "{json}");
+    assert_eq!(json["diagnostics"], serde_json::json!([]), "{json}");
+    for args in [&["plan", "all"][..], &["graph", "--format", "text"][..]] {
+        let out = phoenix()
+            .defs(&defs)
+            .cache(cache.path())
+            .args(args)
+            .run()
+            .success();
+        assert!(!out.stderr.contains("warning"), "{args:?}: {}", out.stderr);
+    }
+}
+
+/// `app_settings` is an application input like any unknown field: changing a value in
+/// it reruns that guest's application script and touches nothing else; a value that is
+/// not an object is an error naming the field.
+#[test]
+fn app_settings_rerun_the_app_and_must_be_an_object() {
+    let site = Site::bundled();
+    site.record_all_built();
+    set_field(
+        &site.defs,
+        "102",
+        "app_settings",
+        serde_json::json!({ "upstream": "10.0.3.103" }),
+    );
+    let plan = site.plan(&["all"]);
+    let actions = plan["actions"].as_array().unwrap();
+    assert!(actions.len() >= 10, "{plan}");
+    for a in actions {
+        if a["node"] == "ct:102" {
+            assert_eq!(a["action"], "rerun-app", "{a}");
+            assert!(
+                a["reasons"].to_string().contains("app_settings"),
+                "the reason names the field: {a}"
+            );
+        } else {
+            assert_eq!(a["action"], "fresh", "{a}");
+        }
+    }
+
+    set_field(
+        &site.defs,
+        "102",
+        "app_settings",
+        "upstream=10.0.3.101".into(),
+    );
+    let out = site.phoenix().args(["validate"]).run().code(3);
+    assert!(
+        out.stderr.contains(
+            "error: phoenix_lxc_configs.json: lxc_configs.102.app_settings: expected an object"
+        ),
+        "{}",
+        out.stderr
+    );
 }
