@@ -3,17 +3,16 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::json;
 
 use super::super::Lxc;
 use super::super::client::liblxc_errors;
 use super::super::mounts::fstab_line;
+use super::super::tests::{ctx, one_container};
 use super::{config_map, describe, idmap_values, same_map, shift_tree};
-use crate::backend::{GuestCtx, Log};
+use crate::backend::Log;
 use crate::defs::{BindMount, Definitions, IdMap};
-use crate::graph::NodeId;
 
 /// Definitions with one container, 950, with `extra` fields.
 fn defs(dir: &Path, extra: &serde_json::Value) -> Definitions {
@@ -25,29 +24,7 @@ fn defs(dir: &Path, extra: &serde_json::Value) -> Definitions {
     for (k, v) in extra.as_object().unwrap() {
         ct[k] = v.clone();
     }
-    let write = |name: &str, v: serde_json::Value| {
-        std::fs::write(dir.join(name), serde_json::to_string(&v).unwrap()).unwrap();
-    };
-    write(
-        "phoenix_hypervisor_config.json",
-        json!({"version": "1.0.0"}),
-    );
-    write(
-        "phoenix_lxc_configs.json",
-        json!({"lxc_configs": {"950": ct}}),
-    );
-    write("phoenix_vm_configs.json", json!({"vms": []}));
-    crate::defs::load(dir).0
-}
-
-fn ctx(defs: &Definitions) -> GuestCtx<'_> {
-    GuestCtx {
-        node: NodeId::Ct(950),
-        guest: defs.guest(950).unwrap(),
-        defs,
-        source: None,
-        timeout: Duration::from_secs(5),
-    }
+    one_container(dir, &ct)
 }
 
 fn values<'a>(settings: &'a [(String, String)], key: &str) -> Vec<&'a str> {

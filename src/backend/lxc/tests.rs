@@ -18,6 +18,11 @@ fn defs(dir: &Path, net0: &serde_json::Value, net1: &serde_json::Value) -> Defin
         "unprivileged": false, "mac_address": "52:54:00:00:19:50", "start_at_boot": true,
         "network_config": net0, "secondary_network_config": net1
     });
+    one_container(dir, &ct)
+}
+
+/// Definitions in `dir` with one container, 950, defined as `ct`.
+pub(super) fn one_container(dir: &Path, ct: &serde_json::Value) -> Definitions {
     let write = |name: &str, v: serde_json::Value| {
         std::fs::write(dir.join(name), serde_json::to_string(&v).unwrap()).unwrap();
     };
@@ -33,7 +38,8 @@ fn defs(dir: &Path, net0: &serde_json::Value, net1: &serde_json::Value) -> Defin
     crate::defs::load(dir).0
 }
 
-fn ctx(defs: &Definitions) -> GuestCtx<'_> {
+/// Container 950 of `defs`, as an operation gets it.
+pub(super) fn ctx(defs: &Definitions) -> GuestCtx<'_> {
     GuestCtx {
         node: NodeId::Ct(950),
         guest: defs.guest(950).unwrap(),
