@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod graph;
 pub mod inventory;
 pub mod key;
+pub mod live;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

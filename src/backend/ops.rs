@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{BackendError, Inventory, Log, OpError, OpResult};
 use crate::defs::{Definitions, Guest, GuestKind};
 use crate::graph::NodeId;
+use crate::live::Observation;
 
 /// One guest as an operation needs it.
 #[derive(Debug, Clone)]
@@ -151,6 +152,24 @@ pub trait Backend: Send + Sync {
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult;
     /// Write the stamp on the guest.
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult;
+    /// Read the guest's live config and compare it with its definition, setting by
+    /// setting, in the backend's own terms (see [`crate::live`]). Reads only; works
+    /// on guests with or without phoenix's stamp.
+    fn observe(&self, _g: &GuestCtx, _log: &mut Log) -> Result<Observation, OpError> {
+        Err(OpError::new(format!(
+            "the {} backend cannot read a guest's config",
+            self.name()
+        )))
+    }
+    /// Stamp a guest that phoenix did not build (`phoenix adopt`), the one change
+    /// adoption makes to it. Unlike [`Backend::stamp`], it takes a guest without a
+    /// stamp; it changes nothing else.
+    fn adopt(&self, _g: &GuestCtx, _stamp: &str, _log: &mut Log) -> OpResult {
+        Err(OpError::new(format!(
+            "the {} backend cannot adopt guests",
+            self.name()
+        )))
+    }
     /// Run a host step's script on the host.
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult;
     /// Whether this backend carries out the built-in host steps. Where it does not
