@@ -73,7 +73,8 @@ fn assert_silent(addr: &str) {
         TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(500)).is_ok();
     assert!(
         !open,
-        "{addr} answers before the test built anything: a leftover container is using the tests' addresses"
+        "{addr} answers before the test built anything: a leftover container is using the tests' addresses \
+         (one of a test run that was killed? `lxc-ls -f -P /tmp/.tmpXXXX/lxc` lists it)"
     );
 }
 

@@ -5,7 +5,9 @@
 //! copies named `<prefix><id>--<snapshot>` (`lxc-copy -B dir`, which works on every
 //! storage type, unlike `lxc-snapshot`'s unnamed `snapN`); a clone of a snapshot
 //! template is a full copy of the source's template snapshot, and a rollback
-//! replaces the container by a copy of the snapshot. A converted template
+//! replaces the container by a copy of the snapshot. A snapshot template stays
+//! stopped once its template snapshot is taken, as on Proxmox: nothing runs in it
+//! any more, its clones being copies of the snapshot. A converted template
 //! (`is_template`) is marked, stopped and holds no snapshots; its clones are
 //! snapshot clones (`lxc-copy -s`: an overlay on a directory store), destroyed
 //! before it (see `template`). The stamp is the file `phoenix-stamp` in the container's directory,

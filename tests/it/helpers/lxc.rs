@@ -126,6 +126,33 @@ pub struct LxcSite {
     /// Held until the containers are gone: real-LXC tests that share addresses
     /// run one at a time.
     _serial: Option<MutexGuard<'static, ()>>,
+    /// The machine-wide lock of the tests with this prefix (see [`machine_lock`]),
+    /// released last.
+    _machine: std::fs::File,
+}
+
+/// Two test runs on one machine (a developer's `cargo test` while CI runs, say)
+/// would build the same guests on the same addresses: the tests with one prefix
+/// (one set of addresses) take a lock file of their own, so across processes
+/// they run one at a time too (an advisory `flock`, dropped when the process
+/// ends however it ends).
+fn machine_lock(prefix: &str) -> std::fs::File {
+    let path = std::env::temp_dir().join(format!("phoenix-lxc-tests-{prefix}lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if file.try_lock().is_err() {
+        eprintln!(
+            "waiting for another test run's real-LXC tests with the prefix {prefix} ({})",
+            path.display()
+        );
+        file.lock()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    file
 }
 
 impl Deref for LxcSite {
@@ -147,6 +174,7 @@ impl LxcSite {
         if !lxc_ready() {
             return None;
         }
+        let machine = machine_lock(prefix);
         let site = make().jobs(4);
         // An unprivileged container's root (host uid 100000) must reach its
         // root filesystem: the temporary directory is 0700.
@@ -161,6 +189,7 @@ impl LxcSite {
             lxcpath,
             prefix: prefix.to_string(),
             _serial: serial,
+            _machine: machine,
         })
     }
 
