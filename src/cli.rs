@@ -198,6 +198,13 @@ pub enum Command {
 
         #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
         output: Output,
+
+        /// Read each managed guest's live config from the host (one inventory call,
+        /// then one read per guest, a few at a time) and plan what changed outside
+        /// phoenix as an update that restores the definition. Without it, planning
+        /// stays offline.
+        #[arg(long)]
+        refresh: bool,
     },
 
     /// Print the dependency graph.
@@ -251,10 +258,44 @@ pub enum Command {
     Build(BuildArgs),
 
     /// A table of every node: the action a build would take, its key, when it was built.
+    ///
+    /// With --live, also what changed outside phoenix on each managed guest: a
+    /// setting edited by hand (its recorded and live values), a firewall rule
+    /// deleted, the guest stopped, its template snapshot deleted, the guest gone.
     Status {
         #[arg(value_name = "TARGET")]
         targets: Vec<String>,
+
+        /// Read each managed guest's live config from the host (see `plan --refresh`).
+        #[arg(long)]
+        live: bool,
     },
+
+    /// Take over guests that exist on the host but were not built by phoenix (by
+    /// the shell tool, say).
+    ///
+    /// For each target (and what it needs), reads what the guest really is and
+    /// compares it with its definition, setting by setting: a table of what
+    /// matches, what differs (host → definition), and what cannot be observed
+    /// (what the feature and application scripts did inside it). With --yes (or a
+    /// yes at the prompt on a terminal) it stamps each guest and records it as
+    /// built: what it observed as observed, the scripts' work as done, as you
+    /// assert by adopting. The next `phoenix build` then changes only what differs
+    /// (one settings update per guest) and runs nothing else. Without --yes and
+    /// without a terminal it only prints what it would record.
+    ///
+    /// Nothing on a guest changes but its stamp. Refused, with the reason: a guest
+    /// whose shape is not the definition's (another OS, a linked clone of another
+    /// template, a template flag that differs: that is a replace), and an ID that
+    /// holds a guest of the other kind.
+    ///
+    ///   phoenix adopt all              the table for every guest; nothing recorded
+    ///   phoenix adopt all --yes        adopt them
+    ///   phoenix adopt 950 --yes --rerun-features
+    ///                                  adopt 950 and its chain; the next build runs
+    ///                                  950's feature scripts again
+    #[command(verbatim_doc_comment)]
+    Adopt(AdoptArgs),
 
     /// Print a node's log: every command phoenix ran for it, with its output.
     Logs { target: String },
@@ -271,6 +312,27 @@ pub enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+}
+
+/// `phoenix adopt`'s options.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Targets: `all`, a guest ID, or a node; what they need is adopted too.
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+
+    /// Adopt without asking.
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Record the guests' feature steps (and what follows them) as not done, so
+    /// the next build runs them on the adopted guests.
+    #[arg(long)]
+    pub rerun_features: bool,
+
+    /// `json`: one line per node with the comparison and what is recorded.
+    #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
+    pub output: Output,
 }
 
 /// `phoenix build`'s options.
@@ -306,6 +368,17 @@ pub struct BuildArgs {
     /// Print the plan and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Read each managed guest's live config first and bring back what changed
+    /// outside phoenix (a setting edited by hand, a deleted firewall rule, a
+    /// stopped guest, a deleted template snapshot).
+    #[arg(long)]
+    pub refresh: bool,
+
+    /// With --refresh: leave guests that changed outside phoenix as they are, with
+    /// a warning (they are still rebuilt for changes of their definitions).
+    #[arg(long, requires = "refresh")]
+    pub keep_drift: bool,
 
     /// Rebuild this target from scratch although it is fresh (repeatable).
     #[arg(long, value_name = "TARGET")]

@@ -1,5 +1,6 @@
 //! The pipeline every command shares: `defs::load → graph::build → key::assess →
-//! plan::make`, with the diagnostics of every stage gathered in one list.
+//! plan::make`, with the diagnostics of every stage gathered in one list; and
+//! (`refresh`) the live configs read into the plan where a command asks for them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +12,9 @@ use crate::inventory::{self, Inventory};
 use crate::key::{self, NodeKeys, ScriptHashes};
 use crate::plan::{self, GuestFacts, Plan};
 use crate::state::{NodeRecord, Recorded, StateDir, StateError};
+
+mod refresh;
+pub use refresh::{LIVE_READS, Refreshed, observe, refresh};
 
 /// Definitions with their graph and every problem found in them.
 pub struct Loaded {

@@ -45,7 +45,16 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
     };
     let inventory_from = (!offline).then_some(backend.as_ref());
     let mut assessed = pipeline::assess_with(&loaded, &args.targets, &state, inventory_from)?;
-    super::status::adopt(&state, &assessed, lock.is_some())?;
+    super::status::report_state(&state, &assessed, lock.is_some())?;
+    if args.refresh {
+        refresh(
+            &loaded,
+            &mut assessed,
+            backend.as_ref(),
+            offline,
+            args.keep_drift,
+        );
+    }
     force(&loaded, &mut assessed, &args.force)?;
 
     if pve_dry_run {
@@ -84,6 +93,39 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
         return Ok(ExitCode::from(exit_codes::INTERRUPTED));
     }
     Ok(verdict(summary.failed()))
+}
+
+/// `--refresh`: read the managed guests' live configs and plan what changed
+/// outside phoenix back, or with `--keep-drift` leave it and say so.
+fn refresh(
+    loaded: &Loaded,
+    assessed: &mut Assessed,
+    backend: &dyn Backend,
+    offline: bool,
+    keep_drift: bool,
+) {
+    if offline {
+        super::output::eprint(
+            "note: --refresh reads the host, which this dry run does not touch; name the backend (`--backend lxc`) to include the live configs\n",
+        );
+        return;
+    }
+    let found = pipeline::refresh(loaded, assessed, backend, keep_drift);
+    super::status::report_unreadable(&found);
+    if keep_drift {
+        for d in &found.drifts {
+            let what: Vec<String> = d
+                .items
+                .iter()
+                .map(|i| format!("{} {} → {}", i.what, i.recorded, i.live))
+                .collect();
+            super::output::eprint(&format!(
+                "warning: {} changed outside phoenix and is left as it is (--keep-drift): {}\n",
+                d.node,
+                what.join("; ")
+            ));
+        }
+    }
 }
 
 /// `--force TARGET`: rebuild that node from scratch although it may be fresh.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::output::{eprint, load, print};
 use super::settings::backend;
-use super::status::adopt;
+use super::status::report_state;
 use super::{AppError, CmdResult};
 use crate::backend::Backend;
 use crate::cli::{BackendKind, Cli, ColorChoice, GraphArgs, GraphFormat, GraphLayout, Output};
@@ -52,7 +52,7 @@ fn assess(
 ) -> Result<Assessed, AppError> {
     let backend = named_backend(cli);
     let assessed = pipeline::assess_with(loaded, targets, state, backend.as_deref())?;
-    adopt(state, &assessed, false)?;
+    report_state(state, &assessed, false)?;
     Ok(assessed)
 }
 
@@ -101,10 +101,21 @@ pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
     }
 }
 
-pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output) -> CmdResult {
+pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output, refresh: bool) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
-    let assessed = assess(cli, &loaded, targets, &state)?;
+    let assessed = if refresh {
+        // The live configs need the host: the backend the command line names or
+        // this machine has, not the recorded state.
+        let backend = super::settings::backend(cli)?;
+        let mut assessed = pipeline::assess_with(&loaded, targets, &state, Some(backend.as_ref()))?;
+        report_state(&state, &assessed, false)?;
+        let found = pipeline::refresh(&loaded, &mut assessed, backend.as_ref(), false);
+        super::status::report_unreadable(&found);
+        assessed
+    } else {
+        assess(cli, &loaded, targets, &state)?
+    };
     match output {
         Output::Json => print(&report::plan::json(&assessed.plan)),
         Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),

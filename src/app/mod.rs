@@ -2,11 +2,12 @@
 //! running the pipeline, printing its report and returning an exit code or an
 //! [`AppError`]; [`run`] maps errors to exit codes in one place.
 //!
-//! Rooms: `inspect` (validate, plan, graph, explain: read-only), `build` (with
+//! Rooms: `inspect` (validate, plan, graph, explain: read-only), `adopt`, `build` (with
 //! `pve_dry_run`, its dry run through the pve backend), `status`,
 //! `logs`, `destroy`; `run` dispatches; `settings` turns the command line into
 //! backend settings; `output` writes to the terminal; `error` holds [`AppError`].
 
+mod adopt;
 mod build;
 mod destroy;
 mod error;

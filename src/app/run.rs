@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use super::{build, destroy, inspect, logs, output, status};
+use super::{adopt, build, destroy, inspect, logs, output, status};
 use crate::backend::command;
 use crate::cli::{Cli, Command};
 use crate::exec::{Interrupt, Press};
@@ -24,11 +24,16 @@ pub fn run(cli: &Cli) -> ExitCode {
     listen_for_ctrl_c();
     let result = match &cli.command {
         Command::Validate { output } => inspect::validate(cli, *output),
-        Command::Plan { targets, output } => inspect::plan(cli, targets, *output),
+        Command::Plan {
+            targets,
+            output,
+            refresh,
+        } => inspect::plan(cli, targets, *output, *refresh),
         Command::Graph(args) => inspect::graph(cli, args),
         Command::Explain { target } => inspect::explain(cli, target),
         Command::Build(args) => build::build(cli, args),
-        Command::Status { targets } => status::status(cli, targets),
+        Command::Status { targets, live } => status::status(cli, targets, *live),
+        Command::Adopt(args) => adopt::adopt(cli, args),
         Command::Logs { target } => logs::logs(cli, target),
         Command::Destroy { targets, yes } => destroy::destroy(cli, targets, *yes),
     };

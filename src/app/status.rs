@@ -4,7 +4,10 @@
 //! stamp (the state directory had lost or garbled it) says "recovered from guest
 //! stamps" where the time of its last build would be, since stamps carry no time.
 //!
-//! Also here: [`adopt`], what every command that assessed the state does with
+//! With `--live` it reads each managed guest's live config and adds a table of
+//! what changed outside phoenix (see `plan::drift`).
+//!
+//! Also here: [`report_state`], what every command that assessed the state does with
 //! what it found before going on.
 
 use std::process::ExitCode;
@@ -16,7 +19,8 @@ use super::{AppError, CmdResult};
 use crate::cli::Cli;
 use crate::defs::Severity;
 use crate::graph::NodeId;
-use crate::pipeline::{self, Assessed};
+use crate::pipeline::{self, Assessed, Refreshed};
+use crate::plan::drift::Fix;
 use crate::report::table::{Column, Table, Width};
 use crate::state::StateDir;
 
@@ -26,7 +30,11 @@ pub const RECOVERED: &str = "recovered from guest stamps";
 /// Warn about every state record and journal line that could not be used, say
 /// which records were rebuilt from guests' stamps, and, for a build (`keep`,
 /// with the build lock held), keep those records in the state directory.
-pub(crate) fn adopt(state: &StateDir, assessed: &Assessed, keep: bool) -> Result<(), AppError> {
+pub(crate) fn report_state(
+    state: &StateDir,
+    assessed: &Assessed,
+    keep: bool,
+) -> Result<(), AppError> {
     for (path, why) in &assessed.recorded.unreadable {
         eprint(&format!(
             "warning: ignoring unreadable state record {}: {why}\n",
@@ -57,18 +65,23 @@ pub(crate) fn adopt(state: &StateDir, assessed: &Assessed, keep: bool) -> Result
     Ok(())
 }
 
-pub(crate) fn status(cli: &Cli, targets: &[String]) -> CmdResult {
+pub(crate) fn status(cli: &Cli, targets: &[String], live: bool) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
     let backend = match backend(cli) {
         Ok(b) => Some(b),
-        Err(e) => {
+        Err(e) if !live => {
             eprint(&format!("note: {e}; showing the recorded state only\n"));
             None
         }
+        Err(e) => return Err(e.into()),
     };
-    let assessed = pipeline::assess_with(&loaded, targets, &state, backend.as_deref())?;
-    adopt(&state, &assessed, false)?;
+    let mut assessed = pipeline::assess_with(&loaded, targets, &state, backend.as_deref())?;
+    report_state(&state, &assessed, false)?;
+    let found = match backend.as_deref() {
+        Some(b) if live => Some(pipeline::refresh(&loaded, &mut assessed, b, false)),
+        _ => None,
+    };
     let mut table = Table::new([
         Column::left("", Width::Fit),
         Column::left("  ", Width::AtLeast(18)),
@@ -119,7 +132,73 @@ pub(crate) fn status(cli: &Cli, targets: &[String]) -> CmdResult {
         ]);
     }
     print(&table.render());
+    if let Some(found) = found {
+        print(&drift_table(&assessed, &found));
+        report_unreadable(&found);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `status --live`'s second table: every managed guest that changed outside
+/// phoenix, one line per change, with what phoenix left and what the host has.
+fn drift_table(assessed: &Assessed, found: &Refreshed) -> String {
+    let missing: Vec<NodeId> = assessed
+        .plan
+        .actions
+        .iter()
+        .filter(|a| {
+            a.reasons
+                .iter()
+                .any(|r| r.starts_with(crate::plan::MISSING))
+        })
+        .map(|a| a.node)
+        .collect();
+    if found.drifts.is_empty() && missing.is_empty() {
+        return "\nno drift: every managed guest is as phoenix left it".into();
+    }
+    let mut table = Table::new([
+        Column::left("", Width::Fit),
+        Column::left("  ", Width::AtLeast(16)),
+        Column::left("  ", Width::AtLeast(10)),
+        Column::left("  ", Width::AtLeast(10)),
+        Column::left("  ", Width::Free),
+    ]);
+    table.row(["node", "changed", "recorded", "live", "a build (--refresh)"]);
+    for d in &found.drifts {
+        for item in &d.items {
+            let fix = match item.fix {
+                Fix::Configure => "updates it",
+                Fix::Start => "starts it",
+                Fix::Snapshot => "takes it again",
+            };
+            table.row([
+                d.node.to_string(),
+                item.what.clone(),
+                item.recorded.clone(),
+                item.live.clone(),
+                fix.to_string(),
+            ]);
+        }
+    }
+    for node in missing {
+        table.row([
+            node.to_string(),
+            "the guest".into(),
+            "built".into(),
+            "missing".into(),
+            "creates it (deleted outside phoenix)".into(),
+        ]);
+    }
+    format!("\ndrift (changed outside phoenix):\n{}", table.render())
+}
+
+/// Warn about guests whose live config could not be read.
+pub(crate) fn report_unreadable(found: &Refreshed) {
+    for (node, why) in &found.unreadable {
+        eprint(&format!(
+            "warning: {node}: could not read its live config, so its drift is unknown: {why}\n"
+        ));
+    }
 }
 
 /// `2026-11-27 07:15:02 UTC` from seconds since the epoch.

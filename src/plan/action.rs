@@ -50,6 +50,10 @@ pub struct Action {
     /// of a converted template that is made again (see `plan::linked`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub destroy_first: Vec<NodeId>,
+    /// Start the guest once its steps ran, though an update does not start a
+    /// guest otherwise: it was stopped outside phoenix (see `plan::drift`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub start: bool,
 }
 
 /// One action per selected node, in build order.

@@ -79,7 +79,7 @@ pub fn make(
                 ActionKind::Create,
                 all_steps(desired),
                 vec![format!(
-                    "recorded as built, but {node} does not exist on the host"
+                    "{MISSING}: recorded as built, but {node} does not exist on the host"
                 )],
             ),
             (_, Some(observed)) => {
@@ -140,6 +140,7 @@ pub fn make(
             reasons,
             needs_allow_replace,
             destroy_first: Vec::new(),
+            start: false,
         });
     }
     super::linked::order_teardown(&mut plan, facts, inventory, keys);
@@ -192,6 +193,9 @@ pub fn all_steps(desired: &NodeKeys) -> Vec<Step> {
     }
     steps
 }
+
+/// How the reason of a managed guest that is gone from the host begins.
+pub const MISSING: &str = "missing (deleted outside phoenix)";
 
 /// How the reason of a resume that rolls back begins.
 const ROLLS_BACK: &str = "rolls back to the snapshot taken before";

@@ -32,13 +32,15 @@
 //! cannot change in place, so any content change replaces it; its linked clones
 //! on the host are destroyed first (`linked`).
 //!
-//! Layout: `action` (the [`Plan`] types), `make` (the rules), `linked` (linked
+//! Layout: `action` (the [`Plan`] types), `make` (the rules), `drift` (what
+//! changed outside phoenix, from the live config, as staleness), `linked` (linked
 //! clones destroyed before their template), `recover` (what a
 //! guest's stamp proves when the record is missing or contradicted), `reasons`
 //! (manifest diffs in words) and `explain` (the per-step comparison behind
 //! `phoenix explain`).
 
 mod action;
+pub mod drift;
 mod explain;
 mod linked;
 mod make;
@@ -50,6 +52,6 @@ mod tests;
 pub use action::{Action, ActionKind, Plan, Recovered};
 pub use explain::{StepDiff, explain};
 pub use linked::{LINKED_FIRST, order_teardown};
-pub use make::{GuestFacts, all_steps, make};
+pub use make::{GuestFacts, MISSING, all_steps, make};
 pub use reasons::diff;
 pub use recover::STAMP_DIFFERS;

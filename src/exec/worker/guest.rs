@@ -138,7 +138,7 @@ impl Worker<'_> {
             record.updated_at = now();
             self.record(node, &record).map_err(|e| (e, steps_run))?;
         }
-        if !started && job.action.action != ActionKind::Update && !converted {
+        if !started && (job.action.action != ActionKind::Update || job.action.start) && !converted {
             self.timed(node, "start", || self.backend.start(&ctx, log))
                 .map_err(|e| (e, steps_run))?;
         }

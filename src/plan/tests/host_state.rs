@@ -20,7 +20,7 @@ fn recorded_but_missing_on_the_host_is_created() {
     assert_eq!(a.steps, all_steps(&keys));
     assert_eq!(
         a.reasons,
-        vec!["recorded as built, but ct:950 does not exist on the host".to_string()]
+        vec!["missing (deleted outside phoenix): recorded as built, but ct:950 does not exist on the host".to_string()]
     );
     assert!(!a.needs_allow_replace);
 }

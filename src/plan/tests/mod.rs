@@ -14,6 +14,7 @@ use crate::state::NodeRecord;
 use crate::step::Step;
 
 mod changes;
+mod drift;
 mod host_state;
 mod linked;
 mod recovery;

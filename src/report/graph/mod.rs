@@ -277,6 +277,7 @@ mod tests {
             reasons: Vec::new(),
             needs_allow_replace: false,
             destroy_first: Vec::new(),
+            start: false,
         }
     }
 

@@ -1,0 +1,563 @@
+//! `phoenix adopt`: take over guests another tool built.
+//!
+//! For each selected node (the targets and what they need, in build order): a
+//! guest without phoenix's stamp is read from the host ([`crate::live`]) and
+//! compared with its definition; a table says what matches, what differs and what
+//! cannot be observed. Adopting it stamps it and records it as built:
+//!
+//! * `define` and every content step as done, so nothing is re-created, and the
+//!   feature and application scripts' work is taken as done (the user asserts it
+//!   by adopting; `--rerun-features` records the features and what follows them
+//!   as not done instead). A snapshot template whose snapshot is missing has its
+//!   `snapshot` step left to the next build;
+//! * `configure` with the key of what the host has: where a setting differs, its
+//!   manifest holds the live value in place of the definition's, so the next plan
+//!   is one update whose reasons name exactly those settings, and nothing else.
+//!
+//! A guest whose shape differs (another OS, a linked clone of another base, a
+//! template flag) is refused: no update makes it the guest defined. So is an ID
+//! that holds a guest of the other kind. Host steps cannot be observed; those not
+//! recorded are recorded as done (the host was set up by whatever built its
+//! guests), and `--force host:NAME` runs one again.
+//!
+//! The stamp goes on first, then the record: a record without a stamp would have
+//! the next build take the guest for another tool's.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::output::{eprint, load, print};
+use super::settings::backend;
+use super::status::report_state;
+use super::{CmdResult, error::verdict};
+use crate::backend::{Backend, CloneFrom, GuestCtx, Log, Stamp};
+use crate::cli::{AdoptArgs, Cli, Output};
+use crate::defs::{Definitions, Guest, GuestKind, Severity, TemplateModel};
+use crate::exec;
+use crate::graph::NodeId;
+use crate::inventory::built_stamp;
+use crate::key::{Manifest, NodeKeys, StepKey, canon, step_key};
+use crate::live::{Observation, Setting};
+use crate::pipeline::{self, Assessed, Loaded};
+use crate::report::table::{Column, Table, Width};
+use crate::state::{NodeRecord, StateDir};
+use crate::step::Step;
+
+/// What adopt does with one node.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "verdict", content = "reason")]
+enum Verdict {
+    Adopt,
+    Refused(String),
+    Skipped(String),
+}
+
+/// One node, judged.
+#[derive(Debug, Serialize)]
+struct Judged {
+    node: NodeId,
+    #[serde(flatten)]
+    verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed: Option<Observation>,
+    /// What cannot be observed, and what is recorded of it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unobservable: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+    /// The steps recorded as done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    records: Vec<String>,
+    #[serde(skip)]
+    record: Option<NodeRecord>,
+    /// The stamp written on the guest (none for a host step).
+    #[serde(skip)]
+    stamp: Option<String>,
+    /// Whether it was adopted (after `--yes`).
+    adopted: bool,
+}
+
+impl Judged {
+    fn new(node: NodeId, verdict: Verdict) -> Judged {
+        Judged {
+            node,
+            verdict,
+            observed: None,
+            unobservable: Vec::new(),
+            notes: Vec::new(),
+            records: Vec::new(),
+            record: None,
+            stamp: None,
+            adopted: false,
+        }
+    }
+}
+
+pub(crate) fn adopt(cli: &Cli, args: &AdoptArgs) -> CmdResult {
+    let loaded = load(cli, Severity::Error)?;
+    let state = StateDir::new(&cli.global.cache);
+    let backend = backend(cli)?;
+    let _lock = state.lock()?;
+    backend.claim()?;
+    let assessed = pipeline::assess_with(&loaded, &args.targets, &state, Some(backend.as_ref()))?;
+    report_state(&state, &assessed, false)?;
+    let foreign: Vec<NodeId> = assessed
+        .order
+        .iter()
+        .copied()
+        .filter(|n| {
+            assessed
+                .inventory
+                .get(n)
+                .is_some_and(|o| o.stamp == Stamp::Foreign)
+        })
+        .collect();
+    let mut observed = pipeline::observe(&loaded, &foreign, backend.as_ref()).into_iter();
+    let mut judged = Vec::new();
+    for &node in &assessed.order {
+        let live = if foreign.contains(&node) {
+            observed.next().map(|(_, r)| r)
+        } else {
+            None
+        };
+        judged.push(judge(&loaded, &assessed, node, live, args.rerun_features));
+    }
+    let adoptable = judged
+        .iter()
+        .filter(|j| matches!(j.verdict, Verdict::Adopt))
+        .count();
+    if args.output == Output::Text {
+        for j in &judged {
+            print(&render(j, &loaded.defs));
+        }
+    }
+    let refused = judged
+        .iter()
+        .any(|j| matches!(j.verdict, Verdict::Refused(_)));
+    let mut failed = false;
+    if adoptable > 0 && confirmed(args.yes, adoptable) {
+        for j in judged
+            .iter_mut()
+            .filter(|j| matches!(j.verdict, Verdict::Adopt))
+        {
+            match apply(&loaded, &state, backend.as_ref(), j) {
+                Ok(()) => {
+                    j.adopted = true;
+                    if args.output == Output::Text {
+                        print(&format!("{}: adopted", j.node));
+                    }
+                }
+                Err(why) => {
+                    failed = true;
+                    eprint(&format!("{}: not adopted: {why}\n", j.node));
+                }
+            }
+        }
+        if args.output == Output::Text && !failed {
+            print(
+                "\nnext: `phoenix plan` shows what the next build changes; `phoenix build` changes it",
+            );
+        }
+    } else if adoptable > 0 && args.output == Output::Text {
+        print("\nnothing recorded: this was a dry run; run again with --yes to adopt");
+    }
+    if args.output == Output::Json {
+        let lines: Vec<String> = judged
+            .iter()
+            .map(|j| serde_json::to_string(j).unwrap_or_default())
+            .collect();
+        print(&lines.join("\n"));
+    }
+    Ok(verdict(failed || refused))
+}
+
+/// `--yes`, or a yes at the prompt on a terminal; no without a terminal.
+fn confirmed(yes: bool, count: usize) -> bool {
+    if yes {
+        return true;
+    }
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint(&format!(
+        "adopt these {count} nodes: stamp the guests and record them as built? [y/N] "
+    ));
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+/// Stamp the guest, then record it.
+fn apply(
+    loaded: &Loaded,
+    state: &StateDir,
+    backend: &dyn Backend,
+    j: &Judged,
+) -> Result<(), String> {
+    if let (Some(stamp), Some(g)) = (
+        &j.stamp,
+        j.node.guest_id().and_then(|id| loaded.defs.guest(id)),
+    ) {
+        let ctx = GuestCtx {
+            node: j.node,
+            guest: g,
+            defs: &loaded.defs,
+            source: CloneFrom::of(&loaded.defs, g),
+            timeout: Duration::from_mins(2),
+        };
+        let mut log = Log::open(&exec::log_path(state, j.node));
+        log.note(&format!("== adopt {}", j.node));
+        backend
+            .adopt(&ctx, stamp, &mut log)
+            .map_err(|e| e.message)?;
+    }
+    if let Some(record) = &j.record {
+        state.append_all([record]).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn judge(
+    loaded: &Loaded,
+    assessed: &Assessed,
+    node: NodeId,
+    live: Option<Result<Observation, String>>,
+    rerun_features: bool,
+) -> Judged {
+    let Some(keys) = assessed.keys.get(&node) else {
+        return Judged::new(node, Verdict::Skipped("no keys".into()));
+    };
+    let recorded = assessed.recorded.records.get(&node.to_string());
+    let Some(id) = node.guest_id() else {
+        if recorded.is_some_and(|r| !r.steps.is_empty()) {
+            return Judged::new(node, Verdict::Skipped("already recorded".into()));
+        }
+        let mut j = Judged::new(node, Verdict::Adopt);
+        j.unobservable.push((
+            "the host step".into(),
+            format!("recorded as done; `phoenix build --force {node}` runs it again"),
+        ));
+        j.records = vec![Step::Run.to_string()];
+        j.record = Some(NodeRecord::built(&node.to_string(), keys));
+        return j;
+    };
+    let Some(g) = loaded.defs.guest(id) else {
+        return Judged::new(node, Verdict::Skipped("not defined".into()));
+    };
+    let other = NodeId::guest(
+        match g.kind {
+            GuestKind::Ct => GuestKind::Vm,
+            GuestKind::Vm => GuestKind::Ct,
+        },
+        id,
+    );
+    match assessed.inventory.get(&node).map(|o| &o.stamp) {
+        None if assessed.inventory.contains_key(&other) => {
+            return Judged::new(
+                node,
+                Verdict::Refused(format!(
+                    "ID {id} holds a {} on the host ({other}), the definition is a {}; a guest of the other kind is never adopted",
+                    kind_word(other),
+                    kind_word(node)
+                )),
+            );
+        }
+        None => {
+            return Judged::new(
+                node,
+                Verdict::Skipped("not on the host; `phoenix build` creates it".into()),
+            );
+        }
+        Some(Stamp::Foreign) => {}
+        Some(_) => return Judged::new(node, Verdict::Skipped("already phoenix's".into())),
+    }
+    let live = match live {
+        Some(Ok(live)) => live,
+        Some(Err(why)) => {
+            return Judged::new(
+                node,
+                Verdict::Refused(format!("its config could not be read: {why}")),
+            );
+        }
+        None => return Judged::new(node, Verdict::Refused("its config was not read".into())),
+    };
+    judge_guest(g, keys, live, rerun_features)
+}
+
+fn kind_word(node: NodeId) -> &'static str {
+    match node {
+        NodeId::Vm(_) => "VM",
+        _ => "container",
+    }
+}
+
+/// A guest without phoenix's stamp, read from the host.
+fn judge_guest(g: &Guest, keys: &NodeKeys, live: Observation, rerun_features: bool) -> Judged {
+    let node = NodeId::guest(g.kind, g.id);
+    let converted = g.template == TemplateModel::Converted;
+    let mut shape: Vec<String> = live
+        .shape_mismatches()
+        .map(|s| {
+            format!(
+                "{}: the host has {}, the definition {}",
+                s.name,
+                s.live_text(),
+                s.want_text()
+            )
+        })
+        .collect();
+    if live.template != converted && !live.shape.iter().any(|s| s.name == "template") {
+        shape.push(format!(
+            "template: the host has {}, the definition {}",
+            if live.template {
+                "a converted template"
+            } else {
+                "no template"
+            },
+            if converted {
+                "a converted template (is_template)"
+            } else {
+                "no converted template"
+            }
+        ));
+    }
+    if !shape.is_empty() {
+        let mut j = Judged::new(
+            node,
+            Verdict::Refused(format!(
+                "it is not the guest its definition describes ({}); no update changes that, it would be a replace: destroy it by hand and build it, or change the definition",
+                shape.join("; ")
+            )),
+        );
+        j.observed = Some(live);
+        return j;
+    }
+    let mut j = Judged::new(node, Verdict::Adopt);
+    // The content steps recorded as done: all, but for the features and what
+    // follows them with --rerun-features, and a template snapshot the host lacks.
+    let mut done = keys.chain.len();
+    let first_feature = keys.chain.iter().position(|s| s.step.feature().is_some());
+    for s in &keys.chain[1..] {
+        let what = s.step.to_string();
+        let recorded = match &s.step {
+            Step::Feature(_) | Step::App if rerun_features && !converted => {
+                "left to run: the next build runs it (--rerun-features)"
+            }
+            Step::Feature(_) | Step::App => {
+                "not observable: recorded as done (you assert it by adopting)"
+            }
+            _ => continue,
+        };
+        j.unobservable.push((what, recorded.into()));
+    }
+    if rerun_features && let Some(i) = first_feature {
+        if converted {
+            j.notes.push(
+                "a converted template runs no scripts: its features stay recorded as done".into(),
+            );
+        } else {
+            done = i;
+        }
+    }
+    for h in &g.health_checks {
+        j.unobservable.push((
+            format!("health check {}", h.name),
+            "not observable: runs with the application step".into(),
+        ));
+    }
+    if let TemplateModel::Snapshot { .. } = g.template {
+        let name = g.template_snapshot_name();
+        if live.snapshots.iter().any(|s| s == name) {
+            j.notes.push(format!("snapshot `{name}` is on the host"));
+        } else {
+            j.notes.push(format!(
+                "snapshot `{name}` is not on the host: the next build takes it"
+            ));
+            done = done.min(keys.chain.len() - 1);
+        }
+    }
+    let configure = keys
+        .configure
+        .as_ref()
+        .map(|want| as_observed(want, &live.settings));
+    let adopted = NodeKeys {
+        chain: keys.chain[..done].to_vec(),
+        configure,
+    };
+    j.records = adopted.chain.iter().map(|s| s.step.to_string()).collect();
+    if adopted.configure.is_some() {
+        let differs = live.differing().count();
+        j.records.insert(
+            1.min(j.records.len()),
+            if differs == 0 {
+                "configure".into()
+            } else {
+                format!("configure (as on the host: {differs} to update)")
+            },
+        );
+    }
+    j.stamp = Some(if done == keys.chain.len() {
+        built_stamp(&NodeKeys {
+            chain: keys.chain.clone(),
+            configure: adopted.configure.clone(),
+        })
+    } else {
+        format!("building:{}", keys.chain[0].key)
+    });
+    j.record = Some(NodeRecord::built(&node.to_string(), &adopted));
+    j.observed = Some(live);
+    j
+}
+
+/// The settings step as the host has it: the definition's manifest, with the
+/// live value in place of each setting that differs, so the next plan's reason
+/// reads `memory_mb "memory 8192 on the host" → 4096` and the update sets it.
+fn as_observed(want: &StepKey, settings: &[Setting]) -> StepKey {
+    let mut manifest: Manifest = want.manifest.clone();
+    let mut by_field: Vec<(String, Vec<String>)> = Vec::new();
+    for s in settings.iter().filter(|s| !s.matches()) {
+        let text = format!("{} {}", s.name, s.live_text());
+        match by_field.iter_mut().find(|(f, _)| *f == s.field) {
+            Some((_, values)) => values.push(text),
+            None => by_field.push((s.field.clone(), vec![text])),
+        }
+    }
+    for (field, values) in by_field {
+        let value = serde_json::Value::String(format!("{} on the host", values.join(", ")));
+        let name = if manifest.contains_key(&field) {
+            field
+        } else {
+            format!("{field} (on the host when adopted)")
+        };
+        let text = canon::canonical(&name, &value);
+        manifest.insert(name, text);
+    }
+    StepKey {
+        step: Step::Configure,
+        key: step_key(&Step::Configure, &manifest, None),
+        manifest,
+    }
+}
+
+/// One node's part of the report.
+fn render(j: &Judged, defs: &Definitions) -> String {
+    let name = j
+        .node
+        .guest_id()
+        .and_then(|id| defs.guest(id))
+        .map(|g| format!(" ({})", g.name))
+        .unwrap_or_default();
+    let head = match &j.verdict {
+        Verdict::Adopt => format!("{}{name}: adopt", j.node),
+        Verdict::Refused(why) => format!("{}{name}: refused: {why}", j.node),
+        Verdict::Skipped(why) => return format!("{}{name}: skipped: {why}", j.node),
+    };
+    let mut out = head;
+    let mut table = Table::new([
+        Column::left("  ", Width::Fit),
+        Column::left("  ", Width::Fit),
+        Column::left("  ", Width::Fit),
+        Column::left("  ", Width::Free),
+    ]);
+    table.row(["setting", "status", "host", "definition"]);
+    if let Some(live) = &j.observed {
+        for s in live.shape.iter().chain(&live.settings) {
+            let what = if s.field == s.name {
+                s.field.clone()
+            } else {
+                format!("{} ({})", s.field, s.name)
+            };
+            let (host, def) = shown(s);
+            let status = if s.matches() { "matches" } else { "differs" };
+            table.row([what, status.into(), host, def]);
+        }
+    }
+    for (what, recorded) in &j.unobservable {
+        table.row([what.clone(), recorded.clone(), String::new(), String::new()]);
+    }
+    out.push('\n');
+    out.push_str(&table.render());
+    for note in &j.notes {
+        out.push_str(&format!("\n  note: {note}"));
+    }
+    if !j.records.is_empty() {
+        out.push_str(&format!("\n  records: {}", j.records.join(", ")));
+    }
+    out
+}
+
+/// A setting's two values for the table, a secret's redacted.
+fn shown(s: &Setting) -> (String, String) {
+    if crate::defs::fields::is_secret(&s.field) || crate::defs::fields::is_secret(&s.name) {
+        let hide =
+            |v: &Option<String>| v.as_ref().map_or_else(String::new, |_| "(redacted)".into());
+        return (hide(&s.live), hide(&s.want));
+    }
+    let def = if s.matches() {
+        String::new()
+    } else {
+        s.want_text().to_string()
+    };
+    (s.live_text().to_string(), def)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_differing_setting_enters_the_settings_key_as_the_host_has_it() {
+        let mut manifest = Manifest::new();
+        manifest.insert("memory_mb".into(), "4096".into());
+        manifest.insert("cores".into(), "2".into());
+        let want = StepKey {
+            step: Step::Configure,
+            key: step_key(&Step::Configure, &manifest, None),
+            manifest,
+        };
+        let same = [Setting::new(
+            "cores",
+            "cores",
+            Some("2".into()),
+            Some("2".into()),
+        )];
+        assert_eq!(as_observed(&want, &same).key, want.key);
+
+        let differs = [
+            Setting::new(
+                "memory_mb",
+                "memory",
+                Some("8192".into()),
+                Some("4096".into()),
+            ),
+            Setting::new("cores", "cores", Some("2".into()), Some("2".into())),
+        ];
+        let got = as_observed(&want, &differs);
+        assert_ne!(got.key, want.key);
+        assert_eq!(got.manifest["cores"], "2");
+        assert!(got.manifest["memory_mb"].contains("memory 8192 on the host"));
+        let reasons = crate::plan::diff(
+            &got.manifest,
+            &want.manifest,
+            &std::collections::HashMap::new(),
+        );
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(reasons[0].starts_with("memory_mb "), "{reasons:?}");
+
+        // A setting the definition's manifest does not hold gets its own entry.
+        let extra = [Setting::new(
+            "firewall",
+            "firewall rule 0",
+            Some("IN ACCEPT".into()),
+            None,
+        )];
+        let got = as_observed(&want, &extra);
+        assert!(
+            got.manifest
+                .contains_key("firewall (on the host when adopted)")
+        );
+    }
+}
