@@ -1,0 +1,70 @@
+//! `phoenix adopt`'s report: per node, its verdict, then a table of every setting
+//! (matches or differs, host and definition values, secrets redacted) and of what
+//! cannot be observed, its notes and the steps it records.
+
+use super::{Judged, Verdict};
+use crate::defs::Definitions;
+use crate::live::Setting;
+use crate::report::table::{Column, Table, Width};
+
+/// One node's part of the report.
+pub(super) fn render(j: &Judged, defs: &Definitions) -> String {
+    let name = j
+        .node
+        .guest_id()
+        .and_then(|id| defs.guest(id))
+        .map(|g| format!(" ({})", g.name))
+        .unwrap_or_default();
+    let head = match &j.verdict {
+        Verdict::Adopt => format!("{}{name}: adopt", j.node),
+        Verdict::Refused(why) => format!("{}{name}: refused: {why}", j.node),
+        Verdict::Skipped(why) => return format!("{}{name}: skipped: {why}", j.node),
+    };
+    let mut out = head;
+    let mut table = Table::new([
+        Column::left("  ", Width::Fit),
+        Column::left("  ", Width::Fit),
+        Column::left("  ", Width::Fit),
+        Column::left("  ", Width::Free),
+    ]);
+    table.row(["setting", "status", "host", "definition"]);
+    if let Some(live) = &j.observed {
+        for s in live.shape.iter().chain(&live.settings) {
+            let what = if s.field == s.name {
+                s.field.clone()
+            } else {
+                format!("{} ({})", s.field, s.name)
+            };
+            let (host, def) = shown(s);
+            let status = if s.matches() { "matches" } else { "differs" };
+            table.row([what, status.into(), host, def]);
+        }
+    }
+    for (what, recorded) in &j.unobservable {
+        table.row([what.clone(), recorded.clone(), String::new(), String::new()]);
+    }
+    out.push('\n');
+    out.push_str(&table.render());
+    for note in &j.notes {
+        out.push_str(&format!("\n  note: {note}"));
+    }
+    if !j.records.is_empty() {
+        out.push_str(&format!("\n  records: {}", j.records.join(", ")));
+    }
+    out
+}
+
+/// A setting's two values for the table, a secret's redacted.
+fn shown(s: &Setting) -> (String, String) {
+    if crate::defs::fields::is_secret(&s.field) || crate::defs::fields::is_secret(&s.name) {
+        let hide =
+            |v: &Option<String>| v.as_ref().map_or_else(String::new, |_| "(redacted)".into());
+        return (hide(&s.live), hide(&s.want));
+    }
+    let def = if s.matches() {
+        String::new()
+    } else {
+        s.want_text().to_string()
+    };
+    (s.live_text().to_string(), def)
+}
