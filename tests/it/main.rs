@@ -21,6 +21,7 @@ mod graph_views;
 mod interrupt;
 mod keys;
 mod layers;
+mod lxc_observe;
 mod no_panic;
 mod pve;
 mod pve_standin;

@@ -11,6 +11,7 @@ use crate::backend::{
 use crate::defs::GuestKind;
 use crate::graph::NodeId;
 use crate::inventory::Proof;
+use crate::live::Observation;
 
 impl Backend for Lxc {
     fn name(&self) -> &'static str {
@@ -159,8 +160,8 @@ impl Backend for Lxc {
         let was_running = self.running(&name, log);
         // Raw `lxc.idmap` lines are settings: a new map re-owns the files first.
         let reowned = self.adopt_map(&name, &g.guest.id_map(), log)?;
-        self.write_mounts(g, log)?;
-        let changed = self.rewrite_config(&name, &self.settings(g))? || reowned;
+        let mounts = self.write_mounts(g, log)?;
+        let changed = self.rewrite_config(&name, &self.settings(g))? || reowned || mounts;
         self.prepare_rootfs(g, log)?;
         let set = &g.guest.settings;
         if !self.cgroup2 && (set.memory_mb.is_some() || set.cores.is_some()) {
@@ -346,6 +347,29 @@ impl Backend for Lxc {
         let name = self.name(g.guest.id);
         self.owned(&name)?;
         self.write_stamp(&name, stamp)
+    }
+
+    /// Reads the container's files only (see `observe`); a container without
+    /// phoenix's stamp is read as any other.
+    fn observe(&self, g: &GuestCtx, log: &mut Log) -> Result<Observation, OpError> {
+        self.observe_guest(g, log)
+    }
+
+    /// Writes the stamp file, whatever the container carries: whether to adopt it
+    /// is the caller's decision.
+    fn adopt(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
+        let name = self.name(g.guest.id);
+        if !self.exists(&name) {
+            return Err(OpError::new(format!(
+                "{} ({name}) does not exist in {}: nothing to adopt",
+                g.node,
+                self.lxcpath.display()
+            )));
+        }
+        self.write_stamp(&name, stamp)?;
+        log.note(&format!("{name} adopted: its stamp is written"));
+        Ok(())
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::client::{Lxc, set_mode};
 use super::idmap::{idmap_values, root_owner};
+use super::observe::compare_keys;
 use crate::backend::{GuestCtx, Log, OpError, OpResult};
 use crate::defs::IpConfig;
 use crate::defs::settings::Network;
@@ -129,6 +130,11 @@ impl Lxc {
         out
     }
 
+    /// Rewrite the keys phoenix owns in `name`'s config as `settings`, every
+    /// other line kept. Returns whether a setting changed: a key's values, not
+    /// where its lines stand. It is the comparison `observe` makes, so a setting
+    /// observed to differ is exactly one this changes, and a config that only
+    /// reads differently is put in phoenix's order without counting as a change.
     pub(super) fn rewrite_config(
         &self,
         name: &str,
@@ -149,12 +155,13 @@ impl Lxc {
         for (k, v) in settings {
             out.push_str(&format!("{k} = {v}\n"));
         }
-        let changed = out != text;
-        if changed {
+        if out != text {
             crate::fsutil::write_atomic(&path, out.as_bytes())
                 .map_err(|e| OpError::new(e.to_string()))?;
         }
-        Ok(changed)
+        Ok(compare_keys(&text, settings)
+            .iter()
+            .any(|k| k.live != k.want))
     }
 
     /// Set a few keys of `name`'s config, leaving every other line as it is.

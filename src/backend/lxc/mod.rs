@@ -32,7 +32,9 @@
 //! Rooms: `client` (the [`Lxc`] handle, names, stamps and the lxc tools),
 //! `config` (the config lines phoenix owns, `net0` and `net1`, resources, and the
 //! busybox root filesystem), `idmap` (unprivileged containers), `mounts` (bind
-//! mounts), `template` (converted templates and their snapshot clones),
+//! mounts), `observe` (a container's files beside its definition, for
+//! `phoenix adopt` and drift), `template` (converted templates and their
+//! snapshot clones),
 //! `backend` (the [`crate::backend::Backend`] operations).
 
 mod backend;
@@ -40,6 +42,7 @@ mod client;
 mod config;
 mod idmap;
 mod mounts;
+mod observe;
 mod template;
 
 pub use client::{Lxc, which};

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::client::{Lxc, SHORT};
 use crate::backend::command;
 use crate::backend::pve::commands::bind_source;
-use crate::backend::{GuestCtx, Log, OpError, OpResult};
+use crate::backend::{GuestCtx, Log, OpError};
 use crate::defs::BindMount;
 
 impl Lxc {
@@ -21,21 +21,26 @@ impl Lxc {
     }
 
     /// Write `g`'s fstab file (none without bind mounts), making the host
-    /// directories that are missing.
-    pub(super) fn write_mounts(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+    /// directories that are missing. Returns whether its mounts changed.
+    pub(super) fn write_mounts(&self, g: &GuestCtx, log: &mut Log) -> Result<bool, OpError> {
         let guest = g.guest;
         let path = self.fstab(&self.name(guest.id));
+        let before = std::fs::read_to_string(&path).ok();
         if guest.mounts.binds.is_empty() {
             let _ = std::fs::remove_file(&path);
-            return Ok(());
+            return Ok(before.is_some());
         }
         let mut text = String::from("# Written by phoenix: the guest's mount_points.\n");
         for b in &guest.mounts.binds {
             command::check(&bind_source(guest, b, &b.host_path).argv, None, SHORT, log)?;
             text.push_str(&fstab_line(b));
         }
+        if before.as_deref() == Some(text.as_str()) {
+            return Ok(false);
+        }
         crate::fsutil::write_atomic(&path, text.as_bytes())
-            .map_err(|e| OpError::new(format!("{}: {e}", path.display())))
+            .map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
+        Ok(true)
     }
 }
 

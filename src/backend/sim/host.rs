@@ -23,7 +23,13 @@ pub(super) struct SimGuest {
     pub(super) snapshots: BTreeMap<String, Vec<String>>,
     /// What was done to the guest since its creation (or the snapshot it came from).
     pub(super) layers: Vec<String>,
+    /// How many times it was configured.
+    #[serde(default)]
     pub(super) settings: u64,
+    /// The settings it was configured with, by name ([`super::settings_of`]):
+    /// what `observe` compares with the definition.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) config: BTreeMap<String, String>,
     /// Converted to a template.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(super) template: bool,
@@ -225,6 +231,67 @@ impl Sim {
             let _ = writeln!(f, "{start} {end} {label} {op} {detail}");
         }
         result
+    }
+
+    /// Change `node` by hand, as someone working on the host outside phoenix
+    /// would: no claim, fault, latency or `ops.log` line, but on disk as any
+    /// operation's change is.
+    fn by_hand(
+        &self,
+        node: NodeId,
+        change: impl FnOnce(&mut HashMap<NodeId, SimGuest>) -> OpResult,
+    ) -> OpResult {
+        let line = {
+            let mut guests = self
+                .guests
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            change(&mut guests)?;
+            let change = Change {
+                node: node.to_string(),
+                guest: guests.get(&node).cloned(),
+            };
+            let mut line = serde_json::to_vec(&change).unwrap_or_default();
+            line.push(b'\n');
+            line
+        };
+        *self
+            .dirty
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.persist(&line)
+    }
+
+    /// Put a guest on the simulated host as another tool would have built it:
+    /// without a stamp, running, configured with `config` (named as
+    /// [`super::settings_of`] names them). Replaces whatever `node` held.
+    pub fn place_foreign(&self, node: NodeId, config: BTreeMap<String, String>) -> OpResult {
+        self.by_hand(node, |guests| {
+            guests.insert(
+                node,
+                SimGuest {
+                    node: node.to_string(),
+                    running: true,
+                    layers: vec!["os".into(), "by hand".into()],
+                    config,
+                    ..SimGuest::default()
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Change one setting of `node` by hand, outside phoenix (`None`: remove it):
+    /// what drift is made of.
+    pub fn edit_setting(&self, node: NodeId, name: &str, value: Option<&str>) -> OpResult {
+        self.by_hand(node, |guests| {
+            let config = &mut existing(guests, node)?.config;
+            match value {
+                Some(v) => config.insert(name.to_string(), v.to_string()),
+                None => config.remove(name),
+            };
+            Ok(())
+        })
     }
 
     pub(super) fn fault(&self, node: &str, op: &str, detail: &str) -> Option<OpError> {

@@ -1,7 +1,8 @@
 //! The sim backend: a simulated host in a directory, for tests, scale runs and
 //! benchmarks. Not a product backend.
 //!
-//! `<dir>/guests.json` holds the guests (stamp, snapshots, running); every
+//! `<dir>/guests.json` holds the guests (stamp, snapshots, running, the settings
+//! they were configured with: `config`, see [`settings_of`]); every
 //! operation is appended to `<dir>/ops.log` as `<start ms> <end ms> <node> <op> <detail>`
 //! so tests can check what ran, in which order and what overlapped.
 //!
@@ -32,11 +33,23 @@
 //! (`--sim-latency-ms`), and with `--sim-exec` scripts really run (through their `#!` line) on this machine,
 //! which is how the scheduler is compared with ninja on the same DAG.
 //!
+//! Guests another tool built, and changes made by hand: [`Sim::place_foreign`]
+//! puts an unstamped guest with given settings on the host, and
+//! [`Sim::edit_setting`] changes one setting outside phoenix (as does editing a
+//! guest's `config` in `guests.json` between commands, e.g. `{"node": "ct:920",
+//! "stamp": "", "running": true, "snapshots": {}, "layers": [], "config":
+//! {"memory_mb": "512", "cores": "1", "start_at_boot": "0", "net0":
+//! "bridge=vmbr0,ip=10.0.0.5/24,name=eth0"}}`). `observe` compares `config`
+//! with the definition; `adopt` stamps a guest without touching anything else.
+//!
 //! Rooms: `host` (the simulated host: its guests on disk, the operation log,
-//! faults and latencies) and `ops` (the [`Backend`](super::Backend) operations
-//! on it, with Proxmox's rules for templates).
+//! faults and latencies, changes by hand), `ops` (the
+//! [`Backend`](super::Backend) operations on it, with Proxmox's rules for
+//! templates) and `observe` (a guest's settings beside its definition).
 
 mod host;
+mod observe;
 mod ops;
 
 pub use host::{Sim, SimOptions};
+pub use observe::settings_of;

@@ -11,6 +11,7 @@ use crate::backend::{
 use crate::defs::GuestKind;
 use crate::graph::NodeId;
 use crate::inventory::Proof;
+use crate::live::Observation;
 
 impl Backend for Sim {
     fn name(&self) -> &'static str {
@@ -59,6 +60,13 @@ impl Backend for Sim {
                 return Err(OpError::new(format!("{} already exists", g.node)));
             }
             let mut linked_from = None;
+            // A clone starts with its source's settings, as a copy of its config.
+            let config = g
+                .source
+                .as_ref()
+                .and_then(|c| guests.get(&NodeId::guest(c.guest.kind, c.guest.id)))
+                .map(|sg| sg.config.clone())
+                .unwrap_or_default();
             let layers = match &g.source {
                 None => vec!["os".to_string()],
                 Some(c) => {
@@ -89,6 +97,7 @@ impl Backend for Sim {
                     stamp: stamp.to_string(),
                     layers,
                     linked_from,
+                    config,
                     ..SimGuest::default()
                 },
             );
@@ -127,7 +136,9 @@ impl Backend for Sim {
 
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         self.op(g.node, "configure", "", log, |guests| {
-            existing(guests, g.node)?.settings += 1;
+            let x = existing(guests, g.node)?;
+            x.settings += 1;
+            x.config = super::settings_of(g.guest);
             Ok(())
         })
     }
@@ -222,6 +233,21 @@ impl Backend for Sim {
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
         let first = stamp.lines().next().unwrap_or_default();
         self.op(g.node, "stamp", first, log, |guests| {
+            existing(guests, g.node)?.stamp = stamp.to_string();
+            Ok(())
+        })
+    }
+
+    /// Reads the guest only: no claim, no line in `ops.log`.
+    fn observe(&self, g: &GuestCtx, _: &mut Log) -> Result<Observation, OpError> {
+        self.observe_guest(g)
+    }
+
+    /// Sets the stamp of a guest phoenix did not build (or any guest: whether to
+    /// adopt it is the caller's decision), nothing else.
+    fn adopt(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let first = stamp.lines().next().unwrap_or_default();
+        self.op(g.node, "adopt", first, log, |guests| {
             existing(guests, g.node)?.stamp = stamp.to_string();
             Ok(())
         })

@@ -4,6 +4,7 @@
 mod changes;
 mod converted;
 mod full_disk;
+mod observe;
 mod runs;
 mod unfinished;
 
