@@ -231,12 +231,74 @@ fn bundled_definitions_build_for_real_and_incrementally() {
     assert!(http_get(&vllm()).contains("demo/tiny-model"));
     assert_no_orphans(&site);
 
+    built_by_someone_else_then_adopted(&site);
+
     // Teardown removes exactly what phoenix built.
     site.phoenix()
         .args(["destroy", "all", "--yes"])
         .run()
         .success();
     assert!(site.containers().is_empty(), "{:?}", site.containers());
+}
+
+/// The host as another tool would have left it (issue "Take over a running
+/// host"): no stamps, no cache, and 950's memory changed by hand. `adopt all
+/// --yes` takes it over; the next build runs exactly one update, then nothing.
+fn built_by_someone_else_then_adopted(site: &LxcSite) {
+    for c in site.containers() {
+        let _ = std::fs::remove_file(site.lxcpath.join(&c).join("phoenix-stamp"));
+    }
+    std::fs::remove_dir_all(&site.cache).unwrap();
+    let config = site.lxcpath.join(site.name(950)).join("config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (key, value) = if limits(site, &site.name(950)).v2 {
+        ("lxc.cgroup2.memory.max", "1024M".to_string())
+    } else {
+        (
+            "lxc.cgroup.memory.limit_in_bytes",
+            (1024u64 << 20).to_string(),
+        )
+    };
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.split('=').next().unwrap_or("").trim() == key {
+                format!("{key} = {value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert_ne!(edited.join("\n"), text.trim_end(), "{key} in {text}");
+    std::fs::write(&config, edited.join("\n") + "\n").unwrap();
+    let plan = site.plan(&["all"]);
+    assert_eq!(
+        plan["foreign"].as_array().map(Vec::len),
+        Some(8),
+        "without stamps every container is another tool's: {plan}"
+    );
+
+    let out = site
+        .phoenix()
+        .args(["adopt", "all", "--yes"])
+        .run()
+        .success();
+    let memory = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(key) && l.contains("differs"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(memory.contains(&value), "{memory}");
+    let out = site.build(&["all"]).success();
+    assert_eq!(out.summary()["steps_run"], 1, "{}", out.stdout);
+    assert_eq!(out.steps_of("ct:950"), ["configure"]);
+    assert_eq!(
+        limits(site, &site.name(950)).memory,
+        (768u64 << 20).to_string()
+    );
+    let out = site.build(&["all"]).success();
+    assert_eq!(out.summary()["steps_run"], 0, "{}", out.stdout);
+    assert!(http_get(&vllm()).contains("demo/tiny-model"));
 }
 
 #[test]

@@ -240,7 +240,9 @@ fn judge(
         let mut j = Judged::new(node, Verdict::Adopt);
         j.unobservable.push((
             "the host step".into(),
-            format!("recorded as done; `phoenix build --force {node}` runs it again"),
+            format!(
+                "not observable; recorded as done (`phoenix build --force {node}` runs it again)"
+            ),
         ));
         j.records = vec![Step::Run.to_string()];
         j.record = Some(NodeRecord::built(&node.to_string(), keys));
@@ -342,14 +344,15 @@ fn judge_guest(g: &Guest, keys: &NodeKeys, live: Observation, rerun_features: bo
     // follows them with --rerun-features, and a template snapshot the host lacks.
     let mut done = keys.chain.len();
     let first_feature = keys.chain.iter().position(|s| s.step.feature().is_some());
-    for s in &keys.chain[1..] {
+    for (i, s) in keys.chain.iter().enumerate().skip(1) {
         let what = s.step.to_string();
+        let rerun = rerun_features && !converted && first_feature.is_some_and(|f| i >= f);
         let recorded = match &s.step {
-            Step::Feature(_) | Step::App if rerun_features && !converted => {
-                "left to run: the next build runs it (--rerun-features)"
+            Step::Feature(_) | Step::App if rerun => {
+                "not observable; left to the next build, which runs them (--rerun-features)"
             }
             Step::Feature(_) | Step::App => {
-                "not observable: recorded as done (you assert it by adopting)"
+                "not observable; recorded as done (you assert it by adopting)"
             }
             _ => continue,
         };
@@ -367,7 +370,7 @@ fn judge_guest(g: &Guest, keys: &NodeKeys, live: Observation, rerun_features: bo
     for h in &g.health_checks {
         j.unobservable.push((
             format!("health check {}", h.name),
-            "not observable: runs with the application step".into(),
+            "not observable; runs with the application step".into(),
         ));
     }
     if let TemplateModel::Snapshot { .. } = g.template {
@@ -421,7 +424,11 @@ fn as_observed(want: &StepKey, settings: &[Setting]) -> StepKey {
     let mut manifest: Manifest = want.manifest.clone();
     let mut by_field: Vec<(String, Vec<String>)> = Vec::new();
     for s in settings.iter().filter(|s| !s.matches()) {
-        let text = format!("{} {}", s.name, s.live_text());
+        let text = if s.name == s.field {
+            s.live_text().to_string()
+        } else {
+            format!("{} {}", s.name, s.live_text())
+        };
         match by_field.iter_mut().find(|(f, _)| *f == s.field) {
             Some((_, values)) => values.push(text),
             None => by_field.push((s.field.clone(), vec![text])),

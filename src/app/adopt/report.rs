@@ -21,14 +21,14 @@ pub(super) fn render(j: &Judged, defs: &Definitions) -> String {
         Verdict::Skipped(why) => return format!("{}{name}: skipped: {why}", j.node),
     };
     let mut out = head;
-    let mut table = Table::new([
-        Column::left("  ", Width::Fit),
-        Column::left("  ", Width::Fit),
-        Column::left("  ", Width::Fit),
-        Column::left("  ", Width::Free),
-    ]);
-    table.row(["setting", "status", "host", "definition"]);
     if let Some(live) = &j.observed {
+        let mut table = Table::new([
+            Column::left("  ", Width::Fit),
+            Column::left("  ", Width::Fit),
+            Column::left("  ", Width::Fit),
+            Column::left("  ", Width::Free),
+        ]);
+        table.row(["setting", "status", "host", "definition"]);
         for s in live.shape.iter().chain(&live.settings) {
             let what = if s.field == s.name {
                 s.field.clone()
@@ -39,12 +39,22 @@ pub(super) fn render(j: &Judged, defs: &Definitions) -> String {
             let status = if s.matches() { "matches" } else { "differs" };
             table.row([what, status.into(), host, def]);
         }
+        for line in table.render().lines() {
+            out.push('\n');
+            out.push_str(line.trim_end());
+        }
     }
+    // What cannot be observed, grouped by what is recorded of it.
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for (what, recorded) in &j.unobservable {
-        table.row([what.clone(), recorded.clone(), String::new(), String::new()]);
+        match groups.iter_mut().find(|(r, _)| r == recorded) {
+            Some((_, list)) => list.push(what),
+            None => groups.push((recorded, vec![what])),
+        }
     }
-    out.push('\n');
-    out.push_str(&table.render());
+    for (recorded, list) in groups {
+        out.push_str(&format!("\n  {}: {recorded}", list.join(", ")));
+    }
     for note in &j.notes {
         out.push_str(&format!("\n  note: {note}"));
     }

@@ -368,6 +368,14 @@ impl Backend for Lxc {
             )));
         }
         self.write_stamp(&name, stamp)?;
+        // Its snapshots (`<name>--<snapshot>` containers) are part of it, as a
+        // Proxmox guest's snapshots are: stamped too where they carry none, so
+        // that phoenix may later destroy the guest with them.
+        for snap in self.snapshots_of(&name) {
+            if self.stamp_of(&snap) == Stamp::Foreign {
+                self.write_stamp(&snap, stamp)?;
+            }
+        }
         log.note(&format!("{name} adopted: its stamp is written"));
         Ok(())
     }

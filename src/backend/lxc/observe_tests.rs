@@ -436,3 +436,37 @@ fn a_bind_mount_added_to_the_fstab_by_hand_differs_and_configure_takes_it_out() 
             .is_none()
     );
 }
+
+/// A definition without `mac_address` keeps the MAC the container has (one
+/// lxc-create generated, or another tool set): no difference, and configure
+/// leaves it, so an adopted guest keeps its address.
+#[test]
+fn a_mac_the_definition_does_not_give_is_kept_as_the_container_has_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let share = tmp.path().join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    let d = one_container(
+        tmp.path(),
+        &json!({
+            "name": "svc", "template": "local:vztmpl/busybox.tar.zst", "memory_mb": 256,
+            "unprivileged": false,
+            "network_config": {"name": "eth0", "bridge": "lxcbr0", "ip": "10.250.0.50/24"}
+        }),
+    );
+    let lxc = host(tmp.path(), true);
+    let g = ctx(&d);
+    let mut log = Log::sink();
+    let before = lxc.observe(&g, &mut log).unwrap();
+    let mac = before
+        .settings
+        .iter()
+        .find(|s| s.name == "lxc.net.0.hwaddr")
+        .unwrap();
+    assert!(mac.matches(), "{mac:?}");
+    assert_eq!(mac.live.as_deref(), Some("00:16:3e:12:34:56"));
+    lxc.rewrite_config("phx-950", &lxc.settings(&g)).unwrap();
+    assert_eq!(
+        lxc.config_value("phx-950", "lxc.net.0.hwaddr").as_deref(),
+        Some("00:16:3e:12:34:56")
+    );
+}

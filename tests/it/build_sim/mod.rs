@@ -1,6 +1,7 @@
 //! `phoenix build` on the sim backend: scheduling, failure, resume, retries and
 //! guards, with faults injected into a simulated host.
 
+mod adopt;
 mod changes;
 mod converted;
 mod full_disk;
