@@ -26,6 +26,9 @@
 
 use serde::Serialize;
 
+use crate::defs::fields::is_secret;
+use crate::key::canon::redacted;
+
 /// One setting phoenix manages: as the host has it and as the definition makes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Setting {
@@ -95,6 +98,27 @@ impl Observation {
     pub fn shape_mismatches(&self) -> impl Iterator<Item = &Setting> {
         self.shape.iter().filter(|s| !s.matches())
     }
+
+    /// The observation with the values of secret settings (`*password*`,
+    /// `*token*`, `*secret*`... by field or name) replaced by fingerprints: equal
+    /// values stay equal and different ones different, so the comparison holds,
+    /// and no table, reason, event or record ever carries the secret.
+    pub fn redacted(mut self) -> Observation {
+        for s in self.settings.iter_mut().chain(self.shape.iter_mut()) {
+            if is_secret(&s.field) || is_secret(&s.name) {
+                let hide = |v: &mut Option<String>| {
+                    if let Some(text) = v {
+                        *text = redacted(&serde_json::Value::String(text.clone()))
+                            .trim_matches('"')
+                            .to_string();
+                    }
+                };
+                hide(&mut s.live);
+                hide(&mut s.want);
+            }
+        }
+        self
+    }
 }
 
 /// The reason a drifted setting gives in a plan: `memory_mb changed outside
@@ -162,6 +186,36 @@ mod tests {
         let extra = Setting::new("mount_points", "mp3", Some("/srv,mp=/x".into()), None);
         assert!(drift_reason(&extra).ends_with("update removes it"));
         assert!(!s.matches() && Setting::new("a", "a", None, None).matches());
+    }
+
+    #[test]
+    fn secret_settings_compare_by_fingerprint_and_never_show() {
+        let obs = Observation {
+            settings: vec![
+                Setting::new(
+                    "cipassword",
+                    "cipassword",
+                    Some("hunter2".into()),
+                    Some("s3cret".into()),
+                ),
+                Setting::new(
+                    "api_token",
+                    "api_token",
+                    Some("same".into()),
+                    Some("same".into()),
+                ),
+                Setting::new("memory_mb", "memory", Some("1".into()), Some("1".into())),
+            ],
+            ..Observation::default()
+        }
+        .redacted();
+        let text = serde_json::to_string(&obs).unwrap();
+        for secret in ["hunter2", "s3cret", "same"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(!obs.settings[0].matches() && obs.settings[1].matches());
+        assert!(obs.settings[0].live_text().starts_with("<redacted "));
+        assert_eq!(obs.settings[2].live_text(), "1");
     }
 
     #[test]

@@ -75,6 +75,7 @@ fn read(loaded: &Loaded, node: NodeId, backend: &dyn Backend) -> Result<Observat
     };
     backend
         .observe(&ctx, &mut Log::sink())
+        .map(Observation::redacted)
         .map_err(|e| e.message)
 }
 

@@ -64,13 +64,9 @@ pub(super) fn render(j: &Judged, defs: &Definitions) -> String {
     out
 }
 
-/// A setting's two values for the table, a secret's redacted.
+/// A setting's two values for the table (a secret's are fingerprints already:
+/// [`crate::live::Observation::redacted`]); the definition's only where it differs.
 fn shown(s: &Setting) -> (String, String) {
-    if crate::defs::fields::is_secret(&s.field) || crate::defs::fields::is_secret(&s.name) {
-        let hide =
-            |v: &Option<String>| v.as_ref().map_or_else(String::new, |_| "(redacted)".into());
-        return (hide(&s.live), hide(&s.want));
-    }
     let def = if s.matches() {
         String::new()
     } else {
