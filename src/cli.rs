@@ -6,10 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::pve::SshTarget;
 
+mod check;
 mod graph;
 
 /// The `--backend` values, defined where backends are chosen.
 pub use crate::backend::select::Kind as BackendKind;
+pub use check::CheckArgs;
 pub use graph::{ColorChoice, GraphArgs, GraphFormat, GraphLayout};
 
 /// phoenix: a build system for Proxmox VE hosts.
@@ -296,6 +298,28 @@ pub enum Command {
     ///                                  950's feature scripts again
     #[command(verbatim_doc_comment)]
     Adopt(AdoptArgs),
+
+    /// Run the health checks of the definitions against the running guests.
+    ///
+    /// Each guest's `health_checks` (its scripts under `health/`, with their
+    /// arguments) run inside it, as the build runs them after the application
+    /// script: a few at a time (`-j`), each stopped after --timeout. Only the named
+    /// guests are checked (not what they need); templates never run and have none
+    /// to run. A guest phoenix did not build is skipped; a guest that is not running
+    /// fails its checks ("not running": it is not started).
+    ///
+    /// Prints a table: check, guest, result (pass, fail, timeout, skipped), time and
+    /// the last line the check printed (secrets redacted); the whole output goes to
+    /// the guest's log (`phoenix logs 950`). Exit code 1 when a check fails or times
+    /// out, 0 when all pass. For cron and monitoring: no progress bar unless on a
+    /// terminal, and nothing on stderr when every check passes. While a build
+    /// drives the same LXC path or simulated host, it is refused (exit 4).
+    ///
+    ///   phoenix check all
+    ///   phoenix check 950 102 --timeout 30
+    ///   phoenix check all --output json | jq -c 'select(.result != "pass")'
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
 
     /// Print a node's log: every command phoenix ran for it, with its output.
     Logs { target: String },

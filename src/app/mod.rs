@@ -3,12 +3,14 @@
 //! [`AppError`]; [`run`] maps errors to exit codes in one place.
 //!
 //! Rooms: `inspect` (validate, plan, graph, explain: read-only), `adopt`, `build` (with
-//! `pve_dry_run`, its dry run through the pve backend), `status`,
+//! `pve_dry_run`, its dry run through the pve backend), `check` (health checks on
+//! demand), `status`,
 //! `logs`, `destroy`; `run` dispatches; `settings` turns the command line into
 //! backend settings; `output` writes to the terminal; `error` holds [`AppError`].
 
 mod adopt;
 mod build;
+mod check;
 mod destroy;
 mod error;
 mod inspect;

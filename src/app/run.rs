@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use super::{adopt, build, destroy, inspect, logs, output, status};
+use super::{adopt, build, check, destroy, inspect, logs, output, status};
 use crate::backend::command;
 use crate::cli::{Cli, Command};
 use crate::exec::{Interrupt, Press};
@@ -34,6 +34,7 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Build(args) => build::build(cli, args),
         Command::Status { targets, live } => status::status(cli, targets, *live),
         Command::Adopt(args) => adopt::adopt(cli, args),
+        Command::Check(args) => check::check(cli, args),
         Command::Logs { target } => logs::logs(cli, target),
         Command::Destroy { targets, yes } => destroy::destroy(cli, targets, *yes),
     };

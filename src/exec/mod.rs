@@ -25,12 +25,14 @@
 //! second one kills the running steps ([`interrupt`]).
 //!
 //! Layout: `coordinator` ([`run`] and its bookkeeping), `worker` (one node's
-//! steps), `scripts` (what a step hands the backend to run), [`pool`] (the
+//! steps), `scripts` (what a step hands the backend to run), [`health`] (a
+//! guest's health checks, for the build and `phoenix check`), [`pool`] (the
 //! resource pools), [`events`] (what reporters see), [`interrupt`] (Ctrl-C),
 //! `options` and `output` (log files, terminal detection).
 
 mod coordinator;
 pub mod events;
+pub mod health;
 pub mod interrupt;
 mod options;
 mod output;

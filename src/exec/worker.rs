@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use super::coordinator::Msg;
 use super::events::{Event, Outcome};
+use super::health;
 use super::options::Options;
 use super::pool::Pools;
 use super::scripts;
@@ -254,17 +255,9 @@ impl Worker<'_> {
             self.backend.exec(ctx, &script, log)?;
         }
         for h in &g.health_checks {
-            log.note(&format!("health check `{}`", h.name));
-            let script = scripts::guest_script(
-                self.defs,
-                g,
-                &self.defs.layout.health(&h.script),
-                h.args.clone(),
-            );
-            self.backend.exec(ctx, &script, log).map_err(|e| OpError {
-                message: format!("health check `{}` failed: {}", h.name, e.message),
-                retryable: false,
-            })?;
+            health::run(self.defs, self.backend, ctx, h, log)
+                .result
+                .map_err(|e| health::failed(h, &e))?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ mod helpers;
 
 mod broken;
 mod build_sim;
+mod check;
 mod e2e_lxc;
 mod e2e_lxc_guests;
 mod e2e_lxc_templates;
