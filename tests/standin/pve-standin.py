@@ -298,6 +298,8 @@ elif sub == "create":
         create.setdefault("rootfs", f"{storage}:4")
         pve_guests.storage_type(S, storage)
     pve_guests.update(c, gid, g, create, [], creating=True)
+    if tool == "pct":
+        pve_guests.created_ct(gid, g, pos[1], opts)
     G[gid] = g
 elif sub == "clone":
     pve_guests.clone(c, pos[0], guest(pos[0]), pos[1])
@@ -332,7 +334,7 @@ elif sub == "config":
     else:
         # PVE::AbstractConfig::load_current_config: pending merged unless --current.
         conf = g["config"] if rest.get("--current") == "1" else pve_guests.merged(g)
-    out = section(conf, g.get("raw", []) if not rest.get("--snapshot") else [])
+    out = section(pve_guests.printed(g, conf), g.get("raw", []) if not rest.get("--snapshot") else [])
 elif sub == "pending":
     out = pve_guests.pending_lines(guest(pos[0]))
 elif sub == "listsnapshot":

@@ -55,7 +55,8 @@ def run(c):
     if "/firewall/" not in path:
         return ""
     g = rules_of(S["guests"], path)
-    rules = g.setdefault("rules", [])
+    # A read leaves the state as it was.
+    rules = g.get("rules", []) if sub == "get" else g.setdefault("rules", [])
     m = re.search(r"/rules/(\d+)$", path)
     if path.endswith("/firewall/rules"):
         if sub == "get":
@@ -91,7 +92,7 @@ def run(c):
                 rule.pop(k, None)
             rule.update({k: (int(v) if k == "enable" else v) for k, v in opts.items() if k in RULE_FIELDS})
     elif path.endswith("/firewall/options"):
-        fw = g.setdefault("firewall", {})
+        fw = g.get("firewall", {}) if sub == "get" else g.setdefault("firewall", {})
         if sub == "get":
             return json.dumps(fw)
         # pve-firewall src/PVE/API2/Firewall/VM.pm set_options: merged, `delete` removes.

@@ -13,7 +13,8 @@ import sys
 
 from pve_model import (
     NODE, TEMPLATE_NONE, allocate, die, has_clone_feature, has_snapshot_feature, host_path, mount_type,
-    parse_section, prop, rename_volume, section, size_gib, size_text, storage_type,
+    ostype_of, parse_section, print_lxc_network, prop, rename_volume, section, size_gib, size_text,
+    storage_type,
     unique_tags, volume, volumes, with_mac, with_new_mac, with_prop,
 )
 
@@ -226,6 +227,30 @@ def check_id_map(gid, g):
                     f"lxc_spawn: Failed to set up id mapping.{failed}")
 
 
+def created_ct(gid, g, ostemplate, opts):
+    """What `pct create` writes beside the given options: the OS detected in the
+    template (see pve_model.ostype_of; a given --ostype only where nothing is
+    detected) and pve-container src/PVE/API2/LXC.pm create_vm's defaults
+    (`$conf->{hostname} ||= "CT$vmid"`, `memory ||= 512`, `swap //= 512`;
+    `arch` defaults to amd64, PVE::LXC::Config)."""
+    conf = g["config"]
+    ostype = ostype_of(ostemplate) or opts.get("ostype")
+    if ostype:
+        conf["ostype"] = ostype
+    conf.setdefault("arch", "amd64")
+    conf.setdefault("hostname", f"CT{gid}")
+    conf.setdefault("memory", "512")
+    conf.setdefault("swap", "512")
+
+
+def printed(g, conf):
+    """A config as `pct config`/`qm config` print it: a container's interfaces as
+    pve-container stores them (print_lxc_network)."""
+    if g["type"] != "lxc":
+        return conf
+    return {k: print_lxc_network(v) if re.fullmatch(r"net\d+", k) else v for k, v in conf.items()}
+
+
 def snapshot_config(g, snap):
     if snap not in g.get("snapshots", []):
         die(f"snapshot '{snap}' does not exist")
@@ -274,7 +299,8 @@ def clone(c, gid, src, new):
         if re.fullmatch(r"net\d+", k):
             v = with_new_mac(kind, v)  # "# always change MAC! address"
         elif (kind == "lxc" or prop(v, "media") != "cdrom") and k in dict(volumes(kind, config)):
-            v = rename_volume(v, kind, c.pos[0], new, storage, linked=not full)
+            base_type = None if full else storage_type(c.S, volume(kind, v).split(":")[0])
+            v = rename_volume(v, kind, c.pos[0], new, storage, linked=base_type)
         newconf[k] = v
     name_key = "hostname" if kind == "lxc" else "name"
     if opts.get(name_key):

@@ -186,23 +186,61 @@ def allocate(S, gid, kind, g, value):
     return ",".join([f"{sid}:{name}"] + rest + [f"size={size_text(gib)}"])
 
 
-def rename_volume(value, kind, src, dst, storage=None, linked=False):
+def rename_volume(value, kind, src, dst, storage=None, linked=None):
     """A cloned volume: the same name for the new guest, on `storage` if given. A
-    linked clone's lives under its base volume, as ZFSPoolPlugin/LvmThinPlugin
-    clone_image name it (`basevol-900-disk-0/subvol-101-disk-0`); a template's
-    `base-`/`basevol-` becomes `vm-`/`subvol-` in a full copy."""
+    linked clone (`linked`: the type of the base volume's storage) is named as that
+    storage's clone_image names it: under its base volume on ZFS and RBD
+    (ZFSPoolPlugin/RBDPlugin clone_image return "$basename/$name",
+    `basevol-900-disk-0/subvol-101-disk-0`), under the clone's own ID on BTRFS
+    (BTRFSPlugin clone_image: "$vmid/$newname"), by its own name alone on
+    LVM-thin (LvmThinPlugin clone_image returns the new LV's `$name`). A
+    template's `base-`/`basevol-` becomes `vm-`/`subvol-` in a full copy."""
     vol = volume(kind, value)
     sid, name = vol.split(":", 1)
     parts = name.split("/")
     last = re.sub(rf"^(base|basevol|vm|subvol)-{src}-",
                   lambda m: f"{'subvol' if m.group(1) in ('subvol', 'basevol') else 'vm'}-{dst}-", parts[-1])
-    if linked:
+    if linked == "lvmthin":
+        new = last
+    elif linked == "btrfs":
+        new = f"{dst}/{last}"
+    elif linked:
         new = f"{parts[-1]}/{last}"
     elif len(parts) > 1 and parts[0] == src:
         new = f"{dst}/{last}"  # a directory storage's `<vmid>/vm-<vmid>-disk-0.raw`
     else:
         new = last
     return value.replace(vol, f"{storage or sid}:{new}", 1)
+
+
+def ostype_of(template):
+    """The `ostype` Proxmox gives a container made from `template`. Proxmox reads
+    it from the archive: pve-container src/PVE/API2/LXC.pm create_vm extracts it
+    and runs PVE::LXC::Setup->new ("detect OS") before writing the config;
+    src/PVE/LXC/Setup.pm $autodetect_type takes ID of the container's
+    /etc/os-release (a plugin name or one of $plugin_alias: rocky and almalinux
+    are centos, opensuse-leap opensuse, arch archlinux), and the plugin sets it
+    (src/PVE/LXC/Setup/Debian.pm: `$conf->{ostype} = "debian"`). The stand-in has
+    no archive to open: it infers from the file name (Proxmox's templates are
+    named after their distribution, `debian-12-standard_12.7-1_amd64.tar.zst`)
+    what Proxmox reads from the archive's /etc/os-release; `None` when the name
+    tells nothing."""
+    distro = re.split(r"[-_.]", re.split(r"[/:]", template)[-1])[0].lower()
+    return {"alpine": "alpine", "archlinux": "archlinux", "arch": "archlinux", "centos": "centos",
+            "rockylinux": "centos", "rocky": "centos", "almalinux": "centos", "debian": "debian",
+            "devuan": "devuan", "fedora": "fedora", "gentoo": "gentoo", "opensuse": "opensuse",
+            "sles": "opensuse", "ubuntu": "ubuntu", "nixos": "nixos", "openeuler": "openeuler"}.get(distro)
+
+
+def print_lxc_network(value):
+    """A container's netN as pve-container stores it once applied
+    (PVE::LXC::Config::parse_lxc_network, which adds `type=veth` and a `hwaddr`,
+    then print_lxc_network: pve-common PVE::JSONSchema::print_property_string puts
+    the required `name` first, then the other keys sorted)."""
+    pairs = dict(p.split("=", 1) for p in value.split(",") if "=" in p)
+    pairs["type"] = "veth"
+    keys = (["name"] if "name" in pairs else []) + sorted(k for k in pairs if k != "name")
+    return ",".join(f"{k}={pairs[k]}" for k in keys)
 
 
 def random_mac():

@@ -15,6 +15,7 @@ use crate::backend::{
     command,
 };
 use crate::defs::GuestKind;
+use crate::live::Observation;
 
 impl Backend for Pve {
     fn name(&self) -> &'static str {
@@ -196,6 +197,14 @@ impl Backend for Pve {
 
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
         self.stamp_merged(g, stamp, log)
+    }
+
+    fn observe(&self, g: &GuestCtx, log: &mut Log) -> Result<Observation, OpError> {
+        self.observe_guest(g, log)
+    }
+
+    fn adopt(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        self.adopt_guest(g, stamp, log)
     }
 
     fn supports_builtin_host(&self) -> bool {

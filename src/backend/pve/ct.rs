@@ -27,14 +27,7 @@ impl Pve {
     /// since removed from the definitions taken out. Snapshot sections are never
     /// touched.
     pub(super) fn raw_lines(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
-        let mut lines: Vec<String> = g
-            .guest
-            .settings
-            .lxc_options
-            .iter()
-            .filter_map(|o| commands::raw_line(o))
-            .collect();
-        lines.extend(g.guest.id_map().config_lines());
+        let lines = commands::guest_raw_lines(g.guest);
         let path = self.host_path(&format!("/etc/pve/lxc/{}.conf", g.guest.id));
         let conf = self.check(&Cmd::new(["cat", &path]), SHORT, log)?;
         // Proxmox marks a config that a backup, snapshot or migration is working on;

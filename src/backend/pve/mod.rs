@@ -28,6 +28,7 @@ pub mod commands;
 mod ct;
 pub mod host;
 mod inventory;
+pub mod observe;
 pub mod recording;
 pub mod runner;
 mod settle;

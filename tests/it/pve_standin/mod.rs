@@ -9,6 +9,7 @@ mod containers;
 mod fixtures;
 mod host_storage;
 mod idmap;
+mod observe;
 mod replay;
 mod rules;
 mod template_rules;

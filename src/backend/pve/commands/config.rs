@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::defs::Guest;
 use crate::defs::idmap::split_raw_option;
 
 /// A `devN` value in one form: `path=<path>`, then its other keys sorted
@@ -118,6 +119,8 @@ pub struct Pending {
     pub tags: String,
     /// Options changed or deleted that apply only at the next start, in order.
     pub options: Vec<String>,
+    /// Each of those options with its new value; `None`: deleted at the next start.
+    pub values: BTreeMap<String, Option<String>>,
 }
 
 impl Pending {
@@ -134,6 +137,8 @@ impl Pending {
                 "cur" if key == "tags" => p.tags = value.trim().to_string(),
                 "new" | "del" if !p.options.iter().any(|o| o == key) => {
                     p.options.push(key.to_string());
+                    let value = (state == "new").then(|| value.trim().to_string());
+                    p.values.insert(key.to_string(), value);
                 }
                 _ => {}
             }
@@ -149,6 +154,19 @@ impl Pending {
 pub fn raw_line(option: &str) -> Option<String> {
     let (key, value) = split_raw_option(option)?;
     key.starts_with("lxc.").then(|| format!("{key}: {value}"))
+}
+
+/// The raw `lxc.*` lines phoenix makes the main section of a container's config
+/// hold: its `lxc_options`, then the `lxc.idmap` lines of a map made from `id_maps`.
+pub fn guest_raw_lines(g: &Guest) -> Vec<String> {
+    let mut lines: Vec<String> = g
+        .settings
+        .lxc_options
+        .iter()
+        .filter_map(|o| raw_line(o))
+        .collect();
+    lines.extend(g.id_map().config_lines());
+    lines
 }
 
 /// The container config with exactly `lines` as its raw `lxc.*` entries, written in
@@ -189,6 +207,8 @@ mod tests {
         );
         assert_eq!(p.tags, "phoenix;prod");
         assert_eq!(p.options, ["features", "mp1"]);
+        assert_eq!(p.values["features"].as_deref(), Some("nesting=1"));
+        assert_eq!(p.values["mp1"], None, "deleted at the next start");
         assert!(Pending::parse("cur memory: 512\n").options.is_empty());
     }
 

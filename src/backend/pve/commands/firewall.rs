@@ -108,7 +108,7 @@ pub fn firewall_base(g: &Guest, node: &str) -> String {
 
 /// The rules a guest should have, top first: its defined rules with exact
 /// duplicates collapsed to the first, none when its firewall is off.
-fn wanted(g: &Guest) -> Vec<&FirewallRule> {
+pub fn wanted_rules(g: &Guest) -> Vec<&FirewallRule> {
     let mut out: Vec<&FirewallRule> = Vec::new();
     if g.firewall.enabled {
         for r in &g.firewall.rules {
@@ -152,7 +152,7 @@ pub fn firewall_reconcile(g: &Guest, node: &str, current: &[RuleNow]) -> Vec<Cmd
             .opt_if("policy_in", fw.policy_in.map(|p| p.as_str().to_string()))
             .opt_if("policy_out", fw.policy_out.map(|p| p.as_str().to_string())),
     ];
-    let wanted = wanted(g);
+    let wanted = wanted_rules(g);
     let keys: Vec<RuleKey> = wanted.iter().map(|r| RuleKey::of(r)).collect();
     // Keep the first enabled copy of each defined rule; delete the rest, from the
     // bottom up.

@@ -32,13 +32,13 @@ mod snapshots;
 mod subid;
 mod vm;
 
-pub use self::config::{Current, Pending, raw_line, with_raw_lines};
+pub use self::config::{Current, Pending, device_spec, guest_raw_lines, raw_line, with_raw_lines};
 pub use self::ct::{
     bind_source, ct_clone, ct_configure, ct_create, ct_interfaces, ct_net, ct_start, ct_stop,
     ct_template, linked_clone_blocker, root_storage,
 };
 pub use self::firewall::{
-    RuleKey, RuleNow, firewall, firewall_base, firewall_reconcile, parse_rules,
+    RuleKey, RuleNow, firewall, firewall_base, firewall_reconcile, parse_rules, wanted_rules,
 };
 pub use self::guest::{destroy, inventory, merge_tags, stamp, stamp_tags};
 pub use self::snapshots::{
