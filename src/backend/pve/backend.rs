@@ -27,7 +27,20 @@ impl Backend for Pve {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        self.inventory_logged(&mut Log::sink())
+        let text = self
+            .check(&commands::inventory(), SHORT, &mut Log::sink())
+            .map_err(|e| BackendError::Failed {
+                backend: "pve",
+                message: e.message,
+            })?;
+        let inventory = parse_inventory(&text).map_err(|message| BackendError::Failed {
+            backend: "pve",
+            message,
+        })?;
+        if let Ok(mut last) = self.last_inventory.lock() {
+            *last = Some(text);
+        }
+        Ok(inventory)
     }
 
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {

@@ -44,6 +44,11 @@ pub struct Pve {
     /// This run's own directory on the host for files on their way somewhere
     /// (see [`staging_dir`]).
     pub(super) staging: String,
+    /// The inventory's text as the last [`crate::backend::Backend::inventory`]
+    /// call read it: `observe`, which runs after one (`status --live`, `plan
+    /// --refresh`, `adopt`), finds each guest's node and state there instead of
+    /// asking the host again per guest.
+    pub(super) last_inventory: std::sync::Mutex<Option<String>>,
 }
 
 pub(super) const SHORT: Duration = Duration::from_secs(120);
@@ -63,6 +68,7 @@ impl Pve {
             runner,
             opts,
             staging: staging_dir(),
+            last_inventory: std::sync::Mutex::default(),
         })
     }
 
@@ -74,6 +80,7 @@ impl Pve {
             runner: Runner::Recording(recorder),
             opts,
             staging: "/tmp/phoenix-dry-run".into(),
+            last_inventory: std::sync::Mutex::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! host's own files (`/etc/pve/lxc/*.conf`, `/etc/exports`, `/etc/subuid`...) live
 //! under [`StandIn::root`].
 
+mod adopt;
 mod containers;
 mod fixtures;
 mod host_storage;

@@ -41,8 +41,14 @@ impl Pve {
 
     /// The guest's node and whether it runs, from the inventory; an error when
     /// its ID is free or holds a guest of the other kind.
+    /// The inventory the command read last serves, where there is one (one
+    /// inventory call for all the guests a command observes).
     fn locate(&self, g: &GuestCtx, log: &mut Log) -> Result<(String, bool), OpError> {
-        let out = self.check(&commands::inventory(), SHORT, log)?;
+        let last = self.last_inventory.lock().ok().and_then(|l| l.clone());
+        let out = match last {
+            Some(text) => text,
+            None => self.check(&commands::inventory(), SHORT, log)?,
+        };
         let all: Value = serde_json::from_str(&out)
             .map_err(|e| OpError::new(format!("unreadable inventory: {e}")))?;
         let entry = all
