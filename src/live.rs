@@ -103,6 +103,7 @@ impl Observation {
     /// `*token*`, `*secret*`... by field or name) replaced by fingerprints: equal
     /// values stay equal and different ones different, so the comparison holds,
     /// and no table, reason, event or record ever carries the secret.
+    #[must_use]
     pub fn redacted(mut self) -> Observation {
         for s in self.settings.iter_mut().chain(self.shape.iter_mut()) {
             if is_secret(&s.field) || is_secret(&s.name) {
