@@ -18,41 +18,11 @@ import fcntl, json, os, re, sys, types
 
 # The modules next to the script (it runs through symlinks named after the tools).
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-import pve_firewall, pve_guests, pve_host  # noqa: E402
+import pve_firewall, pve_guests, pve_host, pve_schema  # noqa: E402
 from pve_model import NODE, die, section  # noqa: E402
 
 D = os.environ["PHOENIX_STANDIN_DIR"]
-# What the checks never read: text for people, and what an endpoint returns.
-UNREAD = ("description", "verbose_description", "title", "typetext", "returns", "permissions")
-
-
-def lean(x):
-    if isinstance(x, dict):
-        return {k: lean(v) for k, v in x.items() if k not in UNREAD}
-    if isinstance(x, list):
-        return [lean(v) for v in x]
-    return x
-
-
-def load_schema():
-    # Parsing 1.2 MB of JSON on every call made the stand-ins slow: keep a pickle
-    # of what the checks read (a quarter of the size, a third of the load time).
-    import pickle
-    src = os.environ["PHOENIX_STANDIN_SCHEMA"]
-    cache = os.path.join(D, ".schema-lean.pickle")
-    try:
-        if os.path.getmtime(cache) >= os.path.getmtime(src):
-            return pickle.load(open(cache, "rb"))
-    except OSError:
-        pass
-    data = lean(json.load(open(src)))
-    with open(cache + f".{os.getpid()}", "wb") as f:
-        pickle.dump(data, f)
-    os.replace(cache + f".{os.getpid()}", cache)
-    return data
-
-
-SCHEMA = load_schema()
+SCHEMA = pve_schema.load(D)
 tool = os.path.basename(sys.argv[0])
 argv = sys.argv[1:]
 line = " ".join([tool] + argv)

@@ -3,7 +3,8 @@
 //! state in a directory (`tests/standin/pve-standin.py`), and stand-in `zpool`, `zfs`,
 //! `wipefs`, `pvesm`, `exportfs` and `showmount` for the built-in host steps. The
 //! host's own files (`/etc/pve/lxc/*.conf`, `/etc/exports`, `/etc/subuid`...) live
-//! under [`StandIn::root`].
+//! under [`StandIn::root`]. The tools are shims that hand each command to the
+//! host's stand-in server (`server`), so a call costs no Python start-up.
 
 mod adopt;
 mod containers;
@@ -13,6 +14,7 @@ mod idmap;
 mod observe;
 mod replay;
 mod rules;
+mod server;
 mod template_rules;
 mod templates;
 mod vms;
@@ -32,10 +34,13 @@ pub struct StandIn {
     pub state: PathBuf,
     /// The image directory, with the template's cloud image in it.
     pub images: PathBuf,
+    /// The server the tools hand their commands to; stopped when this is dropped.
+    pub server: server::Server,
 }
 
 /// The tools a Proxmox host (with ZFS, an NFS server and the NVIDIA driver) has,
-/// each stood in for by `tests/standin/pve-standin.py`.
+/// each stood in for by `tests/standin/pve-standin.py` (through the host's
+/// [`server::Server`]).
 pub const STAND_INS: &[&str] = &[
     "pct",
     "qm",
@@ -76,10 +81,6 @@ pub fn stage(site: &Site) -> StandIn {
     for d in [&bin, &state, &images] {
         std::fs::create_dir_all(d).unwrap();
     }
-    let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standin/pve-standin.py");
-    for tool in STAND_INS {
-        std::os::unix::fs::symlink(&standin, bin.join(tool)).unwrap();
-    }
     // The backend installs missing host packages with apt-get: never on this machine.
     let apt = bin.join("apt-get");
     std::fs::write(
@@ -100,7 +101,13 @@ pub fn stage(site: &Site) -> StandIn {
     for file in ["subuid", "subgid"] {
         std::fs::write(etc.join(file), "root:100000:65536\n").unwrap();
     }
-    StandIn { bin, state, images }
+    let server = server::Server::start(&bin, &state, STAND_INS);
+    StandIn {
+        bin,
+        state,
+        images,
+        server,
+    }
 }
 
 impl StandIn {
@@ -137,22 +144,28 @@ impl StandIn {
 
     /// Run one stand-in tool directly, as the host's shell would (`pct start 101`).
     pub fn run(&self, argv: &[&str]) -> std::process::Output {
+        self.command(&self.bin.join(argv[0]))
+            .args(&argv[1..])
+            .output()
+            .unwrap()
+    }
+
+    /// `program` in the environment the host's shell gives the stand-in tools.
+    pub fn command(&self, program: &Path) -> std::process::Command {
         let path = format!(
             "{}:{}",
             self.bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        std::process::Command::new(self.bin.join(argv[0]))
-            .args(&argv[1..])
-            .env("PATH", path)
+        let mut cmd = std::process::Command::new(program);
+        cmd.env("PATH", path)
             .env("PHOENIX_STANDIN_DIR", &self.state)
             .env(
                 "PHOENIX_STANDIN_SCHEMA",
                 shared().unwrap().join("proxmox/pve-api-schema.json"),
             )
-            .env("PHOENIX_PVE_ROOT", self.root())
-            .output()
-            .unwrap()
+            .env("PHOENIX_PVE_ROOT", self.root());
+        cmd
     }
 
     pub fn assert_no_violations(&self) {
