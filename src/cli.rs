@@ -7,10 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::backend::pve::SshTarget;
 
 mod graph;
+mod operate;
 
 /// The `--backend` values, defined where backends are chosen.
 pub use crate::backend::select::Kind as BackendKind;
 pub use graph::{ColorChoice, GraphArgs, GraphFormat, GraphLayout};
+pub use operate::{RestartArgs, RunArgs, SetupArgs, ShutdownArgs, StartArgs, StopArgs, UpArgs};
 
 /// phoenix: a build system for Proxmox VE hosts.
 ///
@@ -298,7 +300,9 @@ pub enum Command {
     Adopt(AdoptArgs),
 
     /// Print a node's log: every command phoenix ran for it, with its output.
-    Logs { target: String },
+    Logs {
+        target: String,
+    },
 
     /// Destroy guests phoenix built (dependents first, templates last).
     ///
@@ -312,6 +316,13 @@ pub enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+
+    // The operating commands' help is their options' doc comment (`cli::operate`).
+    Start(StartArgs),
+    Stop(StopArgs),
+    Restart(RestartArgs),
+    Up(UpArgs),
+    Setup(SetupArgs),
 }
 
 /// `phoenix adopt`'s options.

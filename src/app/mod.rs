@@ -4,7 +4,7 @@
 //!
 //! Rooms: `inspect` (validate, plan, graph, explain: read-only), `adopt`, `build` (with
 //! `pve_dry_run`, its dry run through the pve backend), `status`,
-//! `logs`, `destroy`; `run` dispatches; `settings` turns the command line into
+//! `logs`, `destroy`, `operate` (start, stop, restart, up, setup); `run` dispatches; `settings` turns the command line into
 //! backend settings; `output` writes to the terminal; `error` holds [`AppError`].
 
 mod adopt;
@@ -13,6 +13,7 @@ mod destroy;
 mod error;
 mod inspect;
 mod logs;
+mod operate;
 mod output;
 mod pve_dry_run;
 mod run;
