@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::e2e_lxc::serial;
 use crate::helpers::lxc::{LxcSite, socket, to_test_net};
-use crate::helpers::{Output, Site};
+use crate::helpers::{Output, Site, update_json};
 
 fn site() -> Option<LxcSite> {
     LxcSite::new("phxp-", Some(serial()), || {
@@ -121,6 +121,14 @@ fn the_bundled_demo_stops_and_starts_in_dependency_and_boot_order() {
         "102's proxy answers after start all"
     );
 
+    // Every service's health checks pass on demand.
+    let out = run(&site, &["check", "all"]).success();
+    assert!(
+        out.stderr.is_empty(),
+        "all pass: nothing on stderr: {}",
+        out.stderr
+    );
+
     // stop 103: what needs it (102 through 101, 101), then 103; 950 runs on.
     let out = run(&site, &["stop", "103"]).success();
     assert_eq!(finished(&out, "stopped"), ["ct:102", "ct:101", "ct:103"]);
@@ -128,6 +136,18 @@ fn the_bundled_demo_stops_and_starts_in_dependency_and_boot_order() {
         assert!(!running(&site, id), "{id} stopped");
     }
     assert!(running(&site, 950), "950 needs nothing of 103");
+
+    // A health check made to fail: exit 1, and the check and its guest named.
+    update_json(&site.defs.join("phoenix_lxc_configs.json"), |v| {
+        v["lxc_configs"]["950"]["health_checks"][0]["args"][1] = "8001".into();
+    });
+    let out = run(&site, &["check", "950", "--timeout", "30"]).code(1);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("ct:950") && l.contains("fail"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(row.contains("api"), "{row}");
 
     let out = site
         .phoenix()
