@@ -84,7 +84,11 @@ fn groups(s: &super::runtime::Schedule) -> Vec<Vec<u32>> {
 }
 
 fn template(defs: &Definitions) -> impl Fn(NodeId) -> bool + '_ {
-    |n| crate::pipeline::is_template(defs, n)
+    |n| {
+        n.guest_id()
+            .and_then(|id| defs.guest(id))
+            .is_some_and(|g| g.template.is_template())
+    }
 }
 
 fn place(defs: &Definitions) -> impl Fn(NodeId) -> BootPlace + '_ {
