@@ -229,6 +229,9 @@ class Handler(BaseHTTPRequestHandler):
             body["total"] = total
         raw = json.dumps(body).encode()
         reason = (message or "OK").strip().replace("\n", " ").replace("\r", " ")
+        # Logged before the client has its answer: a test that counts the log
+        # right after a call finds that call in it.
+        self.record(code)
         self.send_response(code, reason)
         self.send_header("Content-Type", "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(raw)))
@@ -256,13 +259,22 @@ class Handler(BaseHTTPRequestHandler):
     def serve(self):
         app = self.server.app
         url = urllib.parse.urlsplit(self.path)
-        method, path, params, user, status = self.command, url.path, {}, None, None
+        self.logged, self.params_seen = False, {}
         try:
-            status = self.answer(app, method, url, params)
+            self.answer(app, self.command, url, self.params_seen)
         finally:
-            api = path[len("/api2/json"):] if path.startswith("/api2/json") else path
-            app.append("requests.log", json.dumps({"method": method, "path": api, "params": masked(params),
-                                                   "status": status, "user": self.user}) + "\n")
+            self.record(None)  # a request that ended without an answer
+
+    def record(self, status):
+        """Append this request to requests.log, once (secrets masked)."""
+        if getattr(self, "logged", True):
+            return
+        self.logged = True
+        path = urllib.parse.urlsplit(self.path).path
+        api = path[len("/api2/json"):] if path.startswith("/api2/json") else path
+        self.server.app.append("requests.log", json.dumps({
+            "method": self.command, "path": api, "params": masked(self.params_seen),
+            "status": status, "user": self.user}) + "\n")
 
     user = None
 
