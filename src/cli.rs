@@ -8,11 +8,13 @@ use crate::backend::pve::SshTarget;
 
 mod check;
 mod graph;
+mod operate;
 
 /// The `--backend` values, defined where backends are chosen.
 pub use crate::backend::select::Kind as BackendKind;
 pub use check::CheckArgs;
 pub use graph::{ColorChoice, GraphArgs, GraphFormat, GraphLayout};
+pub use operate::{RestartArgs, RunArgs, SetupArgs, ShutdownArgs, StartArgs, StopArgs, UpArgs};
 
 /// phoenix: a build system for Proxmox VE hosts.
 ///
@@ -322,7 +324,9 @@ pub enum Command {
     Check(CheckArgs),
 
     /// Print a node's log: every command phoenix ran for it, with its output.
-    Logs { target: String },
+    Logs {
+        target: String,
+    },
 
     /// Destroy guests phoenix built (dependents first, templates last).
     ///
@@ -336,6 +340,13 @@ pub enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+
+    // The operating commands' help is their options' doc comment (`cli::operate`).
+    Start(StartArgs),
+    Stop(StopArgs),
+    Restart(RestartArgs),
+    Up(UpArgs),
+    Setup(SetupArgs),
 }
 
 /// `phoenix adopt`'s options.

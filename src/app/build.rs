@@ -22,6 +22,27 @@ use crate::report;
 use crate::state::StateDir;
 
 pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
+    match run_build(cli, args, None)? {
+        Built::Exit(code) => Ok(code),
+        Built::Ran(summary) if summary.interrupted => Ok(ExitCode::from(exit_codes::INTERRUPTED)),
+        Built::Ran(summary) => Ok(verdict(summary.failed())),
+    }
+}
+
+/// What a build came to: an exit code before anything ran (a dry run), or the
+/// summary of what ran.
+pub(crate) enum Built {
+    Exit(ExitCode),
+    Ran(exec::Summary),
+}
+
+/// `phoenix build`, reporting to `reporter` (`up` keeps the summary for its own
+/// end), or to the reporter `--output` asks for.
+pub(crate) fn run_build(
+    cli: &Cli,
+    args: &BuildArgs,
+    reporter: Option<&mut dyn Reporter>,
+) -> Result<Built, AppError> {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
     // A dry run needs no host: without a named backend (or for pve, whose commands
@@ -58,14 +79,15 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
     force(&loaded, &mut assessed, &args.force)?;
 
     if pve_dry_run {
-        return super::pve_dry_run::run(&loaded, &assessed, args, backend_settings(cli).pve);
+        return super::pve_dry_run::run(&loaded, &assessed, args, backend_settings(cli).pve)
+            .map(Built::Exit);
     }
     if args.dry_run {
         match args.output {
             Output::Json => print(&report::plan::json(&assessed.plan)),
             Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Built::Exit(ExitCode::SUCCESS));
     }
     refuse_replacements(&loaded, &assessed, args.allow_replace)?;
 
@@ -78,21 +100,30 @@ pub(crate) fn build(cli: &Cli, args: &BuildArgs) -> CmdResult {
         ..exec::Options::default()
     };
     let journal = state.journal()?;
-    let mut reporter: Box<dyn Reporter> = match args.output {
-        Output::Json => Box::new(report::build::Json::default()),
-        Output::Text if exec::is_terminal_stderr() => Box::new(report::build::Progress::new()),
-        Output::Text => Box::new(report::build::Plain),
+    let mut own: Box<dyn Reporter>;
+    let reporter: &mut dyn Reporter = if let Some(r) = reporter {
+        r
+    } else {
+        own = reporter_for(args.output);
+        own.as_mut()
     };
     let run = assessed.run(&loaded, &state, &journal, backend.as_ref());
     let summary = {
         let _ctrl_c = super::run::CtrlCToBuild::new(&opts.interrupt);
-        exec::run(&run, &opts, reporter.as_mut())
+        exec::run(&run, &opts, reporter)
     };
     drop(lock);
-    if summary.interrupted {
-        return Ok(ExitCode::from(exit_codes::INTERRUPTED));
+    Ok(Built::Ran(summary))
+}
+
+/// The reporter `--output` asks for: JSON lines, progress bars on a terminal,
+/// plain lines otherwise.
+pub(crate) fn reporter_for(output: Output) -> Box<dyn Reporter> {
+    match output {
+        Output::Json => Box::new(report::build::Json::default()),
+        Output::Text if exec::is_terminal_stderr() => Box::new(report::build::Progress::new()),
+        Output::Text => Box::new(report::build::Plain),
     }
-    Ok(verdict(summary.failed()))
 }
 
 /// `--refresh`: read the managed guests' live configs and plan what changed

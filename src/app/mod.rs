@@ -4,8 +4,8 @@
 //!
 //! Rooms: `inspect` (validate, plan, graph, explain: read-only), `adopt`, `build` (with
 //! `pve_dry_run`, its dry run through the pve backend), `check` (health checks on
-//! demand), `status`,
-//! `logs`, `destroy`; `run` dispatches; `settings` turns the command line into
+//! demand), `status`, `logs`, `destroy`, `operate` (start, stop, restart, up,
+//! setup); `run` dispatches; `settings` turns the command line into
 //! backend settings; `output` writes to the terminal; `error` holds [`AppError`].
 
 mod adopt;
@@ -15,6 +15,7 @@ mod destroy;
 mod error;
 mod inspect;
 mod logs;
+mod operate;
 mod output;
 mod pve_dry_run;
 mod run;

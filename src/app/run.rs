@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use super::{adopt, build, check, destroy, inspect, logs, output, status};
+use super::{adopt, build, check, destroy, inspect, logs, operate, output, status};
 use crate::backend::command;
 use crate::cli::{Cli, Command};
 use crate::exec::{Interrupt, Press};
@@ -37,6 +37,11 @@ pub fn run(cli: &Cli) -> ExitCode {
         Command::Check(args) => check::check(cli, args),
         Command::Logs { target } => logs::logs(cli, target),
         Command::Destroy { targets, yes } => destroy::destroy(cli, targets, *yes),
+        Command::Start(args) => operate::start(cli, args),
+        Command::Stop(args) => operate::stop(cli, args),
+        Command::Restart(args) => operate::restart(cli, args),
+        Command::Up(args) => operate::up(cli, args),
+        Command::Setup(args) => operate::setup(cli, args),
     };
     result.unwrap_or_else(|e| {
         if e.needs_printing() {

@@ -140,6 +140,13 @@ pub trait Backend: Send + Sync {
     /// Start if not running and wait until it can run commands.
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
     fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult;
+    /// Shut a running guest down cleanly (`phoenix stop`): ask its OS to power
+    /// off and wait at most `timeout` for it. With `force`, a guest still running
+    /// then is killed; without, that is an error and the guest keeps running. A
+    /// stopped guest is left as it is. By default, [`Backend::stop`].
+    fn shutdown(&self, g: &GuestCtx, _timeout: Duration, _force: bool, log: &mut Log) -> OpResult {
+        self.stop(g, log)
+    }
     /// Take (or retake) a named snapshot.
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult;

@@ -273,6 +273,7 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
         steps_run,
         elapsed_ms: started.elapsed().as_millis(),
         interrupted: opts.interrupt.requested(),
+        operation: None,
     };
     c.reporter.finish(&summary);
     summary

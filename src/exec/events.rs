@@ -17,6 +17,13 @@ pub enum Outcome {
     Skipped,
     /// Stopped by Ctrl-C: before its next step, or its running step killed.
     Interrupted,
+    /// `phoenix start`: the guest was started.
+    Started,
+    /// `phoenix stop`: the guest was shut down.
+    Stopped,
+    /// `phoenix start`/`stop`: nothing to do (already running or stopped, or a
+    /// template, which never starts); the detail says which.
+    Unchanged,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +76,15 @@ pub enum Event {
         error: String,
     },
     NodeFinished(NodeResult),
+    /// `phoenix start`, `stop` (and `restart`, `up`): a run over guests begins, as
+    /// `BuildStarted` begins a build. `to_run` counts the guests it may act on.
+    OperationStarted {
+        operation: &'static str,
+        nodes: usize,
+        to_run: usize,
+        jobs: usize,
+        backend: &'static str,
+    },
     /// Ctrl-C: the first stops the build from starting anything new, the second
     /// kills the running steps (see `exec::interrupt`).
     Interrupted {
@@ -81,7 +97,9 @@ pub enum Event {
 impl Event {
     pub fn node(&self) -> Option<NodeId> {
         match self {
-            Event::BuildStarted { .. } | Event::Interrupted { .. } => None,
+            Event::BuildStarted { .. }
+            | Event::OperationStarted { .. }
+            | Event::Interrupted { .. } => None,
             Event::NodeStarted { node, .. }
             | Event::StepStarted { node, .. }
             | Event::StepFinished { node, .. }
@@ -98,6 +116,10 @@ pub struct Summary {
     pub elapsed_ms: u128,
     /// Ctrl-C stopped the build (`phoenix build` then exits with 130).
     pub interrupted: bool,
+    /// The command when it is not a build (`start`, `stop`, `restart`, `up`): the
+    /// summary's last line counts what it did instead of what a build does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<&'static str>,
 }
 
 impl Summary {

@@ -18,12 +18,16 @@
 //! [`Graph::order`] sorts a selection so every node comes after what it needs.
 //!
 //! Layout: `node` ([`NodeId`], [`EdgeKind`]), `build` (the [`Graph`] and its
-//! queries), `select` (selection and order), `cycles`, and [`target`] (command-line
-//! names to nodes).
+//! queries), `select` (selection and order), `cycles`, [`runtime`] (what `start`
+//! and `stop` touch, and their order: `depends` edges and boot order), and
+//! [`target`] (command-line names to nodes).
 
 mod build;
 mod cycles;
 mod node;
+pub mod runtime;
+#[cfg(test)]
+mod runtime_tests;
 mod select;
 pub mod target;
 #[cfg(test)]

@@ -21,6 +21,9 @@ fn outcome_str(o: Outcome) -> &'static str {
         Outcome::Failed => "failed",
         Outcome::Skipped => "skipped",
         Outcome::Interrupted => "interrupted",
+        Outcome::Started => "started",
+        Outcome::Stopped => "stopped",
+        Outcome::Unchanged => "unchanged",
     }
 }
 
@@ -77,6 +80,10 @@ pub fn summary_text(s: &Summary) -> String {
             count(Outcome::Interrupted)
         ));
     }
+    if let Some(operation) = s.operation {
+        out.push_str(&operation_line(s, operation));
+        return out;
+    }
     out.push_str(&format!(
         "{} steps run in {:.1}s: {} built, {} updated, {} fresh, {} failed, {} skipped\n",
         s.steps_run,
@@ -88,6 +95,34 @@ pub fn summary_text(s: &Summary) -> String {
         count(Outcome::Skipped)
     ));
     out
+}
+
+/// The last line of `start`, `stop`, `restart` and `up`: every outcome that
+/// occurred, failures and skips always.
+fn operation_line(s: &Summary, operation: &str) -> String {
+    let count = |o: Outcome| s.results.iter().filter(|r| r.outcome == o).count();
+    let mut parts: Vec<String> = [
+        Outcome::Built,
+        Outcome::Updated,
+        Outcome::Fresh,
+        Outcome::Started,
+        Outcome::Stopped,
+        Outcome::Unchanged,
+        Outcome::Interrupted,
+    ]
+    .into_iter()
+    .filter(|o| count(*o) > 0)
+    .map(|o| format!("{} {}", count(o), outcome_str(o)))
+    .collect();
+    for o in [Outcome::Failed, Outcome::Skipped] {
+        parts.push(format!("{} {}", count(o), outcome_str(o)));
+    }
+    format!(
+        "{operation}: {} operations run in {:.1}s: {}\n",
+        s.steps_run,
+        s.elapsed_ms as f64 / 1000.0,
+        parts.join(", ")
+    )
 }
 
 /// One line per event worth a line; for logs and pipes.
@@ -103,6 +138,15 @@ impl Reporter for Plain {
                 jobs,
                 backend,
             } => format!("build: {to_run} of {nodes} nodes to run, -j {jobs}, {backend} backend"),
+            Event::OperationStarted {
+                operation,
+                nodes,
+                to_run,
+                jobs,
+                backend,
+            } => format!(
+                "{operation}: {to_run} of {nodes} guests to {operation}, -j {jobs}, {backend} backend"
+            ),
             Event::StepStarted { node, step } => format!("{node}: {step} ..."),
             Event::StepFinished {
                 node,
@@ -178,7 +222,10 @@ impl Reporter for Json {
             .iter()
             .map(|r| (r.node.to_string(), outcome_str(r.outcome).into()))
             .collect();
-        let v = serde_json::json!({"event": "summary", "node": null, "step": null, "steps_run": s.steps_run, "elapsed_ms": s.elapsed_ms, "interrupted": s.interrupted, "nodes": nodes});
+        let mut v = serde_json::json!({"event": "summary", "node": null, "step": null, "steps_run": s.steps_run, "elapsed_ms": s.elapsed_ms, "interrupted": s.interrupted, "nodes": nodes});
+        if let (Some(op), Some(obj)) = (s.operation, v.as_object_mut()) {
+            obj.insert("operation".into(), op.into());
+        }
         let _ = writeln!(self.out, "{v}");
         let _ = self.out.flush();
     }
@@ -219,6 +266,13 @@ impl Reporter for Progress {
     fn event(&mut self, e: &Event) {
         match e {
             Event::BuildStarted { to_run, .. } => self.overall.set_length(*to_run as u64),
+            Event::OperationStarted {
+                operation, to_run, ..
+            } => {
+                self.overall.set_prefix(*operation);
+                self.overall.set_position(0);
+                self.overall.set_length(*to_run as u64);
+            }
             Event::NodeStarted { node, .. } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(

@@ -8,11 +8,13 @@
 
 mod helpers;
 
+mod api_standin;
 mod broken;
 mod build_sim;
 mod check;
 mod e2e_lxc;
 mod e2e_lxc_guests;
+mod e2e_lxc_operate;
 mod e2e_lxc_templates;
 mod eras;
 mod fixture_plans;
@@ -24,6 +26,7 @@ mod keys;
 mod layers;
 mod lxc_observe;
 mod no_panic;
+mod operate;
 mod pve;
 mod pve_standin;
 mod schema;

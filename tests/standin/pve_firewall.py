@@ -17,7 +17,7 @@ def resources(S):
     # only when set.
     out = []
     for k, g in S["guests"].items():
-        e = {"id": f"{g['type']}/{k}", "vmid": int(k), "type": g["type"], "node": NODE,
+        e = {"id": f"{g['type']}/{k}", "vmid": int(k), "type": g["type"], "node": g.get("node", NODE),
              "status": g["status"], "template": int(g.get("template", 0))}
         name = g["config"].get("hostname" if g["type"] == "lxc" else "name")
         if name:
@@ -29,12 +29,13 @@ def resources(S):
     return out
 
 
-def rules_of(G, path):
+def rules_of(G, path, node=NODE):
+    """The guest of a firewall path on `node` (the node the request runs on)."""
     m = re.search(r"/(lxc|qemu)/(\d+)/firewall", path)
     g = G.get(m.group(2))
-    if g is None or g["type"] != m.group(1):
+    if g is None or g["type"] != m.group(1) or g.get("node", NODE) != node:
         what = "lxc" if m.group(1) == "lxc" else "qemu-server"
-        die(f"Configuration file 'nodes/{NODE}/{what}/{m.group(2)}.conf' does not exist")
+        die(f"Configuration file 'nodes/{node}/{what}/{m.group(2)}.conf' does not exist")
     return g
 
 
@@ -54,7 +55,7 @@ def run(c):
         return json.dumps([dict(v, storage=k) for k, v in storages(S).items()])
     if "/firewall/" not in path:
         return ""
-    g = rules_of(S["guests"], path)
+    g = rules_of(S["guests"], path, getattr(c, "node", NODE))
     # A read leaves the state as it was.
     rules = g.get("rules", []) if sub == "get" else g.setdefault("rules", [])
     m = re.search(r"/rules/(\d+)$", path)

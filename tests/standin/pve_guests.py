@@ -11,8 +11,9 @@ import os
 import re
 import sys
 
+import pve_cluster
 from pve_model import (
-    NODE, TEMPLATE_NONE, allocate, die, has_clone_feature, has_snapshot_feature, host_path, mount_type,
+    TEMPLATE_NONE, allocate, die, has_clone_feature, has_snapshot_feature, host_path, mount_type,
     ostype_of, parse_section, print_lxc_network, prop, rename_volume, section, size_gib, size_text,
     storage_type,
     unique_tags, volume, volumes, with_mac, with_new_mac, with_prop,
@@ -260,10 +261,12 @@ def snapshot_config(g, snap):
 
 def clone(c, gid, src, new):
     kind, opts = src["type"], c.opts
+    # A clone to another node (`target`): see pve_cluster.clone_target_checks.
+    target = pve_cluster.clone_target_checks(c.S, kind, opts, pve_cluster.node_of(src))
     if new in c.G:
         # pve-guest-common AbstractConfig.pm create_and_lock_config -> pve-cluster
         # check_vmid_unused; qemu-server API2/Qemu.pm clone_vm checks the file first.
-        die(f"CT {new} already exists on node '{NODE}'" if kind == "lxc"
+        die(f"CT {new} already exists on node '{pve_cluster.node_of(c.G[new])}'" if kind == "lxc"
             else f"unable to create VM {new}: config file already exists")
     snap = opts.get("snapname")
     template = bool(src.get("template"))
@@ -291,6 +294,7 @@ def clone(c, gid, src, new):
             if not has_clone_feature(c.S, vol, snap):
                 die(f"Linked clone feature for '{vol}' is not available" if kind == "lxc"
                     else f"Linked clone feature is not supported for '{vol}' ({key})")
+    pve_cluster.clone_shared_check(c.S, kind, config, storage, target)
     drop = {"snapshots", "parent", "snaptime", "snapstate", "vmstate", "template", "runningcpu", "runningmachine"}
     newconf = {}
     for k, v in config.items():
@@ -314,6 +318,8 @@ def clone(c, gid, src, new):
                 "firewall": dict(src.get("firewall", {}))}
     if not full:
         c.G[new]["linked_from"] = c.pos[0]
+    if target or "node" in src:
+        c.G[new]["node"] = target or src["node"]
 
 
 def snapshot(c, gid, g, name):
@@ -387,11 +393,17 @@ def template(c, gid, g):
     g["config"]["template"] = "1"
 
 
-def destroy(c, gid, g):
-    kind = g["type"]
+def destroy_prefork(c, gid, g):
+    """What destroy_vm refuses before its task starts."""
     if g["status"] == "running" and c.opts.get("force") != "1":
         # pve-container src/PVE/API2/LXC.pm destroy_vm; qemu-server PVE::QemuServer::destroy_vm.
-        die(f"unable to destroy CT {gid} - container is running" if kind == "lxc" else f"VM {gid} is running - destroy failed")
+        die(f"unable to destroy CT {gid} - container is running" if g["type"] == "lxc"
+            else f"VM {gid} is running - destroy failed")
+
+
+def destroy(c, gid, g):
+    kind = g["type"]
+    destroy_prefork(c, gid, g)
     clones = [i for i, o in c.G.items() if o.get("linked_from") == gid]
     if g.get("template") and clones:
         vol = volumes(kind, g["config"])[0][1]

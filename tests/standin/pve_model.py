@@ -13,9 +13,23 @@ import sys
 NODE = "pve"
 
 
+class Refused(SystemExit):
+    """A refusal with Proxmox's message: the CLI stand-in exits with `code` (the
+    message already on stderr); the API stand-in answers with `msg`."""
+
+    def __init__(self, msg, code=1):
+        super().__init__(code)
+        self.msg = msg
+
+
+# The API stand-in answers with the message instead of printing it.
+QUIET = False
+
+
 def die(msg, code=1):
-    sys.stderr.write(msg + "\n")
-    sys.exit(code)
+    if not QUIET:
+        sys.stderr.write(msg + "\n")
+    raise Refused(msg, code)
 
 
 # The two storages a Proxmox installation defines (pve-manager's default
@@ -31,12 +45,29 @@ def storages(S):
     return dict(DEFAULT_STORAGES, **S.get("storages", {}))
 
 
-def storage_type(S, sid):
+def storage_type(S, sid, node=None):
     # pve-storage src/PVE/Storage.pm storage_config: die "storage '$storeid' does not exist\n"
     st = storages(S).get(sid)
     if st is None:
         die(f"storage '{sid}' does not exist")
+    if node is not None:
+        # storage_check_enabled, then storage_check_node: a storage whose `nodes`
+        # list leaves the node out is not there (a cluster's storage.cfg is shared).
+        if str(st.get("disable", 0)) == "1":
+            die(f"storage '{sid}' is disabled")
+        if st.get("nodes") and node not in re.split(r"[,;\s]+", st["nodes"]):
+            die(f"storage '{sid}' is not available on node '{node}'")
     return st["type"]
+
+
+# pve-storage src/PVE/Storage/Plugin.pm @SHARED_STORAGE: these types are shared by
+# nature (parse_config sets `shared`); any other is shared when storage.cfg says so.
+SHARED_STORAGE = {"iscsi", "nfs", "cifs", "rbd", "cephfs", "iscsidirect", "zfs", "drbd", "pbs"}
+
+
+def is_shared(S, sid):
+    st = storages(S).get(sid) or die(f"storage '{sid}' does not exist")
+    return st["type"] in SHARED_STORAGE or str(st.get("shared", 0)) == "1"
 
 
 # pve-storage volume_has_feature, key `snapshot`: ZFSPoolPlugin/ZFSPlugin, LvmThinPlugin,
@@ -160,10 +191,10 @@ def allocate(S, gid, kind, g, value):
     m = re.fullmatch(r"([^:/,]+):(\d+(?:\.\d+)?|cloudinit)", vol or "")
     if not m:
         if vol and mount_type(vol) == "volume" and ":" in vol:
-            storage_type(S, vol.split(":")[0])
+            storage_type(S, vol.split(":")[0], g.get("node"))
         return value
     sid, size = m.groups()
-    stype = storage_type(S, sid)
+    stype = storage_type(S, sid, g.get("node"))
     used = " ".join(g.get("config", {}).values()) + " " + " ".join(g.get("pending", {}).values())
     n = 0
     while f"-{gid}-disk-{n}" in used:

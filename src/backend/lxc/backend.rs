@@ -230,6 +230,11 @@ impl Backend for Lxc {
         self.stop_name(&self.name(g.guest.id), log)
     }
 
+    fn shutdown(&self, g: &GuestCtx, timeout: Duration, force: bool, log: &mut Log) -> OpResult {
+        self.claim.for_op()?;
+        self.shutdown_name(&self.name(g.guest.id), timeout, force, log)
+    }
+
     fn snapshot(&self, g: &GuestCtx, snapshot: &str, log: &mut Log) -> OpResult {
         self.claim.for_op()?;
         let name = self.name(g.guest.id);

@@ -128,6 +128,50 @@ impl Lxc {
         Ok(())
     }
 
+    /// A clean shutdown, as pve-container's `vm_stop` asks for one: `lxc-stop
+    /// --nokill -t T` sends the container's init its halt signal and waits up to
+    /// `timeout` (liblxc kills nothing with `--nokill`). A container still running
+    /// then is killed with `force` (`lxc-stop -k`); without, the shutdown fails and
+    /// the container is left running, its init still at its shutdown, which may
+    /// finish later (busybox's takes about two seconds).
+    pub(super) fn shutdown_name(
+        &self,
+        name: &str,
+        timeout: Duration,
+        force: bool,
+        log: &mut Log,
+    ) -> OpResult {
+        if !self.running(name, log) {
+            return Ok(());
+        }
+        let secs = timeout.as_secs().to_string();
+        let graceful = command::check(
+            &self.cmd("lxc-stop", name, &["--nokill", "-t", &secs]),
+            None,
+            timeout + SHORT,
+            log,
+        );
+        let Err(e) = graceful else { return Ok(()) };
+        if !self.running(name, log) {
+            return Ok(());
+        }
+        if force {
+            log.note(&format!(
+                "{name} did not shut down within {secs}s; killing it (--force)"
+            ));
+            return command::check(&self.cmd("lxc-stop", name, &["-k"]), None, SHORT, log);
+        }
+        let why = e
+            .message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches([':', ' ']);
+        Err(OpError::new(format!(
+            "{name} did not stop within {secs}s and was left running, its shutdown perhaps still under way ({why}); --force kills it after the timeout"
+        )))
+    }
+
     pub(super) fn destroy_name(&self, name: &str, log: &mut Log) -> OpResult {
         if !self.exists(name) {
             return Ok(());

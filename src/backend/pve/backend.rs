@@ -185,6 +185,10 @@ impl Backend for Pve {
         .map(|_| ())
     }
 
+    fn shutdown(&self, g: &GuestCtx, timeout: Duration, force: bool, log: &mut Log) -> OpResult {
+        self.shutdown_guest(g, timeout, force, log)
+    }
+
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
         let exists = self.snapshots(g, log).iter().any(|s| s.name == name);
         self.all(&commands::snapshot(g.guest, name, exists), g.timeout, log)

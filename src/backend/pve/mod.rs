@@ -15,7 +15,7 @@
 //! (reading the guest list), `ct` and `vm` (what containers and VMs need past the
 //! plain `pct`/`qm` calls), `settle` (bind mount sources, firewall reconcile,
 //! pending changes, the merged stamp, rollback past newer snapshots), `agent` (the
-//! VM guest agent), and `host` (the built-in
+//! VM guest agent), `power` (a clean shutdown with a timeout), and `host` (the built-in
 //! host steps, ZFS and NFS). Dependencies go one way: `cmd` and `runner` at the
 //! bottom, then `client`, `commands` and `host`, then the operations, `backend` on
 //! top.
@@ -29,6 +29,7 @@ mod ct;
 pub mod host;
 mod inventory;
 pub mod observe;
+pub mod power;
 pub mod recording;
 pub mod runner;
 mod settle;

@@ -164,6 +164,38 @@ impl Backend for Sim {
         })
     }
 
+    /// `shutdown` in `ops.log` (detail `timeout=<s>s`); a fault on it stands for a
+    /// guest that ignores the request until the timeout. Then, with `force`, a
+    /// `kill` stops it; without, it keeps running and the shutdown fails.
+    fn shutdown(&self, g: &GuestCtx, timeout: Duration, force: bool, log: &mut Log) -> OpResult {
+        let detail = format!("timeout={}s", timeout.as_secs());
+        let graceful = self.op(g.node, "shutdown", &detail, log, |guests| {
+            existing(guests, g.node)?.running = false;
+            Ok(())
+        });
+        match graceful {
+            Err(e) if !e.retryable && force => {
+                log.note(&format!(
+                    "{} did not shut down within {}s ({}); killing it (--force)",
+                    g.node,
+                    timeout.as_secs(),
+                    e.message
+                ));
+                self.op(g.node, "kill", "", log, |guests| {
+                    existing(guests, g.node)?.running = false;
+                    Ok(())
+                })
+            }
+            Err(e) if !e.retryable => Err(OpError::new(format!(
+                "{} did not stop within {}s and was left running ({}); --force kills it after the timeout",
+                g.node,
+                timeout.as_secs(),
+                e.message
+            ))),
+            other => other,
+        }
+    }
+
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
         self.op(g.node, "snapshot", name, log, |guests| {
             let x = existing(guests, g.node)?;

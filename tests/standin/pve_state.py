@@ -1,0 +1,92 @@
+"""The API stand-in's state store: the cluster's `state.json` in memory, the
+lock every change holds, and writing it after each change.
+
+A change is written through (the file is current when a call has answered), but
+only the guests a call touched are serialized again: each guest's last written
+JSON is kept, so a call costs one guest's encoding, not the cluster's (a
+thousand guests are ~300 kB of JSON). The same copies undo a refused call: its
+touched guests go back to what was last written. A call that changes anything
+beyond its guests (storages, the agent's queued exit codes) touches all.
+A file changed on disk by someone else (a test seeding state) is read again.
+"""
+import json
+import os
+import threading
+
+
+class Cluster:
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.RLock()
+        self.stamp = None
+        self.S = {"guests": {}}
+        self.texts, self.rest = {}, "{}"
+        self.touched, self.all = set(), True
+        self.reload()
+
+    @property
+    def G(self):
+        return self.S["guests"]
+
+    def begin(self):
+        """A new call: nothing touched yet."""
+        self.touched, self.all = set(), False
+
+    def touch(self, gid=None):
+        """The call changes guest `gid`, or (None) anything."""
+        if gid is None:
+            self.all = True
+        else:
+            self.touched.add(str(gid))
+
+    def _stamp(self):
+        st = os.stat(self.path)
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def reload(self):
+        """Read the file again if it is not what this process wrote last."""
+        try:
+            stamp = self._stamp()
+        except FileNotFoundError:
+            return
+        if stamp != self.stamp:
+            self.S = json.load(open(self.path))
+            self.S.setdefault("guests", {})
+            self.stamp = stamp
+            self._encode_all()
+
+    def _encode_all(self):
+        self.texts = {gid: json.dumps(g) for gid, g in self.G.items()}
+        self.rest = json.dumps({k: v for k, v in self.S.items() if k != "guests"})
+
+    def saved(self):
+        """Write the state (after a change)."""
+        if self.all:
+            self._encode_all()
+        else:
+            for gid in self.touched:
+                if gid in self.G:
+                    self.texts[gid] = json.dumps(self.G[gid])
+                else:
+                    self.texts.pop(gid, None)
+        self.begin()
+        guests = ", ".join(f"{json.dumps(gid)}: {text}" for gid, text in self.texts.items())
+        rest = self.rest[1:-1]
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("{" + f'"guests": {{{guests}}}' + (f", {rest}" if rest else "") + "}")
+        os.replace(tmp, self.path)
+        self.stamp = self._stamp()
+
+    def discard(self):
+        """Undo what the call changed: back to what was last written."""
+        if self.all:
+            self.stamp = None
+            self.reload()
+        else:
+            for gid in self.touched:
+                if gid in self.texts:
+                    self.G[gid] = json.loads(self.texts[gid])
+                else:
+                    self.G.pop(gid, None)
+        self.begin()
