@@ -83,7 +83,7 @@ pub(crate) fn run_build(
             .map(Built::Exit);
     }
     if args.dry_run {
-        match args.output {
+        match args.steps.output {
             Output::Json => print(&report::plan::json(&assessed.plan)),
             Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
         }
@@ -94,8 +94,8 @@ pub(crate) fn run_build(
     let opts = exec::Options {
         jobs: args.jobs.max(1),
         fail_fast: args.fail_fast,
-        step_timeout: Duration::from_secs(args.step_timeout),
-        backoff: Duration::from_millis(args.retry_backoff_ms),
+        step_timeout: Duration::from_secs(args.steps.step_timeout),
+        backoff: Duration::from_millis(args.steps.retry_backoff_ms),
         wipe_disks: args.wipe_disks,
         ..exec::Options::default()
     };
@@ -104,7 +104,7 @@ pub(crate) fn run_build(
     let reporter: &mut dyn Reporter = if let Some(r) = reporter {
         r
     } else {
-        own = reporter_for(args.output);
+        own = reporter_for(args.steps.output);
         own.as_mut()
     };
     let run = assessed.run(&loaded, &state, &journal, backend.as_ref());

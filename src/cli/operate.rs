@@ -147,29 +147,8 @@ pub struct UpArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Seconds before a build step is stopped and failed (at least 1).
-    #[arg(
-        long,
-        env = "PHOENIX_STEP_TIMEOUT",
-        default_value_t = 1800,
-        value_name = "SECONDS",
-        value_parser = super::step_timeout
-    )]
-    pub step_timeout: u64,
-
-    /// Progress bars on a terminal, plain lines otherwise; `json` for newline-delimited events.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
-    pub output: Output,
-
-    /// Milliseconds before the first retry of a lock error; doubled for each retry.
-    #[arg(
-        long,
-        env = "PHOENIX_RETRY_BACKOFF_MS",
-        default_value_t = 500,
-        value_name = "MS",
-        help_heading = "Tuning"
-    )]
-    pub retry_backoff_ms: u64,
+    #[command(flatten)]
+    pub steps: super::StepArgs,
 }
 
 /// Set up the host: `build` of the host steps only (`host:*`).
@@ -191,29 +170,8 @@ pub struct SetupArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Seconds before a step is stopped and failed (at least 1).
-    #[arg(
-        long,
-        env = "PHOENIX_STEP_TIMEOUT",
-        default_value_t = 1800,
-        value_name = "SECONDS",
-        value_parser = super::step_timeout
-    )]
-    pub step_timeout: u64,
-
-    /// Progress bars on a terminal, plain lines otherwise; `json` for newline-delimited events.
-    #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
-    pub output: Output,
-
-    /// Milliseconds before the first retry of a lock error; doubled for each retry.
-    #[arg(
-        long,
-        env = "PHOENIX_RETRY_BACKOFF_MS",
-        default_value_t = 500,
-        value_name = "MS",
-        help_heading = "Tuning"
-    )]
-    pub retry_backoff_ms: u64,
+    #[command(flatten)]
+    pub steps: super::StepArgs,
 }
 
 /// `--timeout`: whole seconds above 0. With 0, `lxc-stop` and Proxmox only send

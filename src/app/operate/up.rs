@@ -28,17 +28,15 @@ pub(crate) fn up(cli: &Cli, args: &UpArgs) -> CmdResult {
         refresh: false,
         keep_drift: false,
         force: Vec::new(),
-        step_timeout: args.step_timeout,
-        output: args.output,
-        retry_backoff_ms: args.retry_backoff_ms,
+        steps: args.steps.clone(),
     };
     let run = RunArgs {
         jobs: args.jobs,
         dry_run: args.dry_run,
-        output: args.output,
+        output: args.steps.output,
     };
     let t0 = Instant::now();
-    let mut reporter = reporter_for(args.output);
+    let mut reporter = reporter_for(args.steps.output);
     let built = {
         let mut deferred = Deferred(reporter.as_mut());
         match build::run_build(cli, &build_args, Some(&mut deferred))? {
@@ -52,14 +50,14 @@ pub(crate) fn up(cli: &Cli, args: &UpArgs) -> CmdResult {
     let loaded = pipeline::load(&cli.global.defs, Severity::Warning);
     let all: Vec<NodeId> = loaded.graph.nodes().collect();
     let nodes = start_nodes(&loaded, &all, true);
-    let hook = Hook::of(&loaded.defs, Duration::from_secs(args.step_timeout));
+    let hook = Hook::of(&loaded.defs, Duration::from_secs(args.steps.step_timeout));
     let opts = opts(&run, None, !args.no_boot_delay, Some(hook));
     let Some(built) = built else {
         let phases = [dry::Phase {
             way: Way::Start,
             nodes,
         }];
-        return dry_run(cli, &loaded, &phases, &opts, args.output);
+        return dry_run(cli, &loaded, &phases, &opts, args.steps.output);
     };
     if built.interrupted {
         opts.interrupt.press();
@@ -136,9 +134,7 @@ pub(crate) fn setup(cli: &Cli, args: &SetupArgs) -> CmdResult {
             refresh: false,
             keep_drift: false,
             force: Vec::new(),
-            step_timeout: args.step_timeout,
-            output: args.output,
-            retry_backoff_ms: args.retry_backoff_ms,
+            steps: args.steps.clone(),
         },
     )
 }
