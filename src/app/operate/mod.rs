@@ -55,27 +55,7 @@ pub(crate) fn start(cli: &Cli, args: &StartArgs) -> CmdResult {
     let targets = guest_targets(&loaded, &args.targets)?;
     let nodes = start_nodes(&loaded, &targets, !args.no_deps);
     let opts = opts(&args.run, None, !args.no_boot_delay, None);
-    if args.run.dry_run {
-        let phases = [dry::Phase {
-            way: Way::Start,
-            nodes,
-        }];
-        return dry_run(cli, &loaded, &phases, &opts, args.run.output);
-    }
-    let host = Host::open(cli)?;
-    let mut reporter = reporter_for(args.run.output);
-    let _ctrl_c = super::run::CtrlCToBuild::new(&opts.interrupt);
-    let t0 = Instant::now();
-    let cx = host.cx(&loaded, &opts);
-    let ran = runner::run(&cx, Way::Start, "start", &nodes, &[], reporter.as_mut());
-    Ok(finish(
-        "start",
-        Vec::new(),
-        &[ran],
-        t0,
-        &opts,
-        reporter.as_mut(),
-    ))
+    one_way(cli, &loaded, Way::Start, &nodes, &opts, &args.run)
 }
 
 pub(crate) fn stop(cli: &Cli, args: &StopArgs) -> CmdResult {
@@ -83,25 +63,41 @@ pub(crate) fn stop(cli: &Cli, args: &StopArgs) -> CmdResult {
     let targets = guest_targets(&loaded, &args.targets)?;
     let nodes = loaded.graph.stop_selection(&targets);
     let opts = opts(&args.run, Some(&args.shutdown), false, None);
-    if args.run.dry_run {
+    one_way(cli, &loaded, Way::Stop, &nodes, &opts, &args.run)
+}
+
+/// `start` or `stop` of `nodes`: printed in a dry run, else run with one summary.
+fn one_way(
+    cli: &Cli,
+    loaded: &Loaded,
+    way: Way,
+    nodes: &[NodeId],
+    opts: &Opts,
+    run: &RunArgs,
+) -> CmdResult {
+    let name = match way {
+        Way::Start => "start",
+        Way::Stop => "stop",
+    };
+    if run.dry_run {
         let phases = [dry::Phase {
-            way: Way::Stop,
-            nodes,
+            way,
+            nodes: nodes.to_vec(),
         }];
-        return dry_run(cli, &loaded, &phases, &opts, args.run.output);
+        return dry_run(cli, loaded, &phases, opts, run.output);
     }
     let host = Host::open(cli)?;
-    let mut reporter = reporter_for(args.run.output);
+    let mut reporter = reporter_for(run.output);
     let _ctrl_c = super::run::CtrlCToBuild::new(&opts.interrupt);
     let t0 = Instant::now();
-    let cx = host.cx(&loaded, &opts);
-    let ran = runner::run(&cx, Way::Stop, "stop", &nodes, &[], reporter.as_mut());
+    let cx = host.cx(loaded, opts);
+    let ran = runner::run(&cx, way, name, nodes, &[], reporter.as_mut());
     Ok(finish(
-        "stop",
+        name,
         Vec::new(),
         &[ran],
         t0,
-        &opts,
+        opts,
         reporter.as_mut(),
     ))
 }
