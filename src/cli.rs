@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::backend::pve::SshTarget;
 
+mod api;
 mod build;
 mod check;
 mod graph;
@@ -13,6 +14,7 @@ mod operate;
 
 /// The `--backend` values, defined where backends are chosen.
 pub use crate::backend::select::Kind as BackendKind;
+pub use api::ApiArgs;
 pub use build::{BuildArgs, StepArgs};
 pub use check::CheckArgs;
 pub use graph::{ColorChoice, GraphArgs, GraphFormat, GraphLayout};
@@ -69,8 +71,9 @@ pub struct GlobalArgs {
     )]
     pub cache: PathBuf,
 
-    /// Where side effects go: `auto` (pve where `pct` exists or --host is given, else
-    /// lxc), `lxc`, `pve`, `sim`, `dry-run`. `plan`, `graph` and `explain` use the
+    /// Where side effects go: `auto` (api where --api is given, pve where `pct`
+    /// exists or --host is given, else lxc), `lxc`, `pve`, `api` (a Proxmox cluster
+    /// through its REST API), `sim`, `dry-run`. `plan`, `graph` and `explain` use the
     /// recorded state unless a backend is named.
     #[arg(long, global = true, env = "PHOENIX_BACKEND", value_enum)]
     pub backend: Option<BackendKind>,
@@ -174,6 +177,9 @@ pub struct GlobalArgs {
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "PHOENIX_VERBOSE")]
     pub verbose: u8,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::backend::pve::PveOptions;
-use crate::backend::select::{self, Settings};
+use crate::backend::select::{self, ApiSettings, Settings};
 use crate::backend::sim::SimOptions;
 use crate::backend::{Backend, BackendError};
 use crate::cli::{BackendKind, Cli};
@@ -24,6 +24,13 @@ pub(crate) fn backend_settings(cli: &Cli) -> Settings {
         sim: SimOptions {
             latency: Duration::from_millis(g.sim_latency_ms),
             exec: g.sim_exec,
+        },
+        api: ApiSettings {
+            url: g.api.api.clone().filter(|u| !u.is_empty()),
+            token_file: g.api.token_file.clone(),
+            ca_file: g.api.ca_file.clone(),
+            fingerprint: g.api.fingerprint.clone().filter(|f| !f.is_empty()),
+            ssh_user: g.api.ssh_user.clone(),
         },
     }
 }

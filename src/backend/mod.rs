@@ -15,6 +15,7 @@
 //! being built, then `built:<output key>`. A guest without a stamp was not created by
 //! phoenix and is never modified or destroyed.
 
+pub mod api;
 mod claim;
 pub mod command;
 mod dry_run;

@@ -83,6 +83,7 @@ fn read_ct_fields(
     g.template = eras::template_model(r, raw, p);
     g.shape.unprivileged = r.bool(raw, p, "unprivileged").unwrap_or(false);
     g.shape.storage_pool = r.str(raw, p, "storage_pool");
+    g.node = values::node_name(r, raw, p);
     let s = &mut g.settings;
     s.memory_mb = values::positive(r, raw, p, "memory_mb");
     s.cores = values::positive(r, raw, p, "cores");

@@ -70,6 +70,8 @@ pub const CT_SNAPSHOT: &[&str] = &[
 
 /// Fields with no key at all: edges, or the script lists handled step by step.
 pub const CT_STRUCTURAL: &[&str] = &[
+    // Where the guest lives (api backend): moving it is a migration, no step.
+    "node",
     "dependencies",
     "features",
     "application_script",
@@ -124,6 +126,7 @@ pub const VM_SNAPSHOT: &[&str] = &["snapshots", "template_snapshot_name"];
 
 pub const VM_STRUCTURAL: &[&str] = &[
     "vmid",
+    "node",
     "dependencies",
     "features",
     "application_script",

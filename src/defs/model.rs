@@ -80,6 +80,9 @@ pub struct Guest {
     pub mounts: Mounts,
     pub devices: Devices,
     pub firewall: Firewall,
+    /// `node`: the Proxmox node the guest is pinned to (api backend). Not in any
+    /// key: changing it moves the guest, it does not make it again.
+    pub node: Option<String>,
 }
 
 impl Guest {
@@ -132,6 +135,7 @@ impl Guest {
             mounts: Mounts::default(),
             devices: Devices::default(),
             firewall: Firewall::default(),
+            node: None,
         }
     }
 }

@@ -81,6 +81,26 @@ pub(crate) fn check_ip(r: &mut Reader, path: &str, ip: &str) -> Option<IpConfig>
     parsed
 }
 
+/// A guest's `node`: the Proxmox node it lives on, a name as Proxmox takes one
+/// (pve-common `PVE::JSONSchema` format `pve-node`: letters, digits and inner
+/// hyphens).
+pub(crate) fn node_name(r: &mut Reader, obj: &Map<String, Value>, base: &str) -> Option<String> {
+    let name = r.str(obj, base, "node")?;
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        r.error(
+            &join(base, "node"),
+            format!("`{}` is not a Proxmox node name", quote(&name)),
+            "give the node's name as `pvecm nodes` lists it (letters, digits, inner hyphens), e.g. \"pve2\"",
+        );
+        return None;
+    }
+    Some(name)
+}
+
 pub(crate) fn check_plain_ip(r: &mut Reader, path: &str, ip: &str) -> Option<Ipv4Addr> {
     let parsed = ip.parse::<Ipv4Addr>().ok();
     if parsed.is_none() {

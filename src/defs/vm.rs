@@ -166,6 +166,7 @@ fn read_vm_fields(
     g.settings.boot_delay = r.uint(raw, p, "boot_delay");
     g.settings.start_at_boot = r.bool(raw, p, "start_at_boot").unwrap_or(false);
     g.shape.storage_pool = defaults.get("storage_pool").and_then(scalar_text);
+    g.node = values::node_name(r, raw, p);
     g.net.bridge = defaults.get("network_bridge").and_then(scalar_text);
     // Not an interpreted VM field, but every feature script gets it.
     g.bootstrap_ca_url = raw

@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod api_backend;
 mod api_standin;
 mod broken;
 mod build_sim;

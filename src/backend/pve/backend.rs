@@ -19,7 +19,11 @@ use crate::live::Observation;
 
 impl Backend for Pve {
     fn name(&self) -> &'static str {
-        "pve"
+        if matches!(self.runner, Runner::Api(_)) {
+            "api"
+        } else {
+            "pve"
+        }
     }
 
     fn supports(&self, _: GuestKind) -> bool {
@@ -44,6 +48,7 @@ impl Backend for Pve {
     }
 
     fn create(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         let tags = commands::stamp_tags(stamp);
         // A clone carries its source's tags, `phx-built-<source key>` among them:
         // its own stamp replaces that before anything else happens to it.
@@ -67,6 +72,7 @@ impl Backend for Pve {
     }
 
     fn destroy(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         let inv = self
             .inventory_logged(log)
             .map_err(|e| OpError::new(e.to_string()))?;
@@ -93,6 +99,7 @@ impl Backend for Pve {
     /// lines restart only a running guest). Only a mount point is refused on one
     /// (see [`refuse_template_mounts`]).
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         let id = g.guest.id.to_string();
         let cmds = match g.guest.kind {
             GuestKind::Ct => {
@@ -128,6 +135,7 @@ impl Backend for Pve {
     }
 
     fn start(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         let id = g.guest.id.to_string();
         if !self.status(g, log)?.contains("running") {
             let start = if g.guest.kind == GuestKind::Ct {
@@ -172,6 +180,7 @@ impl Backend for Pve {
     }
 
     fn stop(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         // `shutdown` of a stopped guest is an error ("CT is not running").
         if !self.status(g, log)?.contains("running") {
             return Ok(());
@@ -186,19 +195,23 @@ impl Backend for Pve {
     }
 
     fn shutdown(&self, g: &GuestCtx, timeout: Duration, force: bool, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         self.shutdown_guest(g, timeout, force, log)
     }
 
     fn snapshot(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         let exists = self.snapshots(g, log).iter().any(|s| s.name == name);
         self.all(&commands::snapshot(g.guest, name, exists), g.timeout, log)
     }
 
     fn rollback(&self, g: &GuestCtx, name: &str, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         self.rollback_past_newer(g, name, log)
     }
 
     fn template(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         match g.guest.kind {
             GuestKind::Vm => self.vm_make_template(g, log),
             GuestKind::Ct => self.ct_make_template(g, log),
@@ -206,6 +219,7 @@ impl Backend for Pve {
     }
 
     fn exec(&self, g: &GuestCtx, script: &Script, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         if g.guest.kind == GuestKind::Vm {
             return self.vm_exec(g, script, log);
         }
@@ -213,14 +227,17 @@ impl Backend for Pve {
     }
 
     fn stamp(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         self.stamp_merged(g, stamp, log)
     }
 
     fn observe(&self, g: &GuestCtx, log: &mut Log) -> Result<Observation, OpError> {
+        let _on = self.on(g);
         self.observe_guest(g, log)
     }
 
     fn adopt(&self, g: &GuestCtx, stamp: &str, log: &mut Log) -> OpResult {
+        let _on = self.on(g);
         self.adopt_guest(g, stamp, log)
     }
 
@@ -246,7 +263,7 @@ impl Backend for Pve {
     }
 
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
-        let Runner::Ssh { .. } = &self.runner else {
+        if let Runner::Local | Runner::Recording(_) = &self.runner {
             return self
                 .runner
                 .check_script(
@@ -255,7 +272,7 @@ impl Backend for Pve {
                     log,
                 )
                 .map(|_| ());
-        };
+        }
         // The script and the files it reads go to this run's staging directory on
         // the host first, side by side (a script that looks for the guests' files
         // next to the hypervisor file finds them there too).

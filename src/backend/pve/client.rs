@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::cmd::{Cmd, tool};
 use super::commands::{self, Pending, RuleNow, SnapshotNow};
 use super::runner::Runner;
+use crate::backend::api::{self, ApiRunner, Cluster, Scope, ScopeGuard};
 use crate::backend::{BackendError, GuestCtx, Log, OpError, OpResult};
 
 /// Where cloud images are kept on a Proxmox host: the default of
@@ -69,6 +70,28 @@ impl Pve {
             opts,
             staging: staging_dir(),
             last_inventory: std::sync::Mutex::default(),
+        })
+    }
+
+    /// The backend of a cluster driven through its REST API (`backend::api`):
+    /// nothing is reached until the first command (the inventory's request).
+    pub fn on_cluster(runner: ApiRunner, opts: PveOptions) -> Pve {
+        Pve {
+            runner: Runner::Api(runner),
+            opts,
+            staging: staging_dir(),
+            last_inventory: std::sync::Mutex::default(),
+        }
+    }
+
+    /// On a cluster, name `g` as the guest this thread's commands are about, until
+    /// the guard is dropped: a new guest is placed by it, and a shell command
+    /// without a guest of its own (a staging upload) runs on its node.
+    pub(super) fn on(&self, g: &GuestCtx) -> Option<ScopeGuard> {
+        matches!(self.runner, Runner::Api(_)).then(|| {
+            Cluster::scope(Scope {
+                wish: api::wish_of(g),
+            })
         })
     }
 

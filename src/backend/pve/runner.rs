@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use super::cmd::Cmd;
 use super::recording::Recorder;
+use crate::backend::api::{ApiRunner, Cluster};
 use crate::backend::command::{self, Ran, sh_quote};
 use crate::backend::{Log, OpError};
 
@@ -67,6 +68,9 @@ pub enum Runner {
     /// Nowhere: each command is recorded and answered from a simulated host
     /// (`build --dry-run --backend pve`).
     Recording(Recorder),
+    /// A cluster through its REST API: each command becomes the API call it
+    /// stands for, or runs over ssh on the node it concerns (`backend::api`).
+    Api(ApiRunner),
 }
 
 /// An ssh destination from `--host`: what ssh takes as destination, and a port.
@@ -170,7 +174,7 @@ impl Runner {
     /// [`SshTarget::argv`]).
     pub fn argv(&self, cmd: &Cmd) -> Result<Vec<String>, OpError> {
         match self {
-            Runner::Local | Runner::Recording(_) => Ok(cmd.argv.clone()),
+            Runner::Local | Runner::Recording(_) | Runner::Api(_) => Ok(cmd.argv.clone()),
             Runner::Ssh { target, config } => target.argv(config.as_deref(), cmd),
         }
     }
@@ -182,8 +186,10 @@ impl Runner {
         timeout: Duration,
         log: &mut Log,
     ) -> Result<Ran, OpError> {
-        if let Runner::Recording(rec) = self {
-            return Ok(rec.run(cmd, stdin, log));
+        match self {
+            Runner::Recording(rec) => return Ok(rec.run(cmd, stdin, log)),
+            Runner::Api(api) => return api.0.run(cmd, stdin, timeout, log, false),
+            Runner::Local | Runner::Ssh { .. } => {}
         }
         command::run(&self.argv(cmd)?, stdin, timeout, log)
     }
@@ -196,8 +202,10 @@ impl Runner {
         timeout: Duration,
         log: &mut Log,
     ) -> Result<Ran, OpError> {
-        if let Runner::Recording(rec) = self {
-            return Ok(rec.run(cmd, None, log));
+        match self {
+            Runner::Recording(rec) => return Ok(rec.run(cmd, None, log)),
+            Runner::Api(api) => return api.0.run(cmd, None, timeout, log, true),
+            Runner::Local | Runner::Ssh { .. } => {}
         }
         command::run_after_abort(&self.argv(cmd)?, None, timeout, log)
     }
@@ -215,7 +223,8 @@ impl Runner {
     ) -> Result<Ran, OpError> {
         let prog = cmd.argv.first().cloned().unwrap_or_default();
         let (cmd, deadline) = match self {
-            Runner::Ssh { .. } => (
+            Runner::Api(_) if !Cluster::is_shell(cmd) => (cmd.clone(), timeout),
+            Runner::Ssh { .. } | Runner::Api(_) => (
                 Cmd {
                     argv: under_timeout(&cmd.argv, timeout),
                 },
