@@ -135,6 +135,8 @@ pub struct Observed {
     pub proof: Option<Proof>,
     pub snapshots: Vec<String>,
     pub running: bool,
+    /// The cluster node that holds it, where the backend has nodes (pve, api).
+    pub node: Option<String>,
 }
 
 /// Guests that exist on the host. Host steps have no inventory entry.
@@ -158,6 +160,7 @@ pub fn from_records<'a>(records: impl IntoIterator<Item = (NodeId, &'a NodeRecor
                     proof: None,
                     snapshots: Vec::new(),
                     running: true,
+                    node: None,
                 },
             )
         })

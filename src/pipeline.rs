@@ -111,7 +111,12 @@ pub fn assess_with(
         None => inventory::from_records(records_by_node(&loaded.defs, &recorded.records)),
     };
     let facts = guest_facts(&loaded.defs);
-    let plan = plan::make(&order, &keys, &recorded.records, &inventory, &facts);
+    let mut plan = plan::make(&order, &keys, &recorded.records, &inventory, &facts);
+    let moves: Vec<_> = plan::drift::moves(&loaded.defs, &inventory)
+        .into_iter()
+        .filter(|d| selected.contains(&d.node))
+        .collect();
+    plan::drift::apply(&mut plan, &moves);
     for r in &plan.recovered {
         recorded
             .records

@@ -170,6 +170,7 @@ fn drift_table(assessed: &Assessed, found: &Refreshed) -> String {
                 Fix::Configure => "updates it",
                 Fix::Start => "starts it",
                 Fix::Snapshot => "takes it again",
+                Fix::Migrate => "migrates it",
             };
             table.row([
                 d.node.to_string(),

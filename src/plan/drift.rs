@@ -36,6 +36,8 @@ pub enum Fix {
     Configure,
     Start,
     Snapshot,
+    /// Moved to the node its definition names (by the `configure` step).
+    Migrate,
 }
 
 /// One thing about a guest that changed outside phoenix.
@@ -138,6 +140,42 @@ pub fn find(
     items
 }
 
+/// Guests on another node than their definition's `node`: each is moved there
+/// by its `configure` step (a migration, `/migrate`), not made again. Only
+/// guests phoenix made; the inventory says where each is, so this costs no
+/// request.
+pub fn moves(defs: &crate::defs::Definitions, inventory: &crate::inventory::Inventory) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for g in defs.guests.values() {
+        let Some(want) = &g.node else { continue };
+        let id = NodeId::guest(g.kind, g.id);
+        let Some(seen) = inventory.get(&id) else {
+            continue;
+        };
+        let Some(here) = &seen.node else { continue };
+        if here == want || seen.stamp == Stamp::Foreign {
+            continue;
+        }
+        let how = match (g.kind, seen.running) {
+            (crate::defs::GuestKind::Ct, true) => " (restart mode: it is shut down, moved and started)",
+            (crate::defs::GuestKind::Vm, true) => " (online)",
+            _ => "",
+        };
+        out.push(Drift {
+            node: id,
+            items: vec![DriftItem {
+                what: "node".into(),
+                recorded: want.clone(),
+                live: here.clone(),
+                reason: format!("node: on {here}, the definition says {want}; migrated there{how}"),
+                fix: Fix::Migrate,
+            }],
+        });
+    }
+    out.sort_by_key(|d| d.node);
+    out
+}
+
 /// Make each drift part of the plan: its reasons added to the guest's action, and
 /// the steps that bring it back (see the module doc). Guests planned for create
 /// or replace are left as planned.
@@ -151,7 +189,7 @@ pub fn apply(plan: &mut Plan, drifts: &[Drift]) {
         }
         for item in &drift.items {
             match item.fix {
-                Fix::Configure if !action.steps.contains(&Step::Configure) => {
+                Fix::Configure | Fix::Migrate if !action.steps.contains(&Step::Configure) => {
                     action.steps.insert(0, Step::Configure);
                 }
                 Fix::Snapshot if !action.steps.contains(&Step::Snapshot) => {

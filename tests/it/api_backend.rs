@@ -3,6 +3,8 @@
 //! certificate the test makes; see `api_standin`), its container scripts over the
 //! stand-in nodes' ssh.
 
+mod cluster_build;
+mod failures;
 mod trust;
 
 use std::path::Path;
@@ -32,7 +34,12 @@ impl ApiSite {
     /// `None` (after saying why) where the stand-in cannot run.
     pub fn start(opts: &Options, trust: Trusting) -> Option<ApiSite> {
         let api = ApiStandIn::start_with(opts)?;
-        let site = Site::bundled();
+        let path = format!(
+            "{}:{}",
+            api.ssh_bin().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let site = Site::bundled().env("PATH", path);
         let site = with_api(site, &api, trust);
         Some(ApiSite { site, api })
     }

@@ -81,6 +81,7 @@ impl Backend for Lxc {
                     proof: Proof::parse(&stamp),
                     snapshots: Vec::new(),
                     running: state == "RUNNING",
+                    node: None,
                 },
             );
         }

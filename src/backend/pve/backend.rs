@@ -100,6 +100,7 @@ impl Backend for Pve {
     /// (see [`refuse_template_mounts`]).
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let _on = self.on(g);
+        self.follow_node(g, log)?;
         let id = g.guest.id.to_string();
         let cmds = match g.guest.kind {
             GuestKind::Ct => {

@@ -49,6 +49,7 @@ pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
                 proof: None,
                 snapshots: Vec::new(),
                 running,
+                node: r.get("node").and_then(Value::as_str).map(str::to_string),
             },
         );
     }

@@ -28,6 +28,7 @@ pub mod commands;
 mod ct;
 pub mod host;
 mod inventory;
+mod migrate;
 pub mod observe;
 pub mod power;
 pub mod recording;

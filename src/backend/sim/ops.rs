@@ -41,6 +41,7 @@ impl Backend for Sim {
                         proof: Proof::parse(&g.stamp),
                         snapshots: g.snapshots.keys().cloned().collect(),
                         running: g.running,
+                        node: None,
                     },
                 )
             })

@@ -141,6 +141,7 @@ pub(super) fn observed(stamp: Stamp) -> Observed {
         proof: None,
         snapshots: Vec::new(),
         running: true,
+        node: None,
     }
 }
 

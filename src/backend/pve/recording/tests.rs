@@ -142,6 +142,7 @@ fn an_existing_converted_template_is_seeded_as_one() {
         proof: None,
         snapshots: Vec::new(),
         running,
+        node: None,
     };
     let inventory: Inventory = [
         (crate::graph::NodeId::Ct(900), built(false)),
