@@ -11,10 +11,21 @@
 //! [`ApiStandIn::url`], [`ApiStandIn::ca`], [`ApiStandIn::fingerprint`] and
 //! [`ApiStandIn::token_file`]. Without `python3`, `openssl` or `curl` the tests
 //! skip with a message (and fail under `CI=true`).
+//!
+//! The nodes' shells: [`ApiStandIn::ssh_bin`] is a directory with an `ssh`
+//! (`tests/standin/node-ssh.py`) that reaches the cluster's nodes by their `ip`
+//! (`10.0.0.i`, only names here) and runs the command line on this machine with
+//! the CLI stand-in's `pct`, `qm`, `pvesh`... on the cluster's own state, as that
+//! node; [`ApiStandIn::ssh_log`] is what went through it. Everything it needs is
+//! in the directory's files: a test puts it first on phoenix's PATH and sets
+//! nothing else.
 
 #![allow(dead_code, reason = "the helper is also for the api backend's tests")]
 
+mod certs;
 mod faults;
+mod node_bin;
+mod node_shell;
 mod smoke;
 
 use std::path::{Path, PathBuf};
@@ -99,75 +110,6 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-const OPENSSL_CNF: &str = "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = stand-in\n\
-    [ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n\
-    subjectKeyIdentifier = hash\n\
-    [leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n\
-    extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1,DNS:localhost,DNS:pve1\n\
-    authorityKeyIdentifier = keyid\nsubjectKeyIdentifier = hash\n";
-
-/// A CA (`ca.pem`) and the server's certificate signed by it (`cert.pem`,
-/// `key.pem`), made now: no key is ever committed.
-fn certificates(dir: &Path) {
-    std::fs::write(dir.join("openssl.cnf"), OPENSSL_CNF).unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(Command::new("openssl")
-        .current_dir(dir)
-        .args([
-            "req",
-            "-x509",
-            "-config",
-            "openssl.cnf",
-            "-extensions",
-            "ca",
-        ])
-        .args(ec)
-        .args(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"])
-        .args(["-subj", "/CN=stand-in Proxmox root CA"]));
-    run(Command::new("openssl")
-        .current_dir(dir)
-        .args(["req", "-new", "-config", "openssl.cnf"])
-        .args(ec)
-        .args([
-            "-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=pve1",
-        ]));
-    run(Command::new("openssl").current_dir(dir).args([
-        "x509",
-        "-req",
-        "-in",
-        "cert.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-set_serial",
-        "1",
-        "-days",
-        "2",
-        "-extfile",
-        "openssl.cnf",
-        "-extensions",
-        "leaf",
-        "-out",
-        "cert.pem",
-    ]));
-}
-
 impl ApiStandIn {
     /// A 3-node cluster with tasks that end at once; `None` (after saying why)
     /// without the shared schema, `python3`, `openssl` or `curl`.
@@ -177,7 +119,7 @@ impl ApiStandIn {
 
     pub fn start_with(opts: &Options) -> Option<Self> {
         let shared = shared()?;
-        for tool in ["python3", "openssl", "curl"] {
+        for tool in ["python3", "/usr/bin/python3", "openssl", "curl"] {
             if !have(tool) {
                 assert!(
                     std::env::var("CI").as_deref() != Ok("true"),
@@ -189,7 +131,7 @@ impl ApiStandIn {
         }
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        certificates(d);
+        certs::certificates(d);
         // A secret of the form Proxmox gives (a UUID), different for every server.
         let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), d);
         let more = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), random);
@@ -212,6 +154,7 @@ impl ApiStandIn {
         if let Some(s) = &opts.state {
             std::fs::write(state.join("state.json"), s.to_string()).unwrap();
         }
+        node_bin::node_shells(d, &state, &shared.join("proxmox/pve-api-schema.json"));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standin/pve_api.py");
         let log = std::fs::File::create(d.join("server.log")).unwrap();
         let mut child = Command::new("python3")
@@ -303,6 +246,43 @@ impl ApiStandIn {
     /// and the fault files `down` and `fail`).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
+    }
+
+    /// A directory to put first on phoenix's PATH: its `ssh` reaches the
+    /// cluster's nodes (see `tests/standin/node-ssh.py`). A node in
+    /// [`Self::set_down`]'s list, or a host that is no node, fails as ssh does
+    /// (exit 255).
+    pub fn ssh_bin(&self) -> PathBuf {
+        self.dir.path().join("ssh-bin")
+    }
+
+    /// Every ssh call, in order: its destination (`root@10.0.0.2`) and the
+    /// command line it sent.
+    pub fn ssh_log(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.state_dir().join("ssh.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                (text("destination"), text("command"))
+            })
+            .collect()
+    }
+
+    /// Let `pct exec` run a file pushed into a container for real (a script the
+    /// test wrote; see `tests/standin/pve_guest_exec.py`); otherwise it runs nothing.
+    pub fn run_pushed_scripts(&self) {
+        std::fs::write(self.state_dir().join("guest-exec"), "").unwrap();
+    }
+
+    /// Every command the CLI stand-in ran on the nodes (its argv).
+    pub fn node_commands(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(self.state_dir().join("commands.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     /// One API call with the token: `params` go in the query of a GET or
@@ -404,7 +384,8 @@ impl ApiStandIn {
     }
 
     /// Mark nodes down: `(node, "595")` answers 595, `(node, "drop")` closes the
-    /// connection; an empty list brings them all back.
+    /// connection; either way ssh to the node fails (exit 255). An empty list
+    /// brings them all back.
     pub fn set_down(&self, nodes: &[(&str, &str)]) {
         let text: String = nodes
             .iter()

@@ -15,15 +15,31 @@ and `showmount` (which read `/etc/exports` under $PHOENIX_PVE_ROOT).
 every accepted command is appended to `commands.log` as a JSON array (its argv). A file `fail` in that directory
 holds `<substring> <times>` lines: the next <times> commands containing <substring>
 fail (exit 1 with "CT is locked" when the substring starts with `lock:`).
+
+On a node of the API stand-in's cluster (node-ssh.py runs it there) the state is
+the cluster's and $PHOENIX_STANDIN_NODE names the node it runs on: a guest on
+another node is not here (see `guest`), and a guest it creates is on this node.
+The state is read and written under a flock on `.lock`, which the API stand-in
+takes too (pve_state.py).
+
+`pct exec` runs nothing, unless the state directory has a file `guest-exec`:
+then a command that runs a file pushed into the guest (`[env K=V...] [timeout
+[-k N] SECS] [INTERPRETER] FILE ARGS...`, as phoenix runs a feature's script)
+runs for real on this machine, the file at a temporary path, stdin and output
+passed through, and its exit status is `pct exec`'s. Any other command (`mkdir
+-p`, the readiness probe `/bin/sh -c true`) stays a no-op: nothing a test did
+not write itself runs here.
 """
 import fcntl, json, os, re, sys, types
 
 # The modules next to the script (it runs through symlinks named after the tools).
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-import pve_firewall, pve_guests, pve_host, pve_schema  # noqa: E402
+import pve_firewall, pve_guest_exec, pve_guests, pve_host, pve_schema  # noqa: E402
 from pve_model import NODE, die, section  # noqa: E402
 
 D = os.environ["PHOENIX_STANDIN_DIR"]
+# The node this runs on: a cluster node's name, or the single host's.
+LOCAL = os.environ.get("PHOENIX_STANDIN_NODE") or NODE
 SCHEMA = pve_schema.load(D)
 tool = os.path.basename(sys.argv[0])
 argv = sys.argv[1:]
@@ -255,17 +271,27 @@ def save():
             open(conf_path(i), "w").write(text)
 
 
+def here(g):
+    """Whether guest `g` is on this node (a guest without `node` is the single host's)."""
+    return g.get("node", LOCAL) == LOCAL
+
+
 def guest(i):
+    # pve-guest-common src/PVE/AbstractConfig.pm load_config reads
+    # `nodes/<this node>/lxc/<id>.conf` (pve-container src/PVE/LXC/Config.pm
+    # cfs_config_path): a guest on another node has no config file here.
     g = G.get(str(i))
-    if g is None or g["type"] != KIND[tool]:
-        die(f"Configuration file 'nodes/{NODE}/{'lxc' if tool == 'pct' else 'qemu-server'}/{i}.conf' does not exist")
+    if g is None or g["type"] != KIND[tool] or not here(g):
+        die(f"Configuration file 'nodes/{LOCAL}/{'lxc' if tool == 'pct' else 'qemu-server'}/{i}.conf' does not exist")
     g.setdefault("snapshots", [])
     g.setdefault("files", {})
     return g
 
 
-c = types.SimpleNamespace(S=S, G=G, tool=tool, sub=sub, pos=pos, opts=opts, argv=argv, bad=bad, line=line)
+c = types.SimpleNamespace(S=S, G=G, tool=tool, sub=sub, pos=pos, opts=opts, argv=argv, bad=bad, line=line,
+                          node=LOCAL)
 out = ""
+run_after = None
 if tool == "pvesh":
     out = pve_firewall.run(c)
 elif tool in HOST_TOOLS:
@@ -274,8 +300,10 @@ elif sub == "create":
     gid = pos[0]
     if gid in G:
         # pve-cluster src/PVE/Cluster.pm check_vmid_unused (pct and qm create_vm).
-        die(f"{'CT' if tool == 'pct' else 'VM'} {gid} already exists on node '{NODE}'")
+        die(f"{'CT' if tool == 'pct' else 'VM'} {gid} already exists on node '{G[gid].get('node', LOCAL)}'")
     g = {"type": KIND[tool], "status": "stopped", "config": {}, "snapshots": [], "files": {}}
+    if "PHOENIX_STANDIN_NODE" in os.environ:
+        g["node"] = LOCAL
     create = dict(opts)
     storage = create.pop("storage", "local")
     if tool == "pct":
@@ -349,16 +377,22 @@ elif sub == "destroy":
 elif sub == "template":
     pve_guests.template(c, pos[0], guest(pos[0]))
 elif sub == "push":
+    # pve-container src/PVE/CLI/pct.pm push: PVE::LXC::check_running (this node's
+    # running containers) before load_config, so a CT on another node is "not running".
+    g = G.get(pos[0])
+    if g is None or g["type"] != "lxc" or not here(g) or g["status"] != "running":
+        die("can only push files to a running CT")
     g = guest(pos[0])
-    if g["status"] != "running":
-        die("can only push files to a running CT")  # pve-container src/PVE/CLI/pct.pm push
-    g["files"][pos[2]] = open(pos[1]).read()
+    # Bytes as they are (a file need not be UTF-8), kept in the JSON state.
+    g["files"][pos[2]] = open(pos[1], "rb").read().decode("utf-8", "surrogateescape")
 elif sub == "exec":
-    g = guest(pos[0])
+    g = guest(pos[0])  # pct.pm exec: load_config "test if container exists on this node"
     if g["status"] != "running":
         die(f"container '{pos[0]}' not running!")  # pve-container src/PVE/CLI/pct.pm exec
     if "--" not in pos:
         bad("pct exec without --")
+    if os.path.exists(os.path.join(D, "guest-exec")):
+        run_after = pve_guest_exec.pushed_command(g["files"], pos[pos.index("--") + 1:])
 elif sub in ("agent", "guest"):
     # `qm agent` is an alias of `qm guest cmd` (qemu-server src/PVE/CLI/qm.pm).
     gid = pos[0] if sub == "agent" else pos[1]
@@ -378,3 +412,7 @@ elif sub == "cloudinit":
     pass
 save()
 sys.stdout.write(out)
+if run_after:
+    sys.stdout.flush()
+    lock.close()  # the state is written: the API stand-in need not wait for the script
+    sys.exit(pve_guest_exec.run(run_after, D))

@@ -25,7 +25,8 @@ are immediate or end a task: pve_api_routes.py. It stops on SIGTERM or SIGINT.
   `{"data": null, "message": "...\\n"}` (pve-http-server
   src/PVE/APIServer/Formatter/Standard.pm prepare_response_data).
 - State: DIR/state.json (pve_state.py; read at start, also seeded by a test; re-read when it
-  changes on disk; written after each change). `nodes` in it (or `--nodes`)
+  changes on disk; written after each change, under the flock on DIR/.lock that
+  the CLI stand-in takes too: `pct` run on a node through node-ssh.py shares it). `nodes` in it (or `--nodes`)
   are the cluster's nodes (pve_cluster.py). A refused call leaves no change.
 - Requests: every one is appended to DIR/requests.log as a JSON line
   {method, path, params, status, user} (secret-bearing params masked).
@@ -36,6 +37,7 @@ are immediate or end a task: pve_api_routes.py. It stops on SIGTERM or SIGINT.
   without an answer instead. Such a node is `online 0` in /cluster/status and
   its guests `unknown` in /cluster/resources. A node the cluster lacks is
   HTTP 500 from the name lookup (pve-manager HTTPServer.pm remote_node_ip).
+  node-ssh.py refuses ssh to a node listed in DIR/down too.
   DIR/fail holds `<substring> <times>` lines like the CLI stand-in's: the next
   <times> calls whose line (`POST /nodes/pve1/lxc/101/status/start k=v...`)
   contains <substring> fail: an asynchronous call with a task that ends in
@@ -84,8 +86,11 @@ class App:
         self.dir = args.dir
         self.schema = Schema(args.schema)
         self.cl = Cluster(os.path.join(args.dir, "state.json"))
-        ensure_nodes(self.cl.S, args.nodes, int(args.node_memory_gib * GIB))
-        self.cl.saved()
+        with self.cl.lock:
+            self.cl.stamp = None
+            self.cl.reload()
+            ensure_nodes(self.cl.S, args.nodes, int(args.node_memory_gib * GIB))
+            self.cl.saved()
         self.tasks = Tasks(self.cl, args.task_delay)
         token = args.token or open(args.token_file).read().strip()
         if "!" not in token.split("=", 1)[0] or "=" not in token:

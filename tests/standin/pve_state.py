@@ -7,17 +7,44 @@ JSON is kept, so a call costs one guest's encoding, not the cluster's (a
 thousand guests are ~300 kB of JSON). The same copies undo a refused call: its
 touched guests go back to what was last written. A call that changes anything
 beyond its guests (storages, the agent's queued exit codes) touches all.
-A file changed on disk by someone else (a test seeding state) is read again.
+A file changed on disk by someone else (a test seeding state, the CLI
+stand-in run on a node through the fake ssh) is read again. The lock is also a
+file lock (flock on DIR/.lock, the one pve-standin.py takes for its whole run):
+a CLI command and an API call never interleave their read and write of the file.
 """
+import fcntl
 import json
 import os
 import threading
 
 
+class StateLock:
+    """The threads' lock and, while any thread holds it, the flock on `path`
+    (re-entrant like the RLock it wraps)."""
+
+    def __init__(self, path):
+        self.threads = threading.RLock()
+        self.file = open(path, "a")
+        self.depth = 0
+
+    def __enter__(self):
+        self.threads.acquire()
+        if self.depth == 0:
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        self.depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+        if self.depth == 0:
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.threads.release()
+
+
 class Cluster:
     def __init__(self, path):
         self.path = path
-        self.lock = threading.RLock()
+        self.lock = StateLock(os.path.join(os.path.dirname(os.path.abspath(path)), ".lock"))
         self.stamp = None
         self.S = {"guests": {}}
         self.texts, self.rest = {}, "{}"
