@@ -40,6 +40,21 @@ impl ApiSite {
             std::env::var("PATH").unwrap_or_default()
         );
         let site = Site::bundled().env("PATH", path);
+        // The nodes' files (`/etc/pve/lxc/ID.conf`...) and cloud images live on
+        // this machine, under the stand-in's root.
+        let images = api.state_dir().join("root/images");
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::write(
+            images.join("debian-12-genericcloud-amd64.qcow2"),
+            b"not really an image",
+        )
+        .unwrap();
+        let site = site.backend([
+            "--pve-root".to_string(),
+            api.state_dir().join("root").display().to_string(),
+            "--pve-image-dir".into(),
+            images.display().to_string(),
+        ]);
         let site = with_api(site, &api, trust);
         Some(ApiSite { site, api })
     }

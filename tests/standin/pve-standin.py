@@ -34,7 +34,7 @@ import fcntl, json, os, re, sys, types
 
 # The modules next to the script (it runs through symlinks named after the tools).
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-import pve_firewall, pve_guest_exec, pve_guests, pve_host, pve_schema  # noqa: E402
+import pve_conf, pve_firewall, pve_guest_exec, pve_guests, pve_host, pve_schema  # noqa: E402
 from pve_model import NODE, die, section  # noqa: E402
 
 D = os.environ["PHOENIX_STANDIN_DIR"]
@@ -200,10 +200,6 @@ G = S["guests"]
 ROOT = os.environ.get("PHOENIX_PVE_ROOT")
 
 
-def conf_path(i):
-    return f"{ROOT}/etc/pve/lxc/{i}.conf"
-
-
 def pve_guests_exec(g, gid):
     """qm guest exec <id> [--pass-stdin 1] -- cmd...: a JSON reply like the agent's."""
     cmd = pos[pos.index("--") + 1:]
@@ -231,9 +227,7 @@ def pve_guests_exec(g, gid):
 
 if ROOT is not None:
     for i, g in G.items():
-        if g["type"] == "lxc" and os.path.exists(conf_path(i)):
-            text = open(conf_path(i)).read().split("\n[", 1)[0]
-            g["raw"] = [l for l in text.splitlines() if l.startswith("lxc.")]
+        pve_conf.read_raw(ROOT, i, g)
 
 fail_path = os.path.join(D, "fail")
 if os.path.exists(fail_path):
@@ -252,23 +246,8 @@ with open(os.path.join(D, "commands.log"), "a") as f:
 def save():
     json.dump(S, open(state_path + ".tmp", "w"), indent=1)
     os.replace(state_path + ".tmp", state_path)
-    if ROOT is None:
-        return
-    os.makedirs(f"{ROOT}/etc/pve/lxc", exist_ok=True)
-    for name in os.listdir(f"{ROOT}/etc/pve/lxc"):
-        if name.split(".")[0] not in G:
-            os.remove(f"{ROOT}/etc/pve/lxc/{name}")
-    for i, g in G.items():
-        if g["type"] == "lxc":
-            # pve-container PVE::LXC::Config::write_pct_config: main section, then
-            # `[pve:pending]`, then one section per snapshot.
-            text = section(g["config"], g.get("raw", []))
-            if g.get("pending") or g.get("pending_delete"):
-                text += "\n[pve:pending]\n" + section(g.get("pending", {}))
-                text += f"delete: {','.join(g['pending_delete'])}\n" if g.get("pending_delete") else ""
-            for snap, body in g.get("snapconf", {}).items():
-                text += f"\n[{snap}]\n{body}"
-            open(conf_path(i), "w").write(text)
+    if ROOT is not None:
+        pve_conf.write_all(ROOT, G)
 
 
 def here(g):

@@ -62,6 +62,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 import pve_api_routes  # noqa: E402
+import pve_conf  # noqa: E402
 import pve_model  # noqa: E402
 from pve_cluster import DEFAULT_NODE_MEMORY, GIB, ParamError, check_lock, ensure_nodes, node_names, node_of  # noqa: E402
 from pve_model import Refused, die  # noqa: E402
@@ -85,7 +86,7 @@ class App:
     def __init__(self, args):
         self.dir = args.dir
         self.schema = Schema(args.schema)
-        self.cl = Cluster(os.path.join(args.dir, "state.json"))
+        self.cl = Cluster(os.path.join(args.dir, "state.json"), args.root or os.path.join(args.dir, "root"))
         with self.cl.lock:
             self.cl.stamp = None
             self.cl.reload()
@@ -163,6 +164,7 @@ class Request:
             what = "lxc" if self.kind == "lxc" else "qemu-server"
             die(f"Configuration file 'nodes/{self.node}/{what}/{gid}.conf' does not exist")
         self.cl.touch(gid)
+        pve_conf.read_raw(self.cl.root, gid, g)  # as phoenix may have edited the file
         if lock and self.params.get("skiplock") != "1":
             check_lock(g)
         g.setdefault("snapshots", [])
@@ -391,6 +393,7 @@ def main():
     p.add_argument("--token-file", help="file with user@realm!tokenid=secret")
     p.add_argument("--token", help="user@realm!tokenid=secret (prefer --token-file)")
     p.add_argument("--schema", default=os.environ.get("PHOENIX_STANDIN_SCHEMA"))
+    p.add_argument("--root", help="the nodes' `/` for their files (/etc/pve/lxc/ID.conf); default DIR/root")
     p.add_argument("--task-delay", type=float, default=0.0, help="seconds a task runs before its work")
     p.add_argument("--node-memory-gib", type=float, default=DEFAULT_NODE_MEMORY / GIB)
     p.add_argument("--exit-with-parent", action="store_true",

@@ -361,6 +361,24 @@ def agent_exec(r):
                                     r.params.get("input-data"), r.bad)
 
 
+@route("POST", rf"/nodes/(?P<node>[^/]+)/(?P<kind>qemu)/(?P<vmid>\d+)/agent/ping")
+def agent_ping(r):
+    # qemu-server PVE/API2/Qemu/Agent.pm: every agent command first
+    # assert_agent_available, then answers the agent's reply as `result`.
+    gid, g = r.guest()
+    pve_guest_ops.agent_ready(gid, g)
+    return {"result": {}}
+
+
+@route("PUT", rf"/nodes/(?P<node>[^/]+)/(?P<kind>qemu)/(?P<vmid>\d+)/cloudinit")
+def cloudinit_update(r):
+    # qemu-server PVE/API2/Qemu.pm cloudinit_update: regenerate the cloud-init
+    # drive from the config, synchronously; nothing to answer. The stand-in has no
+    # drive: the guest must exist on the node.
+    r.guest()
+    return None
+
+
 @route("GET", rf"/nodes/(?P<node>[^/]+)/(?P<kind>qemu)/(?P<vmid>\d+)/agent/exec-status")
 def agent_exec_status(r):
     gid, g = r.guest()

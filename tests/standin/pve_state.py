@@ -17,6 +17,8 @@ import json
 import os
 import threading
 
+import pve_conf
+
 
 class StateLock:
     """The threads' lock and, while any thread holds it, the flock on `path`
@@ -42,8 +44,10 @@ class StateLock:
 
 
 class Cluster:
-    def __init__(self, path):
+    def __init__(self, path, root=None):
         self.path = path
+        # The nodes' `/`: containers' config files are written there (pve_conf).
+        self.root = root
         self.lock = StateLock(os.path.join(os.path.dirname(os.path.abspath(path)), ".lock"))
         self.stamp = None
         self.S = {"guests": {}}
@@ -96,6 +100,12 @@ class Cluster:
                     self.texts[gid] = json.dumps(self.G[gid])
                 else:
                     self.texts.pop(gid, None)
+        if self.root is not None:
+            if self.all:
+                pve_conf.write_all(self.root, self.G)
+            else:
+                for gid in self.touched:
+                    pve_conf.write(self.root, gid, self.G.get(gid))
         self.begin()
         guests = ", ".join(f"{json.dumps(gid)}: {text}" for gid, text in self.texts.items())
         rest = self.rest[1:-1]

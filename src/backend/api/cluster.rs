@@ -333,6 +333,9 @@ impl Cluster {
             *cap = Some(placement::Capacity::read(&all));
         }
         let cap = cap.as_mut().expect("read above");
+        if let Some(p) = cap.already(vmid) {
+            return Ok(p);
+        }
         let placed = cap.place(&wish, source_node.as_deref()).map_err(OpError::new)?;
         log.notice(&format!("placed on {}: {}", placed.node, placed.reason));
         Ok(placed)

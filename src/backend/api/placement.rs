@@ -130,6 +130,11 @@ impl Capacity {
         Ok(())
     }
 
+    /// Where `vmid` was placed, if it was.
+    pub fn already(&self, vmid: u32) -> Option<Placed> {
+        self.placed.get(&vmid).cloned()
+    }
+
     /// Place `w`; `source_node` is where its clone source is.
     pub fn place(&mut self, w: &Wish, source_node: Option<&str>) -> Result<Placed, String> {
         if let Some(p) = self.placed.get(&w.vmid) {

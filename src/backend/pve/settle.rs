@@ -32,11 +32,19 @@ impl Pve {
     pub(super) fn firewall_sync(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let node = self.node_of(g, log)?;
         let current = self.firewall_rules(g, &node, log)?;
-        self.all(
-            &commands::firewall_reconcile(g.guest, &node, &current),
-            g.timeout,
+        let mut cmds = commands::firewall_reconcile(g.guest, &node, &current);
+        // The options line first: left out when the options already hold, so an
+        // update that changes no firewall setting changes nothing there.
+        let path = format!("{}/options", commands::firewall_base(g.guest, &node));
+        let now = self.check(
+            &Cmd::new(["pvesh", "get", &path, "--output-format", "json"]),
+            SHORT,
             log,
-        )
+        )?;
+        if cmds.first().is_some_and(|c| options_hold(c, &now)) {
+            cmds.remove(0);
+        }
+        self.all(&cmds, g.timeout, log)
     }
 
     /// After `pct set`/`qm set` on a running guest: what Proxmox could not apply
@@ -105,12 +113,13 @@ impl Pve {
         } else {
             self.pending(g, log)?.tags
         };
-        self.check(
-            &commands::stamp(g.guest, &commands::merge_tags(&current, &tags)),
-            SHORT,
-            log,
-        )
-        .map(|_| ())
+        let merged = commands::merge_tags(&current, &tags);
+        if merged == current {
+            // Stamped so already (an update that changed no content).
+            return Ok(());
+        }
+        self.check(&commands::stamp(g.guest, &merged), SHORT, log)
+            .map(|_| ())
     }
 
     /// Roll back to `name`, deleting phoenix's own newer snapshots first (see
@@ -120,4 +129,26 @@ impl Pve {
         let cmds = commands::rollback_to(g.guest, name, &snaps).map_err(OpError::new)?;
         self.all(&cmds, g.timeout, log)
     }
+}
+
+/// Whether every `--name value` of the firewall options command `cmd` is what
+/// the guest's options (`pvesh get .../firewall/options` as JSON) say already; an
+/// `enable` the options leave out is off (pve-firewall's default).
+fn options_hold(cmd: &Cmd, now: &str) -> bool {
+    let Ok(serde_json::Value::Object(now)) = serde_json::from_str::<serde_json::Value>(now) else {
+        return false;
+    };
+    let given = cmd.argv.iter().position(|a| a.starts_with("--")).unwrap_or(cmd.argv.len());
+    cmd.argv[given..].chunks(2).all(|pair| {
+        let [name, want] = pair else { return false };
+        let name = name.trim_start_matches("--");
+        let have = match now.get(name) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::Bool(b)) => u8::from(*b).to_string(),
+            _ if name == "enable" => "0".to_string(),
+            _ => return false,
+        };
+        &have == want
+    })
 }

@@ -15,26 +15,35 @@ fn a_failed_task_s_log_reaches_phoenix_logs() {
     let Some(s) = cluster_site(Options::default()) else {
         return;
     };
-    s.api.fail("/lxc/902/clone newid=101", 1);
+    s.api.fail("newid=101", 1);
     let out = s.run(&["build", "all"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let logs = s.run(&["logs", "101"]).success();
     assert!(
-        logs.stdout.contains("task: injected failure") && logs.stdout.contains("failed"),
+        logs.stdout.contains("task: TASK ERROR: injected failure")
+            && logs.stdout.contains("vzclone:902")
+            && logs.stdout.contains("failed: injected failure"),
         "{}",
         logs.stdout
     );
     assert!(out.stderr.contains("ct:101") || out.stdout.contains("ct:101"));
     let nodes = nodes_of(&s);
-    assert!(nodes.contains_key("950") && nodes.contains_key("102"), "{nodes:?}");
+    // Independent branches finished; 102, which depends on 101, waits.
+    assert!(nodes.contains_key("950") && nodes.contains_key("103"), "{nodes:?}");
+    assert!(!nodes.contains_key("102"), "{nodes:?}");
     assert!(!nodes.contains_key("101"), "the failed clone left no guest: {nodes:?}");
     let before = s.api.requests().len();
     s.run(&["build", "all"]).success();
     let made: Vec<String> = changes(&s.requests_since(before))
         .into_iter()
-        .filter(|c| c.ends_with("/clone") || c.ends_with("/lxc"))
+        .filter(|c| c.ends_with("/clone") || c.ends_with("/lxc") || c.ends_with("/qemu"))
         .collect();
-    assert_eq!(made, ["POST /nodes/pve1/lxc/902/clone"], "only 101 is made");
+    assert_eq!(
+        made,
+        ["POST /nodes/pve1/lxc/902/clone", "POST /nodes/pve1/lxc/902/clone"],
+        "only 101 and 102 are made"
+    );
+    assert!(nodes_of(&s).contains_key("102"));
 }
 
 /// pve2 goes down right after 920 was cloned onto it and started: 920 fails
