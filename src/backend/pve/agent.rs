@@ -254,7 +254,12 @@ impl Pve {
     pub(super) fn wait_agent(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let ping = commands::agent_ping(g.guest);
         command::poll_until(Duration::from_secs(300), Duration::from_secs(2), || {
-            Ok(self.check(&ping, SHORT, log).is_ok().then_some(()))
+            match self.check(&ping, SHORT, log) {
+                Ok(_) => Ok(Some(())),
+                // The node is gone, not slow: no point in waiting for it.
+                Err(e) if e.message.starts_with(super::runner::UNREACHABLE) => Err(e),
+                Err(_) => Ok(None),
+            }
         })?
         .ok_or_else(|| {
             OpError::new(format!(

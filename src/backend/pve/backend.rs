@@ -175,7 +175,12 @@ impl Backend for Pve {
         }
         let probe = Cmd::new(["pct", "exec", &id, "--", "/bin/sh", "-c", "true"]);
         command::poll_until(Duration::from_secs(300), Duration::from_secs(1), || {
-            Ok(self.check(&probe, SHORT, log).is_ok().then_some(()))
+            match self.check(&probe, SHORT, log) {
+                Ok(_) => Ok(Some(())),
+                // The node is gone, not slow: no point in waiting for it.
+                Err(e) if e.message.starts_with(super::runner::UNREACHABLE) => Err(e),
+                Err(_) => Ok(None),
+            }
         })?
         .ok_or_else(|| OpError::new(format!("{} started but is not ready after 300s", g.node)))
     }

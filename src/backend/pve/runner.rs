@@ -38,6 +38,10 @@ pub const KILL_AFTER_SECS: u64 = 10;
 /// the other side: that one goes first, and phoenix sees what it did.
 pub const REMOTE_GRACE: Duration = Duration::from_secs(30);
 
+/// How an error from a host (or cluster node) ssh cannot reach begins: waiting
+/// for a guest to come up stops there, the host is gone, not slow.
+pub const UNREACHABLE: &str = "cannot reach the node";
+
 /// The exit status of `timeout` when it ended the command at its deadline.
 pub const TIMED_OUT: i32 = 124;
 
@@ -250,9 +254,31 @@ impl Runner {
         let ran = self.run(cmd, None, timeout, log)?;
         if ran.status == 0 {
             Ok(ran)
+        } else if self.unreachable(cmd, &ran) {
+            Err(OpError::new(format!(
+                "{UNREACHABLE} over ssh: {}",
+                ran.stderr.trim()
+            )))
         } else {
             Err(command::failure(&argv, &ran))
         }
+    }
+
+    /// Whether `ran` is ssh failing to reach the host (exit 255 and ssh's own
+    /// `ssh: ...` message, OpenSSH's for a connection that could not be made), or
+    /// the API failing to reach the node, not the command failing there.
+    fn unreachable(&self, cmd: &Cmd, ran: &Ran) -> bool {
+        let over_ssh = match self {
+            Runner::Ssh { .. } => true,
+            // An API call to a node the cluster cannot reach: pveproxy's 595/596
+            // (after the client's own retries).
+            Runner::Api(_) if !Cluster::is_shell(cmd) => {
+                return ran.stderr.contains("HTTP 595:") || ran.stderr.contains("HTTP 596:");
+            }
+            Runner::Api(_) => true,
+            Runner::Local | Runner::Recording(_) => false,
+        };
+        over_ssh && ran.status == 255 && ran.stderr.trim_start().starts_with("ssh:")
     }
 
     /// Put `bytes` at `path` on the host, atomically (a temp file for `pct push`, a
