@@ -80,6 +80,47 @@ pub enum PipelineError {
     State(#[from] StateError),
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
+    /// Guests that cannot be made where their definitions put them.
+    #[error("{0}")]
+    Placement(String),
+}
+
+/// On a backend with several nodes, where each guest to be made goes, as a
+/// reason of its action; the guests that cannot be placed, as one error.
+fn place_new(
+    defs: &Definitions,
+    plan: &mut plan::Plan,
+    backend: &dyn Backend,
+) -> Result<(), PipelineError> {
+    let mut refused = Vec::new();
+    for a in &mut plan.actions {
+        if !matches!(a.action, plan::ActionKind::Create | plan::ActionKind::Replace) {
+            continue;
+        }
+        let Some(g) = a.node.guest_id().and_then(|id| defs.guest(id)) else {
+            continue;
+        };
+        let ctx = crate::backend::GuestCtx {
+            node: a.node,
+            guest: g,
+            defs,
+            source: crate::backend::CloneFrom::of(defs, g),
+            timeout: std::time::Duration::from_secs(60),
+        };
+        match backend.place(&ctx) {
+            None => return Ok(()),
+            Some(Ok(reason)) => a.reasons.push(reason),
+            Some(Err(why)) => refused.push(why),
+        }
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(PipelineError::Placement(format!(
+            "cannot place every guest:\n  {}",
+            refused.join("\n  ")
+        )))
+    }
 }
 
 /// Select `targets` and what they need, compute keys, and plan against the recorded
@@ -117,6 +158,9 @@ pub fn assess_with(
         .filter(|d| selected.contains(&d.node))
         .collect();
     plan::drift::apply(&mut plan, &moves);
+    if let Some(b) = backend {
+        place_new(&loaded.defs, &mut plan, b)?;
+    }
     for r in &plan.recovered {
         recorded
             .records

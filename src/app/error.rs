@@ -37,6 +37,7 @@ impl From<PipelineError> for AppError {
             PipelineError::Target(e) => AppError::Target(e),
             PipelineError::State(e) => AppError::State(e),
             PipelineError::Backend(e) => AppError::Backend(e),
+            PipelineError::Placement(why) => AppError::Refused(why),
         }
     }
 }

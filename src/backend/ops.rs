@@ -177,6 +177,14 @@ pub trait Backend: Send + Sync {
             self.name()
         )))
     }
+    /// Where a guest that is to be made would go and why (`placed on pve2: the
+    /// most free memory ...`), on a backend with several nodes; `None` on one
+    /// host. An error is a guest that cannot be made where its definition puts it
+    /// (a pinned node without its storage, a linked clone pinned away from its
+    /// template): the plan refuses it. Asked again, the same answer.
+    fn place(&self, _g: &GuestCtx) -> Option<Result<String, String>> {
+        None
+    }
     /// Run a host step's script on the host.
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult;
     /// Whether this backend carries out the built-in host steps. Where it does not

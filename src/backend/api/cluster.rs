@@ -47,10 +47,14 @@ pub struct NodeSsh {
 }
 
 /// What the running operation is about: set by the backend around each operation
-/// on a guest (see [`Cluster::scope`]), read on the same thread.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    pub wish: Wish,
+/// (see [`Cluster::scope`]), read on the same thread.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// A guest: a new one is placed by its wish, and shell commands that name no
+    /// guest (a staging upload) run on its node.
+    Guest(Wish),
+    /// A node: shell commands run there (a host step, once per node).
+    Node(String),
 }
 
 thread_local! {
@@ -84,6 +88,7 @@ pub struct Cluster {
 struct Members {
     ips: HashMap<String, String>,
     local: Option<String>,
+    online: Vec<String>,
 }
 
 /// The stdout/stderr pair of a failed call, as a tool that failed would leave it.
@@ -204,6 +209,7 @@ impl Cluster {
         let mut found = Members {
             ips: HashMap::new(),
             local: None,
+            online: Vec::new(),
         };
         for n in status.as_array().into_iter().flatten() {
             if n.get("type").and_then(Value::as_str) != Some("node") {
@@ -218,10 +224,21 @@ impl Cluster {
             if n.get("local").and_then(Value::as_u64) == Some(1) {
                 found.local = Some(name.to_string());
             }
+            if n.get("online").and_then(Value::as_u64) == Some(1) {
+                found.online.push(name.to_string());
+            }
             found.ips.insert(name.to_string(), ip.to_string());
         }
         *m = Some(found.clone());
         Ok(found)
+    }
+
+    /// The online nodes of the cluster, by name (`/cluster/status`, read once).
+    pub fn online_nodes(&self, log: &mut Log) -> Result<Vec<String>, OpError> {
+        let m = self.members(log).map_err(OpError::new)?;
+        let mut nodes: Vec<String> = m.online.into_iter().collect();
+        nodes.sort();
+        Ok(nodes)
     }
 
     /// The runner of a shell on `node` (over ssh to its cluster address).
@@ -255,7 +272,16 @@ impl Cluster {
     /// Where a shell command runs: the node of the guest it names, else of the
     /// guest the operation is about, else the node that answers the API.
     fn shell_node(&self, vmid: Option<u32>, log: &mut Log) -> Result<Option<String>, OpError> {
-        let id = vmid.or_else(|| Self::scoped().map(|s| s.wish.vmid));
+        let scope = Self::scoped();
+        if vmid.is_none()
+            && let Some(Scope::Node(node)) = &scope
+        {
+            return Ok(Some(node.clone()));
+        }
+        let id = vmid.or(match scope {
+            Some(Scope::Guest(w)) => Some(w.vmid),
+            _ => None,
+        });
         match id {
             Some(id) => match self.node_of(id, log) {
                 Ok(n) => Ok(Some(n)),
@@ -311,18 +337,24 @@ impl Cluster {
         matches!(route(cmd), Route::Shell { .. })
     }
 
+    /// Where the guest `vmid` goes: by the wish of the guest the operation is
+    /// about (see [`Cluster::scope`]).
     fn place(&self, vmid: u32, log: &mut Log) -> Result<Placed, OpError> {
         let wish = match Self::scoped() {
-            Some(s) if s.wish.vmid == vmid => s.wish,
+            Some(Scope::Guest(w)) if w.vmid == vmid => w,
             _ => Wish {
                 vmid,
                 ..Wish::default()
             },
         };
-        let source_node = match wish.source {
-            Some(src) => Some(self.node_of(src, log).map_err(OpError::new)?),
-            None => None,
-        };
+        self.place_wish(&wish, log)
+    }
+
+    fn with_capacity<T>(
+        &self,
+        log: &mut Log,
+        f: impl FnOnce(&mut placement::Capacity) -> T,
+    ) -> Result<T, OpError> {
         let mut cap = self.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cap.is_none() {
             let all = self
@@ -332,13 +364,29 @@ impl Cluster {
             self.learn(&all);
             *cap = Some(placement::Capacity::read(&all));
         }
-        let cap = cap.as_mut().expect("read above");
-        if let Some(p) = cap.already(vmid) {
+        Ok(f(cap.get_or_insert_with(placement::Capacity::default)))
+    }
+
+    /// Where a new guest goes (see `placement`); asked again, the same answer.
+    /// The plan asks first, so the build makes each guest where the plan said.
+    pub fn place_wish(&self, wish: &Wish, log: &mut Log) -> Result<Placed, OpError> {
+        if let Some(p) = self.with_capacity(log, |c| c.already(wish.vmid))? {
             return Ok(p);
         }
-        let placed = cap.place(&wish, source_node.as_deref()).map_err(OpError::new)?;
-        log.notice(&format!("placed on {}: {}", placed.node, placed.reason));
-        Ok(placed)
+        let source_node = match wish.source {
+            None => None,
+            Some(src) => match self.home(src) {
+                Some(n) => Some(n),
+                None => match self.with_capacity(log, |c| c.already(src))? {
+                    Some(p) => Some(p.node),
+                    None => Some(self.node_of(src, log).map_err(OpError::new)?),
+                },
+            },
+        };
+        let mut wish = wish.clone();
+        wish.home = self.home(wish.vmid);
+        self.with_capacity(log, |c| c.place(&wish, source_node.as_deref()))?
+            .map_err(OpError::new)
     }
 
     /// One clone of `source` at a time (Proxmox locks the source for the clone).
@@ -378,6 +426,7 @@ impl Cluster {
             },
             At::New { kind, vmid } => match self.place(*vmid, log) {
                 Ok(p) => {
+                    log.notice(&format!("placed on {}: {}", p.node, p.reason));
                     params.insert(0, ("vmid".into(), vmid.to_string()));
                     let path = format!("/nodes/{}/{}", p.node, kind.path());
                     (Some(p.node.clone()), path, Some((*vmid, Some(p.node))))
@@ -394,7 +443,10 @@ impl Cluster {
                     Err(e) => return failed(e),
                 };
                 let to = match self.place(*newid, log) {
-                    Ok(p) => p.node,
+                    Ok(p) => {
+                        log.notice(&format!("placed on {}: {}", p.node, p.reason));
+                        p.node
+                    }
                     Err(e) => return failed(e.message),
                 };
                 if to != from {

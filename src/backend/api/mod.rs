@@ -124,5 +124,6 @@ pub fn wish_of(g: &GuestCtx) -> Wish {
         linked,
         storage,
         memory_mb: guest.settings.memory_mb.unwrap_or(512),
+        home: None,
     }
 }

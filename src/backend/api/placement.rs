@@ -5,13 +5,14 @@
 //! The rules, in order:
 //! 1. a guest whose definition names a `node` goes there (it must be an online
 //!    member with the guest's storage);
-//! 2. a clone goes to the node of its source when it is a linked clone (it shares
+//! 2. a guest made again (a replace) stays on the node it is on;
+//! 3. a clone goes to the node of its source when it is a linked clone (it shares
 //!    the template's disks) or its storage is local to a node: Proxmox clones on
 //!    the source's node and moves only the config to a `target`, and refuses that
 //!    when a volume is on storage that is not shared (pve-container
 //!    `PVE::API2::LXC` `clone_vm`: "can't clone CT to node '$target' (CT uses
 //!    local storage)"; qemu-server `clone_vm` says the same of a VM);
-//! 3. otherwise the online node with the most free memory among those that have
+//! 4. otherwise the online node with the most free memory among those that have
 //!    the guest's storage; ties go to the first name.
 //!
 //! The free memory comes from one `GET /cluster/resources` read when the first
@@ -39,6 +40,8 @@ pub struct Wish {
     /// The storage its disks go to.
     pub storage: Option<String>,
     pub memory_mb: u64,
+    /// The node it is on now, when it is made again (a replace).
+    pub home: Option<String>,
 }
 
 /// Where a guest goes and why (shown in its log and the build's summary).
@@ -152,6 +155,11 @@ impl Capacity {
             Placed {
                 node: pin.clone(),
                 reason: "its definition's `node`".into(),
+            }
+        } else if let Some(home) = w.home.as_ref().filter(|h| self.nodes.get(*h).is_some_and(|n| n.online)) {
+            Placed {
+                node: home.clone(),
+                reason: "the node it is on (made again where it was)".into(),
             }
         } else if let (Some(src), Some(from)) = (w.source, source_node)
             && (w.linked || local_storage)

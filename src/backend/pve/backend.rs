@@ -10,6 +10,7 @@ use super::cmd::Cmd;
 use super::commands::{self, Current};
 use super::inventory::parse_inventory;
 use super::runner::Runner;
+use crate::backend::api::{Cluster, Scope};
 use crate::backend::{
     Backend, BackendError, GuestCtx, HostStep, Inventory, Log, OpError, OpResult, Script, Stamp,
     command,
@@ -251,6 +252,18 @@ impl Backend for Pve {
         true
     }
 
+    fn place(&self, g: &GuestCtx) -> Option<Result<String, String>> {
+        let Runner::Api(api) = &self.runner else {
+            return None;
+        };
+        Some(
+            api.0
+                .place_wish(&crate::backend::api::wish_of(g), &mut Log::sink())
+                .map(|p| format!("placed on {}: {}", p.node, p.reason))
+                .map_err(|e| format!("{}: {}", g.node, e.message)),
+        )
+    }
+
     fn host_builtin(&self, step: &HostStep, log: &mut Log) -> OpResult {
         match step.name {
             "zfs" => self.zfs(step, log),
@@ -268,7 +281,19 @@ impl Backend for Pve {
         }
     }
 
+    /// A host step's script: here, on the host over ssh, or on a cluster (the api
+    /// backend) on every online node in turn, since each node has its own network,
+    /// firewall and packages.
     fn host(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
+        if let Runner::Api(api) = &self.runner {
+            for node in api.0.online_nodes(log)? {
+                log.note(&format!("host step on node {node}"));
+                let _on = Cluster::scope(Scope::Node(node.clone()));
+                self.host_remote(script, timeout, log)
+                    .map_err(|e| OpError::new(format!("on node {node}: {}", e.message)))?;
+            }
+            return Ok(());
+        }
         if let Runner::Local | Runner::Recording(_) = &self.runner {
             return self
                 .runner
@@ -279,6 +304,14 @@ impl Backend for Pve {
                 )
                 .map(|_| ());
         }
+        self.host_remote(script, timeout, log)
+    }
+}
+
+impl Pve {
+    /// A host step's script on a remote host: uploaded with the files it reads,
+    /// then run there.
+    fn host_remote(&self, script: &Script, timeout: Duration, log: &mut Log) -> OpResult {
         // The script and the files it reads go to this run's staging directory on
         // the host first, side by side (a script that looks for the guests' files
         // next to the hypervisor file finds them there too).
@@ -305,9 +338,7 @@ impl Backend for Pve {
         let _ = self.check(&Cmd::new(["rm", "-rf", "--", &dir]), SHORT, log);
         ran.map(|_| ())
     }
-}
 
-impl Pve {
     /// The guest list, its call written to `log` (a node's, when an operation
     /// checks what exists).
     fn inventory_logged(&self, log: &mut Log) -> Result<Inventory, BackendError> {

@@ -89,9 +89,7 @@ impl Pve {
     /// without a guest of its own (a staging upload) runs on its node.
     pub(super) fn on(&self, g: &GuestCtx) -> Option<ScopeGuard> {
         matches!(self.runner, Runner::Api(_)).then(|| {
-            Cluster::scope(Scope {
-                wish: api::wish_of(g),
-            })
+            Cluster::scope(Scope::Guest(api::wish_of(g)))
         })
     }
 

@@ -60,11 +60,45 @@ pub fn cluster_site(opts: Options) -> Option<ApiSite> {
     Some(s)
 }
 
+/// A clone pinned away from a template on local storage cannot be made: the
+/// plan says so, with the fix, and the build makes nothing.
+#[test]
+fn an_impossible_placement_is_refused_before_anything_is_made() {
+    let Some(s) = cluster_site(Options::default()) else {
+        return;
+    };
+    set_field(&s.site.defs, "901", "node", json!("pve2"));
+    set_field(&s.site.defs, "102", "node", json!("pve9"));
+    for args in [&["plan", "all"][..], &["build", "all"]] {
+        let out = s.run(args);
+        assert_eq!(out.code, 1, "{args:?}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("cannot place every guest")
+                && out.stderr.contains("ct:901: guest 901 cannot be cloned from 900 on pve1 onto pve2")
+                && out.stderr.contains("set `node` to pve1")
+                && out.stderr.contains("ct:102: guest 102: its `node` is `pve9`, which is not a node of the cluster"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(changes(&s.api.requests()).is_empty(), "nothing was made");
+}
+
 #[test]
 fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
     let Some(s) = cluster_site(Options::default()) else {
         return;
     };
+    // The plan says where each guest goes and why, before anything is made.
+    let plan = s.run(&["plan", "all"]).success();
+    for line in [
+        "placed on pve2: its definition's `node`",
+        "placed on pve1: the node of its clone source 900 (storage `local-lvm` is local to that node)",
+        "the most free memory",
+    ] {
+        assert!(plan.stdout.contains(line), "{line}:\n{}", plan.stdout);
+    }
+    assert!(changes(&s.api.requests()).is_empty(), "planning changes nothing");
     let out = s.run(&["build", "all"]);
     assert_eq!(out.code, 0, "{}\n{}\n{}", out.stdout, out.stderr, s.api.server_log());
     assert_eq!(s.api.violations(), "", "requests the API would refuse");
@@ -96,6 +130,13 @@ fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
         !ssh.iter().any(|(dest, cmd)| cmd.contains("'950'") && !dest.ends_with(&ip(&nodes["950"]))),
         "a command for 950 went to another node: {ssh:#?}"
     );
+    // A host step is every node's: its script ran on each of them.
+    for n in 1..=3 {
+        assert!(
+            ssh.iter().any(|(dest, cmd)| dest.ends_with(&format!("10.0.0.{n}")) && cmd.contains("network.sh")),
+            "host:network did not run on pve{n}: {ssh:#?}"
+        );
+    }
     assert_no_secret(&s.api, "the build's output", &format!("{}{}", out.stdout, out.stderr));
     assert_no_secret_under(&s.api, &s.site.cache);
 

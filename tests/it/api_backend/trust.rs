@@ -3,8 +3,9 @@
 use super::{ApiSite, Trusting, assert_no_secret, assert_no_secret_under};
 use crate::api_standin::Options;
 
-/// `status` on an empty cluster is one request, the inventory, with the token;
-/// through the CA file and through the pinned fingerprint alike.
+/// `status` on an empty cluster reads the inventory with the token, then where
+/// each guest would go, and changes nothing; through the CA file and through
+/// the pinned fingerprint alike.
 #[test]
 fn an_inventory_is_one_request_with_either_trust() {
     for trust in [Trusting::CaFile, Trusting::Fingerprint] {
@@ -13,8 +14,10 @@ fn an_inventory_is_one_request_with_either_trust() {
         };
         let out = s.run(&["status"]).success();
         let requests = s.api.requests();
-        assert_eq!(requests.len(), 1, "{requests:#?}");
-        assert_eq!(requests[0]["method"], "GET");
+        assert_eq!(requests.len(), 2, "{requests:#?}");
+        assert!(requests.iter().all(|r| r["method"] == "GET" && r["status"] == 200));
+        assert_eq!(requests[1]["path"], "/cluster/resources");
+        assert!(requests[1]["params"].get("type").is_none(), "nodes and storages too");
         assert_eq!(requests[0]["path"], "/cluster/resources");
         assert_eq!(requests[0]["params"]["type"], "vm");
         assert_eq!(requests[0]["status"], 200);
