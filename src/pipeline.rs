@@ -94,7 +94,10 @@ fn place_new(
 ) -> Result<(), PipelineError> {
     let mut refused = Vec::new();
     for a in &mut plan.actions {
-        if !matches!(a.action, plan::ActionKind::Create | plan::ActionKind::Replace) {
+        if !matches!(
+            a.action,
+            plan::ActionKind::Create | plan::ActionKind::Replace
+        ) {
             continue;
         }
         let Some(g) = a.node.guest_id().and_then(|id| defs.guest(id)) else {

@@ -93,11 +93,10 @@ pub fn select(settings: &Settings) -> Result<Box<dyn Backend>, BackendError> {
     match settings.kind {
         Kind::Api => api::connect(&api_options(settings)?, settings.pve.clone())
             .map(|p| Box::new(p) as Box<dyn Backend>),
-        Kind::Auto if settings.api.url.is_some() => api::connect(
-            &api_options(settings)?,
-            settings.pve.clone(),
-        )
-        .map(|p| Box::new(p) as Box<dyn Backend>),
+        Kind::Auto if settings.api.url.is_some() => {
+            api::connect(&api_options(settings)?, settings.pve.clone())
+                .map(|p| Box::new(p) as Box<dyn Backend>)
+        }
         Kind::Pve => pve(),
         Kind::Auto if settings.host.is_some() || which("pct") => pve(),
         Kind::Auto | Kind::Lxc => {

@@ -17,8 +17,13 @@ pub struct ApiArgs {
     pub api: Option<String>,
 
     /// A file holding the API token, `user@realm!name=secret` (else the
-    /// environment variable PHOENIX_PVE_TOKEN). The secret is never printed or logged.
-    #[arg(long, global = true, env = "PHOENIX_PVE_TOKEN_FILE", value_name = "FILE")]
+    /// environment variable `PHOENIX_PVE_TOKEN`). The secret is never printed or logged.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOENIX_PVE_TOKEN_FILE",
+        value_name = "FILE"
+    )]
     pub token_file: Option<PathBuf>,
 
     /// Trust the cluster's certificate through this CA file (the cluster's own CA

@@ -92,7 +92,7 @@ pub(crate) fn node_name(r: &mut Reader, obj: &Map<String, Value>, base: &str) ->
         && !name.ends_with('-');
     if !ok {
         r.error(
-            &join(base, "node"),
+            join(base, "node"),
             format!("`{}` is not a Proxmox node name", quote(&name)),
             "give the node's name as `pvecm nodes` lists it (letters, digits, inner hyphens), e.g. \"pve2\"",
         );

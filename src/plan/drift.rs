@@ -144,7 +144,10 @@ pub fn find(
 /// by its `configure` step (a migration, `/migrate`), not made again. Only
 /// guests phoenix made; the inventory says where each is, so this costs no
 /// request.
-pub fn moves(defs: &crate::defs::Definitions, inventory: &crate::inventory::Inventory) -> Vec<Drift> {
+pub fn moves(
+    defs: &crate::defs::Definitions,
+    inventory: &crate::inventory::Inventory,
+) -> Vec<Drift> {
     let mut out = Vec::new();
     for g in defs.guests.values() {
         let Some(want) = &g.node else { continue };
@@ -157,7 +160,9 @@ pub fn moves(defs: &crate::defs::Definitions, inventory: &crate::inventory::Inve
             continue;
         }
         let how = match (g.kind, seen.running) {
-            (crate::defs::GuestKind::Ct, true) => " (restart mode: it is shut down, moved and started)",
+            (crate::defs::GuestKind::Ct, true) => {
+                " (restart mode: it is shut down, moved and started)"
+            }
             (crate::defs::GuestKind::Vm, true) => " (online)",
             _ => "",
         };

@@ -101,7 +101,11 @@ pub fn assert_no_secret(api: &ApiStandIn, what: &str, text: &str) {
 pub fn assert_no_secret_under(api: &ApiStandIn, dir: &Path) {
     for entry in walk(dir) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
-        assert_no_secret(api, &entry.display().to_string(), &String::from_utf8_lossy(&bytes));
+        assert_no_secret(
+            api,
+            &entry.display().to_string(),
+            &String::from_utf8_lossy(&bytes),
+        );
     }
 }
 

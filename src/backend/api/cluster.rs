@@ -150,7 +150,10 @@ impl Cluster {
         let Some(list) = resources.as_array() else {
             return;
         };
-        let mut homes = self.homes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut homes = self
+            .homes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for r in list {
             if let (Some(id), Some(node)) = (
                 r.get("vmid").and_then(Value::as_u64),
@@ -171,7 +174,10 @@ impl Cluster {
     }
 
     fn set_home(&self, vmid: u32, node: Option<String>) {
-        let mut homes = self.homes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut homes = self
+            .homes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match node {
             Some(n) => homes.insert(vmid, n),
             None => homes.remove(&vmid),
@@ -198,13 +204,21 @@ impl Cluster {
     }
 
     fn members(&self, log: &mut Log) -> Result<Members, String> {
-        let mut m = self.members.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut m = self
+            .members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(m) = &*m {
             return Ok(m.clone());
         }
         let status = self
             .client
-            .call(Method::Get, "/cluster/status", &Params::Pairs(Vec::new()), log)
+            .call(
+                Method::Get,
+                "/cluster/status",
+                &Params::Pairs(Vec::new()),
+                log,
+            )
             .map_err(|f| format!("reading the cluster's nodes: {f}"))?;
         let mut found = Members {
             ips: HashMap::new(),
@@ -250,9 +264,10 @@ impl Cluster {
                 OpError::new("the cluster names no node as the one answering (`local`)")
             })?,
         };
-        let ip = members.ips.get(&node).ok_or_else(|| {
-            OpError::new(format!("node {node} is not a member of the cluster"))
-        })?;
+        let ip = members
+            .ips
+            .get(&node)
+            .ok_or_else(|| OpError::new(format!("node {node} is not a member of the cluster")))?;
         let host = if ip.contains(':') {
             format!("[{ip}]")
         } else {
@@ -355,11 +370,19 @@ impl Cluster {
         log: &mut Log,
         f: impl FnOnce(&mut placement::Capacity) -> T,
     ) -> Result<T, OpError> {
-        let mut cap = self.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cap = self
+            .capacity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cap.is_none() {
             let all = self
                 .client
-                .call(Method::Get, "/cluster/resources", &Params::Pairs(Vec::new()), log)
+                .call(
+                    Method::Get,
+                    "/cluster/resources",
+                    &Params::Pairs(Vec::new()),
+                    log,
+                )
                 .map_err(|f| OpError::new(format!("reading the nodes for placement: {f}")))?;
             self.learn(&all);
             *cap = Some(placement::Capacity::read(&all));
@@ -461,16 +484,24 @@ impl Cluster {
                 (Some(from), path, Some((*newid, Some(to))))
             }
         };
-        let _turn = turn.as_ref().map(|t| t.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let _turn = turn
+            .as_ref()
+            .map(|t| t.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let _slot = (method != Method::Get).then(|| self.slot(node.as_deref()));
         let data = match self.client.call(method, &path, &Params::Pairs(params), log) {
             Ok(data) => data,
-            Err(f) => return failed(format!("{} {path}: {}", method.as_str(), f.message_for_tool())),
-        };
-        if let Some(upid) = data.as_str().filter(|s| s.starts_with("UPID:")) {
-            if let Err(e) = self.wait_task(upid, timeout, log) {
-                return failed(e);
+            Err(f) => {
+                return failed(format!(
+                    "{} {path}: {}",
+                    method.as_str(),
+                    f.message_for_tool()
+                ));
             }
+        };
+        if let Some(upid) = data.as_str().filter(|s| s.starts_with("UPID:"))
+            && let Err(e) = self.wait_task(upid, timeout, log)
+        {
+            return failed(e);
         }
         if let Some((vmid, home)) = new_home {
             self.set_home(vmid, home);
@@ -485,9 +516,13 @@ impl Cluster {
     fn slot(&self, node: Option<&str>) -> Option<SlotGuard<'_>> {
         let node = node?.to_string();
         let (lock, cv) = &self.busy;
-        let mut busy = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut busy = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while busy.get(&node).copied().unwrap_or(0) >= TASKS_PER_NODE {
-            busy = cv.wait(busy).unwrap_or_else(std::sync::PoisonError::into_inner);
+            busy = cv
+                .wait(busy)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *busy.entry(node.clone()).or_default() += 1;
         Some(SlotGuard {
@@ -507,7 +542,12 @@ impl Cluster {
         loop {
             let status = self
                 .client
-                .call(Method::Get, &format!("{base}/status"), &Params::Pairs(Vec::new()), &mut sink)
+                .call(
+                    Method::Get,
+                    &format!("{base}/status"),
+                    &Params::Pairs(Vec::new()),
+                    &mut sink,
+                )
                 .map_err(|f| format!("task {upid}: {f}"))?;
             if status.get("status").and_then(Value::as_str) == Some("stopped") {
                 let exit = status
@@ -520,7 +560,13 @@ impl Cluster {
                     return Ok(());
                 }
                 let lines = self.task_log(&base, log);
-                let tail: Vec<&str> = lines.iter().rev().take(3).rev().map(String::as_str).collect();
+                let tail: Vec<&str> = lines
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .rev()
+                    .map(String::as_str)
+                    .collect();
                 return Err(format!(
                     "task {upid} failed: {exit}{}",
                     if tail.is_empty() {
@@ -594,10 +640,12 @@ impl Cluster {
         if let Some(input) = stdin {
             body["input-data"] = Value::String(String::from_utf8_lossy(input).into_owned());
         }
-        let started = match self
-            .client
-            .call(Method::Post, &format!("{base}/exec"), &Params::Json(body), log)
-        {
+        let started = match self.client.call(
+            Method::Post,
+            &format!("{base}/exec"),
+            &Params::Json(body),
+            log,
+        ) {
             Ok(v) => v,
             Err(f) => return failed(format!("POST {base}/exec: {}", f.message_for_tool())),
         };
@@ -614,9 +662,12 @@ impl Cluster {
                 &mut Log::sink(),
             ) {
                 Ok(v) => v,
-                Err(f) => return failed(format!("GET {base}/exec-status: {}", f.message_for_tool())),
+                Err(f) => {
+                    return failed(format!("GET {base}/exec-status: {}", f.message_for_tool()));
+                }
             };
-            if status.get("exited").and_then(Value::as_i64) == Some(1) || Instant::now() > deadline {
+            if status.get("exited").and_then(Value::as_i64) == Some(1) || Instant::now() > deadline
+            {
                 let mut shown = status;
                 if shown.get("exited").is_none() {
                     shown["exited"] = Value::from(0);
@@ -639,7 +690,9 @@ struct SlotGuard<'a> {
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         let (lock, cv) = &self.cluster.busy;
-        let mut busy = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut busy = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(n) = busy.get_mut(&self.node) {
             *n = n.saturating_sub(1);
         }

@@ -243,11 +243,7 @@ impl Client {
                     || never_handled(failure.status)
                     || method == Method::Get);
             log.raw(
-                format!(
-                    "< {failure}{}\n",
-                    if retry { "; trying again" } else { "" }
-                )
-                .as_bytes(),
+                format!("< {failure}{}\n", if retry { "; trying again" } else { "" }).as_bytes(),
             );
             if !retry {
                 return Err(failure);
@@ -268,8 +264,10 @@ impl Client {
                 .query_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .call(),
             (_, Params::Pairs(pairs)) => {
-                let form: Vec<(&str, &str)> =
-                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let form: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 request.send_form(&form)
             }
             (_, Params::Json(body)) => request
@@ -380,13 +378,16 @@ mod tests {
 
     #[test]
     fn only_https_is_spoken() {
-        let tls = super::super::tls::client_config(&super::super::tls::Trust::Fingerprint(
-            [0; 32],
-        ))
-        .unwrap();
+        let tls = super::super::tls::client_config(&super::super::tls::Trust::Fingerprint([0; 32]))
+            .unwrap();
         let token = Token::parse("root@pam!x=y").unwrap();
-        let err = Client::new("http://pve1:8006", token.clone(), tls.clone(), Retry::default())
-            .unwrap_err();
+        let err = Client::new(
+            "http://pve1:8006",
+            token.clone(),
+            tls.clone(),
+            Retry::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("https only"), "{err}");
         let c = Client::new("https://pve1:8006/api2/json/", token, tls, Retry::default()).unwrap();
         assert_eq!(c.base, "https://pve1:8006/api2/json");

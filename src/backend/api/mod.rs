@@ -109,7 +109,10 @@ pub fn wish_of(g: &GuestCtx) -> Wish {
     let linked = match (&g.source, guest.kind) {
         (Some(from), GuestKind::Ct) => {
             let clone = commands::ct_clone(g.defs, guest, from.guest, from.snapshot.as_deref());
-            !clone.argv.windows(2).any(|w| w[0] == "--full" && w[1] == "1")
+            !clone
+                .argv
+                .windows(2)
+                .any(|w| w[0] == "--full" && w[1] == "1")
         }
         _ => false,
     };

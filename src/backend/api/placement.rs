@@ -107,7 +107,9 @@ impl Capacity {
 
     /// Whether `storage` is shared between nodes.
     pub fn shared(&self, storage: &str) -> bool {
-        self.storages.get(storage).is_some_and(|(shared, _)| *shared)
+        self.storages
+            .get(storage)
+            .is_some_and(|(shared, _)| *shared)
     }
 
     fn check_node(&self, node: &str, w: &Wish, why: &str) -> Result<(), String> {
@@ -116,11 +118,18 @@ impl Capacity {
             return Err(format!(
                 "guest {}: {why} is `{node}`, which is not a node of the cluster (its nodes: {})",
                 w.vmid,
-                known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                known
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         };
         if !n.online {
-            return Err(format!("guest {}: {why} is `{node}`, which is offline", w.vmid));
+            return Err(format!(
+                "guest {}: {why} is `{node}`, which is offline",
+                w.vmid
+            ));
         }
         if let Some(s) = w.storage.as_deref()
             && !self.has_storage(node, Some(s))
@@ -156,7 +165,11 @@ impl Capacity {
                 node: pin.clone(),
                 reason: "its definition's `node`".into(),
             }
-        } else if let Some(home) = w.home.as_ref().filter(|h| self.nodes.get(*h).is_some_and(|n| n.online)) {
+        } else if let Some(home) = w
+            .home
+            .as_ref()
+            .filter(|h| self.nodes.get(*h).is_some_and(|n| n.online))
+        {
             Placed {
                 node: home.clone(),
                 reason: "the node it is on (made again where it was)".into(),
@@ -258,44 +271,113 @@ mod tests {
         assert_eq!(p.node, "pve2");
         assert!(p.reason.contains("54.0 GiB"), "{}", p.reason);
         // pve2 has 50 GiB left, pve3 52: the next goes to pve3.
-        assert_eq!(c.place(&Wish { memory_mb: 4096, ..wish(102) }, None).unwrap().node, "pve3");
+        assert_eq!(
+            c.place(
+                &Wish {
+                    memory_mb: 4096,
+                    ..wish(102)
+                },
+                None
+            )
+            .unwrap()
+            .node,
+            "pve3"
+        );
         // Asked again, the same answer, nothing counted twice.
         assert_eq!(c.place(&wish(101), None).unwrap().node, "pve2");
         // Only nodes with the storage: ceph is on pve1 and pve3.
-        let on_ceph = Wish { storage: Some("ceph".into()), ..wish(103) };
+        let on_ceph = Wish {
+            storage: Some("ceph".into()),
+            ..wish(103)
+        };
         assert_eq!(c.place(&on_ceph, None).unwrap().node, "pve3");
     }
 
     #[test]
     fn a_clone_stays_with_its_source_when_linked_or_local() {
         let mut c = cluster();
-        let linked = Wish { source: Some(100), linked: true, storage: Some("ceph".into()), ..wish(200) };
+        let linked = Wish {
+            source: Some(100),
+            linked: true,
+            storage: Some("ceph".into()),
+            ..wish(200)
+        };
         let p = c.place(&linked, Some("pve1")).unwrap();
         assert_eq!(p.node, "pve1");
         assert!(p.reason.contains("linked clone"), "{}", p.reason);
-        let local = Wish { source: Some(100), ..wish(201) };
+        let local = Wish {
+            source: Some(100),
+            ..wish(201)
+        };
         let p = c.place(&local, Some("pve1")).unwrap();
-        assert_eq!((p.node.as_str(), p.reason.contains("local to that node")), ("pve1", true));
+        assert_eq!(
+            (p.node.as_str(), p.reason.contains("local to that node")),
+            ("pve1", true)
+        );
         // A full copy on shared storage goes where memory is.
-        let full = Wish { source: Some(100), storage: Some("ceph".into()), ..wish(202) };
+        let full = Wish {
+            source: Some(100),
+            storage: Some("ceph".into()),
+            ..wish(202)
+        };
         assert_eq!(c.place(&full, Some("pve1")).unwrap().node, "pve3");
     }
 
     #[test]
     fn a_pin_is_kept_and_impossible_ones_are_refused_with_the_fix() {
         let mut c = cluster();
-        let pinned = Wish { pin: Some("pve1".into()), ..wish(300) };
-        assert_eq!(c.place(&pinned, None).unwrap().reason, "its definition's `node`");
-        let err = c.place(&Wish { pin: Some("pve9".into()), ..wish(301) }, None).unwrap_err();
-        assert!(err.contains("not a node of the cluster (its nodes: pve1, pve2, pve3, pve4)"), "{err}");
-        let err = c.place(&Wish { pin: Some("pve4".into()), ..wish(302) }, None).unwrap_err();
+        let pinned = Wish {
+            pin: Some("pve1".into()),
+            ..wish(300)
+        };
+        assert_eq!(
+            c.place(&pinned, None).unwrap().reason,
+            "its definition's `node`"
+        );
+        let err = c
+            .place(
+                &Wish {
+                    pin: Some("pve9".into()),
+                    ..wish(301)
+                },
+                None,
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("not a node of the cluster (its nodes: pve1, pve2, pve3, pve4)"),
+            "{err}"
+        );
+        let err = c
+            .place(
+                &Wish {
+                    pin: Some("pve4".into()),
+                    ..wish(302)
+                },
+                None,
+            )
+            .unwrap_err();
         assert!(err.contains("offline"), "{err}");
         let err = c
-            .place(&Wish { pin: Some("pve2".into()), storage: Some("ceph".into()), ..wish(303) }, None)
+            .place(
+                &Wish {
+                    pin: Some("pve2".into()),
+                    storage: Some("ceph".into()),
+                    ..wish(303)
+                },
+                None,
+            )
             .unwrap_err();
         assert!(err.contains("has no storage `ceph`"), "{err}");
         let err = c
-            .place(&Wish { pin: Some("pve2".into()), source: Some(100), linked: true, ..wish(304) }, Some("pve1"))
+            .place(
+                &Wish {
+                    pin: Some("pve2".into()),
+                    source: Some(100),
+                    linked: true,
+                    ..wish(304)
+                },
+                Some("pve1"),
+            )
             .unwrap_err();
         assert!(err.contains("set `node` to pve1"), "{err}");
     }

@@ -57,8 +57,16 @@ fn config(data: &Value) -> String {
 /// pending change, `cur key: value` for the rest.
 fn pending(data: &Value) -> String {
     let mut out = String::new();
-    let mut items: Vec<&Value> = data.as_array().map(|a| a.iter().collect()).unwrap_or_default();
-    items.sort_by_key(|i| i.get("key").and_then(Value::as_str).unwrap_or_default().to_string());
+    let mut items: Vec<&Value> = data
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    items.sort_by_key(|i| {
+        i.get("key")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    });
     for item in items {
         let Some(key) = item.get("key").and_then(Value::as_str) else {
             continue;
@@ -87,7 +95,9 @@ fn pending(data: &Value) -> String {
 fn status(data: &Value) -> String {
     format!(
         "status: {}\n",
-        data.get("status").and_then(Value::as_str).unwrap_or("unknown")
+        data.get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
     )
 }
 
@@ -95,12 +105,22 @@ fn status(data: &Value) -> String {
 /// time; `current` last, as "You are here!".
 fn snapshots(data: &Value) -> String {
     let mut out = String::new();
-    let mut items: Vec<&Value> = data.as_array().map(|a| a.iter().collect()).unwrap_or_default();
-    items.sort_by_key(|i| i.get("snaptime").and_then(Value::as_u64).unwrap_or(u64::MAX));
+    let mut items: Vec<&Value> = data
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    items.sort_by_key(|i| {
+        i.get("snaptime")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX)
+    });
     for item in items {
         let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
         if name == "current" {
-            let _ = writeln!(out, "`-> current                                             You are here!");
+            let _ = writeln!(
+                out,
+                "`-> current                                             You are here!"
+            );
             continue;
         }
         let when = item
@@ -114,8 +134,15 @@ fn snapshots(data: &Value) -> String {
                     .to_string()
             })
             .unwrap_or_default();
-        let desc = item.get("description").and_then(Value::as_str).unwrap_or_default();
-        let _ = writeln!(out, "`-> {name}  {when}  {}", desc.lines().next().unwrap_or_default());
+        let desc = item
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "`-> {name}  {when}  {}",
+            desc.lines().next().unwrap_or_default()
+        );
     }
     out
 }

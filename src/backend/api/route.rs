@@ -91,11 +91,16 @@ pub enum Route {
         timeout_secs: u64,
     },
     /// A shell on a node: the node holding `vmid` when there is one.
-    Shell { vmid: Option<u32> },
+    Shell {
+        vmid: Option<u32>,
+    },
 }
 
+/// Name-value pairs, as a call's parameters.
+type Pairs = Vec<(String, String)>;
+
 /// The command's options (`--name value`), after its positional arguments.
-fn split_options(args: &[String]) -> Option<(Vec<&str>, Vec<(String, String)>)> {
+fn split_options(args: &[String]) -> Option<(Vec<&str>, Pairs)> {
     let first_opt = args
         .iter()
         .position(|a| a.starts_with("--"))
@@ -199,9 +204,12 @@ fn guest_route(kind: Kind, args: &[String]) -> Route {
         all
     };
     let (method, at, params, render) = match (sub.as_str(), &positional[1..]) {
-        ("create", []) if kind == Kind::Qemu => {
-            (Method::Post, At::New { kind, vmid: id }, params, Render::Nothing)
-        }
+        ("create", []) if kind == Kind::Qemu => (
+            Method::Post,
+            At::New { kind, vmid: id },
+            params,
+            Render::Nothing,
+        ),
         ("create", [ostemplate]) if kind == Kind::Lxc => (
             Method::Post,
             At::New { kind, vmid: id },
@@ -216,7 +224,12 @@ fn guest_route(kind: Kind, args: &[String]) -> Route {
         ("set", []) => (Method::Put, guest("/config"), params, Render::Nothing),
         ("config", []) => (Method::Get, guest("/config"), params, Render::Config),
         ("pending", []) => (Method::Get, guest("/pending"), params, Render::Pending),
-        ("status", []) => (Method::Get, guest("/status/current"), params, Render::Status),
+        ("status", []) => (
+            Method::Get,
+            guest("/status/current"),
+            params,
+            Render::Status,
+        ),
         ("start" | "stop" | "shutdown" | "reboot" | "suspend" | "resume", []) => (
             Method::Post,
             guest(&format!("/status/{sub}")),

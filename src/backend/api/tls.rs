@@ -190,7 +190,10 @@ mod tests {
         let bytes = parse_fingerprint(&gui).unwrap();
         assert_eq!(bytes[0], 0xab);
         assert_eq!(bytes[31], 0xcd);
-        assert_eq!(parse_fingerprint(&gui.replace(':', "").to_lowercase()), Ok(bytes));
+        assert_eq!(
+            parse_fingerprint(&gui.replace(':', "").to_lowercase()),
+            Ok(bytes)
+        );
         assert_eq!(show_fingerprint(&bytes), gui);
         for bad in ["", "AB:CD", &"ZZ".repeat(32), &"AB".repeat(33)] {
             let err = parse_fingerprint(bad).unwrap_err();
@@ -204,7 +207,10 @@ mod tests {
         let empty = dir.path().join("ca.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let err = client_config(&Trust::CaFile(empty)).unwrap_err();
-        assert!(err.contains("ca.pem") && err.contains("no PEM certificate"), "{err}");
+        assert!(
+            err.contains("ca.pem") && err.contains("no PEM certificate"),
+            "{err}"
+        );
         let err = client_config(&Trust::CaFile(dir.path().join("missing.pem"))).unwrap_err();
         assert!(err.contains("missing.pem"), "{err}");
     }

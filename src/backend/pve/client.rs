@@ -88,9 +88,7 @@ impl Pve {
     /// the guard is dropped: a new guest is placed by it, and a shell command
     /// without a guest of its own (a staging upload) runs on its node.
     pub(super) fn on(&self, g: &GuestCtx) -> Option<ScopeGuard> {
-        matches!(self.runner, Runner::Api(_)).then(|| {
-            Cluster::scope(Scope::Guest(api::wish_of(g)))
-        })
+        matches!(self.runner, Runner::Api(_)).then(|| Cluster::scope(Scope::Guest(api::wish_of(g))))
     }
 
     /// The backend of a dry run: nothing is reached, every command goes to

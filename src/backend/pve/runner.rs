@@ -269,13 +269,12 @@ impl Runner {
     /// the API failing to reach the node, not the command failing there.
     fn unreachable(&self, cmd: &Cmd, ran: &Ran) -> bool {
         let over_ssh = match self {
-            Runner::Ssh { .. } => true,
             // An API call to a node the cluster cannot reach: pveproxy's 595/596
             // (after the client's own retries).
             Runner::Api(_) if !Cluster::is_shell(cmd) => {
                 return ran.stderr.contains("HTTP 595:") || ran.stderr.contains("HTTP 596:");
             }
-            Runner::Api(_) => true,
+            Runner::Ssh { .. } | Runner::Api(_) => true,
             Runner::Local | Runner::Recording(_) => false,
         };
         over_ssh && ran.status == 255 && ran.stderr.trim_start().starts_with("ssh:")

@@ -138,7 +138,11 @@ fn options_hold(cmd: &Cmd, now: &str) -> bool {
     let Ok(serde_json::Value::Object(now)) = serde_json::from_str::<serde_json::Value>(now) else {
         return false;
     };
-    let given = cmd.argv.iter().position(|a| a.starts_with("--")).unwrap_or(cmd.argv.len());
+    let given = cmd
+        .argv
+        .iter()
+        .position(|a| a.starts_with("--"))
+        .unwrap_or(cmd.argv.len());
     cmd.argv[given..].chunks(2).all(|pair| {
         let [name, want] = pair else { return false };
         let name = name.trim_start_matches("--");

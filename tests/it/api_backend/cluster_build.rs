@@ -26,7 +26,13 @@ pub fn changes(requests: &[Value]) -> Vec<String> {
     requests
         .iter()
         .filter(|r| r["method"] != "GET")
-        .map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -35,13 +41,13 @@ pub fn changes(requests: &[Value]) -> Vec<String> {
 /// 920 pinned to pve2 on `ceph` (a full clone of 901's snapshot, across nodes),
 /// 103 pinned to pve3 on `ceph`, 950 on `ceph` placed by memory. Host steps are
 /// made harmless (they run on a node, which is this machine).
-pub fn cluster_site(opts: Options) -> Option<ApiSite> {
+pub fn cluster_site(opts: &Options) -> Option<ApiSite> {
     let opts = Options {
         state: Some(json!({
             "storages": {"ceph": {"type": "rbd", "content": "images,rootdir"}},
             "guests": {}
         })),
-        ..opts
+        ..opts.clone()
     };
     let s = ApiSite::start(&opts, Trusting::Fingerprint)?;
     let defs = &s.site.defs;
@@ -64,7 +70,7 @@ pub fn cluster_site(opts: Options) -> Option<ApiSite> {
 /// plan says so, with the fix, and the build makes nothing.
 #[test]
 fn an_impossible_placement_is_refused_before_anything_is_made() {
-    let Some(s) = cluster_site(Options::default()) else {
+    let Some(s) = cluster_site(&Options::default()) else {
         return;
     };
     set_field(&s.site.defs, "901", "node", json!("pve2"));
@@ -74,9 +80,13 @@ fn an_impossible_placement_is_refused_before_anything_is_made() {
         assert_eq!(out.code, 1, "{args:?}: {}\n{}", out.stdout, out.stderr);
         assert!(
             out.stderr.contains("cannot place every guest")
-                && out.stderr.contains("ct:901: guest 901 cannot be cloned from 900 on pve1 onto pve2")
+                && out
+                    .stderr
+                    .contains("ct:901: guest 901 cannot be cloned from 900 on pve1 onto pve2")
                 && out.stderr.contains("set `node` to pve1")
-                && out.stderr.contains("ct:102: guest 102: its `node` is `pve9`, which is not a node of the cluster"),
+                && out.stderr.contains(
+                    "ct:102: guest 102: its `node` is `pve9`, which is not a node of the cluster"
+                ),
             "{args:?}: {}",
             out.stderr
         );
@@ -86,7 +96,7 @@ fn an_impossible_placement_is_refused_before_anything_is_made() {
 
 #[test]
 fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
-    let Some(s) = cluster_site(Options::default()) else {
+    let Some(s) = cluster_site(&Options::default()) else {
         return;
     };
     // The plan says where each guest goes and why, before anything is made.
@@ -98,13 +108,31 @@ fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
     ] {
         assert!(plan.stdout.contains(line), "{line}:\n{}", plan.stdout);
     }
-    assert!(changes(&s.api.requests()).is_empty(), "planning changes nothing");
+    assert!(
+        changes(&s.api.requests()).is_empty(),
+        "planning changes nothing"
+    );
     let out = s.run(&["build", "all"]);
-    assert_eq!(out.code, 0, "{}\n{}\n{}", out.stdout, out.stderr, s.api.server_log());
+    assert_eq!(
+        out.code,
+        0,
+        "{}\n{}\n{}",
+        out.stdout,
+        out.stderr,
+        s.api.server_log()
+    );
     assert_eq!(s.api.violations(), "", "requests the API would refuse");
     let nodes = nodes_of(&s);
     // Pinned; then what stays with its source (local-lvm clones of 900).
-    for (id, node) in [("900", "pve1"), ("901", "pve1"), ("902", "pve1"), ("101", "pve1"), ("102", "pve1"), ("920", "pve2"), ("103", "pve3")] {
+    for (id, node) in [
+        ("900", "pve1"),
+        ("901", "pve1"),
+        ("902", "pve1"),
+        ("101", "pve1"),
+        ("102", "pve1"),
+        ("920", "pve2"),
+        ("103", "pve3"),
+    ] {
         assert_eq!(nodes[id], node, "guest {id}: {nodes:?}");
     }
     let requests = s.api.requests();
@@ -118,26 +146,39 @@ fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
     assert_eq!(clone["params"]["full"], "1");
     // 950 went where memory was, and its scripts ran on its node.
     let log950 = std::fs::read_to_string(s.site.cache.join("logs/ct-950.log")).unwrap_or_default();
-    assert!(log950.contains("placed on") && log950.contains("the most free memory"), "{log950}");
+    assert!(
+        log950.contains("placed on") && log950.contains("the most free memory"),
+        "{log950}"
+    );
     let ip = |node: &str| format!("10.0.0.{}", &node[3..]);
     let ssh = s.api.ssh_log();
     assert!(
-        ssh.iter().any(|(dest, cmd)| dest.ends_with(&ip(&nodes["950"])) && cmd.contains("pct") && cmd.contains("950")),
+        ssh.iter()
+            .any(|(dest, cmd)| dest.ends_with(&ip(&nodes["950"]))
+                && cmd.contains("pct")
+                && cmd.contains("950")),
         "no pct command for 950 went to its node {}: {ssh:#?}",
         nodes["950"]
     );
     assert!(
-        !ssh.iter().any(|(dest, cmd)| cmd.contains("'950'") && !dest.ends_with(&ip(&nodes["950"]))),
+        !ssh.iter()
+            .any(|(dest, cmd)| cmd.contains("'950'") && !dest.ends_with(&ip(&nodes["950"]))),
         "a command for 950 went to another node: {ssh:#?}"
     );
     // A host step is every node's: its script ran on each of them.
     for n in 1..=3 {
         assert!(
-            ssh.iter().any(|(dest, cmd)| dest.ends_with(&format!("10.0.0.{n}")) && cmd.contains("network.sh")),
+            ssh.iter()
+                .any(|(dest, cmd)| dest.ends_with(&format!("10.0.0.{n}"))
+                    && cmd.contains("network.sh")),
             "host:network did not run on pve{n}: {ssh:#?}"
         );
     }
-    assert_no_secret(&s.api, "the build's output", &format!("{}{}", out.stdout, out.stderr));
+    assert_no_secret(
+        &s.api,
+        "the build's output",
+        &format!("{}{}", out.stdout, out.stderr),
+    );
     assert_no_secret_under(&s.api, &s.site.cache);
 
     // A no-op: the inventory, and nothing else (no ssh either).
@@ -172,7 +213,8 @@ fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
     set_field(&s.site.defs, "950", "node", json!(to));
     let plan = s.run(&["plan", "950"]).success();
     assert!(
-        plan.stdout.contains(&format!("node: on {node950}, the definition says {to}")),
+        plan.stdout
+            .contains(&format!("node: on {node950}, the definition says {to}")),
         "{}",
         plan.stdout
     );
@@ -183,12 +225,27 @@ fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
         .iter()
         .find(|r| r["path"] == format!("/nodes/{node950}/lxc/950/migrate"))
         .unwrap_or_else(|| panic!("no migration: {since:#?}\n{}", out.stdout));
-    assert_eq!((migrate["params"]["target"].as_str(), migrate["params"]["restart"].as_str()), (Some(to), Some("1")));
-    assert!(!changes(&since).iter().any(|c| c.contains("/clone") || c.starts_with("DELETE")), "{since:#?}");
+    assert_eq!(
+        (
+            migrate["params"]["target"].as_str(),
+            migrate["params"]["restart"].as_str()
+        ),
+        (Some(to), Some("1"))
+    );
+    assert!(
+        !changes(&since)
+            .iter()
+            .any(|c| c.contains("/clone") || c.starts_with("DELETE")),
+        "{since:#?}"
+    );
     assert_eq!(nodes_of(&s)["950"], to);
     assert_eq!(s.api.state()["guests"]["950"]["status"], "running");
     let before = s.api.requests().len();
     s.run(&["build", "all"]).success();
-    assert_eq!(s.requests_since(before).len(), 1, "after the move, a no-op again");
+    assert_eq!(
+        s.requests_since(before).len(),
+        1,
+        "after the move, a no-op again"
+    );
     assert_eq!(s.api.violations(), "");
 }

@@ -12,7 +12,7 @@ use crate::api_standin::Options;
 /// makes only what is missing.
 #[test]
 fn a_failed_task_s_log_reaches_phoenix_logs() {
-    let Some(s) = cluster_site(Options::default()) else {
+    let Some(s) = cluster_site(&Options::default()) else {
         return;
     };
     s.api.fail("newid=101", 1);
@@ -29,9 +29,15 @@ fn a_failed_task_s_log_reaches_phoenix_logs() {
     assert!(out.stderr.contains("ct:101") || out.stdout.contains("ct:101"));
     let nodes = nodes_of(&s);
     // Independent branches finished; 102, which depends on 101, waits.
-    assert!(nodes.contains_key("950") && nodes.contains_key("103"), "{nodes:?}");
+    assert!(
+        nodes.contains_key("950") && nodes.contains_key("103"),
+        "{nodes:?}"
+    );
     assert!(!nodes.contains_key("102"), "{nodes:?}");
-    assert!(!nodes.contains_key("101"), "the failed clone left no guest: {nodes:?}");
+    assert!(
+        !nodes.contains_key("101"),
+        "the failed clone left no guest: {nodes:?}"
+    );
     let before = s.api.requests().len();
     s.run(&["build", "all"]).success();
     let made: Vec<String> = changes(&s.requests_since(before))
@@ -40,7 +46,10 @@ fn a_failed_task_s_log_reaches_phoenix_logs() {
         .collect();
     assert_eq!(
         made,
-        ["POST /nodes/pve1/lxc/902/clone", "POST /nodes/pve1/lxc/902/clone"],
+        [
+            "POST /nodes/pve1/lxc/902/clone",
+            "POST /nodes/pve1/lxc/902/clone"
+        ],
         "only 101 and 102 are made"
     );
     assert!(nodes_of(&s).contains_key("102"));
@@ -52,7 +61,7 @@ fn a_failed_task_s_log_reaches_phoenix_logs() {
 /// stopped (no second clone) and makes 950.
 #[test]
 fn a_node_that_fails_mid_build_fails_only_its_guests() {
-    let Some(s) = cluster_site(Options::default()) else {
+    let Some(s) = cluster_site(&Options::default()) else {
         return;
     };
     let state = s.api.state_dir();
@@ -85,7 +94,15 @@ fn a_node_that_fails_mid_build_fails_only_its_guests() {
     let out = s.run(&["build", "all"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let since = changes(&s.requests_since(before));
-    assert!(!since.iter().any(|c| c.contains("/901/clone") || c.contains("DELETE")), "920 is not made again: {since:#?}");
-    assert!(since.iter().any(|c| c.ends_with("/lxc/920/clone")), "950 is made: {since:#?}");
+    assert!(
+        !since
+            .iter()
+            .any(|c| c.contains("/901/clone") || c.contains("DELETE")),
+        "920 is not made again: {since:#?}"
+    );
+    assert!(
+        since.iter().any(|c| c.ends_with("/lxc/920/clone")),
+        "950 is made: {since:#?}"
+    );
     assert_eq!(s.api.violations(), "");
 }

@@ -15,14 +15,25 @@ fn an_inventory_is_one_request_with_either_trust() {
         let out = s.run(&["status"]).success();
         let requests = s.api.requests();
         assert_eq!(requests.len(), 2, "{requests:#?}");
-        assert!(requests.iter().all(|r| r["method"] == "GET" && r["status"] == 200));
+        assert!(
+            requests
+                .iter()
+                .all(|r| r["method"] == "GET" && r["status"] == 200)
+        );
         assert_eq!(requests[1]["path"], "/cluster/resources");
-        assert!(requests[1]["params"].get("type").is_none(), "nodes and storages too");
+        assert!(
+            requests[1]["params"].get("type").is_none(),
+            "nodes and storages too"
+        );
         assert_eq!(requests[0]["path"], "/cluster/resources");
         assert_eq!(requests[0]["params"]["type"], "vm");
         assert_eq!(requests[0]["status"], 200);
         assert_eq!(requests[0]["user"], "root@pam!phoenix");
-        assert_no_secret(&s.api, "status's output", &format!("{}{}", out.stdout, out.stderr));
+        assert_no_secret(
+            &s.api,
+            "status's output",
+            &format!("{}{}", out.stdout, out.stderr),
+        );
         assert_no_secret_under(&s.api, &s.site.cache);
     }
 }
