@@ -55,6 +55,53 @@ fn a_failed_task_s_log_reaches_phoenix_logs() {
     assert!(nodes_of(&s).contains_key("102"));
 }
 
+/// A guest locked by Proxmox (`CT is locked (snapshot)`, HTTP 500) is waited
+/// for and tried again, as `pct`'s lock errors are; a read that fails with a
+/// server error is retried by the client itself.
+#[test]
+fn lock_errors_and_failed_reads_are_retried() {
+    let Some(s) = cluster_site(&Options::default()) else {
+        return;
+    };
+    std::fs::write(
+        s.api.state_dir().join("fail"),
+        "lock:/lxc/101/status/start 2\nGET /nodes/pve1/lxc/101/status/current 1\n",
+    )
+    .unwrap();
+    let out = s.run(&["build", "all"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let starts: Vec<u64> = s
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == "/nodes/pve1/lxc/101/status/start")
+        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        starts,
+        [500, 500, 200],
+        "two refusals on the lock, then the start"
+    );
+    let reads: Vec<u64> = s
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == "/nodes/pve1/lxc/101/status/current")
+        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        reads[..2],
+        [500, 200],
+        "the failed read, then its retry: {reads:?}"
+    );
+    let log = s.run(&["logs", "101"]).success();
+    assert!(
+        log.stdout.contains("CT is locked (snapshot)"),
+        "{}",
+        log.stdout
+    );
+}
+
 /// pve2 goes down right after 920 was cloned onto it and started: 920 fails
 /// (and 950, which is cloned from it, does not start), everything on pve1 and
 /// pve3 finishes; with pve2 back, the next build goes on with 920 where it
