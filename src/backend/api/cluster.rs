@@ -17,21 +17,24 @@
 //! in the task), so two clones of one source would fail on the lock: here they
 //! take turns ([`Cluster::clone_turn`]). Each node runs at most
 //! [`TASKS_PER_NODE`] tasks of this run at once.
+//!
+//! Beside it: `nodes` (addresses, shells over ssh, task slots) and `tasks`
+//! (waiting for a task, the guest agent's `exec`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::http::{Client, Failure, Method, Params};
+use super::http::{Client, Method, Params};
+use super::nodes::Members;
 use super::placement::{self, Placed, Wish};
 use super::render::render;
-use super::route::{At, Call, Kind, Route, route};
+use super::route::{At, Call, Route, route};
 use crate::backend::command::Ran;
 use crate::backend::pve::cmd::Cmd;
-use crate::backend::pve::runner::{Runner, SshTarget};
 use crate::backend::{Log, OpError};
 
 /// Tasks of this run on one node at once.
@@ -72,27 +75,20 @@ impl Drop for ScopeGuard {
 
 #[derive(Debug)]
 pub struct Cluster {
-    client: Client,
-    ssh: NodeSsh,
+    pub(super) client: Client,
+    pub(super) ssh: NodeSsh,
     /// vmid → node.
-    homes: Mutex<HashMap<u32, String>>,
+    pub(super) homes: Mutex<HashMap<u32, String>>,
     /// node name → address, from `/cluster/status`, and which node answered.
-    members: Mutex<Option<Members>>,
+    pub(super) members: Mutex<Option<Members>>,
     /// What placement knows of the nodes, read when a first guest is placed.
-    capacity: Mutex<Option<placement::Capacity>>,
-    clones: Mutex<HashMap<u32, Arc<Mutex<()>>>>,
-    busy: (Mutex<HashMap<String, usize>>, Condvar),
-}
-
-#[derive(Debug, Clone)]
-struct Members {
-    ips: HashMap<String, String>,
-    local: Option<String>,
-    online: Vec<String>,
+    pub(super) capacity: Mutex<Option<placement::Capacity>>,
+    pub(super) clones: Mutex<HashMap<u32, Arc<Mutex<()>>>>,
+    pub(super) busy: (Mutex<HashMap<String, usize>>, Condvar),
 }
 
 /// The stdout/stderr pair of a failed call, as a tool that failed would leave it.
-fn failed(message: String) -> Ran {
+pub(super) fn failed(message: String) -> Ran {
     Ran {
         status: 255,
         stdout: String::new(),
@@ -100,25 +96,12 @@ fn failed(message: String) -> Ran {
     }
 }
 
-fn done(stdout: String) -> Ran {
+pub(super) fn done(stdout: String) -> Ran {
     Ran {
         status: 0,
         stdout,
         stderr: String::new(),
     }
-}
-
-/// Path segments as the API takes them (a UPID has `:`, `!` and `@`).
-fn segment(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Cluster {
@@ -141,7 +124,7 @@ impl Cluster {
         ScopeGuard
     }
 
-    fn scoped() -> Option<Scope> {
+    pub(super) fn scoped() -> Option<Scope> {
         SCOPE.with(|s| s.borrow().clone())
     }
 
@@ -185,7 +168,7 @@ impl Cluster {
     }
 
     /// The node holding `vmid`, asking the cluster when this run has not seen it.
-    fn node_of(&self, vmid: u32, log: &mut Log) -> Result<String, String> {
+    pub(super) fn node_of(&self, vmid: u32, log: &mut Log) -> Result<String, String> {
         if let Some(n) = self.home(vmid) {
             return Ok(n);
         }
@@ -201,112 +184,6 @@ impl Cluster {
         self.learn(&all);
         self.home(vmid)
             .ok_or_else(|| format!("guest {vmid} is on no node of the cluster"))
-    }
-
-    fn members(&self, log: &mut Log) -> Result<Members, String> {
-        let mut m = self
-            .members
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(m) = &*m {
-            return Ok(m.clone());
-        }
-        let status = self
-            .client
-            .call(
-                Method::Get,
-                "/cluster/status",
-                &Params::Pairs(Vec::new()),
-                log,
-            )
-            .map_err(|f| format!("reading the cluster's nodes: {f}"))?;
-        let mut found = Members {
-            ips: HashMap::new(),
-            local: None,
-            online: Vec::new(),
-        };
-        for n in status.as_array().into_iter().flatten() {
-            if n.get("type").and_then(Value::as_str) != Some("node") {
-                continue;
-            }
-            let (Some(name), Some(ip)) = (
-                n.get("name").and_then(Value::as_str),
-                n.get("ip").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            if n.get("local").and_then(Value::as_u64) == Some(1) {
-                found.local = Some(name.to_string());
-            }
-            if n.get("online").and_then(Value::as_u64) == Some(1) {
-                found.online.push(name.to_string());
-            }
-            found.ips.insert(name.to_string(), ip.to_string());
-        }
-        *m = Some(found.clone());
-        Ok(found)
-    }
-
-    /// The online nodes of the cluster, by name (`/cluster/status`, read once).
-    pub fn online_nodes(&self, log: &mut Log) -> Result<Vec<String>, OpError> {
-        let m = self.members(log).map_err(OpError::new)?;
-        let mut nodes: Vec<String> = m.online.into_iter().collect();
-        nodes.sort();
-        Ok(nodes)
-    }
-
-    /// The runner of a shell on `node` (over ssh to its cluster address).
-    fn shell_on(&self, node: Option<&str>, log: &mut Log) -> Result<(String, Runner), OpError> {
-        let members = self.members(log).map_err(OpError::new)?;
-        let node = match node {
-            Some(n) => n.to_string(),
-            None => members.local.clone().ok_or_else(|| {
-                OpError::new("the cluster names no node as the one answering (`local`)")
-            })?,
-        };
-        let ip = members
-            .ips
-            .get(&node)
-            .ok_or_else(|| OpError::new(format!("node {node} is not a member of the cluster")))?;
-        let host = if ip.contains(':') {
-            format!("[{ip}]")
-        } else {
-            ip.clone()
-        };
-        let target = SshTarget::parse(&format!("{}@{host}", self.ssh.user))
-            .map_err(|e| OpError::new(format!("node {node}: {e}")))?;
-        Ok((
-            node,
-            Runner::Ssh {
-                target,
-                config: self.ssh.config.clone(),
-            },
-        ))
-    }
-
-    /// Where a shell command runs: the node of the guest it names, else of the
-    /// guest the operation is about, else the node that answers the API.
-    fn shell_node(&self, vmid: Option<u32>, log: &mut Log) -> Result<Option<String>, OpError> {
-        let scope = Self::scoped();
-        if vmid.is_none()
-            && let Some(Scope::Node(node)) = &scope
-        {
-            return Ok(Some(node.clone()));
-        }
-        let id = vmid.or(match scope {
-            Some(Scope::Guest(w)) => Some(w.vmid),
-            _ => None,
-        });
-        match id {
-            Some(id) => match self.node_of(id, log) {
-                Ok(n) => Ok(Some(n)),
-                // Not there yet (an image fetched before its VM is created): where
-                // it is going.
-                Err(_) if vmid.is_none() => self.place(id, log).map(|p| Some(p.node)),
-                Err(e) => Err(OpError::new(e)),
-            },
-            None => Ok(None),
-        }
     }
 
     /// Run `cmd` where it goes.
@@ -354,7 +231,7 @@ impl Cluster {
 
     /// Where the guest `vmid` goes: by the wish of the guest the operation is
     /// about (see [`Cluster::scope`]).
-    fn place(&self, vmid: u32, log: &mut Log) -> Result<Placed, OpError> {
+    pub(super) fn place(&self, vmid: u32, log: &mut Log) -> Result<Placed, OpError> {
         let wish = match Self::scoped() {
             Some(Scope::Guest(w)) if w.vmid == vmid => w,
             _ => Wish {
@@ -491,11 +368,7 @@ impl Cluster {
         let data = match self.client.call(method, &path, &Params::Pairs(params), log) {
             Ok(data) => data,
             Err(f) => {
-                return failed(format!(
-                    "{} {path}: {}",
-                    method.as_str(),
-                    f.message_for_tool()
-                ));
+                return failed(format!("{} {path}: {}", method.as_str(), f));
             }
         };
         if let Some(upid) = data.as_str().filter(|s| s.starts_with("UPID:"))
@@ -511,215 +384,10 @@ impl Cluster {
         }
         done(render(how, &data))
     }
-
-    /// A task slot on `node`, held until the guard is dropped.
-    fn slot(&self, node: Option<&str>) -> Option<SlotGuard<'_>> {
-        let node = node?.to_string();
-        let (lock, cv) = &self.busy;
-        let mut busy = lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while busy.get(&node).copied().unwrap_or(0) >= TASKS_PER_NODE {
-            busy = cv
-                .wait(busy)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        *busy.entry(node.clone()).or_default() += 1;
-        Some(SlotGuard {
-            cluster: self,
-            node,
-        })
-    }
-
-    /// Poll a task until it stops; its log into the node log when it failed.
-    /// `OK` and `WARNINGS: n` are success (pve-common `PVE::Tools::upid_status_is_error`).
-    fn wait_task(&self, upid: &str, timeout: Duration, log: &mut Log) -> Result<(), String> {
-        let node = upid.split(':').nth(1).unwrap_or_default().to_string();
-        let base = format!("/nodes/{node}/tasks/{}", segment(upid));
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(50);
-        let mut sink = Log::sink();
-        loop {
-            let status = self
-                .client
-                .call(
-                    Method::Get,
-                    &format!("{base}/status"),
-                    &Params::Pairs(Vec::new()),
-                    &mut sink,
-                )
-                .map_err(|f| format!("task {upid}: {f}"))?;
-            if status.get("status").and_then(Value::as_str) == Some("stopped") {
-                let exit = status
-                    .get("exitstatus")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_string();
-                if exit == "OK" || exit.starts_with("WARNINGS: ") {
-                    log.raw(format!("< task {upid}: {exit}\n").as_bytes());
-                    return Ok(());
-                }
-                let lines = self.task_log(&base, log);
-                let tail: Vec<&str> = lines
-                    .iter()
-                    .rev()
-                    .take(3)
-                    .rev()
-                    .map(String::as_str)
-                    .collect();
-                return Err(format!(
-                    "task {upid} failed: {exit}{}",
-                    if tail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (task log: {})", tail.join(" / "))
-                    }
-                ));
-            }
-            if crate::backend::command::aborted() {
-                return Err(format!("task {upid}: phoenix was interrupted while it ran"));
-            }
-            if started.elapsed() > timeout {
-                return Err(format!(
-                    "task {upid} did not finish within {}s; it may still be running on {node}",
-                    timeout.as_secs()
-                ));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_secs(1));
-        }
-    }
-
-    /// A task's whole log, written into the node log.
-    fn task_log(&self, base: &str, log: &mut Log) -> Vec<String> {
-        let mut lines = Vec::new();
-        let mut start = 0u64;
-        loop {
-            let page = self.client.call(
-                Method::Get,
-                &format!("{base}/log"),
-                &Params::Pairs(vec![
-                    ("start".into(), start.to_string()),
-                    ("limit".into(), "500".into()),
-                ]),
-                &mut Log::sink(),
-            );
-            let Ok(Value::Array(page)) = page else { break };
-            if page.is_empty() {
-                break;
-            }
-            for l in &page {
-                let text = l.get("t").and_then(Value::as_str).unwrap_or_default();
-                log.raw(format!("  task: {text}\n").as_bytes());
-                lines.push(text.to_string());
-            }
-            start += page.len() as u64;
-            if page.len() < 500 {
-                break;
-            }
-        }
-        lines
-    }
-
-    /// `qm guest exec`: start the command through the agent, then poll its status
-    /// until it exits or `wait` passes; printed as `qm` prints it.
-    fn agent_exec(
-        &self,
-        vmid: u32,
-        argv: &[String],
-        stdin: Option<&[u8]>,
-        wait: Duration,
-        log: &mut Log,
-    ) -> Ran {
-        let node = match self.node_of(vmid, log) {
-            Ok(n) => n,
-            Err(e) => return failed(e),
-        };
-        let base = format!("/nodes/{node}/qemu/{vmid}/agent");
-        let mut body = serde_json::json!({ "command": argv });
-        if let Some(input) = stdin {
-            body["input-data"] = Value::String(String::from_utf8_lossy(input).into_owned());
-        }
-        let started = match self.client.call(
-            Method::Post,
-            &format!("{base}/exec"),
-            &Params::Json(body),
-            log,
-        ) {
-            Ok(v) => v,
-            Err(f) => return failed(format!("POST {base}/exec: {}", f.message_for_tool())),
-        };
-        let Some(pid) = started.get("pid").and_then(Value::as_u64) else {
-            return failed(format!("POST {base}/exec: no pid in the answer {started}"));
-        };
-        let deadline = Instant::now() + wait;
-        let mut pause = Duration::from_millis(50);
-        loop {
-            let status = match self.client.call(
-                Method::Get,
-                &format!("{base}/exec-status"),
-                &Params::Pairs(vec![("pid".into(), pid.to_string())]),
-                &mut Log::sink(),
-            ) {
-                Ok(v) => v,
-                Err(f) => {
-                    return failed(format!("GET {base}/exec-status: {}", f.message_for_tool()));
-                }
-            };
-            if status.get("exited").and_then(Value::as_i64) == Some(1) || Instant::now() > deadline
-            {
-                let mut shown = status;
-                if shown.get("exited").is_none() {
-                    shown["exited"] = Value::from(0);
-                    shown["pid"] = Value::from(pid);
-                }
-                return done(shown.to_string());
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(500));
-        }
-    }
-}
-
-/// A task slot of one node (see [`Cluster::slot`]).
-struct SlotGuard<'a> {
-    cluster: &'a Cluster,
-    node: String,
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        let (lock, cv) = &self.cluster.busy;
-        let mut busy = lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = busy.get_mut(&self.node) {
-            *n = n.saturating_sub(1);
-        }
-        cv.notify_all();
-    }
 }
 
 /// The node a `/nodes/{node}/...` path names.
 fn node_in(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/nodes/")?;
     rest.split('/').next().map(str::to_string)
-}
-
-impl Failure {
-    /// The message as the step's error shows it: Proxmox's lock errors keep their
-    /// words, so the executor retries them as it retries `pct`'s.
-    fn message_for_tool(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl Kind {
-    /// The kind of a guest from its definition.
-    pub fn of(kind: crate::defs::GuestKind) -> Kind {
-        match kind {
-            crate::defs::GuestKind::Ct => Kind::Lxc,
-            crate::defs::GuestKind::Vm => Kind::Qemu,
-        }
-    }
 }

@@ -33,9 +33,11 @@
 
 mod cluster;
 mod http;
+mod nodes;
 mod placement;
 mod render;
 pub mod route;
+mod tasks;
 pub mod tls;
 
 use std::path::PathBuf;
