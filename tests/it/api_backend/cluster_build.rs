@@ -247,5 +247,33 @@ fn a_cluster_is_built_placed_kept_and_moved_through_the_api() {
         1,
         "after the move, a no-op again"
     );
+
+    // A change made by hand through the API is seen and undone.
+    s.api
+        .call(
+            "PUT",
+            &format!("/nodes/{to}/lxc/950/config"),
+            &[("memory", "4096")],
+        )
+        .ok();
+    let live = s.run(&["status", "--live"]).success();
+    assert!(
+        live.stdout.contains("memory") && live.stdout.contains("4096"),
+        "{}",
+        live.stdout
+    );
+    let before = s.api.requests().len();
+    s.run(&["build", "--refresh", "all"]).success();
+    let since = s.requests_since(before);
+    assert_eq!(
+        changes(&since),
+        [format!("PUT /nodes/{to}/lxc/950/config")],
+        "{since:#?}"
+    );
+    assert_eq!(s.api.state()["guests"]["950"]["config"]["memory"], "2048");
+
+    // Everything goes, on every node.
+    s.run(&["destroy", "all", "--yes"]).success();
+    assert_eq!(nodes_of(&s), std::collections::BTreeMap::new());
     assert_eq!(s.api.violations(), "");
 }
