@@ -18,7 +18,8 @@ pub enum Kind {
     Auto,
     Lxc,
     Pve,
-    /// A Proxmox cluster through its REST API.
+    // A Proxmox cluster through its REST API (no doc comment: clap would list
+    // this one value alone with a description).
     Api,
     Sim,
     DryRun,
