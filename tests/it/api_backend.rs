@@ -5,6 +5,7 @@
 
 mod cluster_build;
 mod failures;
+mod scale;
 mod trust;
 
 use std::path::Path;

@@ -38,18 +38,26 @@ def write(root, gid, g):
     os.replace(path + ".tmp", path)
 
 
-def write_all(root, G):
+def write_all(root, G, files=None):
+    """Every guest's file; `files` (gid -> the text its file held, from
+    `read_raw`) spares those that already hold theirs (a thousand guests'
+    files rewritten for every command made a large cluster crawl)."""
     os.makedirs(f"{root}/etc/pve/lxc", exist_ok=True)
     for name in os.listdir(f"{root}/etc/pve/lxc"):
         if name.split(".")[0] not in G:
             os.remove(f"{root}/etc/pve/lxc/{name}")
     for gid, g in G.items():
+        if files is not None and g.get("type") == "lxc" and files.get(gid) == text(g):
+            continue
         write(root, gid, g)
 
 
 def read_raw(root, gid, g):
-    """The raw `lxc.*` lines of the main section, from the file (as edited)."""
+    """The raw `lxc.*` lines of the main section, from the file (as edited);
+    the file's text (None without one)."""
     path = conf_path(root, gid)
     if g.get("type") == "lxc" and os.path.exists(path):
-        main = open(path).read().split("\n[", 1)[0]
-        g["raw"] = [l for l in main.splitlines() if l.startswith("lxc.")]
+        whole = open(path).read()
+        g["raw"] = [l for l in whole.split("\n[", 1)[0].splitlines() if l.startswith("lxc.")]
+        return whole
+    return None
