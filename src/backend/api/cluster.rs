@@ -167,6 +167,13 @@ impl Cluster {
         };
     }
 
+    /// The node holding `vmid`: what this run knows (the inventory it read, and
+    /// what it made and moved since), else one more inventory request. The pve
+    /// backend asks this instead of reading the whole inventory per guest.
+    pub fn node(&self, vmid: u32, log: &mut Log) -> Result<String, OpError> {
+        self.node_of(vmid, log).map_err(OpError::new)
+    }
+
     /// The node holding `vmid`, asking the cluster when this run has not seen it.
     pub(super) fn node_of(&self, vmid: u32, log: &mut Log) -> Result<String, String> {
         if let Some(n) = self.home(vmid) {

@@ -143,6 +143,11 @@ impl Pve {
     /// `PVE::API2::Cluster::resources`, always present), else the only node of
     /// `/nodes`.
     pub(super) fn node_of(&self, g: &GuestCtx, log: &mut Log) -> Result<String, OpError> {
+        // A cluster's runner knows where every guest is from the one inventory
+        // call (and what it made and moved since): no inventory per guest.
+        if let Runner::Api(api) = &self.runner {
+            return api.0.node(g.guest.id, log);
+        }
         let out = self.check(&commands::inventory(), SHORT, log)?;
         let listed = serde_json::from_str::<Value>(&out).ok().and_then(|v| {
             v.as_array()?.iter().find_map(|r| {
