@@ -15,7 +15,9 @@
 //! (reading the guest list), `ct` and `vm` (what containers and VMs need past the
 //! plain `pct`/`qm` calls), `settle` (bind mount sources, firewall reconcile,
 //! pending changes, the merged stamp, rollback past newer snapshots), `agent` (the
-//! VM guest agent), `power` (a clean shutdown with a timeout), and `host` (the built-in
+//! VM guest agent), `power` (a clean shutdown with a timeout), `migrate` (a guest
+//! moved to the cluster node its definition names), `host_script` (a host step's
+//! script, here, over ssh or on every node of a cluster) and `host` (the built-in
 //! host steps, ZFS and NFS). Dependencies go one way: `cmd` and `runner` at the
 //! bottom, then `client`, `commands` and `host`, then the operations, `backend` on
 //! top.
@@ -27,6 +29,7 @@ pub mod cmd;
 pub mod commands;
 mod ct;
 pub mod host;
+mod host_script;
 mod inventory;
 mod migrate;
 pub mod observe;
