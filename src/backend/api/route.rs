@@ -20,7 +20,7 @@
 //! staging upload, an image download, a host step's tools).
 
 use super::http::Method;
-use crate::backend::pve::cmd::Cmd;
+use crate::backend::pve::cmd::{Cmd, split_options};
 
 /// The kind of a guest, as its API path names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,20 +99,13 @@ pub enum Route {
 /// Name-value pairs, as a call's parameters.
 type Pairs = Vec<(String, String)>;
 
-/// The command's options (`--name value`), after its positional arguments.
-fn split_options(args: &[String]) -> Option<(Vec<&str>, Pairs)> {
-    let first_opt = args
-        .iter()
-        .position(|a| a.starts_with("--"))
-        .unwrap_or(args.len());
-    let positional = args[..first_opt].iter().map(String::as_str).collect();
-    let mut options = Vec::new();
-    let mut rest = args[first_opt..].iter();
-    while let Some(name) = rest.next() {
-        let name = name.strip_prefix("--")?;
-        let value = rest.next()?;
-        options.push((name.to_string(), value.clone()));
-    }
+/// A command's positional arguments and its options, owned (see [`split_options`]).
+fn split_owned(args: &[String]) -> Option<(Vec<&str>, Pairs)> {
+    let (positional, options) = split_options(args)?;
+    let options = options
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Some((positional, options))
 }
 
@@ -154,7 +147,7 @@ fn pvesh_route(args: &[String]) -> Option<Route> {
         "delete" => Method::Delete,
         _ => return None,
     };
-    let (positional, options) = split_options(rest)?;
+    let (positional, options) = split_owned(rest)?;
     let [path] = positional.as_slice() else {
         return None;
     };
@@ -184,7 +177,7 @@ fn guest_route(kind: Kind, args: &[String]) -> Route {
     if matches!(sub.as_str(), "exec" | "push" | "pull" | "enter" | "console") {
         return shell_on(rest.first());
     }
-    let Some((positional, params)) = split_options(rest) else {
+    let Some((positional, params)) = split_owned(rest) else {
         return shell_on(rest.first());
     };
     let Some(id) = positional.first().and_then(|p| vmid(p)) else {
@@ -305,7 +298,7 @@ fn qm_nested(sub: &str, rest: &[String]) -> Option<Route> {
     match (sub, what.as_str()) {
         ("guest", "exec") => {
             let dashes = rest.iter().position(|a| a == "--")?;
-            let (_, options) = split_options(&rest[..dashes])?;
+            let (_, options) = split_owned(&rest[..dashes])?;
             let mut stdin = false;
             let mut timeout_secs = 30;
             for (k, v) in options {

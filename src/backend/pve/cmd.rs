@@ -51,6 +51,26 @@ impl Cmd {
     }
 }
 
+/// A command's `--name value` options, names without their dashes.
+pub type Options<'a> = Vec<(&'a str, &'a str)>;
+
+/// The positional arguments of `args` and the `--name value` options after
+/// them, as Proxmox's tools take them; `None` when an option lacks its value or
+/// a word among the options is not one.
+pub fn split_options(args: &[String]) -> Option<(Vec<&str>, Options<'_>)> {
+    let first = args
+        .iter()
+        .position(|a| a.starts_with("--"))
+        .unwrap_or(args.len());
+    let positional = args[..first].iter().map(String::as_str).collect();
+    let mut options = Vec::new();
+    let mut rest = args[first..].iter();
+    while let Some(name) = rest.next() {
+        options.push((name.strip_prefix("--")?, rest.next()?.as_str()));
+    }
+    Some((positional, options))
+}
+
 /// The guest's ID as an argument.
 pub fn id(g: &Guest) -> String {
     g.id.to_string()

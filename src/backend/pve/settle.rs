@@ -5,7 +5,7 @@
 
 use super::Pve;
 use super::client::SHORT;
-use super::cmd::{Cmd, tool};
+use super::cmd::{Cmd, split_options, tool};
 use super::commands;
 use crate::backend::{GuestCtx, Log, OpError, OpResult};
 use crate::defs::GuestKind;
@@ -138,21 +138,17 @@ fn options_hold(cmd: &Cmd, now: &str) -> bool {
     let Ok(serde_json::Value::Object(now)) = serde_json::from_str::<serde_json::Value>(now) else {
         return false;
     };
-    let given = cmd
-        .argv
-        .iter()
-        .position(|a| a.starts_with("--"))
-        .unwrap_or(cmd.argv.len());
-    cmd.argv[given..].chunks(2).all(|pair| {
-        let [name, want] = pair else { return false };
-        let name = name.trim_start_matches("--");
-        let have = match now.get(name) {
+    let Some((_, given)) = split_options(&cmd.argv) else {
+        return false;
+    };
+    given.iter().all(|(name, want)| {
+        let have = match now.get(*name) {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
             Some(serde_json::Value::Bool(b)) => u8::from(*b).to_string(),
-            _ if name == "enable" => "0".to_string(),
+            _ if *name == "enable" => "0".to_string(),
             _ => return false,
         };
-        &have == want
+        have == *want
     })
 }
