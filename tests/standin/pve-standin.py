@@ -34,7 +34,7 @@ import fcntl, json, os, re, sys, types
 
 # The modules next to the script (it runs through symlinks named after the tools).
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-import pve_conf, pve_firewall, pve_guest_exec, pve_guests, pve_host, pve_schema  # noqa: E402
+import pve_conf, pve_firewall, pve_guest_exec, pve_guest_ops, pve_guests, pve_host, pve_schema  # noqa: E402
 from pve_model import NODE, die, section  # noqa: E402
 
 D = os.environ["PHOENIX_STANDIN_DIR"]
@@ -380,15 +380,7 @@ elif sub in ("agent", "guest"):
     # `qm agent` is an alias of `qm guest cmd` (qemu-server src/PVE/CLI/qm.pm).
     gid = pos[0] if sub == "agent" else pos[1]
     g = guest(gid)
-    # qemu-server src/PVE/QemuServer/Agent.pm assert_agent_available, in its order;
-    # the stand-in's agent answers whenever it is enabled and the VM runs.
-    agent = g["config"].get("agent")
-    if agent is None:
-        die("No QEMU guest agent configured")
-    if g["status"] != "running":
-        die(f"VM {gid} is not running")
-    if agent.split(",")[0] in ("0", "enabled=0"):
-        die("QEMU guest agent is not running")
+    pve_guest_ops.agent_ready(gid, g)  # the API stand-in's check, the same rules
     if sub == "guest" and pos[0] == "exec":
         out = pve_guests_exec(g, gid)
 elif sub == "cloudinit":
