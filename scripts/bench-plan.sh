@@ -1,32 +1,37 @@
 #!/usr/bin/env bash
-# Time `phoenix plan all` on a synthetic tree of 10,000 guests (gen_graph.py).
+# Time phoenix's planning commands on synthetic trees (gen_graph.py), this tree's
+# build beside an earlier commit's, and print a Markdown table for the README.
 #
-# Builds the release binary, generates the tree into a temporary directory, runs
-#   phoenix --defs TREE --cache EMPTY plan all --output json >/dev/null
-# RUNS times (default 21), and prints the median wall time (hyperfine when installed, else a
-# `date +%s%N` loop) and the peak RSS (`/usr/bin/time -f %M`, max over the runs).
-# Ends with a Markdown table for the README.
+# For each size (default 1,000, 10,000 and 100,000 guests) it times, with both binaries
+# side by side in one hyperfine run (median of RUNS, after 2 warm-ups):
+#   phoenix plan all --output json          against an empty state (everything to create)
+#   phoenix validate                        (10,000 guests and up)
+#   phoenix graph all --format json         (10,000 guests and up)
+# and at 10,000 guests the no-op plan: every guest recorded as built (records written
+# by `phoenix build` on the sim backend, about a minute). Peak memory is the largest
+# RSS of RUNS runs under /usr/bin/time.
 #
-# A second measurement plans against a state where everything is built (records
-# written by `phoenix build` on the sim backend): the no-op plan. --no-noop skips it.
+# The earlier commit (--before, default: the last commit before the planning work of
+# issue 11) is built in a git worktree into target/bench-before, which is kept, so a
+# second run does not build it again.
 #
-# Usage: scripts/bench-plan.sh [--guests N] [--runs N] [--no-build] [--no-noop] [--keep]
-# Environment: PHOENIX_SHARED  directory holding bench/gen_graph.py
-#                              (default: <repo>/../shared)
-#              PHOENIX_BIN     binary to time (default: target/release/phoenix)
+# Usage: scripts/bench-plan.sh [--before REV] [--sizes "1000 10000 100000"] [--runs N]
+#                              [--no-build] [--no-noop] [--keep]
+# Environment: PHOENIX_SHARED  directory holding bench/gen_graph.py (default: <repo>/../shared)
 #              PYTHON          python interpreter (default: python3)
-#              NO_HYPERFINE=1  time with the `date +%s%N` loop even if hyperfine exists
-# Target (issue): under 150 ms and under 150 MB for 10,000 guests on 2 cores.
+# Needs: hyperfine, /usr/bin/time (apt-get install -y hyperfine time), git, cargo.
 set -euo pipefail
 
-GUESTS=10000
-RUNS=21
+BEFORE=29b4bf6
+SIZES="1000 10000 100000"
+RUNS=11
 BUILD=1
 KEEP=0
 NOOP=1
 while [ $# -gt 0 ]; do
     case "$1" in
-        --guests) GUESTS="$2"; shift 2 ;;
+        --before) BEFORE="$2"; shift 2 ;;
+        --sizes) SIZES="$2"; shift 2 ;;
         --runs) RUNS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --keep) KEEP=1; shift ;;
@@ -40,131 +45,117 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${PHOENIX_SHARED:-$ROOT/../shared}"
 GEN="$SHARED/bench/gen_graph.py"
 PYTHON="${PYTHON:-python3}"
-BIN="${PHOENIX_BIN:-$ROOT/target/release/phoenix}"
-TARGET_MS=150
-TARGET_MB=150
+NEW="$ROOT/target/release/phoenix"
+OLD_TARGET="$ROOT/target/bench-before"
+OLD="$OLD_TARGET/release/phoenix"
 
 die() { echo "bench-plan: $*" >&2; exit 1; }
 
 [ -f "$GEN" ] || die "generator not found: $GEN (set PHOENIX_SHARED)"
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
+command -v hyperfine >/dev/null || die "hyperfine not found (apt-get install -y hyperfine)"
 [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install -y time)"
 
-if [ "$BUILD" = 1 ]; then
-    echo "== cargo build --release" >&2
-    (cd "$ROOT" && cargo build --release --quiet --bin phoenix) || die "release build failed"
-fi
-[ -x "$BIN" ] || die "binary not found: $BIN"
+OLD_REV=$(git -C "$ROOT" rev-parse --short "$BEFORE^{commit}") || die "unknown commit: $BEFORE"
+NEW_REV=$(git -C "$ROOT" rev-parse --short HEAD)
+git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock || NEW_REV="$NEW_REV+changes"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/phoenix-bench.XXXXXX")"
-if [ "$KEEP" = 1 ]; then
-    echo "keeping $WORK" >&2
-else
-    trap 'rm -rf "$WORK"' EXIT
-fi
-TREE="$WORK/tree"
-CACHE="$WORK/cache-empty"
-mkdir -p "$CACHE"
+cleanup() {
+    git -C "$ROOT" worktree remove --force "$WORK/before" >/dev/null 2>&1 || true
+    [ "$KEEP" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+[ "$KEEP" = 1 ] && echo "keeping $WORK" >&2
 
-echo "== generating $GUESTS guests" >&2
-"$PYTHON" "$GEN" "$TREE" --guests "$GUESTS" >&2 || die "gen_graph.py failed"
-[ -s "$TREE/phoenix_lxc_configs.json" ] || die "gen_graph.py wrote no phoenix_lxc_configs.json"
+if [ "$BUILD" = 1 ]; then
+    echo "== cargo build --release (this tree, $NEW_REV)" >&2
+    (cd "$ROOT" && cargo build --release --quiet --bin phoenix) || die "release build failed"
+    stamp="$OLD_TARGET/.rev"
+    if [ ! -x "$OLD" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$OLD_REV" ]; then
+        echo "== cargo build --release ($OLD_REV, in a worktree)" >&2
+        git -C "$ROOT" worktree add --detach --quiet "$WORK/before" "$OLD_REV" || die "git worktree add failed"
+        (cd "$WORK/before" && CARGO_TARGET_DIR="$OLD_TARGET" cargo build --release --quiet --bin phoenix) \
+            || die "release build of $OLD_REV failed"
+        echo "$OLD_REV" >"$stamp"
+    fi
+fi
+[ -x "$NEW" ] || die "binary not found: $NEW"
+[ -x "$OLD" ] || die "binary not found: $OLD (run without --no-build)"
 
 unset PHOENIX_BACKEND PHOENIX_VERBOSE PHOENIX_LOG PHOENIX_OUTPUT PHOENIX_DEFS PHOENIX_CACHE
 
-# measure LABEL CACHE: time `plan all` against the state in CACHE; appends a table row.
 ROWS=()
+# measure LABEL TARGET TREE CACHE ARGS...: both binaries, one table row.
 measure() {
-    local label="$1" cache="$2" tag="$3"
-    local cmd=("$BIN" --defs "$TREE" --cache "$cache" plan all --output json)
-    # One checked run first: a broken tree or binary must fail the script, not be timed.
-    if ! "${cmd[@]}" >"$WORK/$tag.json" 2>"$WORK/$tag.err"; then
-        cat "$WORK/$tag.err" >&2
-        die "phoenix plan all failed ($label)"
-    fi
-    local summary
-    summary=$("$PYTHON" -c '
-import collections, json, sys
-acts = json.load(open(sys.argv[1]))["actions"]
-c = collections.Counter(a["action"] for a in acts)
-print(len(acts), " ".join("%s=%d" % kv for kv in sorted(c.items())))' "$WORK/$tag.json") \
-        || die "plan output is not valid JSON ($label)"
-    echo "== $label: ${summary#* } (${summary%% *} nodes)" >&2
-    NODES="${summary%% *}"
-    LAST_SUMMARY="${summary#* }"
-
-    local median_ms
-    if [ "${NO_HYPERFINE:-0}" != 1 ] && command -v hyperfine >/dev/null; then
-        echo "== $label: hyperfine, $RUNS runs" >&2
-        # hyperfine splits the command line itself (--shell=none): quote it shell-style.
-        local line
-        printf -v line '%q ' "${cmd[@]}"
-        hyperfine --style basic --warmup 2 --runs "$RUNS" --shell=none \
-            --export-json "$WORK/$tag.hyperfine.json" --output=null "$line" >&2 \
-            || die "hyperfine failed ($label)"
-        median_ms=$("$PYTHON" -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$WORK/$tag.hyperfine.json")
-    else
-        echo "== $label: $RUNS runs (hyperfine not installed: date loop)" >&2
-        "${cmd[@]}" >/dev/null 2>&1; "${cmd[@]}" >/dev/null 2>&1   # warm-up
-        : >"$WORK/$tag.times"
-        local t0 t1
-        for _ in $(seq "$RUNS"); do
-            t0=$(date +%s%N)
-            "${cmd[@]}" >/dev/null 2>/dev/null
-            t1=$(date +%s%N)
-            echo $(( (t1 - t0) / 1000 )) >>"$WORK/$tag.times"
-        done
-        median_ms=$(sort -n "$WORK/$tag.times" | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f", m / 1000}')
-    fi
-
-    # Peak RSS: max over the runs.
-    echo "== $label: peak RSS, $RUNS runs" >&2
-    local peak_kb=0 kb
-    for _ in $(seq "$RUNS"); do
-        /usr/bin/time -f %M -o "$WORK/$tag.rss" "${cmd[@]}" >/dev/null 2>/dev/null \
-            || die "phoenix plan all failed under /usr/bin/time ($label)"
-        kb=$(tail -n 1 "$WORK/$tag.rss")
-        [ "$kb" -gt "$peak_kb" ] && peak_kb=$kb
+    local label="$1" target="$2" tree="$3" cache="$4"; shift 4
+    local args=(--defs "$tree" --cache "$cache" "$@")
+    local bin out
+    # A checked run of each first: a broken tree or binary fails the script, not the timing.
+    for bin in "$OLD" "$NEW"; do
+        if ! "$bin" "${args[@]}" >"$WORK/out.json" 2>"$WORK/out.err"; then
+            cat "$WORK/out.err" >&2
+            die "$bin $* failed"
+        fi
     done
-    local peak_mb
-    peak_mb=$(awk -v k="$peak_kb" 'BEGIN {printf "%.1f", k / 1024}')
-    ROWS+=("| $label | $median_ms | $peak_mb |")
-    VERDICTS+=("$label: time $(verdict "$median_ms" $TARGET_MS), memory $(verdict "$peak_mb" $TARGET_MB)")
+    echo "== $label: hyperfine, $RUNS runs each" >&2
+    local a b
+    printf -v a '%q ' "$OLD" "${args[@]}"
+    printf -v b '%q ' "$NEW" "${args[@]}"
+    hyperfine --style basic -N --warmup 2 --runs "$RUNS" --export-json "$WORK/h.json" \
+        --output=null "$a" "$b" >&2 || die "hyperfine failed ($label)"
+    local medians
+    medians=$("$PYTHON" -c 'import json,sys; print(" ".join("%.0f" % (r["median"]*1000) for r in json.load(open(sys.argv[1]))["results"]))' "$WORK/h.json")
+    local peaks=() kb peak
+    for bin in "$OLD" "$NEW"; do
+        peak=0
+        for _ in $(seq "$RUNS"); do
+            /usr/bin/time -f %M -o "$WORK/rss" "$bin" "${args[@]}" >/dev/null 2>&1 || die "$bin $* failed under /usr/bin/time"
+            kb=$(tail -n 1 "$WORK/rss")
+            [ "$kb" -gt "$peak" ] && peak=$kb
+        done
+        peaks+=("$(awk -v k="$peak" 'BEGIN {printf "%.0f", k / 1024}')")
+    done
+    set -- $medians
+    ROWS+=("| $label | $1 ms, ${peaks[0]} MB | $2 ms, ${peaks[1]} MB | $target |")
 }
 
-verdict() { # value target
-    awk -v v="$1" -v t="$2" 'BEGIN {print (v < t) ? "yes" : "no"}'
-}
-VERDICTS=()
-
-measure "\`plan all\`, empty state (everything to create)" "$CACHE" empty
-
-# No-op plan: every node recorded as built. `phoenix build` on the sim backend
-# writes the records (it fsyncs each one, so this takes a minute at 10,000 guests).
-if [ "$NOOP" = 1 ]; then
-    if "$BIN" build --help >/dev/null 2>&1; then
-        BUILT="$WORK/cache-built"
-        mkdir -p "$BUILT"
+for n in $SIZES; do
+    tree="$WORK/g$n"
+    echo "== generating $n guests" >&2
+    "$PYTHON" "$GEN" "$tree" --guests "$n" >&2 || die "gen_graph.py failed"
+    nodes=$("$PYTHON" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["lxc_configs"]))' "$tree/phoenix_lxc_configs.json")
+    guests=$(printf "%'d" "$nodes")
+    empty="$WORK/empty$n"
+    mkdir -p "$empty"
+    case "$n" in
+        10000) t_plan="< 60 ms, < 100 MB"; t_val="< 50 ms"; t_graph="< 50 ms" ;;
+        100000) t_plan="< 700 ms"; t_val=""; t_graph="" ;;
+        *) t_plan=""; t_val=""; t_graph="" ;;
+    esac
+    measure "\`plan all --output json\`, $guests guests, empty state" "$t_plan" "$tree" "$empty" plan all --output json
+    if [ "$n" -ge 10000 ]; then
+        measure "\`validate\`, $guests guests" "$t_val" "$tree" "$empty" validate
+        measure "\`graph all --format json\`, $guests guests" "$t_graph" "$tree" "$empty" graph all --format json
+    fi
+    if [ "$NOOP" = 1 ] && [ "$n" = 10000 ]; then
+        built="$WORK/built$n"
+        mkdir -p "$built"
         echo "== sim build of everything (records for the no-op plan)" >&2
-        "$BIN" --defs "$TREE" --cache "$BUILT" --backend sim build all --output json \
+        "$NEW" --defs "$tree" --cache "$built" --backend sim build all --output json \
             >"$WORK/build.json" 2>"$WORK/build.err" \
             || { tail -n 20 "$WORK/build.err" >&2; die "sim build failed"; }
-        measure "\`plan all\`, everything built (no-op)" "$BUILT" noop
-        case "$LAST_SUMMARY" in
-            "fresh=$NODES") ;;
-            *) die "no-op plan is not all fresh: $LAST_SUMMARY" ;;
-        esac
-    else
-        echo "== no \`phoenix build\` command: no-op plan skipped" >&2
+        "$NEW" --defs "$tree" --cache "$built" plan all --output json >"$WORK/noop.json"
+        fresh=$("$PYTHON" -c 'import json,sys; a=json.load(open(sys.argv[1]))["actions"]; print(sum(x["action"]=="fresh" for x in a), len(a))' "$WORK/noop.json")
+        [ "${fresh% *}" = "${fresh#* }" ] || die "the no-op plan is not all fresh: $fresh"
+        measure "\`plan all --output json\`, $guests guests, everything built (no-op)" "< 80 ms" "$tree" "$built" plan all --output json
     fi
-fi
+    rm -rf "$tree" "$empty" "$WORK/built$n"
+done
 
 echo
-echo "phoenix plan all --output json, $GUESTS guests ($NODES nodes), $(nproc) cores, median of $RUNS runs, $(date -u +%Y-%m-%d)"
+echo "phoenix planning, $(nproc) cores, median of $RUNS runs and peak RSS, $(date -u +%Y-%m-%d)"
 echo
-echo "| what | median ms | peak MB |"
-echo "|---|---:|---:|"
+echo "| measure | before ($OLD_REV) | this ($NEW_REV) | target |"
+echo "|---|---:|---:|---|"
 for r in "${ROWS[@]}"; do echo "$r"; done
-echo "| target | < $TARGET_MS | < $TARGET_MB |"
-echo
-for v in "${VERDICTS[@]}"; do echo "within target: $v"; done

@@ -20,3 +20,4 @@ pub mod plan;
 pub mod report;
 pub mod state;
 pub mod step;
+pub mod timing;

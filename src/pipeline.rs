@@ -12,6 +12,7 @@ use crate::inventory::{self, Inventory};
 use crate::key::{self, NodeKeys, ScriptHashes};
 use crate::plan::{self, GuestFacts, Plan};
 use crate::state::{NodeRecord, Recorded, StateDir, StateError};
+use crate::timing::timed;
 
 mod refresh;
 pub use refresh::{LIVE_READS, Refreshed, observe, refresh};
@@ -26,10 +27,12 @@ pub struct Loaded {
 /// Load and check a definitions directory. Missing scripts are reported with
 /// `missing_scripts` severity: errors where phoenix will act, warnings for drawing.
 pub fn load(dir: &Path, missing_scripts: Severity) -> Loaded {
-    let (defs, mut diags) = defs::load(dir);
-    let (graph, cycle_diags) = graph::build(&defs);
+    let (defs, mut diags) = timed("read definitions", || defs::load(dir));
+    let (graph, cycle_diags) = timed("graph", || graph::build(&defs));
     diags.extend(cycle_diags);
-    diags.extend(defs::checks::check_scripts(&defs, missing_scripts));
+    diags.extend(timed("scripts checked", || {
+        defs::checks::check_scripts(&defs, missing_scripts)
+    }));
     Loaded { defs, graph, diags }
 }
 
@@ -145,17 +148,25 @@ pub fn assess_with(
     backend: Option<&dyn Backend>,
 ) -> Result<Assessed, PipelineError> {
     let targets = target::resolve(&loaded.defs, &loaded.graph, targets)?;
-    let selected = loaded.graph.select(&targets);
-    let order = loaded.graph.order(&selected);
-    let scripts = ScriptHashes::prefetch(&loaded.defs);
-    let keys = key::assess(&loaded.defs, &order, &scripts);
-    let mut recorded = state.read_all()?;
-    let inventory = match backend {
-        Some(b) => b.inventory()?,
-        None => inventory::from_records(records_by_node(&loaded.defs, &recorded.records)),
-    };
+    let (selected, order) = timed("selected", || {
+        let selected = loaded.graph.select(&targets);
+        let order = loaded.graph.order(&selected);
+        (selected, order)
+    });
+    let scripts = timed("scripts hashed", || ScriptHashes::prefetch(&loaded.defs));
+    let keys = timed("keys", || key::assess(&loaded.defs, &order, &scripts));
+    let mut recorded = timed("state read", || state.read_all())?;
+    let inventory = timed("inventory", || match backend {
+        Some(b) => b.inventory(),
+        None => Ok(inventory::from_records(records_by_node(
+            &loaded.defs,
+            &recorded.records,
+        ))),
+    })?;
     let facts = guest_facts(&loaded.defs);
-    let mut plan = plan::make(&order, &keys, &recorded.records, &inventory, &facts);
+    let mut plan = timed("planned", || {
+        plan::make(&order, &keys, &recorded.records, &inventory, &facts)
+    });
     let moves: Vec<_> = plan::drift::moves(&loaded.defs, &inventory)
         .into_iter()
         .filter(|d| selected.contains(&d.node))

@@ -57,7 +57,7 @@ fn assess(
 }
 
 pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
-    let loaded = pipeline::load(&cli.global.defs, Severity::Error);
+    let loaded = super::output::Kept::new(pipeline::load(&cli.global.defs, Severity::Error));
     let errors = loaded.diags.error_count();
     match output {
         Output::Json => {
@@ -123,7 +123,6 @@ pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output, refresh: bool)
     // The process ends here: freeing ~2 million small allocations one by one is
     // pure waste (tens of ms at 10,000 guests). The OS takes the memory back.
     std::mem::forget(assessed);
-    std::mem::forget(loaded);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -167,10 +166,12 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
     } else {
         None
     };
+    // Like the definitions, kept until the process ends (see `output::load`).
+    let assessed = super::output::Kept::new(assessed);
     let states = assessed
         .as_ref()
         .map(|a| States::of(&a.plan, &a.recorded.records));
-    let nodes = if let Some(a) = &assessed {
+    let nodes = if let Some(a) = &*assessed {
         a.order.clone()
     } else {
         let t = target::resolve(&loaded.defs, &loaded.graph, &args.targets)?;
@@ -199,7 +200,7 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
         GraphFormat::Json => report::graph::json(&view),
         GraphFormat::Html => {
             // Made with the states (`with_state` above), so this is never `None`.
-            let Some(a) = &assessed else {
+            let Some(a) = &*assessed else {
                 return Err(AppError::Usage("the page needs the plan".into()));
             };
             let details = report::graph::Details {

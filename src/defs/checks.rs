@@ -4,13 +4,18 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use super::diag::{Diagnostic, Diagnostics, Severity, did_you_mean};
 use super::{Definitions, Guest, GuestKind};
 
 pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
-    let ids: Vec<String> = defs.guests.keys().map(u32::to_string).collect();
+    // Only an unknown reference needs the known IDs as text, for its hint.
+    let ids = std::cell::OnceCell::new();
     let unknown = |guest: &Guest, path: &str, id: u32, what: &str| {
         let text = id.to_string();
+        let ids: &Vec<String> =
+            ids.get_or_init(|| defs.guests.keys().map(u32::to_string).collect());
         let hint = did_you_mean(&text, ids.iter().map(String::as_str)).map_or_else(
             || format!("define guest {id}, or remove it from {what}"),
             |s| format!("did you mean `{s}`? otherwise define guest {id}"),
@@ -43,8 +48,9 @@ pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
 /// Two interfaces on one static address or one MAC, in two guests or in one
 /// (`net0` and a container's `net1`).
 pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
-    let mut by_ip: HashMap<std::net::Ipv4Addr, (&Guest, &str)> = HashMap::new();
-    let mut by_mac: HashMap<String, (&Guest, &str)> = HashMap::new();
+    let n = defs.guests.len();
+    let mut by_ip: HashMap<std::net::Ipv4Addr, (&Guest, &str)> = HashMap::with_capacity(n);
+    let mut by_mac: HashMap<String, (&Guest, &str)> = HashMap::with_capacity(n);
     for g in defs.guests.values() {
         let net0 = std::iter::once(("network_config", &g.net));
         let net1 = g.net1.iter().map(|n| ("secondary_network_config", n));
@@ -210,15 +216,26 @@ pub(crate) fn check_control_characters(defs: &Definitions, diags: &mut Diagnosti
             super::values::no_control_characters(&mut r, section, value);
         }
     }
-    for g in defs.guests.values() {
+    let checked =
+        |g: &Guest, field: &str| !g.app_fields.contains_key(field) || field == "bootstrap_ca_url";
+    // Looked for in parallel; the rare guest with one is reported in order.
+    let found: Vec<&Guest> = defs
+        .guests
+        .par_iter()
+        .map(|(_, g)| &**g)
+        .filter(|g| {
+            g.definition.iter().any(|(field, value)| {
+                checked(g, field) && super::values::has_control_character(value)
+            })
+        })
+        .collect();
+    for g in found {
         let mut r = super::read::Reader {
             file: &g.file,
             diags: r.diags,
         };
         for (field, value) in &g.definition {
-            if (!g.app_fields.contains_key(field) || field == "bootstrap_ca_url")
-                && super::values::has_control_character(value)
-            {
+            if checked(g, field) && super::values::has_control_character(value) {
                 super::values::no_control_characters(&mut r, &format!("{}.{field}", g.path), value);
             }
         }
@@ -303,7 +320,7 @@ pub(crate) fn check_template_snapshots(defs: &mut Definitions, diags: &mut Diagn
             .guests
             .values()
             .filter(|c| c.clone_from.as_ref().is_some_and(|(id, _)| *id == g.id) && c.id != g.id)
-            .map(Guest::label)
+            .map(|c| c.label())
             .collect();
         let path = format!("{}.template_snapshot_name", g.path);
         let message = format!(

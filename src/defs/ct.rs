@@ -3,6 +3,7 @@
 //! `idmap`, the interfaces by `net`, the fields whose meaning changed over the
 //! shell tool's eras by `eras`).
 
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::diag::Diagnostics;
@@ -19,8 +20,7 @@ pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnost
     };
     let file = defs.lxc_file.clone();
     let configs = root.remove("lxc_configs");
-    root.remove("$schema");
-    defs.lxc_globals = root;
+    set_globals(defs, root);
     let mut r = Reader { file: &file, diags };
     let configs = match configs {
         Some(Value::Object(m)) => m,
@@ -44,30 +44,73 @@ pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnost
             return;
         }
     };
-    for (key, value) in configs {
-        let path = join("lxc_configs", &key);
-        let id = match key.parse::<u32>() {
-            Ok(id) if key.chars().all(|c| c.is_ascii_digit()) && !key.starts_with('0') => id,
-            _ => {
-                r.error(
-                    path,
-                    format!("`{}` is not a container ID", quote(&key)),
-                    "use the CTID as the key: a number from 100 to 999999999, without sign or leading zeros",
-                );
-                continue;
-            }
-        };
-        let Value::Object(obj) = value else {
+    let entries: Vec<(String, Value)> = configs.into_iter().collect();
+    let read = entries
+        .into_par_iter()
+        .map(|(key, value)| read_container(&file, &defs.host, &key, value))
+        .collect();
+    insert_containers(defs, read, diags);
+}
+
+/// The LXC file's root keys other than `lxc_configs`: every feature step's globals.
+pub(crate) fn set_globals(defs: &mut Definitions, mut root: Map<String, Value>) {
+    root.remove("$schema");
+    defs.lxc_globals = root;
+}
+
+/// One container read: the guest, if its entry is one, and what was found wrong.
+pub(crate) type ReadContainer = (Option<(u32, Box<Guest>)>, Diagnostics);
+
+/// Read the entry `key` of `lxc_configs`. Entries are independent of each other, so
+/// callers read them in parallel and [`insert_containers`] them in file order.
+pub(crate) fn read_container(
+    file: &str,
+    host: &Map<String, Value>,
+    key: &str,
+    value: Value,
+) -> ReadContainer {
+    let mut diags = Diagnostics::default();
+    let mut r = Reader {
+        file,
+        diags: &mut diags,
+    };
+    let path = join("lxc_configs", key);
+    let id = match key.parse::<u32>() {
+        Ok(id) if key.chars().all(|c| c.is_ascii_digit()) && !key.starts_with('0') => id,
+        _ => {
             r.error(
                 path,
-                format!("expected an object, found {}", read::describe(&value)),
-                "each container is an object of fields",
+                format!("`{}` is not a container ID", quote(key)),
+                "use the CTID as the key: a number from 100 to 999999999, without sign or leading zeros",
             );
-            continue;
-        };
-        let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &obj);
-        read_ct_fields(&mut r, &defs.host, &obj, &mut guest);
-        defs.guests.insert(id, guest::finish(guest, obj));
+            return (None, diags);
+        }
+    };
+    let Value::Object(obj) = value else {
+        r.error(
+            path,
+            format!("expected an object, found {}", read::describe(&value)),
+            "each container is an object of fields",
+        );
+        return (None, diags);
+    };
+    let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &obj);
+    read_ct_fields(&mut r, host, &obj, &mut guest);
+    (Some((id, Box::new(guest::finish(guest, obj)))), diags)
+}
+
+/// The containers read, in the order of their entries: diagnostics kept in that
+/// order, guests added.
+pub(crate) fn insert_containers(
+    defs: &mut Definitions,
+    read: Vec<ReadContainer>,
+    diags: &mut Diagnostics,
+) {
+    for (guest, found) in read {
+        diags.extend(found);
+        if let Some((id, guest)) = guest {
+            defs.guests.insert(id, guest);
+        }
     }
 }
 

@@ -12,7 +12,10 @@ use super::diag::{Diagnostic, Diagnostics};
 use super::layout::{self, Layout};
 use super::model::Definitions;
 use super::read;
-use super::{checks, ct, dupkeys, dupreport, hypervisor, vm};
+use rayon::prelude::*;
+
+use super::{checks, ct, dupkeys, dupreport, hypervisor, parse, vm};
+use crate::timing::timed;
 
 /// Read a definitions directory. Always returns what could be read, with every
 /// problem found on the way; callers decide whether errors stop them.
@@ -50,22 +53,27 @@ pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
     }
     hypervisor::read_host(&mut defs, &mut diags);
     let lxc_file = file(&defs.lxc_file, true, Some("lxc_configs"));
-    if let Some(lxc) = read_json(dir, &lxc_file, &mut diags) {
-        ct::read_lxc(&mut defs, lxc, &mut diags);
-    }
+    timed("containers read", || {
+        read_containers(dir, &lxc_file, &mut defs, &mut diags);
+    });
     let vm_file = file(&defs.vm_file, false, Some("vms"));
     if let Some(vms) = read_json(dir, &vm_file, &mut diags) {
         vm::read_vms(&mut defs, vms, &mut diags);
     }
-    checks::check_references(&defs, &mut diags);
-    checks::check_duplicates(&defs, &mut diags);
-    checks::check_inherited_raw_lines(&defs, &mut diags);
-    checks::check_template_snapshots(&mut defs, &mut diags);
-    checks::check_template_conversions(&defs, &mut diags);
-    checks::check_firewall_policies(&defs, &mut diags);
-    checks::check_clone_disk_sizes(&defs, &mut diags);
-    checks::check_control_characters(&defs, &mut diags);
+    timed("cross-guest checks", || checks(&mut defs, &mut diags));
     (defs, diags)
+}
+
+fn checks(defs: &mut Definitions, diags: &mut Diagnostics) {
+    let (defs, diags) = (&mut *defs, &mut *diags);
+    checks::check_references(defs, diags);
+    checks::check_duplicates(defs, diags);
+    checks::check_inherited_raw_lines(defs, diags);
+    checks::check_template_snapshots(defs, diags);
+    checks::check_template_conversions(defs, diags);
+    checks::check_firewall_policies(defs, diags);
+    checks::check_clone_disk_sizes(defs, diags);
+    checks::check_control_characters(defs, diags);
 }
 
 /// One definition file to read.
@@ -79,11 +87,92 @@ pub(crate) struct JsonFile {
     pub guests: Option<&'static str>,
 }
 
+/// The container file: each container parsed and read on its own, in parallel
+/// ([`parse`]); anything unusual about the file (a syntax error, a top level or
+/// `lxc_configs` that is not an object, nesting too deep) through the plain parse of
+/// the whole file, which says what is wrong.
+fn read_containers(dir: &Path, file: &JsonFile, defs: &mut Definitions, diags: &mut Diagnostics) {
+    let Some(bytes) = read_bytes(dir, file, diags) else {
+        return;
+    };
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    if containers_in_parallel(text, file, defs, diags) {
+        return;
+    }
+    if let Some(lxc) = parse_object(text, file, diags) {
+        ct::read_lxc(defs, lxc, diags);
+    }
+}
+
+/// [`read_containers`] for a well-formed file; `false`, having changed nothing,
+/// when the file needs the plain parse.
+fn containers_in_parallel(
+    text: &[u8],
+    file: &JsonFile,
+    defs: &mut Definitions,
+    diags: &mut Diagnostics,
+) -> bool {
+    let Ok(text_str) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let Some(top) = parse::entries(text_str) else {
+        return false;
+    };
+    let (top, mut repeated) = parse::as_object(top);
+    let mut root = Map::new();
+    let mut configs = None;
+    for (key, raw) in top {
+        if key == "lxc_configs" && raw.get().trim_start().starts_with('{') {
+            configs = Some(raw);
+            continue;
+        }
+        let Some((value, r)) = parse::value(raw) else {
+            return false;
+        };
+        repeated |= r;
+        root.insert(key.into_owned(), value);
+    }
+    let Some(entries) = configs.and_then(|c| parse::entries(c.get())) else {
+        return false;
+    };
+    let (entries, r) = parse::as_object(entries);
+    repeated |= r;
+    let host = &defs.host;
+    // Indexed, so rayon writes each result in its place, in file order.
+    let read: Vec<Option<(ct::ReadContainer, bool)>> = entries
+        .into_par_iter()
+        .map(|(key, raw)| {
+            let (value, r) = parse::value(raw)?;
+            Some((ct::read_container(&file.rel, host, &key, value), r))
+        })
+        .collect();
+    let Some(read) = read.into_iter().collect::<Option<Vec<_>>>() else {
+        return false;
+    };
+    // Where a key was written twice, the scan that finds where (`dupkeys`).
+    if repeated || read.iter().any(|(_, r)| *r) {
+        let duplicates = dupkeys::duplicate_keys(text);
+        dupreport::report(&file.rel, text, file.guests, &duplicates, diags);
+    }
+    ct::set_globals(defs, root);
+    let read = read.into_iter().map(|(c, _)| c).collect();
+    ct::insert_containers(defs, read, diags);
+    true
+}
+
 pub(crate) fn read_json(dir: &Path, file: &JsonFile, diags: &mut Diagnostics) -> Option<Value> {
+    let bytes = read_bytes(dir, file, diags)?;
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    parse_object(text, file, diags)
+}
+
+/// The file's bytes; `None`, with the diagnostic, when it cannot be read (or is
+/// missing and required).
+fn read_bytes(dir: &Path, file: &JsonFile, diags: &mut Diagnostics) -> Option<Vec<u8>> {
     let (rel, required) = (file.rel.as_str(), file.required);
     let path = dir.join(rel);
-    let text = match fs::read(&path) {
-        Ok(bytes) => bytes,
+    match fs::read(&path) {
+        Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if required {
                 diags.push(Diagnostic::error(rel, "", "file not found").help(format!(
@@ -91,17 +180,21 @@ pub(crate) fn read_json(dir: &Path, file: &JsonFile, diags: &mut Diagnostics) ->
                     dir.display()
                 )));
             }
-            return None;
+            None
         }
         Err(e) => {
             diags.push(
                 Diagnostic::error(rel, "", format!("cannot read: {e}"))
                     .help("check the file's permissions"),
             );
-            return None;
+            None
         }
-    };
-    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&text);
+    }
+}
+
+/// Parse a whole file, which must hold one object; its repeated keys reported.
+fn parse_object(text: &[u8], file: &JsonFile, diags: &mut Diagnostics) -> Option<Value> {
+    let rel = file.rel.as_str();
     // The duplicate-key pass reads the same bytes: run it beside the real parse.
     let (parsed, duplicates) = rayon::join(
         || serde_json::from_slice::<Value>(text),

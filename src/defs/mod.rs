@@ -1,7 +1,8 @@
 //! Loading the Phoenix JSON definitions into typed guests.
 //!
 //! How it works: each JSON file is parsed into a `serde_json::Value` (so a syntax
-//! error is reported with line and column and the other files are still read), then
+//! error is reported with line and column and the other files are still read; the
+//! container file one guest at a time, in parallel, see `parse`), then
 //! every field phoenix interprets is read through `read::Reader`, which records a
 //! diagnostic for a wrong type and moves on. What passes is kept typed on the
 //! [`Guest`] ([`settings`] holds the types), defaults resolved once: a VM's
@@ -15,7 +16,7 @@
 //! |---|---|
 //! | [`model`] | [`Definitions`], [`Guest`], [`GuestKind`], [`HealthCheck`] |
 //! | [`settings`] | the typed values of a guest |
-//! | `load` | [`load`]: the files read and parsed, the readers run |
+//! | `load`, `parse` | [`load`]: the files read and parsed (the container file one guest at a time, in parallel), the readers run |
 //! | `hypervisor` | the hypervisor file's checks |
 //! | `guest`, `ct`, `net`, `vm` | what every guest has; the container reader and its interfaces; the VM reader |
 //! | `eras` | the fields whose meaning changed over the shell tool's eras, read into one model |
@@ -39,6 +40,7 @@ pub mod layout;
 mod load;
 pub mod model;
 mod net;
+mod parse;
 pub(crate) mod read;
 pub mod settings;
 mod snapshots;

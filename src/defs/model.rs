@@ -157,14 +157,14 @@ pub struct Definitions {
     /// kept for display.
     pub vm_defaults: Map<String, Value>,
     /// Guests by ID. Containers and VMs share one ID space.
-    pub guests: BTreeMap<u32, Guest>,
+    pub guests: BTreeMap<u32, Box<Guest>>,
     /// Host steps configured in the hypervisor file, in catalogue order.
     pub host_steps: Vec<&'static HostStepSpec>,
 }
 
 impl Definitions {
     pub fn guest(&self, id: u32) -> Option<&Guest> {
-        self.guests.get(&id)
+        self.guests.get(&id).map(|g| &**g)
     }
 
     /// Absolute path of a script named relative to the definitions directory.

@@ -237,11 +237,23 @@ pub(crate) fn no_control_characters(r: &mut Reader, path: &str, value: &Value) {
 /// Whether any string in `value` has a control character.
 pub(crate) fn has_control_character(value: &Value) -> bool {
     match value {
-        Value::String(s) => s.chars().any(char::is_control),
+        Value::String(s) => has_control(s),
         Value::Array(items) => items.iter().any(has_control_character),
         Value::Object(map) => map.values().any(has_control_character),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
+}
+
+/// `s.chars().any(char::is_control)`, a byte at a time. The control characters
+/// (category Cc) are U+0000 to U+001F and U+007F to U+009F: one byte below 0x20 or
+/// 0x7F, or in UTF-8 the two bytes 0xC2 0x80 to 0xC2 0x9F.
+fn has_control(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c < 0x20
+            || c == 0x7f
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
+    })
 }
 
 /// `a newline`, `a tab`, `the control character U+001B`.
@@ -252,5 +264,29 @@ fn control_name(c: char) -> String {
         '\t' => "a tab".into(),
         '\0' => "a NUL byte".into(),
         c => format!("the control character U+{:04X}", u32::from(c)),
+    }
+}
+
+#[cfg(test)]
+mod control_tests {
+    #[test]
+    fn control_characters_are_found_as_char_is_control_finds_them() {
+        for c in (0u32..0x300)
+            .chain([0x2028, 0xfeff, 0x1f600])
+            .filter_map(char::from_u32)
+        {
+            for s in [
+                format!("{c}"),
+                format!("ab{c}"),
+                format!("{c}é"),
+                format!("é{c}x"),
+            ] {
+                assert_eq!(
+                    super::has_control(&s),
+                    s.chars().any(char::is_control),
+                    "{s:?}"
+                );
+            }
+        }
     }
 }

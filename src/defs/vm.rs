@@ -70,7 +70,7 @@ pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnost
             );
             continue;
         }
-        defs.guests.insert(id, guest);
+        defs.guests.insert(id, Box::new(guest));
     }
 }
 

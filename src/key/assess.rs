@@ -43,15 +43,17 @@ pub fn assess(
     };
     // Manifests are independent of each other and built in parallel; only the keys
     // chain through clone sources, so they are hashed afterwards in build order.
-    let pending: Vec<(NodeId, Result<NodeKeys, Pending>)> = nodes
+    // `map`, not `filter_map`: an indexed collect writes each result in its place,
+    // where a filtered one is gathered in pieces and copied.
+    let pending: Vec<Option<(NodeId, Result<NodeKeys, Pending>)>> = nodes
         .par_iter()
-        .filter_map(|&node| match node {
+        .map(|&node| match node {
             NodeId::Host(name) => Some((node, Ok(ctx.host(name)))),
             NodeId::Ct(id) | NodeId::Vm(id) => defs.guest(id).map(|g| (node, Err(ctx.guest(g)))),
         })
         .collect();
     let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
-    for (node, p) in pending {
+    for (node, p) in pending.into_iter().flatten() {
         let keys = match p {
             Ok(keys) => keys,
             Err(pending) => pending.finish(&out),

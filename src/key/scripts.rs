@@ -1,7 +1,7 @@
 //! Hashes of script files, read once per run however many guests name them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use rayon::prelude::*;
 
@@ -11,7 +11,7 @@ use crate::defs::Definitions;
 /// `"missing"` for a file that does not exist (validation reports those).
 #[derive(Debug, Default)]
 pub struct ScriptHashes {
-    cache: Mutex<HashMap<String, String>>,
+    cache: RwLock<HashMap<String, String>>,
 }
 
 impl ScriptHashes {
@@ -38,25 +38,34 @@ impl ScriptHashes {
             })
             .collect();
         ScriptHashes {
-            cache: Mutex::new(map),
+            cache: RwLock::new(map),
         }
     }
 
     /// An in-memory table, for tests.
     pub fn from_map(map: HashMap<String, String>) -> ScriptHashes {
         ScriptHashes {
-            cache: Mutex::new(map),
+            cache: RwLock::new(map),
         }
     }
 
     pub fn get(&self, defs: &Definitions, rel: &str) -> String {
-        let mut cache = self
+        // Every guest's keys ask, from every core: a shared lock for what
+        // `prefetch` found (all of it, in a run), the exclusive one only to add.
+        if let Some(h) = self
             .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(rel)
+        {
+            return h.clone();
+        }
+        let hash = hash_file(defs, rel);
+        self.cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(rel.to_string())
-            .or_insert_with(|| hash_file(defs, rel))
+            .or_insert(hash)
             .clone()
     }
 }
