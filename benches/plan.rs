@@ -1,4 +1,4 @@
-//! Scale benchmark: load + graph + keys + plan on synthetic trees made by
+//! Scale benchmark: the planning pipeline's stages on synthetic trees made by
 //! `gen_graph.py` (1,000 and 10,000 guests).
 //!
 //! The generator is looked up in `$PHOENIX_SHARED/bench/gen_graph.py`, then in
@@ -7,9 +7,15 @@
 //! `PHOENIX_REQUIRE_SHARED=1`, as the tests do).
 //!
 //! Groups, per size:
-//!   `load`        `pipeline::load` (read + check definitions, build the graph)
-//!   `assess`      `pipeline::assess` of `all` on an empty state (= `phoenix plan all`)
+//!   `load`        `pipeline::load`: read and check the definitions, build the graph
+//!   `graph`       `graph::build` alone, on loaded definitions
+//!   `keys`        `key::assess` of every node (the script hashes read beforehand)
+//!   `assess`      `pipeline::assess` of `all` on an empty state (= `phoenix plan all`
+//!                 after loading: keys, records, plan)
 //!   `load+assess` both, end to end
+//!
+//! It runs with the allocator the binary has (mimalloc), since what planning costs
+//! is mostly memory.
 //!
 //! Run: `cargo bench --bench plan` (add `-- 10000` to run one size only).
 
@@ -20,8 +26,13 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use phoenix::defs::Severity;
-use phoenix::pipeline;
+use phoenix::graph::target;
+use phoenix::key::{self, ScriptHashes};
 use phoenix::state::StateDir;
+use phoenix::{graph, pipeline};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SIZES: [usize; 2] = [1_000, 10_000];
 
@@ -101,6 +112,15 @@ fn bench_plan(c: &mut Criterion) {
 
         group.bench_function(BenchmarkId::from_parameter("load"), |b| {
             b.iter(|| pipeline::load(black_box(&dir), Severity::Error));
+        });
+        group.bench_function(BenchmarkId::from_parameter("graph"), |b| {
+            b.iter(|| graph::build(black_box(&loaded.defs)));
+        });
+        let targets = target::resolve(&loaded.defs, &loaded.graph, &all).expect("all");
+        let order = loaded.graph.order(&loaded.graph.select(&targets));
+        let scripts = ScriptHashes::prefetch(&loaded.defs);
+        group.bench_function(BenchmarkId::from_parameter("keys"), |b| {
+            b.iter(|| key::assess(black_box(&loaded.defs), &order, &scripts));
         });
         group.bench_function(BenchmarkId::from_parameter("assess"), |b| {
             b.iter(|| pipeline::assess(black_box(&loaded), &all, &state).expect("plan all"));

@@ -235,6 +235,7 @@ fn records_by_node<'a>(
 /// cannot snapshot (a changed feature is then a rebuild, not a rollback).
 fn guest_facts(defs: &Definitions) -> GuestFacts {
     let mut facts = GuestFacts::default();
+    facts.clone_sources.reserve(defs.guests.len());
     for g in defs.guests.values() {
         let node = NodeId::guest(g.kind, g.id);
         if g.template.is_template() {

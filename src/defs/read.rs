@@ -44,7 +44,13 @@ pub(crate) fn join(base: &str, key: &str) -> String {
     if base.is_empty() {
         key.to_string()
     } else {
-        format!("{base}.{key}")
+        // Not `format!`: every field read builds a path, and the formatting
+        // machinery was a sixth of the time reading took.
+        let mut out = String::with_capacity(base.len() + 1 + key.len());
+        out.push_str(base);
+        out.push('.');
+        out.push_str(key);
+        out
     }
 }
 

@@ -15,8 +15,13 @@ use crate::defs::fields::{is_credentials, is_secret_in};
 /// Canonical text of `value` found under the field `field`.
 pub fn canonical(field: &str, value: &Value) -> String {
     let mut out = String::new();
-    write_field(&mut out, field, value, false);
+    write_canonical(&mut out, field, value);
     out
+}
+
+/// [`canonical`], appended to `out`.
+pub fn write_canonical(out: &mut String, field: &str, value: &Value) {
+    write_field(out, field, value, false);
 }
 
 /// What stands in for a secret: it changes when the secret changes, and says nothing
@@ -53,16 +58,16 @@ fn write_field(out: &mut String, field: &str, value: &Value, in_credentials: boo
 fn write(out: &mut String, value: &Value, in_credentials: bool) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            // `serde_json::Map` is a `BTreeMap` (no `preserve_order`): its keys come
+            // sorted already (`object_keys_come_sorted` holds that).
             out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            for (i, (k, v)) in map.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 write_str(out, k);
                 out.push(':');
-                write_field(out, k, &map[k], in_credentials);
+                write_field(out, k, v, in_credentials);
             }
             out.push('}');
         }
@@ -238,6 +243,16 @@ mod tests {
         // Words that only look alike are left as they are.
         assert_eq!(canonical("x", &json!("a=b token")), "\"a=b token\"");
         assert_eq!(canonical("x", &json!("1+1=2")), "\"1+1=2\"");
+    }
+
+    #[test]
+    fn object_keys_come_sorted() {
+        // `write` relies on it; `preserve_order` on serde_json would break it.
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"z":1,"y":2},"B":0,"aa":[]}"#).unwrap();
+        assert_eq!(
+            canonical("x", &v),
+            r#"{"B":0,"a":{"y":2,"z":1},"aa":[],"b":1}"#
+        );
     }
 
     #[test]

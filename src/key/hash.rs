@@ -6,7 +6,6 @@
 //! Changing `DOMAIN` or the encoding changes every key ever recorded: the
 //! `golden_keys` integration test pins them.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::step::Step;
@@ -37,8 +36,7 @@ impl fmt::Debug for Key {
     }
 }
 
-/// Input name → canonical value. Sorted, so hashing and diffing are stable.
-pub type Manifest = BTreeMap<String, String>;
+pub use super::manifest::Manifest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepKey {

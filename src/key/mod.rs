@@ -45,6 +45,7 @@ pub mod canon;
 mod guest;
 mod hash;
 mod host;
+mod manifest;
 mod scripts;
 #[cfg(test)]
 mod tests;

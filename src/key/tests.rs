@@ -64,7 +64,7 @@ fn settings_never_enter_content_keys() {
     let (b, a) = (&before[&NodeId::Ct(950)], &after[&NodeId::Ct(950)]);
     assert_eq!(chain(b), chain(a), "content keys moved with a setting");
     assert_ne!(configure(b).key, configure(a).key);
-    assert_eq!(configure(a).manifest["memory_mb"], "4096");
+    assert_eq!(&configure(a).manifest["memory_mb"], "4096");
 }
 
 #[test]
@@ -140,9 +140,9 @@ fn a_secret_enters_the_app_key_as_a_fingerprint() {
 fn a_vm_without_its_own_settings_keys_the_resolved_defaults() {
     let ks = keys(&clone_of_900(), &vm());
     let vm_keys = &ks[&NodeId::Vm(1001)];
-    assert_eq!(configure(vm_keys).manifest["cores"], "2");
-    assert_eq!(configure(vm_keys).manifest["memory_mb"], "4096");
-    assert_eq!(vm_keys.chain[0].manifest["storage"], "\"vm-disks\"");
+    assert_eq!(&configure(vm_keys).manifest["cores"], "2");
+    assert_eq!(&configure(vm_keys).manifest["memory_mb"], "4096");
+    assert_eq!(&vm_keys.chain[0].manifest["storage"], "\"vm-disks\"");
     assert_eq!(
         vm_keys.chain.last().unwrap().step,
         crate::step::Step::Template
@@ -151,5 +151,5 @@ fn a_vm_without_its_own_settings_keys_the_resolved_defaults() {
     let mut own = vm();
     own["cores"] = json!(8);
     let ks = keys(&clone_of_900(), &own);
-    assert_eq!(configure(&ks[&NodeId::Vm(1001)]).manifest["cores"], "8");
+    assert_eq!(&configure(&ks[&NodeId::Vm(1001)]).manifest["cores"], "8");
 }

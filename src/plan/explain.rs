@@ -38,12 +38,16 @@ pub fn explain(desired: &NodeKeys, rec: Option<&NodeRecord>) -> Vec<StepDiff> {
                 let recorded = d.manifest.parse();
                 for (k, v) in &w.manifest {
                     if recorded.get(k) != Some(v) {
-                        changes.push((k.clone(), recorded.get(k).cloned(), Some(v.clone())));
+                        changes.push((
+                            k.to_string(),
+                            recorded.get(k).map(str::to_string),
+                            Some(v.to_string()),
+                        ));
                     }
                 }
                 for (k, v) in &recorded {
                     if !w.manifest.contains_key(k) {
-                        changes.push((k.clone(), Some(v.clone()), None));
+                        changes.push((k.to_string(), Some(v.to_string()), None));
                     }
                 }
                 if changes.is_empty() {

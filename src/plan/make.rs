@@ -48,7 +48,7 @@ pub fn make(
     facts: &GuestFacts,
 ) -> Plan {
     let mut plan = Plan::default();
-    let mut reasons_of: HashMap<NodeId, Vec<String>> = HashMap::new();
+    let mut reasons_of: HashMap<NodeId, Vec<String>> = HashMap::with_capacity(order.len());
     for &node in order {
         let Some(desired) = keys.get(&node) else {
             continue;

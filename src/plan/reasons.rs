@@ -23,7 +23,7 @@ pub fn diff(
             )),
         }
     }
-    for name in old.keys().filter(|k| !new.contains_key(*k)) {
+    for name in old.keys().filter(|k| !new.contains_key(k)) {
         out.push(format!("{} removed", pretty_name(name)));
     }
     out

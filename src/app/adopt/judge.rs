@@ -249,8 +249,8 @@ mod tests {
     #[test]
     fn a_differing_setting_enters_the_settings_key_as_the_host_has_it() {
         let mut manifest = Manifest::new();
-        manifest.insert("memory_mb".into(), "4096".into());
-        manifest.insert("cores".into(), "2".into());
+        manifest.insert("memory_mb", "4096");
+        manifest.insert("cores", "2");
         let want = StepKey {
             step: Step::Configure,
             key: step_key(&Step::Configure, &manifest, None),
@@ -275,7 +275,7 @@ mod tests {
         ];
         let got = as_observed(&want, &differs);
         assert_ne!(got.key, want.key);
-        assert_eq!(got.manifest["cores"], "2");
+        assert_eq!(&got.manifest["cores"], "2");
         assert!(got.manifest["memory_mb"].contains("memory 8192 on the host"));
         let reasons = crate::plan::diff(
             &got.manifest,

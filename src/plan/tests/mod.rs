@@ -91,12 +91,12 @@ impl Spec {
 
     /// Set input `name` of the step at `step` to `value`.
     pub(super) fn with(mut self, step: usize, name: &str, value: &str) -> Spec {
-        self.chain[step].1.insert(name.into(), value.into());
+        self.chain[step].1.insert(name, value);
         self
     }
 
     pub(super) fn with_setting(mut self, name: &str, value: &str) -> Spec {
-        self.configure.insert(name.into(), value.into());
+        self.configure.insert(name, value);
         self
     }
 
