@@ -147,22 +147,60 @@ pub fn assess_with(
     state: &StateDir,
     backend: Option<&dyn Backend>,
 ) -> Result<Assessed, PipelineError> {
+    assess_keeping(loaded, targets, state, backend, Manifests::All)
+}
+
+/// Which step manifests an assessment keeps (the keys are the same either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manifests {
+    /// Every one: what a build records, and what explanations show.
+    All,
+    /// Only those a plan compares with a recorded manifest: of steps recorded with
+    /// another key, and of guests on the host that have no record (a record is
+    /// rebuilt for them from their stamps). What `plan` and `graph` need, for a
+    /// fraction of the memory.
+    Plan,
+}
+
+/// [`assess_with`], keeping the manifests `manifests` says.
+pub fn assess_keeping(
+    loaded: &Loaded,
+    targets: &[String],
+    state: &StateDir,
+    backend: Option<&dyn Backend>,
+    manifests: Manifests,
+) -> Result<Assessed, PipelineError> {
     let targets = target::resolve(&loaded.defs, &loaded.graph, targets)?;
     let (selected, order) = timed("selected", || {
         let selected = loaded.graph.select(&targets);
         let order = loaded.graph.order(&selected);
         (selected, order)
     });
-    let scripts = timed("scripts hashed", || ScriptHashes::prefetch(&loaded.defs));
-    let keys = timed("keys", || key::assess(&loaded.defs, &order, &scripts));
     let mut recorded = timed("state read", || state.read_all())?;
+    let by_node = records_by_node(&loaded.defs, &recorded.records);
     let inventory = timed("inventory", || match backend {
         Some(b) => b.inventory(),
-        None => Ok(inventory::from_records(records_by_node(
-            &loaded.defs,
-            &recorded.records,
-        ))),
+        None => Ok(inventory::from_records(by_node.clone())),
     })?;
+    let scripts = timed("scripts hashed", || ScriptHashes::prefetch(&loaded.defs));
+    let keys = timed("keys", || match manifests {
+        Manifests::All => key::assess(&loaded.defs, &order, &scripts),
+        Manifests::Plan => {
+            let by_node: HashMap<NodeId, &NodeRecord> = by_node.iter().copied().collect();
+            let compared = |node: NodeId, at: key::StepAt, k: &key::Key| match by_node.get(&node) {
+                // Nothing to compare with, unless a record is rebuilt from the guest.
+                None => inventory.contains_key(&node),
+                Some(rec) => {
+                    let done = match at {
+                        key::StepAt::Chain(i) => rec.steps.get(i),
+                        key::StepAt::Configure => rec.configure.as_ref(),
+                    };
+                    done.is_none_or(|d| !k.is_hex(&d.key))
+                }
+            };
+            key::assess_keeping(&loaded.defs, &order, &scripts, &compared)
+        }
+    });
     let facts = guest_facts(&loaded.defs);
     let mut plan = timed("planned", || {
         plan::make(&order, &keys, &recorded.records, &inventory, &facts)

@@ -15,7 +15,7 @@ use crate::backend::Backend;
 use crate::cli::{BackendKind, Cli, ColorChoice, GraphArgs, GraphFormat, GraphLayout, Output};
 use crate::defs::Severity;
 use crate::graph::target;
-use crate::pipeline::{self, Assessed, Loaded};
+use crate::pipeline::{self, Assessed, Loaded, Manifests};
 use crate::report::{
     self,
     graph::{Layout, States},
@@ -43,15 +43,17 @@ fn named_backend(cli: &Cli) -> Option<Box<dyn Backend>> {
     }
 }
 
-/// Assess `targets` against the named backend's host, or the recorded state.
+/// Assess `targets` against the named backend's host, or the recorded state,
+/// keeping the step manifests `manifests` says.
 fn assess(
     cli: &Cli,
     loaded: &Loaded,
     targets: &[String],
     state: &StateDir,
+    manifests: Manifests,
 ) -> Result<Assessed, AppError> {
     let backend = named_backend(cli);
-    let assessed = pipeline::assess_with(loaded, targets, state, backend.as_deref())?;
+    let assessed = pipeline::assess_keeping(loaded, targets, state, backend.as_deref(), manifests)?;
     report_state(state, &assessed, false)?;
     Ok(assessed)
 }
@@ -114,7 +116,7 @@ pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output, refresh: bool)
         super::status::report_unreadable(&found);
         assessed
     } else {
-        assess(cli, &loaded, targets, &state)?
+        assess(cli, &loaded, targets, &state, Manifests::Plan)?
     };
     match output {
         Output::Json => print(&report::plan::json(&assessed.plan)),
@@ -153,7 +155,13 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
     let loaded = load(cli, Severity::Warning)?;
     let state = StateDir::new(&cli.global.cache);
     let assessed = if needs_state || marks.colors {
-        match assess(cli, &loaded, &args.targets, &state) {
+        // The page shows every step's inputs; the other views only the plan.
+        let manifests = if format == GraphFormat::Html {
+            Manifests::All
+        } else {
+            Manifests::Plan
+        };
+        match assess(cli, &loaded, &args.targets, &state, manifests) {
             Ok(a) => Some(a),
             Err(e) if needs_state => return Err(e),
             Err(AppError::Target(e)) => return Err(AppError::Target(e)),
@@ -231,7 +239,13 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
 pub(crate) fn explain(cli: &Cli, target_text: &str) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
-    let assessed = assess(cli, &loaded, &[target_text.to_string()], &state)?;
+    let assessed = assess(
+        cli,
+        &loaded,
+        &[target_text.to_string()],
+        &state,
+        Manifests::All,
+    )?;
     let Some(node) = target::parse(&loaded.defs, target_text) else {
         return Err(AppError::Usage(format!("unknown target `{target_text}`")));
     };

@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use rayon::prelude::*;
-
 use super::diag::{Diagnostic, Diagnostics, Severity, did_you_mean};
 use super::{Definitions, Guest, GuestKind};
 
@@ -101,7 +99,7 @@ fn user(first: (&Guest, &str), of: &Guest) -> String {
 /// container's `mac_address`.
 fn mac_field(g: &Guest, iface: &str) -> String {
     let has_hwaddr = g
-        .definition
+        .definition()
         .get(iface)
         .and_then(|n| n.get("hwaddr"))
         .is_some_and(serde_json::Value::is_string);
@@ -218,23 +216,13 @@ pub(crate) fn check_control_characters(defs: &Definitions, diags: &mut Diagnosti
     }
     let checked =
         |g: &Guest, field: &str| !g.app_fields.contains_key(field) || field == "bootstrap_ca_url";
-    // Looked for in parallel; the rare guest with one is reported in order.
-    let found: Vec<&Guest> = defs
-        .guests
-        .par_iter()
-        .map(|(_, g)| &**g)
-        .filter(|g| {
-            g.definition.iter().any(|(field, value)| {
-                checked(g, field) && super::values::has_control_character(value)
-            })
-        })
-        .collect();
-    for g in found {
+    // Found while each guest was read; the rare guest with one is read again here.
+    for g in defs.guests.values().filter(|g| g.control_characters) {
         let mut r = super::read::Reader {
             file: &g.file,
             diags: r.diags,
         };
-        for (field, value) in &g.definition {
+        for (field, value) in &g.definition() {
             if checked(g, field) && super::values::has_control_character(value) {
                 super::values::no_control_characters(&mut r, &format!("{}.{field}", g.path), value);
             }

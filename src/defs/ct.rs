@@ -12,6 +12,7 @@ use super::idmap;
 use super::model::{Definitions, Guest, GuestKind};
 use super::read::{self, Reader, join, quote};
 use super::settings::{Apparmor, BindMount, Volume};
+use super::written::Written;
 use super::{eras, net, values};
 
 pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
@@ -47,7 +48,7 @@ pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnost
     let entries: Vec<(String, Value)> = configs.into_iter().collect();
     let read = entries
         .into_par_iter()
-        .map(|(key, value)| read_container(&file, &defs.host, &key, value))
+        .map(|(key, value)| read_container(&file, &defs.host, &key, value, None))
         .collect();
     insert_containers(defs, read, diags);
 }
@@ -61,13 +62,15 @@ pub(crate) fn set_globals(defs: &mut Definitions, mut root: Map<String, Value>) 
 /// One container read: the guest, if its entry is one, and what was found wrong.
 pub(crate) type ReadContainer = (Option<(u32, Box<Guest>)>, Diagnostics);
 
-/// Read the entry `key` of `lxc_configs`. Entries are independent of each other, so
-/// callers read them in parallel and [`insert_containers`] them in file order.
+/// Read the entry `key` of `lxc_configs`, `value`, whose text is `written` (if
+/// known). Entries are independent of each other, so callers read them in parallel
+/// and [`insert_containers`] them in file order.
 pub(crate) fn read_container(
     file: &str,
     host: &Map<String, Value>,
     key: &str,
     value: Value,
+    written: Option<Written>,
 ) -> ReadContainer {
     let mut diags = Diagnostics::default();
     let mut r = Reader {
@@ -96,7 +99,10 @@ pub(crate) fn read_container(
     };
     let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &obj);
     read_ct_fields(&mut r, host, &obj, &mut guest);
-    (Some((id, Box::new(guest::finish(guest, obj)))), diags)
+    (
+        Some((id, Box::new(guest::finish(guest, &obj, written)))),
+        diags,
+    )
 }
 
 /// The containers read, in the order of their entries: diagnostics kept in that

@@ -11,6 +11,7 @@ use super::model::{Guest, GuestKind, HealthCheck};
 use super::read::{self, Reader, join, quote};
 use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
 use super::values;
+use super::written::{FieldTexts, Written};
 use super::{diag, eras};
 
 /// Read the fields every guest has. The kind's own reader comes next, then [`finish`].
@@ -127,9 +128,10 @@ pub(crate) fn read_common(
     g
 }
 
-/// Keep the JSON object, pick out the application fields, and mirror the typed
-/// values into the fields that predate them.
-pub(crate) fn finish(mut g: Guest, raw: Map<String, Value>) -> Guest {
+/// Pick out the application fields, write each field's canonical text for the
+/// keys, note a control character where commands would get it, and keep the
+/// object as `written` (its text; `None`: written out from `raw`).
+pub(crate) fn finish(mut g: Guest, raw: &Map<String, Value>, written: Option<Written>) -> Guest {
     let classify = match g.kind {
         GuestKind::Ct => fields::classify_ct,
         GuestKind::Vm => fields::classify_vm,
@@ -139,7 +141,14 @@ pub(crate) fn finish(mut g: Guest, raw: Map<String, Value>) -> Guest {
         .filter(|(k, _)| classify(k) == Class::App)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    g.definition = raw;
+    g.key_fields = FieldTexts::of(g.kind, raw, &g.app_fields);
+    // Fields phoenix does not interpret reach the application script in a JSON file
+    // only; the CA URL is an argument of every feature script (`checks`).
+    g.control_characters = raw.iter().any(|(field, value)| {
+        (classify(field) != Class::App || field == "bootstrap_ca_url")
+            && values::has_control_character(value)
+    });
+    g.written = written.unwrap_or_else(|| Written::of(raw));
     g
 }
 

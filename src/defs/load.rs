@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -14,6 +15,7 @@ use super::model::Definitions;
 use super::read;
 use rayon::prelude::*;
 
+use super::written::Written;
 use super::{checks, ct, dupkeys, dupreport, hypervisor, parse, vm};
 use crate::timing::timed;
 
@@ -115,7 +117,9 @@ fn containers_in_parallel(
     let Ok(text_str) = std::str::from_utf8(text) else {
         return false;
     };
-    let Some(top) = parse::entries(text_str) else {
+    // Shared by every guest's `Written`: each is a slice of it.
+    let shared: Arc<str> = Arc::from(text_str);
+    let Some(top) = parse::entries(&shared) else {
         return false;
     };
     let (top, mut repeated) = parse::as_object(top);
@@ -143,7 +147,12 @@ fn containers_in_parallel(
         .into_par_iter()
         .map(|(key, raw)| {
             let (value, r) = parse::value(raw)?;
-            Some((ct::read_container(&file.rel, host, &key, value), r))
+            let start = raw.get().as_ptr() as usize - shared.as_ptr() as usize;
+            let written = Written::new(shared.clone(), start..start + raw.get().len());
+            Some((
+                ct::read_container(&file.rel, host, &key, value, Some(written)),
+                r,
+            ))
         })
         .collect();
     let Some(read) = read.into_iter().collect::<Option<Vec<_>>>() else {

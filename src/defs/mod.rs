@@ -8,7 +8,9 @@
 //! [`Guest`] ([`settings`] holds the types), defaults resolved once: a VM's
 //! `vm_defaults` fallbacks are already in its values. Fields phoenix does not
 //! interpret are kept in [`Guest::app_fields`] for the application script and the
-//! content keys; the whole object stays in [`Guest::definition`]. Cross-guest checks
+//! content keys; each field's canonical text, for the keys, in [`Guest::key_fields`];
+//! the whole object as its text ([`written`]), parsed again by [`Guest::definition`]
+//! where a script needs it. Cross-guest checks
 //! (references, duplicates, scripts) live in [`checks`]; dependency cycles are
 //! found by the graph.
 //!
@@ -23,6 +25,7 @@
 //! | `dupkeys`, `dupreport` | keys written twice in one object: where, and the warning or error each deserves |
 //! | [`idmap`] | a container's `id_maps`, checked, and its effective id map ([`IdMap`]) |
 
+pub mod canon;
 pub mod checks;
 mod ct;
 pub mod diag;
@@ -50,6 +53,7 @@ mod snapshots_tests;
 mod tests;
 mod values;
 mod vm;
+pub mod written;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use idmap::{IdKind, IdMap, IdRange, MapOrigin};

@@ -9,6 +9,7 @@ use super::host::HostStepSpec;
 use super::idmap::IdMap;
 use super::layout::Layout;
 use super::settings::{Devices, Firewall, Mounts, Network, Settings, Shape, TemplateModel};
+use super::written::{FieldTexts, Written};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,11 +51,16 @@ pub struct Guest {
     /// JSON path of the guest's object in that file (`lxc_configs.950`, `vms[1]`).
     pub path: String,
     /// The guest's whole JSON object as written, unknown fields included: what a
-    /// script receives (`$PHOENIX_GUEST_JSON`) and what the content keys hash
-    /// (canonical JSON, every field in its step). It is read whole; for a value,
-    /// read the typed fields below (`tests/it/layers.rs` holds the rest of the
-    /// code to that).
-    pub definition: Map<String, Value>,
+    /// script receives (`$PHOENIX_GUEST_JSON`, see [`Guest::definition`]). It is
+    /// read whole; for a value, read the typed fields below (`tests/it/layers.rs`
+    /// holds the rest of the code to that).
+    pub written: Written,
+    /// What the content keys hash of the definition: each field's canonical JSON,
+    /// with the step class that consumes it.
+    pub key_fields: FieldTexts,
+    /// Whether a field that goes into commands holds a control character (the
+    /// check that reports it reads the object again).
+    pub(crate) control_characters: bool,
     /// The application fields: every field phoenix does not interpret (unknown ones
     /// included), as written. They feed the application script and the `app` key.
     pub app_fields: Map<String, Value>,
@@ -90,6 +96,11 @@ impl Guest {
         format!("{}:{}", self.kind.prefix(), self.id)
     }
 
+    /// The guest's whole JSON object, parsed from its text.
+    pub fn definition(&self) -> Map<String, Value> {
+        self.written.parse()
+    }
+
     /// The snapshot a template's clones start from and its last step takes: its
     /// `template_snapshot_name`, or `template` for a converted template.
     pub fn template_snapshot_name(&self) -> &str {
@@ -118,7 +129,9 @@ impl Guest {
             name: String::new(),
             file: file.to_string(),
             path: path.to_string(),
-            definition: Map::new(),
+            written: Written::default(),
+            key_fields: FieldTexts::default(),
+            control_characters: false,
             app_fields: Map::new(),
             clone_from: None,
             dependencies: Vec::new(),

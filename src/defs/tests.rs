@@ -366,7 +366,7 @@ fn app_settings_reach_the_app_fields_without_a_warning_and_must_be_an_object() {
     for id in [950, 1001] {
         let g = defs.guest(id).unwrap();
         assert_eq!(g.app_fields.get("app_settings"), Some(&settings), "{id}");
-        assert_eq!(g.definition.get("app_settings"), Some(&settings), "{id}");
+        assert_eq!(g.definition().get("app_settings"), Some(&settings), "{id}");
     }
 
     for bad in [json!("upstream=10.0.0.9"), json!(["10.0.0.9"]), json!(7)] {

@@ -52,7 +52,7 @@ pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnost
         };
         let mut guest = guest::read_common(&mut r, GuestKind::Vm, id, &path, obj);
         read_vm_fields(&mut r, obj, &defs.vm_defaults, &mut guest);
-        let guest = guest::finish(guest, obj.clone());
+        let guest = guest::finish(guest, obj, None);
         if let Some(other) = defs.guests.get(&id) {
             let help = if other.kind == GuestKind::Vm {
                 format!(

@@ -12,7 +12,7 @@ use crate::defs::{Definitions, Guest};
 /// are merged in where the guest does not set the same key, as the shell tool's
 /// lookups fell back to them.
 pub(super) fn guest_script(defs: &Definitions, g: &Guest, rel: &str, args: Vec<String>) -> Script {
-    let mut obj = g.definition.clone();
+    let mut obj = g.definition();
     for (k, v) in &defs.lxc_globals {
         obj.entry(k.clone()).or_insert_with(|| v.clone());
     }

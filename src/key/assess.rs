@@ -1,11 +1,24 @@
-//! Computing the desired keys of a selection: manifests in parallel, then keys in
-//! build order, because a clone's `define` key consumes its source's output key.
+//! Computing the desired keys of a selection, in parallel.
+//!
+//! A clone's `define` key consumes its source's output key, so keys cannot all be
+//! computed at once: they are computed in waves, by clone depth (a guest that is
+//! no clone, or whose source is not selected, is in wave 0; a clone is one wave
+//! after its source). Inside a wave every node is independent, and the nodes are
+//! shared out over the cores; there are as many waves as the longest template
+//! chain is long (four or five in practice), whatever the number of guests.
+//!
+//! Manifests. Every key is the hash of its manifest, so every manifest is built. It
+//! is kept only where something will read it ([`assess_keeping`]): a plan reads a
+//! step's manifest only to say what changed against a recorded one, so a step with
+//! no record, or recorded with the same key, needs none. Dropped as soon as its key
+//! is known, on the thread that built it, a manifest's memory is reused by the next
+//! guest's; at 10,000 guests keeping them all is tens of megabytes of fresh memory.
 
 use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use super::hash::{NodeKeys, StepKey, step_key};
+use super::hash::{Key, NodeKeys, StepKey, step_key};
 use super::{Manifest, ScriptHashes, canon};
 use crate::defs::Definitions;
 use crate::defs::host::lookup;
@@ -15,12 +28,32 @@ use crate::step::Step;
 /// Bumped when what a built-in host step does changes.
 pub(super) const BUILTIN_HOST_REVISION: u32 = 1;
 
+/// Which step of a node a key is for: a content step by its place in the chain, or
+/// the settings step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAt {
+    Chain(usize),
+    Configure,
+}
+
 /// Keys of `nodes`, which must be in build order (a clone after its source) and
-/// contain every clone source of the guests in it (a selection always does).
+/// contain every clone source of the guests in it (a selection always does). Every
+/// manifest is kept.
 pub fn assess(
     defs: &Definitions,
     nodes: &[NodeId],
     scripts: &ScriptHashes,
+) -> HashMap<NodeId, NodeKeys> {
+    assess_keeping(defs, nodes, scripts, &|_, _, _| true)
+}
+
+/// [`assess`], keeping a step's manifest only where `keep(node, step, key)` says so;
+/// the others are left empty. The keys are the same either way.
+pub fn assess_keeping(
+    defs: &Definitions,
+    nodes: &[NodeId],
+    scripts: &ScriptHashes,
+    keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
 ) -> HashMap<NodeId, NodeKeys> {
     let globals: Vec<(String, String)> = defs
         .lxc_globals
@@ -41,38 +74,62 @@ pub fn assess(
         globals,
         host_driver,
     };
-    // Manifests are independent of each other and built in parallel; only the keys
-    // chain through clone sources, so they are hashed afterwards in build order.
-    // `map`, not `filter_map`: an indexed collect writes each result in its place,
-    // where a filtered one is gathered in pieces and copied.
-    let pending: Vec<Option<(NodeId, Result<NodeKeys, Pending>)>> = nodes
-        .par_iter()
-        .map(|&node| match node {
-            NodeId::Host(name) => Some((node, Ok(ctx.host(name)))),
-            NodeId::Ct(id) | NodeId::Vm(id) => defs.guest(id).map(|g| (node, Err(ctx.guest(g)))),
-        })
-        .collect();
     let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
-    for (node, p) in pending.into_iter().flatten() {
-        let keys = match p {
-            Ok(keys) => keys,
-            Err(pending) => pending.finish(&out),
-        };
-        out.insert(node, keys);
+    for wave in waves(defs, nodes) {
+        // `map`, not `filter_map`: an indexed collect writes each result in its
+        // place, where a filtered one is gathered in pieces and copied.
+        let done: Vec<Option<(NodeId, NodeKeys)>> = wave
+            .par_iter()
+            .map(|&node| match node {
+                NodeId::Host(name) => Some((node, ctx.host(name))),
+                NodeId::Ct(id) | NodeId::Vm(id) => defs
+                    .guest(id)
+                    .map(|g| (node, ctx.guest(g).finish(node, &out, keep))),
+            })
+            .collect();
+        out.extend(done.into_iter().flatten());
     }
     out
+}
+
+/// `nodes` by clone depth: each wave's clone sources are in earlier waves.
+fn waves(defs: &Definitions, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
+    let mut depth: HashMap<NodeId, usize> = HashMap::with_capacity(nodes.len());
+    let mut waves: Vec<Vec<NodeId>> = Vec::new();
+    for &node in nodes {
+        let source = node
+            .guest_id()
+            .and_then(|id| defs.guest(id))
+            .and_then(|g| g.clone_from.as_ref())
+            .and_then(|(src, _)| defs.guest(*src))
+            .map(|s| NodeId::guest(s.kind, s.id));
+        // In build order a selected source comes first, so its depth is known.
+        let d = source.and_then(|s| depth.get(&s)).map_or(0, |d| d + 1);
+        depth.insert(node, d);
+        if waves.len() <= d {
+            waves.resize_with(d + 1, Vec::new);
+        }
+        waves[d].push(node);
+    }
+    waves
 }
 
 /// A guest's manifests before its keys are computed.
 pub(super) struct Pending {
     pub(super) chain: Vec<(Step, Manifest)>,
     pub(super) source: Option<NodeId>,
-    pub(super) configure: StepKey,
+    pub(super) configure: (Key, Manifest),
 }
 
 impl Pending {
-    /// Add the clone source's output key to the `define` step, then chain the keys.
-    fn finish(mut self, done: &HashMap<NodeId, NodeKeys>) -> NodeKeys {
+    /// Add the clone source's output key to the `define` step, then chain the keys;
+    /// keep the manifests `keep` asks for.
+    fn finish(
+        mut self,
+        node: NodeId,
+        done: &HashMap<NodeId, NodeKeys>,
+        keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
+    ) -> NodeKeys {
         if let (Some(sid), Some((_, define))) = (self.source, self.chain.first_mut()) {
             let skey = done.get(&sid).map_or_else(
                 || "\"unknown\"".to_string(),
@@ -80,18 +137,30 @@ impl Pending {
             );
             define.insert(format!("clone source {sid}"), skey);
         }
+        let kept = |at: StepAt, key: &Key, manifest: Manifest| {
+            if keep(node, at, key) {
+                manifest
+            } else {
+                Manifest::new()
+            }
+        };
         let mut chain: Vec<StepKey> = Vec::with_capacity(self.chain.len());
-        for (step, manifest) in self.chain {
+        for (i, (step, manifest)) in self.chain.into_iter().enumerate() {
             let key = step_key(&step, &manifest, chain.last().map(|s| s.key));
             chain.push(StepKey {
                 step,
                 key,
-                manifest,
+                manifest: kept(StepAt::Chain(i), &key, manifest),
             });
         }
+        let (key, manifest) = self.configure;
         NodeKeys {
             chain,
-            configure: Some(self.configure),
+            configure: Some(StepKey {
+                step: Step::Configure,
+                key,
+                manifest: kept(StepAt::Configure, &key, manifest),
+            }),
         }
     }
 }

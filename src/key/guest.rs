@@ -8,8 +8,8 @@
 use serde_json::Value;
 
 use super::assess::{Ctx, Pending};
-use super::{Manifest, StepKey, canon, step_key};
-use crate::defs::fields::{self, Class};
+use super::{Manifest, canon, step_key};
+use crate::defs::fields::Class;
 use crate::defs::{Guest, GuestKind, TemplateModel};
 use crate::graph::NodeId;
 use crate::step::Step;
@@ -26,8 +26,8 @@ struct FieldManifests {
 
 impl FieldManifests {
     /// Every field of the guest in the manifest of the step that consumes it:
-    /// interpreted fields by their class, application fields in `app`. `null` is
-    /// absent, as it was for the shell tool.
+    /// interpreted fields by their class, application fields in `app`, as `defs`
+    /// wrote their canonical texts ([`crate::defs::written::FieldTexts`]).
     fn of(g: &Guest) -> FieldManifests {
         // Room for the usual guest at once: growing five buffers entry by entry
         // was a fifth of the time keys took.
@@ -39,28 +39,16 @@ impl FieldManifests {
             snapshot: Manifest::new(),
             app: Manifest::new(),
         };
-        for (field, value) in &g.definition {
-            if value.is_null() {
-                continue;
-            }
-            // By value as well as name: a container's 2025-08 feature string is a
-            // setting, and an old field name enters as the modern one.
-            let (class, field) = fields::key_entry(g.kind, field, value);
+        for (class, field, text) in g.key_fields.iter() {
             let target = match class {
                 Class::Define => &mut m.define,
                 Class::Configure => &mut m.configure,
                 Class::Feature => &mut m.feature,
                 Class::Snapshot => &mut m.snapshot,
-                // The application fields, unknown ones included, below.
-                Class::App | Class::Structural => continue,
+                Class::App => &mut m.app,
+                Class::Structural => continue,
             };
-            target.insert_with(field, |out| canon::write_canonical(out, field, value));
-        }
-        for (field, value) in &g.app_fields {
-            if !value.is_null() {
-                m.app
-                    .insert_with(field, |out| canon::write_canonical(out, field, value));
-            }
+            target.insert(field, text);
         }
         m
     }
@@ -154,11 +142,7 @@ impl Ctx<'_> {
         Pending {
             chain,
             source: source_node,
-            configure: StepKey {
-                step: Step::Configure,
-                key,
-                manifest: configure,
-            },
+            configure: (key, configure),
         }
     }
 }

@@ -19,6 +19,12 @@ impl Key {
         blake3::Hash::from_bytes(self.0).to_hex().to_string()
     }
 
+    /// Whether `hex` is this key in hex (as records hold it), without making a
+    /// string of it.
+    pub fn is_hex(&self, hex: &str) -> bool {
+        blake3::Hash::from_bytes(self.0).to_hex().as_str() == hex
+    }
+
     pub fn short(&self) -> String {
         self.hex()[..12].to_string()
     }
@@ -43,6 +49,8 @@ pub struct StepKey {
     /// `define`, `configure`, `feature:base_setup`, `app`, `snapshot`, `template`, `run`.
     pub step: Step,
     pub key: Key,
+    /// What entered the key; empty when the assessment did not keep it
+    /// ([`crate::key::assess_keeping`]).
     pub manifest: Manifest,
 }
 

@@ -37,7 +37,13 @@ impl Ctx<'_> {
                     GuestInputs::Firewall => {
                         // As written (see the module doc): every field of the
                         // section, comments included, is what the step writes.
-                        if let Some(fw) = g.definition.get("firewall") {
+                        // A guest whose text names no `firewall` (a key spelt with
+                        // escapes would need a backslash) has no section to parse.
+                        let text = g.written.text();
+                        if !text.contains("firewall") && !text.contains('\\') {
+                            continue;
+                        }
+                        if let Some(fw) = g.definition().get("firewall") {
                             m.insert(
                                 format!("guest {} firewall", g.label()),
                                 canon::canonical("firewall", fw),

@@ -41,7 +41,8 @@
 //! [`ScriptHashes`]), and [`canon`] writes values canonically.
 
 mod assess;
-pub mod canon;
+/// Canonical text of definition values, kept beside the definitions it reads.
+pub use crate::defs::canon;
 mod guest;
 mod hash;
 mod host;
@@ -50,6 +51,6 @@ mod scripts;
 #[cfg(test)]
 mod tests;
 
-pub use assess::assess;
+pub use assess::{StepAt, assess, assess_keeping};
 pub use hash::{Key, Manifest, NodeKeys, StepKey, step_key};
 pub use scripts::ScriptHashes;

@@ -153,3 +153,59 @@ fn a_vm_without_its_own_settings_keys_the_resolved_defaults() {
     let ks = keys(&clone_of_900(), &own);
     assert_eq!(&configure(&ks[&NodeId::Vm(1001)]).manifest["cores"], "8");
 }
+
+#[test]
+fn kept_manifests_are_the_asked_ones_and_the_keys_do_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let write =
+        |name: &str, v: Value| std::fs::write(dir.path().join(name), v.to_string()).unwrap();
+    write(layout::HYPERVISOR_FILE, json!({}));
+    // A chain three deep: 900 ← 950 ← 960, so three waves.
+    let mut mid = clone_of_900();
+    mid["template_snapshot_name"] = json!("mid");
+    let mut leaf = clone_of_900();
+    leaf["clone_from_ctid"] = json!("950");
+    write(
+        layout::LXC_FILE,
+        json!({ "lxc_configs": { "900": container(), "950": mid, "960": leaf } }),
+    );
+    let (defs, diags) = defs::load(dir.path());
+    assert!(!diags.has_errors(), "{diags:?}");
+    let nodes = [NodeId::Ct(900), NodeId::Ct(950), NodeId::Ct(960)];
+    let scripts = ScriptHashes::from_map(HashMap::new());
+    let all = assess(&defs, &nodes, &scripts);
+    // Keep only 950's define step and 960's settings.
+    let some = super::assess_keeping(&defs, &nodes, &scripts, &|node, at, _| {
+        matches!(
+            (node, at),
+            (NodeId::Ct(950), super::StepAt::Chain(0))
+                | (NodeId::Ct(960), super::StepAt::Configure)
+        )
+    });
+    for node in nodes {
+        assert_eq!(chain(&all[&node]), chain(&some[&node]), "{node}");
+        assert_eq!(configure(&all[&node]).key, configure(&some[&node]).key);
+        assert!(!all[&node].chain[0].manifest.is_empty());
+    }
+    // The clone chain's keys consumed their sources' output keys.
+    assert_eq!(
+        all[&NodeId::Ct(960)].chain[0].manifest["clone source ct:950"],
+        format!("\"{}\"", all[&NodeId::Ct(950)].output())
+    );
+    assert_eq!(
+        some[&NodeId::Ct(950)].chain[0].manifest,
+        all[&NodeId::Ct(950)].chain[0].manifest
+    );
+    assert!(some[&NodeId::Ct(950)].chain[1].manifest.is_empty());
+    assert!(
+        some[&NodeId::Ct(900)]
+            .chain
+            .iter()
+            .all(|s| s.manifest.is_empty())
+    );
+    assert_eq!(
+        configure(&some[&NodeId::Ct(960)]).manifest,
+        configure(&all[&NodeId::Ct(960)]).manifest
+    );
+    assert!(configure(&some[&NodeId::Ct(950)]).manifest.is_empty());
+}

@@ -133,9 +133,10 @@ fn only_defs_and_keys_read_the_definition_by_field_name() {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let by_name = [
-        ".definition.get(",
-        ".definition[",
-        ".definition.contains_key(",
+        ".definition().get(",
+        ".definition()[",
+        ".definition().contains_key(",
+        ".written.parse().get(",
     ];
     let mut broken = Vec::new();
     for file in &files {

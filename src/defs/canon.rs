@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::defs::fields::{is_credentials, is_secret_in};
+use super::fields::{is_credentials, is_secret_in};
 
 /// Canonical text of `value` found under the field `field`.
 pub fn canonical(field: &str, value: &Value) -> String {
