@@ -207,22 +207,32 @@ pub fn is_credentials(field: &str) -> bool {
     contains_ignore_case(field, "credential")
 }
 
-/// Whether `needle` is in `field`, ignoring case and taking `-` for `_` (`--api-key`).
+/// Whether `needle` (lower case, `_` for `-`) is in `field`, ignoring case and
+/// taking `-` for `_` (`--api-key`).
 fn contains_ignore_case(field: &str, needle: &str) -> bool {
-    let same = |a: u8, b: u8| {
-        let fold = |c: u8| {
-            if c == b'-' {
-                b'_'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        };
-        fold(a) == fold(b)
+    let fold = |c: u8| {
+        if c == b'-' {
+            b'_'
+        } else {
+            c.to_ascii_lowercase()
+        }
     };
-    field
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.iter().zip(needle.as_bytes()).all(|(a, b)| same(*a, *b)))
+    // Every field name of every guest is asked this, for each of several needles:
+    // fold a short name once on the stack and search it plainly.
+    let mut buf = [0u8; 64];
+    let bytes = field.as_bytes();
+    if bytes.len() <= buf.len() {
+        for (to, from) in buf.iter_mut().zip(bytes) {
+            *to = fold(*from);
+        }
+        let folded = &buf[..bytes.len()];
+        return folded.windows(needle.len()).any(|w| w == needle.as_bytes());
+    }
+    bytes.windows(needle.len()).any(|w| {
+        w.iter()
+            .zip(needle.as_bytes())
+            .all(|(a, b)| fold(*a) == fold(*b))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +332,26 @@ mod tests {
         assert!(is_secret_in("registry_key", true));
         assert!(!is_secret_in("registry_key", false));
         assert!(is_credentials("smb_credentials"));
+    }
+
+    #[test]
+    fn names_are_matched_ignoring_case_and_dashes_at_any_length() {
+        let long = format!("{}_Api-Key", "x".repeat(80));
+        for (field, needle, want) in [
+            ("DB_PASSWORD", "password", true),
+            ("--api-key", "api_key", true),
+            ("apikey", "api_key", false),
+            ("", "token", false),
+            ("tok", "token", false),
+            (long.as_str(), "api_key", true),
+            (&long[..82], "api_key", false),
+        ] {
+            assert_eq!(
+                contains_ignore_case(field, needle),
+                want,
+                "{field} {needle}"
+            );
+        }
     }
 
     #[test]

@@ -94,14 +94,27 @@ pub(crate) struct JsonFile {
 /// `lxc_configs` that is not an object, nesting too deep) through the plain parse of
 /// the whole file, which says what is wrong.
 fn read_containers(dir: &Path, file: &JsonFile, defs: &mut Definitions, diags: &mut Diagnostics) {
-    let Some(bytes) = read_bytes(dir, file, diags) else {
+    let Some(mut bytes) = read_bytes(dir, file, diags) else {
         return;
     };
-    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    if containers_in_parallel(text, file, defs, diags) {
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
+    // Text (not a copy) shared by every guest's `Written`: each is a slice of it.
+    let shared = match String::from_utf8(bytes) {
+        Ok(text) => Arc::new(text),
+        Err(e) => {
+            // The plain parse says where the file is not UTF-8.
+            if let Some(lxc) = parse_object(e.as_bytes(), file, diags) {
+                ct::read_lxc(defs, lxc, diags);
+            }
+            return;
+        }
+    };
+    if containers_in_parallel(&shared, file, defs, diags) {
         return;
     }
-    if let Some(lxc) = parse_object(text, file, diags) {
+    if let Some(lxc) = parse_object(shared.as_bytes(), file, diags) {
         ct::read_lxc(defs, lxc, diags);
     }
 }
@@ -109,17 +122,13 @@ fn read_containers(dir: &Path, file: &JsonFile, defs: &mut Definitions, diags: &
 /// [`read_containers`] for a well-formed file; `false`, having changed nothing,
 /// when the file needs the plain parse.
 fn containers_in_parallel(
-    text: &[u8],
+    shared: &Arc<String>,
     file: &JsonFile,
     defs: &mut Definitions,
     diags: &mut Diagnostics,
 ) -> bool {
-    let Ok(text_str) = std::str::from_utf8(text) else {
-        return false;
-    };
-    // Shared by every guest's `Written`: each is a slice of it.
-    let shared: Arc<str> = Arc::from(text_str);
-    let Some(top) = parse::entries(&shared) else {
+    let text = shared.as_bytes();
+    let Some(top) = parse::entries(shared) else {
         return false;
     };
     let (top, mut repeated) = parse::as_object(top);

@@ -23,21 +23,19 @@ use super::model::GuestKind;
 /// A guest's JSON object as written: a slice of its file's text.
 #[derive(Clone)]
 pub struct Written {
-    text: Arc<str>,
+    text: Arc<String>,
     range: Range<usize>,
 }
 
 impl Written {
     /// The object at `range` of `text` (a whole file, shared by its guests).
-    pub(crate) fn new(text: Arc<str>, range: Range<usize>) -> Written {
+    pub(crate) fn new(text: Arc<String>, range: Range<usize>) -> Written {
         Written { text, range }
     }
 
     /// An object that has no text of its own to point at: written out.
     pub(crate) fn of(obj: &Map<String, Value>) -> Written {
-        let text: Arc<str> = serde_json::to_string(obj)
-            .unwrap_or_else(|_| "{}".into())
-            .into();
+        let text = Arc::new(serde_json::to_string(obj).unwrap_or_else(|_| "{}".into()));
         let range = 0..text.len();
         Written { text, range }
     }
@@ -53,10 +51,14 @@ impl Written {
     }
 }
 
+/// The empty object every guest starts from, shared.
+static EMPTY: std::sync::LazyLock<Arc<String>> =
+    std::sync::LazyLock::new(|| Arc::new("{}".to_string()));
+
 impl Default for Written {
     fn default() -> Written {
         Written {
-            text: Arc::from("{}"),
+            text: EMPTY.clone(),
             range: 0..2,
         }
     }
