@@ -125,7 +125,7 @@ for n in $SIZES; do
     echo "== generating $n guests" >&2
     "$PYTHON" "$GEN" "$tree" --guests "$n" >&2 || die "gen_graph.py failed"
     nodes=$("$PYTHON" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["lxc_configs"]))' "$tree/phoenix_lxc_configs.json")
-    guests=$(printf "%'d" "$nodes")
+    guests=$("$PYTHON" -c 'import sys; print(f"{int(sys.argv[1]):,}")' "$nodes")
     empty="$WORK/empty$n"
     mkdir -p "$empty"
     case "$n" in
