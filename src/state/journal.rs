@@ -22,6 +22,17 @@ pub struct Journal {
     path: PathBuf,
 }
 
+/// How much of the journal the first pass of [`Journal::read_newest`] reads at once.
+const BLOCK: usize = 8 << 20;
+
+/// What the first pass of [`Journal::read_newest`] makes of a line: its node, or why
+/// it is unusable.
+enum Seen {
+    Blank,
+    Node(String),
+    Damaged(String),
+}
+
 /// A journal line that could not be used: where it starts, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damaged {
@@ -55,7 +66,17 @@ impl Journal {
     /// damaged falls back to its line before: that step is simply not recorded and
     /// the plan checks it again against the guest's stamp.
     pub(super) fn read_newest(path: &Path) -> (HashMap<String, NodeRecord>, Vec<Damaged>) {
-        use std::io::{BufRead, Read, Seek, SeekFrom};
+        Self::read_newest_in(path, BLOCK)
+    }
+
+    /// [`Journal::read_newest`], reading `block` bytes at a time in the first pass.
+    fn read_newest_in(
+        path: &Path,
+        block_size: usize,
+    ) -> (HashMap<String, NodeRecord>, Vec<Damaged>) {
+        use std::io::{Read, Seek, SeekFrom};
+
+        use rayon::prelude::*;
         #[derive(Deserialize)]
         struct Head<'a> {
             #[serde(borrow)]
@@ -63,38 +84,74 @@ impl Journal {
         }
         let mut records = HashMap::new();
         let mut damaged = Vec::new();
-        let Ok(file) = File::open(path) else {
+        let Ok(mut file) = File::open(path) else {
             return (records, damaged);
         };
         // A build appends a record per step; only the last of each node counts. The
         // first pass reads just the node names and remembers where each node's
         // lines are, the second parses the last line of each alone (and, where it
         // is damaged, the one before): neither the whole file nor the superseded
-        // records are ever held in memory.
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        // records are ever held in memory. The first pass reads a block at a time
+        // and reads the names of a block's lines on every core: after a build of
+        // 10,000 guests the journal holds 60,000 lines, 47 MB, and this pass was
+        // most of what a no-op plan cost.
         let mut lines_of: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
-        let (mut line, mut offset) = (Vec::new(), 0u64);
-        while let Ok(n) = reader.read_until(b'\n', &mut line) {
-            if n == 0 {
+        let mut block: Vec<u8> = Vec::new();
+        // The file offset of `block[0]`.
+        let mut base = 0u64;
+        loop {
+            // Appended after what the last block left of its last line, without
+            // zeroing the room first; a read error ends the file there.
+            let want = block_size as u64;
+            // Room made once (the block keeps it): growing as it reads would copy.
+            block.reserve(block_size + 64);
+            let got = (&mut file).take(want).read_to_end(&mut block).unwrap_or(0);
+            let eof = (got as u64) < want;
+            // Whole lines only; at the end of the file, the rest is a line too.
+            let end = if eof {
+                block.len()
+            } else {
+                block.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+            };
+            let mut lines: Vec<(usize, usize)> = Vec::new();
+            let mut at = 0;
+            while at < end {
+                let n = block[at..end]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(end - at, |i| i + 1);
+                lines.push((at, n));
+                at += n;
+            }
+            let seen: Vec<Seen> = lines
+                .par_iter()
+                .map(|&(at, n)| {
+                    let line = &block[at..at + n];
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        // The end a torn line was given when the journal was reopened.
+                        Seen::Blank
+                    } else if let Ok(head) = serde_json::from_slice::<Head>(line) {
+                        Seen::Node(head.node.into_owned())
+                    } else {
+                        Seen::Damaged(unusable(line, None))
+                    }
+                })
+                .collect();
+            for ((at, n), seen) in lines.into_iter().zip(seen) {
+                let offset = base + at as u64;
+                match seen {
+                    Seen::Blank => {}
+                    Seen::Node(node) => lines_of.entry(node).or_default().push((offset, n)),
+                    Seen::Damaged(why) => damaged.push(Damaged { offset, why }),
+                }
+            }
+            if eof {
                 break;
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                // The end a torn line was given when the journal was reopened.
-            } else if let Ok(head) = serde_json::from_slice::<Head>(&line) {
-                lines_of
-                    .entry(head.node.into_owned())
-                    .or_default()
-                    .push((offset, n));
-            } else {
-                damaged.push(Damaged {
-                    offset,
-                    why: unusable(&line, None),
-                });
-            }
-            offset += n as u64;
-            line.clear();
+            block.drain(..end);
+            base += end as u64;
         }
-        let mut file = reader.into_inner();
+        let mut line = Vec::new();
         let mut wanted: Vec<(u64, usize, String)> = Vec::new();
         for (node, places) in &mut lines_of {
             if let Some((at, len)) = places.pop() {
@@ -227,4 +284,63 @@ fn append_whole(f: &mut File, line: &[u8]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{RecordedManifest, StepRecord};
+
+    fn record(node: &str, key: &str) -> NodeRecord {
+        let mut rec = NodeRecord::new(node);
+        rec.steps.push(StepRecord {
+            step: crate::step::Step::Define,
+            key: key.into(),
+            manifest: RecordedManifest::new(&crate::key::Manifest::from([(
+                "kind".to_string(),
+                "\"ct\"".to_string(),
+            )])),
+            finished_at: 1,
+        });
+        rec
+    }
+
+    #[test]
+    fn blocks_of_any_size_read_the_same_records_and_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let mut text = Vec::new();
+        for (i, (node, key)) in [
+            ("ct:900", "a"),
+            ("ct:901", "b"),
+            ("ct:900", "c"),
+            ("ct:902", "d"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            text.extend(serde_json::to_vec(&record(node, key)).unwrap());
+            text.push(b'\n');
+            if i == 1 {
+                // A garbled line, a blank one, and a line of zeros in the middle.
+                text.extend(b"{\"version\":1,\"node\":\"ct:9\n\n");
+                text.extend([0u8; 40]);
+                text.push(b'\n');
+            }
+        }
+        // The newest line of ct:902 torn: it falls back to nothing, and is reported.
+        text.extend(&serde_json::to_vec(&record("ct:902", "e")).unwrap()[..30]);
+        std::fs::write(&path, &text).unwrap();
+
+        let (whole, damaged) = Journal::read_newest(&path);
+        assert_eq!(whole["ct:900"].steps[0].key, "c");
+        assert_eq!(whole["ct:901"].steps[0].key, "b");
+        assert_eq!(whole["ct:902"].steps[0].key, "d");
+        assert_eq!(damaged.len(), 3, "{damaged:?}");
+        for block in [1, 7, 64, 300] {
+            let (records, again) = Journal::read_newest_in(&path, block);
+            assert_eq!(records, whole, "block of {block}");
+            assert_eq!(again, damaged, "block of {block}");
+        }
+    }
 }
