@@ -5,7 +5,8 @@
 //! the file is first skimmed into its top-level entries, each value kept as the text
 //! it was written as ([`RawValue`], borrowed: no copy), and `lxc_configs` likewise into
 //! one entry per guest. Each guest's text is then parsed on its own, on whichever
-//! core is free, straight before it is read (`ct::read_lxc_entries`).
+//! core is free, straight before it is read (`ct::read_container`, called from
+//! `load::containers_in_parallel`).
 //!
 //! Keys written twice. `serde_json` keeps the last value of a repeated key, and the
 //! shell tool did the same through jq; phoenix warns about every repeat and refuses
