@@ -4,8 +4,8 @@
 //! manifests of one to ten entries, and a B-tree gives each map a node of eleven
 //! slots (over 500 bytes) however few it holds. At 10,000 guests that was 28 MB of
 //! nodes, most of them empty, and writing fresh memory is what planning spent most of
-//! its time on. A sorted vector holds exactly its entries, and the map's behaviour is
-//! kept: sorted iteration, one value per name (the last inserted wins), and the same
+//! its time on. One string holding every name and value, with a sorted index into it,
+//! holds exactly its entries; and the map's behaviour is kept: sorted iteration, one value per name (the last inserted wins), and the same
 //! JSON (an object with its keys in order), so recorded manifests read as before.
 
 use std::fmt;
