@@ -177,16 +177,21 @@ pub fn assess_keeping(
         (selected, order)
     });
     let mut recorded = timed("state read", || state.read_all())?;
-    let by_node = records_by_node(&loaded.defs, &recorded.records);
     let inventory = timed("inventory", || match backend {
         Some(b) => b.inventory(),
-        None => Ok(inventory::from_records(by_node.clone())),
+        None => Ok(inventory::from_records(records_by_node(
+            &loaded.defs,
+            &recorded.records,
+        ))),
     })?;
     let scripts = timed("scripts hashed", || ScriptHashes::prefetch(&loaded.defs));
     let keys = timed("keys", || match manifests {
         Manifests::All => key::assess(&loaded.defs, &order, &scripts),
         Manifests::Plan => {
-            let by_node: HashMap<NodeId, &NodeRecord> = by_node.iter().copied().collect();
+            let by_node: HashMap<NodeId, &NodeRecord> =
+                records_by_node(&loaded.defs, &recorded.records)
+                    .into_iter()
+                    .collect();
             let compared = |node: NodeId, at: key::StepAt, k: &key::Key| match by_node.get(&node) {
                 // Nothing to compare with, unless a record is rebuilt from the guest.
                 None => inventory.contains_key(&node),

@@ -214,8 +214,6 @@ pub(crate) fn check_control_characters(defs: &Definitions, diags: &mut Diagnosti
             super::values::no_control_characters(&mut r, section, value);
         }
     }
-    let checked =
-        |g: &Guest, field: &str| !g.app_fields.contains_key(field) || field == "bootstrap_ca_url";
     // Found while each guest was read; the rare guest with one is read again here.
     for g in defs.guests.values().filter(|g| g.control_characters) {
         let mut r = super::read::Reader {
@@ -223,7 +221,9 @@ pub(crate) fn check_control_characters(defs: &Definitions, diags: &mut Diagnosti
             diags: r.diags,
         };
         for (field, value) in &g.definition() {
-            if checked(g, field) && super::values::has_control_character(value) {
+            if super::fields::reaches_commands(g.kind, field)
+                && super::values::has_control_character(value)
+            {
                 super::values::no_control_characters(&mut r, &format!("{}.{field}", g.path), value);
             }
         }

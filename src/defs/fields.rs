@@ -308,6 +308,18 @@ pub fn key_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) -> (Class, 
     }
 }
 
+/// Whether a guest's field can reach a command line, and so must be one line of
+/// printable text: every field phoenix interprets, and `bootstrap_ca_url`, an
+/// argument of every feature script. Application fields reach the application
+/// script in a JSON file only.
+pub fn reaches_commands(kind: GuestKind, field: &str) -> bool {
+    let class = match kind {
+        GuestKind::Ct => classify_ct(field),
+        GuestKind::Vm => classify_vm(field),
+    };
+    class != Class::App || field == "bootstrap_ca_url"
+}
+
 pub fn is_known_ct(field: &str) -> bool {
     classify_ct(field) != Class::App || CT_APP_KNOWN.contains(&field)
 }

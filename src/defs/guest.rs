@@ -142,11 +142,9 @@ pub(crate) fn finish(mut g: Guest, raw: &Map<String, Value>, written: Option<Wri
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     g.key_fields = FieldTexts::of(g.kind, raw, &g.app_fields);
-    // Fields phoenix does not interpret reach the application script in a JSON file
-    // only; the CA URL is an argument of every feature script (`checks`).
+    // Reported by `checks::check_control_characters`, which reads the object again.
     g.control_characters = raw.iter().any(|(field, value)| {
-        (classify(field) != Class::App || field == "bootstrap_ca_url")
-            && values::has_control_character(value)
+        fields::reaches_commands(g.kind, field) && values::has_control_character(value)
     });
     g.written = written.unwrap_or_else(|| Written::of(raw));
     g
