@@ -70,25 +70,22 @@ fn lock_errors_and_failed_reads_are_retried() {
     .unwrap();
     let out = s.run(&["build", "all"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let starts: Vec<u64> = s
-        .api
-        .requests()
-        .iter()
-        .filter(|r| r["path"] == "/nodes/pve1/lxc/101/status/start")
-        .map(|r| r["status"].as_u64().unwrap_or(0))
-        .collect();
+    // The HTTP status of every request to `path`, in order.
+    let statuses = |path: &str| -> Vec<u64> {
+        s.api
+            .requests()
+            .iter()
+            .filter(|r| r["path"] == path)
+            .map(|r| r["status"].as_u64().unwrap_or(0))
+            .collect()
+    };
+    let starts = statuses("/nodes/pve1/lxc/101/status/start");
     assert_eq!(
         starts,
         [500, 500, 200],
         "two refusals on the lock, then the start"
     );
-    let reads: Vec<u64> = s
-        .api
-        .requests()
-        .iter()
-        .filter(|r| r["path"] == "/nodes/pve1/lxc/101/status/current")
-        .map(|r| r["status"].as_u64().unwrap_or(0))
-        .collect();
+    let reads = statuses("/nodes/pve1/lxc/101/status/current");
     assert_eq!(
         reads[..2],
         [500, 200],
