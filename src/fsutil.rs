@@ -39,10 +39,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
         .unwrap_or("record");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(file_error("create", &tmp))?;
-    f.write_all(bytes).map_err(file_error("write", &tmp))?;
-    f.sync_all().map_err(file_error("sync", &tmp))?;
+    let written = f
+        .write_all(bytes)
+        .map_err(file_error("write", &tmp))
+        .and_then(|()| f.sync_all().map_err(file_error("sync", &tmp)));
     drop(f);
-    fs::rename(&tmp, path).map_err(file_error("rename", path))?;
+    if let Err(e) =
+        written.and_then(|()| fs::rename(&tmp, path).map_err(file_error("rename", path)))
+    {
+        // A full disk must not be left fuller by a temporary nobody will read.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Ok(d) = File::open(dir) {
         // Makes the rename itself durable; not every filesystem supports it.
         let _ = d.sync_all();

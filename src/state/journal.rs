@@ -25,12 +25,22 @@ pub struct Journal {
 /// How much of the journal the first pass of [`Journal::read_newest`] reads at once.
 const BLOCK: usize = 8 << 20;
 
-/// What the first pass of [`Journal::read_newest`] makes of a line: its node, or why
-/// it is unusable.
+/// What [`Journal::read_newest`] makes of a line.
 enum Seen {
     Blank,
-    Node(String),
+    Record(NodeRecord),
+    /// Unusable, but its node is known: it counts only while no newer line of
+    /// the node is usable.
+    DamagedOf(String, String),
+    /// Unusable, and no node can be read from it.
     Damaged(String),
+}
+
+/// The newest usable line of one node, and the unusable lines of that node after it.
+#[derive(Default)]
+struct Newest {
+    record: Option<(u64, usize, NodeRecord)>,
+    damaged_after: Vec<Damaged>,
 }
 
 /// A journal line that could not be used: where it starts, and why.
@@ -66,15 +76,33 @@ impl Journal {
     /// damaged falls back to its line before: that step is simply not recorded and
     /// the plan checks it again against the guest's stamp.
     pub(super) fn read_newest(path: &Path) -> (HashMap<String, NodeRecord>, Vec<Damaged>) {
-        Self::read_newest_in(path, BLOCK)
+        let (newest, damaged) = Self::read_newest_in(path, BLOCK);
+        (
+            newest
+                .into_iter()
+                .map(|(node, (_, rec))| (node, rec))
+                .collect(),
+            damaged,
+        )
     }
 
-    /// [`Journal::read_newest`], reading `block` bytes at a time in the first pass.
+    /// [`Journal::read_newest`], reading `block` bytes at a time, with the place
+    /// (offset, length) of each node's newest usable line.
+    ///
+    /// One pass: a block of whole lines is read, its lines are parsed on every
+    /// core, and the records are merged in file order, a newer line of a node
+    /// replacing the older. A damaged line whose node can be read is reported only
+    /// if no newer line of its node is usable, as the plan never looks past that
+    /// one; a damaged line that names no node is always reported. Neither the
+    /// whole file nor more than a block's superseded records are held in memory.
+    /// After a build the journal holds one line per node ([`Journal::tidy`]), so
+    /// this reads each record once.
+    #[allow(clippy::type_complexity)]
     fn read_newest_in(
         path: &Path,
         block_size: usize,
-    ) -> (HashMap<String, NodeRecord>, Vec<Damaged>) {
-        use std::io::{Read, Seek, SeekFrom};
+    ) -> (HashMap<String, ((u64, usize), NodeRecord)>, Vec<Damaged>) {
+        use std::io::Read;
 
         use rayon::prelude::*;
         #[derive(Deserialize)]
@@ -82,20 +110,11 @@ impl Journal {
             #[serde(borrow)]
             node: std::borrow::Cow<'a, str>,
         }
-        let mut records = HashMap::new();
+        let mut newest: HashMap<String, Newest> = HashMap::new();
         let mut damaged = Vec::new();
         let Ok(mut file) = File::open(path) else {
-            return (records, damaged);
+            return (HashMap::new(), damaged);
         };
-        // A build appends a record per step; only the last of each node counts. The
-        // first pass reads just the node names and remembers where each node's
-        // lines are, the second parses the last line of each alone (and, where it
-        // is damaged, the one before): neither the whole file nor the superseded
-        // records are ever held in memory. The first pass reads a block at a time
-        // and reads the names of a block's lines on every core: after a build of
-        // 10,000 guests the journal holds 60,000 lines, 47 MB, and this pass was
-        // most of what a no-op plan cost.
-        let mut lines_of: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
         let mut block: Vec<u8> = Vec::new();
         // The file offset of `block[0]`.
         let mut base = 0u64;
@@ -129,11 +148,22 @@ impl Journal {
                     let line = &block[at..at + n];
                     if line.iter().all(u8::is_ascii_whitespace) {
                         // The end a torn line was given when the journal was reopened.
-                        Seen::Blank
-                    } else if let Ok(head) = serde_json::from_slice::<Head>(line) {
-                        Seen::Node(head.node.into_owned())
-                    } else {
-                        Seen::Damaged(unusable(line, None))
+                        return Seen::Blank;
+                    }
+                    let error = match serde_json::from_slice::<NodeRecord>(line) {
+                        Ok(rec) if rec.version == RECORD_VERSION => return Seen::Record(rec),
+                        Ok(rec) => {
+                            let why =
+                                format!("record version {} is not {RECORD_VERSION}", rec.version);
+                            return Seen::DamagedOf(rec.node, why);
+                        }
+                        Err(e) => e.to_string(),
+                    };
+                    match serde_json::from_slice::<Head>(line) {
+                        Ok(head) => {
+                            Seen::DamagedOf(head.node.into_owned(), unusable(line, Some(error)))
+                        }
+                        Err(_) => Seen::Damaged(unusable(line, None)),
                     }
                 })
                 .collect();
@@ -141,7 +171,18 @@ impl Journal {
                 let offset = base + at as u64;
                 match seen {
                     Seen::Blank => {}
-                    Seen::Node(node) => lines_of.entry(node).or_default().push((offset, n)),
+                    Seen::Record(rec) => {
+                        let it = newest.entry(rec.node.clone()).or_default();
+                        it.record = Some((offset, n, rec));
+                        it.damaged_after.clear();
+                    }
+                    Seen::DamagedOf(node, why) => {
+                        newest
+                            .entry(node)
+                            .or_default()
+                            .damaged_after
+                            .push(Damaged { offset, why });
+                    }
                     Seen::Damaged(why) => damaged.push(Damaged { offset, why }),
                 }
             }
@@ -151,51 +192,60 @@ impl Journal {
             block.drain(..end);
             base += end as u64;
         }
-        let mut line = Vec::new();
-        let mut wanted: Vec<(u64, usize, String)> = Vec::new();
-        for (node, places) in &mut lines_of {
-            if let Some((at, len)) = places.pop() {
-                wanted.push((at, len, node.clone()));
+        let mut records = HashMap::with_capacity(newest.len());
+        for (node, it) in newest {
+            damaged.extend(it.damaged_after);
+            if let Some((at, n, rec)) = it.record {
+                records.insert(node, ((at, n), rec));
             }
-        }
-        while !wanted.is_empty() {
-            wanted.sort_unstable();
-            let mut again = Vec::new();
-            for (at, len, node) in wanted {
-                line.resize(len, 0);
-                let read =
-                    file.seek(SeekFrom::Start(at)).is_ok() && file.read_exact(&mut line).is_ok();
-                let parsed = if read {
-                    serde_json::from_slice::<NodeRecord>(&line).map_err(|e| e.to_string())
-                } else {
-                    Err("cannot be read again".to_string())
-                };
-                match parsed {
-                    Ok(rec) if rec.version == RECORD_VERSION && rec.node == node => {
-                        records.insert(node, rec);
-                        continue;
-                    }
-                    Ok(rec) if rec.version != RECORD_VERSION => damaged.push(Damaged {
-                        offset: at,
-                        why: format!("record version {} is not {RECORD_VERSION}", rec.version),
-                    }),
-                    Ok(_) => damaged.push(Damaged {
-                        offset: at,
-                        why: "the record is not the node its line names".into(),
-                    }),
-                    Err(e) => damaged.push(Damaged {
-                        offset: at,
-                        why: unusable(&line, Some(e)),
-                    }),
-                }
-                if let Some((at, len)) = lines_of.get_mut(&node).and_then(Vec::pop) {
-                    again.push((at, len, node));
-                }
-            }
-            wanted = again;
         }
         damaged.sort_by_key(|d| d.offset);
         (records, damaged)
+    }
+
+    /// Rewrite the journal with only the newest line of each node, in their order,
+    /// once at least half its lines are superseded. A build appends a line per
+    /// step, each holding the node's whole record so far, so after building 10,000
+    /// guests the journal held 60,000 lines and 47 MB, every later command read
+    /// them all, and most were stale. This is ninja's rule for its log: rewrite
+    /// it when it is mostly dead. The new file replaces the old one atomically
+    /// (temporary file, sync, rename), so a crash leaves one or the other whole.
+    ///
+    /// A journal with an unusable line is left as it is: the next command reports
+    /// the line, and folding the journal into the node files
+    /// ([`super::StateDir::compact`]) is what disposes of it. Run with the build
+    /// lock held and no [`Journal`] of this file still appending: an append to the
+    /// replaced file would be lost.
+    pub(super) fn tidy(path: &Path) -> Result<bool, StateError> {
+        use std::io::{Read, Seek, SeekFrom};
+
+        let (newest, damaged) = Self::read_newest_in(path, BLOCK);
+        if !damaged.is_empty() {
+            return Ok(false);
+        }
+        let mut places: Vec<(u64, usize)> = newest.values().map(|(place, _)| *place).collect();
+        drop(newest);
+        let live: u64 = places.iter().map(|(_, n)| *n as u64).sum();
+        let total = std::fs::metadata(path).map_or(0, |m| m.len());
+        if live * 2 > total {
+            return Ok(false);
+        }
+        places.sort_unstable();
+        let mut file = File::open(path).map_err(file_error("open", path))?;
+        let mut text = Vec::with_capacity(usize::try_from(live).unwrap_or(0));
+        for (at, n) in places {
+            let from = text.len();
+            text.resize(from + n, 0);
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.read_exact(&mut text[from..]))
+                .map_err(file_error("read", path))?;
+            if text.last() != Some(&b'\n') {
+                // The last line of the file, whole but without its end.
+                text.push(b'\n');
+            }
+        }
+        crate::fsutil::write_atomic(path, &text)?;
+        Ok(true)
     }
 
     /// Append one record. Once this returns the record is in the kernel, so it
@@ -333,14 +383,109 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
 
         let (whole, damaged) = Journal::read_newest(&path);
+        assert!(
+            !Journal::tidy(&path).unwrap(),
+            "a journal with unusable lines is left for the next command to report"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), text);
         assert_eq!(whole["ct:900"].steps[0].key, "c");
         assert_eq!(whole["ct:901"].steps[0].key, "b");
         assert_eq!(whole["ct:902"].steps[0].key, "d");
         assert_eq!(damaged.len(), 3, "{damaged:?}");
         for block in [1, 7, 64, 300] {
             let (records, again) = Journal::read_newest_in(&path, block);
+            let records: HashMap<_, _> = records.into_iter().map(|(n, (_, r))| (n, r)).collect();
             assert_eq!(records, whole, "block of {block}");
             assert_eq!(again, damaged, "block of {block}");
         }
+    }
+
+    /// A line whose node can be read but whose record cannot is reported only while
+    /// it is the node's newest; a usable line after it makes it history.
+    #[test]
+    fn a_damaged_line_counts_until_its_node_is_recorded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let mut text = Vec::new();
+        let mut line = |rec: &NodeRecord, garble: bool| {
+            let mut l = serde_json::to_string(rec).unwrap();
+            if garble {
+                l = l.replacen("\"steps\":[", "\"steps\":7,\"x\":[", 1);
+            }
+            text.extend(l.as_bytes());
+            text.push(b'\n');
+        };
+        line(&record("ct:900", "a"), false);
+        line(&record("ct:900", "b"), true);
+        line(&record("ct:900", "c"), false);
+        line(&record("ct:901", "d"), false);
+        line(&record("ct:901", "e"), true);
+        let mut old = record("ct:901", "f");
+        old.version = RECORD_VERSION + 1;
+        line(&old, false);
+        std::fs::write(&path, &text).unwrap();
+
+        let (records, damaged) = Journal::read_newest(&path);
+        assert_eq!(records["ct:900"].steps[0].key, "c");
+        assert_eq!(records["ct:901"].steps[0].key, "d");
+        assert_eq!(damaged.len(), 2, "{damaged:?}");
+        assert!(
+            damaged[1].why.contains("record version 2 is not 1"),
+            "{damaged:?}"
+        );
+    }
+
+    fn journal_of(lines: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let journal = Journal::open(path.clone()).unwrap();
+        for (node, key) in lines {
+            journal.append(&record(node, key)).unwrap();
+        }
+        (dir, path)
+    }
+
+    #[test]
+    fn tidying_keeps_the_newest_line_of_each_node_in_order() {
+        let (dir, path) = journal_of(&[
+            ("ct:901", "a"),
+            ("ct:900", "b"),
+            ("ct:901", "c"),
+            ("ct:902", "d"),
+            ("ct:900", "e"),
+            ("ct:900", "f"),
+        ]);
+        let before = std::fs::read_to_string(&path).unwrap();
+        let (records, _) = Journal::read_newest(&path);
+        assert!(Journal::tidy(&path).unwrap());
+        let after = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = before
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| [2, 3, 5].contains(i))
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(
+            after.lines().collect::<Vec<_>>(),
+            kept,
+            "the newest lines, byte for byte, in their order"
+        );
+        assert_eq!(Journal::read_newest(&path), (records, Vec::new()));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        // Now every line is live: nothing to do.
+        assert!(!Journal::tidy(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    }
+
+    #[test]
+    fn a_journal_mostly_live_is_not_rewritten() {
+        let (_dir, path) = journal_of(&[("ct:900", "a"), ("ct:901", "b"), ("ct:900", "c")]);
+        let before = std::fs::read(&path).unwrap();
+        assert!(!Journal::tidy(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 }

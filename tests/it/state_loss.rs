@@ -124,6 +124,36 @@ fn a_removed_journal_costs_no_guest_and_no_step() {
     }
 }
 
+/// A build appends a line per step; when it ends, the journal keeps only each
+/// node's newest line, so the commands after it read one record per node. The
+/// records read the same, and a build that changes nothing leaves the file alone.
+#[test]
+fn a_build_leaves_one_journal_line_per_node() {
+    let t = tree();
+    t.build(&["all"]).success();
+    let text = std::fs::read_to_string(journal(&t)).unwrap();
+    let nodes: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["node"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut distinct = nodes.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(nodes.len(), distinct.len(), "{nodes:?}");
+    for g in GUESTS {
+        assert!(nodes.iter().any(|n| n == g), "{g} has no line: {nodes:?}");
+    }
+    let status = status_rows(&t);
+    assert!(status.iter().all(|r| r.contains("fresh")), "{status:?}");
+    assert_no_op(&t.build(&["all"]).success());
+    assert_eq!(std::fs::read_to_string(journal(&t)).unwrap(), text);
+}
+
 #[test]
 fn a_journal_cut_short_costs_no_guest() {
     let t = tree();
