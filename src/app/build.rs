@@ -112,7 +112,6 @@ pub(crate) fn run_build(
         let _ctrl_c = super::run::CtrlCToBuild::new(&opts.interrupt);
         exec::run(&run, &opts, reporter)
     };
-    drop(run);
     drop(journal);
     // Every worker has stopped appending: the journal can be rewritten with the
     // newest line of each node. Failing to is no failure of the build.
