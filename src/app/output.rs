@@ -37,6 +37,16 @@ pub(crate) fn print(text: &str) {
     let _ = out.flush();
 }
 
+/// `value` as pretty JSON on stdout, with a final newline: the same text as
+/// `serde_json::to_string_pretty` and [`print`], written as it is made through one
+/// buffer instead of first into a string (a 10,000-guest plan is 3 MB).
+pub(crate) fn print_json(value: &impl serde::Serialize) {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    // A closed pipe (`phoenix plan | head`) is not an error worth a panic.
+    let _ = serde_json::to_writer_pretty(&mut out, value).map(|()| out.write_all(b"\n"));
+    let _ = out.flush();
+}
+
 /// A value kept until the process ends, never dropped (see [`load`]).
 pub(crate) type Kept<T> = std::mem::ManuallyDrop<T>;
 

@@ -181,24 +181,27 @@ pub const HOST_KNOWN: &[&str] = &[
 /// `*token*`, `*secret*`, and keys that are nothing but secrets (`api_key`,
 /// `apikey`, `access_key`, `private_key`).
 pub fn is_secret(field: &str) -> bool {
-    [
-        "password",
-        "passwd",
-        "token",
-        "secret",
-        "api_key",
-        "apikey",
-        "access_key",
-        "private_key",
-    ]
-    .iter()
-    .any(|needle| contains_ignore_case(field, needle))
+    folded(field, |name| SECRETS.iter().any(|needle| has(name, needle)))
 }
+
+/// What [`is_secret`] looks for, folded as [`folded`] folds.
+const SECRETS: [&str; 8] = [
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "api_key",
+    "apikey",
+    "access_key",
+    "private_key",
+];
 
 /// [`is_secret`], or `*key*` inside credentials ([`is_credentials`]), where a key
 /// is one (`credentials.registry_key`).
 pub fn is_secret_in(field: &str, in_credentials: bool) -> bool {
-    is_secret(field) || (in_credentials && contains_ignore_case(field, "key"))
+    folded(field, |name| {
+        SECRETS.iter().any(|needle| has(name, needle)) || (in_credentials && has(name, "key"))
+    })
 }
 
 /// Whether a field holds credentials (`credentials`, `registry_credential`):
@@ -210,29 +213,33 @@ pub fn is_credentials(field: &str) -> bool {
 /// Whether `needle` (lower case, `_` for `-`) is in `field`, ignoring case and
 /// taking `-` for `_` (`--api-key`).
 fn contains_ignore_case(field: &str, needle: &str) -> bool {
-    let fold = |c: u8| {
-        if c == b'-' {
+    folded(field, |name| has(name, needle))
+}
+
+fn has(name: &[u8], needle: &str) -> bool {
+    name.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// `f` of the field's name in lower case with `_` for `-`. Every field name of
+/// every guest is asked about secrets, for several needles at once: the name is
+/// folded once, on the stack when it is short.
+fn folded<R>(field: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let fold = |c: &u8| {
+        if *c == b'-' {
             b'_'
         } else {
             c.to_ascii_lowercase()
         }
     };
-    // Every field name of every guest is asked this, for each of several needles:
-    // fold a short name once on the stack and search it plainly.
-    let mut buf = [0u8; 64];
     let bytes = field.as_bytes();
-    if bytes.len() <= buf.len() {
-        for (to, from) in buf.iter_mut().zip(bytes) {
-            *to = fold(*from);
+    let mut buf = [0u8; 64];
+    if let Some(short) = buf.get_mut(..bytes.len()) {
+        for (to, from) in short.iter_mut().zip(bytes) {
+            *to = fold(from);
         }
-        let folded = &buf[..bytes.len()];
-        return folded.windows(needle.len()).any(|w| w == needle.as_bytes());
+        return f(short);
     }
-    bytes.windows(needle.len()).any(|w| {
-        w.iter()
-            .zip(needle.as_bytes())
-            .all(|(a, b)| fold(*a) == fold(*b))
-    })
+    f(&bytes.iter().map(fold).collect::<Vec<u8>>())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -242,7 +242,12 @@ struct JsonGraph {
 }
 
 pub fn json(v: &View) -> String {
-    let g = JsonGraph {
+    serde_json::to_string_pretty(&json_graph(v)).unwrap_or_default()
+}
+
+/// The graph as [`json`] writes it, to be serialised as it is written.
+pub fn json_graph(v: &View) -> impl Serialize + use<> {
+    JsonGraph {
         nodes: v
             .nodes
             .iter()
@@ -258,8 +263,7 @@ pub fn json(v: &View) -> String {
             .into_iter()
             .map(|(from, to, kind)| JsonEdge { from, to, kind })
             .collect(),
-    };
-    serde_json::to_string_pretty(&g).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
