@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::diag::{Diagnostic, Diagnostics};
 use super::dupkeys::{Duplicate, Place, Seg, render};
-use super::fields::{is_credentials, is_secret_in};
+use super::fields::{is_credentials, marks};
 
 /// The diagnostics for the duplicates of one file, `rel`. `guests` is the top-level
 /// key that holds the file's guests (`lxc_configs`, `vms`), if it has one.
@@ -113,13 +113,14 @@ fn shown(key: &str, v: &Value, in_credentials: bool) -> String {
     out
 }
 
-/// `v`, the value of `key`, with every secret (see [`is_secret_in`]) replaced.
+/// `v`, the value of `key`, with every secret (see [`marks`]) replaced.
 fn redact(key: &str, v: &Value, in_credentials: bool) -> Value {
     let scalar = !matches!(v, Value::Object(_) | Value::Array(_));
-    if is_secret_in(key, in_credentials) || (scalar && is_credentials(key)) {
+    let marks = marks(key, in_credentials);
+    if marks.hides(scalar) {
         return Value::String("<secret>".into());
     }
-    let inside = in_credentials || is_credentials(key);
+    let inside = in_credentials || marks.credentials;
     match v {
         Value::Object(m) => Value::Object(
             m.iter()

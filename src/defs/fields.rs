@@ -181,10 +181,65 @@ pub const HOST_KNOWN: &[&str] = &[
 /// `*token*`, `*secret*`, and keys that are nothing but secrets (`api_key`,
 /// `apikey`, `access_key`, `private_key`).
 pub fn is_secret(field: &str) -> bool {
-    folded(field, |name| SECRETS.iter().any(|needle| has(name, needle)))
+    marks(field, false).secret
 }
 
-/// What [`is_secret`] looks for, folded as [`folded`] folds.
+/// [`is_secret`], or `*key*` inside credentials ([`is_credentials`]), where a key
+/// is one (`credentials.registry_key`).
+pub fn is_secret_in(field: &str, in_credentials: bool) -> bool {
+    marks(field, in_credentials).secret
+}
+
+/// Whether a field holds credentials (`credentials`, `registry_credential`):
+/// everything under it named `*key*` is a secret.
+pub fn is_credentials(field: &str) -> bool {
+    marks(field, false).credentials
+}
+
+/// What a field's name says of its value, from one reading of the name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// [`is_secret_in`]: the value is never shown.
+    pub secret: bool,
+    /// [`is_credentials`].
+    pub credentials: bool,
+}
+
+impl Marks {
+    /// Whether a value under this name is never shown: a secret's, or a scalar
+    /// that is credentials itself (`"smb_credentials": "user:pass"`).
+    pub fn hides(self, scalar: bool) -> bool {
+        self.secret || (scalar && self.credentials)
+    }
+}
+
+/// The [`Marks`] of `field`, found under credentials or not. Every field name of
+/// every guest is asked this while its key texts are written: the name is folded
+/// once ([`folded`]) and read once, each place tried only against the words that
+/// begin with its letter.
+pub fn marks(field: &str, in_credentials: bool) -> Marks {
+    folded(field, |name| {
+        let mut m = Marks::default();
+        for at in 0..name.len() {
+            let rest = &name[at..];
+            let is = |word: &[u8]| rest.starts_with(word);
+            match rest[0] {
+                b'p' => m.secret |= is(b"password") || is(b"passwd") || is(b"private_key"),
+                b't' => m.secret |= is(b"token"),
+                b's' => m.secret |= is(b"secret"),
+                b'a' => m.secret |= is(b"api_key") || is(b"apikey") || is(b"access_key"),
+                b'k' => m.secret |= in_credentials && is(b"key"),
+                b'c' => m.credentials |= is(b"credential"),
+                _ => {}
+            }
+        }
+        m
+    })
+}
+
+/// The words [`marks`] looks for, as [`folded`] folds: a secret's, and
+/// credentials'.
+#[cfg(test)]
 const SECRETS: [&str; 8] = [
     "password",
     "passwd",
@@ -196,26 +251,14 @@ const SECRETS: [&str; 8] = [
     "private_key",
 ];
 
-/// [`is_secret`], or `*key*` inside credentials ([`is_credentials`]), where a key
-/// is one (`credentials.registry_key`).
-pub fn is_secret_in(field: &str, in_credentials: bool) -> bool {
-    folded(field, |name| {
-        SECRETS.iter().any(|needle| has(name, needle)) || (in_credentials && has(name, "key"))
-    })
-}
-
-/// Whether a field holds credentials (`credentials`, `registry_credential`):
-/// everything under it named `*key*` is a secret.
-pub fn is_credentials(field: &str) -> bool {
-    contains_ignore_case(field, "credential")
-}
-
 /// Whether `needle` (lower case, `_` for `-`) is in `field`, ignoring case and
 /// taking `-` for `_` (`--api-key`).
+#[cfg(test)]
 fn contains_ignore_case(field: &str, needle: &str) -> bool {
     folded(field, |name| has(name, needle))
 }
 
+#[cfg(test)]
 fn has(name: &[u8], needle: &str) -> bool {
     name.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -351,6 +394,54 @@ mod tests {
         assert!(is_secret_in("registry_key", true));
         assert!(!is_secret_in("registry_key", false));
         assert!(is_credentials("smb_credentials"));
+    }
+
+    /// `marks` reads a name once; it finds what searching for every word in
+    /// turn finds, on names made of the words, their pieces and other letters.
+    #[test]
+    fn marks_find_what_a_search_for_each_word_finds() {
+        let pieces = [
+            "",
+            "pass",
+            "word",
+            "passwd",
+            "_",
+            "-",
+            "API",
+            "key",
+            "Key",
+            "token",
+            "tok",
+            "secret",
+            "sec",
+            "access",
+            "private",
+            "credential",
+            "Cred",
+            "x",
+            "db_",
+            "apikey",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let name = format!("{a}{b}{c}");
+                    for in_credentials in [false, true] {
+                        let secret = SECRETS.iter().any(|n| contains_ignore_case(&name, n))
+                            || (in_credentials && contains_ignore_case(&name, "key"));
+                        let credentials = contains_ignore_case(&name, "credential");
+                        assert_eq!(
+                            marks(&name, in_credentials),
+                            Marks {
+                                secret,
+                                credentials
+                            },
+                            "{name} {in_credentials}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
