@@ -150,7 +150,7 @@ fn complete(record: &NodeRecord, desired: &NodeKeys) -> bool {
             .steps
             .iter()
             .zip(&desired.chain)
-            .all(|(done, want)| done.step == want.step && done.key == want.key.hex())
+            .all(|(done, want)| done.step == want.step && want.key.is_hex(&done.key))
 }
 
 /// The record a guest stamped `built:<stamped>` proves, opened by `why`.
@@ -223,12 +223,12 @@ fn from_proof(label: &str, proof: &Proof, desired: &NodeKeys) -> NodeRecord {
             let want = desired
                 .chain
                 .get(i)
-                .filter(|w| w.step == *s && w.key.hex() == *key);
+                .filter(|w| w.step == *s && w.key.is_hex(key));
             step(s.clone(), key.clone(), want)
         })
         .collect();
     record.configure = proof.configure.as_ref().map(|key| {
-        let want = desired.configure.as_ref().filter(|w| w.key.hex() == *key);
+        let want = desired.configure.as_ref().filter(|w| w.key.is_hex(key));
         step(Step::Configure, key.clone(), want)
     });
     record

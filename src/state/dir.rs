@@ -63,7 +63,11 @@ impl StateDir {
         let mut out = self.read_node_files()?;
         let path = self.journal_path();
         let (records, damaged) = Journal::read_newest(&path);
-        out.records.extend(records);
+        if out.records.is_empty() {
+            out.records = records;
+        } else {
+            out.records.extend(records);
+        }
         out.damaged_journal = !damaged.is_empty();
         out.unreadable.extend(damaged.into_iter().map(|d| {
             (

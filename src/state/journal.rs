@@ -22,8 +22,10 @@ pub struct Journal {
     path: PathBuf,
 }
 
-/// How much of the journal the first pass of [`Journal::read_newest`] reads at once.
-const BLOCK: usize = 8 << 20;
+/// How much of the journal [`Journal::read_newest`] reads at once: enough lines to
+/// share out over the cores, and little enough memory that the same pages are
+/// reused block after block (fresh pages cost the kernel zeroing them).
+const BLOCK: usize = 1 << 20;
 
 /// What [`Journal::read_newest`] makes of a line.
 enum Seen {
@@ -34,13 +36,6 @@ enum Seen {
     DamagedOf(String, String),
     /// Unusable, and no node can be read from it.
     Damaged(String),
-}
-
-/// The newest usable line of one node, and the unusable lines of that node after it.
-#[derive(Default)]
-struct Newest {
-    record: Option<(u64, usize, NodeRecord)>,
-    damaged_after: Vec<Damaged>,
 }
 
 /// A journal line that could not be used: where it starts, and why.
@@ -76,18 +71,12 @@ impl Journal {
     /// damaged falls back to its line before: that step is simply not recorded and
     /// the plan checks it again against the guest's stamp.
     pub(super) fn read_newest(path: &Path) -> (HashMap<String, NodeRecord>, Vec<Damaged>) {
-        let (newest, damaged) = Self::read_newest_in(path, BLOCK);
-        (
-            newest
-                .into_iter()
-                .map(|(node, (_, rec))| (node, rec))
-                .collect(),
-            damaged,
-        )
+        Self::read_newest_in(path, BLOCK, |_, rec| rec)
     }
 
-    /// [`Journal::read_newest`], reading `block` bytes at a time, with the place
-    /// (offset, length) of each node's newest usable line.
+    /// [`Journal::read_newest`], reading `block` bytes at a time, keeping of each
+    /// node's newest usable line what `keep` makes of its place (offset, length)
+    /// and record.
     ///
     /// One pass: a block of whole lines is read, its lines are parsed on every
     /// core, and the records are merged in file order, a newer line of a node
@@ -97,11 +86,11 @@ impl Journal {
     /// whole file nor more than a block's superseded records are held in memory.
     /// After a build the journal holds one line per node ([`Journal::tidy`]), so
     /// this reads each record once.
-    #[allow(clippy::type_complexity)]
-    fn read_newest_in(
+    fn read_newest_in<T>(
         path: &Path,
         block_size: usize,
-    ) -> (HashMap<String, ((u64, usize), NodeRecord)>, Vec<Damaged>) {
+        keep: impl Fn((u64, usize), NodeRecord) -> T,
+    ) -> (HashMap<String, T>, Vec<Damaged>) {
         use std::io::Read;
 
         use rayon::prelude::*;
@@ -110,10 +99,12 @@ impl Journal {
             #[serde(borrow)]
             node: std::borrow::Cow<'a, str>,
         }
-        let mut newest: HashMap<String, Newest> = HashMap::new();
+        let mut newest: HashMap<String, T> = HashMap::new();
+        // The unusable lines of a node after its newest usable one.
+        let mut damaged_after: HashMap<String, Vec<Damaged>> = HashMap::new();
         let mut damaged = Vec::new();
         let Ok(mut file) = File::open(path) else {
-            return (HashMap::new(), damaged);
+            return (newest, damaged);
         };
         let mut block: Vec<u8> = Vec::new();
         // The file offset of `block[0]`.
@@ -130,17 +121,23 @@ impl Journal {
             let end = if eof {
                 block.len()
             } else {
-                block.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+                memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1)
             };
             let mut lines: Vec<(usize, usize)> = Vec::new();
             let mut at = 0;
-            while at < end {
-                let n = block[at..end]
-                    .iter()
-                    .position(|b| *b == b'\n')
-                    .map_or(end - at, |i| i + 1);
-                lines.push((at, n));
-                at += n;
+            for newline in memchr::memchr_iter(b'\n', &block[..end]) {
+                lines.push((at, newline + 1 - at));
+                at = newline + 1;
+            }
+            if at < end {
+                lines.push((at, end - at));
+            }
+            if base == 0 && !eof {
+                // Room for the nodes as many as the first block's lines promise,
+                // so the map is not grown (and copied) block after block.
+                let size = file.metadata().map_or(0, |m| m.len());
+                let guess = lines.len() as u64 * size / (end.max(1) as u64);
+                newest.reserve(usize::try_from(guess).unwrap_or(0).min(1 << 20));
             }
             let seen: Vec<Seen> = lines
                 .par_iter()
@@ -172,15 +169,15 @@ impl Journal {
                 match seen {
                     Seen::Blank => {}
                     Seen::Record(rec) => {
-                        let it = newest.entry(rec.node.clone()).or_default();
-                        it.record = Some((offset, n, rec));
-                        it.damaged_after.clear();
+                        if !damaged_after.is_empty() {
+                            damaged_after.remove(&rec.node);
+                        }
+                        newest.insert(rec.node.clone(), keep((offset, n), rec));
                     }
                     Seen::DamagedOf(node, why) => {
-                        newest
+                        damaged_after
                             .entry(node)
                             .or_default()
-                            .damaged_after
                             .push(Damaged { offset, why });
                     }
                     Seen::Damaged(why) => damaged.push(Damaged { offset, why }),
@@ -192,15 +189,9 @@ impl Journal {
             block.drain(..end);
             base += end as u64;
         }
-        let mut records = HashMap::with_capacity(newest.len());
-        for (node, it) in newest {
-            damaged.extend(it.damaged_after);
-            if let Some((at, n, rec)) = it.record {
-                records.insert(node, ((at, n), rec));
-            }
-        }
+        damaged.extend(damaged_after.into_values().flatten());
         damaged.sort_by_key(|d| d.offset);
-        (records, damaged)
+        (newest, damaged)
     }
 
     /// Rewrite the journal with only the newest line of each node, in their order,
@@ -219,12 +210,11 @@ impl Journal {
     pub(super) fn tidy(path: &Path) -> Result<bool, StateError> {
         use std::io::{Read, Seek, SeekFrom};
 
-        let (newest, damaged) = Self::read_newest_in(path, BLOCK);
+        let (newest, damaged) = Self::read_newest_in(path, BLOCK, |place, _| place);
         if !damaged.is_empty() {
             return Ok(false);
         }
-        let mut places: Vec<(u64, usize)> = newest.values().map(|(place, _)| *place).collect();
-        drop(newest);
+        let mut places: Vec<(u64, usize)> = newest.into_values().collect();
         let live: u64 = places.iter().map(|(_, n)| *n as u64).sum();
         let total = std::fs::metadata(path).map_or(0, |m| m.len());
         if live * 2 > total {
@@ -393,8 +383,7 @@ mod tests {
         assert_eq!(whole["ct:902"].steps[0].key, "d");
         assert_eq!(damaged.len(), 3, "{damaged:?}");
         for block in [1, 7, 64, 300] {
-            let (records, again) = Journal::read_newest_in(&path, block);
-            let records: HashMap<_, _> = records.into_iter().map(|(n, (_, r))| (n, r)).collect();
+            let (records, again) = Journal::read_newest_in(&path, block, |_, rec| rec);
             assert_eq!(records, whole, "block of {block}");
             assert_eq!(again, damaged, "block of {block}");
         }
