@@ -128,24 +128,22 @@ fn containers_in_parallel(
     diags: &mut Diagnostics,
 ) -> bool {
     let text = shared.as_bytes();
-    let Some(top) = parse::entries(shared) else {
+    let Some((top, mut repeated)) = parse::containers_file(shared) else {
         return false;
     };
-    let (top, mut repeated) = parse::as_object(top);
+    let (top, r) = parse::as_object(top);
+    repeated |= r;
     let mut root = Map::new();
     let mut configs = None;
-    for (key, raw) in top {
-        if key == "lxc_configs" && raw.get().trim_start().starts_with('{') {
-            configs = Some(raw);
-            continue;
+    for (key, item) in top {
+        match item {
+            parse::Top::Guests(entries) => configs = Some(entries),
+            parse::Top::Value(value) => {
+                root.insert(key.into_owned(), value);
+            }
         }
-        let Some((value, r)) = parse::value(raw) else {
-            return false;
-        };
-        repeated |= r;
-        root.insert(key.into_owned(), value);
     }
-    let Some(entries) = configs.and_then(|c| parse::entries(c.get())) else {
+    let Some(entries) = configs else {
         return false;
     };
     let (entries, r) = parse::as_object(entries);

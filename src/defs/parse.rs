@@ -2,11 +2,11 @@
 //!
 //! The container file is one object holding thousands of guests. Parsing it into one
 //! `serde_json::Value` tree is serial, and so is everything read from that tree. Here
-//! the file is first skimmed into its top-level entries, each value kept as the text
-//! it was written as ([`RawValue`], borrowed: no copy), and `lxc_configs` likewise into
-//! one entry per guest. Each guest's text is then parsed on its own, on whichever
-//! core is free, straight before it is read (`ct::read_container`, called from
-//! `load::containers_in_parallel`).
+//! the file is skimmed once ([`containers_file`]): `lxc_configs` is cut into one entry
+//! per guest, each kept as the text it was written as ([`RawValue`], borrowed: no
+//! copy), and the few other top-level entries are parsed. Each guest's text is then
+//! parsed on its own, on whichever core is free, straight before it is read
+//! (`ct::read_container`, called from `load::containers_in_parallel`).
 //!
 //! Keys written twice. `serde_json` keeps the last value of a repeated key, and the
 //! shell tool did the same through jq; phoenix warns about every repeat and refuses
@@ -32,22 +32,131 @@ use serde_json::{Map, Number, Value};
 /// An object's entries in the order written, each value as its text.
 pub(crate) type RawEntries<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
-/// The entries of the object `text` holds; `None` when it is not one object (or not
-/// JSON at all: the plain parse says what is wrong).
-pub(crate) fn entries(text: &str) -> Option<RawEntries<'_>> {
+/// A top-level entry of the container file, as [`containers_file`] reads it.
+pub(crate) enum Top<'a> {
+    /// `lxc_configs`, an object: its entries, one per guest, as their texts.
+    Guests(RawEntries<'a>),
+    /// Any other entry, parsed.
+    Value(Value),
+}
+
+/// The top-level entries of the container file `text`, in one pass: an object
+/// `lxc_configs` is cut into its guests' texts as it is met, every other value is
+/// parsed. The flag says whether a parsed value repeats a key inside. `None` when
+/// the file is not one object, or not JSON: the plain parse says what is wrong.
+///
+/// One pass, where cutting out the top level's texts first ([`entries`]) and then
+/// `lxc_configs`'s read the whole file twice, on one core, before any guest could
+/// be parsed.
+pub(crate) fn containers_file(text: &str) -> Option<(Vec<(Cow<'_, str>, Top<'_>)>, bool)> {
+    let repeated = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
-    let out = de.deserialize_map(EntriesVisitor).ok()?;
+    let out = de
+        .deserialize_map(TopVisitor {
+            checked: Checked {
+                repeated: &repeated,
+            },
+        })
+        .ok()?;
     de.end().ok()?;
-    Some(out)
+    Some((out, repeated.get()))
+}
+
+struct TopVisitor<'f> {
+    checked: Checked<'f>,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_> {
+    type Value = Vec<(Cow<'de, str>, Top<'de>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let value = if key.0 == "lxc_configs" {
+                map.next_value_seed(ConfigsSeed(self.checked))?
+            } else {
+                Top::Value(map.next_value_seed(self.checked)?)
+            };
+            out.push((key.0, value));
+        }
+        Ok(out)
+    }
+}
+
+/// `lxc_configs`: its entries when it is an object, else its value parsed.
+struct ConfigsSeed<'f>(Checked<'f>);
+
+impl<'de> DeserializeSeed<'de> for ConfigsSeed<'_> {
+    type Value = Top<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ConfigsSeed<'_> {
+    type Value = Top<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
+        EntriesVisitor.visit_map(map).map(Top::Guests)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Top<'de>, E> {
+        self.0.visit_bool(b).map(Top::Value)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Top<'de>, E> {
+        self.0.visit_i64(n).map(Top::Value)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Top<'de>, E> {
+        self.0.visit_u64(n).map(Top::Value)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Top<'de>, E> {
+        self.0.visit_f64(n).map(Top::Value)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Top<'de>, E> {
+        self.0.visit_str(s).map(Top::Value)
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Top<'de>, E> {
+        self.0.visit_string(s).map(Top::Value)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Top<'de>, E> {
+        self.0.visit_none().map(Top::Value)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Top<'de>, E> {
+        self.0.visit_unit().map(Top::Value)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
+        self.0.visit_some(d).map(Top::Value)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Top<'de>, A::Error> {
+        self.0.visit_seq(seq).map(Top::Value)
+    }
 }
 
 /// `entries` as an object keeps them: sorted by key, and for a key written twice the
 /// last value. The flag says whether some key was written twice.
-pub(crate) fn as_object(mut entries: RawEntries<'_>) -> (RawEntries<'_>, bool) {
+pub(crate) fn as_object<V>(mut entries: Vec<(Cow<'_, str>, V)>) -> (Vec<(Cow<'_, str>, V)>, bool) {
     // Stable: of equal keys the last written stays last, and is the one kept.
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let before = entries.len();
-    let mut out: RawEntries<'_> = Vec::with_capacity(before);
+    let mut out: Vec<(Cow<'_, str>, V)> = Vec::with_capacity(before);
     for e in entries {
         match out.last_mut() {
             Some(last) if last.0 == e.0 => *last = e,
@@ -227,20 +336,56 @@ mod tests {
         assert!(!repeated, "the same key in two objects is no repeat");
     }
 
+    fn guests(top: Vec<(Cow<'_, str>, Top<'_>)>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, item) in top {
+            if let Top::Guests(e) = item {
+                assert_eq!(key, "lxc_configs");
+                out.extend(e.into_iter().map(|(k, v)| (k.into_owned(), v.get().to_string())));
+            }
+        }
+        out
+    }
+
     #[test]
-    fn entries_keep_the_text_and_an_object_keeps_the_last_of_a_key() {
-        let text = r#" {"900": {"name": "a"}, "10\u0030": 1, "900": {"name":"b"}} "#;
-        let e = entries(text).expect("an object");
+    fn the_guests_keep_their_text_and_an_object_keeps_the_last_of_a_key() {
+        let text = r#" {"lxc_configs": {"900": {"name": "a"}, "10\u0030": 1, "900": {"name":"b"}}, "x": {"m":1,"m":2}} "#;
+        let (top, repeated) = containers_file(text).expect("an object");
+        assert!(repeated, "the repeat inside `x`, a parsed value, is noticed");
+        let e = guests(top);
         assert_eq!(e.len(), 3);
         assert_eq!(e[1].0, "100", "escapes in keys are decoded");
-        assert_eq!(e[0].1.get(), r#"{"name": "a"}"#);
+        assert_eq!(e[0].1, r#"{"name": "a"}"#);
+        let text = r#"{"lxc_configs": {"900": {"name": "a"}, "10\u0030": 1, "900": {"name":"b"}}}"#;
+        let (top, repeated) = containers_file(text).unwrap();
+        assert!(!repeated, "a repeated guest is not inside a parsed value");
+        let Some((_, Top::Guests(e))) = top.into_iter().next() else {
+            panic!("lxc_configs is cut into guests");
+        };
         let (obj, repeated) = as_object(e);
         assert!(repeated);
         let keys: Vec<&str> = obj.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["100", "900"]);
         assert_eq!(obj[1].1.get(), r#"{"name":"b"}"#);
-        assert!(entries("[1]").is_none());
-        assert!(entries(r#"{"a": 1,}"#).is_none());
-        assert!(entries(r#"{"a": 1} x"#).is_none());
+    }
+
+    #[test]
+    fn only_an_object_lxc_configs_is_cut_and_anything_else_is_parsed() {
+        let text = r#"{"a": [1, {"b": null}], "lxc_configs": "none", "lxc_configs": {"900": {}}, "c": 2.5}"#;
+        let (top, _) = containers_file(text).unwrap();
+        let (top, repeated) = as_object(top);
+        assert!(repeated, "lxc_configs is written twice");
+        let plain: Value = serde_json::from_str(text).unwrap();
+        for (key, item) in top {
+            match item {
+                Top::Value(v) => assert_eq!(v, plain[key.as_ref()], "{key}"),
+                Top::Guests(g) => assert_eq!((key.as_ref(), g.len()), ("lxc_configs", 1)),
+            }
+        }
+        let (top, _) = containers_file(r#"{"lxc_configs": [1, 2]}"#).unwrap();
+        assert!(matches!(&top[0].1, Top::Value(Value::Array(a)) if a.len() == 2));
+        for bad in ["[1]", r#"{"a": 1,}"#, r#"{"a": 1} x"#, r#"{"lxc_configs": {"9": 1,}}"#] {
+            assert!(containers_file(bad).is_none(), "{bad}");
+        }
     }
 }
