@@ -32,6 +32,9 @@ use serde_json::{Map, Number, Value};
 /// An object's entries in the order written, each value as its text.
 pub(crate) type RawEntries<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
+/// The container file's top-level entries in the order written.
+pub(crate) type TopEntries<'a> = Vec<(Cow<'a, str>, Top<'a>)>;
+
 /// A top-level entry of the container file, as [`containers_file`] reads it.
 pub(crate) enum Top<'a> {
     /// `lxc_configs`, an object: its entries, one per guest, as their texts.
@@ -48,7 +51,7 @@ pub(crate) enum Top<'a> {
 /// One pass, where cutting out the top level's texts first ([`entries`]) and then
 /// `lxc_configs`'s read the whole file twice, on one core, before any guest could
 /// be parsed.
-pub(crate) fn containers_file(text: &str) -> Option<(Vec<(Cow<'_, str>, Top<'_>)>, bool)> {
+pub(crate) fn containers_file(text: &str) -> Option<(TopEntries<'_>, bool)> {
     let repeated = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
     let out = de
@@ -67,7 +70,7 @@ struct TopVisitor<'f> {
 }
 
 impl<'de> Visitor<'de> for TopVisitor<'_> {
-    type Value = Vec<(Cow<'de, str>, Top<'de>)>;
+    type Value = TopEntries<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
@@ -336,7 +339,7 @@ mod tests {
         assert!(!repeated, "the same key in two objects is no repeat");
     }
 
-    fn guests(top: Vec<(Cow<'_, str>, Top<'_>)>) -> Vec<(String, String)> {
+    fn guests(top: TopEntries<'_>) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (key, item) in top {
             if let Top::Guests(e) = item {
