@@ -28,11 +28,17 @@ pub struct Loaded {
 /// `missing_scripts` severity: errors where phoenix will act, warnings for drawing.
 pub fn load(dir: &Path, missing_scripts: Severity) -> Loaded {
     let (defs, mut diags) = timed("read definitions", || defs::load(dir));
-    let (graph, cycle_diags) = timed("graph", || graph::build(&defs));
+    // Two passes over the guests, each on one core: side by side.
+    let ((graph, cycle_diags), missing) = rayon::join(
+        || timed("graph", || graph::build(&defs)),
+        || {
+            timed("scripts checked", || {
+                defs::checks::check_scripts(&defs, missing_scripts)
+            })
+        },
+    );
     diags.extend(cycle_diags);
-    diags.extend(timed("scripts checked", || {
-        defs::checks::check_scripts(&defs, missing_scripts)
-    }));
+    diags.extend(missing);
     Loaded { defs, graph, diags }
 }
 
@@ -171,12 +177,24 @@ pub fn assess_keeping(
     manifests: Manifests,
 ) -> Result<Assessed, PipelineError> {
     let targets = target::resolve(&loaded.defs, &loaded.graph, targets)?;
-    let (selected, order) = timed("selected", || {
-        let selected = loaded.graph.select(&targets);
-        let order = loaded.graph.order(&selected);
-        (selected, order)
-    });
-    let mut recorded = timed("state read", || state.read_all())?;
+    // Independent of each other: the selection (one core), the recorded state and
+    // the scripts' hashes, side by side.
+    let ((selected, order), (recorded, scripts)) = rayon::join(
+        || {
+            timed("selected", || {
+                let selected = loaded.graph.select(&targets);
+                let order = loaded.graph.order(&selected);
+                (selected, order)
+            })
+        },
+        || {
+            rayon::join(
+                || timed("state read", || state.read_all()),
+                || timed("scripts hashed", || ScriptHashes::prefetch(&loaded.defs)),
+            )
+        },
+    );
+    let mut recorded = recorded?;
     let inventory = timed("inventory", || match backend {
         Some(b) => b.inventory(),
         None => Ok(inventory::from_records(records_by_node(
@@ -184,7 +202,6 @@ pub fn assess_keeping(
             &recorded.records,
         ))),
     })?;
-    let scripts = timed("scripts hashed", || ScriptHashes::prefetch(&loaded.defs));
     let keys = timed("keys", || match manifests {
         Manifests::All => key::assess(&loaded.defs, &order, &scripts),
         Manifests::Plan => {

@@ -131,14 +131,23 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
         exists.insert(rel.to_string(), b);
         b
     };
+    // Features found, by kind and name: most guests name the same few, and the
+    // path of each need not be made again.
+    let mut found: std::collections::HashSet<(super::GuestKind, &str)> =
+        std::collections::HashSet::new();
     for g in defs.guests.values() {
         for (i, f) in g.features.iter().enumerate() {
             // Names that are not plain were reported already, and must not become paths.
-            if !super::layout::is_plain_file_name(f) || f.contains('.') {
+            if found.contains(&(g.kind, f.as_str()))
+                || !super::layout::is_plain_file_name(f)
+                || f.contains('.')
+            {
                 continue;
             }
             let rel = defs.feature_script(g.kind, f);
-            if !is_file(&rel) {
+            if is_file(&rel) {
+                found.insert((g.kind, f));
+            } else {
                 let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
                 let existing = list_names(defs, &dir);
                 let hint = did_you_mean(f, existing.iter().map(String::as_str)).map_or_else(

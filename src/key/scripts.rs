@@ -17,16 +17,20 @@ pub struct ScriptHashes {
 impl ScriptHashes {
     /// Hash every script the definitions name, in parallel.
     pub fn prefetch(defs: &Definitions) -> ScriptHashes {
-        let mut paths: Vec<String> = Vec::new();
+        // 10,000 guests name a handful of scripts: each name once, before any path
+        // is made of it.
+        let mut features = std::collections::BTreeSet::new();
+        let mut apps = std::collections::BTreeSet::new();
+        let mut health = std::collections::BTreeSet::new();
         for g in defs.guests.values() {
-            paths.extend(g.features.iter().map(|f| defs.feature_script(g.kind, f)));
-            paths.extend(g.application_script.iter().map(|a| defs.layout.app(a)));
-            paths.extend(
-                g.health_checks
-                    .iter()
-                    .map(|h| defs.layout.health(&h.script)),
-            );
+            features.extend(g.features.iter().map(|f| (g.kind, f.as_str())));
+            apps.extend(g.application_script.as_deref());
+            health.extend(g.health_checks.iter().map(|h| h.script.as_str()));
         }
+        let mut paths: Vec<String> = Vec::new();
+        paths.extend(features.iter().map(|(kind, f)| defs.feature_script(*kind, f)));
+        paths.extend(apps.iter().map(|a| defs.layout.app(a)));
+        paths.extend(health.iter().map(|h| defs.layout.health(h)));
         paths.extend(defs.host_steps.iter().filter_map(|s| defs.host_script(s)));
         paths.sort();
         paths.dedup();
