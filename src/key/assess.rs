@@ -95,20 +95,30 @@ pub fn assess_keeping(
 /// `nodes` by clone depth: each wave's clone sources are in earlier waves.
 fn waves(defs: &Definitions, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
     let mut depth: HashMap<NodeId, usize> = HashMap::with_capacity(nodes.len());
-    let mut waves: Vec<Vec<NodeId>> = Vec::new();
-    for &node in nodes {
-        let source = node
-            .guest_id()
-            .and_then(|id| defs.guest(id))
-            .and_then(|g| g.clone_from.as_ref())
-            .and_then(|(src, _)| defs.guest(*src))
-            .map(|s| NodeId::guest(s.kind, s.id));
-        // In build order a selected source comes first, so its depth is known.
-        let d = source.and_then(|s| depth.get(&s)).map_or(0, |d| d + 1);
-        depth.insert(node, d);
-        if waves.len() <= d {
-            waves.resize_with(d + 1, Vec::new);
-        }
+    // Counted first, so that each wave is made at its size: grown push by push,
+    // the big first wave was copied into fresh memory again and again.
+    let mut sizes: Vec<usize> = Vec::new();
+    let depths: Vec<usize> = nodes
+        .iter()
+        .map(|&node| {
+            let source = node
+                .guest_id()
+                .and_then(|id| defs.guest(id))
+                .and_then(|g| g.clone_from.as_ref())
+                .and_then(|(src, _)| defs.guest(*src))
+                .map(|s| NodeId::guest(s.kind, s.id));
+            // In build order a selected source comes first, so its depth is known.
+            let d = source.and_then(|s| depth.get(&s)).map_or(0, |d| d + 1);
+            depth.insert(node, d);
+            if sizes.len() <= d {
+                sizes.resize(d + 1, 0);
+            }
+            sizes[d] += 1;
+            d
+        })
+        .collect();
+    let mut waves: Vec<Vec<NodeId>> = sizes.into_iter().map(Vec::with_capacity).collect();
+    for (&node, d) in nodes.iter().zip(depths) {
         waves[d].push(node);
     }
     waves
