@@ -205,7 +205,7 @@ pub fn assess_keeping(
     let keys = timed("keys", || match manifests {
         Manifests::All => key::assess(&loaded.defs, &order, &scripts),
         Manifests::Plan => {
-            let by_node: HashMap<NodeId, &NodeRecord> =
+            let by_node: crate::graph::NodeMap<&NodeRecord> =
                 records_by_node(&loaded.defs, &recorded.records)
                     .into_iter()
                     .collect();

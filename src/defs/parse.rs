@@ -344,7 +344,10 @@ mod tests {
         for (key, item) in top {
             if let Top::Guests(e) = item {
                 assert_eq!(key, "lxc_configs");
-                out.extend(e.into_iter().map(|(k, v)| (k.into_owned(), v.get().to_string())));
+                out.extend(
+                    e.into_iter()
+                        .map(|(k, v)| (k.into_owned(), v.get().to_string())),
+                );
             }
         }
         out
@@ -354,7 +357,10 @@ mod tests {
     fn the_guests_keep_their_text_and_an_object_keeps_the_last_of_a_key() {
         let text = r#" {"lxc_configs": {"900": {"name": "a"}, "10\u0030": 1, "900": {"name":"b"}}, "x": {"m":1,"m":2}} "#;
         let (top, repeated) = containers_file(text).expect("an object");
-        assert!(repeated, "the repeat inside `x`, a parsed value, is noticed");
+        assert!(
+            repeated,
+            "the repeat inside `x`, a parsed value, is noticed"
+        );
         let e = guests(top);
         assert_eq!(e.len(), 3);
         assert_eq!(e[1].0, "100", "escapes in keys are decoded");
@@ -387,7 +393,12 @@ mod tests {
         }
         let (top, _) = containers_file(r#"{"lxc_configs": [1, 2]}"#).unwrap();
         assert!(matches!(&top[0].1, Top::Value(Value::Array(a)) if a.len() == 2));
-        for bad in ["[1]", r#"{"a": 1,}"#, r#"{"a": 1} x"#, r#"{"lxc_configs": {"9": 1,}}"#] {
+        for bad in [
+            "[1]",
+            r#"{"a": 1,}"#,
+            r#"{"a": 1} x"#,
+            r#"{"lxc_configs": {"9": 1,}}"#,
+        ] {
             assert!(containers_file(bad).is_none(), "{bad}");
         }
     }

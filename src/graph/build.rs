@@ -1,20 +1,18 @@
 //! The [`Graph`] type, its queries, and how it is built from definitions.
 
-use std::collections::HashMap;
-
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use super::cycles;
-use super::node::{EdgeKind, NodeId};
+use super::node::{EdgeKind, NodeId, NodeMap};
 use crate::defs::{Definitions, Diagnostics, host};
 
 /// Nodes and typed edges; an edge points from a node to what it needs.
 #[derive(Debug, Clone)]
 pub struct Graph {
     pub g: DiGraph<NodeId, EdgeKind>,
-    index: HashMap<NodeId, NodeIndex>,
+    index: NodeMap<NodeIndex>,
 }
 
 impl Graph {
@@ -78,7 +76,10 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
         defs.guests.len() + defs.host_steps.len(),
         defs.guests.len() * 4,
     );
-    let mut index = HashMap::with_capacity(defs.guests.len() + defs.host_steps.len());
+    let mut index = NodeMap::with_capacity_and_hasher(
+        defs.guests.len() + defs.host_steps.len(),
+        Default::default(),
+    );
     for spec in &defs.host_steps {
         index.insert(NodeId::Host(spec.name), g.add_node(NodeId::Host(spec.name)));
     }

@@ -22,7 +22,7 @@ use super::hash::{Key, NodeKeys, StepKey, step_key};
 use super::{Manifest, ScriptHashes, canon};
 use crate::defs::Definitions;
 use crate::defs::host::lookup;
-use crate::graph::NodeId;
+use crate::graph::{NodeId, NodeMap};
 use crate::step::Step;
 
 /// Bumped when what a built-in host step does changes.
@@ -94,7 +94,8 @@ pub fn assess_keeping(
 
 /// `nodes` by clone depth: each wave's clone sources are in earlier waves.
 fn waves(defs: &Definitions, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
-    let mut depth: HashMap<NodeId, usize> = HashMap::with_capacity(nodes.len());
+    let mut depth: NodeMap<usize> =
+        NodeMap::with_capacity_and_hasher(nodes.len(), Default::default());
     // Counted first, so that each wave is made at its size: grown push by push,
     // the big first wave was copied into fresh memory again and again.
     let mut sizes: Vec<usize> = Vec::new();

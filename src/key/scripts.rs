@@ -28,7 +28,11 @@ impl ScriptHashes {
             health.extend(g.health_checks.iter().map(|h| h.script.as_str()));
         }
         let mut paths: Vec<String> = Vec::new();
-        paths.extend(features.iter().map(|(kind, f)| defs.feature_script(*kind, f)));
+        paths.extend(
+            features
+                .iter()
+                .map(|(kind, f)| defs.feature_script(*kind, f)),
+        );
         paths.extend(apps.iter().map(|a| defs.layout.app(a)));
         paths.extend(health.iter().map(|h| defs.layout.health(h)));
         paths.extend(defs.host_steps.iter().filter_map(|s| defs.host_script(s)));
