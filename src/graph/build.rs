@@ -78,7 +78,7 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
     );
     let mut index = NodeMap::with_capacity_and_hasher(
         defs.guests.len() + defs.host_steps.len(),
-        Default::default(),
+        std::hash::BuildHasherDefault::default(),
     );
     for spec in &defs.host_steps {
         index.insert(NodeId::Host(spec.name), g.add_node(NodeId::Host(spec.name)));

@@ -89,7 +89,7 @@ pub(crate) type NodeMap<V> =
 
 /// The hasher of the graph's own maps: a multiply-and-rotate of each word (the
 /// scheme of Firefox's `FxHash`), several times faster than the standard
-/// SipHash on a node's few bytes. SipHash resists keys chosen to collide; the
+/// `SipHash` on a node's few bytes. `SipHash` resists keys chosen to collide; the
 /// keys here are the definitions' own guest IDs, and the graph's lookups were a
 /// tenth of building it at 10,000 guests.
 #[derive(Default, Clone, Copy)]

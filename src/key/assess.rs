@@ -95,7 +95,7 @@ pub fn assess_keeping(
 /// `nodes` by clone depth: each wave's clone sources are in earlier waves.
 fn waves(defs: &Definitions, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
     let mut depth: NodeMap<usize> =
-        NodeMap::with_capacity_and_hasher(nodes.len(), Default::default());
+        NodeMap::with_capacity_and_hasher(nodes.len(), std::hash::BuildHasherDefault::default());
     // Counted first, so that each wave is made at its size: grown push by push,
     // the big first wave was copied into fresh memory again and again.
     let mut sizes: Vec<usize> = Vec::new();
