@@ -134,7 +134,7 @@ impl std::hash::Hasher for NodeHasher {
     }
 
     fn write_isize(&mut self, n: isize) {
-        self.add(n as u64);
+        self.write_usize(n.cast_unsigned());
     }
 
     fn finish(&self) -> u64 {
