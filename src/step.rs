@@ -46,18 +46,28 @@ impl Step {
     }
 }
 
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
+impl Step {
+    /// The name of a step that is not a feature (`define`); a feature's is
+    /// `feature:` and the feature's name, which only [`fmt::Display`] writes.
+    pub fn name(&self) -> &'static str {
+        match self {
             Step::Define => "define",
             Step::Configure => "configure",
-            Step::Feature(name) => return f.pad(&format!("feature:{name}")),
+            Step::Feature(_) => "feature",
             Step::App => "app",
             Step::Snapshot => "snapshot",
             Step::Template => "template",
             Step::Run => "run",
-        };
-        f.pad(text)
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Feature(name) => f.pad(&format!("feature:{name}")),
+            other => f.pad(other.name()),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::hash::{Key, NodeKeys, StepKey, step_key};
 use super::{Manifest, ScriptHashes, canon};
-use crate::defs::Definitions;
+use crate::defs::{Definitions, GuestKind};
 use crate::defs::host::lookup;
 use crate::graph::{NodeId, NodeMap};
 use crate::step::Step;
@@ -68,11 +68,25 @@ pub fn assess_keeping(
             lookup(&defs.host, "nvidia_driver.version").map(|v| canon::canonical("version", v))
         })
         .flatten();
+    // The manifest entry of each feature's script, made once: 10,000 guests name
+    // a handful of features.
+    let mut feature_scripts = HashMap::new();
+    for g in nodes.iter().filter_map(|n| n.guest_id()).filter_map(|id| defs.guest(id)) {
+        for f in &g.features {
+            feature_scripts
+                .entry((g.kind, f.as_str()))
+                .or_insert_with(|| {
+                    let script = defs.feature_script(g.kind, f);
+                    (format!("script {script}"), scripts.get(defs, &script))
+                });
+        }
+    }
     let ctx = Ctx {
         defs,
         scripts,
         globals,
         host_driver,
+        feature_scripts,
     };
     let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
     for wave in waves(defs, nodes) {
@@ -184,4 +198,7 @@ pub(super) struct Ctx<'a> {
     pub(super) globals: Vec<(String, String)>,
     /// The host's driver version, for guests with the `nvidia` feature.
     pub(super) host_driver: Option<String>,
+    /// Each feature's script entry (`script <path>`) and its hash, by the kind of
+    /// guest and the feature's name.
+    pub(super) feature_scripts: HashMap<(GuestKind, &'a str), (String, String)>,
 }

@@ -73,7 +73,13 @@ impl Ctx<'_> {
             snapshot,
             mut app,
         } = FieldManifests::of(g);
-        define.insert("kind", format!("\"{}\"", g.kind.prefix()));
+        define.insert(
+            "kind",
+            match g.kind {
+                GuestKind::Ct => "\"ct\"",
+                GuestKind::Vm => "\"vm\"",
+            },
+        );
         let mut source_node = None;
         if let Some((src, _)) = &g.clone_from
             && let Some(source) = self.defs.guest(*src)
@@ -96,11 +102,18 @@ impl Ctx<'_> {
         chain.push((Step::Define, define));
         for feature in &g.features {
             let mut m = feature_fields.clone();
-            let script = self.defs.feature_script(g.kind, feature);
-            m.insert(
-                format!("script {script}"),
-                self.scripts.get(self.defs, &script),
-            );
+            match self.feature_scripts.get(&(g.kind, feature.as_str())) {
+                Some((entry, hash)) => {
+                    m.insert(entry, hash);
+                }
+                None => {
+                    let script = self.defs.feature_script(g.kind, feature);
+                    m.insert(
+                        format!("script {script}"),
+                        self.scripts.get(self.defs, &script),
+                    );
+                }
+            }
             if g.kind == GuestKind::Ct {
                 m.extend(self.globals.iter().map(|(k, v)| (k, v)));
             }

@@ -81,23 +81,31 @@ static BASE: std::sync::LazyLock<blake3::Hasher> =
 pub fn step_key(step: &Step, manifest: &Manifest, previous: Option<Key>) -> Key {
     // The bytes are gathered first and hashed in one update: blake3 is a stream, so
     // the key is the same, and one long update is much faster than many short ones.
-    let mut bytes: Vec<u8> = Vec::with_capacity(
-        64 + manifest
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 16)
-            .sum::<usize>(),
-    );
-    let mut put = |s: &str| {
-        bytes.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(s.as_bytes());
-    };
-    put(&step.to_string());
-    for (k, v) in manifest {
-        put(k);
-        put(v);
+    thread_local! {
+        static BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    bytes.extend_from_slice(&previous.map_or([0; 32], |k| k.0));
-    let mut h = BASE.clone();
-    h.update(&bytes);
-    Key(*h.finalize().as_bytes())
+    // Gathered in a buffer each thread keeps: every step of every guest is hashed.
+    BYTES.with_borrow_mut(|bytes| {
+        bytes.clear();
+        let put = |bytes: &mut Vec<u8>, parts: &[&str]| {
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            bytes.extend_from_slice(&(len as u64).to_le_bytes());
+            for p in parts {
+                bytes.extend_from_slice(p.as_bytes());
+            }
+        };
+        // The step's name as `Display` writes it, without making a string of it.
+        match step {
+            Step::Feature(name) => put(bytes, &["feature:", name]),
+            other => put(bytes, &[other.name()]),
+        }
+        for (k, v) in manifest {
+            put(bytes, &[k]);
+            put(bytes, &[v]);
+        }
+        bytes.extend_from_slice(&previous.map_or([0; 32], |k| k.0));
+        let mut h = BASE.clone();
+        h.update(bytes);
+        Key(*h.finalize().as_bytes())
+    })
 }
