@@ -128,7 +128,9 @@ fn containers_in_parallel(
     diags: &mut Diagnostics,
 ) -> bool {
     let text = shared.as_bytes();
-    let Some((top, mut repeated)) = parse::containers_file(shared) else {
+    let Some((top, mut repeated)) =
+        crate::timing::timed("containers skimmed", || parse::containers_file(shared))
+    else {
         return false;
     };
     let (top, r) = parse::as_object(top);

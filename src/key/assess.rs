@@ -20,8 +20,8 @@ use rayon::prelude::*;
 
 use super::hash::{Key, NodeKeys, StepKey, step_key};
 use super::{Manifest, ScriptHashes, canon};
-use crate::defs::{Definitions, GuestKind};
 use crate::defs::host::lookup;
+use crate::defs::{Definitions, GuestKind};
 use crate::graph::{NodeId, NodeMap};
 use crate::step::Step;
 
@@ -71,7 +71,11 @@ pub fn assess_keeping(
     // The manifest entry of each feature's script, made once: 10,000 guests name
     // a handful of features.
     let mut feature_scripts = HashMap::new();
-    for g in nodes.iter().filter_map(|n| n.guest_id()).filter_map(|id| defs.guest(id)) {
+    for g in nodes
+        .iter()
+        .filter_map(|n| n.guest_id())
+        .filter_map(|id| defs.guest(id))
+    {
         for f in &g.features {
             feature_scripts
                 .entry((g.kind, f.as_str()))

@@ -102,17 +102,14 @@ impl Ctx<'_> {
         chain.push((Step::Define, define));
         for feature in &g.features {
             let mut m = feature_fields.clone();
-            match self.feature_scripts.get(&(g.kind, feature.as_str())) {
-                Some((entry, hash)) => {
-                    m.insert(entry, hash);
-                }
-                None => {
-                    let script = self.defs.feature_script(g.kind, feature);
-                    m.insert(
-                        format!("script {script}"),
-                        self.scripts.get(self.defs, &script),
-                    );
-                }
+            if let Some((entry, hash)) = self.feature_scripts.get(&(g.kind, feature.as_str())) {
+                m.insert(entry, hash);
+            } else {
+                let script = self.defs.feature_script(g.kind, feature);
+                m.insert(
+                    format!("script {script}"),
+                    self.scripts.get(self.defs, &script),
+                );
             }
             if g.kind == GuestKind::Ct {
                 m.extend(self.globals.iter().map(|(k, v)| (k, v)));
