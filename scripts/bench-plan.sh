@@ -8,8 +8,9 @@
 #   phoenix validate                        (10,000 guests and up)
 #   phoenix graph all --format json         (10,000 guests and up)
 # and at 10,000 guests the no-op plan: every guest recorded as built (records written
-# by `phoenix build` on the sim backend, about a minute). Peak memory is the largest
-# RSS of RUNS runs under /usr/bin/time.
+# by `phoenix build` on the sim backend, about a minute), once as this tree's build
+# writes them and once as the earlier commit's did. Peak memory is the largest RSS
+# of RUNS runs under /usr/bin/time.
 #
 # The earlier commit (--before, default: the last commit before the planning work of
 # issue 11) is built in a git worktree into target/bench-before, which is kept, so a
@@ -149,8 +150,18 @@ for n in $SIZES; do
         fresh=$("$PYTHON" -c 'import json,sys; a=json.load(open(sys.argv[1]))["actions"]; print(sum(x["action"]=="fresh" for x in a), len(a))' "$WORK/noop.json")
         [ "${fresh% *}" = "${fresh#* }" ] || die "the no-op plan is not all fresh: $fresh"
         measure "\`plan all --output json\`, $guests guests, everything built (no-op)" "< 80 ms" "$tree" "$built" plan all --output json
+        # The same records as the earlier commit's build leaves them: since 13b3a47
+        # a build ends by rewriting its journal with each node's newest line, which
+        # the row above reads; before, the journal kept a line per step.
+        built_old="$WORK/built-old$n"
+        mkdir -p "$built_old"
+        echo "== sim build of everything with the earlier commit" >&2
+        "$OLD" --defs "$tree" --cache "$built_old" --backend sim build all --output json \
+            >"$WORK/build-old.json" 2>"$WORK/build-old.err" \
+            || { tail -n 20 "$WORK/build-old.err" >&2; die "sim build with the earlier commit failed"; }
+        measure "\`plan all --output json\`, $guests guests, no-op, records as the earlier commit's build wrote them" "" "$tree" "$built_old" plan all --output json
     fi
-    rm -rf "$tree" "$empty" "$WORK/built$n"
+    rm -rf "$tree" "$empty" "$WORK/built$n" "$WORK/built-old$n"
 done
 
 echo
