@@ -88,6 +88,17 @@ unset PHOENIX_BACKEND PHOENIX_VERBOSE PHOENIX_LOG PHOENIX_OUTPUT PHOENIX_DEFS PH
 
 ROWS=()
 # measure LABEL TARGET TREE CACHE ARGS...: both binaries, one table row.
+# sim_build BIN TREE CACHE WHO: build every guest of TREE on the sim backend with
+# BIN, recording into CACHE (about a minute at 10,000 guests).
+sim_build() {
+    local bin="$1" tree="$2" cache="$3" who="$4"
+    mkdir -p "$cache"
+    echo "== sim build of everything with $who (records for the no-op plan)" >&2
+    "$bin" --defs "$tree" --cache "$cache" --backend sim build all --output json \
+        >"$cache.build.json" 2>"$cache.build.err" \
+        || { tail -n 20 "$cache.build.err" >&2; die "sim build with $who failed"; }
+}
+
 measure() {
     local label="$1" target="$2" tree="$3" cache="$4"; shift 4
     local args=(--defs "$tree" --cache "$cache" "$@")
@@ -141,27 +152,19 @@ for n in $SIZES; do
     fi
     if [ "$NOOP" = 1 ] && [ "$n" = 10000 ]; then
         built="$WORK/built$n"
-        mkdir -p "$built"
-        echo "== sim build of everything (records for the no-op plan)" >&2
-        "$NEW" --defs "$tree" --cache "$built" --backend sim build all --output json \
-            >"$WORK/build.json" 2>"$WORK/build.err" \
-            || { tail -n 20 "$WORK/build.err" >&2; die "sim build failed"; }
+        sim_build "$NEW" "$tree" "$built" "this tree"
         "$NEW" --defs "$tree" --cache "$built" plan all --output json >"$WORK/noop.json"
         fresh=$("$PYTHON" -c 'import json,sys; a=json.load(open(sys.argv[1]))["actions"]; print(sum(x["action"]=="fresh" for x in a), len(a))' "$WORK/noop.json")
         [ "${fresh% *}" = "${fresh#* }" ] || die "the no-op plan is not all fresh: $fresh"
         measure "\`plan all --output json\`, $guests guests, everything built (no-op)" "< 80 ms" "$tree" "$built" plan all --output json
-        # The same records as the earlier commit's build leaves them: since 13b3a47
+        # The same records as the earlier commit's build leaves them: since c80bb14
         # a build ends by rewriting its journal with each node's newest line, which
         # the row above reads; before, the journal kept a line per step.
         built_old="$WORK/built-old$n"
-        mkdir -p "$built_old"
-        echo "== sim build of everything with the earlier commit" >&2
-        "$OLD" --defs "$tree" --cache "$built_old" --backend sim build all --output json \
-            >"$WORK/build-old.json" 2>"$WORK/build-old.err" \
-            || { tail -n 20 "$WORK/build-old.err" >&2; die "sim build with the earlier commit failed"; }
-        measure "\`plan all --output json\`, $guests guests, no-op, records as the earlier commit's build wrote them" "" "$tree" "$built_old" plan all --output json
+        sim_build "$OLD" "$tree" "$built_old" "the earlier commit"
+        measure "the same no-op plan, records as the earlier commit's build wrote them" "" "$tree" "$built_old" plan all --output json
     fi
-    rm -rf "$tree" "$empty" "$WORK/built$n" "$WORK/built-old$n"
+    rm -rf "$tree" "$empty" "$WORK/built$n"* "$WORK/built-old$n"*
 done
 
 echo
