@@ -195,20 +195,25 @@ pub fn assess_keeping(
         },
     );
     let mut recorded = recorded?;
+    // The records by node, made once for the two that read them: the inventory a
+    // plan without a host stands on, and which manifests a plan keeps.
+    let by_node: crate::graph::NodeMap<&NodeRecord> =
+        if backend.is_none() || matches!(manifests, Manifests::Plan) {
+            records_by_node(&loaded.defs, &recorded.records)
+                .into_iter()
+                .collect()
+        } else {
+            crate::graph::NodeMap::default()
+        };
     let inventory = timed("inventory", || match backend {
         Some(b) => b.inventory(),
-        None => Ok(inventory::from_records(records_by_node(
-            &loaded.defs,
-            &recorded.records,
-        ))),
+        None => Ok(inventory::from_records(
+            by_node.iter().map(|(node, rec)| (*node, *rec)),
+        )),
     })?;
     let keys = timed("keys", || match manifests {
         Manifests::All => key::assess(&loaded.defs, &order, &scripts),
         Manifests::Plan => {
-            let by_node: crate::graph::NodeMap<&NodeRecord> =
-                records_by_node(&loaded.defs, &recorded.records)
-                    .into_iter()
-                    .collect();
             let compared = |node: NodeId, at: key::StepAt, k: &key::Key| match by_node.get(&node) {
                 // Nothing to compare with, unless a record is rebuilt from the guest.
                 None => inventory.contains_key(&node),

@@ -201,6 +201,7 @@ impl Journal {
     /// them all, and most were stale. This is ninja's rule for its log: rewrite
     /// it when it is mostly dead. The new file replaces the old one atomically
     /// (temporary file, sync, rename), so a crash leaves one or the other whole.
+    /// Anything but a plain file (a symlink, a device) is left as it is.
     ///
     /// A journal with an unusable line is left as it is: the next command reports
     /// the line, and folding the journal into the node files
@@ -209,6 +210,13 @@ impl Journal {
     /// replaced file would be lost.
     pub(super) fn tidy(path: &Path) -> Result<bool, StateError> {
         use std::io::{Read, Seek, SeekFrom};
+
+        // Only a plain file: the rename would put a file in place of a symlink
+        // someone made (to another disk, or to `/dev/full` in a test), and a device
+        // has no end to read to.
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
+            return Ok(false);
+        }
 
         let (newest, damaged) = Self::read_newest_in(path, BLOCK, |place, _| place);
         if !damaged.is_empty() {
@@ -468,6 +476,23 @@ mod tests {
         // Now every line is live: nothing to do.
         assert!(!Journal::tidy(&path).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    }
+
+    #[test]
+    fn a_journal_that_is_a_symlink_is_left_in_place() {
+        let (dir, real) = journal_of(&[("ct:900", "a"), ("ct:900", "b"), ("ct:900", "c")]);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let before = std::fs::read(&real).unwrap();
+        assert!(!Journal::tidy(&link).unwrap());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), before);
+        assert!(Journal::tidy(&real).unwrap(), "the file itself is tidied");
     }
 
     #[test]
