@@ -26,7 +26,7 @@
 
 use serde::Serialize;
 
-use crate::defs::fields::is_secret;
+use crate::defs::secrets::is_secret;
 use crate::key::canon::redacted;
 
 /// One setting phoenix manages: as the host has it and as the definition makes it.

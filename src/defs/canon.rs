@@ -3,14 +3,14 @@
 //! give the same text, so the same key.
 //!
 //! What is a secret: the value of a field whose name says so
-//! ([`is_secret`](crate::defs::fields::is_secret)), anything named `*key*` under
-//! credentials ([`is_credentials`](crate::defs::fields::is_credentials)), and in any string the value of each
+//! ([`is_secret`](crate::defs::secrets::is_secret)), anything named `*key*` under
+//! credentials ([`is_credentials`](crate::defs::secrets::is_credentials)), and in any string the value of each
 //! `NAME=value` word whose name is one of those (`DB_PASSWORD=...` in an
 //! environment list).
 
 use serde_json::Value;
 
-use super::fields::{self, is_secret_in};
+use super::secrets::{self, is_secret_in};
 
 /// Canonical text of `value` found under the field `field`.
 pub fn canonical(field: &str, value: &Value) -> String {
@@ -46,7 +46,7 @@ fn fingerprint(raw: &str) -> String {
 
 /// `value`, the value of `field`, inside credentials or not.
 fn write_field(out: &mut String, field: &str, value: &Value, in_credentials: bool) {
-    let marks = fields::marks(field, in_credentials);
+    let marks = secrets::marks(field, in_credentials);
     let credentials = in_credentials || marks.credentials;
     let scalar = !matches!(value, Value::Object(_) | Value::Array(_));
     if marks.hides(scalar) {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::diag::{Diagnostic, Diagnostics};
 use super::dupkeys::{Duplicate, Place, Seg, render};
-use super::fields::{is_credentials, marks};
+use super::secrets::{is_credentials, marks};
 
 /// The diagnostics for the duplicates of one file, `rel`. `guests` is the top-level
 /// key that holds the file's guests (`lxc_configs`, `vms`), if it has one.

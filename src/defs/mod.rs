@@ -45,6 +45,7 @@ pub mod model;
 mod net;
 mod parse;
 pub(crate) mod read;
+pub mod secrets;
 pub mod settings;
 mod snapshots;
 #[cfg(test)]

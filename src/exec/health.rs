@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::scripts;
 use crate::backend::{Backend, GuestCtx, Log, OpError, OpResult};
-use crate::defs::fields::is_secret;
+use crate::defs::secrets::is_secret;
 use crate::defs::{Definitions, HealthCheck};
 
 /// How one health check went.

@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::backend::Log;
-use crate::defs::fields::is_secret;
+use crate::defs::secrets::is_secret;
 
 /// An API token: `user@realm!tokenid` and its secret.
 #[derive(Clone)]
