@@ -251,7 +251,7 @@ pub(crate) fn check_inherited_raw_lines(defs: &Definitions, diags: &mut Diagnost
             .collect()
     };
     for g in defs.guests.values().filter(|g| g.kind == GuestKind::Ct) {
-        let Some(src) = g.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) else {
+        let Some(src) = defs.clone_source(g) else {
             continue;
         };
         let own = options(g);
@@ -401,7 +401,7 @@ pub(crate) fn check_firewall_policies(defs: &Definitions, diags: &mut Diagnostic
 /// gets the source's size. Say so, naming both sizes.
 pub(crate) fn check_clone_disk_sizes(defs: &Definitions, diags: &mut Diagnostics) {
     for g in defs.guests.values() {
-        let Some(src) = g.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) else {
+        let Some(src) = defs.clone_source(g) else {
             continue;
         };
         let (Some(want), Some(has)) = (g.settings.disk_gb, src.settings.disk_gb) else {

@@ -181,6 +181,11 @@ impl Definitions {
     }
 
     /// Absolute path of a script named relative to the definitions directory.
+    /// The guest `g` is cloned from, when it is one of these definitions.
+    pub fn clone_source(&self, g: &Guest) -> Option<&Guest> {
+        self.guest(g.clone_from.as_ref()?.0)
+    }
+
     pub fn path_of(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }

@@ -98,9 +98,7 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
     let host_address = host::address(&defs.host);
     for guest in defs.guests.values() {
         let id = NodeId::guest(guest.kind, guest.id);
-        if let Some((src, _)) = &guest.clone_from
-            && let Some(s) = defs.guest(*src).filter(|s| s.kind == guest.kind)
-        {
+        if let Some(s) = defs.clone_source(guest).filter(|s| s.kind == guest.kind) {
             graph.add_edge(id, NodeId::guest(s.kind, s.id), EdgeKind::Clone);
         }
         for (dep, _) in &guest.dependencies {

@@ -121,7 +121,7 @@ pub fn root_storage(defs: &Definitions, g: &Guest) -> String {
         if let Some(pool) = &at.shape.storage_pool {
             return pool.clone();
         }
-        match at.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) {
+        match defs.clone_source(at) {
             Some(source) => at = source,
             None => break,
         }

@@ -77,7 +77,7 @@ fn os_template<'a>(defs: &'a Definitions, g: &'a Guest) -> Option<&'a str> {
         if at.clone_from.is_none() {
             return at.shape.os_template.as_deref();
         }
-        at = defs.guest(at.clone_from.as_ref()?.0)?;
+        at = defs.clone_source(at)?;
     }
     None
 }
@@ -140,7 +140,7 @@ pub(crate) fn linked_base(volume: &str) -> Option<u32> {
 /// when that is a converted template and nothing keeps the clone from being
 /// linked (see [`commands::linked_clone_blocker`]).
 fn linked_source(defs: &Definitions, g: &Guest) -> Option<u32> {
-    let source = defs.guest(g.clone_from.as_ref()?.0)?;
+    let source = defs.clone_source(g)?;
     (source.template == TemplateModel::Converted
         && commands::linked_clone_blocker(defs, g, source).is_none())
     .then_some(source.id)
