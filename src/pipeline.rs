@@ -200,8 +200,6 @@ pub fn assess_keeping(
     let by_node: crate::graph::NodeMap<&NodeRecord> =
         if backend.is_none() || matches!(manifests, Manifests::Plan) {
             records_by_node(&loaded.defs, &recorded.records)
-                .into_iter()
-                .collect()
         } else {
             crate::graph::NodeMap::default()
         };
@@ -285,10 +283,11 @@ pub fn is_template(defs: &Definitions, node: NodeId) -> bool {
         .is_some_and(|g| g.template.is_template())
 }
 
+/// The records of the nodes the definitions name, by node.
 fn records_by_node<'a>(
     defs: &Definitions,
     records: &'a HashMap<String, NodeRecord>,
-) -> Vec<(NodeId, &'a NodeRecord)> {
+) -> crate::graph::NodeMap<&'a NodeRecord> {
     records
         .iter()
         .filter_map(|(label, r)| target::parse(defs, label).map(|id| (id, r)))
@@ -312,7 +311,7 @@ fn guest_facts(defs: &Definitions) -> GuestFacts {
         if let Some(why) = defs::snapshot_blocker(defs, g) {
             facts.no_snapshots.insert(node, why);
         }
-        if let Some(src) = g.clone_from.as_ref().and_then(|(id, _)| defs.guest(*id)) {
+        if let Some(src) = defs.clone_source(g) {
             facts
                 .clone_sources
                 .insert(node, NodeId::guest(src.kind, src.id));

@@ -79,10 +79,7 @@ pub fn assess_keeping(
         for f in &g.features {
             feature_scripts
                 .entry((g.kind, f.as_str()))
-                .or_insert_with(|| {
-                    let script = defs.feature_script(g.kind, f);
-                    (format!("script {script}"), scripts.get(defs, &script))
-                });
+                .or_insert_with(|| super::guest::feature_script_entry(defs, scripts, g.kind, f));
         }
     }
     let ctx = Ctx {
@@ -123,8 +120,7 @@ fn waves(defs: &Definitions, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
             let source = node
                 .guest_id()
                 .and_then(|id| defs.guest(id))
-                .and_then(|g| g.clone_from.as_ref())
-                .and_then(|(src, _)| defs.guest(*src))
+                .and_then(|g| defs.clone_source(g))
                 .map(|s| NodeId::guest(s.kind, s.id));
             // In build order a selected source comes first, so its depth is known.
             let d = source.and_then(|s| depth.get(&s)).map_or(0, |d| d + 1);

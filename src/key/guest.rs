@@ -54,6 +54,17 @@ impl FieldManifests {
     }
 }
 
+/// A feature's script as a manifest entry: `script <path>` and the script's hash.
+pub(super) fn feature_script_entry(
+    defs: &crate::defs::Definitions,
+    scripts: &super::ScriptHashes,
+    kind: GuestKind,
+    feature: &str,
+) -> (String, String) {
+    let script = defs.feature_script(kind, feature);
+    (format!("script {script}"), scripts.get(defs, &script))
+}
+
 fn text(field: &str, s: &str) -> String {
     canon::canonical(field, &Value::String(s.to_string()))
 }
@@ -81,9 +92,7 @@ impl Ctx<'_> {
             },
         );
         let mut source_node = None;
-        if let Some((src, _)) = &g.clone_from
-            && let Some(source) = self.defs.guest(*src)
-        {
+        if let Some(source) = self.defs.clone_source(g) {
             source_node = Some(NodeId::guest(source.kind, source.id));
             if let Some(snap) = source.template.snapshot_name() {
                 define.insert("clone snapshot", text("snapshot", snap));
@@ -102,14 +111,12 @@ impl Ctx<'_> {
         chain.push((Step::Define, define));
         for feature in &g.features {
             let mut m = feature_fields.clone();
+            // Made once per assessment for every guest it covers (see `assess`).
             if let Some((entry, hash)) = self.feature_scripts.get(&(g.kind, feature.as_str())) {
                 m.insert(entry, hash);
             } else {
-                let script = self.defs.feature_script(g.kind, feature);
-                m.insert(
-                    format!("script {script}"),
-                    self.scripts.get(self.defs, &script),
-                );
+                let (entry, hash) = feature_script_entry(self.defs, self.scripts, g.kind, feature);
+                m.insert(entry, hash);
             }
             if g.kind == GuestKind::Ct {
                 m.extend(self.globals.iter().map(|(k, v)| (k, v)));
