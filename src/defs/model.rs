@@ -180,12 +180,12 @@ impl Definitions {
         self.guests.get(&id).map(|g| &**g)
     }
 
-    /// Absolute path of a script named relative to the definitions directory.
     /// The guest `g` is cloned from, when it is one of these definitions.
     pub fn clone_source(&self, g: &Guest) -> Option<&Guest> {
         self.guest(g.clone_from.as_ref()?.0)
     }
 
+    /// Absolute path of a script named relative to the definitions directory.
     pub fn path_of(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
