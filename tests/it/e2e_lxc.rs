@@ -90,7 +90,12 @@ fn assert_unprivileged(site: &LxcSite, name: &str) {
     );
     site.attach(name, &["touch", "/root/made-inside"]);
     let meta = std::fs::metadata(site.lxcpath.join(name).join("rootfs/root/made-inside"))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        .unwrap_or_else(|e| {
+            let config = std::fs::read_to_string(site.lxcpath.join(name).join("config"));
+            let rootfs = config.iter().flat_map(|c| c.lines());
+            let rootfs: Vec<_> = rootfs.filter(|l| l.contains("rootfs")).collect();
+            panic!("{name}: /root/made-inside, made inside, is not in its rootfs: {e}; {rootfs:?}")
+        });
     assert_eq!((meta.uid(), meta.gid()), (100_000, 100_000), "{name}");
 }
 

@@ -228,11 +228,31 @@ impl LxcSite {
         )
     }
 
-    /// A command run inside a running container (`lxc-attach`).
+    /// A command run inside a running container (`lxc-attach`); its output.
+    /// A command that fails fails the test, with what it printed and the
+    /// container's state: a test reading the command's effect afterwards would
+    /// otherwise report only that the effect is missing.
     pub fn attach(&self, name: &str, cmd: &[&str]) -> String {
-        let mut rest = vec!["--"];
-        rest.extend(cmd);
-        self.lxc("lxc-attach", name, &rest)
+        let out = Command::new("lxc-attach")
+            .arg("-P")
+            .arg(&self.lxcpath)
+            .args(["-n", name, "--"])
+            .args(cmd)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "lxc-attach -n {name} -- {} failed ({}): {text}\nstate: {}",
+            cmd.join(" "),
+            out.status,
+            self.state(name).trim()
+        );
+        text
     }
 
     /// `RUNNING` or `STOPPED`, as `lxc-info -s` says.
