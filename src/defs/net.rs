@@ -17,7 +17,7 @@ pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Map<String, Value>, g: &mut
     let p = p.as_str();
     let mac_address = r.s(raw, p, "mac_address");
     if let Some(mac) = mac_address {
-        g.net.mac = values::check_mac(r, &join(p, "mac_address"), mac).map(|_| mac.to_string());
+        g.net.mac = values::check_mac(r, &join(p, "mac_address"), mac).then(|| mac.to_string());
     }
     if let Some(net) = r.object(raw, p, "network_config") {
         let np = join(p, "network_config");
@@ -94,7 +94,7 @@ fn read_interface(r: &mut Reader, net: &Map<String, Value>, np: &str, to: &mut N
         );
     }
     if let Some(mac) = r.s(net, np, "hwaddr") {
-        to.mac = values::check_mac(r, &join(np, "hwaddr"), mac).map(|_| mac.to_string());
+        to.mac = values::check_mac(r, &join(np, "hwaddr"), mac).then(|| mac.to_string());
     }
 }
 
