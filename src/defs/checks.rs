@@ -51,7 +51,7 @@ pub(crate) fn check_duplicates(defs: &Definitions, diags: &mut Diagnostics) {
     let mut by_mac: HashMap<String, (&Guest, &str)> = HashMap::with_capacity(n);
     for g in defs.guests.values() {
         let net0 = std::iter::once(("network_config", &g.net));
-        let net1 = g.net1.iter().map(|n| ("secondary_network_config", n));
+        let net1 = g.net1.as_deref().map(|n| ("secondary_network_config", n));
         for (iface, net) in net0.chain(net1) {
             if let Some(ip) = net.static_address() {
                 if let Some(first) = by_ip.get(&ip) {

@@ -82,7 +82,8 @@ pub struct Guest {
     pub settings: Settings,
     pub net: Network,
     /// A container's second interface (`secondary_network_config`), as `net1`.
-    pub net1: Option<Network>,
+    /// Boxed, as few guests have one: every guest is held in memory at once.
+    pub net1: Option<Box<Network>>,
     pub mounts: Mounts,
     pub devices: Devices,
     pub firewall: Firewall,

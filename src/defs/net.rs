@@ -59,7 +59,7 @@ pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Map<String, Value>, g: &mut
                 "give the second interface its own name inside the container, e.g. \"eth1\"",
             );
         }
-        g.net1 = Some(second);
+        g.net1 = Some(Box::new(second));
     }
 }
 

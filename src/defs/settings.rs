@@ -25,8 +25,9 @@ pub struct Shape {
     /// hypervisor file's `proxmox_storage_ids`); `None` when `template_file` is not
     /// what the container is created from.
     pub template_storage: Option<String>,
-    /// The cloud image a template VM is made from.
-    pub image: Option<CloudImage>,
+    /// The cloud image a template VM is made from (boxed: most guests have none,
+    /// and every guest is held in memory at once).
+    pub image: Option<Box<CloudImage>>,
     /// Storage of the root disk. Containers: `storage_pool`; VMs:
     /// `vm_defaults.storage_pool` (a VM's own `storage_pool` is an application field,
     /// as it was for the shell tool).

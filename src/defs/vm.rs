@@ -127,14 +127,16 @@ fn read_vm_fields(
     let url = raw.get("template_image_url").and_then(Value::as_str);
     let sha256 = raw.get("template_image_sha256").and_then(Value::as_str);
     let release = defaults.get("ubuntu_release").and_then(scalar_text);
-    g.shape.image = image.map(|file| CloudImage {
-        file: file.to_string(),
-        url: url.map(str::to_string).or_else(|| {
-            release
-                .as_ref()
-                .map(|rel| format!("https://cloud-images.ubuntu.com/{rel}/current/{file}"))
-        }),
-        sha256: sha256.map(str::to_ascii_lowercase),
+    g.shape.image = image.map(|file| {
+        Box::new(CloudImage {
+            file: file.to_string(),
+            url: url.map(str::to_string).or_else(|| {
+                release
+                    .as_ref()
+                    .map(|rel| format!("https://cloud-images.ubuntu.com/{rel}/current/{file}"))
+            }),
+            sha256: sha256.map(str::to_ascii_lowercase),
+        })
     });
     if is_template {
         g.shape.ubuntu_release = release;

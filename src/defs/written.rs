@@ -91,10 +91,25 @@ impl FieldTexts {
         raw: &Map<String, Value>,
         app: &Map<String, Value>,
     ) -> FieldTexts {
-        let mut out = FieldTexts {
-            text: String::with_capacity(raw.len() * 40),
-            index: Vec::with_capacity(raw.len()),
-        };
+        // Written into a buffer each thread keeps, then copied at its size: every
+        // guest's texts are held at once, and a guess at their size was a few
+        // hundred bytes off either way (a buffer grown, or one too large).
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<FieldTexts> = std::cell::RefCell::default();
+        }
+        SCRATCH.with_borrow_mut(|out| {
+            out.text.clear();
+            out.index.clear();
+            out.fill(kind, raw, app);
+            FieldTexts {
+                text: out.text.as_str().into(),
+                index: out.index.as_slice().into(),
+            }
+        })
+    }
+
+    fn fill(&mut self, kind: GuestKind, raw: &Map<String, Value>, app: &Map<String, Value>) {
+        let out = self;
         for (field, value) in raw {
             if value.is_null() {
                 continue;
@@ -112,7 +127,6 @@ impl FieldTexts {
                 out.push(Class::App, field, value);
             }
         }
-        out
     }
 
     fn push(&mut self, class: Class, name: &str, value: &Value) {

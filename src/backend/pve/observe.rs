@@ -172,7 +172,7 @@ pub(crate) fn normal(g: &Guest, key: &str, value: &str) -> String {
             .collect();
         let defined = match n {
             0 => Some(&g.net),
-            1 => g.net1.as_ref(),
+            1 => g.net1.as_deref(),
             _ => None,
         };
         let mut ignore = Vec::new();

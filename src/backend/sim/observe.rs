@@ -43,7 +43,7 @@ pub fn settings_of(g: &Guest) -> BTreeMap<String, String> {
         (!s.pct_features.is_empty()).then(|| s.pct_features.join(",")),
     );
     put("net0", Some(interface(&g.net)));
-    put("net1", g.net1.as_ref().map(interface));
+    put("net1", g.net1.as_deref().map(interface));
     out
 }
 

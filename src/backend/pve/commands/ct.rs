@@ -12,7 +12,7 @@ use crate::defs::{BindMount, Definitions, Guest, IdKind, MapOrigin, Network, hos
 /// `network_config`, `net1` from `secondary_network_config` when it has one.
 pub fn ct_interfaces(g: &Guest) -> Vec<(u32, &Network)> {
     let mut out = vec![(0, &g.net)];
-    out.extend(g.net1.as_ref().map(|n| (1, n)));
+    out.extend(g.net1.as_deref().map(|n| (1, n)));
     out
 }
 
