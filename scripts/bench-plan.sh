@@ -9,7 +9,8 @@
 #   phoenix graph all --format json         (10,000 guests and up)
 # and at 10,000 guests the no-op plan: every guest recorded as built (records written
 # by `phoenix build` on the sim backend, about a minute), once as this tree's build
-# writes them and once as the earlier commit's did. Peak memory is the largest RSS
+# writes them and once as the earlier commit's did; and the plan over the same records
+# after a change to the base template, which every guest descends from. Peak memory is the largest RSS
 # of RUNS runs under /usr/bin/time.
 #
 # The earlier commit (--before, default: the last commit before the planning work of
@@ -157,6 +158,19 @@ for n in $SIZES; do
         fresh=$("$PYTHON" -c 'import json,sys; a=json.load(open(sys.argv[1]))["actions"]; print(sum(x["action"]=="fresh" for x in a), len(a))' "$WORK/noop.json")
         [ "${fresh% *}" = "${fresh#* }" ] || die "the no-op plan is not all fresh: $fresh"
         measure "\`plan all --output json\`, $guests guests, everything built (no-op)" "< 80 ms" "$tree" "$built" plan all --output json
+        # The base template's OS template changed: every guest descends from it, so
+        # every guest is replaced, and each clone's reason quotes its source's.
+        changed="$WORK/changed$n"
+        cp -r "$tree" "$changed"
+        "$PYTHON" - "$changed/phoenix_lxc_configs.json" <<'PY' || die "could not change the base template"
+import json, sys
+path = sys.argv[1]
+d = json.load(open(path))
+d["lxc_configs"]["900"]["template"] = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+json.dump(d, open(path, "w"), indent=1)
+PY
+        measure "the same, after a change to the base template (every guest replaced)" "" "$changed" "$built" plan all --output json
+        rm -rf "$changed"
         # The same records as the earlier commit's build leaves them: since c80bb14
         # a build ends by rewriting its journal with each node's newest line, which
         # the row above reads; before, the journal kept a line per step.

@@ -237,6 +237,7 @@ fn refuse_replacements(
     if blocked.is_empty() || allow_replace {
         return Ok(());
     }
+    let actions = assessed.plan.by_node();
     let names: Vec<String> = blocked
         .iter()
         .map(|n| {
@@ -245,9 +246,8 @@ fn refuse_replacements(
                 .and_then(|id| loaded.defs.guest(id))
                 .map(|g| g.name.clone())
                 .unwrap_or_default();
-            let why = assessed
-                .plan
-                .action(*n)
+            let why = actions
+                .get(n)
                 .and_then(|a| a.reasons.first().cloned())
                 .unwrap_or_default();
             format!("  {n} ({name}): {why}")

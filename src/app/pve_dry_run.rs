@@ -12,6 +12,7 @@
 //! headed by `# <action> <node>`. A node the simulated host made fail ends with a
 //! `# failed: …` (or `# skipped: …`) line, and the exit code says so.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,8 +20,9 @@ use super::output::print;
 use super::{CmdResult, error::verdict};
 use crate::backend::pve::{Pve, PveOptions, Recorder};
 use crate::cli::BuildArgs;
-use crate::exec::{self, Event, Outcome, Reporter, Summary};
+use crate::exec::{self, Event, NodeResult, Outcome, Reporter, Summary};
 use crate::fsutil::FileError;
+use crate::graph::NodeId;
 use crate::pipeline::{Assessed, Loaded};
 use crate::state::{StateDir, StateError};
 
@@ -52,6 +54,11 @@ pub(super) fn run(
     };
     let run = assessed.run(loaded, &state, &journal, &backend);
     let summary = exec::run(&run, &opts, &mut Quiet);
+    // Each node's first result, found at once: a walk per action was quadratic.
+    let mut results: HashMap<NodeId, &NodeResult> = HashMap::new();
+    for r in &summary.results {
+        results.entry(r.node).or_insert(r);
+    }
     let mut out = String::new();
     for a in assessed.plan.pending() {
         out.push_str(&format!("# {} {}\n", a.action.as_str(), a.node));
@@ -59,7 +66,7 @@ pub(super) fn run(
             out.push_str(&line);
             out.push('\n');
         }
-        let result = summary.results.iter().find(|r| r.node == a.node);
+        let result = results.get(&a.node).copied();
         if let Some(r) = result.filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Skipped))
         {
             let what = if r.outcome == Outcome::Failed {

@@ -22,6 +22,22 @@ impl NodeId {
         }
     }
 
+    /// The guest a label (`ct:950`, `vm:1001`) names, as [`fmt::Display`] writes it;
+    /// `None` for a host step's label or anything else.
+    pub fn parse_guest(label: &str) -> Option<NodeId> {
+        let (kind, id) = label.split_once(':')?;
+        // As written by `Display`: digits only, no sign or spaces.
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let id = id.parse().ok()?;
+        match kind {
+            "ct" => Some(NodeId::Ct(id)),
+            "vm" => Some(NodeId::Vm(id)),
+            _ => None,
+        }
+    }
+
     pub fn guest_id(self) -> Option<u32> {
         match self {
             NodeId::Ct(id) | NodeId::Vm(id) => Some(id),
@@ -88,8 +104,27 @@ impl EdgeKind {
 pub(crate) type NodeMap<V> = crate::fasthash::FastMap<NodeId, V>;
 
 #[cfg(test)]
-mod hasher_tests {
+mod tests {
     use super::*;
+
+    /// A guest's label reads back as the guest; nothing else reads as one.
+    #[test]
+    fn a_guest_label_reads_back_as_its_node() {
+        for n in [NodeId::Ct(100), NodeId::Vm(1001), NodeId::Ct(u32::MAX)] {
+            assert_eq!(NodeId::parse_guest(&n.to_string()), Some(n));
+        }
+        for bad in [
+            "host:zfs",
+            "ct:",
+            "ct:+9",
+            "ct: 9",
+            "lxc:900",
+            "900",
+            "ct:4294967296",
+        ] {
+            assert_eq!(NodeId::parse_guest(bad), None, "{bad}");
+        }
+    }
 
     /// Every guest of a large tree, and the host steps, land in a map of their own
     /// buckets well spread: no two nodes hash alike.

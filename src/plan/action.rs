@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use crate::graph::NodeId;
+use std::hash::BuildHasherDefault;
+
+use crate::graph::{NodeId, NodeMap};
 use crate::state::NodeRecord;
 use crate::step::Step;
 
@@ -86,8 +88,18 @@ pub struct Recovered {
 }
 
 impl Plan {
+    /// A node's action, found by a walk through the plan: for one node. Where
+    /// every node's is wanted, [`Plan::by_node`] finds each at once.
     pub fn action(&self, node: NodeId) -> Option<&Action> {
         self.actions.iter().find(|a| a.node == node)
+    }
+
+    /// Every node's action, by node.
+    pub(crate) fn by_node(&self) -> NodeMap<&Action> {
+        let mut out =
+            NodeMap::with_capacity_and_hasher(self.actions.len(), BuildHasherDefault::default());
+        out.extend(self.actions.iter().map(|a| (a.node, a)));
+        out
     }
 
     pub fn pending(&self) -> impl Iterator<Item = &Action> {

@@ -9,9 +9,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::action::{Action, ActionKind, Plan, Recovered};
-use super::reasons::diff;
+use super::reasons::{Upstream, diff};
 use super::recover::{self, Basis, STAMP_DIFFERS, Source};
-use crate::graph::NodeId;
+use crate::graph::{NodeId, NodeMap};
 use crate::inventory::{Inventory, Stamp};
 use crate::key::NodeKeys;
 use crate::state::NodeRecord;
@@ -48,13 +48,17 @@ pub fn make(
     facts: &GuestFacts,
 ) -> Plan {
     let mut plan = Plan::default();
-    let mut reasons_of: HashMap<NodeId, Vec<String>> = HashMap::with_capacity(order.len());
+    // Each planned node's place in `plan.actions`, for its clones' reasons.
+    let mut planned: NodeMap<usize> =
+        NodeMap::with_capacity_and_hasher(order.len(), std::hash::BuildHasherDefault::default());
+    let mut label = String::new();
     for &node in order {
         let Some(desired) = keys.get(&node) else {
             continue;
         };
-        let label = node.to_string();
-        let record = recorded.get(&label);
+        label.clear();
+        std::fmt::Write::write_fmt(&mut label, format_args!("{node}")).ok();
+        let record = recorded.get(label.as_str());
         let observed = inventory.get(&node);
         let is_guest = node.guest_id().is_some();
         if is_guest && observed.is_some_and(|o| o.stamp == Stamp::Foreign) {
@@ -93,8 +97,9 @@ pub fn make(
                 let template = facts.templates.contains(&node);
                 let basis = recover::basis(node, desired, record, observed, inherited, template);
                 let no_snapshots = facts.no_snapshots.get(&node).map(String::as_str);
+                let upstream = Upstream::new(&planned, &plan.actions);
                 let from =
-                    |rec: &NodeRecord| from_record(node, desired, rec, &reasons_of, no_snapshots);
+                    |rec: &NodeRecord| from_record(node, desired, rec, upstream, no_snapshots);
                 match basis {
                     Basis::Decided(action, reasons) => (action, all_steps(desired), reasons),
                     Basis::Record { record, restamp } => {
@@ -131,7 +136,7 @@ pub fn make(
         };
         let needs_allow_replace =
             action == ActionKind::Replace && is_guest && !facts.templates.contains(&node);
-        reasons_of.insert(node, reasons.clone());
+        planned.insert(node, plan.actions.len());
         plan.actions.push(Action {
             node,
             action,
@@ -153,7 +158,7 @@ fn from_record(
     node: NodeId,
     desired: &NodeKeys,
     rec: &NodeRecord,
-    upstream: &HashMap<NodeId, Vec<String>>,
+    upstream: Upstream<'_>,
     no_snapshots: Option<&str>,
 ) -> (ActionKind, Vec<Step>, Vec<String>) {
     let (action, steps, mut reasons) = guest_action(desired, rec, upstream, no_snapshots);
@@ -210,7 +215,7 @@ fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<Step>, 
         Some(done) => (
             ActionKind::Update,
             vec![want.step.clone()],
-            diff(&done.manifest.parse(), &want.manifest, &HashMap::new()),
+            diff(&done.manifest.parse(), &want.manifest, Upstream::none()),
         ),
         None => (
             ActionKind::Create,
@@ -223,7 +228,7 @@ fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<Step>, 
 fn guest_action(
     desired: &NodeKeys,
     rec: &NodeRecord,
-    upstream: &HashMap<NodeId, Vec<String>>,
+    upstream: Upstream<'_>,
     no_snapshots: Option<&str>,
 ) -> (ActionKind, Vec<Step>, Vec<String>) {
     let chain = &desired.chain;

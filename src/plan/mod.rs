@@ -53,5 +53,5 @@ pub use action::{Action, ActionKind, Plan, Recovered};
 pub use explain::{StepDiff, explain};
 pub use linked::{LINKED_FIRST, order_teardown};
 pub use make::{GuestFacts, MISSING, all_steps, make};
-pub use reasons::diff;
+pub use reasons::{Upstream, diff};
 pub use recover::STAMP_DIFFERS;

@@ -1,16 +1,39 @@
 //! Human reasons: why a step is stale, from the difference of two manifests.
 
-use std::collections::HashMap;
-
-use crate::graph::NodeId;
+use super::action::Action;
+use crate::graph::{NodeId, NodeMap};
 use crate::key::{Manifest, canon};
 
+/// The nodes planned so far, for a clone's reason: "clone source ct:900 changed
+/// (why ct:900 did)" quotes the first reason of the source's action.
+#[derive(Clone, Copy, Default)]
+pub struct Upstream<'a> {
+    /// Each planned node's place in `actions`.
+    at: Option<&'a NodeMap<usize>>,
+    actions: &'a [Action],
+}
+
+impl<'a> Upstream<'a> {
+    /// No node planned: a clone source's change is quoted without its reason.
+    pub fn none() -> Upstream<'static> {
+        Upstream::default()
+    }
+
+    pub(super) fn new(at: &'a NodeMap<usize>, actions: &'a [Action]) -> Upstream<'a> {
+        Upstream {
+            at: Some(at),
+            actions,
+        }
+    }
+
+    fn first_reason(self, node: NodeId) -> Option<&'a str> {
+        let i = *self.at?.get(&node)?;
+        self.actions.get(i)?.reasons.first().map(String::as_str)
+    }
+}
+
 /// Human reasons for the difference between two manifests.
-pub fn diff(
-    old: &Manifest,
-    new: &Manifest,
-    upstream: &HashMap<NodeId, Vec<String>>,
-) -> Vec<String> {
+pub fn diff(old: &Manifest, new: &Manifest, upstream: Upstream<'_>) -> Vec<String> {
     let mut out = Vec::new();
     for (name, new_v) in new {
         match old.get(name) {
@@ -36,15 +59,15 @@ fn pretty_name(name: &str) -> &str {
         .unwrap_or(name)
 }
 
-fn changed(name: &str, old: &str, new: &str, upstream: &HashMap<NodeId, Vec<String>>) -> String {
+fn changed(name: &str, old: &str, new: &str, upstream: Upstream<'_>) -> String {
     if let Some(path) = name.strip_prefix("script ") {
         return format!("{path} changed");
     }
     if let Some(source) = name.strip_prefix("clone source ") {
-        let why = upstream
-            .iter()
-            .find(|(id, _)| id.to_string() == source)
-            .and_then(|(_, r)| r.first())
+        // Looked up by node: every clone of a changed template says this, and a
+        // walk through the planned nodes made a plan quadratic in the guests.
+        let why = NodeId::parse_guest(source)
+            .and_then(|s| upstream.first_reason(s))
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
         return format!("clone source {source} changed{why}");

@@ -277,11 +277,8 @@ mod tests {
         assert_ne!(got.key, want.key);
         assert_eq!(&got.manifest["cores"], "2");
         assert!(got.manifest["memory_mb"].contains("memory 8192 on the host"));
-        let reasons = crate::plan::diff(
-            &got.manifest,
-            &want.manifest,
-            &std::collections::HashMap::new(),
-        );
+        let reasons =
+            crate::plan::diff(&got.manifest, &want.manifest, crate::plan::Upstream::none());
         assert_eq!(reasons.len(), 1, "{reasons:?}");
         assert!(reasons[0].starts_with("memory_mb "), "{reasons:?}");
 

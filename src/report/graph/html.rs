@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use super::svg::{self, Layout, LayoutError};
 use super::{NodeState, View, assets, diagram};
-use crate::graph::NodeId;
+use crate::graph::{NodeId, NodeMap};
 use crate::key::NodeKeys;
-use crate::plan::Plan;
+use crate::plan::{Action, Plan};
 
 /// What the page says of each node beyond the graph: the plan and the keys.
 pub struct Details<'a> {
@@ -114,8 +114,14 @@ fn kind(v: &View, id: NodeId) -> &'static str {
     }
 }
 
-fn page_node(v: &View, d: &Details, selected: &HashSet<NodeId>, id: NodeId) -> PageNode {
-    let action = d.plan.action(id);
+fn page_node(
+    v: &View,
+    d: &Details,
+    actions: &NodeMap<&Action>,
+    selected: &HashSet<NodeId>,
+    id: NodeId,
+) -> PageNode {
+    let action = actions.get(&id).copied();
     let steps = d.keys.get(&id).map_or_else(Vec::new, |k| {
         k.chain
             .iter()
@@ -175,11 +181,12 @@ fn legend(reduced: bool) -> String {
 pub fn html(v: &View, details: &Details, layout: Layout) -> Result<Page, LayoutError> {
     let drawing = svg::draw(v, &diagram::dot_source(v, true), layout)?;
     let selected: HashSet<NodeId> = v.nodes.iter().copied().collect();
+    let actions = details.plan.by_node();
     let data = PageData {
         nodes: v
             .nodes
             .iter()
-            .map(|&id| page_node(v, details, &selected, id))
+            .map(|&id| page_node(v, details, &actions, &selected, id))
             .collect(),
         edges: v
             .drawn_edges()
