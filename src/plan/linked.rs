@@ -20,9 +20,9 @@
 //! clone time; the plan treats every clone of a converted template as linked,
 //! which costs at most a rebuild of a clone that is stale anyway.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use super::action::{ActionKind, Plan};
+use super::action::{Action, ActionKind, Plan};
 use super::make::{GuestFacts, all_steps};
 use crate::graph::NodeId;
 use crate::inventory::Inventory;
@@ -40,6 +40,16 @@ pub fn order_teardown(
     inventory: &Inventory,
     keys: &HashMap<NodeId, NodeKeys>,
 ) {
+    plan.linked_outside.clear();
+    let torn_down = |a: &Action| {
+        a.action == ActionKind::Replace
+            && facts.converted.contains(&a.node)
+            && inventory.contains_key(&a.node)
+    };
+    // Most plans replace no converted template: nothing below is made for them.
+    if !plan.actions.iter().any(torn_down) {
+        return;
+    }
     let mut clones_of: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
     for (&clone, &source) in &facts.clone_sources {
         clones_of.entry(source).or_default().push(clone);
@@ -47,32 +57,34 @@ pub fn order_teardown(
     for list in clones_of.values_mut() {
         list.sort();
     }
-    plan.linked_outside.clear();
-    let mut i = 0;
-    while i < plan.actions.len() {
+    // Each node's place in the plan, and the clones already found outside it.
+    let at: HashMap<NodeId, usize> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.node, i))
+        .collect();
+    let mut outside: HashSet<NodeId> = HashSet::new();
+    for i in 0..plan.actions.len() {
         let a = &plan.actions[i];
-        i += 1;
-        let node = a.node;
-        if a.action != ActionKind::Replace
-            || !facts.converted.contains(&node)
-            || !inventory.contains_key(&node)
-        {
+        if !torn_down(a) {
             continue;
         }
+        let node = a.node;
         let mut linked = Vec::new();
-        linked_on_host(node, &clones_of, facts, inventory, &mut linked);
+        linked_on_host(node, &clones_of, facts, inventory, &mut linked, &mut HashSet::new());
         if linked.is_empty() {
             continue;
         }
         let names: Vec<String> = linked.iter().map(ToString::to_string).collect();
-        let a = &mut plan.actions[i - 1];
+        let a = &mut plan.actions[i];
         a.destroy_first.clone_from(&linked);
         a.reasons.push(format!(
             "its linked clones {} are destroyed first ({LINKED_FIRST}), deepest first",
             names.join(", ")
         ));
         for clone in linked {
-            match plan.actions.iter_mut().find(|c| c.node == clone) {
+            match at.get(&clone).map(|&j| &mut plan.actions[j]) {
                 Some(c) if c.action == ActionKind::Replace => {}
                 Some(c) => {
                     c.action = ActionKind::Replace;
@@ -84,7 +96,7 @@ pub fn order_teardown(
                     ));
                     c.needs_allow_replace = !facts.templates.contains(&clone);
                 }
-                None if plan.linked_outside.iter().any(|(c, _)| *c == clone) => {}
+                None if !outside.insert(clone) => {}
                 None => plan.linked_outside.push((clone, node)),
             }
         }
@@ -92,21 +104,24 @@ pub fn order_teardown(
 }
 
 /// The clones of `template` that exist on the host, and through those that are
-/// converted templates themselves, theirs: deepest first.
+/// converted templates themselves, theirs: deepest first. `seen` holds what
+/// `out` does.
 fn linked_on_host(
     template: NodeId,
     clones_of: &HashMap<NodeId, Vec<NodeId>>,
     facts: &GuestFacts,
     inventory: &Inventory,
     out: &mut Vec<NodeId>,
+    seen: &mut HashSet<NodeId>,
 ) {
     for &clone in clones_of.get(&template).into_iter().flatten() {
-        if !inventory.contains_key(&clone) || out.contains(&clone) {
+        if !inventory.contains_key(&clone) || seen.contains(&clone) {
             continue;
         }
         if facts.converted.contains(&clone) {
-            linked_on_host(clone, clones_of, facts, inventory, out);
+            linked_on_host(clone, clones_of, facts, inventory, out, seen);
         }
+        seen.insert(clone);
         out.push(clone);
     }
 }

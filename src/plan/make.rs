@@ -47,7 +47,10 @@ pub fn make(
     inventory: &Inventory,
     facts: &GuestFacts,
 ) -> Plan {
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        actions: Vec::with_capacity(order.len()),
+        ..Plan::default()
+    };
     // Each planned node's place in `plan.actions`, for its clones' reasons.
     let mut planned: NodeMap<usize> =
         NodeMap::with_capacity_and_hasher(order.len(), std::hash::BuildHasherDefault::default());
