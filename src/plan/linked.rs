@@ -72,7 +72,14 @@ pub fn order_teardown(
         }
         let node = a.node;
         let mut linked = Vec::new();
-        linked_on_host(node, &clones_of, facts, inventory, &mut linked, &mut HashSet::new());
+        linked_on_host(
+            node,
+            &clones_of,
+            facts,
+            inventory,
+            &mut linked,
+            &mut HashSet::new(),
+        );
         if linked.is_empty() {
             continue;
         }
