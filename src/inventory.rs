@@ -146,8 +146,10 @@ pub type Inventory = HashMap<NodeId, Observed>;
 /// exists, stamped with its last recorded key (or `building` before any). This is
 /// the dry-run backend's host, so `plan` works without touching a real one.
 pub fn from_records<'a>(records: impl IntoIterator<Item = (NodeId, &'a NodeRecord)>) -> Inventory {
-    records
-        .into_iter()
+    let records = records.into_iter();
+    // Made at its largest size at once: grown, each larger table is fresh memory.
+    let mut out = Inventory::with_capacity(records.size_hint().1.unwrap_or(0));
+    let observed = records
         .filter(|(id, r)| id.guest_id().is_some() && !r.steps.is_empty())
         .map(|(id, r)| {
             let stamp = r
@@ -163,8 +165,9 @@ pub fn from_records<'a>(records: impl IntoIterator<Item = (NodeId, &'a NodeRecor
                     node: None,
                 },
             )
-        })
-        .collect()
+        });
+    out.extend(observed);
+    out
 }
 
 #[cfg(test)]

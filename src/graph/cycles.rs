@@ -5,7 +5,7 @@
 //! Johnson's search: each cycle is found from its smallest node only), so every cycle
 //! is printed as a path, not just "there is a cycle somewhere".
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::NodeIndex;
 
 use super::{EdgeKind, Graph, NodeId};
@@ -17,6 +17,12 @@ const MAX_STEPS: usize = 200_000;
 
 pub(super) fn report(defs: &Definitions, graph: &Graph) -> Diagnostics {
     let mut diags = Diagnostics::default();
+    // The usual graph has no cycle, which one topological sort shows; the
+    // components, a list for every node, are made only when there is one. (Not
+    // `is_cyclic_directed`: it recurses, once per node of a long chain.)
+    if toposort(&graph.g, None).is_ok() {
+        return diags;
+    }
     let mut cycles = Vec::new();
     for mut scc in tarjan_scc(&graph.g) {
         let self_loop = scc.len() == 1 && graph.g.contains_edge(scc[0], scc[0]);
