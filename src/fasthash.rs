@@ -54,6 +54,35 @@ impl std::hash::Hasher for FastHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // A product's high bits depend on all of its input, its low bits only on
+        // the input's low bits; a table picks its bucket by the low bits. Rotated,
+        // keys that differ only in their high bytes (the last octets of the
+        // addresses of one subnet) do not all land in one bucket.
+        self.0.rotate_left(26)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    use super::FastHasher;
+
+    /// The addresses of a /16 spread over a table's buckets: keys that differ
+    /// only in their high bytes once all took the same few.
+    #[test]
+    fn keys_differing_in_high_bytes_spread_over_the_buckets() {
+        let build = BuildHasherDefault::<FastHasher>::default();
+        let buckets = 1 << 14;
+        let mut used = std::collections::HashSet::new();
+        for i in 0..10_000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+            used.insert(build.hash_one(ip) & (buckets - 1));
+        }
+        assert!(
+            used.len() > 5_000,
+            "10,000 addresses in {} buckets",
+            used.len()
+        );
     }
 }

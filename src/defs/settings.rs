@@ -124,6 +124,26 @@ impl Network {
     pub fn mac_key(&self) -> Option<String> {
         self.mac.as_deref().map(str::to_ascii_uppercase)
     }
+
+    /// The MAC address as its 48 bits, whatever the case of its digits: what two
+    /// guests may not share, compared without making a string. `None` when there
+    /// is no MAC or it is not six pairs of hex digits.
+    pub fn mac_bits(&self) -> Option<u64> {
+        let mac = self.mac.as_deref()?;
+        let mut bits = 0u64;
+        let mut digits = 0;
+        for (i, c) in mac.chars().enumerate() {
+            if i % 3 == 2 {
+                if c != ':' {
+                    return None;
+                }
+                continue;
+            }
+            bits = bits << 4 | u64::from(c.to_digit(16)?);
+            digits += 1;
+        }
+        (digits == 12 && mac.len() == 17).then_some(bits)
+    }
 }
 
 /// How an interface gets its address.
@@ -313,5 +333,38 @@ impl TemplateModel {
             TemplateModel::Snapshot { name } => Some(name),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Network;
+
+    fn bits(mac: &str) -> Option<u64> {
+        Network {
+            mac: Some(mac.to_string()),
+            ..Network::default()
+        }
+        .mac_bits()
+    }
+
+    /// Two spellings of one MAC are one MAC; what is not a MAC is none.
+    #[test]
+    fn a_mac_is_its_bits_in_either_case() {
+        assert_eq!(bits("52:54:00:ab:cd:9a"), Some(0x5254_00ab_cd9a));
+        assert_eq!(bits("52:54:00:AB:CD:9A"), bits("52:54:00:ab:cd:9a"));
+        assert_ne!(bits("52:54:00:AB:CD:9B"), bits("52:54:00:AB:CD:9A"));
+        for bad in [
+            "",
+            "52:54:00:AB:CD",
+            "52:54:00:AB:CD:9A:00",
+            "52-54-00-AB-CD-9A",
+            "52:54:00:AB:CD:9G",
+            "5:254:00:AB:CD:9A",
+            "52:54:00:AB:CD:é",
+        ] {
+            assert_eq!(bits(bad), None, "{bad}");
+        }
+        assert_eq!(Network::default().mac_bits(), None);
     }
 }
