@@ -287,7 +287,12 @@ pub fn key_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) -> (Class, 
 /// argument of every feature script. Application fields reach the application
 /// script in a JSON file only.
 pub fn reaches_commands(kind: GuestKind, field: &str) -> bool {
-    lookup(kind, field).class != Class::App || field == "bootstrap_ca_url"
+    reaches_commands_as(lookup(kind, field).class, field)
+}
+
+/// [`reaches_commands`] for a field whose class is known already.
+pub fn reaches_commands_as(class: Class, field: &str) -> bool {
+    class != Class::App || field == "bootstrap_ca_url"
 }
 
 pub fn is_known_ct(field: &str) -> bool {

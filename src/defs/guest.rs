@@ -132,19 +132,23 @@ pub(crate) fn read_common(
 /// keys, note a control character where commands would get it, and keep the
 /// object as `written` (its text; `None`: written out from `raw`).
 pub(crate) fn finish(mut g: Guest, raw: &Map<String, Value>, written: Option<Written>) -> Guest {
-    let classify = match g.kind {
-        GuestKind::Ct => fields::classify_ct,
-        GuestKind::Vm => fields::classify_vm,
-    };
-    g.app_fields = raw
+    // Each field's class and key name, looked up once for the three uses below.
+    // By value as well as name: a container's 2025-08 feature string is a
+    // setting, and an old field name enters as the modern one. An application
+    // field is one either way.
+    let entries: Vec<(Class, &str)> = raw
         .iter()
-        .filter(|(k, _)| classify(k) == Class::App)
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(field, value)| fields::key_entry(g.kind, field, value))
         .collect();
-    g.key_fields = FieldTexts::of(g.kind, raw, &g.app_fields);
+    let fields = || raw.iter().zip(entries.iter().map(|e| e.0));
+    g.app_fields = fields()
+        .filter(|(_, class)| *class == Class::App)
+        .map(|((k, v), _)| (k.clone(), v.clone()))
+        .collect();
+    g.key_fields = FieldTexts::of(raw, &entries, &g.app_fields);
     // Reported by `checks::check_control_characters`, which reads the object again.
-    g.control_characters = raw.iter().any(|(field, value)| {
-        fields::reaches_commands(g.kind, field) && values::has_control_character(value)
+    g.control_characters = fields().any(|((field, value), class)| {
+        fields::reaches_commands_as(class, field) && values::has_control_character(value)
     });
     g.written = written.unwrap_or_else(|| Written::of(raw));
     g

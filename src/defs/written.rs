@@ -17,8 +17,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::canon;
-use super::fields::{self, Class};
-use super::model::GuestKind;
+use super::fields::Class;
 
 /// A guest's JSON object as written: a slice of its file's text.
 #[derive(Clone)]
@@ -83,12 +82,14 @@ pub struct FieldTexts {
 }
 
 impl FieldTexts {
-    /// The fields of a guest of `kind` whose object is `raw`: the interpreted fields
-    /// by their class (`null` is absent, as it was for the shell tool), then the
-    /// application fields, `app` (unknown ones included).
+    /// The fields of a guest whose object is `raw`, each with the class and name it
+    /// enters the keys under (`entries`, in `raw`'s order, as
+    /// [`fields::key_entry`] gives them): the interpreted fields by their class
+    /// (`null` is absent, as it was for the shell tool), then the application
+    /// fields, `app` (unknown ones included).
     pub(crate) fn of(
-        kind: GuestKind,
         raw: &Map<String, Value>,
+        entries: &[(Class, &str)],
         app: &Map<String, Value>,
     ) -> FieldTexts {
         // Written into a buffer each thread keeps, then copied at its size: every
@@ -100,7 +101,7 @@ impl FieldTexts {
         SCRATCH.with_borrow_mut(|out| {
             out.text.clear();
             out.index.clear();
-            out.fill(kind, raw, app);
+            out.fill(raw, entries, app);
             FieldTexts {
                 text: out.text.as_str().into(),
                 index: out.index.as_slice().into(),
@@ -108,15 +109,17 @@ impl FieldTexts {
         })
     }
 
-    fn fill(&mut self, kind: GuestKind, raw: &Map<String, Value>, app: &Map<String, Value>) {
+    fn fill(
+        &mut self,
+        raw: &Map<String, Value>,
+        entries: &[(Class, &str)],
+        app: &Map<String, Value>,
+    ) {
         let out = self;
-        for (field, value) in raw {
+        for (value, &(class, name)) in raw.values().zip(entries) {
             if value.is_null() {
                 continue;
             }
-            // By value as well as name: a container's 2025-08 feature string is a
-            // setting, and an old field name enters as the modern one.
-            let (class, name) = fields::key_entry(kind, field, value);
             if matches!(class, Class::App | Class::Structural) {
                 continue;
             }

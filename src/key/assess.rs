@@ -22,6 +22,7 @@ use super::hash::{Key, NodeKeys, StepKey, step_key};
 use super::{Manifest, ScriptHashes, canon};
 use crate::defs::host::lookup;
 use crate::defs::{Definitions, GuestKind};
+use crate::fasthash::FastMap;
 use crate::graph::{NodeId, NodeMap};
 use crate::step::Step;
 
@@ -70,7 +71,7 @@ pub fn assess_keeping(
         .flatten();
     // The manifest entry of each feature's script, made once: 10,000 guests name
     // a handful of features.
-    let mut feature_scripts = HashMap::new();
+    let mut feature_scripts = FastMap::default();
     for g in nodes
         .iter()
         .filter_map(|n| n.guest_id())
@@ -200,5 +201,5 @@ pub(super) struct Ctx<'a> {
     pub(super) host_driver: Option<String>,
     /// Each feature's script entry (`script <path>`) and its hash, by the kind of
     /// guest and the feature's name.
-    pub(super) feature_scripts: HashMap<(GuestKind, &'a str), (String, String)>,
+    pub(super) feature_scripts: FastMap<(GuestKind, &'a str), (String, String)>,
 }
