@@ -7,6 +7,7 @@
 //! so the rules are tested from keys, records and inventories built in memory.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use super::action::{Action, ActionKind, Plan, Recovered};
 use super::reasons::{Upstream, diff};
@@ -60,7 +61,8 @@ pub fn make(
             continue;
         };
         label.clear();
-        std::fmt::Write::write_fmt(&mut label, format_args!("{node}")).ok();
+        // Writing to a `String` does not fail.
+        let _ = write!(label, "{node}");
         let record = recorded.get(label.as_str());
         let observed = inventory.get(&node);
         let is_guest = node.guest_id().is_some();
