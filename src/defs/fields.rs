@@ -229,30 +229,25 @@ fn table(lists: &[(&[&'static str], Class)], app_known: &[&'static str]) -> Tabl
     t
 }
 
-static CT_TABLE: LazyLock<Table> = LazyLock::new(|| {
-    table(
-        &[
-            (CT_DEFINE, Class::Define),
-            (CT_CONFIGURE, Class::Configure),
-            (CT_FEATURE, Class::Feature),
-            (CT_SNAPSHOT, Class::Snapshot),
-            (CT_STRUCTURAL, Class::Structural),
-        ],
-        CT_APP_KNOWN,
-    )
-});
+/// Each kind's lists with their classes, in the order a name is looked for.
+const CT_CLASSES: &[(&[&str], Class)] = &[
+    (CT_DEFINE, Class::Define),
+    (CT_CONFIGURE, Class::Configure),
+    (CT_FEATURE, Class::Feature),
+    (CT_SNAPSHOT, Class::Snapshot),
+    (CT_STRUCTURAL, Class::Structural),
+];
 
-static VM_TABLE: LazyLock<Table> = LazyLock::new(|| {
-    table(
-        &[
-            (VM_DEFINE, Class::Define),
-            (VM_CONFIGURE, Class::Configure),
-            (VM_SNAPSHOT, Class::Snapshot),
-            (VM_STRUCTURAL, Class::Structural),
-        ],
-        VM_APP_KNOWN,
-    )
-});
+const VM_CLASSES: &[(&[&str], Class)] = &[
+    (VM_DEFINE, Class::Define),
+    (VM_CONFIGURE, Class::Configure),
+    (VM_SNAPSHOT, Class::Snapshot),
+    (VM_STRUCTURAL, Class::Structural),
+];
+
+static CT_TABLE: LazyLock<Table> = LazyLock::new(|| table(CT_CLASSES, CT_APP_KNOWN));
+
+static VM_TABLE: LazyLock<Table> = LazyLock::new(|| table(VM_CLASSES, VM_APP_KNOWN));
 
 fn lookup(kind: GuestKind, field: &str) -> Entry {
     let t = match kind {
@@ -318,51 +313,25 @@ mod tests {
                 .map_or(Class::App, |&(_, c)| c);
             (class, class != Class::App || known.contains(&field))
         }
-        let ct: &[(&[&str], Class)] = &[
-            (CT_DEFINE, Class::Define),
-            (CT_CONFIGURE, Class::Configure),
-            (CT_FEATURE, Class::Feature),
-            (CT_SNAPSHOT, Class::Snapshot),
-            (CT_STRUCTURAL, Class::Structural),
-        ];
-        let vm: &[(&[&str], Class)] = &[
-            (VM_DEFINE, Class::Define),
-            (VM_CONFIGURE, Class::Configure),
-            (VM_SNAPSHOT, Class::Snapshot),
-            (VM_STRUCTURAL, Class::Structural),
-        ];
-        let every = [
-            CT_DEFINE,
-            CT_CONFIGURE,
-            CT_FEATURE,
-            CT_SNAPSHOT,
-            CT_STRUCTURAL,
-            CT_APP_KNOWN,
-        ]
-        .concat()
-        .into_iter()
-        .chain(
-            [
-                VM_DEFINE,
-                VM_CONFIGURE,
-                VM_SNAPSHOT,
-                VM_STRUCTURAL,
-                VM_APP_KNOWN,
-            ]
-            .concat(),
-        )
-        .chain([
-            "",
-            "unknown",
-            "Template",
-            "template ",
-            "memory",
-            "node_name",
-        ]);
+        let listed = |classes: &[(&[&'static str], Class)], known: &[&'static str]| {
+            let names = classes.iter().flat_map(|(names, _)| names.iter());
+            names.chain(known).copied().collect::<Vec<&str>>()
+        };
+        let every = listed(CT_CLASSES, CT_APP_KNOWN)
+            .into_iter()
+            .chain(listed(VM_CLASSES, VM_APP_KNOWN))
+            .chain([
+                "",
+                "unknown",
+                "Template",
+                "template ",
+                "memory",
+                "node_name",
+            ]);
         for f in every {
-            let (class, known) = walk(ct, CT_APP_KNOWN, f);
+            let (class, known) = walk(CT_CLASSES, CT_APP_KNOWN, f);
             assert_eq!((classify_ct(f), is_known_ct(f)), (class, known), "ct {f:?}");
-            let (class, known) = walk(vm, VM_APP_KNOWN, f);
+            let (class, known) = walk(VM_CLASSES, VM_APP_KNOWN, f);
             assert_eq!((classify_vm(f), is_known_vm(f)), (class, known), "vm {f:?}");
         }
     }
