@@ -37,9 +37,9 @@ pub(crate) fn check_references(defs: &Definitions, diags: &mut Diagnostics) {
                 Some(_) => {}
             }
         }
-        for (dep, path) in &g.dependencies {
-            if !defs.guests.contains_key(dep) {
-                diags.push(unknown(g, path, *dep, "`dependencies`"));
+        for &(dep, i) in &g.dependencies {
+            if !defs.guests.contains_key(&dep) {
+                diags.push(unknown(g, &g.dependency_path(i), dep, "`dependencies`"));
             }
         }
     }

@@ -126,9 +126,10 @@ fn read_ct_fields(
     raw: &Map<String, Value>,
     g: &mut Guest,
 ) {
-    let p = g.path.clone();
-    let p = p.as_str();
-    eras::os_template(r, host, raw, g);
+    // Lent out while the readers fill in `g`, and put back at the end.
+    let path = std::mem::take(&mut g.path);
+    let p = path.as_str();
+    eras::os_template(r, host, raw, p, g);
     g.template = eras::template_model(r, raw, p);
     g.shape.unprivileged = r.bool(raw, p, "unprivileged").unwrap_or(false);
     g.shape.storage_pool = r.str(raw, p, "storage_pool");
@@ -165,18 +166,17 @@ fn read_ct_fields(
         id_maps_given,
         &g.settings.lxc_options,
     );
-    net::read_ct_networks(r, raw, g);
+    net::read_ct_networks(r, raw, p, g);
     if let Some(gpu) = r.s(raw, p, "gpu_assignment") {
         g.devices.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), gpu);
     }
-    read_mounts(r, raw, g);
+    read_mounts(r, raw, p, g);
     g.firewall = guest::read_firewall(r, raw, p);
+    g.path = path;
 }
 
 /// `mount_points`, `zfs_volumes` and `volumes`.
-fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
-    let p = g.path.clone();
-    let p = p.as_str();
+fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, p: &str, g: &mut Guest) {
     let map = g.id_map();
     for key in ["mount_points", "zfs_volumes", "volumes"] {
         let Some(items) = r.array(raw, p, key) else {

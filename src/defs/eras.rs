@@ -137,10 +137,9 @@ pub(crate) fn os_template(
     r: &mut Reader,
     host: &Map<String, Value>,
     raw: &Map<String, Value>,
+    p: &str,
     g: &mut Guest,
 ) {
-    let p = g.path.clone();
-    let p = p.as_str();
     let template = r.str(raw, p, "template");
     let file = r.str(raw, p, "template_file");
     let cloned = has_clone_source(raw);

@@ -66,7 +66,9 @@ pub struct Guest {
     pub app_fields: Map<String, Value>,
     /// Clone source and the JSON path that names it.
     pub clone_from: Option<(u32, String)>,
-    pub dependencies: Vec<(u32, String)>,
+    /// Guests this one waits for, each with its place in `dependencies` (see
+    /// [`Guest::dependency_path`]).
+    pub dependencies: Vec<(u32, usize)>,
     pub features: Vec<String>,
     /// `bootstrap_ca_url`: the second argument of every feature script.
     pub bootstrap_ca_url: Option<String>,
@@ -100,6 +102,11 @@ impl Guest {
     /// The guest's whole JSON object, parsed from its text.
     pub fn definition(&self) -> Map<String, Value> {
         self.written.parse()
+    }
+
+    /// The JSON path of the `i`th entry of the guest's `dependencies`.
+    pub fn dependency_path(&self, i: usize) -> String {
+        format!("{}.dependencies[{i}]", self.path)
     }
 
     /// The snapshot a template's clones start from and its last step takes: its

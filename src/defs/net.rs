@@ -12,9 +12,7 @@ use super::values;
 /// `mac_address`, then `network_config` over it (its `hwaddr`, when given, is the
 /// interface's MAC, as in the shell tool from 2025-11), then
 /// `secondary_network_config` as `net1`.
-pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Map<String, Value>, g: &mut Guest) {
-    let p = g.path.clone();
-    let p = p.as_str();
+pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Map<String, Value>, p: &str, g: &mut Guest) {
     let mac_address = r.s(raw, p, "mac_address");
     if let Some(mac) = mac_address {
         g.net.mac = values::check_mac(r, &join(p, "mac_address"), mac).then(|| mac.to_string());

@@ -40,6 +40,15 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// A guest ID as [`Reader::id_value`] takes one, without a message.
+fn parse_id(v: &Value) -> Option<u32> {
+    match v {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse::<u32>().ok(),
+        _ => None,
+    }
+}
+
 pub(crate) fn join(base: &str, key: &str) -> String {
     if base.is_empty() {
         key.to_string()
@@ -137,11 +146,7 @@ impl Reader<'_> {
     /// A guest ID: the real files write them as strings of digits (`"900"`) in some
     /// places and integers in others; both are accepted.
     pub fn id_value(&mut self, v: &Value, path: &str) -> Option<u32> {
-        let parsed = match v {
-            Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-            Value::String(s) => s.trim().parse::<u32>().ok(),
-            _ => None,
-        };
+        let parsed = parse_id(v);
         if parsed.is_none() {
             self.wrong_type(
                 path,
@@ -207,21 +212,23 @@ impl Reader<'_> {
         out
     }
 
-    /// IDs with the JSON path of each, so later checks can point at the entry.
+    /// IDs with the place of each in the array, so later checks can point at the
+    /// entry (its path is made only for a message: most lists are fine).
     pub fn id_list(
         &mut self,
         obj: &Map<String, Value>,
         base: &str,
         key: &str,
-    ) -> Vec<(u32, String)> {
+    ) -> Vec<(u32, usize)> {
         let Some(items) = self.array(obj, base, key) else {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let path = format!("{}[{i}]", join(base, key));
-            if let Some(id) = self.id_value(item, &path) {
-                out.push((id, path));
+            let id = parse_id(item)
+                .or_else(|| self.id_value(item, &format!("{}[{i}]", join(base, key))));
+            if let Some(id) = id {
+                out.push((id, i));
             }
         }
         out
