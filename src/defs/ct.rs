@@ -10,7 +10,7 @@ use super::diag::Diagnostics;
 use super::guest;
 use super::idmap;
 use super::model::{Definitions, Guest, GuestKind};
-use super::read::{self, Reader, join, quote};
+use super::read::{self, At, Reader, join, quote};
 use super::settings::{Apparmor, BindMount, Volume};
 use super::written::Written;
 use super::{eras, net, values};
@@ -168,7 +168,7 @@ fn read_ct_fields(
     );
     net::read_ct_networks(r, raw, p, g);
     if let Some(gpu) = r.s(raw, p, "gpu_assignment") {
-        g.devices.gpus = values::parse_gpus(r, &join(p, "gpu_assignment"), gpu);
+        g.devices.gpus = values::parse_gpus(r, At(p, "gpu_assignment"), gpu);
     }
     read_mounts(r, raw, p, g);
     g.firewall = guest::read_firewall(r, raw, p);

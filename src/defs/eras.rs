@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::host;
 use super::layout;
 use super::model::Guest;
-use super::read::{Reader, join, quote};
+use super::read::{At, Reader, join, quote};
 use super::settings::TemplateModel;
 use super::values;
 
@@ -111,7 +111,7 @@ pub(crate) fn template_model(r: &mut Reader, raw: &Map<String, Value>, p: &str) 
             TemplateModel::None
         };
     };
-    values::check_snapshot_name(r, &join(p, "template_snapshot_name"), &name);
+    values::check_snapshot_name(r, At(p, "template_snapshot_name"), &name);
     if is_template {
         r.warn(
             join(p, "is_template"),

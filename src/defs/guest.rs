@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::fields::{self, Class};
 use super::layout;
 use super::model::{Guest, GuestKind, HealthCheck};
-use super::read::{self, Reader, join, quote};
+use super::read::{self, At, Reader, join, quote};
 use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
 use super::values;
 use super::written::{FieldTexts, Written};
@@ -39,7 +39,7 @@ pub(crate) fn read_common(
         r.error(p, "missing `name`", "add \"name\": \"<hostname>\"");
     }
     if let Some(n) = &name {
-        values::check_hostname(r, &join(p, "name"), n);
+        values::check_hostname(r, At(p, "name"), n);
     }
     for f in raw.keys() {
         let known = match kind {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::diag::{self, Diagnostics};
 use super::model::Definitions;
-use super::read::{self, Reader, join};
+use super::read::{self, At, Reader, join};
 use super::{fields, host, values};
 
 pub(crate) fn read_host(defs: &mut Definitions, diags: &mut Diagnostics) {
@@ -52,7 +52,7 @@ pub(crate) fn read_host(defs: &mut Definitions, diags: &mut Diagnostics) {
         for (i, e) in exports.iter().enumerate() {
             let ep = format!("nfs.exports[{i}]");
             match e.get("path").and_then(Value::as_str) {
-                Some(path) => values::fstab_word(&mut r, &join(&ep, "path"), path, true),
+                Some(path) => values::fstab_word(&mut r, At(&ep, "path"), path, true),
                 None => r.error(
                     join(&ep, "path"),
                     "an export needs a `path`",

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::model::Guest;
-use super::read::{Reader, join, quote};
+use super::read::{At, Reader, join, quote};
 use super::settings::{IpConfig, Network};
 use super::values;
 
@@ -15,7 +15,7 @@ use super::values;
 pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Map<String, Value>, p: &str, g: &mut Guest) {
     let mac_address = r.s(raw, p, "mac_address");
     if let Some(mac) = mac_address {
-        g.net.mac = values::check_mac(r, &join(p, "mac_address"), mac).then(|| mac.to_string());
+        g.net.mac = values::check_mac(r, At(p, "mac_address"), mac).then(|| mac.to_string());
     }
     if let Some(net) = r.object(raw, p, "network_config") {
         let np = join(p, "network_config");
@@ -65,20 +65,20 @@ pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Map<String, Value>, p: &str
 fn read_interface(r: &mut Reader, net: &Map<String, Value>, np: &str, to: &mut Network) {
     to.name = r.str(net, np, "name");
     if let Some(name) = &to.name {
-        check_word(r, &join(np, "name"), name, "interface name");
+        check_word(r, At(np, "name"), name, "interface name");
     }
     to.bridge = r.str(net, np, "bridge");
     if let Some(bridge) = &to.bridge {
-        check_word(r, &join(np, "bridge"), bridge, "bridge");
+        check_word(r, At(np, "bridge"), bridge, "bridge");
     }
     r.s(net, np, "gw");
     let nameservers = r.s(net, np, "nameservers");
     to.nameservers = nameservers.map(name_list).unwrap_or_default();
     if let Some(ip) = r.s(net, np, "ip") {
-        to.ip = values::check_ip(r, &join(np, "ip"), ip);
+        to.ip = values::check_ip(r, At(np, "ip"), ip);
     }
     if let Some(gw) = net.get("gw").and_then(Value::as_str) {
-        to.gateway = values::check_plain_ip(r, &join(np, "gw"), gw);
+        to.gateway = values::check_plain_ip(r, At(np, "gw"), gw);
     }
     if let (Some(IpConfig::Dhcp), Some(gw)) = (to.ip, to.gateway) {
         // Proxmox keeps `gw` beside `ip=dhcp`; what the guest does with it is the
@@ -92,14 +92,14 @@ fn read_interface(r: &mut Reader, net: &Map<String, Value>, np: &str, to: &mut N
         );
     }
     if let Some(mac) = r.s(net, np, "hwaddr") {
-        to.mac = values::check_mac(r, &join(np, "hwaddr"), mac).then(|| mac.to_string());
+        to.mac = values::check_mac(r, At(np, "hwaddr"), mac).then(|| mac.to_string());
     }
 }
 
 /// Interface and bridge names as Proxmox takes them (`$netconf_desc`: pattern
 /// `[-_.\w\d]+`); anything else would end the `--net0` value early. Control
 /// characters are left to `checks::check_control_characters`, which names them.
-fn check_word(r: &mut Reader, path: &str, value: &str, what: &str) {
+fn check_word(r: &mut Reader, path: At<'_>, value: &str, what: &str) {
     let ok = value.chars().any(char::is_control)
         || (!value.is_empty()
             && value

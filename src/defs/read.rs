@@ -49,6 +49,17 @@ fn parse_id(v: &Value) -> Option<u32> {
     }
 }
 
+/// A field's JSON path, `base.key`, written out only when a message needs it: most
+/// values are fine, and each check of each guest made one.
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a>(pub &'a str, pub &'a str);
+
+impl From<At<'_>> for String {
+    fn from(at: At<'_>) -> String {
+        join(at.0, at.1)
+    }
+}
+
 pub(crate) fn join(base: &str, key: &str) -> String {
     if base.is_empty() {
         key.to_string()

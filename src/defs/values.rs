@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Map, Value};
 
-use super::read::{Reader, join, quote};
+use super::read::{At, Reader, join, quote};
 use super::settings::IpConfig;
 
 pub(crate) fn positive(
@@ -26,7 +26,7 @@ pub(crate) fn positive(
 }
 
 /// Proxmox hostnames are DNS names: letters, digits, `-` and `.`, no leading `-`.
-pub(crate) fn check_hostname(r: &mut Reader, path: &str, name: &str) {
+pub(crate) fn check_hostname(r: &mut Reader, path: At<'_>, name: &str) {
     let ok = !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {
@@ -45,7 +45,7 @@ pub(crate) fn check_hostname(r: &mut Reader, path: &str, name: &str) {
     }
 }
 
-pub(crate) fn check_snapshot_name(r: &mut Reader, path: &str, name: &str) {
+pub(crate) fn check_snapshot_name(r: &mut Reader, path: At<'_>, name: &str) {
     // Proxmox: a letter first, then letters, digits, `-` and `_`.
     let mut chars = name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -60,7 +60,7 @@ pub(crate) fn check_snapshot_name(r: &mut Reader, path: &str, name: &str) {
 }
 
 /// `dhcp`, `manual`, or an IPv4 address with a prefix length (`10.0.0.5/24`).
-pub(crate) fn check_ip(r: &mut Reader, path: &str, ip: &str) -> Option<IpConfig> {
+pub(crate) fn check_ip(r: &mut Reader, path: At<'_>, ip: &str) -> Option<IpConfig> {
     match ip {
         "dhcp" => return Some(IpConfig::Dhcp),
         "manual" => return Some(IpConfig::Manual),
@@ -101,7 +101,7 @@ pub(crate) fn node_name(r: &mut Reader, obj: &Map<String, Value>, base: &str) ->
     Some(name)
 }
 
-pub(crate) fn check_plain_ip(r: &mut Reader, path: &str, ip: &str) -> Option<Ipv4Addr> {
+pub(crate) fn check_plain_ip(r: &mut Reader, path: At<'_>, ip: &str) -> Option<Ipv4Addr> {
     let parsed = ip.parse::<Ipv4Addr>().ok();
     if parsed.is_none() {
         r.error(
@@ -115,7 +115,7 @@ pub(crate) fn check_plain_ip(r: &mut Reader, path: &str, ip: &str) -> Option<Ipv
 
 /// Six pairs of hex digits separated by `:`. Whether it is one (a multicast
 /// address is one, with an error).
-pub(crate) fn check_mac(r: &mut Reader, path: &str, mac: &str) -> bool {
+pub(crate) fn check_mac(r: &mut Reader, path: At<'_>, mac: &str) -> bool {
     // `xx:xx:xx:xx:xx:xx`, checked in place: every guest has one.
     let b = mac.as_bytes();
     let ok = b.len() == 17
@@ -146,7 +146,7 @@ pub(crate) fn check_mac(r: &mut Reader, path: &str, mac: &str) -> bool {
 }
 
 /// `none`, or GPU indices separated by commas (`0`, `0,1`, `0, 1`).
-pub(crate) fn parse_gpus(r: &mut Reader, path: &str, text: &str) -> Vec<u32> {
+pub(crate) fn parse_gpus(r: &mut Reader, path: At<'_>, text: &str) -> Vec<u32> {
     if text.trim() == "none" || text.trim().is_empty() {
         return Vec::new();
     }
@@ -171,7 +171,7 @@ pub(crate) fn parse_gpus(r: &mut Reader, path: &str, text: &str) -> Vec<u32> {
 /// A value that becomes one word of an `/etc/fstab` or `/etc/exports` line: no
 /// whitespace or control characters (a newline would add a line of its own), and
 /// for paths, absolute.
-pub fn fstab_word(r: &mut Reader, path: &str, value: &str, is_path: bool) {
+pub fn fstab_word(r: &mut Reader, path: At<'_>, value: &str, is_path: bool) {
     let bad_char = value
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '#');

@@ -8,7 +8,7 @@ use super::diag::Diagnostics;
 use super::guest::{self, scalar_text};
 use super::model::{Definitions, Guest, GuestKind};
 use super::net;
-use super::read::{self, Reader, join};
+use super::read::{self, At, Reader, join};
 use super::settings::{CloudImage, NfsMount, TemplateModel};
 use super::values;
 
@@ -180,7 +180,7 @@ fn read_vm_fields(
         let nameservers = r.s(net, &np, "nameserver");
         g.net.nameservers = nameservers.map(net::name_list).unwrap_or_default();
         if let Some(ip) = r.s(net, &np, "ip") {
-            g.net.ip = values::check_ip(r, &join(&np, "ip"), ip);
+            g.net.ip = values::check_ip(r, At(&np, "ip"), ip);
             if g.net.static_address().is_some() && !net.contains_key("gw") {
                 r.error(
                     join(&np, "gw"),
@@ -190,7 +190,7 @@ fn read_vm_fields(
             }
         }
         if let Some(gw) = r.s(net, &np, "gw") {
-            g.net.gateway = values::check_plain_ip(r, &join(&np, "gw"), gw);
+            g.net.gateway = values::check_plain_ip(r, At(&np, "gw"), gw);
         }
     }
     if let Some(uc) = r.object(raw, p, "user_config") {
@@ -214,7 +214,7 @@ fn read_vm_fields(
                     && k != "name"
                 {
                     // These become a line of the guest's /etc/fstab.
-                    values::fstab_word(r, &join(&ip, k), v, k != "server");
+                    values::fstab_word(r, At(&ip, k), v, k != "server");
                 }
             }
             if nfs {
