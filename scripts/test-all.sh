@@ -1,6 +1,7 @@
 #!/bin/sh
 # Set up what is missing (scripts/setup.sh), then run every check CI runs:
-# formatting, clippy with warnings as errors, all tests, and a compile of the benchmarks.
+# formatting, clippy and rustdoc with warnings as errors, all tests, and a compile of the
+# benchmarks.
 set -eu
 cd "$(dirname "$0")/.."
 # The real-LXC tests run on a bridge of their own (phxtest0, 10.250.0.1/24), never
@@ -23,6 +24,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo doc --no-deps (warnings as errors: broken links, stray HTML)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 echo "== cargo test"
 cargo test --quiet 2>&1
 echo "== cargo bench --no-run"

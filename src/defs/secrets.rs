@@ -42,7 +42,7 @@ impl Marks {
 
 /// The [`Marks`] of `field`, found under credentials or not. Every field name of
 /// every guest is asked this while its key texts are written: the name is folded
-/// once ([`folded`]) and read once, each place tried only against the words that
+/// once (`folded`) and read once, each place tried only against the words that
 /// begin with its letter.
 pub fn marks(field: &str, in_credentials: bool) -> Marks {
     folded(field, |name| {

@@ -15,7 +15,7 @@
 //!
 //! `pct template` asks the same of every volume for the `template` feature
 //! (pve-container `PVE::LXC::template_create` dies "Template feature is not
-//! available for '<volid>'" when pve-storage `PVE::Storage::volume_has_feature(...,
+//! available for '\<volid>'" when pve-storage `PVE::Storage::volume_has_feature(...,
 //! 'template', ...)` is false). For a bind mount the "volume" is a host path, which
 //! `volume_has_feature` answers with `undef`; directory storages do have the
 //! feature (`PVE::Storage::Plugin::volume_has_feature`: raw and subvol).

@@ -84,7 +84,7 @@ pub struct FieldTexts {
 impl FieldTexts {
     /// The fields of a guest whose object is `raw`, each with the class and name it
     /// enters the keys under (`entries`, in `raw`'s order, as
-    /// [`fields::key_entry`] gives them): the interpreted fields by their class
+    /// [`super::fields::key_entry`] gives them): the interpreted fields by their class
     /// (`null` is absent, as it was for the shell tool), then the application
     /// fields, `app` (unknown ones included).
     pub(crate) fn of(

@@ -89,7 +89,7 @@ pub struct Recovered {
 
 impl Plan {
     /// A node's action, found by a walk through the plan: for one node. Where
-    /// every node's is wanted, [`Plan::by_node`] finds each at once.
+    /// every node's is wanted, `Plan::by_node` finds each at once.
     pub fn action(&self, node: NodeId) -> Option<&Action> {
         self.actions.iter().find(|a| a.node == node)
     }

@@ -118,7 +118,7 @@ impl StateDir {
     }
 
     /// Rewrite the journal with the newest line of each node when most of its
-    /// lines are superseded ([`Journal::tidy`]); whether it did. Run at the end of a
+    /// lines are superseded (`Journal::tidy`); whether it did. Run at the end of a
     /// build, with the build lock held and its [`Journal`] no longer appending.
     pub fn tidy_journal(&self) -> Result<bool, StateError> {
         Journal::tidy(&self.journal_path())

@@ -231,7 +231,7 @@ impl Cluster {
     }
 
     /// Whether `cmd` runs in a shell (so a script under it needs the remote
-    /// `timeout` that [`Runner::check_script`] adds).
+    /// `timeout` that `Runner::check_script` adds).
     pub fn is_shell(cmd: &Cmd) -> bool {
         matches!(route(cmd), Route::Shell { .. })
     }

@@ -39,7 +39,7 @@ fn kill_group(pgid: u32) {
 }
 
 /// Kill every command phoenix is running, with everything each started, and
-/// refuse to start any other (but [`run_after_abort`]'s clean-ups) from now on.
+/// refuse to start any other (but [`super::run_after_abort`]'s clean-ups) from now on.
 /// The second Ctrl-C of a build, and any Ctrl-C of the other commands.
 pub fn abort() {
     let mut r = running();

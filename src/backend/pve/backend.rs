@@ -97,7 +97,7 @@ impl Backend for Pve {
     /// (`pct set`, its stamp's `--tags` too) and `PVE::API2::LXC` `resize_vm` do
     /// not look at `template`, and nothing here starts it (pending changes and raw
     /// lines restart only a running guest). Only a mount point is refused on one
-    /// (see [`refuse_template_mounts`]).
+    /// (see `refuse_template_mounts`).
     fn configure(&self, g: &GuestCtx, log: &mut Log) -> OpResult {
         let _on = self.on(g);
         self.follow_node(g, log)?;

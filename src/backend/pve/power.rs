@@ -7,7 +7,7 @@
 //! runs `lxc-stop --timeout T`, with `--nokill` unless `forceStop`: without it a
 //! container still running after T seconds stays running and the task dies with
 //! "container did not stop"; a container that is not running is refused ("CT
-//! <id> not running"). qemu-server (`PVE::API2::Qemu` `vm_shutdown`,
+//! \<id> not running"). qemu-server (`PVE::API2::Qemu` `vm_shutdown`,
 //! `PVE::QemuServer::_do_vm_stop`) sends the guest agent's `guest-shutdown` (or
 //! an ACPI power button press) and waits T seconds (60 by default, or the
 //! guest's `startup` `down` value); after that, with `forceStop` it terminates

@@ -90,7 +90,7 @@ pub fn ct_clone(defs: &Definitions, g: &Guest, source: &Guest, snapshot: Option<
 ///   pve-storage `volume_has_feature('clone', ..., { valid_target_formats => ['raw',
 ///   'subvol'] })`, and `PVE::Storage::Plugin::volume_has_feature` (directory, NFS,
 ///   CIFS storages) answers no to any request that cannot take qcow2, since its
-///   `clone_image` makes a qcow2 volume ("Linked clone feature for '<volid>' is not
+///   `clone_image` makes a qcow2 volume ("Linked clone feature for '\<volid>' is not
 ///   available"). ZFS, LVM-thin, RBD and BTRFS clone a template's base volume.
 ///
 /// Storages phoenix does not know the type of (made by hand) are taken to allow it.
@@ -246,7 +246,7 @@ pub fn ct_configure(g: &Guest, current: &Current) -> Vec<Cmd> {
 
 /// Make a bind mount's host directory when it is missing: Proxmox refuses to
 /// start a container whose bind source is not a directory (pve-container
-/// `PVE::LXC::__mountpoint_mount`: "directory '<path>' does not exist"), and `pct
+/// `PVE::LXC::__mountpoint_mount`: "directory '\<path>' does not exist"), and `pct
 /// set` does not check. A directory phoenix creates is given to the host ids that
 /// `owner_uid`/`owner_gid` (absent: 0, the container's root) map to under the
 /// container's id map ([`Guest::id_map`]: 100000 + id by Proxmox's default,

@@ -2,7 +2,7 @@
 //!
 //! On ZFS (and on qcow2 volume chains) Proxmox only rolls back to the most recent
 //! snapshot: pve-storage `PVE::Storage::ZFSPoolPlugin::volume_rollback_is_possible`
-//! dies with "can't rollback, '<snap>' is not most recent snapshot on '<volid>'",
+//! dies with "can't rollback, '\<snap>' is not most recent snapshot on '\<volid>'",
 //! reached from pve-guest-common `PVE::AbstractConfig::snapshot_rollback` before the
 //! guest is even stopped. So before `pct rollback`/`qm rollback` phoenix deletes the
 //! snapshots it took after the target (later features' `pre-*` and the guest's
