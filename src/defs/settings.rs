@@ -129,21 +129,28 @@ impl Network {
     /// guests may not share, compared without making a string. `None` when there
     /// is no MAC or it is not six pairs of hex digits.
     pub fn mac_bits(&self) -> Option<u64> {
-        let mac = self.mac.as_deref()?;
-        let mut bits = 0u64;
-        let mut digits = 0;
-        for (i, c) in mac.chars().enumerate() {
-            if i % 3 == 2 {
-                if c != ':' {
-                    return None;
-                }
-                continue;
-            }
-            bits = bits << 4 | u64::from(c.to_digit(16)?);
-            digits += 1;
-        }
-        (digits == 12 && mac.len() == 17).then_some(bits)
+        parse_mac(self.mac.as_deref()?)
     }
+}
+
+/// A MAC address written as six pairs of hex digits separated by `:`, as its 48
+/// bits; `None` when it is written otherwise.
+pub(crate) fn parse_mac(mac: &str) -> Option<u64> {
+    let b = mac.as_bytes();
+    if b.len() != 17 {
+        return None;
+    }
+    let mut bits = 0u64;
+    for (i, &c) in b.iter().enumerate() {
+        if i % 3 == 2 {
+            if c != b':' {
+                return None;
+            }
+            continue;
+        }
+        bits = bits << 4 | u64::from(char::from(c).to_digit(16)?);
+    }
+    Some(bits)
 }
 
 /// How an interface gets its address.

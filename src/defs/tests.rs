@@ -231,6 +231,29 @@ fn bad_values_are_still_diagnosed_and_left_out() {
     assert!(g.devices.gpus.is_empty());
 }
 
+/// A multicast MAC (the first byte odd) is an error, in either case of its
+/// digits; the interface keeps it, as written.
+#[test]
+fn a_multicast_mac_is_an_error() {
+    for (mac, multicast) in [
+        ("53:54:00:aa:bb:cc", true),
+        ("0F:54:00:AA:BB:CC", true),
+        ("52:54:00:aa:bb:cc", false),
+    ] {
+        let mut lxc = gpu_container();
+        lxc["lxc_configs"]["950"]["mac_address"] = json!(mac);
+        let (defs, diags) = load_json(&lxc, None);
+        let wanted = format!("lxc_configs.950.mac_address: `{mac}` is a multicast address");
+        assert_eq!(
+            errors(&diags).contains(&wanted),
+            multicast,
+            "{mac}: {:#?}",
+            errors(&diags)
+        );
+        assert_eq!(defs.guest(950).unwrap().net.mac.as_deref(), Some(mac));
+    }
+}
+
 #[test]
 fn a_vm_with_its_own_settings_ignores_the_defaults() {
     let vms = json!({

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use serde_json::{Map, Value};
 
 use super::read::{At, Reader, join, quote};
-use super::settings::IpConfig;
+use super::settings::{IpConfig, parse_mac};
 
 pub(crate) fn positive(
     r: &mut Reader,
@@ -116,26 +116,16 @@ pub(crate) fn check_plain_ip(r: &mut Reader, path: At<'_>, ip: &str) -> Option<I
 /// Six pairs of hex digits separated by `:`. Whether it is one (a multicast
 /// address is one, with an error).
 pub(crate) fn check_mac(r: &mut Reader, path: At<'_>, mac: &str) -> bool {
-    // `xx:xx:xx:xx:xx:xx`, checked in place: every guest has one.
-    let b = mac.as_bytes();
-    let ok = b.len() == 17
-        && b.iter().enumerate().all(|(i, &c)| {
-            if i % 3 == 2 {
-                c == b':'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    if !ok {
+    let Some(bits) = parse_mac(mac) else {
         r.error(
             path,
             format!("`{}` is not a MAC address", quote(mac)),
             "write six hex pairs separated by colons, e.g. 52:54:00:AA:BB:CC",
         );
         return false;
-    }
-    let first = u8::from_str_radix(&mac[..2], 16).unwrap_or(0);
-    if first & 1 == 1 {
+    };
+    // The first byte's lowest bit.
+    if bits >> 40 & 1 == 1 {
         r.error(
             path,
             format!("`{}` is a multicast address", quote(mac)),

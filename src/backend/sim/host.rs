@@ -77,14 +77,6 @@ pub struct Sim {
     pub(super) exec: bool,
 }
 
-fn node_of(label: &str) -> Option<NodeId> {
-    match label.split_once(':') {
-        Some(("ct", id)) => id.parse().ok().map(NodeId::Ct),
-        Some(("vm", id)) => id.parse().ok().map(NodeId::Vm),
-        _ => None,
-    }
-}
-
 /// How the simulated host behaves.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimOptions {
@@ -354,14 +346,14 @@ fn load_guests(dir: &Path) -> HashMap<NodeId, SimGuest> {
         .unwrap_or_default();
     let mut guests: HashMap<NodeId, SimGuest> = stored
         .into_iter()
-        .filter_map(|g| node_of(&g.node).map(|n| (n, g)))
+        .filter_map(|g| NodeId::parse_guest(&g.node).map(|n| (n, g)))
         .collect();
     let log = fs::read(dir.join("guests.log")).unwrap_or_default();
     for line in log.split(|b| *b == b'\n') {
         let Ok(change) = serde_json::from_slice::<Change>(line) else {
             continue;
         };
-        let Some(node) = node_of(&change.node) else {
+        let Some(node) = NodeId::parse_guest(&change.node) else {
             continue;
         };
         match change.guest {
