@@ -276,9 +276,31 @@ pub fn run_logged(argv: &[String], timeout: Duration, log: &mut Log) -> OpResult
     }
     let written = log.tail_since(start_len);
     let tail = last_lines(written.lines().filter(|l| !l.starts_with("# exit ")));
-    Err(OpError::script(format!(
-        "`{prog}` exited with {code}: {tail}"
-    )))
+    let message = format!("`{prog}` exited with {code}: {tail}");
+    if attach_started_nothing(argv, &written) {
+        return Err(OpError {
+            message: format!("{message} (lxc-attach failed before running the command)"),
+            retryable: true,
+        });
+    }
+    Err(OpError::script(message))
+}
+
+/// Whether `argv` runs a command in a container through `lxc-attach` (itself, or
+/// `pct exec`, which runs it), and the output it `written` begins with liblxc
+/// failing to start (`super::error::started_nothing`). Only the first line
+/// counts: the tool fails before the command starts, so nothing the command
+/// printed can come first. A script that prints those words later is the
+/// script's failure, never retried.
+fn attach_started_nothing(argv: &[String], written: &str) -> bool {
+    let tool = |a: &String| a.rsplit('/').next().unwrap_or(a).to_string();
+    let attach = match argv.first().map(tool).as_deref() {
+        Some("lxc-attach") => true,
+        Some("pct") => argv.get(1).is_some_and(|a| a == "exec"),
+        _ => false,
+    };
+    let first = written.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    attach && super::error::started_nothing(first)
 }
 
 /// Run and require success; a failure carries the last lines of stderr.

@@ -52,9 +52,26 @@ impl OpError {
             "resource temporarily unavailable",
         ]
         .iter()
-        .any(|p| lower.contains(p));
+        .any(|p| lower.contains(p))
+            || started_nothing(&message);
         OpError { message, retryable }
     }
+}
+
+/// liblxc's own words when `lxc-attach` could not re-execute itself from a memory
+/// file (lxc `src/lxc/rexec.c` `lxc_rexec`, and the constructor
+/// `lxc_attach_rexec` in `src/lxc/tools/lxc_attach.c`). That runs in a
+/// constructor, before `lxc-attach`'s `main`, so nothing was run in the
+/// container: the command can be run again. Seen on these machines as "Device or
+/// resource busy - Failed to rexec as memfd", followed by a crash of the tool.
+const REXEC_FAILED: [&str; 2] = [
+    "Failed to rexec as memfd",
+    "Failed to re-execute lxc-attach via memory file descriptor",
+];
+
+/// Whether `output` is `lxc-attach` failing before it ran anything ([`REXEC_FAILED`]).
+pub(crate) fn started_nothing(output: &str) -> bool {
+    REXEC_FAILED.iter().any(|p| output.contains(p))
 }
 
 impl std::fmt::Display for OpError {

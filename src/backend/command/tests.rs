@@ -204,3 +204,59 @@ fn lock_errors_are_retryable() {
     );
     assert!(!OpError::from_output("no such file").retryable);
 }
+
+/// liblxc failing to re-execute `lxc-attach` (lxc `rexec.c`) ran nothing in the
+/// container: the step is retried. The same words from a running script, or from
+/// a tool that is not `lxc-attach`, are not.
+#[test]
+fn lxc_attach_dying_before_the_command_is_retryable() {
+    let dir = tempfile::tempdir().unwrap();
+    // A tool of that name, in a directory of its own, that runs `body`.
+    let fake = |dir_name: &str, name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = dir.path().join(dir_name);
+        std::fs::create_dir_all(&bin).unwrap();
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    };
+    let rexec = "echo 'Device or resource busy - Failed to rexec as memfd' >&2; \
+                 echo 'munmap_chunk(): invalid pointer' >&2; exit 255";
+    let run = |argv: Vec<String>| {
+        let mut log = Log::open(&dir.path().join("log"));
+        run_logged(&argv, Duration::from_secs(10), &mut log).unwrap_err()
+    };
+    let attach = fake("a", "lxc-attach", rexec);
+    let err = run(argv([
+        attach.as_str(),
+        "-n",
+        "phx-920",
+        "--",
+        "/bin/sh",
+        "x.sh",
+    ]));
+    assert!(err.retryable, "{err:?}");
+    assert!(err.message.contains("before running the command"), "{err}");
+    // `pct exec` runs `lxc-attach`, whose words come first as well.
+    let pct = fake("a", "pct", rexec);
+    assert!(run(argv([pct.as_str(), "exec", "920", "--", "x.sh"])).retryable);
+    assert!(!run(argv([pct.as_str(), "set", "920"])).retryable);
+    // The script ran and printed them after something of its own.
+    let late = fake(
+        "b",
+        "lxc-attach",
+        "echo 'installing'; echo 'Failed to rexec as memfd' >&2; exit 1",
+    );
+    assert!(!run(argv([late.as_str(), "-n", "phx-920"])).retryable);
+    // Another tool saying so is that tool's failure.
+    let other = fake("a", "ssh", rexec);
+    assert!(!run(argv([other.as_str(), "root@node", "x.sh"])).retryable);
+    // A backend tool's own output (`check`), mkdir or the push of a script.
+    assert!(
+        OpError::from_output(
+            "`lxc-attach` exited with 255: Device or resource busy - Failed to rexec as memfd"
+        )
+        .retryable
+    );
+}
