@@ -10,7 +10,7 @@ use super::diag::Diagnostics;
 use super::guest;
 use super::idmap;
 use super::model::{Definitions, Guest, GuestKind};
-use super::read::{self, At, Reader, join, quote};
+use super::read::{self, At, Fields, Reader, join, quote};
 use super::settings::{Apparmor, BindMount, Volume};
 use super::written::Written;
 use super::{eras, net, values};
@@ -97,10 +97,11 @@ pub(crate) fn read_container(
         );
         return (None, diags);
     };
-    let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &obj);
-    read_ct_fields(&mut r, host, &obj, &mut guest);
+    let fields = Fields::new(&obj);
+    let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &fields);
+    read_ct_fields(&mut r, host, &fields, &mut guest);
     (
-        Some((id, Box::new(guest::finish(guest, &obj, written)))),
+        Some((id, Box::new(guest::finish(guest, &fields, written)))),
         diags,
     )
 }
@@ -120,12 +121,7 @@ pub(crate) fn insert_containers(
     }
 }
 
-fn read_ct_fields(
-    r: &mut Reader,
-    host: &Map<String, Value>,
-    raw: &Map<String, Value>,
-    g: &mut Guest,
-) {
+fn read_ct_fields(r: &mut Reader, host: &Map<String, Value>, raw: &Fields, g: &mut Guest) {
     // Lent out while the readers fill in `g`, and put back at the end.
     let path = std::mem::take(&mut g.path);
     let p = path.as_str();
@@ -176,7 +172,7 @@ fn read_ct_fields(
 }
 
 /// `mount_points`, `zfs_volumes` and `volumes`.
-fn read_mounts(r: &mut Reader, raw: &Map<String, Value>, p: &str, g: &mut Guest) {
+fn read_mounts(r: &mut Reader, raw: &Fields, p: &str, g: &mut Guest) {
     let map = g.id_map();
     for key in ["mount_points", "zfs_volumes", "volumes"] {
         let Some(items) = r.array(raw, p, key) else {

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use super::host;
 use super::layout;
 use super::model::Guest;
-use super::read::{At, Reader, join, quote};
+use super::read::{At, Fields, Reader, join, quote};
 use super::settings::TemplateModel;
 use super::values;
 
@@ -47,11 +47,7 @@ pub fn is_feature_string(value: &Value) -> bool {
 /// A container's clone source: `clone_from_ctid`, or its 2025-08-29 name
 /// `clone_from_template_ctid` (a warning names the modern field). Both given with
 /// different sources is an error showing both; the modern one is used.
-pub(crate) fn clone_source(
-    r: &mut Reader,
-    raw: &Map<String, Value>,
-    p: &str,
-) -> Option<(u32, String)> {
+pub(crate) fn clone_source(r: &mut Reader, raw: &Fields, p: &str) -> Option<(u32, String)> {
     let modern = r
         .id(raw, p, "clone_from_ctid")
         .map(|id| (id, join(p, "clone_from_ctid")));
@@ -94,7 +90,7 @@ pub(crate) fn clone_source(
 
 /// Whether a container clones another, under either name (for checks that run
 /// before the source is read).
-pub(crate) fn has_clone_source(raw: &Map<String, Value>) -> bool {
+pub(crate) fn has_clone_source(raw: &Fields) -> bool {
     Reader::get(raw, "clone_from_ctid").is_some() || Reader::get(raw, CLONE_ALIAS).is_some()
 }
 
@@ -102,7 +98,7 @@ pub(crate) fn has_clone_source(raw: &Map<String, Value>) -> bool {
 /// `is_template` marked the container whose snapshot clones start from, so the
 /// snapshot model wins, with a warning naming both fields. `is_template` alone: the
 /// 2025-11 converted template.
-pub(crate) fn template_model(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> TemplateModel {
+pub(crate) fn template_model(r: &mut Reader, raw: &Fields, p: &str) -> TemplateModel {
     let is_template = r.bool(raw, p, "is_template").unwrap_or(false);
     let Some(name) = r.str(raw, p, "template_snapshot_name") else {
         return if is_template {
@@ -136,7 +132,7 @@ pub(crate) fn template_model(r: &mut Reader, raw: &Map<String, Value>, p: &str) 
 pub(crate) fn os_template(
     r: &mut Reader,
     host: &Map<String, Value>,
-    raw: &Map<String, Value>,
+    raw: &Fields,
     p: &str,
     g: &mut Guest,
 ) {
@@ -202,7 +198,7 @@ pub(crate) fn os_template(
 /// `PVE::JSONSchema::parse_property_string` dies "duplicate key in comma-separated
 /// list property"): a repeated `key=value` is kept once, a key given two different
 /// values is an error showing both.
-pub(crate) fn pct_features(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<String> {
+pub(crate) fn pct_features(r: &mut Reader, raw: &Fields, p: &str) -> Vec<String> {
     let mut parts: Vec<(String, String)> = r
         .str_list(raw, p, "pct_options")
         .iter()

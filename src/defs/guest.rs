@@ -3,12 +3,12 @@
 //! touches once the kind's own reader is done (the application fields, the raw
 //! object).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::fields::{self, Class};
 use super::layout;
 use super::model::{Guest, GuestKind, HealthCheck};
-use super::read::{self, At, Reader, join, quote};
+use super::read::{self, At, Fields, Reader, join, quote};
 use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
 use super::values;
 use super::written::{FieldTexts, Written};
@@ -20,7 +20,7 @@ pub(crate) fn read_common(
     kind: GuestKind,
     id: u32,
     p: &str,
-    raw: &Map<String, Value>,
+    raw: &Fields,
 ) -> Guest {
     if id < 100 {
         let field = if kind == GuestKind::Vm {
@@ -131,7 +131,7 @@ pub(crate) fn read_common(
 /// Pick out the application fields, write each field's canonical text for the
 /// keys, note a control character where commands would get it, and keep the
 /// object as `written` (its text; `None`: written out from `raw`).
-pub(crate) fn finish(mut g: Guest, raw: &Map<String, Value>, written: Option<Written>) -> Guest {
+pub(crate) fn finish(mut g: Guest, raw: &Fields, written: Option<Written>) -> Guest {
     // Each field's class and key name, looked up once for the three uses below.
     // By value as well as name: a container's 2025-08 feature string is a
     // setting, and an old field name enters as the modern one. An application
@@ -154,7 +154,7 @@ pub(crate) fn finish(mut g: Guest, raw: &Map<String, Value>, written: Option<Wri
     g
 }
 
-fn read_health_checks(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<HealthCheck> {
+fn read_health_checks(r: &mut Reader, raw: &Fields, p: &str) -> Vec<HealthCheck> {
     let mut out = Vec::new();
     let Some(items) = r.array(raw, p, "health_checks") else {
         return out;
@@ -206,7 +206,7 @@ fn read_health_checks(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<
 
 /// `firewall`: `enabled` and the rules, type and action checked. The other rule
 /// fields are taken as text, numbers included (a port is often written as one).
-pub(crate) fn read_firewall(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Firewall {
+pub(crate) fn read_firewall(r: &mut Reader, raw: &Fields, p: &str) -> Firewall {
     let mut out = Firewall::default();
     let Some(fw) = r.object(raw, p, "firewall") else {
         return out;

@@ -5,14 +5,14 @@
 use serde_json::{Map, Value};
 
 use super::model::Guest;
-use super::read::{At, Reader, join, quote};
+use super::read::{At, Fields, Reader, join, quote};
 use super::settings::{IpConfig, Network};
 use super::values;
 
 /// `mac_address`, then `network_config` over it (its `hwaddr`, when given, is the
 /// interface's MAC, as in the shell tool from 2025-11), then
 /// `secondary_network_config` as `net1`.
-pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Map<String, Value>, p: &str, g: &mut Guest) {
+pub(crate) fn read_ct_networks(r: &mut Reader, raw: &Fields, p: &str, g: &mut Guest) {
     let mac_address = r.s(raw, p, "mac_address");
     if let Some(mac) = mac_address {
         g.net.mac = values::check_mac(r, At(p, "mac_address"), mac).then(|| mac.to_string());

@@ -9,6 +9,77 @@ use serde_json::{Map, Value};
 
 use super::diag::{Diagnostic, Diagnostics};
 
+/// A JSON object fields are read from: a plain `serde_json` object, or a guest's
+/// ([`Fields`]).
+pub(crate) trait Obj {
+    /// The value of `key`, `null` included.
+    fn field(&self, key: &str) -> Option<&Value>;
+}
+
+impl Obj for Map<String, Value> {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
+/// A guest's object, which knows at once most of the fields it does not have.
+///
+/// The readers ask a guest for every field its kind can have, some fifty names,
+/// and a guest has a dozen or so: most lookups are of a field that is not there.
+/// In the object's B-tree each one compared the name with several keys, and those
+/// lookups were half of what reading the fields cost. A filter of the names that
+/// are there (two bits of 128 for each, from its length and some of its bytes)
+/// answers most of them without a look; when it cannot, the object is searched.
+/// Everything else is the object's own ([`Deref`](std::ops::Deref)): iteration
+/// order, `null` values, repeated keys.
+pub(crate) struct Fields<'v> {
+    map: &'v Map<String, Value>,
+    seen: u128,
+}
+
+impl<'v> Fields<'v> {
+    pub(crate) fn new(map: &'v Map<String, Value>) -> Fields<'v> {
+        let seen = map.keys().fold(0, |seen, k| seen | bits(k));
+        Fields { map, seen }
+    }
+
+    /// The value of `key`, `null` included, as the object's `get`.
+    pub(crate) fn get(&self, key: &str) -> Option<&'v Value> {
+        let bits = bits(key);
+        if self.seen & bits == bits {
+            self.map.get(key)
+        } else {
+            None
+        }
+    }
+}
+
+/// The filter bits of one field name: two of 128, from its length, first and
+/// last bytes and the byte in the middle (field names share prefixes and
+/// suffixes: `storage_pool`, `storage_size_gb`, `*_mb`).
+fn bits(key: &str) -> u128 {
+    let b = key.as_bytes();
+    let byte = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+    let mut h = (b.len() as u64) ^ (byte(0) << 8) ^ (byte(b.len() / 2) << 16);
+    h ^= byte(b.len().saturating_sub(1)) << 24;
+    h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (1u128 << (h >> 57)) | (1u128 << ((h >> 50) & 127))
+}
+
+impl std::ops::Deref for Fields<'_> {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Map<String, Value> {
+        self.map
+    }
+}
+
+impl Obj for Fields<'_> {
+    fn field(&self, key: &str) -> Option<&Value> {
+        Fields::get(self, key)
+    }
+}
+
 pub(crate) struct Reader<'a> {
     pub file: &'a str,
     pub diags: &'a mut Diagnostics,
@@ -104,16 +175,16 @@ impl Reader<'_> {
     }
 
     /// The value at `obj[key]`, treating `null` as absent (as the shell tool did).
-    pub fn get<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
-        obj.get(key).filter(|v| !v.is_null())
+    pub fn get<'v, O: Obj + ?Sized>(obj: &'v O, key: &str) -> Option<&'v Value> {
+        obj.field(key).filter(|v| !v.is_null())
     }
 
-    pub fn str(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<String> {
+    pub fn str<O: Obj + ?Sized>(&mut self, obj: &O, base: &str, key: &str) -> Option<String> {
         self.s(obj, base, key).map(str::to_string)
     }
 
     /// Like [`Reader::str`], borrowing: most fields are only checked, not kept.
-    pub fn s<'v>(&mut self, obj: &'v Map<String, Value>, base: &str, key: &str) -> Option<&'v str> {
+    pub fn s<'v, O: Obj + ?Sized>(&mut self, obj: &'v O, base: &str, key: &str) -> Option<&'v str> {
         match Self::get(obj, key)? {
             Value::String(s) => Some(s),
             other => {
@@ -123,7 +194,7 @@ impl Reader<'_> {
         }
     }
 
-    pub fn bool(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<bool> {
+    pub fn bool<O: Obj + ?Sized>(&mut self, obj: &O, base: &str, key: &str) -> Option<bool> {
         match Self::get(obj, key)? {
             Value::Bool(b) => Some(*b),
             other => {
@@ -139,7 +210,7 @@ impl Reader<'_> {
     }
 
     /// A non-negative integer; integral strings are refused so that typos surface.
-    pub fn uint(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<u64> {
+    pub fn uint<O: Obj + ?Sized>(&mut self, obj: &O, base: &str, key: &str) -> Option<u64> {
         match Self::get(obj, key)? {
             Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
             other => {
@@ -169,14 +240,14 @@ impl Reader<'_> {
         parsed
     }
 
-    pub fn id(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Option<u32> {
+    pub fn id<O: Obj + ?Sized>(&mut self, obj: &O, base: &str, key: &str) -> Option<u32> {
         let v = Self::get(obj, key)?;
         self.id_value(v, &join(base, key))
     }
 
-    pub fn array<'v>(
+    pub fn array<'v, O: Obj + ?Sized>(
         &mut self,
-        obj: &'v Map<String, Value>,
+        obj: &'v O,
         base: &str,
         key: &str,
     ) -> Option<&'v Vec<Value>> {
@@ -189,9 +260,9 @@ impl Reader<'_> {
         }
     }
 
-    pub fn object<'v>(
+    pub fn object<'v, O: Obj + ?Sized>(
         &mut self,
-        obj: &'v Map<String, Value>,
+        obj: &'v O,
         base: &str,
         key: &str,
     ) -> Option<&'v Map<String, Value>> {
@@ -204,7 +275,7 @@ impl Reader<'_> {
         }
     }
 
-    pub fn str_list(&mut self, obj: &Map<String, Value>, base: &str, key: &str) -> Vec<String> {
+    pub fn str_list<O: Obj + ?Sized>(&mut self, obj: &O, base: &str, key: &str) -> Vec<String> {
         let Some(items) = self.array(obj, base, key) else {
             return Vec::new();
         };
@@ -225,9 +296,9 @@ impl Reader<'_> {
 
     /// IDs with the place of each in the array, so later checks can point at the
     /// entry (its path is made only for a message: most lists are fine).
-    pub fn id_list(
+    pub fn id_list<O: Obj + ?Sized>(
         &mut self,
-        obj: &Map<String, Value>,
+        obj: &O,
         base: &str,
         key: &str,
     ) -> Vec<(u32, usize)> {
@@ -243,5 +314,84 @@ impl Reader<'_> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use super::{Fields, bits};
+    use crate::defs::fields;
+
+    /// Every name a reader asks for, of either kind, and some no reader does.
+    fn names() -> Vec<&'static str> {
+        let mut all = [
+            fields::CT_DEFINE,
+            fields::CT_CONFIGURE,
+            fields::CT_FEATURE,
+            fields::CT_SNAPSHOT,
+            fields::CT_STRUCTURAL,
+            fields::CT_APP_KNOWN,
+            fields::VM_DEFINE,
+            fields::VM_CONFIGURE,
+            fields::VM_SNAPSHOT,
+            fields::VM_STRUCTURAL,
+            fields::VM_APP_KNOWN,
+        ]
+        .concat();
+        all.extend(["", "x", "é", "memory_mb ", "MEMORY_MB", "storage_pool2"]);
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// The filter never hides a field that is there (a `null` one too), and a
+    /// guest's object answers every name as the plain object does.
+    #[test]
+    fn a_guests_fields_answer_as_its_object() {
+        let all = names();
+        for (step, offset) in [(2, 0), (2, 1), (3, 2), (7, 3)] {
+            let mut map = Map::new();
+            for (i, name) in all.iter().enumerate().skip(offset).step_by(step) {
+                let value = if i % 5 == 0 { Value::Null } else { json!(i) };
+                map.insert((*name).to_string(), value);
+            }
+            let fields = Fields::new(&map);
+            for name in &all {
+                assert_eq!(fields.get(name), map.get(*name), "{name:?}");
+            }
+        }
+    }
+
+    /// What the filter is for: of the names a guest does not have, most are
+    /// answered without a search.
+    #[test]
+    fn most_fields_a_guest_lacks_are_answered_by_the_filter() {
+        let all = names();
+        let have = [
+            "name",
+            "memory_mb",
+            "cores",
+            "template",
+            "storage_pool",
+            "storage_size_gb",
+            "network_config",
+            "mac_address",
+            "gpu_assignment",
+            "unprivileged",
+            "features",
+            "clone_from_ctid",
+            "template_snapshot_name",
+            "dependencies",
+        ];
+        let seen = have.iter().fold(0, |s, k| s | bits(k));
+        let lacking: Vec<_> = all.iter().filter(|n| !have.contains(n)).collect();
+        let passed = lacking.iter().filter(|n| seen & bits(n) == bits(n)).count();
+        assert!(
+            passed * 5 < lacking.len(),
+            "{passed} of {} absent names got through",
+            lacking.len()
+        );
     }
 }

@@ -3,14 +3,14 @@
 
 use std::net::Ipv4Addr;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::read::{At, Reader, join, quote};
+use super::read::{At, Obj, Reader, join, quote};
 use super::settings::{IpConfig, parse_mac};
 
 pub(crate) fn positive(
     r: &mut Reader,
-    obj: &Map<String, Value>,
+    obj: &(impl Obj + ?Sized),
     base: &str,
     key: &str,
 ) -> Option<u64> {
@@ -84,7 +84,7 @@ pub(crate) fn check_ip(r: &mut Reader, path: At<'_>, ip: &str) -> Option<IpConfi
 /// A guest's `node`: the Proxmox node it lives on, a name as Proxmox takes one
 /// (pve-common `PVE::JSONSchema` format `pve-node`: letters, digits and inner
 /// hyphens).
-pub(crate) fn node_name(r: &mut Reader, obj: &Map<String, Value>, base: &str) -> Option<String> {
+pub(crate) fn node_name(r: &mut Reader, obj: &(impl Obj + ?Sized), base: &str) -> Option<String> {
     let name = r.str(obj, base, "node")?;
     let ok = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')

@@ -8,7 +8,7 @@ use super::diag::Diagnostics;
 use super::guest::{self, scalar_text};
 use super::model::{Definitions, Guest, GuestKind};
 use super::net;
-use super::read::{self, At, Reader, join};
+use super::read::{self, At, Fields, Reader, join};
 use super::settings::{CloudImage, NfsMount, TemplateModel};
 use super::values;
 
@@ -50,6 +50,7 @@ pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnost
             }
             continue;
         };
+        let obj = &Fields::new(obj);
         let mut guest = guest::read_common(&mut r, GuestKind::Vm, id, &path, obj);
         read_vm_fields(&mut r, obj, &defs.vm_defaults, &mut guest);
         let guest = guest::finish(guest, obj, None);
@@ -74,12 +75,7 @@ pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnost
     }
 }
 
-fn read_vm_fields(
-    r: &mut Reader,
-    raw: &Map<String, Value>,
-    defaults: &Map<String, Value>,
-    g: &mut Guest,
-) {
+fn read_vm_fields(r: &mut Reader, raw: &Fields, defaults: &Map<String, Value>, g: &mut Guest) {
     let p = g.path.clone();
     let p = p.as_str();
     let is_template = r.bool(raw, p, "is_template").unwrap_or(false);

@@ -8,14 +8,14 @@ use super::{
     CONTAINER_IDS, DEFAULT_HOST_BASE, IdKind, IdMap, IdRange, MAX_ID, MapOrigin, filled,
     is_idmap_shaped, raw_idmap_lines,
 };
-use crate::defs::read::{self, Reader, join, quote};
+use crate::defs::read::{self, Fields, Reader, join, quote};
 use crate::defs::settings::BindMount;
 
 /// Read and check `id_maps`: each entry's type and numbers, container ids within
 /// 0..65535, no container or host id mapped twice, none of the entries' host ids
 /// also taken by the default ids that fill the holes. Returns the entries that
 /// passed their own checks.
-pub(crate) fn read_id_maps(r: &mut Reader, raw: &Map<String, Value>, p: &str) -> Vec<IdRange> {
+pub(crate) fn read_id_maps(r: &mut Reader, raw: &Fields, p: &str) -> Vec<IdRange> {
     let Some(items) = r.array(raw, p, "id_maps") else {
         return Vec::new();
     };
