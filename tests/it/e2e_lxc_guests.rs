@@ -3,7 +3,9 @@
 //! uid 100000, or the map `id_maps` makes), privileged where it is false, also
 //! for clones of one snapshot copy with another map; bind mounts owned as the map
 //! says; a snapshot template stopped once its snapshot is taken; memory, swap and
-//! cores enforced as cgroup limits, read from the host's cgroup files.
+//! cores enforced as cgroup limits, read from the host's cgroup files; lifecycle
+//! snapshots of a running container taken frozen, as Proxmox takes them: what
+//! runs in it keeps running.
 //!
 //! On the tests' network, under an LXC path and prefix (`phxu-`) of its own,
 //! skipping (or failing in CI) as `e2e_lxc` does.
@@ -18,7 +20,9 @@ use crate::helpers::lxc::{BRIDGE, GATEWAY, LxcSite, addr, limits};
 
 /// 960, an unprivileged snapshot template (busybox with a `mark` layer); 961, its
 /// clone with a map of its own (container uid and gid 1000 are host 200000) and a
-/// bind mount owned by 1000, with limits; 962, its privileged clone.
+/// bind mount owned by 1000, with limits; 962, its privileged clone, with
+/// lifecycle snapshots around two features: `keep` leaves a process running,
+/// `still` writes down whether it still runs after the snapshot between them.
 fn write_defs(defs: &Path, share: &Path) {
     let ct = |name: &str, last: u8, extra: serde_json::Value| {
         let mut v = json!({
@@ -49,7 +53,8 @@ fn write_defs(defs: &Path, share: &Path) {
                                "owner_uid": 1000, "owner_gid": 1000 }] })),
         "962": ct("guest-p", 162, json!({
             "clone_from_ctid": "960", "application_script": "write.sh",
-            "unprivileged": false })),
+            "unprivileged": false, "enable_lifecycle_snapshots": true,
+            "features": ["keep", "still"] })),
     }});
     let write = |rel: &str, text: &str| {
         let p = defs.join(rel);
@@ -69,6 +74,15 @@ fn write_defs(defs: &Path, share: &Path) {
     write(
         "features/lxc/mark.sh",
         "#!/bin/sh\nset -eu\nmkdir -p /opt/mark\necho v1 > /opt/mark/version\n",
+    );
+    write(
+        "features/lxc/keep.sh",
+        "#!/bin/sh\nset -eu\nsleep 100000 </dev/null >/dev/null 2>&1 &\necho $! > /root/keep.pid\n",
+    );
+    write(
+        "features/lxc/still.sh",
+        "#!/bin/sh\nset -eu\nif kill -0 \"$(cat /root/keep.pid)\" 2>/dev/null; \
+         then echo running > /root/kept; else echo gone > /root/kept; fi\n",
     );
     write(
         "apps/write.sh",
@@ -151,6 +165,15 @@ fn guests_are_unprivileged_privileged_mounted_and_limited_as_defined() {
     let rootfs = site.lxcpath.join("phxu-962/rootfs");
     assert_eq!(owner(&rootfs.join("root/made-inside")), (0, 0));
     assert_eq!(owner(&rootfs.join("opt/mark/version")), (0, 0));
+    // Its snapshot before `still` was taken with `keep`'s process running, and
+    // left it running (pve-container `__snapshot_freeze`: frozen, not stopped).
+    let kept = site.attach("phxu-962", &["cat", "/root/kept"]);
+    assert_eq!(kept.trim(), "running", "{kept}");
+    let snap = site.lxcpath.join("phxu-962--pre-still/rootfs/root");
+    assert!(snap.join("keep.pid").is_file(), "{}", snap.display());
+    assert!(!snap.join("kept").exists(), "{}", snap.display());
+    let state = site.state("phxu-962--pre-still");
+    assert!(state.contains("STOPPED"), "{state}");
 
     // Limits, from the host's cgroup files of the running 961.
     let got = limits(&site, "phxu-961");

@@ -242,23 +242,32 @@ impl Backend for Lxc {
         // pve-guest-common `PVE::AbstractConfig::__snapshot_prepare`.
         self.refuse_template(g, &name, "you can't take a snapshot if it's a template")?;
         let snap = self.snap_name(g.guest.id, snapshot);
+        // A snapshot template is done once its snapshot is taken, as on Proxmox:
+        // its clones are copies of the snapshot, so it stays stopped.
+        let template = g.guest.template.snapshot_name() == Some(snapshot);
         let was_running = self.running(&name, log);
-        self.stop_name(&name, log)?;
+        // Frozen, not stopped, where its files can be copied while it runs.
+        let frozen = was_running && !template && self.files_copy_running(&name);
+        if !frozen {
+            self.stop_name(&name, log)?;
+        }
         self.destroy_name(&snap, log)?;
         std::fs::create_dir_all(self.dir(&snap)).map_err(|e| OpError::new(e.to_string()))?;
         self.write_stamp(&snap, &format!("built:snapshot-of-{name}"))?;
         // A full copy (of a snapshot clone too), with the container's own name and
         // addresses, which a rollback brings back.
-        self.copy(&name, &snap, true, g.timeout, log)?;
+        if frozen {
+            self.copy_frozen(&name, &snap, g.timeout, log)?;
+        } else {
+            self.copy(&name, &snap, true, g.timeout, log)?;
+        }
         // A snapshot never starts on its own.
         self.set_keys(&snap, &[("lxc.start.auto", "0")])?;
-        // A snapshot template is done once its snapshot is taken, as on Proxmox:
-        // its clones are copies of the snapshot, so it stays stopped.
-        if g.guest.template.snapshot_name() == Some(snapshot) {
+        if template {
             log.note(&format!(
                 "{name} is a snapshot template: stopped with its snapshot `{snapshot}`"
             ));
-        } else if was_running {
+        } else if was_running && !frozen {
             self.start(g, log)?;
         }
         Ok(())

@@ -3,7 +3,11 @@
 //! Containers are named `<prefix><id>` (prefix `phx-` by default) under `--lxcpath`,
 //! so a build never touches containers it did not name. Snapshots are stopped full
 //! copies named `<prefix><id>--<snapshot>` (`lxc-copy -B dir`, which works on every
-//! storage type, unlike `lxc-snapshot`'s unnamed `snapN`); a clone of a snapshot
+//! storage type, unlike `lxc-snapshot`'s unnamed `snapN`). A running container on a
+//! directory is frozen while it is copied and keeps running, as Proxmox freezes one
+//! for a snapshot; a snapshot clone (an overlay) is stopped for it, and started
+//! again. A container is killed before it is destroyed, as `pct stop` kills one
+//! (see `client`). A clone of a snapshot
 //! template is a full copy of the source's template snapshot, and a rollback
 //! replaces the container by a copy of the snapshot. A snapshot template stays
 //! stopped once its template snapshot is taken, as on Proxmox: nothing runs in it
