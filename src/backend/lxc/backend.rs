@@ -246,19 +246,18 @@ impl Backend for Lxc {
         // its clones are copies of the snapshot, so it stays stopped.
         let template = g.guest.template.snapshot_name() == Some(snapshot);
         let was_running = self.running(&name, log);
-        // Frozen, not stopped, where its files can be copied while it runs.
-        let frozen = was_running && !template && self.files_copy_running(&name);
-        if !frozen {
-            self.stop_name(&name, log)?;
-        }
         self.destroy_name(&snap, log)?;
         std::fs::create_dir_all(self.dir(&snap)).map_err(|e| OpError::new(e.to_string()))?;
         self.write_stamp(&snap, &format!("built:snapshot-of-{name}"))?;
         // A full copy (of a snapshot clone too), with the container's own name and
-        // addresses, which a rollback brings back.
-        if frozen {
-            self.copy_frozen(&name, &snap, g.timeout, log)?;
-        } else {
+        // addresses, which a rollback brings back: frozen, not stopped, where its
+        // files can be copied while it runs and it can be frozen.
+        let frozen = was_running
+            && !template
+            && self.files_copy_running(&name)
+            && self.copy_frozen(&name, &snap, g.timeout, log)?;
+        if !frozen {
+            self.stop_name(&name, log)?;
             self.copy(&name, &snap, true, g.timeout, log)?;
         }
         // A snapshot never starts on its own.

@@ -227,21 +227,31 @@ impl Lxc {
     /// `lxc-copy` refuses a running source unless told (`--allowrunning`: lxc
     /// `do_lxcapi_clone`, `LXC_CLONE_ALLOW_RUNNING`). Stopping instead cost the
     /// container its processes and a busybox container two seconds.
+    ///
+    /// `Ok(false)`: `from` could not be frozen (a host without the freezer), and
+    /// nothing was copied; the caller stops it for the copy.
     pub(super) fn copy_frozen(
         &self,
         from: &str,
         to: &str,
         timeout: Duration,
         log: &mut Log,
-    ) -> OpResult {
-        command::check(&self.cmd("lxc-freeze", from, &[]), None, SHORT, log)?;
+    ) -> Result<bool, OpError> {
+        let unfreeze = self.cmd("lxc-unfreeze", from, &[]);
+        if let Err(e) = command::check(&self.cmd("lxc-freeze", from, &[]), None, SHORT, log) {
+            log.note(&format!(
+                "{from} could not be frozen for its snapshot ({e}): it is stopped for it"
+            ));
+            let _ = command::check(&unfreeze, None, SHORT, log);
+            return Ok(false);
+        }
         let mut v = self.cmd("lxc-copy", from, &["-N", to, "-B", "dir", "-a"]);
         v.extend(["-p".to_string(), self.lxcpath.display().to_string()]);
         v.extend(["-K".to_string(), "-M".to_string()]);
         let copied = command::check(&v, None, timeout, log);
         // Thawed whatever the copy did: a container left frozen runs nothing.
-        let thawed = command::check(&self.cmd("lxc-unfreeze", from, &[]), None, SHORT, log);
-        copied.and(thawed)
+        let thawed = command::check(&unfreeze, None, SHORT, log);
+        copied.and(thawed).map(|()| true)
     }
 
     /// Whether `name`'s files can be copied while it runs: a directory store,
