@@ -7,18 +7,20 @@
 //! shared out over the cores; there are as many waves as the longest template
 //! chain is long (four or five in practice), whatever the number of guests.
 //!
-//! Manifests. Every key is the hash of its manifest, so every manifest is built. It
-//! is kept only where something will read it ([`assess_keeping`]): a plan reads a
-//! step's manifest only to say what changed against a recorded one, so a step with
-//! no record, or recorded with the same key, needs none. Dropped as soon as its key
-//! is known, on the thread that built it, a manifest's memory is reused by the next
-//! guest's; at 10,000 guests keeping them all is tens of megabytes of fresh memory.
+//! Manifests. Every key is the hash of its manifest's entries, gathered as a
+//! draft (`draft`) of slices of the guest's field texts. A manifest is written out
+//! only where something will read it ([`assess_keeping`]): a plan reads a step's
+//! manifest only to say what changed against a recorded one, so a step with no
+//! record, or recorded with the same key, needs none. At 10,000 guests keeping them
+//! all is tens of megabytes of fresh memory, and writing them all only to drop
+//! them was about a sixth of what computing keys cost.
 
 use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use super::hash::{Key, NodeKeys, StepKey, step_key};
+use super::draft::{Draft, Sorted};
+use super::hash::{Key, NodeKeys, StepKey, step_key_of};
 use super::{Manifest, ScriptHashes, canon};
 use crate::defs::host::lookup;
 use crate::defs::{Definitions, GuestKind};
@@ -141,13 +143,13 @@ fn waves(defs: &Definitions, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
 }
 
 /// A guest's manifests before its keys are computed.
-pub(super) struct Pending {
-    pub(super) chain: Vec<(Step, Manifest)>,
+pub(super) struct Pending<'a> {
+    pub(super) chain: Vec<(Step, Draft<'a>)>,
     pub(super) source: Option<NodeId>,
-    pub(super) configure: (Key, Manifest),
+    pub(super) configure: (Key, Sorted<'a>),
 }
 
-impl Pending {
+impl Pending<'_> {
     /// Add the clone source's output key to the `define` step, then chain the keys;
     /// keep the manifests `keep` asks for.
     fn finish(
@@ -157,26 +159,37 @@ impl Pending {
         keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
     ) -> NodeKeys {
         if let (Some(sid), Some((_, define))) = (self.source, self.chain.first_mut()) {
-            let skey = done.get(&sid).map_or_else(
-                || "\"unknown\"".to_string(),
-                |k| format!("\"{}\"", k.output()),
-            );
-            define.insert(format!("clone source {sid}"), skey);
+            use std::fmt::Write;
+            let mut name = String::with_capacity(24);
+            let _ = write!(name, "clone source {sid}");
+            let value = match done.get(&sid) {
+                Some(k) => {
+                    let mut text = String::with_capacity(66);
+                    text.push('"');
+                    k.output().push_hex(&mut text);
+                    text.push('"');
+                    text
+                }
+                None => "\"unknown\"".to_string(),
+            };
+            define.insert(name, value);
         }
-        let kept = |at: StepAt, key: &Key, manifest: Manifest| {
+        // Written out only where `keep` asks for it.
+        let kept = |at: StepAt, key: &Key, manifest: &Sorted| {
             if keep(node, at, key) {
-                manifest
+                manifest.to_manifest()
             } else {
                 Manifest::new()
             }
         };
         let mut chain: Vec<StepKey> = Vec::with_capacity(self.chain.len());
-        for (i, (step, manifest)) in self.chain.into_iter().enumerate() {
-            let key = step_key(&step, &manifest, chain.last().map(|s| s.key));
+        for (i, (step, draft)) in self.chain.into_iter().enumerate() {
+            let manifest = draft.sorted();
+            let key = step_key_of(&step, manifest.iter(), chain.last().map(|s| s.key));
             chain.push(StepKey {
                 step,
                 key,
-                manifest: kept(StepAt::Chain(i), &key, manifest),
+                manifest: kept(StepAt::Chain(i), &key, &manifest),
             });
         }
         let (key, manifest) = self.configure;
@@ -185,7 +198,7 @@ impl Pending {
             configure: Some(StepKey {
                 step: Step::Configure,
                 key,
-                manifest: kept(StepAt::Configure, &key, manifest),
+                manifest: kept(StepAt::Configure, &key, &manifest),
             }),
         }
     }

@@ -8,36 +8,37 @@
 use serde_json::Value;
 
 use super::assess::{Ctx, Pending};
-use super::{Manifest, canon, step_key};
+use super::canon;
+use super::draft::Draft;
+use super::hash::step_key_of;
 use crate::defs::fields::Class;
 use crate::defs::{Guest, GuestKind, TemplateModel};
 use crate::graph::NodeId;
 use crate::step::Step;
 
 /// The manifests of one guest's definition fields, one per step that consumes them.
-#[derive(Default)]
-struct FieldManifests {
-    define: Manifest,
-    configure: Manifest,
-    feature: Manifest,
-    snapshot: Manifest,
-    app: Manifest,
+struct FieldManifests<'a> {
+    define: Draft<'a>,
+    configure: Draft<'a>,
+    feature: Draft<'a>,
+    snapshot: Draft<'a>,
+    app: Draft<'a>,
 }
 
-impl FieldManifests {
+impl<'a> FieldManifests<'a> {
     /// Every field of the guest in the manifest of the step that consumes it:
     /// interpreted fields by their class, application fields in `app`, as `defs`
     /// wrote their canonical texts ([`crate::defs::written::FieldTexts`]).
-    fn of(g: &Guest) -> FieldManifests {
+    fn of(g: &'a Guest) -> FieldManifests<'a> {
         // Room for the usual guest at once: growing five buffers entry by entry
         // was a fifth of the time keys took.
-        let room = || Manifest::with_capacity(8);
+        let room = || Draft::with_capacity(12);
         let mut m = FieldManifests {
             define: room(),
             configure: room(),
-            feature: Manifest::new(),
-            snapshot: Manifest::new(),
-            app: Manifest::new(),
+            feature: Draft::default(),
+            snapshot: Draft::default(),
+            app: Draft::default(),
         };
         for (class, field, text) in g.key_fields.iter() {
             let target = match class {
@@ -73,10 +74,13 @@ fn number(field: &str, n: u64) -> String {
     canon::canonical(field, &Value::from(n))
 }
 
-impl Ctx<'_> {
+impl<'c> Ctx<'c> {
     /// Every manifest of a guest's steps, except the clone source's output key, which
     /// needs the source's keys first (see [`Pending::finish`]).
-    pub(super) fn guest(&self, g: &Guest) -> Pending {
+    pub(super) fn guest<'a>(&'a self, g: &'a Guest) -> Pending<'a>
+    where
+        'c: 'a,
+    {
         let FieldManifests {
             mut define,
             mut configure,
@@ -107,24 +111,24 @@ impl Ctx<'_> {
             vm_defaults(g, &mut define, &mut configure);
         }
 
-        let mut chain: Vec<(Step, Manifest)> = Vec::with_capacity(g.features.len() + 3);
+        let mut chain: Vec<(Step, Draft)> = Vec::with_capacity(g.features.len() + 3);
         chain.push((Step::Define, define));
         for feature in &g.features {
             let mut m = feature_fields.clone();
             // Made once per assessment for every guest it covers (see `assess`).
             if let Some((entry, hash)) = self.feature_scripts.get(&(g.kind, feature.as_str())) {
-                m.insert(entry, hash);
+                m.insert(entry.as_str(), hash.as_str());
             } else {
                 let (entry, hash) = feature_script_entry(self.defs, self.scripts, g.kind, feature);
                 m.insert(entry, hash);
             }
             if g.kind == GuestKind::Ct {
-                m.extend(self.globals.iter().map(|(k, v)| (k, v)));
+                m.extend(self.globals.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             }
             if feature == "nvidia"
                 && let Some(v) = &self.host_driver
             {
-                m.insert("host nvidia_driver.version", v);
+                m.insert("host nvidia_driver.version", v.as_str());
             }
             chain.push((Step::Feature(feature.clone()), m));
         }
@@ -155,7 +159,8 @@ impl Ctx<'_> {
             TemplateModel::Converted => chain.push((Step::Template, snapshot)),
             TemplateModel::None => {}
         }
-        let key = step_key(&Step::Configure, &configure, None);
+        let configure = configure.sorted();
+        let key = step_key_of(&Step::Configure, configure.iter(), None);
         Pending {
             chain,
             source: source_node,
@@ -167,7 +172,7 @@ impl Ctx<'_> {
 /// A VM's values that `defs` resolved from `vm_defaults`: its storage, and for a
 /// template the Ubuntu release; a default disk size, cores and memory where the VM
 /// sets none of its own (its own are in the manifests already, as written).
-fn vm_defaults(g: &Guest, define: &mut Manifest, configure: &mut Manifest) {
+fn vm_defaults(g: &Guest, define: &mut Draft, configure: &mut Draft) {
     if let Some(pool) = &g.shape.storage_pool {
         define.insert("storage", text("storage_pool", pool));
     }

@@ -19,6 +19,11 @@ impl Key {
         blake3::Hash::from_bytes(self.0).to_hex().to_string()
     }
 
+    /// [`Key::hex`] appended to `out`, with no string of its own.
+    pub fn push_hex(&self, out: &mut String) {
+        out.push_str(blake3::Hash::from_bytes(self.0).to_hex().as_str());
+    }
+
     /// Whether `hex` is this key in hex (as records hold it), without making a
     /// string of it.
     pub fn is_hex(&self, hex: &str) -> bool {
@@ -79,6 +84,16 @@ static BASE: std::sync::LazyLock<blake3::Hasher> =
     std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(DOMAIN));
 
 pub fn step_key(step: &Step, manifest: &Manifest, previous: Option<Key>) -> Key {
+    step_key_of(step, manifest, previous)
+}
+
+/// [`step_key`] of a manifest's entries, given in name order, one per name (a
+/// manifest's, or a [`super::draft::Sorted`]'s).
+pub(super) fn step_key_of<'e>(
+    step: &Step,
+    entries: impl IntoIterator<Item = (&'e str, &'e str)>,
+    previous: Option<Key>,
+) -> Key {
     // The bytes are gathered first and hashed in one update: blake3 is a stream, so
     // the key is the same, and one long update is much faster than many short ones.
     thread_local! {
@@ -99,7 +114,7 @@ pub fn step_key(step: &Step, manifest: &Manifest, previous: Option<Key>) -> Key 
             Step::Feature(name) => put(bytes, &["feature:", name]),
             other => put(bytes, &[other.name()]),
         }
-        for (k, v) in manifest {
+        for (k, v) in entries {
             put(bytes, &[k]);
             put(bytes, &[v]);
         }

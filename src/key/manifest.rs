@@ -39,6 +39,25 @@ impl Manifest {
         }
     }
 
+    /// The manifest of `entries`, which are in name order, one per name (a
+    /// [`super::draft::Sorted`]'s): written at its size, with no search.
+    pub(super) fn of_sorted<'e>(
+        entries: impl Iterator<Item = (&'e str, &'e str)> + Clone,
+    ) -> Manifest {
+        let len = entries.clone().map(|(k, v)| k.len() + v.len()).sum();
+        let mut m = Manifest {
+            text: String::with_capacity(len),
+            index: Vec::with_capacity(entries.size_hint().0),
+        };
+        for (name, value) in entries {
+            debug_assert!(m.index.is_empty() || m.name_at(m.index.len() - 1) < name);
+            let (a, b) = m.push(name);
+            let c = m.push(value).1;
+            m.index.push((a, b, c));
+        }
+        m
+    }
+
     fn name_at(&self, i: usize) -> &str {
         let (a, b, _) = self.index[i];
         &self.text[a as usize..b as usize]
@@ -94,19 +113,6 @@ impl Manifest {
                 self.index.insert(i, (a, b, c));
                 false
             }
-        }
-    }
-
-    /// Set `name` to the value `write` appends to the string it is given: a
-    /// value written straight into the manifest, with no string of its own.
-    pub fn insert_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
-        let found = self.find(name);
-        let (a, b) = self.push(name);
-        write(&mut self.text);
-        let c = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
-        match found {
-            Ok(i) => self.index[i] = (a, b, c),
-            Err(i) => self.index.insert(i, (a, b, c)),
         }
     }
 
@@ -316,8 +322,8 @@ mod tests {
         let same: Manifest = b.iter().collect();
         assert_eq!(m, same, "equal whatever bytes replaced values left behind");
         assert_eq!(&m["name"], "8");
-        m.insert_with("cores", |s| s.push_str("10"));
-        m.insert_with("b", |s| s.push_str("11"));
+        m.insert("cores", "10");
+        m.insert("b", "11");
         assert_eq!(
             m.iter().take(3).collect::<Vec<_>>(),
             [("", "9"), ("a", "5"), ("b", "11")]

@@ -41,6 +41,7 @@
 //! [`ScriptHashes`]), and [`canon`] writes values canonically.
 
 mod assess;
+mod draft;
 /// Canonical text of definition values, kept beside the definitions it reads.
 pub use crate::defs::canon;
 mod guest;
