@@ -185,8 +185,10 @@ impl Lxc {
     /// Stop `name` at once, as a container about to be destroyed is stopped on
     /// Proxmox: phoenix's pve backend runs `pct stop` before `pct destroy`, and
     /// `pct stop` is `lxc-stop --kill` (pve-container `PVE::API2::LXC::Status`
-    /// `vm_stop` calls `PVE::LXC::vm_stop($vmid, 1)`). A clean shutdown first
-    /// only made a busybox container take two seconds longer to go.
+    /// `vm_stop` calls `PVE::LXC::vm_stop($vmid, 1)`). A rollback, which destroys
+    /// the container to copy its snapshot back, stops it so as well, as Proxmox
+    /// does (`PVE::LXC::Config::__snapshot_rollback_vm_stop`). A clean shutdown
+    /// first only made a busybox container take two seconds longer to go.
     pub(super) fn kill_name(&self, name: &str, log: &mut Log) -> OpResult {
         if !self.running(name, log) {
             return Ok(());
