@@ -232,19 +232,37 @@ impl LxcSite {
     /// A command that fails fails the test, with what it printed and the
     /// container's state: a test reading the command's effect afterwards would
     /// otherwise report only that the effect is missing.
+    ///
+    /// `lxc-attach` dying before it runs the command (liblxc failing to
+    /// re-execute itself: "Failed to rexec as memfd", seen on these machines) is
+    /// run again, twice at most, as phoenix runs such a step again.
     pub fn attach(&self, name: &str, cmd: &[&str]) -> String {
-        let out = Command::new("lxc-attach")
-            .arg("-P")
-            .arg(&self.lxcpath)
-            .args(["-n", name, "--"])
-            .args(cmd)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let run = || {
+            let out = Command::new("lxc-attach")
+                .arg("-P")
+                .arg(&self.lxcpath)
+                .args(["-n", name, "--"])
+                .args(cmd)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out, text)
+        };
+        let mut attempt = run();
+        for _ in 0..2 {
+            let (out, text) = &attempt;
+            let first = text.lines().next().unwrap_or("");
+            if out.status.success() || !first.contains("Failed to rexec as memfd") {
+                break;
+            }
+            eprintln!("lxc-attach -n {name} died before running its command ({first}): again");
+            attempt = run();
+        }
+        let (out, text) = attempt;
         assert!(
             out.status.success(),
             "lxc-attach -n {name} -- {} failed ({}): {text}\nstate: {}",
