@@ -245,6 +245,20 @@ const VM_CLASSES: &[(&[&str], Class)] = &[
     (VM_STRUCTURAL, Class::Structural),
 ];
 
+/// Every field name a guest of `kind` is read for, in the order of the lists: what
+/// a name phoenix does not know is compared with.
+pub(crate) fn known_names(kind: GuestKind) -> Vec<&'static str> {
+    let (classes, app) = match kind {
+        GuestKind::Ct => (CT_CLASSES, CT_APP_KNOWN),
+        GuestKind::Vm => (VM_CLASSES, VM_APP_KNOWN),
+    };
+    classes
+        .iter()
+        .flat_map(|(names, _)| names.iter().copied())
+        .chain(app.iter().copied())
+        .collect()
+}
+
 static CT_TABLE: LazyLock<Table> = LazyLock::new(|| table(CT_CLASSES, CT_APP_KNOWN));
 
 static VM_TABLE: LazyLock<Table> = LazyLock::new(|| table(VM_CLASSES, VM_APP_KNOWN));

@@ -47,25 +47,7 @@ pub(crate) fn read_common(
             GuestKind::Vm => fields::is_known_vm(f),
         };
         if !known {
-            let candidates: Vec<&str> = match kind {
-                GuestKind::Ct => [
-                    fields::CT_DEFINE,
-                    fields::CT_CONFIGURE,
-                    fields::CT_FEATURE,
-                    fields::CT_SNAPSHOT,
-                    fields::CT_STRUCTURAL,
-                    fields::CT_APP_KNOWN,
-                ]
-                .concat(),
-                GuestKind::Vm => [
-                    fields::VM_DEFINE,
-                    fields::VM_CONFIGURE,
-                    fields::VM_SNAPSHOT,
-                    fields::VM_STRUCTURAL,
-                    fields::VM_APP_KNOWN,
-                ]
-                .concat(),
-            };
+            let candidates = fields::known_names(kind);
             let help = diag::did_you_mean(f, candidates).map_or_else(
                 || {
                     "phoenix passes it to the application script; nothing else reads it \

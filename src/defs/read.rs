@@ -322,24 +322,12 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     use super::{Fields, bits};
-    use crate::defs::fields;
+    use crate::defs::{GuestKind, fields};
 
     /// Every name a reader asks for, of either kind, and some no reader does.
     fn names() -> Vec<&'static str> {
-        let mut all = [
-            fields::CT_DEFINE,
-            fields::CT_CONFIGURE,
-            fields::CT_FEATURE,
-            fields::CT_SNAPSHOT,
-            fields::CT_STRUCTURAL,
-            fields::CT_APP_KNOWN,
-            fields::VM_DEFINE,
-            fields::VM_CONFIGURE,
-            fields::VM_SNAPSHOT,
-            fields::VM_STRUCTURAL,
-            fields::VM_APP_KNOWN,
-        ]
-        .concat();
+        let mut all = fields::known_names(GuestKind::Ct);
+        all.extend(fields::known_names(GuestKind::Vm));
         all.extend(["", "x", "é", "memory_mb ", "MEMORY_MB", "storage_pool2"]);
         all.sort_unstable();
         all.dedup();
