@@ -57,7 +57,7 @@ pub(crate) fn run_build(
     let lock = if args.dry_run {
         None
     } else {
-        let lock = state.lock()?;
+        let lock = super::lock_state(&state)?;
         backend.claim()?;
         // Readers merge the journal, so it is folded into the node files only once it
         // has grown; a thousand-guest build then never waits for a thousand renames.

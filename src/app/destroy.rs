@@ -20,7 +20,7 @@ pub(crate) fn destroy(cli: &Cli, targets: &[String], yes: bool) -> CmdResult {
     let state = StateDir::new(&cli.global.cache);
     let backend = backend(cli)?;
     let nodes = target::resolve(&loaded.defs, &loaded.graph, targets)?;
-    let _lock = state.lock()?;
+    let _lock = super::lock_state(&state)?;
     state.compact()?;
     let inventory = backend.inventory()?;
     // Dependents first, templates last: the reverse of build order.

@@ -24,3 +24,18 @@ mod status;
 
 pub use error::{AppError, CmdResult};
 pub use run::run;
+
+use crate::state::{BuildLock, StateDir, StateError};
+
+/// The state directory's lock, for a command that changes guests. Holding it,
+/// the commands that a run killed outright left running are killed first, and
+/// this run's are written down for the next (`backend::command::take_over`).
+fn lock_state(state: &StateDir) -> Result<BuildLock, StateError> {
+    let lock = state.lock()?;
+    for left in crate::backend::command::take_over(&state.root().join("running")) {
+        output::eprint(&format!(
+            "warning: killed {left}: an earlier phoenix started it and was killed before it finished\n"
+        ));
+    }
+    Ok(lock)
+}

@@ -28,7 +28,7 @@ mod group;
 mod text;
 
 use group::{Group, When, interrupted};
-pub use group::{abort, aborted};
+pub use group::{abort, aborted, take_over};
 pub use text::{argv, last_lines, sh_quote, shown};
 
 /// How long the output of a command that exited is still read, for the processes

@@ -374,3 +374,40 @@ fn a_scripts_lock_message_is_not_retried_but_a_backend_lock_is() {
         "{failed}"
     );
 }
+
+/// A build killed outright (`kill -9`) kills nothing: its running script and the
+/// script's `sleep` go on. The next build, once it holds the state directory's
+/// lock, kills them before anything runs, and says so.
+#[test]
+fn the_commands_of_a_build_killed_outright_are_killed_by_the_next_build() {
+    let (t, _sim) = site();
+    let marks = t.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let sleep = format!("1000.{}9", std::process::id());
+    let _reap = Reap(sleep.clone());
+    base_setup(
+        &t,
+        &format!(
+            "[ -e {m}/started ] && exit 0\ntouch {m}/started\nsleep {sleep}\ntouch {m}/finished\n",
+            m = marks.display()
+        ),
+    );
+    let mut build = Build::start(&t, &["all"]);
+    wait_for("base_setup's sleep", || !processes_with(&sleep).is_empty());
+    build.child.kill().unwrap();
+    build.child.wait().unwrap();
+    assert!(
+        !processes_with(&sleep).is_empty(),
+        "phoenix killed with -9 should have left its script running"
+    );
+
+    let again = t.build(&["all"]).success();
+    assert!(
+        processes_with(&sleep).is_empty(),
+        "the next build left the dead build's `sleep {sleep}` running"
+    );
+    assert!(again.stderr.contains("warning: killed"), "{}", again.stderr);
+    assert!(!marks.join("finished").exists());
+    assert_eq!(runs(&t), 2, "the killed step ran again, once");
+    assert_eq!(again.summary()["nodes"]["ct:902"], "built");
+}

@@ -103,7 +103,7 @@ pub(crate) fn adopt(cli: &Cli, args: &AdoptArgs) -> CmdResult {
     let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
     let backend = backend(cli)?;
-    let _lock = state.lock()?;
+    let _lock = crate::app::lock_state(&state)?;
     backend.claim()?;
     let assessed = pipeline::assess_with(&loaded, &args.targets, &state, Some(backend.as_ref()))?;
     report_state(&state, &assessed, false)?;

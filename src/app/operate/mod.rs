@@ -177,7 +177,7 @@ impl Host {
     fn open(cli: &Cli) -> Result<Host, AppError> {
         let state = StateDir::new(&cli.global.cache);
         let backend = backend(cli)?;
-        let lock = state.lock()?;
+        let lock = crate::app::lock_state(&state)?;
         backend.claim()?;
         let inventory = backend.inventory()?;
         Ok(Host {

@@ -1,8 +1,19 @@
 //! Process groups: every command phoenix runs leads a group of its own, registered
 //! while it runs, so that a timeout or [`abort`] kills everything it started.
+//!
+//! A phoenix killed outright (`kill -9`, the OOM killer) kills nothing: its
+//! commands run on in their groups, an `lxc-copy` still writing the snapshot the
+//! next build is about to destroy and take again. So a run that holds the state
+//! directory's lock writes each group it starts in a ledger there ([`take_over`]),
+//! and the next run, once it holds the lock, first kills the groups a dead run
+//! left (the state lock is free only when no run holds it). A group is known by
+//! its leader's pid and start time, so a pid used again by another process is
+//! never killed.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::Mutex;
 
@@ -18,6 +29,76 @@ static RUNNING: Mutex<Running> = Mutex::new(Running {
     groups: BTreeSet::new(),
     aborted: false,
 });
+
+/// Where the groups this run starts are written down ([`take_over`]).
+static LEDGER: Mutex<Option<std::fs::File>> = Mutex::new(None);
+
+/// Kill what the commands of an earlier run, which died without killing them,
+/// still run (the groups the ledger at `path` lists whose leader still runs),
+/// wait for them to go, and write this run's groups in the ledger from now on.
+/// Call it holding the state directory's lock, before any command runs. What
+/// was killed is returned, as "`<pid>` (`<command>`)", for a warning.
+pub fn take_over(path: &Path) -> Vec<String> {
+    let mut killed = Vec::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        let Some((pgid, start)) = line
+            .split_once(' ')
+            .and_then(|(p, s)| Some((p.parse::<u32>().ok()?, s.parse::<u64>().ok()?)))
+        else {
+            continue;
+        };
+        if start_time(pgid) == Some(start) {
+            let what = std::fs::read_to_string(format!("/proc/{pgid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ");
+            kill_group(pgid);
+            killed.push(format!("{pgid} ({})", what.trim()));
+            wait_gone(pgid, start);
+        }
+    }
+    let file = std::fs::File::create(path).ok();
+    *LEDGER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = file;
+    killed
+}
+
+/// The start time of process `pid` (`/proc/<pid>/stat` field 22, in clock ticks
+/// since boot), if it runs.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // `rest` starts at field 3; field 22 is the 20th from there.
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Wait, a few seconds at most, for the process `pid` started at `start` to be
+/// gone (its new parent reaps it once killed).
+fn wait_gone(pid: u32, start: u64) {
+    for _ in 0..500 {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = state
+            .rfind(')')
+            .is_some_and(|i| state[i + 2..].starts_with('Z'));
+        if start_time(pid) != Some(start) || zombie {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Write the group `pgid` in this run's ledger, if it keeps one.
+fn write_down(pgid: u32) {
+    let mut ledger = LEDGER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let (Some(file), Some(start)) = (ledger.as_mut(), start_time(pgid)) {
+        // Not synced: the ledger is for a run that dies, not a machine that does,
+        // which takes the commands with it.
+        let _ = writeln!(file, "{pgid} {start}");
+    }
+}
 
 fn running() -> std::sync::MutexGuard<'static, Running> {
     RUNNING
@@ -89,6 +170,7 @@ impl Group {
             .spawn()
             .map_err(|e| OpError::new(format!("cannot run `{prog}`: {e}")))?;
         let group = Group(child.id());
+        write_down(group.0);
         let mut r = running();
         r.groups.insert(group.0);
         if r.aborted && when == When::NotAborted {
