@@ -296,23 +296,32 @@ fn one_ctrl_c_lets_the_running_step_finish_and_starts_nothing_new() {
     assert_eq!(runs(&t), 1);
 }
 
+/// `base_setup.sh` of `site` sleeps on its first run, `sleep 1000.<pid><tag>` (a
+/// name no other test's sleep has), marking `started` before and `finished`
+/// after; on a later run it does nothing. The marks' directory, the sleep's
+/// argument, and what kills it when the test ends.
+fn sleeping_base_setup(site: &Site, tag: char) -> (PathBuf, String, Reap) {
+    let marks = site.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let sleep = format!("1000.{}{tag}", std::process::id());
+    let reap = Reap(sleep.clone());
+    base_setup(
+        site,
+        &format!(
+            "[ -e {m}/started ] && exit 0\ntouch {m}/started\nsleep {sleep}\ntouch {m}/finished\n",
+            m = marks.display()
+        ),
+    );
+    (marks, sleep, reap)
+}
+
 /// Item 7: two Ctrl-Cs. The second kills the running script's process group; the
 /// build still ends with its summary and exit code 130, and the next one resumes
 /// and reruns the killed step.
 #[test]
 fn a_second_ctrl_c_kills_the_running_step_and_the_next_build_resumes() {
     let (t, sim) = site();
-    let marks = t.path().join("marks");
-    std::fs::create_dir_all(&marks).unwrap();
-    let sleep = format!("1000.{}7", std::process::id());
-    let _reap = Reap(sleep.clone());
-    base_setup(
-        &t,
-        &format!(
-            "[ -e {m}/started ] && exit 0\ntouch {m}/started\nsleep {sleep}\ntouch {m}/finished\n",
-            m = marks.display()
-        ),
-    );
+    let (marks, sleep, _reap) = sleeping_base_setup(&t, '7');
     let mut build = Build::start(&t, &["all"]);
     wait_for("base_setup to start", || marks.join("started").exists());
     build.ctrl_c();
@@ -381,17 +390,7 @@ fn a_scripts_lock_message_is_not_retried_but_a_backend_lock_is() {
 #[test]
 fn the_commands_of_a_build_killed_outright_are_killed_by_the_next_build() {
     let (t, _sim) = site();
-    let marks = t.path().join("marks");
-    std::fs::create_dir_all(&marks).unwrap();
-    let sleep = format!("1000.{}9", std::process::id());
-    let _reap = Reap(sleep.clone());
-    base_setup(
-        &t,
-        &format!(
-            "[ -e {m}/started ] && exit 0\ntouch {m}/started\nsleep {sleep}\ntouch {m}/finished\n",
-            m = marks.display()
-        ),
-    );
+    let (marks, sleep, _reap) = sleeping_base_setup(&t, '9');
     let mut build = Build::start(&t, &["all"]);
     wait_for("base_setup's sleep", || !processes_with(&sleep).is_empty());
     build.child.kill().unwrap();
