@@ -68,7 +68,7 @@ pub fn take_over(path: &Path) -> Vec<String> {
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name, field 2, is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     // `rest` starts at field 3; field 22 is the 20th from there.
     rest.split(' ').nth(19)?.parse().ok()
 }
@@ -80,7 +80,8 @@ fn wait_gone(pid: u32, start: u64) {
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let zombie = state
             .rfind(')')
-            .is_some_and(|i| state[i + 2..].starts_with('Z'));
+            .and_then(|i| state.get(i + 2..))
+            .is_some_and(|rest| rest.starts_with('Z'));
         if start_time(pid) != Some(start) || zombie {
             return;
         }
