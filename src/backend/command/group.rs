@@ -63,29 +63,32 @@ pub fn take_over(path: &Path) -> Vec<String> {
     killed
 }
 
-/// The start time of process `pid` (`/proc/<pid>/stat` field 22, in clock ticks
-/// since boot), if it runs.
-fn start_time(pid: u32) -> Option<u64> {
+/// The state letter (`R`, `S`, `Z`...) and start time (field 22, in clock ticks
+/// since boot) of process `pid`, from one read of `/proc/<pid>/stat`, if it exists.
+fn stat(pid: u32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name, field 2, is in parentheses and may hold spaces.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
-    // `rest` starts at field 3; field 22 is the 20th from there.
-    rest.split(' ').nth(19)?.parse().ok()
+    // `rest` starts at field 3, the state; field 22 is the 20th from there.
+    let state = rest.chars().next()?;
+    Some((state, rest.split(' ').nth(19)?.parse().ok()?))
+}
+
+/// The start time of process `pid`, if it runs ([`stat`]).
+fn start_time(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
 }
 
 /// Wait, a few seconds at most, for the process `pid` started at `start` to be
-/// gone (its new parent reaps it once killed).
+/// gone (its new parent reaps it once killed: a zombie counts as gone).
 fn wait_gone(pid: u32, start: u64) {
     for _ in 0..500 {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = state
-            .rfind(')')
-            .and_then(|i| state.get(i + 2..))
-            .is_some_and(|rest| rest.starts_with('Z'));
-        if start_time(pid) != Some(start) || zombie {
-            return;
+        match stat(pid) {
+            Some((state, since)) if since == start && state != 'Z' => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => return,
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 
