@@ -288,7 +288,7 @@ pub fn run_logged(argv: &[String], timeout: Duration, log: &mut Log) -> OpResult
 
 /// Whether `argv` runs a command in a container through `lxc-attach` (itself, or
 /// `pct exec`, which runs it), and the output it `written` begins with liblxc
-/// failing to start (`super::error::started_nothing`). Only the first line
+/// failing to start (`super::started_nothing`). Only the first line
 /// counts: the tool fails before the command starts, so nothing the command
 /// printed can come first. A script that prints those words later is the
 /// script's failure, never retried.
@@ -300,7 +300,7 @@ fn attach_started_nothing(argv: &[String], written: &str) -> bool {
         _ => false,
     };
     let first = written.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    attach && super::error::started_nothing(first)
+    attach && super::started_nothing(first)
 }
 
 /// Run and require success; a failure carries the last lines of stderr.

@@ -69,8 +69,9 @@ const REXEC_FAILED: [&str; 2] = [
     "Failed to re-execute lxc-attach via memory file descriptor",
 ];
 
-/// Whether `output` is `lxc-attach` failing before it ran anything ([`REXEC_FAILED`]).
-pub(crate) fn started_nothing(output: &str) -> bool {
+/// Whether `output` is `lxc-attach` failing before it ran anything: liblxc's words
+/// when it could not re-execute the tool from a memory file (see `REXEC_FAILED`).
+pub fn started_nothing(output: &str) -> bool {
     REXEC_FAILED.iter().any(|p| output.contains(p))
 }
 

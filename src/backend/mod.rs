@@ -31,6 +31,6 @@ pub mod sim;
 pub use crate::inventory::{Inventory, Observed, Stamp};
 pub use claim::Claim;
 pub use dry_run::DryRun;
-pub use error::{BackendError, OpError, OpResult};
+pub use error::{BackendError, OpError, OpResult, started_nothing};
 pub use log::Log;
 pub use ops::{Backend, CloneFrom, GuestCtx, HostStep, Script, interpreter};

@@ -256,7 +256,7 @@ impl LxcSite {
         for _ in 0..2 {
             let (out, text) = &attempt;
             let first = text.lines().next().unwrap_or("");
-            if out.status.success() || !first.contains("Failed to rexec as memfd") {
+            if out.status.success() || !phoenix::backend::started_nothing(first) {
                 break;
             }
             eprintln!("lxc-attach -n {name} died before running its command ({first}): again");
