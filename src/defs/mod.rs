@@ -61,6 +61,7 @@ pub use idmap::{IdKind, IdMap, IdRange, MapOrigin};
 pub use layout::Layout;
 pub use load::load;
 pub use model::{Definitions, Guest, GuestKind, HealthCheck};
+pub(crate) use parse::as_object;
 pub use settings::{
     Apparmor, BindMount, CloudImage, Devices, Direction, Firewall, FirewallRule, IpConfig, Mounts,
     Network, NfsMount, RuleAction, Settings, Shape, TemplateModel, Volume,

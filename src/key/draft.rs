@@ -40,17 +40,9 @@ impl<'a> Draft<'a> {
     }
 
     /// The entries as a manifest holds them: sorted by name, one per name.
-    pub(super) fn sorted(mut self) -> Sorted<'a> {
-        // Stable: of a name inserted twice, the later entry stays later.
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(self.entries.len());
-        for e in self.entries {
-            match out.last_mut() {
-                Some(last) if last.0 == e.0 => *last = e,
-                _ => out.push(e),
-            }
-        }
-        Sorted(out)
+    pub(super) fn sorted(self) -> Sorted<'a> {
+        // What a JSON object keeps of its entries, as the definitions' parse makes one.
+        Sorted(crate::defs::as_object(self.entries).0)
     }
 }
 
