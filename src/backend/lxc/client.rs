@@ -211,12 +211,21 @@ impl Lxc {
         timeout: Duration,
         log: &mut Log,
     ) -> OpResult {
+        command::check(&self.copy_argv(from, to, keep, false), None, timeout, log)
+    }
+
+    /// The `lxc-copy` of [`Lxc::copy`]; `running` allows a running source
+    /// (`--allowrunning`, for [`Lxc::copy_frozen`]).
+    fn copy_argv(&self, from: &str, to: &str, keep: bool, running: bool) -> Vec<String> {
         let mut v = self.cmd("lxc-copy", from, &["-N", to, "-B", "dir"]);
+        if running {
+            v.push("-a".to_string());
+        }
         v.extend(["-p".to_string(), self.lxcpath.display().to_string()]);
         if keep {
             v.extend(["-K".to_string(), "-M".to_string()]);
         }
-        command::check(&v, None, timeout, log)
+        v
     }
 
     /// A snapshot of a running container, taken as Proxmox takes one: the
@@ -247,10 +256,7 @@ impl Lxc {
             let _ = command::check(&unfreeze, None, SHORT, log);
             return Ok(false);
         }
-        let mut v = self.cmd("lxc-copy", from, &["-N", to, "-B", "dir", "-a"]);
-        v.extend(["-p".to_string(), self.lxcpath.display().to_string()]);
-        v.extend(["-K".to_string(), "-M".to_string()]);
-        let copied = command::check(&v, None, timeout, log);
+        let copied = command::check(&self.copy_argv(from, to, true, true), None, timeout, log);
         // Thawed whatever the copy did: a container left frozen runs nothing.
         let thawed = command::check(&unfreeze, None, SHORT, log);
         copied.and(thawed).map(|()| true)
