@@ -44,9 +44,24 @@ fn fingerprint(raw: &str) -> String {
     format!("<redacted {}>", &hex[..12])
 }
 
+/// [`write_canonical`] of a value whose field name's [`secrets::marks`] are known
+/// already (a guest's fields: `fields::field_entry` reads them with the field).
+pub(crate) fn write_canonical_marked(out: &mut String, marks: secrets::Marks, value: &Value) {
+    write_marked(out, marks, value, false);
+}
+
 /// `value`, the value of `field`, inside credentials or not.
 fn write_field(out: &mut String, field: &str, value: &Value, in_credentials: bool) {
-    let marks = secrets::marks(field, in_credentials);
+    write_marked(
+        out,
+        secrets::marks(field, in_credentials),
+        value,
+        in_credentials,
+    );
+}
+
+/// [`write_field`] of a field whose name has `marks`.
+fn write_marked(out: &mut String, marks: secrets::Marks, value: &Value, in_credentials: bool) {
     let credentials = in_credentials || marks.credentials;
     let scalar = !matches!(value, Value::Object(_) | Value::Array(_));
     if marks.hides(scalar) {

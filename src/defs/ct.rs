@@ -98,12 +98,11 @@ pub(crate) fn read_container(
         return (None, diags);
     };
     let fields = Fields::new(&obj);
-    let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &fields);
+    let entries = super::fields::entries(GuestKind::Ct, &fields);
+    let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &fields, &entries);
     read_ct_fields(&mut r, host, &fields, &mut guest);
-    (
-        Some((id, Box::new(guest::finish(guest, &fields, written)))),
-        diags,
-    )
+    let guest = guest::finish(guest, &fields, &entries, written);
+    (Some((id, Box::new(guest))), diags)
 }
 
 /// The containers read, in the order of their entries: diagnostics kept in that

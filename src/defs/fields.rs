@@ -22,9 +22,10 @@
 
 use std::sync::LazyLock;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::model::GuestKind;
+use super::secrets::{self, Marks};
 use crate::fasthash::FastMap;
 
 /// Container fields that decide what the guest *is*.
@@ -205,6 +206,9 @@ struct Entry {
     class: Class,
     /// In a class, or a known application field: `validate` does not warn.
     known: bool,
+    /// What the name says of its value ([`secrets::marks`]), read once with the
+    /// table rather than for every guest's field.
+    marks: Marks,
 }
 
 type Table = FastMap<&'static str, Entry>;
@@ -217,13 +221,18 @@ fn table(lists: &[(&[&'static str], Class)], app_known: &[&'static str]) -> Tabl
     // In the order of the lists: a name in two lists has the first one's class.
     for &(names, class) in lists {
         for &name in names {
-            t.entry(name).or_insert(Entry { class, known: true });
+            t.entry(name).or_insert(Entry {
+                class,
+                known: true,
+                marks: secrets::marks(name, false),
+            });
         }
     }
     for &name in app_known {
         t.entry(name).or_insert(Entry {
             class: Class::App,
             known: true,
+            marks: secrets::marks(name, false),
         });
     }
     t
@@ -263,15 +272,72 @@ static CT_TABLE: LazyLock<Table> = LazyLock::new(|| table(CT_CLASSES, CT_APP_KNO
 
 static VM_TABLE: LazyLock<Table> = LazyLock::new(|| table(VM_CLASSES, VM_APP_KNOWN));
 
-fn lookup(kind: GuestKind, field: &str) -> Entry {
+/// The table's entry of a name phoenix knows.
+fn find(kind: GuestKind, field: &str) -> Option<Entry> {
     let t = match kind {
         GuestKind::Ct => &*CT_TABLE,
         GuestKind::Vm => &*VM_TABLE,
     };
-    t.get(field).copied().unwrap_or(Entry {
+    t.get(field).copied()
+}
+
+/// Class and knownness of any name: one phoenix does not know is an application
+/// field. (Its `marks` are not read.)
+fn lookup(kind: GuestKind, field: &str) -> Entry {
+    find(kind, field).unwrap_or(Entry {
         class: Class::App,
         known: false,
+        marks: Marks::default(),
     })
+}
+
+/// One field of a guest, from one look at its kind's table: what
+/// [`key_entry`] says of it (the class of the step that consumes it, the name it
+/// enters the keys under), whether `validate` knows it, and what that name says
+/// of its value. Reading a guest asked the table about each field two or three
+/// times, and read each name again for secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldEntry<'a> {
+    pub class: Class,
+    pub name: &'a str,
+    pub known: bool,
+    pub marks: Marks,
+}
+
+/// The [`FieldEntry`] of `field`, whose value is `value`, in a guest of `kind`.
+pub(crate) fn field_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) -> FieldEntry<'a> {
+    let found = find(kind, field);
+    let marks_of = |name: &str, entry: Option<Entry>| {
+        entry.map_or_else(|| secrets::marks(name, false), |e| e.marks)
+    };
+    let (class, name, marks) = match kind {
+        GuestKind::Ct if field == "features" && super::eras::is_feature_string(value) => {
+            (Class::Configure, field, marks_of(field, found))
+        }
+        GuestKind::Ct if field == super::eras::CLONE_ALIAS => {
+            let modern = "clone_from_ctid";
+            (Class::Define, modern, marks_of(modern, find(kind, modern)))
+        }
+        _ => (
+            found.map_or(Class::App, |e| e.class),
+            field,
+            marks_of(field, found),
+        ),
+    };
+    FieldEntry {
+        class,
+        name,
+        known: found.is_some_and(|e| e.known),
+        marks,
+    }
+}
+
+/// The [`FieldEntry`] of each field of a guest of `kind` whose object is `raw`,
+/// in its order.
+pub(crate) fn entries(kind: GuestKind, raw: &Map<String, Value>) -> Vec<FieldEntry<'_>> {
+    raw.iter()
+        .map(|(field, value)| field_entry(kind, field, value))
+        .collect()
 }
 
 /// How one field of a guest's definition enters the keys: the step class and the
@@ -281,14 +347,8 @@ fn lookup(kind: GuestKind, field: &str) -> Entry {
 /// is configure-class; and `clone_from_template_ctid` (2025-08-29) enters as
 /// `clone_from_ctid`, so renaming it to the modern field changes no key.
 pub fn key_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) -> (Class, &'a str) {
-    match kind {
-        GuestKind::Ct if field == "features" && super::eras::is_feature_string(value) => {
-            (Class::Configure, field)
-        }
-        GuestKind::Ct if field == super::eras::CLONE_ALIAS => (Class::Define, "clone_from_ctid"),
-        GuestKind::Ct => (classify_ct(field), field),
-        GuestKind::Vm => (classify_vm(field), field),
-    }
+    let entry = field_entry(kind, field, value);
+    (entry.class, entry.name)
 }
 
 /// Whether a guest's field can reach a command line, and so must be one line of
@@ -313,56 +373,5 @@ pub fn is_known_vm(field: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The tables answer as a walk through the lists, in their order, does: for
-    /// every listed name and for names in none of them.
-    #[test]
-    fn the_tables_say_what_the_lists_say() {
-        fn walk(lists: &[(&[&str], Class)], known: &[&str], field: &str) -> (Class, bool) {
-            let class = lists
-                .iter()
-                .find(|(names, _)| names.contains(&field))
-                .map_or(Class::App, |&(_, c)| c);
-            (class, class != Class::App || known.contains(&field))
-        }
-        let listed = |classes: &[(&[&'static str], Class)], known: &[&'static str]| {
-            let names = classes.iter().flat_map(|(names, _)| names.iter());
-            names.chain(known).copied().collect::<Vec<&str>>()
-        };
-        let every = listed(CT_CLASSES, CT_APP_KNOWN)
-            .into_iter()
-            .chain(listed(VM_CLASSES, VM_APP_KNOWN))
-            .chain([
-                "",
-                "unknown",
-                "Template",
-                "template ",
-                "memory",
-                "node_name",
-            ]);
-        for f in every {
-            let (class, known) = walk(CT_CLASSES, CT_APP_KNOWN, f);
-            assert_eq!((classify_ct(f), is_known_ct(f)), (class, known), "ct {f:?}");
-            let (class, known) = walk(VM_CLASSES, VM_APP_KNOWN, f);
-            assert_eq!((classify_vm(f), is_known_vm(f)), (class, known), "vm {f:?}");
-        }
-    }
-
-    #[test]
-    fn no_field_is_in_two_classes() {
-        let lists = [
-            CT_DEFINE,
-            CT_CONFIGURE,
-            CT_FEATURE,
-            CT_SNAPSHOT,
-            CT_STRUCTURAL,
-            CT_APP_KNOWN,
-        ];
-        let mut seen = std::collections::HashSet::new();
-        for f in lists.iter().flat_map(|l| l.iter()) {
-            assert!(seen.insert(*f), "{f} is classified twice");
-        }
-    }
-}
+#[path = "fields_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::fields::{self, Class};
+use super::fields::{self, Class, FieldEntry};
 use super::layout;
 use super::model::{Guest, GuestKind, HealthCheck};
 use super::read::{self, At, Fields, Reader, join, quote};
@@ -21,6 +21,7 @@ pub(crate) fn read_common(
     id: u32,
     p: &str,
     raw: &Fields,
+    entries: &[FieldEntry],
 ) -> Guest {
     if id < 100 {
         let field = if kind == GuestKind::Vm {
@@ -41,12 +42,8 @@ pub(crate) fn read_common(
     if let Some(n) = &name {
         values::check_hostname(r, At(p, "name"), n);
     }
-    for f in raw.keys() {
-        let known = match kind {
-            GuestKind::Ct => fields::is_known_ct(f),
-            GuestKind::Vm => fields::is_known_vm(f),
-        };
-        if !known {
+    for (f, entry) in raw.keys().zip(entries) {
+        if !entry.known {
             let candidates = fields::known_names(kind);
             let help = diag::did_you_mean(f, candidates).map_or_else(
                 || {
@@ -113,21 +110,23 @@ pub(crate) fn read_common(
 /// Pick out the application fields, write each field's canonical text for the
 /// keys, note a control character where commands would get it, and keep the
 /// object as `written` (its text; `None`: written out from `raw`).
-pub(crate) fn finish(mut g: Guest, raw: &Fields, written: Option<Written>) -> Guest {
-    // Each field's class and key name, looked up once for the three uses below.
-    // By value as well as name: a container's 2025-08 feature string is a
-    // setting, and an old field name enters as the modern one. An application
-    // field is one either way.
-    let entries: Vec<(Class, &str)> = raw
-        .iter()
-        .map(|(field, value)| fields::key_entry(g.kind, field, value))
-        .collect();
-    let fields = || raw.iter().zip(entries.iter().map(|e| e.0));
+///
+/// `entries` are the fields' [`FieldEntry`]s, as [`fields::entries`] gives them
+/// (read once for this and [`read_common`]): by value as well as name, a
+/// container's 2025-08 feature string is a setting, and an old field name enters
+/// as the modern one. An application field is one either way.
+pub(crate) fn finish(
+    mut g: Guest,
+    raw: &Fields,
+    entries: &[FieldEntry],
+    written: Option<Written>,
+) -> Guest {
+    let fields = || raw.iter().zip(entries.iter().map(|e| e.class));
     g.app_fields = fields()
         .filter(|(_, class)| *class == Class::App)
         .map(|((k, v), _)| (k.clone(), v.clone()))
         .collect();
-    g.key_fields = FieldTexts::of(raw, &entries, &g.app_fields);
+    g.key_fields = FieldTexts::of(raw, entries);
     // Reported by `checks::check_control_characters`, which reads the object again.
     g.control_characters = fields().any(|((field, value), class)| {
         fields::reaches_commands_as(class, field) && values::has_control_character(value)

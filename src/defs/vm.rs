@@ -51,9 +51,10 @@ pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnost
             continue;
         };
         let obj = &Fields::new(obj);
-        let mut guest = guest::read_common(&mut r, GuestKind::Vm, id, &path, obj);
+        let entries = super::fields::entries(GuestKind::Vm, obj);
+        let mut guest = guest::read_common(&mut r, GuestKind::Vm, id, &path, obj, &entries);
         read_vm_fields(&mut r, obj, &defs.vm_defaults, &mut guest);
-        let guest = guest::finish(guest, obj, None);
+        let guest = guest::finish(guest, obj, &entries, None);
         if let Some(other) = defs.guests.get(&id) {
             let help = if other.kind == GuestKind::Vm {
                 format!(

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::canon;
-use super::fields::Class;
+use super::fields::{Class, FieldEntry};
 
 /// A guest's JSON object as written: a slice of its file's text.
 #[derive(Clone)]
@@ -84,14 +84,10 @@ pub struct FieldTexts {
 impl FieldTexts {
     /// The fields of a guest whose object is `raw`, each with the class and name it
     /// enters the keys under (`entries`, in `raw`'s order, as
-    /// [`super::fields::key_entry`] gives them): the interpreted fields by their class
+    /// [`super::fields::field_entry`] gives them): the interpreted fields by their class
     /// (`null` is absent, as it was for the shell tool), then the application
-    /// fields, `app` (unknown ones included).
-    pub(crate) fn of(
-        raw: &Map<String, Value>,
-        entries: &[(Class, &str)],
-        app: &Map<String, Value>,
-    ) -> FieldTexts {
+    /// fields (unknown ones included).
+    pub(crate) fn of(raw: &Map<String, Value>, entries: &[FieldEntry]) -> FieldTexts {
         // Written into a buffer each thread keeps, then copied at its size: every
         // guest's texts are held at once, and a guess at their size was a few
         // hundred bytes off either way (a buffer grown, or one too large).
@@ -101,7 +97,7 @@ impl FieldTexts {
         SCRATCH.with_borrow_mut(|out| {
             out.text.clear();
             out.index.clear();
-            out.fill(raw, entries, app);
+            out.fill(raw, entries);
             FieldTexts {
                 text: out.text.as_str().into(),
                 index: out.index.as_slice().into(),
@@ -109,38 +105,34 @@ impl FieldTexts {
         })
     }
 
-    fn fill(
-        &mut self,
-        raw: &Map<String, Value>,
-        entries: &[(Class, &str)],
-        app: &Map<String, Value>,
-    ) {
-        let out = self;
-        for (value, &(class, name)) in raw.values().zip(entries) {
-            if value.is_null() {
-                continue;
+    fn fill(&mut self, raw: &Map<String, Value>, entries: &[FieldEntry]) {
+        let fields = || {
+            raw.values()
+                .zip(entries)
+                .filter(|(value, _)| !value.is_null())
+        };
+        for (value, entry) in fields() {
+            if !matches!(entry.class, Class::App | Class::Structural) {
+                self.push(entry, value);
             }
-            if matches!(class, Class::App | Class::Structural) {
-                continue;
-            }
-            out.push(class, name, value);
         }
-        for (field, value) in app {
-            if !value.is_null() {
-                out.push(Class::App, field, value);
+        // The application fields after, in the same (name) order.
+        for (value, entry) in fields() {
+            if entry.class == Class::App {
+                self.push(entry, value);
             }
         }
     }
 
-    fn push(&mut self, class: Class, name: &str, value: &Value) {
+    fn push(&mut self, entry: &FieldEntry, value: &Value) {
         // A definition of 4 GiB is not read this far: the offsets saturate.
         let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let a = at(self.text.len());
-        self.text.push_str(name);
+        self.text.push_str(entry.name);
         let b = at(self.text.len());
-        canon::write_canonical(&mut self.text, name, value);
+        canon::write_canonical_marked(&mut self.text, entry.marks, value);
         let c = at(self.text.len());
-        self.index.push((class, a, b, c));
+        self.index.push((entry.class, a, b, c));
     }
 
     /// Each field: its class, the name it enters under, its canonical text.
