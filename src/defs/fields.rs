@@ -193,11 +193,11 @@ pub enum Class {
 
 /// Where a container field goes; unknown fields go to the app step.
 pub fn classify_ct(field: &str) -> Class {
-    lookup(GuestKind::Ct, field).class
+    lookup(GuestKind::Ct, field).0
 }
 
 pub fn classify_vm(field: &str) -> Class {
-    lookup(GuestKind::Vm, field).class
+    lookup(GuestKind::Vm, field).0
 }
 
 /// What the lists above say about one field name of a guest of some kind.
@@ -281,14 +281,10 @@ fn find(kind: GuestKind, field: &str) -> Option<Entry> {
     t.get(field).copied()
 }
 
-/// Class and knownness of any name: one phoenix does not know is an application
-/// field. (Its `marks` are not read.)
-fn lookup(kind: GuestKind, field: &str) -> Entry {
-    find(kind, field).unwrap_or(Entry {
-        class: Class::App,
-        known: false,
-        marks: Marks::default(),
-    })
+/// The class of any name, and whether it is known: one phoenix does not know is
+/// an application field.
+fn lookup(kind: GuestKind, field: &str) -> (Class, bool) {
+    find(kind, field).map_or((Class::App, false), |e| (e.class, e.known))
 }
 
 /// One field of a guest, from one look at its kind's table: what
@@ -356,7 +352,7 @@ pub fn key_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) -> (Class, 
 /// argument of every feature script. Application fields reach the application
 /// script in a JSON file only.
 pub fn reaches_commands(kind: GuestKind, field: &str) -> bool {
-    reaches_commands_as(lookup(kind, field).class, field)
+    reaches_commands_as(lookup(kind, field).0, field)
 }
 
 /// [`reaches_commands`] for a field whose class is known already.
@@ -365,11 +361,11 @@ pub fn reaches_commands_as(class: Class, field: &str) -> bool {
 }
 
 pub fn is_known_ct(field: &str) -> bool {
-    lookup(GuestKind::Ct, field).known
+    lookup(GuestKind::Ct, field).1
 }
 
 pub fn is_known_vm(field: &str) -> bool {
-    lookup(GuestKind::Vm, field).known
+    lookup(GuestKind::Vm, field).1
 }
 
 #[cfg(test)]
