@@ -96,8 +96,18 @@ impl FromStr for Step {
 }
 
 impl serde::Serialize for Step {
+    /// The name `Display` writes, without the formatting machinery: every action of
+    /// a plan lists its steps.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self {
+            Step::Feature(name) => {
+                let mut text = String::with_capacity("feature:".len() + name.len());
+                text.push_str("feature:");
+                text.push_str(name);
+                s.serialize_str(&text)
+            }
+            other => s.serialize_str(other.name()),
+        }
     }
 }
 
@@ -125,6 +135,8 @@ mod tests {
         ] {
             assert_eq!(step.to_string().parse::<Step>(), Ok(step.clone()));
             let json = serde_json::to_string(&step).unwrap();
+            // Written out by hand, the JSON name is still the displayed one.
+            assert_eq!(json, format!("\"{step}\""));
             assert_eq!(serde_json::from_str::<Step>(&json).unwrap(), step);
         }
         assert_eq!(Step::Feature("nvidia".into()).to_string(), "feature:nvidia");
