@@ -214,8 +214,8 @@ struct Entry {
 type Table = FastMap<&'static str, Entry>;
 
 /// The lists of a kind as one table: every field of every guest is looked up
-/// three or four times (is it known, which class, does it reach commands), and
-/// a walk through the lists was a tenth of reading 10,000 guests.
+/// ([`field_entry`]), and a walk through the lists was a tenth of reading
+/// 10,000 guests.
 fn table(lists: &[(&[&'static str], Class)], app_known: &[&'static str]) -> Table {
     let mut t = Table::default();
     // In the order of the lists: a name in two lists has the first one's class.
