@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::output::{load, print, print_json};
+use super::output::{load, print, print_json_with};
 use super::settings::{backend, backend_settings};
 use super::{AppError, CmdResult, error::verdict};
 use crate::backend::{Backend, DryRun};
@@ -84,7 +84,9 @@ pub(crate) fn run_build(
     }
     if args.dry_run {
         match args.steps.output {
-            Output::Json => print_json(&assessed.plan),
+            Output::Json => print_json_with(|out| {
+                crate::report::plan::write_json(&assessed.plan, out).map(drop)
+            }),
             Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
         }
         return Ok(Built::Exit(ExitCode::SUCCESS));

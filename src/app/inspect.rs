@@ -7,7 +7,8 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use super::output::{eprint, load, print, print_json};
+use super::output::Kept;
+use super::output::{eprint, load, print, print_json_with};
 use super::settings::backend;
 use super::status::report_state;
 use super::{AppError, CmdResult};
@@ -15,12 +16,12 @@ use crate::backend::Backend;
 use crate::cli::{BackendKind, Cli, ColorChoice, GraphArgs, GraphFormat, GraphLayout, Output};
 use crate::defs::Severity;
 use crate::graph::target;
-use crate::pipeline::{self, Assessed, Loaded, Manifests};
+use crate::pipeline::{self, Assessed, Loaded, Manifests, Records};
 use crate::report::{
     self,
     graph::{Layout, States},
 };
-use crate::state::StateDir;
+use crate::state::{Recorded, StateDir, StateError};
 
 /// The backend named on the command line, whose host a read-only command looks
 /// at; `None` without one (or with `dry-run`, whose host is the recorded state),
@@ -52,10 +53,46 @@ fn assess(
     state: &StateDir,
     manifests: Manifests,
 ) -> Result<Assessed, AppError> {
+    assess_read(cli, loaded, targets, state, None, manifests)
+}
+
+/// [`assess`], with the state's records when they were read already (beside the
+/// load: [`load_and_read`]).
+fn assess_read(
+    cli: &Cli,
+    loaded: &Loaded,
+    targets: &[String],
+    state: &StateDir,
+    read: Option<ReadRecords>,
+    manifests: Manifests,
+) -> Result<Assessed, AppError> {
     let backend = named_backend(cli);
-    let assessed = pipeline::assess_keeping(loaded, targets, state, backend.as_deref(), manifests)?;
+    let records = match read {
+        Some(read) => Records::Read(read),
+        None => Records::In(state),
+    };
+    let assessed =
+        pipeline::assess_records(loaded, targets, records, backend.as_deref(), manifests)?;
     report_state(state, &assessed, false)?;
     Ok(assessed)
+}
+
+/// The state's records as [`pipeline::read_records`] reads them.
+type ReadRecords = Result<Recorded, StateError>;
+
+/// The definitions loaded, and when `read` says so, the state's records read
+/// beside them ([`pipeline::read_records`]).
+fn load_and_read(
+    cli: &Cli,
+    missing_scripts: Severity,
+    state: &StateDir,
+    read: bool,
+) -> Result<(Kept<Loaded>, Option<ReadRecords>), AppError> {
+    super::output::load_beside(
+        cli,
+        missing_scripts,
+        read.then_some(|| pipeline::read_records(state)),
+    )
 }
 
 pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
@@ -104,8 +141,8 @@ pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
 }
 
 pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output, refresh: bool) -> CmdResult {
-    let loaded = load(cli, Severity::Error)?;
     let state = StateDir::new(&cli.global.cache);
+    let (loaded, read) = load_and_read(cli, Severity::Error, &state, !refresh)?;
     // Never dropped, as the definitions are not (see `output::load`).
     let assessed = super::output::Kept::new(if refresh {
         // The live configs need the host: the backend the command line names or
@@ -117,10 +154,12 @@ pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output, refresh: bool)
         super::status::report_unreadable(&found);
         assessed
     } else {
-        assess(cli, &loaded, targets, &state, Manifests::Plan)?
+        assess_read(cli, &loaded, targets, &state, read, Manifests::Plan)?
     });
     crate::timing::timed("plan written", || match output {
-        Output::Json => print_json(&assessed.plan),
+        Output::Json => {
+            print_json_with(|out| report::plan::write_json(&assessed.plan, out).map(drop));
+        }
         Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
     });
     Ok(ExitCode::SUCCESS)
@@ -150,16 +189,17 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
     };
     // The tree's colours and the page need the states, as `--state` does.
     let needs_state = args.state || format == GraphFormat::Html;
-    let loaded = load(cli, Severity::Warning)?;
     let state = StateDir::new(&cli.global.cache);
-    let assessed = if needs_state || marks.colors {
+    let assesses = needs_state || marks.colors;
+    let (loaded, read) = load_and_read(cli, Severity::Warning, &state, assesses)?;
+    let assessed = if assesses {
         // The page shows every step's inputs; the other views only the plan.
         let manifests = if format == GraphFormat::Html {
             Manifests::All
         } else {
             Manifests::Plan
         };
-        match assess(cli, &loaded, &args.targets, &state, manifests) {
+        match assess_read(cli, &loaded, &args.targets, &state, read, manifests) {
             Ok(a) => Some(a),
             Err(e) if needs_state => return Err(e),
             Err(AppError::Target(e)) => return Err(AppError::Target(e)),
@@ -205,7 +245,7 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
         GraphFormat::Mermaid => report::graph::mermaid(&view),
         GraphFormat::Json => {
             // Written as it is serialised, not first into a string.
-            print_json(&report::graph::json_graph(&view));
+            print_json_with(|out| report::graph::write_json(&view, out).map(drop));
             return Ok(ExitCode::SUCCESS);
         }
         GraphFormat::Html => {

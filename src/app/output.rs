@@ -37,13 +37,13 @@ pub(crate) fn print(text: &str) {
     let _ = out.flush();
 }
 
-/// `value` as pretty JSON on stdout, with a final newline: the same text as
-/// `serde_json::to_string_pretty` and [`print`], written as it is made through one
-/// buffer instead of first into a string (a 10,000-guest plan is 3 MB).
-pub(crate) fn print_json(value: &impl serde::Serialize) {
+/// JSON on stdout, with a final newline, as `write` writes it to the buffer it is
+/// given: written as it is made, not first into a string (a 10,000-guest plan is
+/// 3 MB), and its long lists on every core ([`crate::report::json::PrettyObject`]).
+pub(crate) fn print_json_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     // A closed pipe (`phoenix plan | head`) is not an error worth a panic.
-    let _ = serde_json::to_writer_pretty(&mut out, value).map(|()| out.write_all(b"\n"));
+    let _ = write(&mut out).and_then(|()| out.write_all(b"\n"));
     let _ = out.flush();
 }
 
@@ -63,8 +63,25 @@ pub(crate) fn eprint(text: &str) {
 /// the process ends, when the OS takes the memory back at once. Freeing their
 /// million small allocations one by one costs tens of milliseconds at 10,000 guests.
 pub(crate) fn load(cli: &Cli, missing_scripts: Severity) -> Result<Kept<Loaded>, AppError> {
+    load_beside(cli, missing_scripts, None::<fn()>).map(|(loaded, _)| loaded)
+}
+
+/// [`load`], with `beside` run at the same time on a thread of its own, which the
+/// cores the load leaves idle take up; its result is dropped when the definitions
+/// have errors. The load stays on this thread, as without it.
+pub(crate) fn load_beside<T: Send>(
+    cli: &Cli,
+    missing_scripts: Severity,
+    beside: Option<impl FnOnce() -> T + Send>,
+) -> Result<(Kept<Loaded>, Option<T>), AppError> {
     let started = std::time::Instant::now();
-    let loaded = Kept::new(pipeline::load(&cli.global.defs, missing_scripts));
+    let (loaded, other) = std::thread::scope(|s| {
+        let other = beside.map(|f| s.spawn(f));
+        let loaded = Kept::new(pipeline::load(&cli.global.defs, missing_scripts));
+        // A panic there is this thread's: passed on as it is.
+        let other = other.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (loaded, other)
+    });
     tracing::info!(
         guests = loaded.defs.guests.len(),
         elapsed_ms = started.elapsed().as_millis(),
@@ -75,5 +92,5 @@ pub(crate) fn load(cli: &Cli, missing_scripts: Severity) -> Result<Kept<Loaded>,
     if loaded.diags.has_errors() {
         return Err(AppError::InvalidDefinitions);
     }
-    Ok(loaded)
+    Ok((loaded, other))
 }

@@ -7,6 +7,7 @@ pub mod build;
 mod diagnostics;
 pub mod explain;
 pub mod graph;
+pub mod json;
 pub mod plan;
 pub mod table;
 

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::json::PrettyObject;
 use super::table::{Column, Table, Width};
 use crate::defs::Definitions;
 use crate::plan::{ActionKind, Plan};
@@ -85,4 +86,81 @@ pub fn text(plan: &Plan, defs: &Definitions) -> String {
 
 pub fn json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).unwrap_or_default()
+}
+
+/// [`json`] written to `out`, the actions on every core ([`PrettyObject`]): the
+/// same bytes. Every field `Plan` serialises is written here, in its order.
+pub fn write_json<W: std::io::Write>(plan: &Plan, out: W) -> std::io::Result<W> {
+    let mut o = PrettyObject::new(out);
+    o.list("actions", &plan.actions)?;
+    if !plan.foreign.is_empty() {
+        o.field("foreign", &plan.foreign)?;
+    }
+    if !plan.linked_outside.is_empty() {
+        o.field("linked_outside", &plan.linked_outside)?;
+    }
+    o.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::NodeId;
+    use crate::plan::{Action, ActionKind, Plan};
+    use crate::step::Step;
+
+    fn action(id: u32, i: usize) -> Action {
+        Action {
+            node: NodeId::Ct(id),
+            action: if i.is_multiple_of(2) {
+                ActionKind::Create
+            } else {
+                ActionKind::Replace
+            },
+            key: format!("{i:064x}"),
+            steps: [
+                Step::Define,
+                Step::Configure,
+                Step::Feature(format!("f{i}")),
+            ][..i % 4]
+                .to_vec(),
+            reasons: (0..i % 3)
+                .map(|r| format!("reason {r} \"quoted\""))
+                .collect(),
+            needs_allow_replace: i % 2 == 1,
+            destroy_first: (1..=id % 3).map(|k| NodeId::Ct(id + k)).collect(),
+            start: i.is_multiple_of(5),
+        }
+    }
+
+    /// The plan's JSON is what its `Serialize` writes, with and without each of
+    /// the fields written only when they hold something.
+    #[test]
+    fn the_plans_json_is_what_serde_json_writes_of_it() {
+        for n in [0, 1, 3, 200, 1500] {
+            for extras in 0..4 {
+                let plan = Plan {
+                    actions: (0..n)
+                        .map(|i| action(1000 + u32::try_from(i).unwrap(), i))
+                        .collect(),
+                    foreign: if extras & 1 == 1 {
+                        vec![NodeId::Ct(7), NodeId::Vm(8)]
+                    } else {
+                        Vec::new()
+                    },
+                    linked_outside: if extras & 2 == 2 {
+                        vec![(NodeId::Ct(9), NodeId::Ct(900))]
+                    } else {
+                        Vec::new()
+                    },
+                    recovered: Vec::new(),
+                };
+                let written = super::write_json(&plan, Vec::new()).unwrap();
+                assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    super::json(&plan),
+                    "{n} actions, extras {extras}"
+                );
+            }
+        }
+    }
 }

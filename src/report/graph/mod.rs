@@ -245,8 +245,18 @@ pub fn json(v: &View) -> String {
     serde_json::to_string_pretty(&json_graph(v)).unwrap_or_default()
 }
 
+/// [`json`] written to `out`, each list on every core ([`PrettyObject`]): the same
+/// bytes. Every field `JsonGraph` serialises is written here, in its order.
+pub fn write_json<W: std::io::Write>(v: &View, out: W) -> std::io::Result<W> {
+    let graph = json_graph(v);
+    let mut o = super::json::PrettyObject::new(out);
+    o.list("nodes", &graph.nodes)?;
+    o.list("edges", &graph.edges)?;
+    o.finish()
+}
+
 /// The graph as [`json`] writes it, to be serialised as it is written.
-pub fn json_graph(v: &View) -> impl Serialize + use<> {
+fn json_graph(v: &View) -> JsonGraph {
     JsonGraph {
         nodes: v
             .nodes

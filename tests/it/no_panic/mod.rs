@@ -100,7 +100,13 @@ fn exercise(dir: &Path, cache: &Path) -> Loaded {
         let assessed = pipeline::assess(&loaded, &[], &state)
             .unwrap_or_else(|e| panic!("a valid tree must plan: {e}"));
         let _ = phoenix::report::plan::text(&assessed.plan, &loaded.defs);
-        let _ = phoenix::report::plan::json(&assessed.plan);
+        let json = phoenix::report::plan::json(&assessed.plan);
+        let written = phoenix::report::plan::write_json(&assessed.plan, Vec::new()).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            json,
+            "the plan written on every core"
+        );
         let view = phoenix::report::graph::View {
             defs: &loaded.defs,
             graph: &loaded.graph,
@@ -112,7 +118,13 @@ fn exercise(dir: &Path, cache: &Path) -> Loaded {
         let _ = phoenix::report::graph::text(&view);
         let _ = phoenix::report::graph::dot(&view);
         let _ = phoenix::report::graph::mermaid(&view);
-        let _ = phoenix::report::graph::json(&view);
+        let json = phoenix::report::graph::json(&view);
+        let written = phoenix::report::graph::write_json(&view, Vec::new()).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            json,
+            "the graph written on every core"
+        );
         for node in &assessed.order {
             if let Some(keys) = assessed.keys.get(node) {
                 let rec = assessed.recorded.records.get(&node.to_string());
