@@ -2,11 +2,12 @@
 //!
 //! The container file is one object holding thousands of guests. Parsing it into one
 //! `serde_json::Value` tree is serial, and so is everything read from that tree. Here
-//! the file is skimmed once ([`containers_file`]): `lxc_configs` is cut into one entry
-//! per guest, each kept as the text it was written as ([`RawValue`], borrowed: no
-//! copy), and the few other top-level entries are parsed. Each guest's text is then
-//! parsed on its own, on whichever core is free, straight before it is read
-//! (`ct::read_container`, called from `load::containers_in_parallel`).
+//! the file is skimmed once ([`containers_file_with`]): `lxc_configs` is cut into one
+//! entry per guest, each kept as the text it was written as ([`RawValue`], borrowed:
+//! no copy), and the few other top-level entries are parsed. Each guest's text is
+//! handed on as soon as it is cut out, and parsed on its own, on whichever core is
+//! free, straight before it is read (`ct::read_container`, called from
+//! `load::containers_in_parallel`), while the skim goes on.
 //!
 //! Keys written twice. `serde_json` keeps the last value of a repeated key, and the
 //! shell tool did the same through jq; phoenix warns about every repeat and refuses
@@ -43,15 +44,30 @@ pub(crate) enum Top<'a> {
     Value(Value),
 }
 
+/// [`containers_file_with`], the entries kept only in what it returns.
+#[cfg(test)]
+pub(crate) fn containers_file(text: &str) -> Option<(TopEntries<'_>, bool)> {
+    containers_file_with(text, &mut |_, _| {})
+}
+
+/// Where a guest's entry goes as it is cut out: its place among the entries of
+/// `lxc_configs` (of each written, in turn), its key and its text.
+pub(crate) type GuestSink<'f, 't> = dyn FnMut(usize, (&Cow<'t, str>, &'t RawValue)) + 'f;
+
 /// The top-level entries of the container file `text`, in one pass: an object
-/// `lxc_configs` is cut into its guests' texts as it is met, every other value is
-/// parsed. The flag says whether a parsed value repeats a key inside. `None` when
-/// the file is not one object, or not JSON: the plain parse says what is wrong.
+/// `lxc_configs` is cut into its guests' texts as it is met, each handed to `sink`
+/// at once, and every other value is parsed. The flag says whether a parsed value
+/// repeats a key inside. `None` when the file is not one object, or not JSON: the
+/// plain parse says what is wrong, and what `sink` was given is to be dropped.
+/// Every entry is handed over, a key written twice included.
 ///
-/// One pass, where cutting out the top level's texts first ([`entries`]) and then
+/// One pass, where cutting out the top level's texts first and then
 /// `lxc_configs`'s read the whole file twice, on one core, before any guest could
 /// be parsed.
-pub(crate) fn containers_file(text: &str) -> Option<(TopEntries<'_>, bool)> {
+pub(crate) fn containers_file_with<'t>(
+    text: &'t str,
+    sink: &mut GuestSink<'_, 't>,
+) -> Option<(TopEntries<'t>, bool)> {
     let repeated = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
     let out = de
@@ -64,18 +80,20 @@ pub(crate) fn containers_file(text: &str) -> Option<(TopEntries<'_>, bool)> {
             // larger copy took fresh memory of its own, three times its final
             // size in all at 10,000 guests (the room not used is not touched).
             room: text.len() / 128,
+            sink,
         })
         .ok()?;
     de.end().ok()?;
     Some((out, repeated.get()))
 }
 
-struct TopVisitor<'f> {
+struct TopVisitor<'f, 's, 't> {
     checked: Checked<'f>,
     room: usize,
+    sink: &'s mut GuestSink<'f, 't>,
 }
 
-impl<'de> Visitor<'de> for TopVisitor<'_> {
+impl<'de> Visitor<'de> for TopVisitor<'_, '_, 'de> {
     type Value = TopEntries<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -84,9 +102,17 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
+        // Each `lxc_configs`'s entries are numbered on from the last one's, as
+        // they are cut into one list in the end.
+        let mut cut = 0;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let value = if key.0 == "lxc_configs" {
-                map.next_value_seed(ConfigsSeed(self.checked, self.room))?
+                let seed = ConfigsSeed(self.checked, self.room, &mut *self.sink, cut);
+                let value = map.next_value_seed(seed)?;
+                if let Top::Guests(g) = &value {
+                    cut += g.len();
+                }
+                value
             } else {
                 Top::Value(map.next_value_seed(self.checked)?)
             };
@@ -96,10 +122,12 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
     }
 }
 
-/// `lxc_configs`: its entries when it is an object, else its value parsed.
-struct ConfigsSeed<'f>(Checked<'f>, usize);
+/// `lxc_configs`: its entries when it is an object, else its value parsed; the room
+/// to make for the entries, where each goes as it is cut, and the number of the
+/// first.
+struct ConfigsSeed<'f, 's, 't>(Checked<'f>, usize, &'s mut GuestSink<'f, 't>, usize);
 
-impl<'de> DeserializeSeed<'de> for ConfigsSeed<'_> {
+impl<'de> DeserializeSeed<'de> for ConfigsSeed<'_, '_, 'de> {
     type Value = Top<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
@@ -107,7 +135,7 @@ impl<'de> DeserializeSeed<'de> for ConfigsSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for ConfigsSeed<'_> {
+impl<'de> Visitor<'de> for ConfigsSeed<'_, '_, 'de> {
     type Value = Top<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -115,7 +143,9 @@ impl<'de> Visitor<'de> for ConfigsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
-        EntriesVisitor(self.1).visit_map(map).map(Top::Guests)
+        EntriesVisitor(self.1, self.2, self.3)
+            .visit_map(map)
+            .map(Top::Guests)
     }
 
     fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Top<'de>, E> {
@@ -192,10 +222,11 @@ pub(crate) fn value(raw: &RawValue) -> Option<(Value, bool)> {
     Some((v, repeated.get()))
 }
 
-/// An object's entries; the room to make for them.
-struct EntriesVisitor(usize);
+/// An object's entries; the room to make for them, where each goes as it is cut,
+/// and the number of the first.
+struct EntriesVisitor<'f, 's, 't>(usize, &'s mut GuestSink<'f, 't>, usize);
 
-impl<'de> Visitor<'de> for EntriesVisitor {
+impl<'de> Visitor<'de> for EntriesVisitor<'_, '_, 'de> {
     type Value = RawEntries<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -206,6 +237,7 @@ impl<'de> Visitor<'de> for EntriesVisitor {
         let mut out = Vec::with_capacity(map.size_hint().unwrap_or(self.0));
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let value: &'de RawValue = map.next_value()?;
+            (self.1)(self.2 + out.len(), (&key.0, value));
             out.push((key.0, value));
         }
         Ok(out)

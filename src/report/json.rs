@@ -9,8 +9,8 @@
 //!
 //! How the bytes stay the same. The pretty printer's indentation depends only on
 //! how deep a value is. A run of items written as a list one level deep is written
-//! exactly as the same items are inside the object's list: [`at_depth`] writes a
-//! value inside empty lists to give it its depth, and cuts them off again.
+//! exactly as the same items are inside the object's list: `at_depth` writes a
+//! value inside lists of one item to give it its depth, and cuts them off again.
 
 use std::io::{self, Write};
 

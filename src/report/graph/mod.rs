@@ -245,7 +245,8 @@ pub fn json(v: &View) -> String {
     serde_json::to_string_pretty(&json_graph(v)).unwrap_or_default()
 }
 
-/// [`json`] written to `out`, each list on every core ([`PrettyObject`]): the same
+/// [`json`] written to `out`, each list on every core
+/// ([`PrettyObject`](crate::report::json::PrettyObject)): the same
 /// bytes. Every field `JsonGraph` serialises is written here, in its order.
 pub fn write_json<W: std::io::Write>(v: &View, out: W) -> std::io::Result<W> {
     let graph = json_graph(v);
