@@ -3,6 +3,8 @@
 //! `idmap`, the interfaces by `net`, the fields whose meaning changed over the
 //! shell tool's eras by `eras`).
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
@@ -10,6 +12,7 @@ use super::diag::Diagnostics;
 use super::guest;
 use super::idmap;
 use super::model::{Definitions, Guest, GuestKind};
+use super::parse::Parsed;
 use super::read::{self, At, Fields, Reader, join, quote};
 use super::settings::{Apparmor, BindMount, Volume};
 use super::written::Written;
@@ -48,7 +51,14 @@ pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnost
     let entries: Vec<(String, Value)> = configs.into_iter().collect();
     let read = entries
         .into_par_iter()
-        .map(|(key, value)| read_container(&file, &defs.host, &key, value, None))
+        .map(|(key, value)| {
+            let parsed = match value {
+                // In name order, one per name, as the map holds them.
+                Value::Object(m) => Ok(m.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect()),
+                other => Err(other),
+            };
+            read_container(&file, &defs.host, &key, parsed, None)
+        })
         .collect();
     insert_containers(defs, read, diags);
 }
@@ -62,14 +72,14 @@ pub(crate) fn set_globals(defs: &mut Definitions, mut root: Map<String, Value>) 
 /// One container read: the guest, if its entry is one, and what was found wrong.
 pub(crate) type ReadContainer = (Option<(u32, Box<Guest>)>, Diagnostics);
 
-/// Read the entry `key` of `lxc_configs`, `value`, whose text is `written` (if
+/// Read the entry `key` of `lxc_configs`, `parsed`, whose text is `written` (if
 /// known). Entries are independent of each other, so callers read them in parallel
 /// and [`insert_containers`] them in file order.
 pub(crate) fn read_container(
     file: &str,
     host: &Map<String, Value>,
     key: &str,
-    value: Value,
+    parsed: Parsed<'_>,
     written: Option<Written>,
 ) -> ReadContainer {
     let mut diags = Diagnostics::default();
@@ -89,15 +99,18 @@ pub(crate) fn read_container(
             return (None, diags);
         }
     };
-    let Value::Object(obj) = value else {
-        r.error(
-            path,
-            format!("expected an object, found {}", read::describe(&value)),
-            "each container is an object of fields",
-        );
-        return (None, diags);
+    let obj = match parsed {
+        Ok(obj) => obj,
+        Err(value) => {
+            r.error(
+                path,
+                format!("expected an object, found {}", read::describe(&value)),
+                "each container is an object of fields",
+            );
+            return (None, diags);
+        }
     };
-    let fields = Fields::new(&obj);
+    let fields = Fields::of(&obj);
     let entries = super::fields::entries(GuestKind::Ct, &fields);
     let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &fields, &entries);
     read_ct_fields(&mut r, host, &fields, &mut guest);

@@ -22,9 +22,10 @@
 
 use std::sync::LazyLock;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::model::GuestKind;
+use super::read::Fields;
 use super::secrets::{self, Marks};
 use crate::fasthash::FastMap;
 
@@ -330,7 +331,7 @@ pub(crate) fn field_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) ->
 
 /// The [`FieldEntry`] of each field of a guest of `kind` whose object is `raw`,
 /// in its order.
-pub(crate) fn entries(kind: GuestKind, raw: &Map<String, Value>) -> Vec<FieldEntry<'_>> {
+pub(crate) fn entries<'v>(kind: GuestKind, raw: &Fields<'v>) -> Vec<FieldEntry<'v>> {
     raw.iter()
         .map(|(field, value)| field_entry(kind, field, value))
         .collect()

@@ -124,7 +124,7 @@ pub(crate) fn finish(
     let fields = || raw.iter().zip(entries.iter().map(|e| e.class));
     g.app_fields = fields()
         .filter(|(_, class)| *class == Class::App)
-        .map(|((k, v), _)| (k.clone(), v.clone()))
+        .map(|((k, v), _)| (k.to_string(), v.clone()))
         .collect();
     g.key_fields = FieldTexts::of(raw, entries);
     // Reported by `checks::check_control_characters`, which reads the object again.

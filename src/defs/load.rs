@@ -143,11 +143,11 @@ fn containers_in_parallel(
     let text = shared.as_bytes();
     let host = &defs.host;
     let read_one = |key: &str, raw: &RawValue| -> Read {
-        let (value, r) = parse::value(raw)?;
+        let (parsed, r) = parse::guest(raw)?;
         let start = raw.get().as_ptr() as usize - shared.as_ptr() as usize;
         let written = Written::new(shared.clone(), start..start + raw.get().len());
         Some((
-            ct::read_container(&file.rel, host, key, value, Some(written)),
+            ct::read_container(&file.rel, host, key, parsed, Some(written)),
             r,
         ))
     };

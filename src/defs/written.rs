@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::canon;
 use super::fields::{Class, FieldEntry};
+use super::read::Fields;
 
 /// A guest's JSON object as written: a slice of its file's text.
 #[derive(Clone)]
@@ -33,7 +34,7 @@ impl Written {
     }
 
     /// An object that has no text of its own to point at: written out.
-    pub(crate) fn of(obj: &Map<String, Value>) -> Written {
+    pub(crate) fn of(obj: &Fields) -> Written {
         let text = Arc::new(serde_json::to_string(obj).unwrap_or_else(|_| "{}".into()));
         let range = 0..text.len();
         Written { text, range }
@@ -87,7 +88,7 @@ impl FieldTexts {
     /// [`super::fields::field_entry`] gives them): the interpreted fields by their class
     /// (`null` is absent, as it was for the shell tool), then the application
     /// fields (unknown ones included).
-    pub(crate) fn of(raw: &Map<String, Value>, entries: &[FieldEntry]) -> FieldTexts {
+    pub(crate) fn of(raw: &Fields, entries: &[FieldEntry]) -> FieldTexts {
         // Written into a buffer each thread keeps, then copied at its size: every
         // guest's texts are held at once, and a guess at their size was a few
         // hundred bytes off either way (a buffer grown, or one too large).
@@ -105,7 +106,7 @@ impl FieldTexts {
         })
     }
 
-    fn fill(&mut self, raw: &Map<String, Value>, entries: &[FieldEntry]) {
+    fn fill(&mut self, raw: &Fields, entries: &[FieldEntry]) {
         let fields = || {
             raw.values()
                 .zip(entries)
