@@ -27,16 +27,24 @@ pub struct Loaded {
 /// Load and check a definitions directory. Missing scripts are reported with
 /// `missing_scripts` severity: errors where phoenix will act, warnings for drawing.
 pub fn load(dir: &Path, missing_scripts: Severity) -> Loaded {
-    let (defs, mut diags) = timed("read definitions", || defs::load(dir));
-    // Two passes over the guests, each on one core: side by side.
-    let ((graph, cycle_diags), missing) = rayon::join(
-        || timed("graph", || graph::build(&defs)),
+    let (mut defs, mut diags) = timed("read definitions", || defs::load_unchecked(dir));
+    // Passes over the guests that only read them, side by side: the cross-guest
+    // checks (two groups), the graph and the scripts. What the checks change, the
+    // graph does not read (see `defs::across`); it is changed after.
+    let (across, ((graph, cycle_diags), missing)) = rayon::join(
+        || timed("cross-guest checks", || defs::across::across(&defs)),
         || {
-            timed("scripts checked", || {
-                defs::checks::check_scripts(&defs, missing_scripts)
-            })
+            rayon::join(
+                || timed("graph", || graph::build(&defs)),
+                || {
+                    timed("scripts checked", || {
+                        defs::checks::check_scripts(&defs, missing_scripts)
+                    })
+                },
+            )
         },
     );
+    across.apply(&mut defs, &mut diags);
     diags.extend(cycle_diags);
     diags.extend(missing);
     Loaded { defs, graph, diags }

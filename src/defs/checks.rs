@@ -311,7 +311,11 @@ fn list_names(defs: &Definitions, dir: &str) -> Vec<String> {
 /// November 2025 files name `final-form`, the lifecycle snapshot, on such
 /// guests): the guest is built as a plain container, without the snapshot Proxmox
 /// would refuse, and a warning says so.
-pub(crate) fn check_template_snapshots(defs: &mut Definitions, diags: &mut Diagnostics) {
+///
+/// Only read here: the guests to build as plain containers are returned, and the
+/// caller makes them so ([`super::across::Across::apply`]), once every other check
+/// has read the definitions.
+pub(crate) fn check_template_snapshots(defs: &Definitions, diags: &mut Diagnostics) -> Vec<u32> {
     let mut plain = Vec::new();
     for g in defs.guests.values() {
         let (Some(snap), Some(why)) =
@@ -343,11 +347,7 @@ pub(crate) fn check_template_snapshots(defs: &mut Definitions, diags: &mut Diagn
             );
         }
     }
-    for id in plain {
-        if let Some(g) = defs.guests.get_mut(&id) {
-            g.template = super::TemplateModel::None;
-        }
-    }
+    plain
 }
 
 /// A converted template Proxmox cannot convert (a bind mount) fails at the end of

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
-
 use serde_json::{Map, Value};
 
 use super::diag::{Diagnostic, Diagnostics};
@@ -18,12 +17,20 @@ use super::model::Definitions;
 use super::read;
 
 use super::written::Written;
-use super::{checks, ct, dupkeys, dupreport, hypervisor, parse, vm};
+use super::{ct, dupkeys, dupreport, hypervisor, parse, vm};
 use crate::timing::timed;
 
 /// Read a definitions directory. Always returns what could be read, with every
 /// problem found on the way; callers decide whether errors stop them.
 pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
+    let (mut defs, mut diags) = load_unchecked(dir);
+    timed("cross-guest checks", || super::across::across(&defs)).apply(&mut defs, &mut diags);
+    (defs, diags)
+}
+
+/// [`load`] but for the cross-guest checks ([`super::across::across`]), which the
+/// caller runs: `pipeline::load` runs them beside building the graph.
+pub(crate) fn load_unchecked(dir: &Path) -> (Definitions, Diagnostics) {
     let mut diags = Diagnostics::default();
     let layout = Layout::detect(dir);
     let mut defs = Definitions {
@@ -64,20 +71,7 @@ pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
     if let Some(vms) = read_json(dir, &vm_file, &mut diags) {
         vm::read_vms(&mut defs, vms, &mut diags);
     }
-    timed("cross-guest checks", || checks(&mut defs, &mut diags));
     (defs, diags)
-}
-
-fn checks(defs: &mut Definitions, diags: &mut Diagnostics) {
-    let (defs, diags) = (&mut *defs, &mut *diags);
-    checks::check_references(defs, diags);
-    checks::check_duplicates(defs, diags);
-    checks::check_inherited_raw_lines(defs, diags);
-    checks::check_template_snapshots(defs, diags);
-    checks::check_template_conversions(defs, diags);
-    checks::check_firewall_policies(defs, diags);
-    checks::check_clone_disk_sizes(defs, diags);
-    checks::check_control_characters(defs, diags);
 }
 
 /// One definition file to read.

@@ -25,6 +25,7 @@
 //! | `dupkeys`, `dupreport` | keys written twice in one object: where, and the warning or error each deserves |
 //! | [`idmap`] | a container's `id_maps`, checked, and its effective id map ([`IdMap`]) |
 
+pub(crate) mod across;
 pub mod canon;
 pub mod checks;
 mod ct;
@@ -60,6 +61,7 @@ pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use idmap::{IdKind, IdMap, IdRange, MapOrigin};
 pub use layout::Layout;
 pub use load::load;
+pub(crate) use load::load_unchecked;
 pub use model::{Definitions, Guest, GuestKind, HealthCheck};
 pub(crate) use parse::as_object;
 pub use settings::{
