@@ -30,8 +30,8 @@ impl Obj for Map<String, Value> {
 /// Not the object's B-tree. A container's object is parsed as a list of its
 /// fields, sorted, the names borrowed from the file's text ([`super::parse::guest`]):
 /// at 10,000 guests, inserting each field into a B-tree under a name copied out,
-/// and freeing it all again, was a sixth of what reading the guests cost. A VM's
-/// object, parsed whole with its file, lends its entries the same way.
+/// and freeing it all again, was about a tenth of what reading the guests cost. A
+/// VM's object, parsed whole with its file, lends its entries the same way.
 ///
 /// The readers ask a guest for every field its kind can have, some fifty names,
 /// and a guest has a dozen or so: most lookups are of a field that is not there.
