@@ -45,7 +45,7 @@ impl<W: Write> PrettyObject<W> {
     /// Field `name`, holding `value`.
     pub fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> io::Result<()> {
         self.key(name)?;
-        self.out.write_all(&at_depth(value, 1)?)
+        self.out.write_all(&at_depth(value, 1, 256)?)
     }
 
     /// Field `name`, holding the list of `items`, written on every core.
@@ -55,13 +55,16 @@ impl<W: Write> PrettyObject<W> {
             return self.out.write_all(b"[]");
         }
         self.out.write_all(b"[")?;
+        // Bytes per item, as the last batch wrote them: each run's buffer is made at
+        // about its size, not grown and copied as it is written.
+        let mut per_item = 256;
         for (b, batch) in items.chunks(RUN * BATCH).enumerate() {
             let runs: Vec<io::Result<Vec<u8>>> = batch
                 .par_chunks(RUN)
                 .map(|run| {
                     // The run as a list one deep, `[` and `\n  ]` cut off: each item
                     // on its line, with the separators between them.
-                    at_depth(run, 1)
+                    at_depth(run, 1, run.len() * per_item)
                 })
                 .collect();
             for (r, run) in runs.into_iter().enumerate() {
@@ -69,6 +72,7 @@ impl<W: Write> PrettyObject<W> {
                     self.out.write_all(b",")?;
                 }
                 let run = run?;
+                per_item = per_item.max(run.len() / RUN + 16);
                 self.out.write_all(&run[1..run.len() - 4])?;
             }
         }
@@ -83,9 +87,10 @@ impl<W: Write> PrettyObject<W> {
     }
 }
 
-/// `value` written pretty as it is where it is `depth` lists deep.
-fn at_depth<T: Serialize + ?Sized>(value: &T, depth: usize) -> io::Result<Vec<u8>> {
-    let mut text = Vec::with_capacity(256);
+/// `value` written pretty as it is where it is `depth` lists deep, into a buffer
+/// made with room for `room` bytes.
+fn at_depth<T: Serialize + ?Sized>(value: &T, depth: usize, room: usize) -> io::Result<Vec<u8>> {
+    let mut text = Vec::with_capacity(room);
     serde_json::to_writer_pretty(&mut text, &Nested { value, depth })?;
     // `[`, a new line and the next level's indent, per level; at the end the
     // same in reverse.
@@ -210,15 +215,15 @@ mod tests {
     fn a_value_at_a_depth_is_indented_for_it() {
         let v = item(5);
         let plain = serde_json::to_string_pretty(&v).unwrap();
-        assert_eq!(at_depth(&v, 0).unwrap(), plain.as_bytes());
+        assert_eq!(at_depth(&v, 0, 0).unwrap(), plain.as_bytes());
         for depth in 1..4 {
             let pad = "  ".repeat(depth);
             let want = plain.replace('\n', &format!("\n{pad}"));
             assert_eq!(
-                String::from_utf8(at_depth(&v, depth).unwrap()).unwrap(),
+                String::from_utf8(at_depth(&v, depth, 8).unwrap()).unwrap(),
                 want
             );
         }
-        assert_eq!(at_depth(&3, 2).unwrap(), b"3");
+        assert_eq!(at_depth(&3, 2, 1).unwrap(), b"3");
     }
 }
