@@ -159,9 +159,12 @@ impl Pending<'_> {
         keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
     ) -> NodeKeys {
         if let (Some(sid), Some((_, define))) = (self.source, self.chain.first_mut()) {
-            use std::fmt::Write;
-            let mut name = String::with_capacity(24);
-            let _ = write!(name, "clone source {sid}");
+            let name = sid.with_name(|source| {
+                let mut name = String::with_capacity(13 + source.len());
+                name.push_str("clone source ");
+                name.push_str(source);
+                name
+            });
             let value = match done.get(&sid) {
                 Some(k) => {
                     let mut text = String::with_capacity(66);

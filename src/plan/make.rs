@@ -7,7 +7,6 @@
 //! so the rules are tested from keys, records and inventories built in memory.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 
 use super::action::{Action, ActionKind, Plan, Recovered};
 use super::reasons::{Upstream, diff};
@@ -55,15 +54,11 @@ pub fn make(
     // Each planned node's place in `plan.actions`, for its clones' reasons.
     let mut planned: NodeMap<usize> =
         NodeMap::with_capacity_and_hasher(order.len(), std::hash::BuildHasherDefault::default());
-    let mut label = String::new();
     for &node in order {
         let Some(desired) = keys.get(&node) else {
             continue;
         };
-        label.clear();
-        // Writing to a `String` does not fail.
-        let _ = write!(label, "{node}");
-        let record = recorded.get(label.as_str());
+        let record = node.with_name(|label| recorded.get(label));
         let observed = inventory.get(&node);
         let is_guest = node.guest_id().is_some();
         if is_guest && observed.is_some_and(|o| o.stamp == Stamp::Foreign) {
