@@ -85,12 +85,28 @@ pub fn assess_keeping(
                 .or_insert_with(|| super::guest::feature_script_entry(defs, scripts, g.kind, f));
         }
     }
+    // A clone's `clone snapshot` entry: its source's snapshot name, written once
+    // per source (10,000 clones name a handful of templates).
+    let mut clone_snapshots = FastMap::default();
+    for source in nodes
+        .iter()
+        .filter_map(|n| n.guest_id())
+        .filter_map(|id| defs.guest(id))
+        .filter_map(|g| defs.clone_source(g))
+    {
+        if let Some(snap) = source.template.snapshot_name() {
+            clone_snapshots
+                .entry(source.id)
+                .or_insert_with(|| super::guest::text("snapshot", snap));
+        }
+    }
     let ctx = Ctx {
         defs,
         scripts,
         globals,
         host_driver,
         feature_scripts,
+        clone_snapshots,
     };
     let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
     for wave in waves(defs, nodes) {
@@ -218,4 +234,6 @@ pub(super) struct Ctx<'a> {
     /// Each feature's script entry (`script <path>`) and its hash, by the kind of
     /// guest and the feature's name.
     pub(super) feature_scripts: FastMap<(GuestKind, &'a str), (String, String)>,
+    /// The `clone snapshot` entry of a clone of each source, by the source's ID.
+    pub(super) clone_snapshots: FastMap<u32, String>,
 }

@@ -66,7 +66,7 @@ pub(super) fn feature_script_entry(
     (format!("script {script}"), scripts.get(defs, &script))
 }
 
-fn text(field: &str, s: &str) -> String {
+pub(super) fn text(field: &str, s: &str) -> String {
     canon::canonical(field, &Value::String(s.to_string()))
 }
 
@@ -99,7 +99,10 @@ impl<'c> Ctx<'c> {
         if let Some(source) = self.defs.clone_source(g) {
             source_node = Some(NodeId::guest(source.kind, source.id));
             if let Some(snap) = source.template.snapshot_name() {
-                define.insert("clone snapshot", text("snapshot", snap));
+                match self.clone_snapshots.get(&source.id) {
+                    Some(t) => define.insert("clone snapshot", t.as_str()),
+                    None => define.insert("clone snapshot", text("snapshot", snap)),
+                }
             }
         }
         if let Some(storage) = &g.shape.template_storage {
