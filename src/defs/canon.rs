@@ -156,6 +156,20 @@ fn write_str(out: &mut String, s: &str) {
     // Same bytes as serde_json's string serialiser, without the two temporary Strings.
     out.reserve(s.len() + 2);
     out.push('"');
+    // Most strings need no escape: no byte below 0x20, no quote, no backslash. That
+    // is checked first, sixteen bytes at a time without stopping early (a few
+    // vector instructions), and such a string is copied whole; the byte-by-byte
+    // loop below cost several instructions a byte.
+    let plain = s.as_bytes().chunks(16).all(|chunk| {
+        chunk
+            .iter()
+            .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'))
+    });
+    if plain {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let esc: &str = match b {
@@ -259,6 +273,26 @@ mod tests {
         // Words that only look alike are left as they are.
         assert_eq!(canonical("x", &json!("a=b token")), "\"a=b token\"");
         assert_eq!(canonical("x", &json!("1+1=2")), "\"1+1=2\"");
+    }
+
+    /// A string's canonical text is the bytes `serde_json` writes of it: each
+    /// character that needs an escape, and some that do not, at every place of a
+    /// sixteen-byte block, alone and among others.
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        let mut chars: Vec<char> = (0u8..0x80).map(char::from).collect();
+        chars.extend(['é', '\u{7f}', '\u{85}', '\u{2028}', '€']);
+        for c in chars {
+            for at in [0, 1, 15, 16, 17, 31, 40] {
+                let mut text: String = "a".repeat(at);
+                text.push(c);
+                text.push_str("tail");
+                for s in [text.clone(), c.to_string(), format!("{text}{c}{c}")] {
+                    let ours = canonical("x", &Value::String(s.clone()));
+                    assert_eq!(ours, serde_json::to_string(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]
