@@ -161,9 +161,10 @@ fn write_str(out: &mut String, s: &str) {
     // vector instructions), and such a string is copied whole; the byte-by-byte
     // loop below cost several instructions a byte.
     let plain = s.as_bytes().chunks(16).all(|chunk| {
-        chunk
-            .iter()
-            .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'))
+        let escapes = chunk.iter().fold(0u8, |n, &c| {
+            n | u8::from(c < 0x20) | u8::from(c == b'"') | u8::from(c == b'\\')
+        });
+        escapes == 0
     });
     if plain {
         out.push_str(s);
