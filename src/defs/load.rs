@@ -32,19 +32,7 @@ pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
 /// caller runs: `pipeline::load` runs them beside building the graph.
 pub(crate) fn load_unchecked(dir: &Path) -> (Definitions, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let layout = Layout::detect(dir);
-    let mut defs = Definitions {
-        dir: dir.to_path_buf(),
-        layout,
-        hypervisor_file: layout.json(layout::HYPERVISOR_FILE),
-        lxc_file: layout.json(layout::LXC_FILE),
-        vm_file: layout.json(layout::VM_FILE),
-        host: Map::new(),
-        lxc_globals: Map::new(),
-        vm_defaults: Map::new(),
-        guests: BTreeMap::new(),
-        host_steps: Vec::new(),
-    };
+    let mut defs = nothing_read(dir);
     if !dir.is_dir() {
         diags.push(
             Diagnostic::error(&dir.display().to_string(), "", "definitions directory not found")
@@ -72,6 +60,23 @@ pub(crate) fn load_unchecked(dir: &Path) -> (Definitions, Diagnostics) {
         vm::read_vms(&mut defs, vms, &mut diags);
     }
     (defs, diags)
+}
+
+/// The definitions of `dir` before anything is read: its layout and file names.
+fn nothing_read(dir: &Path) -> Definitions {
+    let layout = Layout::detect(dir);
+    Definitions {
+        dir: dir.to_path_buf(),
+        layout,
+        hypervisor_file: layout.json(layout::HYPERVISOR_FILE),
+        lxc_file: layout.json(layout::LXC_FILE),
+        vm_file: layout.json(layout::VM_FILE),
+        host: Map::new(),
+        lxc_globals: Map::new(),
+        vm_defaults: Map::new(),
+        guests: BTreeMap::new(),
+        host_steps: Vec::new(),
+    }
 }
 
 /// One definition file to read.
@@ -314,31 +319,16 @@ fn parse_object(text: &[u8], file: &JsonFile, diags: &mut Diagnostics) -> Option
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::path::Path;
     use std::sync::Arc;
 
-    use serde_json::Map;
-
-    use super::{JsonFile, containers_in_parallel, parse_object};
+    use super::{JsonFile, containers_in_parallel, nothing_read, parse_object};
     use crate::defs::diag::Diagnostics;
     use crate::defs::model::Definitions;
     use crate::defs::{ct, layout};
 
     fn empty() -> Definitions {
-        let layout = layout::Layout::detect(Path::new("/nonexistent"));
-        Definitions {
-            dir: "/nonexistent".into(),
-            layout,
-            hypervisor_file: layout.json(layout::HYPERVISOR_FILE),
-            lxc_file: layout.json(layout::LXC_FILE),
-            vm_file: layout.json(layout::VM_FILE),
-            host: Map::new(),
-            lxc_globals: Map::new(),
-            vm_defaults: Map::new(),
-            guests: BTreeMap::new(),
-            host_steps: Vec::new(),
-        }
+        nothing_read(Path::new("/nonexistent"))
     }
 
     /// What a path made of the file: each guest's ID, name and text, the globals,
