@@ -188,10 +188,11 @@ pub enum Records<'a> {
 /// assess reads beside loading the definitions.
 ///
 /// Why beside. Nothing in the records depends on the definitions, and loading them
-/// leaves a core idle for a third of its time (the container file is cut into
-/// guests on one core, the cross-guest checks and the graph are one core's work
-/// each). Read after the load, a no-op plan of 10,000 guests waited for the
-/// journal's 12 MB on both cores; read beside it, most of that fills the gaps.
+/// left a core idle for a third of its time (the container file was cut into
+/// guests on one core before any was read; the cross-guest checks and the graph
+/// were one core's work each). Read after the load, a no-op plan of 10,000 guests
+/// waited for the journal's 12 MB on both cores; read beside it, the read fills
+/// what gaps are left and takes its share of the cores the rest of the time.
 pub fn read_records(state: &StateDir) -> Result<Recorded, StateError> {
     timed("state read", || state.read_all())
 }

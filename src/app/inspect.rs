@@ -88,10 +88,11 @@ fn load_and_read(
     state: &StateDir,
     read: bool,
 ) -> Result<(Kept<Loaded>, Option<ReadRecords>), AppError> {
+    let state = state.clone();
     super::output::load_beside(
         cli,
         missing_scripts,
-        read.then_some(|| pipeline::read_records(state)),
+        read.then_some(move || pipeline::read_records(&state)),
     )
 }
 

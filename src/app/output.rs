@@ -67,21 +67,18 @@ pub(crate) fn load(cli: &Cli, missing_scripts: Severity) -> Result<Kept<Loaded>,
 }
 
 /// [`load`], with `beside` run at the same time on a thread of its own, which the
-/// cores the load leaves idle take up; its result is dropped when the definitions
-/// have errors. The load stays on this thread, as without it.
-pub(crate) fn load_beside<T: Send>(
+/// cores the load leaves idle take up. The load stays on this thread, as without
+/// it. When the definitions have errors, the command stops without waiting for
+/// `beside`, whose result nobody wants (it must change nothing, as it may be cut
+/// off by the process's end).
+pub(crate) fn load_beside<T: Send + 'static>(
     cli: &Cli,
     missing_scripts: Severity,
-    beside: Option<impl FnOnce() -> T + Send>,
+    beside: Option<impl FnOnce() -> T + Send + 'static>,
 ) -> Result<(Kept<Loaded>, Option<T>), AppError> {
     let started = std::time::Instant::now();
-    let (loaded, other) = std::thread::scope(|s| {
-        let other = beside.map(|f| s.spawn(f));
-        let loaded = Kept::new(pipeline::load(&cli.global.defs, missing_scripts));
-        // A panic there is this thread's: passed on as it is.
-        let other = other.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        (loaded, other)
-    });
+    let other = beside.map(std::thread::spawn);
+    let loaded = Kept::new(pipeline::load(&cli.global.defs, missing_scripts));
     tracing::info!(
         guests = loaded.defs.guests.len(),
         elapsed_ms = started.elapsed().as_millis(),
@@ -92,5 +89,7 @@ pub(crate) fn load_beside<T: Send>(
     if loaded.diags.has_errors() {
         return Err(AppError::InvalidDefinitions);
     }
+    // A panic there is this thread's: passed on as it is.
+    let other = other.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
     Ok((loaded, other))
 }

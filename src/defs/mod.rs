@@ -1,8 +1,9 @@
 //! Loading the Phoenix JSON definitions into typed guests.
 //!
 //! How it works: each JSON file is parsed into a `serde_json::Value` (so a syntax
-//! error is reported with line and column and the other files are still read; the
-//! container file one guest at a time, in parallel, see `parse`), then
+//! error is reported with line and column and the other files are still read); the
+//! container file is cut into its guests, each parsed into the sorted list of its
+//! fields while the rest is still cut (see `parse`), in parallel. Then
 //! every field phoenix interprets is read through `read::Reader`, which records a
 //! diagnostic for a wrong type and moves on. What passes is kept typed on the
 //! [`Guest`] ([`settings`] holds the types), defaults resolved once: a VM's
@@ -11,14 +12,15 @@
 //! content keys; each field's canonical text, for the keys, in [`Guest::key_fields`];
 //! the whole object as its text ([`written`]), parsed again by [`Guest::definition`]
 //! where a script needs it. Cross-guest checks
-//! (references, duplicates, scripts) live in [`checks`]; dependency cycles are
-//! found by the graph.
+//! (references, duplicates, scripts) live in [`checks`], run side by side by
+//! `across`; dependency cycles are found by the graph.
 //!
 //! | file | holds |
 //! |---|---|
 //! | [`model`] | [`Definitions`], [`Guest`], [`GuestKind`], [`HealthCheck`] |
 //! | [`settings`] | the typed values of a guest |
 //! | `load`, `parse` | [`load`]: the files read and parsed (the container file one guest at a time, in parallel), the readers run |
+//! | `across` | the cross-guest checks of [`checks`], side by side, their findings in their order |
 //! | `hypervisor` | the hypervisor file's checks |
 //! | `guest`, `ct`, `net`, `vm` | what every guest has; the container reader and its interfaces; the VM reader |
 //! | `eras` | the fields whose meaning changed over the shell tool's eras, read into one model |

@@ -13,8 +13,9 @@
 //! shell tool did the same through jq; phoenix warns about every repeat and refuses
 //! some (`dupkeys`, `dupreport`). Finding them needs a second scan of the bytes, which
 //! at 10,000 guests costs as much as the parse. So the parse here notices repeats
-//! itself (a map insert that replaces a value: [`Checked`]), and the caller runs that
-//! scan only when there was one. A file without repeats, the usual case, is scanned
+//! itself (a map insert that replaces a value, [`Checked`], or two fields of one
+//! name in a guest's own list, [`as_object`]), and the caller runs that scan only
+//! when there was one. A file without repeats, the usual case, is scanned
 //! once.
 //!
 //! Anything this path does not expect (a syntax error, a top level that is not an
@@ -36,7 +37,7 @@ pub(crate) type RawEntries<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 /// The container file's top-level entries in the order written.
 pub(crate) type TopEntries<'a> = Vec<(Cow<'a, str>, Top<'a>)>;
 
-/// A top-level entry of the container file, as [`containers_file`] reads it.
+/// A top-level entry of the container file, as [`containers_file_with`] reads it.
 pub(crate) enum Top<'a> {
     /// `lxc_configs`, an object: its entries, one per guest, as their texts.
     Guests(RawEntries<'a>),

@@ -55,8 +55,8 @@ impl<W: Write> PrettyObject<W> {
             return self.out.write_all(b"[]");
         }
         self.out.write_all(b"[")?;
-        // Bytes per item, as the last batch wrote them: each run's buffer is made at
-        // about its size, not grown and copied as it is written.
+        // Bytes per item, the most a run has written so far: each run's buffer is
+        // made at about its size, not grown and copied as it is written.
         let mut per_item = 256;
         for (b, batch) in items.chunks(RUN * BATCH).enumerate() {
             let runs: Vec<io::Result<Vec<u8>>> = batch

@@ -256,7 +256,7 @@ pub fn write_json<W: std::io::Write>(v: &View, out: W) -> std::io::Result<W> {
     o.finish()
 }
 
-/// The graph as [`json`] writes it, to be serialised as it is written.
+/// The graph's nodes and edges, as [`json`] and [`write_json`] write them.
 fn json_graph(v: &View) -> JsonGraph {
     JsonGraph {
         nodes: v
