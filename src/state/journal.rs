@@ -147,7 +147,15 @@ impl Journal {
                         // The end a torn line was given when the journal was reopened.
                         return Seen::Blank;
                     }
-                    let error = match serde_json::from_slice::<NodeRecord>(line) {
+                    // Read as text where the line is UTF-8, as every line phoenix
+                    // writes is: the parser then checks no string again (a tenth of
+                    // the journal's read). A line that is not goes through the byte
+                    // parser, which says where.
+                    let parsed = match std::str::from_utf8(line) {
+                        Ok(text) => serde_json::from_str::<NodeRecord>(text),
+                        Err(_) => serde_json::from_slice::<NodeRecord>(line),
+                    };
+                    let error = match parsed {
                         Ok(rec) if rec.version == RECORD_VERSION => return Seen::Record(rec),
                         Ok(rec) => {
                             let why =

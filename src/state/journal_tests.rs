@@ -96,6 +96,42 @@ fn a_damaged_line_counts_until_its_node_is_recorded_again() {
     );
 }
 
+/// A line that is not UTF-8 is damaged, and says what the byte parser says of it;
+/// the lines around it, read as text, are the records `serde_json` reads from
+/// their bytes, non-ASCII text included.
+#[test]
+fn a_line_that_is_not_utf8_is_damaged_as_the_byte_parser_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let mut before = record("ct:900", "a");
+    before.steps[0].step = crate::step::Step::Feature("café_é".into());
+    let good = serde_json::to_vec(&before).unwrap();
+    let mut bad = serde_json::to_vec(&record("ct:901", "b")).unwrap();
+    // `"b"` as the key, its letter made a byte no UTF-8 text holds.
+    let at = bad.windows(3).position(|w| w == b"\"b\"").unwrap() + 1;
+    bad[at] = 0xff;
+    let mut text = good.clone();
+    text.push(b'\n');
+    text.extend(&bad);
+    text.push(b'\n');
+    std::fs::write(&path, &text).unwrap();
+
+    let (records, damaged) = Journal::read_newest(&path);
+    let from_bytes: NodeRecord = serde_json::from_slice(&good).unwrap();
+    assert_eq!(records["ct:900"], from_bytes);
+    assert!(!records.contains_key("ct:901"));
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    let said = serde_json::from_slice::<NodeRecord>(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        damaged[0].why.contains(&said),
+        "{} lacks {said}",
+        damaged[0].why
+    );
+    assert_eq!(damaged[0].offset, good.len() as u64 + 1);
+}
+
 fn journal_of(lines: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal");
