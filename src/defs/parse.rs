@@ -108,7 +108,8 @@ impl<'de> Visitor<'de> for TopVisitor<'_, '_, 'de> {
         let mut cut = 0;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let value = if key.0 == "lxc_configs" {
-                let seed = ConfigsSeed(self.checked, self.room, &mut *self.sink, cut);
+                let entries = EntriesVisitor(self.room, &mut *self.sink, cut);
+                let seed = ObjectOr(self.checked, entries);
                 let value = map.next_value_seed(seed)?;
                 if let Top::Guests(g) = &value {
                     cut += g.len();
@@ -123,70 +124,87 @@ impl<'de> Visitor<'de> for TopVisitor<'_, '_, 'de> {
     }
 }
 
-/// `lxc_configs`: its entries when it is an object, else its value parsed; the room
-/// to make for the entries, where each goes as it is cut, and the number of the
-/// first.
-struct ConfigsSeed<'f, 's, 't>(Checked<'f>, usize, &'s mut GuestSink<'f, 't>, usize);
+/// What to make of a value that is an object ([`ObjectOr`]), and of any other.
+trait OnObject<'de> {
+    type Out;
+    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error>;
+    fn other(value: Value) -> Self::Out;
+}
 
-impl<'de> DeserializeSeed<'de> for ConfigsSeed<'_, '_, 'de> {
-    type Value = Top<'de>;
+/// A value read by `M` when it is an object; any other parsed as [`Checked`]
+/// parses it, and handed to `M::other`.
+struct ObjectOr<'f, M>(Checked<'f>, M);
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
+impl<'de, M: OnObject<'de>> DeserializeSeed<'de> for ObjectOr<'_, M> {
+    type Value = M::Out;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<M::Out, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ConfigsSeed<'_, '_, 'de> {
-    type Value = Top<'de>;
+impl<'de, M: OnObject<'de>> Visitor<'de> for ObjectOr<'_, M> {
+    type Value = M::Out;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
-        EntriesVisitor(self.1, self.2, self.3)
-            .visit_map(map)
-            .map(Top::Guests)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<M::Out, A::Error> {
+        self.1.object(map)
     }
 
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Top<'de>, E> {
-        self.0.visit_bool(b).map(Top::Value)
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<M::Out, E> {
+        self.0.visit_bool(b).map(M::other)
     }
 
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Top<'de>, E> {
-        self.0.visit_i64(n).map(Top::Value)
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<M::Out, E> {
+        self.0.visit_i64(n).map(M::other)
     }
 
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Top<'de>, E> {
-        self.0.visit_u64(n).map(Top::Value)
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<M::Out, E> {
+        self.0.visit_u64(n).map(M::other)
     }
 
-    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Top<'de>, E> {
-        self.0.visit_f64(n).map(Top::Value)
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<M::Out, E> {
+        self.0.visit_f64(n).map(M::other)
     }
 
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Top<'de>, E> {
-        self.0.visit_str(s).map(Top::Value)
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<M::Out, E> {
+        self.0.visit_str(s).map(M::other)
     }
 
-    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Top<'de>, E> {
-        self.0.visit_string(s).map(Top::Value)
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<M::Out, E> {
+        self.0.visit_string(s).map(M::other)
     }
 
-    fn visit_none<E: serde::de::Error>(self) -> Result<Top<'de>, E> {
-        self.0.visit_none().map(Top::Value)
+    fn visit_none<E: serde::de::Error>(self) -> Result<M::Out, E> {
+        self.0.visit_none().map(M::other)
     }
 
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Top<'de>, E> {
-        self.0.visit_unit().map(Top::Value)
+    fn visit_unit<E: serde::de::Error>(self) -> Result<M::Out, E> {
+        self.0.visit_unit().map(M::other)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
-        self.0.visit_some(d).map(Top::Value)
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<M::Out, D::Error> {
+        self.0.visit_some(d).map(M::other)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Top<'de>, A::Error> {
-        self.0.visit_seq(seq).map(Top::Value)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<M::Out, A::Error> {
+        self.0.visit_seq(seq).map(M::other)
+    }
+}
+
+/// `lxc_configs`, an object: its entries, each handed on as it is cut.
+impl<'de> OnObject<'de> for EntriesVisitor<'_, '_, 'de> {
+    type Out = Top<'de>;
+
+    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
+        self.visit_map(map).map(Top::Guests)
+    }
+
+    fn other(value: Value) -> Top<'de> {
+        Top::Value(value)
     }
 }
 
@@ -235,11 +253,12 @@ fn prefix(s: &str) -> u64 {
 pub(crate) fn guest(raw: &RawValue) -> Option<(Parsed<'_>, bool)> {
     let repeated = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    let parsed = GuestSeed(Checked {
+    let checked = Checked {
         repeated: &repeated,
-    })
-    .deserialize(&mut de)
-    .ok()?;
+    };
+    let parsed = ObjectOr(checked, GuestFields(checked))
+        .deserialize(&mut de)
+        .ok()?;
     de.end().ok()?;
     let parsed = parsed.map(|fields| {
         let (fields, r) = as_object(fields);
@@ -251,25 +270,13 @@ pub(crate) fn guest(raw: &RawValue) -> Option<(Parsed<'_>, bool)> {
     Some((parsed, repeated.get()))
 }
 
-/// A guest's value: an object's fields in the order written, else the value.
-struct GuestSeed<'f>(Checked<'f>);
+/// A guest's object: its fields in the order written, each value parsed.
+struct GuestFields<'f>(Checked<'f>);
 
-impl<'de> DeserializeSeed<'de> for GuestSeed<'_> {
-    type Value = Parsed<'de>;
+impl<'de> OnObject<'de> for GuestFields<'_> {
+    type Out = Parsed<'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Parsed<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for GuestSeed<'_> {
-    type Value = Parsed<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed<'de>, A::Error> {
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed<'de>, A::Error> {
         let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
         while let Some(key) = map.next_key::<Key<'de>>()? {
             out.push((key.0, map.next_value_seed(self.0)?));
@@ -277,44 +284,8 @@ impl<'de> Visitor<'de> for GuestSeed<'_> {
         Ok(Ok(out))
     }
 
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Parsed<'de>, E> {
-        self.0.visit_bool(b).map(Err)
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Parsed<'de>, E> {
-        self.0.visit_i64(n).map(Err)
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Parsed<'de>, E> {
-        self.0.visit_u64(n).map(Err)
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Parsed<'de>, E> {
-        self.0.visit_f64(n).map(Err)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Parsed<'de>, E> {
-        self.0.visit_str(s).map(Err)
-    }
-
-    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Parsed<'de>, E> {
-        self.0.visit_string(s).map(Err)
-    }
-
-    fn visit_none<E: serde::de::Error>(self) -> Result<Parsed<'de>, E> {
-        self.0.visit_none().map(Err)
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Parsed<'de>, E> {
-        self.0.visit_unit().map(Err)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Parsed<'de>, D::Error> {
-        self.0.visit_some(d).map(Err)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Parsed<'de>, A::Error> {
-        self.0.visit_seq(seq).map(Err)
+    fn other(value: Value) -> Parsed<'de> {
+        Err(value)
     }
 }
 
