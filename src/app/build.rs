@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::output::{load, print, print_json_with};
+use super::output::{load, print, print_plan_json};
 use super::settings::{backend, backend_settings};
 use super::{AppError, CmdResult, error::verdict};
 use crate::backend::{Backend, DryRun};
@@ -84,9 +84,7 @@ pub(crate) fn run_build(
     }
     if args.dry_run {
         match args.steps.output {
-            Output::Json => print_json_with(|out| {
-                crate::report::plan::write_json(&assessed.plan, out).map(drop)
-            }),
+            Output::Json => print_plan_json(&assessed.plan),
             Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
         }
         return Ok(Built::Exit(ExitCode::SUCCESS));

@@ -7,8 +7,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use super::output::Kept;
-use super::output::{eprint, load, print, print_json_with};
+use super::output::{Kept, eprint, load, print, print_json_with, print_plan_json};
 use super::settings::backend;
 use super::status::report_state;
 use super::{AppError, CmdResult};
@@ -158,9 +157,7 @@ pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output, refresh: bool)
         assess_read(cli, &loaded, targets, &state, read, Manifests::Plan)?
     });
     crate::timing::timed("plan written", || match output {
-        Output::Json => {
-            print_json_with(|out| report::plan::write_json(&assessed.plan, out).map(drop));
-        }
+        Output::Json => print_plan_json(&assessed.plan),
         Output::Text => print(&report::plan::text(&assessed.plan, &loaded.defs)),
     });
     Ok(ExitCode::SUCCESS)

@@ -47,6 +47,11 @@ pub(crate) fn print_json_with(write: impl FnOnce(&mut dyn Write) -> std::io::Res
     let _ = out.flush();
 }
 
+/// A plan as JSON on stdout ([`print_json_with`], `report::plan::write_json`).
+pub(crate) fn print_plan_json(plan: &crate::plan::Plan) {
+    print_json_with(|out| crate::report::plan::write_json(plan, out).map(drop));
+}
+
 /// A value kept until the process ends, never dropped (see [`load`]).
 pub(crate) type Kept<T> = std::mem::ManuallyDrop<T>;
 
