@@ -6,6 +6,11 @@
 //!
 //! What a check printed is in the log whole; [`Ran::last_line`] is the last line
 //! of it, for a table, with secrets taken out ([`redact`]).
+//!
+//! A check whose run failed before anything ran in the guest (`lxc-attach`
+//! failing to start, a lock: [`OpError::retryable`]) is run again, as [`Again`]
+//! says, before it counts as failed. Only that failure is retried: it says
+//! nothing about the guest, and as nothing ran, nothing runs twice.
 
 use std::time::{Duration, Instant};
 
@@ -26,13 +31,24 @@ pub struct Ran {
     pub last_line: String,
 }
 
+/// How often a check that failed to start is run again, and how long to wait
+/// before each new try (doubling).
+pub struct Again<'a> {
+    pub retries: u32,
+    pub backoff: Duration,
+    /// Told of each new try (its number, from 1) and the failure before it.
+    pub on_retry: &'a dyn Fn(u32, &OpError),
+}
+
 /// Run `h` inside the guest of `ctx`, its output going to `log`, for at most
-/// `ctx.timeout`.
+/// `ctx.timeout` a try; a try that failed to start is followed by another, as
+/// `again` says.
 pub fn run(
     defs: &Definitions,
     backend: &dyn Backend,
     ctx: &GuestCtx,
     h: &HealthCheck,
+    again: &Again,
     log: &mut Log,
 ) -> Ran {
     log.note(&format!("health check `{}`", h.name));
@@ -42,9 +58,25 @@ pub fn run(
         &defs.layout.health(&h.script),
         h.args.clone(),
     );
-    let from = log.len();
-    let started = Instant::now();
-    let result = backend.exec(ctx, &script, log);
+    let mut attempt = 0;
+    let (from, started, result) = loop {
+        let from = log.len();
+        let started = Instant::now();
+        match backend.exec(ctx, &script, log) {
+            Err(e) if e.retryable && attempt < again.retries => {
+                attempt += 1;
+                log.note(&format!(
+                    "the check did not start ({}); try {} of {}",
+                    e.message,
+                    attempt + 1,
+                    again.retries + 1
+                ));
+                (again.on_retry)(attempt, &e);
+                std::thread::sleep(again.backoff * 2u32.saturating_pow(attempt - 1));
+            }
+            result => break (from, started, result),
+        }
+    };
     let elapsed = started.elapsed();
     Ran {
         timed_out: result.is_err() && elapsed >= ctx.timeout,

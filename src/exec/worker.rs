@@ -254,8 +254,20 @@ impl Worker<'_> {
             );
             self.backend.exec(ctx, &script, log)?;
         }
+        let again = health::Again {
+            retries: self.opts.retries,
+            backoff: self.opts.backoff,
+            on_retry: &|attempt, e| {
+                self.event(Event::Retry {
+                    node: ctx.node,
+                    step: "app".to_string(),
+                    attempt,
+                    error: e.message.clone(),
+                });
+            },
+        };
         for h in &g.health_checks {
-            health::run(self.defs, self.backend, ctx, h, log)
+            health::run(self.defs, self.backend, ctx, h, &again, log)
                 .result
                 .map_err(|e| health::failed(h, &e))?;
         }

@@ -174,6 +174,48 @@ fn passing_and_failing_checks_give_their_rows_and_exit_code() {
     t.build(&["910"]).success();
 }
 
+/// A check whose run failed before it started in the guest (on LXC,
+/// `lxc-attach` failing to re-execute itself; here a lock the sim reports) is
+/// run again: by the build, which says so and does not run the application
+/// script before it twice, and by `check`.
+#[test]
+fn a_check_that_did_not_start_is_run_again() {
+    let t = checks_site();
+    let not_started = |times: u32| json!([{"node": "ct:910", "op": "exec", "match": "flag.sh", "lock": true, "times": times}]);
+    t.faults(&not_started(2));
+    let out = t.build(&["all"]).success();
+    let retries: Vec<(String, u64)> = out
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "retry" && e["node"] == "ct:910")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap().to_string(),
+                e["attempt"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(retries, [("app".to_string(), 1), ("app".to_string(), 2)]);
+    let ops = std::fs::read_to_string(t.sim.join("ops.log")).unwrap();
+    let ran = |script: &str| {
+        ops.lines()
+            .filter(|l| l.contains(&format!("ct:910 exec {script}")))
+            .count()
+    };
+    assert_eq!(ran("apps/app.sh"), 1, "{ops}");
+    assert_eq!(ran("health/flag.sh"), 1, "only the try that started: {ops}");
+    let log = std::fs::read_to_string(t.path().join("cache/logs/ct-910.log")).unwrap();
+    assert!(log.contains("the check did not start"), "{log}");
+
+    t.faults(&not_started(1));
+    let out = check(&t, &["910"]).success();
+    assert_eq!(row(&out, "flag", "ct:910")[2], "pass");
+    // Five tries in all: a failure that outlasts them fails the check.
+    t.faults(&not_started(10));
+    let out = check(&t, &["910"]).code(1);
+    assert_eq!(row(&out, "flag", "ct:910")[2], "fail");
+}
+
 #[test]
 fn a_check_that_runs_too_long_is_a_timeout() {
     let t = checks_site();

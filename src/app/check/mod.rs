@@ -7,7 +7,9 @@
 //! (`-j`), each with its own deadline (`--timeout`). What is not run gets a row
 //! that says why: a template never runs (skipped), a guest another tool built is
 //! left alone (skipped), a guest that is stopped or missing fails its checks
-//! (nothing is started or built). Each check writes to a scratch log while it
+//! (nothing is started or built). A check that failed before it started in the
+//! guest is run again, as the build runs it again ([`health::Again`]), with the
+//! build's default retries. Each check writes to a scratch log while it
 //! runs, and the scratch logs are appended to the guests' logs in table order
 //! once all are done, so two checks of one guest running at once do not mix
 //! their lines there.
@@ -209,6 +211,8 @@ fn run(
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, health::Ran)>> = Mutex::new(Vec::new());
     let shared: &[Row] = rows;
+    // A check that did not start is run again as a build's would be.
+    let defaults = exec::Options::default();
     std::thread::scope(|s| {
         for _ in 0..args.jobs.clamp(1, todo.len().max(1)) {
             s.spawn(|| {
@@ -222,7 +226,12 @@ fn run(
                         timeout,
                     };
                     let mut log = Log::open(&scratch.path().join(format!("{i}.log")));
-                    let ran = health::run(defs, backend, &ctx, row.check, &mut log);
+                    let again = health::Again {
+                        retries: defaults.retries,
+                        backoff: defaults.backoff,
+                        on_retry: &|_, _| {},
+                    };
+                    let ran = health::run(defs, backend, &ctx, row.check, &again, &mut log);
                     if let Some(bar) = &progress {
                         bar.set_message(format!("{} on {}", row.check.name, row.node()));
                         bar.inc(1);
