@@ -8,7 +8,6 @@ use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::diag::{Diagnostic, Diagnostics};
@@ -17,7 +16,7 @@ use super::model::Definitions;
 use super::read;
 
 use super::written::Written;
-use super::{ct, dupkeys, dupreport, hypervisor, parse, vm};
+use super::{ct, dupkeys, dupreport, hypervisor, parse, skim, vm};
 use crate::timing::timed;
 
 /// Read a definitions directory. Always returns what could be read, with every
@@ -125,8 +124,10 @@ fn read_containers(dir: &Path, file: &JsonFile, defs: &mut Definitions, diags: &
 ///
 /// The guests are read while the file is still skimmed: each guest's entry, as it
 /// is cut out, joins a batch, and each full batch is parsed and read on whichever
-/// core is free ([`parse::containers_file_with`]). The skim is one core's work, a
-/// tenth of what reading the guests costs; before, the other core waited for it.
+/// core is free ([`skim::containers_file_with`]). The skim is one core's work, a
+/// thirtieth of what reading the guests costs; before, the other core waited for
+/// it. A guest whose text does not parse (the skim does not check it) sends the
+/// file to the plain parse, as a syntax error the skim finds does.
 /// Every entry is read, a key written twice included, and only then is each key's
 /// last entry kept, as an object keeps it: the same guests and diagnostics, in the
 /// same order, as reading the kept entries alone.
@@ -141,10 +142,10 @@ fn containers_in_parallel(
     type Read = Option<(ct::ReadContainer, bool)>;
     let text = shared.as_bytes();
     let host = &defs.host;
-    let read_one = |key: &str, raw: &RawValue| -> Read {
+    let read_one = |key: &str, raw: &str| -> Read {
         let (parsed, r) = parse::guest(raw)?;
-        let start = raw.get().as_ptr() as usize - shared.as_ptr() as usize;
-        let written = Written::new(shared.clone(), start..start + raw.get().len());
+        let start = raw.as_ptr() as usize - shared.as_ptr() as usize;
+        let written = Written::new(shared.clone(), start..start + raw.len());
         Some((
             ct::read_container(&file.rel, host, key, parsed, Some(written)),
             r,
@@ -158,7 +159,7 @@ fn containers_in_parallel(
         let (read_one, batches) = (&read_one, &batches);
         let send = |first: usize, batch| spawn_batch(s, first, batch, read_one, batches);
         let skimmed = crate::timing::timed("containers skimmed", || {
-            parse::containers_file_with(shared, &mut |i, (key, raw)| {
+            skim::containers_file_with(shared, &mut |i, (key, raw)| {
                 if batch.is_empty() {
                     first = i;
                 }
@@ -233,8 +234,8 @@ fn containers_in_parallel(
 fn spawn_batch<'s, 't: 's, R: Send + 's>(
     s: &rayon::Scope<'s>,
     first: usize,
-    batch: Vec<(Cow<'t, str>, &'t RawValue)>,
-    read_one: &'s (impl Fn(&str, &RawValue) -> R + Sync),
+    batch: Vec<(Cow<'t, str>, &'t str)>,
+    read_one: &'s (impl Fn(&str, &str) -> R + Sync),
     batches: &'s Mutex<Vec<(usize, Vec<R>)>>,
 ) {
     s.spawn(move |_| {
@@ -392,6 +393,37 @@ mod tests {
             assert_eq!(
                 outcome(&fast, &fast_diags),
                 outcome(&plain, &plain_diags),
+                "{text}"
+            );
+        }
+    }
+
+    /// A guest's text the skim cut but that does not parse, or that nests too
+    /// deep, sends the file to the plain parse, having changed nothing.
+    #[test]
+    fn a_guest_that_does_not_parse_goes_to_the_plain_parse() {
+        let nested = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        let good = r#""900": {"name": "a", "template": "local:vztmpl/t.tar.zst"}"#;
+        let file = JsonFile {
+            rel: layout::LXC_FILE.to_string(),
+            required: true,
+            guests: Some("lxc_configs"),
+        };
+        for bad in [
+            r#""901": {"name": tru}"#.to_string(),
+            r#""901": {"name": "a" "b"}"#.to_string(),
+            "\"901\": {\"name\": \"a\u{1}\"}".to_string(),
+            format!(r#""901": {{"x": {nested}}}"#),
+        ] {
+            let text = format!(r#"{{"lxc_configs": {{{good}, {bad}}}}}"#);
+            let (mut defs, mut diags) = (empty(), Diagnostics::default());
+            let shared = Arc::new(text.clone());
+            assert!(
+                !containers_in_parallel(&shared, &file, &mut defs, &mut diags),
+                "{text}"
+            );
+            assert!(
+                defs.guests.is_empty() && diags.sorted().is_empty(),
                 "{text}"
             );
         }

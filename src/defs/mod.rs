@@ -50,6 +50,7 @@ mod parse;
 pub(crate) mod read;
 pub mod secrets;
 pub mod settings;
+mod skim;
 mod snapshots;
 #[cfg(test)]
 mod snapshots_tests;

@@ -2,12 +2,12 @@
 //!
 //! The container file is one object holding thousands of guests. Parsing it into one
 //! `serde_json::Value` tree is serial, and so is everything read from that tree. Here
-//! the file is skimmed once ([`containers_file_with`]): `lxc_configs` is cut into one
-//! entry per guest, each kept as the text it was written as ([`RawValue`], borrowed:
-//! no copy), and the few other top-level entries are parsed. Each guest's text is
-//! handed on as soon as it is cut out, and parsed on its own, on whichever core is
-//! free, straight before it is read (`ct::read_container`, called from
-//! `load::containers_in_parallel`), while the skim goes on.
+//! the file is skimmed once (`skim::containers_file_with`): `lxc_configs` is cut
+//! into one entry per guest, each kept as the text it was written as (borrowed: no
+//! copy), and the few other top-level entries are parsed. Each guest's text is
+//! handed on as soon as it is cut out, and parsed on its own ([`guest`]), on
+//! whichever core is free, straight before it is read (`ct::read_container`,
+//! called from `load::containers_in_parallel`), while the skim goes on.
 //!
 //! Keys written twice. `serde_json` keeps the last value of a repeated key, and the
 //! shell tool did the same through jq; phoenix warns about every repeat and refuses
@@ -28,100 +28,20 @@ use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 /// An object's entries in the order written, each value as its text.
-pub(crate) type RawEntries<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+pub(crate) type RawEntries<'a> = Vec<(Cow<'a, str>, &'a str)>;
 
 /// The container file's top-level entries in the order written.
 pub(crate) type TopEntries<'a> = Vec<(Cow<'a, str>, Top<'a>)>;
 
-/// A top-level entry of the container file, as [`containers_file_with`] reads it.
+/// A top-level entry of the container file, as `skim::containers_file_with` reads it.
 pub(crate) enum Top<'a> {
     /// `lxc_configs`, an object: its entries, one per guest, as their texts.
     Guests(RawEntries<'a>),
     /// Any other entry, parsed.
     Value(Value),
-}
-
-/// [`containers_file_with`], the entries kept only in what it returns.
-#[cfg(test)]
-pub(crate) fn containers_file(text: &str) -> Option<(TopEntries<'_>, bool)> {
-    containers_file_with(text, &mut |_, _| {})
-}
-
-/// Where a guest's entry goes as it is cut out: its place among the entries of
-/// `lxc_configs` (of each written, in turn), its key and its text.
-pub(crate) type GuestSink<'f, 't> = dyn FnMut(usize, (&Cow<'t, str>, &'t RawValue)) + 'f;
-
-/// The top-level entries of the container file `text`, in one pass: an object
-/// `lxc_configs` is cut into its guests' texts as it is met, each handed to `sink`
-/// at once, and every other value is parsed. The flag says whether a parsed value
-/// repeats a key inside. `None` when the file is not one object, or not JSON: the
-/// plain parse says what is wrong, and what `sink` was given is to be dropped.
-/// Every entry is handed over, a key written twice included.
-///
-/// One pass, where cutting out the top level's texts first and then
-/// `lxc_configs`'s read the whole file twice, on one core, before any guest could
-/// be parsed.
-pub(crate) fn containers_file_with<'t>(
-    text: &'t str,
-    sink: &mut GuestSink<'_, 't>,
-) -> Option<(TopEntries<'t>, bool)> {
-    let repeated = Cell::new(false);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let out = de
-        .deserialize_map(TopVisitor {
-            checked: Checked {
-                repeated: &repeated,
-            },
-            // Room for a guest per 128 bytes of the file, more than any real
-            // file has: the list is then made once. Grown by doubling, each
-            // larger copy took fresh memory of its own, three times its final
-            // size in all at 10,000 guests (the room not used is not touched).
-            room: text.len() / 128,
-            sink,
-        })
-        .ok()?;
-    de.end().ok()?;
-    Some((out, repeated.get()))
-}
-
-struct TopVisitor<'f, 's, 't> {
-    checked: Checked<'f>,
-    room: usize,
-    sink: &'s mut GuestSink<'f, 't>,
-}
-
-impl<'de> Visitor<'de> for TopVisitor<'_, '_, 'de> {
-    type Value = TopEntries<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
-        // Each `lxc_configs`'s entries are numbered on from the last one's, as
-        // they are cut into one list in the end.
-        let mut cut = 0;
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let value = if key.0 == "lxc_configs" {
-                let entries = EntriesVisitor(self.room, &mut *self.sink, cut);
-                let seed = ObjectOr(self.checked, entries);
-                let value = map.next_value_seed(seed)?;
-                if let Top::Guests(g) = &value {
-                    cut += g.len();
-                }
-                value
-            } else {
-                Top::Value(map.next_value_seed(self.checked)?)
-            };
-            out.push((key.0, value));
-        }
-        Ok(out)
-    }
 }
 
 /// What to make of a value that is an object ([`ObjectOr`]), and of any other.
@@ -195,19 +115,6 @@ impl<'de, M: OnObject<'de>> Visitor<'de> for ObjectOr<'_, M> {
     }
 }
 
-/// `lxc_configs`, an object: its entries, each handed on as it is cut.
-impl<'de> OnObject<'de> for EntriesVisitor<'_, '_, 'de> {
-    type Out = Top<'de>;
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
-        self.visit_map(map).map(Top::Guests)
-    }
-
-    fn other(value: Value) -> Top<'de> {
-        Top::Value(value)
-    }
-}
-
 /// `entries` as an object keeps them: sorted by key, and for a key written twice the
 /// last value. The flag says whether some key was written twice.
 pub(crate) fn as_object<V>(mut entries: Vec<(Cow<'_, str>, V)>) -> (Vec<(Cow<'_, str>, V)>, bool) {
@@ -248,11 +155,12 @@ fn prefix(s: &str) -> u64 {
 /// Parse a guest's text: its object as a list of its fields ([`Parsed`]), each
 /// value as `serde_json` would parse it. The flag says whether an object inside,
 /// the guest's own included, repeats a key (the last value is kept, as there).
-/// The text was already checked as JSON by the skim that cut it out; `None`
-/// (nesting deeper than `serde_json` allows) is left to the plain parse.
-pub(crate) fn guest(raw: &RawValue) -> Option<(Parsed<'_>, bool)> {
+/// `None` when the text is not JSON (the skim that cut it out did not check it:
+/// see `skim`), or nests deeper than `serde_json` allows: the plain parse says
+/// what is wrong.
+pub(crate) fn guest(text: &str) -> Option<(Parsed<'_>, bool)> {
     let repeated = Cell::new(false);
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut de = serde_json::Deserializer::from_str(text);
     let checked = Checked {
         repeated: &repeated,
     };
@@ -289,28 +197,6 @@ impl<'de> OnObject<'de> for GuestFields<'_> {
     }
 }
 
-/// An object's entries; the room to make for them, where each goes as it is cut,
-/// and the number of the first.
-struct EntriesVisitor<'f, 's, 't>(usize, &'s mut GuestSink<'f, 't>, usize);
-
-impl<'de> Visitor<'de> for EntriesVisitor<'_, '_, 'de> {
-    type Value = RawEntries<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(self.0));
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let value: &'de RawValue = map.next_value()?;
-            (self.1)(self.2 + out.len(), (&key.0, value));
-            out.push((key.0, value));
-        }
-        Ok(out)
-    }
-}
-
 /// An object key, borrowed from the text unless it holds escapes.
 struct Key<'a>(Cow<'a, str>);
 
@@ -341,6 +227,13 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 #[derive(Clone, Copy)]
 pub(crate) struct Checked<'f> {
     repeated: &'f Cell<bool>,
+}
+
+impl<'f> Checked<'f> {
+    /// Values that set `repeated` where an object repeats a key.
+    pub(crate) fn new(repeated: &'f Cell<bool>) -> Checked<'f> {
+        Checked { repeated }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Checked<'_> {
