@@ -8,6 +8,10 @@
 pub(crate) type FastMap<K, V> =
     std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
+/// A hash set hashed by [`FastHasher`].
+pub(crate) type FastSet<K> =
+    std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
+
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FastHasher(u64);
 

@@ -1,16 +1,14 @@
 //! Human reasons: why a step is stale, from the difference of two manifests.
 
-use super::action::Action;
 use crate::graph::{NodeId, NodeMap};
 use crate::key::{Manifest, canon};
 
-/// The nodes planned so far, for a clone's reason: "clone source ct:900 changed
-/// (why ct:900 did)" quotes the first reason of the source's action.
+/// The clone sources planned so far, for a clone's reason: "clone source ct:900
+/// changed (why ct:900 did)" quotes the first reason of the source's action.
 #[derive(Clone, Copy, Default)]
 pub struct Upstream<'a> {
-    /// Each planned node's place in `actions`.
-    at: Option<&'a NodeMap<usize>>,
-    actions: &'a [Action],
+    /// Each planned clone source's first reason.
+    first: Option<&'a NodeMap<String>>,
 }
 
 impl<'a> Upstream<'a> {
@@ -19,16 +17,12 @@ impl<'a> Upstream<'a> {
         Upstream::default()
     }
 
-    pub(super) fn new(at: &'a NodeMap<usize>, actions: &'a [Action]) -> Upstream<'a> {
-        Upstream {
-            at: Some(at),
-            actions,
-        }
+    pub(super) fn new(first: &'a NodeMap<String>) -> Upstream<'a> {
+        Upstream { first: Some(first) }
     }
 
     fn first_reason(self, node: NodeId) -> Option<&'a str> {
-        let i = *self.at?.get(&node)?;
-        self.actions.get(i)?.reasons.first().map(String::as_str)
+        self.first?.get(&node).map(String::as_str)
     }
 }
 

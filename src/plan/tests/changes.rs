@@ -2,6 +2,7 @@
 
 use super::{CT, Spec, World, feature, manifest, only};
 use crate::graph::NodeId;
+use crate::inventory::Stamp;
 use crate::key::{Manifest, NodeKeys};
 use crate::plan::{ActionKind, all_steps};
 use crate::state::NodeRecord;
@@ -186,6 +187,7 @@ fn a_clone_repeats_its_source_reason() {
         .want(CT, clone_now)
         .built(CT, &clone_was);
     world.facts.templates.insert(source);
+    world.facts.clone_sources.insert(CT, source);
     let plan = world.plan();
     assert_eq!(
         plan.action(source).map(|a| a.action),
@@ -252,4 +254,63 @@ fn a_host_step_is_created_then_updated_when_its_inputs_change() {
         .recorded(host, NodeRecord::built("host:network", &keys))
         .plan();
     assert_eq!(only(&plan).action, ActionKind::Fresh);
+}
+
+/// A chain of clones is decided wave by wave, each clone after its source: each
+/// quotes its source's reason, which quotes its own source's. The plan lists the
+/// nodes in the order given, whatever their waves, with a foreign guest and two
+/// that are no clones among them.
+#[test]
+fn a_chain_of_clones_quotes_each_source_in_the_order_given() {
+    let clone_of = |source: NodeId, keys: &NodeKeys| {
+        Spec::container().with(
+            0,
+            &format!("clone source {source}"),
+            &format!("\"{}\"", keys.output()),
+        )
+    };
+    let (t1, t2, t3, solo, foreign) = (
+        NodeId::Ct(900),
+        NodeId::Ct(901),
+        NodeId::Ct(902),
+        NodeId::Ct(800),
+        NodeId::Ct(700),
+    );
+    let t1_was = Spec::container().keys();
+    let t1_now = Spec::container()
+        .with(1, "script features/base.sh", "\"dddd\"")
+        .keys();
+    let t2_was = clone_of(t1, &t1_was).keys();
+    let t2_now = clone_of(t1, &t1_now).keys();
+    let t3_was = clone_of(t2, &t2_was).keys();
+    let t3_now = clone_of(t2, &t2_now).keys();
+    let mut world = World::default();
+    world
+        .want(t1, t1_now)
+        .built(t1, &t1_was)
+        .want(solo, Spec::container().keys())
+        .want(t2, t2_now)
+        .built(t2, &t2_was)
+        .want(foreign, Spec::container().keys())
+        .on_host(foreign, super::observed(Stamp::Foreign))
+        .want(NodeId::Ct(801), Spec::container().keys())
+        .want(t3, t3_now)
+        .built(t3, &t3_was);
+    for (clone, source) in [(t2, t1), (t3, t2)] {
+        world.facts.templates.insert(source);
+        world.facts.clone_sources.insert(clone, source);
+    }
+    let plan = world.plan();
+    let planned: Vec<NodeId> = plan.actions.iter().map(|a| a.node).collect();
+    assert_eq!(planned, [t1, solo, t2, NodeId::Ct(801), t3]);
+    assert_eq!(plan.foreign, [foreign]);
+    let why = |n: NodeId| plan.action(n).map(|a| a.reasons[0].clone());
+    let t1_why = "feature:base: features/base.sh changed";
+    assert_eq!(why(t1).as_deref(), Some(t1_why));
+    let t2_why = format!("define: clone source ct:900 changed ({t1_why})");
+    assert_eq!(why(t2), Some(t2_why.clone()));
+    assert_eq!(
+        why(t3),
+        Some(format!("define: clone source ct:901 changed ({t2_why})"))
+    );
 }
