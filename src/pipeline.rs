@@ -217,9 +217,12 @@ pub fn assess_records(
     manifests: Manifests,
 ) -> Result<Assessed, PipelineError> {
     let targets = target::resolve(&loaded.defs, &loaded.graph, targets)?;
-    // Independent of each other: the selection (one core), the recorded state and
-    // the scripts' hashes, side by side.
-    let ((selected, order), (recorded, scripts)) = rayon::join(
+    // Independent of each other: the selection (one core), and on the other the
+    // recorded state, with what a plan without a host takes for the host's guests
+    // (from those records) and what the planner needs to know of the guests; the
+    // scripts' hashes beside.
+    let no_host = backend.is_none();
+    let ((selected, order), ((recorded, from_records, facts), scripts)) = rayon::join(
         || {
             timed("selected", || {
                 let selected = loaded.graph.select(&targets);
@@ -229,33 +232,35 @@ pub fn assess_records(
         },
         || {
             rayon::join(
-                || match records {
-                    Records::In(state) => read_records(state),
-                    Records::Read(read) => read,
+                || {
+                    let recorded = match records {
+                        Records::In(state) => read_records(state),
+                        Records::Read(read) => read,
+                    };
+                    let from_records = match &recorded {
+                        Ok(r) if no_host => Some(timed("inventory", || {
+                            inventory::from_records(records_by_node(&loaded.defs, &r.records))
+                        })),
+                        _ => None,
+                    };
+                    (recorded, from_records, guest_facts(&loaded.defs))
                 },
                 || timed("scripts hashed", || ScriptHashes::prefetch(&loaded.defs)),
             )
         },
     );
     let mut recorded = recorded?;
-    // The records by node, made once for the two that read them: the inventory a
-    // plan without a host stands on, and which manifests a plan keeps.
-    let by_node: crate::graph::NodeMap<&NodeRecord> =
-        if backend.is_none() || matches!(manifests, Manifests::Plan) {
-            records_by_node(&loaded.defs, &recorded.records)
-        } else {
-            crate::graph::NodeMap::default()
-        };
-    let inventory = timed("inventory", || match backend {
-        Some(b) => b.inventory(),
-        None => Ok(inventory::from_records(
-            by_node.iter().map(|(node, rec)| (*node, *rec)),
-        )),
-    })?;
+    let inventory = match backend {
+        Some(b) => timed("inventory", || b.inventory())?,
+        None => from_records.unwrap_or_default(),
+    };
     let keys = timed("keys", || match manifests {
         Manifests::All => key::assess(&loaded.defs, &order, &scripts),
         Manifests::Plan => {
-            let compared = |node: NodeId, at: key::StepAt, k: &key::Key| match by_node.get(&node) {
+            let records = &recorded.records;
+            let compared = |node: NodeId, at: key::StepAt, k: &key::Key| match node
+                .with_name(|label| records.get(label))
+            {
                 // Nothing to compare with, unless a record is rebuilt from the guest.
                 None => inventory.contains_key(&node),
                 Some(rec) => {
@@ -269,7 +274,6 @@ pub fn assess_records(
             key::assess_keeping(&loaded.defs, &order, &scripts, &compared)
         }
     });
-    let facts = guest_facts(&loaded.defs);
     let mut plan = timed("planned", || {
         plan::make(&order, &keys, &recorded.records, &inventory, &facts)
     });
