@@ -186,6 +186,11 @@ fn containers_in_parallel(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     batches.sort_unstable_by_key(|(first, _)| *first);
     let mut read: Vec<Read> = batches.into_iter().flat_map(|(_, r)| r).collect();
+    // Every text cut must parse, those a later one replaces too: the skim does not
+    // check them, and a file that is not JSON goes to the plain parse.
+    if read.iter().any(Option::is_none) {
+        return false;
+    }
     // The last `lxc_configs` written is the one kept; its entries are the last cut.
     let cut = read.len();
     let (top, r) = parse::as_object(top);
@@ -410,22 +415,29 @@ mod tests {
             guests: Some("lxc_configs"),
         };
         for bad in [
+            // Written twice: the first is replaced, and still not JSON.
+            r#""900": {"name": tru}"#.to_string(),
             r#""901": {"name": tru}"#.to_string(),
             r#""901": {"name": "a" "b"}"#.to_string(),
             "\"901\": {\"name\": \"a\u{1}\"}".to_string(),
             format!(r#""901": {{"x": {nested}}}"#),
         ] {
-            let text = format!(r#"{{"lxc_configs": {{{good}, {bad}}}}}"#);
-            let (mut defs, mut diags) = (empty(), Diagnostics::default());
-            let shared = Arc::new(text.clone());
-            assert!(
-                !containers_in_parallel(&shared, &file, &mut defs, &mut diags),
-                "{text}"
-            );
-            assert!(
-                defs.guests.is_empty() && diags.sorted().is_empty(),
-                "{text}"
-            );
+            // A bad guest in an `lxc_configs` that a later one replaces, too.
+            for text in [
+                format!(r#"{{"lxc_configs": {{{bad}, {good}}}}}"#),
+                format!(r#"{{"lxc_configs": {{{bad}}}, "lxc_configs": {{{good}}}}}"#),
+            ] {
+                let (mut defs, mut diags) = (empty(), Diagnostics::default());
+                let shared = Arc::new(text.clone());
+                assert!(
+                    !containers_in_parallel(&shared, &file, &mut defs, &mut diags),
+                    "{text}"
+                );
+                assert!(
+                    defs.guests.is_empty() && diags.sorted().is_empty(),
+                    "{text}"
+                );
+            }
         }
     }
 }

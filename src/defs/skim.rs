@@ -54,7 +54,11 @@ pub(crate) fn containers_file_with<'t>(
 ) -> Option<(TopEntries<'t>, bool)> {
     let repeated = Cell::new(false);
     let checked = Checked::new(&repeated);
-    let mut s = Scan { text, at: 0 };
+    let mut s = Scan {
+        text,
+        at: 0,
+        reserved: false,
+    };
     s.eat(b'{')?;
     let mut out = Vec::new();
     // Each `lxc_configs`'s entries are numbered on from the last one's, as they
@@ -93,6 +97,8 @@ fn parse(text: &str, checked: Checked) -> Option<Value> {
 struct Scan<'t> {
     text: &'t str,
     at: usize,
+    /// Whether an `lxc_configs` with entries has had its list made at its room.
+    reserved: bool,
 }
 
 impl<'t> Scan<'t> {
@@ -232,13 +238,21 @@ impl<'t> Scan<'t> {
         sink: &mut GuestSink<'_, 't>,
     ) -> Option<Vec<(Cow<'t, str>, &'t str)>> {
         self.eat(b'{')?;
+        if self.empty()? {
+            return Some(Vec::new());
+        }
         // Room for a guest per 128 bytes of the file, more than any real file has:
         // the list is then made once. Grown by doubling, each larger copy took
-        // fresh memory of its own (the room not used is not touched).
-        let mut out = Vec::with_capacity(self.text.len() / 128);
-        if self.empty()? {
-            return Some(out);
-        }
+        // fresh memory of its own (the room not used is not touched). Only the
+        // first `lxc_configs` with entries gets it: a file that writes it again
+        // and again would take that room each time.
+        let room = if self.reserved {
+            0
+        } else {
+            self.text.len() / 128
+        };
+        self.reserved = true;
+        let mut out = Vec::with_capacity(room);
         loop {
             let key = self.key()?;
             self.eat(b':')?;

@@ -87,7 +87,7 @@ pub fn make(
     };
     // Back in `order`: each wave holds its nodes in that order.
     for w in wave_of {
-        match decided[usize::from(w)].next() {
+        match decided[w as usize].next() {
             None | Some(Decision::Skipped) => {}
             Some(Decision::Foreign(node)) => plan.foreign.push(node),
             Some(Decision::Planned(action, recovered)) => {
@@ -119,23 +119,21 @@ fn waves(
     order: &[NodeId],
     facts: &GuestFacts,
     sources: &FastSet<NodeId>,
-) -> (Vec<Vec<usize>>, Vec<u8>) {
+) -> (Vec<Vec<usize>>, Vec<u32>) {
     // The wave of each clone source in `order`.
-    let mut depth: NodeMap<u8> = NodeMap::default();
+    let mut depth: NodeMap<u32> = NodeMap::default();
     let mut waves: Vec<Vec<usize>> = vec![Vec::with_capacity(order.len())];
     let mut wave_of = Vec::with_capacity(order.len());
     for (i, node) in order.iter().enumerate() {
-        // A chain of more than 255 templates (none is that long) shares the last wave
-        // with its end, which then goes without its source's reason.
         let d = facts
             .clone_sources
             .get(node)
             .and_then(|s| depth.get(s))
-            .map_or(0, |d| d.saturating_add(1));
+            .map_or(0, |d| d + 1);
         if sources.contains(node) {
             depth.insert(*node, d);
         }
-        let w = usize::from(d);
+        let w = d as usize;
         if waves.len() <= w {
             waves.resize_with(w + 1, Vec::new);
         }
