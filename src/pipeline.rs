@@ -258,9 +258,13 @@ pub fn assess_records(
         Manifests::All => key::assess(&loaded.defs, &order, &scripts),
         Manifests::Plan => {
             let records = &recorded.records;
-            let compared = |node: NodeId, at: key::StepAt, k: &key::Key| match node
-                .with_name(|label| records.get(label))
-            {
+            // An empty state has no record to name.
+            let record = |node: NodeId| {
+                (!records.is_empty())
+                    .then(|| node.with_name(|label| records.get(label)))
+                    .flatten()
+            };
+            let compared = |node: NodeId, at: key::StepAt, k: &key::Key| match record(node) {
                 // Nothing to compare with, unless a record is rebuilt from the guest.
                 None => inventory.contains_key(&node),
                 Some(rec) => {
