@@ -33,6 +33,18 @@ pub struct CheckArgs {
     /// List the checks that would run, and run none (the host is not asked).
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Milliseconds before a check that failed to start (`lxc-attach` failing
+    /// before it ran anything, a lock) is run again; doubled for each of up to
+    /// four more tries, as a build's are.
+    #[arg(
+        long,
+        env = "PHOENIX_RETRY_BACKOFF_MS",
+        default_value_t = 500,
+        value_name = "MS",
+        help_heading = "Tuning"
+    )]
+    pub retry_backoff_ms: u64,
 }
 
 /// `--timeout`: a whole number of seconds above 0.

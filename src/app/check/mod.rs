@@ -9,7 +9,7 @@
 //! left alone (skipped), a guest that is stopped or missing fails its checks
 //! (nothing is started or built). A check that failed before it started in the
 //! guest is run again, as the build runs it again ([`health::Again`]), with the
-//! build's default retries. Each check writes to a scratch log while it
+//! build's retries (`--retry-backoff-ms`). Each check writes to a scratch log while it
 //! runs, and the scratch logs are appended to the guests' logs in table order
 //! once all are done, so two checks of one guest running at once do not mix
 //! their lines there.
@@ -211,11 +211,19 @@ fn run(
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, health::Ran)>> = Mutex::new(Vec::new());
     let shared: &[Row] = rows;
-    // A check that did not start is run again as a build's would be.
-    let defaults = exec::Options::default();
+    // A check that did not start is run again, as a build's would be.
+    let (retries, backoff) = (
+        exec::Options::default().retries,
+        Duration::from_millis(args.retry_backoff_ms),
+    );
     std::thread::scope(|s| {
         for _ in 0..args.jobs.clamp(1, todo.len().max(1)) {
             s.spawn(|| {
+                let again = health::Again {
+                    retries,
+                    backoff,
+                    on_retry: &|_, _| {},
+                };
                 while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let row = &shared[i];
                     let ctx = GuestCtx {
@@ -226,11 +234,6 @@ fn run(
                         timeout,
                     };
                     let mut log = Log::open(&scratch.path().join(format!("{i}.log")));
-                    let again = health::Again {
-                        retries: defaults.retries,
-                        backoff: defaults.backoff,
-                        on_retry: &|_, _| {},
-                    };
                     let ran = health::run(defs, backend, &ctx, row.check, &again, &mut log);
                     if let Some(bar) = &progress {
                         bar.set_message(format!("{} on {}", row.check.name, row.node()));
