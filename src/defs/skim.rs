@@ -3,10 +3,10 @@
 //! [`containers_file_with`] walks the file's top-level object and the object
 //! `lxc_configs` itself, and cuts each guest's entry out as the text it was
 //! written as. It follows only what a cut needs: strings (to their closing quote)
-//! and brackets (to the one that closes the guest's). That is most of the file's
-//! bytes passed over by `memchr`, where `serde_json`'s own skip
-//! (`&RawValue`) checked every byte of every guest: a seventh of reading the
-//! guests, on one core, before the first could be handed on.
+//! and brackets (to the one that closes the guest's), strings passed over by
+//! `memchr`. `serde_json`'s own skip (`&RawValue`) checked every byte of every
+//! guest: 74M instructions at 10,000 guests, against 51M here, beside the 270M
+//! that reading the guests costs.
 //!
 //! Nothing is accepted that is not JSON. The structure walked here (the two
 //! objects, their keys, colons and commas, what follows the top level) is checked
