@@ -127,9 +127,10 @@ fn read_containers(dir: &Path, file: &JsonFile, defs: &mut Definitions, diags: &
 /// core is free ([`skim::containers_file_with`]). The skim is one core's work, a
 /// fifth of what reading the guests costs; before, the other core waited for it.
 /// A guest whose text does not parse (the skim does not check it) sends the file
-/// to the plain parse, as a syntax error the skim finds does. Every entry is read, a key written twice included, and only then is each key's
-/// last entry kept, as an object keeps it: the same guests and diagnostics, in the
-/// same order, as reading the kept entries alone.
+/// to the plain parse, as a syntax error the skim finds does. Every entry is read,
+/// a key written twice included, and only then is each key's last entry kept, as
+/// an object keeps it: the same guests and diagnostics, in the same order, as
+/// reading the kept entries alone.
 fn containers_in_parallel(
     shared: &Arc<String>,
     file: &JsonFile,
