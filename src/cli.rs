@@ -15,7 +15,7 @@ mod operate;
 /// The `--backend` values, defined where backends are chosen.
 pub use crate::backend::select::Kind as BackendKind;
 pub use api::ApiArgs;
-pub use build::{BuildArgs, StepArgs};
+pub use build::{BuildArgs, RetryArgs, StepArgs};
 pub use check::CheckArgs;
 pub use graph::{ColorChoice, GraphArgs, GraphFormat, GraphLayout};
 pub use operate::{RestartArgs, RunArgs, SetupArgs, ShutdownArgs, StartArgs, StopArgs, UpArgs};

@@ -95,7 +95,7 @@ pub(crate) fn run_build(
         jobs: args.jobs.max(1),
         fail_fast: args.fail_fast,
         step_timeout: Duration::from_secs(args.steps.step_timeout),
-        backoff: Duration::from_millis(args.steps.retry_backoff_ms),
+        backoff: Duration::from_millis(args.steps.retry.retry_backoff_ms),
         wipe_disks: args.wipe_disks,
         ..exec::Options::default()
     };

@@ -74,7 +74,17 @@ pub struct StepArgs {
     #[arg(long, value_enum, default_value_t = Output::Text, env = "PHOENIX_OUTPUT")]
     pub output: Output,
 
-    /// Milliseconds before the first retry of a lock error; doubled for each retry.
+    #[command(flatten)]
+    pub retry: RetryArgs,
+}
+
+/// How long to wait before retrying what failed without doing anything: shared
+/// by the steps of a build and by `check`.
+#[derive(Debug, Clone, Args)]
+pub struct RetryArgs {
+    /// Milliseconds before the first retry of a lock error, or of a command that
+    /// failed to start in the guest (`lxc-attach` failing before it ran anything);
+    /// doubled for each retry.
     #[arg(
         long,
         env = "PHOENIX_RETRY_BACKOFF_MS",

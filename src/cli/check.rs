@@ -34,17 +34,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Milliseconds before a check that failed to start (`lxc-attach` failing
-    /// before it ran anything, a lock) is run again; doubled for each of up to
-    /// four more tries, as a build's are.
-    #[arg(
-        long,
-        env = "PHOENIX_RETRY_BACKOFF_MS",
-        default_value_t = 500,
-        value_name = "MS",
-        help_heading = "Tuning"
-    )]
-    pub retry_backoff_ms: u64,
+    /// A check that failed to start is run again, up to four more times, as a
+    /// build's step is.
+    #[command(flatten)]
+    pub retry: super::build::RetryArgs,
 }
 
 /// `--timeout`: a whole number of seconds above 0.

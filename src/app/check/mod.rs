@@ -214,7 +214,7 @@ fn run(
     // A check that did not start is run again, as a build's would be.
     let (retries, backoff) = (
         exec::Options::default().retries,
-        Duration::from_millis(args.retry_backoff_ms),
+        Duration::from_millis(args.retry.retry_backoff_ms),
     );
     std::thread::scope(|s| {
         for _ in 0..args.jobs.clamp(1, todo.len().max(1)) {
