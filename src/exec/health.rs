@@ -38,6 +38,9 @@ pub struct Again<'a> {
     pub backoff: Duration,
     /// Told of each new try (its number, from 1) and the failure before it.
     pub on_retry: &'a dyn Fn(u32, &OpError),
+    /// A build's Ctrl-C: pressed during a wait, no new try is made (the check's
+    /// result is the failure before). `None` where Ctrl-C ends phoenix at once.
+    pub interrupt: Option<&'a super::Interrupt>,
 }
 
 /// Run `h` inside the guest of `ctx`, its output going to `log`, for at most
@@ -72,7 +75,12 @@ pub fn run(
                     again.retries + 1
                 ));
                 (again.on_retry)(attempt, &e);
-                std::thread::sleep(again.backoff * 2u32.saturating_pow(attempt - 1));
+                let wait = again.backoff * 2u32.saturating_pow(attempt - 1);
+                match again.interrupt {
+                    Some(interrupt) if interrupt.nap(wait) => break (from, started, Err(e)),
+                    Some(_) => {}
+                    None => std::thread::sleep(wait),
+                }
             }
             result => break (from, started, result),
         }

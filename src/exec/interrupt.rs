@@ -19,7 +19,8 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::backend::OpError;
 use crate::graph::NodeId;
@@ -36,6 +37,9 @@ struct Inner {
     presses: AtomicU8,
     /// Nodes a worker stopped between two steps.
     stopped: Mutex<HashSet<NodeId>>,
+    /// Wakes the workers waiting to try a step again ([`Interrupt::nap`]), with
+    /// `stopped`'s lock.
+    pressed: Condvar,
 }
 
 /// What a press of Ctrl-C asks for.
@@ -59,6 +63,10 @@ impl Interrupt {
                 Some(n.saturating_add(1))
             })
             .unwrap_or(u8::MAX);
+        // Under the lock a napping worker checks the presses with: it is either
+        // not yet waiting, and sees this press, or waiting, and is woken.
+        drop(self.lock_stopped());
+        self.inner.pressed.notify_all();
         match before {
             0 => Press::Stop,
             1 => Press::Kill,
@@ -87,23 +95,56 @@ impl Interrupt {
         if !self.requested() {
             return None;
         }
-        self.inner
-            .stopped
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(node);
+        self.lock_stopped().insert(node);
         Some(OpError::new(format!(
             "interrupted before step `{step}`; the next build resumes there"
         )))
     }
 
-    /// Whether a worker stopped `node` between two steps.
-    pub(super) fn stopped(&self, node: NodeId) -> bool {
+    /// Wait `d`, or less if Ctrl-C is pressed: whether the build was asked to stop
+    /// (at once, if it was already). What a worker waits before trying a step
+    /// again: with the default backoff the tries of one step wait 7.5 s in all,
+    /// and a Ctrl-C is answered at once all the same.
+    pub(super) fn nap(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        let mut stopped = self.lock_stopped();
+        loop {
+            if self.requested() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            stopped = self
+                .inner
+                .pressed
+                .wait_timeout(stopped, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The error that ends `node` when Ctrl-C came while it waited to try `step`
+    /// again, after `last`: the node was stopped, as between two steps.
+    pub(super) fn stop_retrying(&self, node: NodeId, step: &str, last: &OpError) -> OpError {
+        self.lock_stopped().insert(node);
+        OpError::new(format!(
+            "interrupted while waiting to try step `{step}` again (it failed: {}); the next build runs it",
+            last.message
+        ))
+    }
+
+    fn lock_stopped(&self) -> std::sync::MutexGuard<'_, HashSet<NodeId>> {
         self.inner
             .stopped
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(&node)
+    }
+
+    /// Whether a worker stopped `node` between two steps.
+    pub(super) fn stopped(&self, node: NodeId) -> bool {
+        self.lock_stopped().contains(&node)
     }
 }
 
@@ -141,5 +182,49 @@ mod tests {
             Interrupt::default().presses() == 0,
             "builds do not share one"
         );
+    }
+
+    /// A wait before a new try ends at its time with no press, at once on a press
+    /// made while it waits or before, and the node is then stopped.
+    #[test]
+    fn a_wait_to_try_again_ends_at_a_press() {
+        let i = Interrupt::default();
+        let started = Instant::now();
+        assert!(!i.nap(Duration::from_millis(30)));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+
+        let presser = i.clone();
+        let press = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            presser.press()
+        });
+        let started = Instant::now();
+        assert!(i.nap(Duration::from_secs(120)), "the press was not seen");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the wait went on after the press: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(press.join().unwrap(), Press::Stop);
+        let started = Instant::now();
+        assert!(i.nap(Duration::from_secs(120)));
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "pressed before: no wait"
+        );
+
+        let err = i.stop_retrying(
+            NodeId::Ct(901),
+            "define",
+            &OpError::from_output("CT 901 is locked (create)"),
+        );
+        assert!(
+            err.message
+                .contains("interrupted while waiting to try step `define` again")
+                && err.message.contains("CT 901 is locked (create)"),
+            "{err}"
+        );
+        assert!(!err.retryable);
+        assert!(i.stopped(NodeId::Ct(901)) && !i.stopped(NodeId::Ct(900)));
     }
 }

@@ -88,7 +88,8 @@ impl Worker<'_> {
         self.send(Msg::Event(e));
     }
 
-    /// Retry lock-type errors with exponential backoff.
+    /// Retry lock-type errors with exponential backoff; a Ctrl-C during a wait
+    /// stops the node there.
     fn retrying(&self, node: NodeId, step: &str, mut f: impl FnMut() -> OpResult) -> OpResult {
         let mut attempt = 0;
         loop {
@@ -101,7 +102,10 @@ impl Worker<'_> {
                         attempt,
                         error: e.message.clone(),
                     });
-                    std::thread::sleep(self.opts.backoff * 2u32.saturating_pow(attempt - 1));
+                    let wait = self.opts.backoff * 2u32.saturating_pow(attempt - 1);
+                    if self.opts.interrupt.nap(wait) {
+                        return Err(self.opts.interrupt.stop_retrying(node, step, &e));
+                    }
                 }
                 other => return other,
             }
@@ -265,11 +269,19 @@ impl Worker<'_> {
                     error: e.message.clone(),
                 });
             },
+            interrupt: Some(&self.opts.interrupt),
         };
         for h in &g.health_checks {
             health::run(self.defs, self.backend, ctx, h, &again, log)
                 .result
-                .map_err(|e| health::failed(h, &e))?;
+                .map_err(|e| {
+                    // A check that did not start, and was not tried again because of Ctrl-C.
+                    if e.retryable && self.opts.interrupt.requested() {
+                        self.opts.interrupt.stop_retrying(ctx.node, "app", &e)
+                    } else {
+                        health::failed(h, &e)
+                    }
+                })?;
         }
         Ok(())
     }

@@ -184,8 +184,9 @@ impl Reporter for Plain {
 }
 
 /// Newline-delimited JSON events on stdout; the last line is the summary. Lines are
-/// buffered and flushed whenever a node finishes (and at a Ctrl-C), so a consumer
-/// sees every node's outcome as it happens without a write per event.
+/// buffered and flushed whenever a node finishes, at a Ctrl-C and before a wait to
+/// try a step again, so a consumer sees every node's outcome as it happens, and
+/// why a build is waiting, without a write per event.
 pub struct Json {
     out: std::io::BufWriter<std::io::Stdout>,
 }
@@ -211,7 +212,10 @@ impl Reporter for Json {
             obj.entry("step").or_insert(serde_json::Value::Null);
         }
         let _ = writeln!(self.out, "{v}");
-        if matches!(e, Event::NodeFinished(_) | Event::Interrupted { .. }) {
+        if matches!(
+            e,
+            Event::NodeFinished(_) | Event::Interrupted { .. } | Event::Retry { .. }
+        ) {
             let _ = self.out.flush();
         }
     }

@@ -223,6 +223,8 @@ fn run(
                     retries,
                     backoff,
                     on_retry: &|_, _| {},
+                    // Ctrl-C ends `phoenix check` at once (no build is running).
+                    interrupt: None,
                 };
                 while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let row = &shared[i];
