@@ -23,7 +23,7 @@ use super::draft::{Draft, Sorted};
 use super::hash::{Key, NodeKeys, StepKey, step_key_of};
 use super::{Manifest, ScriptHashes, canon};
 use crate::defs::host::lookup;
-use crate::defs::{Definitions, GuestKind};
+use crate::defs::{Definitions, Guest, GuestKind};
 use crate::fasthash::FastMap;
 use crate::graph::{NodeId, NodeMap};
 use crate::step::Step;
@@ -71,35 +71,11 @@ pub fn assess_keeping(
             lookup(&defs.host, "nvidia_driver.version").map(|v| canon::canonical("version", v))
         })
         .flatten();
-    // The manifest entry of each feature's script, made once: 10,000 guests name
-    // a handful of features.
-    let mut feature_scripts = FastMap::default();
-    for g in nodes
-        .iter()
-        .filter_map(|n| n.guest_id())
-        .filter_map(|id| defs.guest(id))
-    {
-        for f in &g.features {
-            feature_scripts
-                .entry((g.kind, f.as_str()))
-                .or_insert_with(|| super::guest::feature_script_entry(defs, scripts, g.kind, f));
-        }
-    }
-    // A clone's `clone snapshot` entry: its source's snapshot name, written once
-    // per source (10,000 clones name a handful of templates).
-    let mut clone_snapshots = FastMap::default();
-    for source in nodes
-        .iter()
-        .filter_map(|n| n.guest_id())
-        .filter_map(|id| defs.guest(id))
-        .filter_map(|g| defs.clone_source(g))
-    {
-        if let Some(snap) = source.template.snapshot_name() {
-            clone_snapshots
-                .entry(source.id)
-                .or_insert_with(|| super::guest::text("snapshot", snap));
-        }
-    }
+    let Survey {
+        feature_scripts,
+        clone_snapshots,
+        waves,
+    } = survey(defs, nodes, scripts);
     let ctx = Ctx {
         defs,
         scripts,
@@ -109,16 +85,16 @@ pub fn assess_keeping(
         clone_snapshots,
     };
     let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
-    for wave in waves(defs, nodes) {
+    for wave in waves {
         // `map`, not `filter_map`: an indexed collect writes each result in its
         // place, where a filtered one is gathered in pieces and copied.
         let done: Vec<Option<(NodeId, NodeKeys)>> = wave
             .par_iter()
-            .map(|&node| match node {
+            .map(|&(node, guest)| match node {
                 NodeId::Host(name) => Some((node, ctx.host(name))),
-                NodeId::Ct(id) | NodeId::Vm(id) => defs
-                    .guest(id)
-                    .map(|g| (node, ctx.guest(g).finish(node, &out, keep))),
+                NodeId::Ct(_) | NodeId::Vm(_) => {
+                    guest.map(|g| (node, ctx.guest(g).finish(node, &out, keep)))
+                }
             })
             .collect();
         out.extend(done.into_iter().flatten());
@@ -126,36 +102,73 @@ pub fn assess_keeping(
     out
 }
 
-/// `nodes` by clone depth: each wave's clone sources are in earlier waves.
-fn waves(defs: &Definitions, nodes: &[NodeId]) -> Vec<Vec<NodeId>> {
+/// What the keys of a selection need from all of it, found in one pass
+/// ([`survey`]).
+struct Survey<'a> {
+    /// The manifest entry of each feature's script, made once: 10,000 guests name
+    /// a handful of features.
+    feature_scripts: FastMap<(GuestKind, &'a str), (String, String)>,
+    /// A clone's `clone snapshot` entry: its source's snapshot name, written once
+    /// per source (10,000 clones name a handful of templates).
+    clone_snapshots: FastMap<u32, String>,
+    /// The nodes by clone depth, each with its guest: each wave's clone sources
+    /// are in earlier waves.
+    waves: Vec<Vec<(NodeId, Option<&'a Guest>)>>,
+}
+
+/// The [`Survey`] of `nodes`, in build order. One pass, each guest and its clone
+/// source looked up once: as three passes (the features, the snapshots, the
+/// waves), the lookups were a sixth of computing 10,000 guests' keys, all of it
+/// on one core.
+fn survey<'a>(defs: &'a Definitions, nodes: &[NodeId], scripts: &ScriptHashes) -> Survey<'a> {
+    let mut feature_scripts = FastMap::default();
+    let mut clone_snapshots = FastMap::default();
     let mut depth: NodeMap<usize> =
         NodeMap::with_capacity_and_hasher(nodes.len(), std::hash::BuildHasherDefault::default());
     // Counted first, so that each wave is made at its size: grown push by push,
     // the big first wave was copied into fresh memory again and again.
     let mut sizes: Vec<usize> = Vec::new();
-    let depths: Vec<usize> = nodes
+    let found: Vec<(Option<&Guest>, usize)> = nodes
         .iter()
         .map(|&node| {
-            let source = node
-                .guest_id()
-                .and_then(|id| defs.guest(id))
-                .and_then(|g| defs.clone_source(g))
-                .map(|s| NodeId::guest(s.kind, s.id));
+            let guest = node.guest_id().and_then(|id| defs.guest(id));
+            let source = guest.and_then(|g| defs.clone_source(g));
+            if let Some(g) = guest {
+                for f in &g.features {
+                    feature_scripts
+                        .entry((g.kind, f.as_str()))
+                        .or_insert_with(|| {
+                            super::guest::feature_script_entry(defs, scripts, g.kind, f)
+                        });
+                }
+            }
+            if let Some(snap) = source.and_then(|s| s.template.snapshot_name().map(|n| (s.id, n))) {
+                clone_snapshots
+                    .entry(snap.0)
+                    .or_insert_with(|| super::guest::text("snapshot", snap.1));
+            }
             // In build order a selected source comes first, so its depth is known.
-            let d = source.and_then(|s| depth.get(&s)).map_or(0, |d| d + 1);
+            let d = source
+                .and_then(|s| depth.get(&NodeId::guest(s.kind, s.id)))
+                .map_or(0, |d| d + 1);
             depth.insert(node, d);
             if sizes.len() <= d {
                 sizes.resize(d + 1, 0);
             }
             sizes[d] += 1;
-            d
+            (guest, d)
         })
         .collect();
-    let mut waves: Vec<Vec<NodeId>> = sizes.into_iter().map(Vec::with_capacity).collect();
-    for (&node, d) in nodes.iter().zip(depths) {
-        waves[d].push(node);
+    let mut waves: Vec<Vec<(NodeId, Option<&Guest>)>> =
+        sizes.into_iter().map(Vec::with_capacity).collect();
+    for (&node, (guest, d)) in nodes.iter().zip(found) {
+        waves[d].push((node, guest));
     }
-    waves
+    Survey {
+        feature_scripts,
+        clone_snapshots,
+        waves,
+    }
 }
 
 /// A guest's manifests before its keys are computed.
