@@ -47,6 +47,13 @@ fn runs(site: &Site) -> usize {
         .count()
 }
 
+/// The simulated host in `sim` fails as `faults` says (`backend::sim`'s
+/// `faults.json`).
+fn faults(sim: &Path, faults: &Value) {
+    std::fs::create_dir_all(sim).unwrap();
+    std::fs::write(sim.join("faults.json"), faults.to_string()).unwrap();
+}
+
 /// `(node, op, detail)` of every operation on the simulated host, in order.
 fn ops(sim: &Path) -> Vec<(String, String, String)> {
     std::fs::read_to_string(sim.join("ops.log"))
@@ -358,12 +365,10 @@ fn a_scripts_lock_message_is_not_retried_but_a_backend_lock_is() {
         &t,
         "echo 'Error: database is locked' >&2\necho 'CT 101 is locked (snapshot)' >&2\nexit 1\n",
     );
-    std::fs::create_dir_all(&sim).unwrap();
-    std::fs::write(
-        sim.join("faults.json"),
-        json!([{"node": "ct:900", "op": "create", "lock": true, "times": 2}]).to_string(),
-    )
-    .unwrap();
+    faults(
+        &sim,
+        &json!([{"node": "ct:900", "op": "create", "lock": true, "times": 2}]),
+    );
     let out = t.build(&["900"]).code(1);
     let retries: Vec<Value> = out
         .events()
@@ -384,18 +389,35 @@ fn a_scripts_lock_message_is_not_retried_but_a_backend_lock_is() {
     );
 }
 
+/// `node` was interrupted while it waited to try `step` again, and its outcome
+/// says so.
+fn stopped_waiting(out: &Output, node: &str, step: &str) {
+    assert_eq!(
+        out.summary()["nodes"][node],
+        "interrupted",
+        "{}",
+        out.stdout
+    );
+    let finished = out.finished(node);
+    let detail = finished["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&format!(
+            "interrupted while waiting to try step `{step}` again"
+        )),
+        "{finished}"
+    );
+}
+
 /// A Ctrl-C while a step waits to be tried again (the backend reported a lock)
 /// ends the wait: the build does not sit out the backoff, the node is
 /// interrupted, not failed, and the next build makes it.
 #[test]
 fn ctrl_c_ends_the_wait_before_a_new_try() {
     let (t, sim) = site();
-    std::fs::create_dir_all(&sim).unwrap();
-    std::fs::write(
-        sim.join("faults.json"),
-        json!([{"node": "ct:900", "op": "create", "lock": true, "times": 1}]).to_string(),
-    )
-    .unwrap();
+    faults(
+        &sim,
+        &json!([{"node": "ct:900", "op": "create", "lock": true, "times": 1}]),
+    );
     // Ten minutes before the second try, unless Ctrl-C cuts the wait.
     let mut build = Build::start(&t, &["900", "--retry-backoff-ms", "600000"]);
     let retry = build.wait_for_event("retry");
@@ -403,20 +425,7 @@ fn ctrl_c_ends_the_wait_before_a_new_try() {
     build.ctrl_c();
     // `finish` gives up after a minute: the backoff is ten.
     let out = build.finish().code(130);
-    assert_eq!(
-        out.summary()["nodes"]["ct:900"],
-        "interrupted",
-        "{}",
-        out.stdout
-    );
-    let detail = out.finished("ct:900")["detail"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        detail.contains("interrupted while waiting to try step `define` again"),
-        "{detail}"
-    );
+    stopped_waiting(&out, "ct:900", "define");
     let creates = |sim: &Path| {
         ops(sim)
             .iter()
@@ -444,13 +453,10 @@ fn ctrl_c_ends_the_wait_before_a_health_check_is_run_again() {
     std::fs::write(&lxc, defs.to_string()).unwrap();
     std::fs::create_dir_all(t.defs.join("health")).unwrap();
     std::fs::write(t.defs.join("health/up.sh"), "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::create_dir_all(&sim).unwrap();
-    std::fs::write(
-        sim.join("faults.json"),
-        json!([{"node": "ct:901", "op": "exec", "match": "up.sh", "lock": true, "times": 1}])
-            .to_string(),
-    )
-    .unwrap();
+    faults(
+        &sim,
+        &json!([{"node": "ct:901", "op": "exec", "match": "up.sh", "lock": true, "times": 1}]),
+    );
     let mut build = Build::start(&t, &["901", "--retry-backoff-ms", "600000"]);
     let retry = build.wait_for_event("retry");
     assert_eq!(
@@ -460,17 +466,8 @@ fn ctrl_c_ends_the_wait_before_a_health_check_is_run_again() {
     );
     build.ctrl_c();
     let out = build.finish().code(130);
-    let summary = out.summary();
-    assert_eq!(summary["nodes"]["ct:900"], "built", "{summary}");
-    assert_eq!(summary["nodes"]["ct:901"], "interrupted", "{summary}");
-    let detail = out.finished("ct:901")["detail"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        detail.contains("interrupted while waiting to try step `app` again"),
-        "{detail}"
-    );
+    assert_eq!(out.summary()["nodes"]["ct:900"], "built", "{}", out.stdout);
+    stopped_waiting(&out, "ct:901", "app");
 
     let again = t.build(&["901"]).success();
     assert_eq!(again.summary()["nodes"]["ct:901"], "built");
