@@ -227,7 +227,8 @@ pub fn run(r: &Run, opts: &Options, reporter: &mut dyn Reporter) -> Summary {
                 Msg::Done(node, outcome, detail, n, took) => {
                     in_flight -= 1;
                     steps_run += n;
-                    // Stopped between two steps, or its running step killed.
+                    // Stopped between two steps or before a new try, or its running
+                    // step killed.
                     let outcome = if outcome == Outcome::Failed
                         && (opts.interrupt.stopped(node) || opts.interrupt.killing())
                     {

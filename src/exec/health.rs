@@ -29,6 +29,9 @@ pub struct Ran {
     /// The last line the check printed (stdout or stderr), trimmed, secrets
     /// redacted; empty when it printed nothing.
     pub last_line: String,
+    /// The check did not start, and was not tried again because of Ctrl-C
+    /// ([`Again::interrupt`]): its result is the failure before.
+    pub interrupted: bool,
 }
 
 /// How often a check that failed to start is run again, and how long to wait
@@ -38,8 +41,8 @@ pub struct Again<'a> {
     pub backoff: Duration,
     /// Told of each new try (its number, from 1) and the failure before it.
     pub on_retry: &'a dyn Fn(u32, &OpError),
-    /// A build's Ctrl-C: pressed during a wait, no new try is made (the check's
-    /// result is the failure before). `None` where Ctrl-C ends phoenix at once.
+    /// A build's Ctrl-C: once pressed, before or during a wait, no new try is made
+    /// ([`Ran::interrupted`]). `None` where Ctrl-C ends phoenix at once.
     pub interrupt: Option<&'a super::Interrupt>,
 }
 
@@ -62,11 +65,15 @@ pub fn run(
         h.args.clone(),
     );
     let mut attempt = 0;
-    let (from, started, result) = loop {
+    let pressed = || again.interrupt.is_some_and(super::Interrupt::requested);
+    let (from, started, result, interrupted) = loop {
         let from = log.len();
         let started = Instant::now();
         match backend.exec(ctx, &script, log) {
             Err(e) if e.retryable && attempt < again.retries => {
+                if pressed() {
+                    break (from, started, Err(e), true);
+                }
                 attempt += 1;
                 log.note(&format!(
                     "the check did not start ({}); try {} of {}",
@@ -75,14 +82,16 @@ pub fn run(
                     again.retries + 1
                 ));
                 (again.on_retry)(attempt, &e);
-                let wait = again.backoff * 2u32.saturating_pow(attempt - 1);
+                let wait = again
+                    .backoff
+                    .saturating_mul(2u32.saturating_pow(attempt - 1));
                 match again.interrupt {
-                    Some(interrupt) if interrupt.nap(wait) => break (from, started, Err(e)),
+                    Some(interrupt) if interrupt.nap(wait) => break (from, started, Err(e), true),
                     Some(_) => {}
                     None => std::thread::sleep(wait),
                 }
             }
-            result => break (from, started, result),
+            result => break (from, started, result, false),
         }
     };
     let elapsed = started.elapsed();
@@ -91,6 +100,7 @@ pub fn run(
         last_line: last_output_line(&log.tail_since(from)).map_or_else(String::new, redact),
         result,
         elapsed,
+        interrupted,
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! The first Ctrl-C stops the build from starting anything new: the coordinator
 //! hands out no more nodes (they are reported as skipped), and a running node stops
-//! before its next step (reported as interrupted). The steps running at that moment
-//! finish, or meet their timeout; every finished step is recorded, and the summary
+//! before its next step, or before trying a failed step again (a wait for that try
+//! ends at once: [`Interrupt::nap`]), reported as interrupted. The steps running at
+//! that moment finish, or meet their timeout; every finished step is recorded, and the summary
 //! says "interrupted". The second Ctrl-C also kills the running steps: the caller
 //! aborts every running command (`backend::command::abort`, which kills their
 //! process groups), the workers return at once, and the build ends the same way,
@@ -35,7 +36,7 @@ pub struct Interrupt {
 #[derive(Debug, Default)]
 struct Inner {
     presses: AtomicU8,
-    /// Nodes a worker stopped between two steps.
+    /// Nodes a worker stopped between two steps, or before a new try of one.
     stopped: Mutex<HashSet<NodeId>>,
     /// Wakes the workers waiting to try a step again ([`Interrupt::nap`]), with
     /// `stopped`'s lock.
@@ -105,14 +106,17 @@ impl Interrupt {
     /// (at once, if it was already). What a worker waits before trying a step
     /// again: with the default backoff the tries of one step wait 7.5 s in all,
     /// and a Ctrl-C is answered at once all the same.
-    pub(super) fn nap(&self, d: Duration) -> bool {
-        let deadline = Instant::now() + d;
+    pub fn nap(&self, d: Duration) -> bool {
+        // A wait too long for the clock to name its end is waited an hour at a time.
+        let deadline = Instant::now().checked_add(d);
         let mut stopped = self.lock_stopped();
         loop {
             if self.requested() {
                 return true;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::from_secs(3600), |t| {
+                t.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return false;
             }
@@ -142,7 +146,7 @@ impl Interrupt {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether a worker stopped `node` between two steps.
+    /// Whether a worker stopped `node` between two steps, or before a new try of one.
     pub(super) fn stopped(&self, node: NodeId) -> bool {
         self.lock_stopped().contains(&node)
     }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::pool::{Pools, Semaphore};
-use super::{Event, Options, Outcome, Reporter, Run, Summary, run};
+use super::{Event, Options, Outcome, Reporter, Run, Summary, health, run};
 use crate::backend::sim::{Sim, SimOptions};
-use crate::defs::{Severity, layout};
+use crate::backend::{GuestCtx, Log};
+use crate::defs::{HealthCheck, Severity, layout};
 use crate::graph::NodeId;
 use crate::pipeline;
 use crate::state::StateDir;
@@ -373,5 +374,68 @@ fn a_record_that_cannot_be_written_fails_the_node_and_nothing_is_stamped_built()
         stamp_on_host(&site.sim_dir(), "ct:920").as_deref(),
         Some(before.as_str()),
         "ct:920 was stamped with a key the state never recorded"
+    );
+}
+
+/// A health check that did not start is run again until Ctrl-C. Once it is
+/// pressed no new try is made, nor announced, and the run says it was cut short;
+/// with no try left, the failure is the check's own, pressed or not.
+#[test]
+fn a_check_that_did_not_start_is_cut_short_only_where_a_try_was_left() {
+    let site = Site::new();
+    site.faults(
+        &json!([{ "node": "ct:920", "op": "exec", "match": "up.sh", "lock": true, "times": 20 }]),
+    );
+    let loaded = pipeline::load(&site.dir.path().join("defs"), Severity::Warning);
+    let sim = Sim::new(
+        &site.sim_dir(),
+        SimOptions {
+            latency: Duration::ZERO,
+            exec: false,
+        },
+    )
+    .expect("the sim backend");
+    let ctx = GuestCtx {
+        node: NodeId::Ct(920),
+        guest: loaded.defs.guest(920).expect("920 is defined"),
+        defs: &loaded.defs,
+        source: None,
+        timeout: Duration::from_secs(10),
+    };
+    let check = HealthCheck {
+        name: "up".into(),
+        script: "up.sh".into(),
+        args: Vec::new(),
+    };
+    let interrupt = super::Interrupt::default();
+    let announced = std::cell::Cell::new(0);
+    let run = |retries| {
+        let again = health::Again {
+            retries,
+            backoff: Duration::from_millis(1),
+            on_retry: &|_, _| announced.set(announced.get() + 1),
+            interrupt: Some(&interrupt),
+        };
+        let mut log = Log::open(&site.dir.path().join("check.log"));
+        health::run(&loaded.defs, &sim, &ctx, &check, &again, &mut log)
+    };
+
+    let ran = run(2);
+    assert!(ran.result.is_err() && !ran.interrupted, "{:?}", ran.result);
+    assert_eq!(announced.get(), 2, "every try is made");
+
+    interrupt.press();
+    announced.set(0);
+    let ran = run(2);
+    assert!(
+        ran.result.as_ref().is_err_and(|e| e.retryable) && ran.interrupted,
+        "{:?}",
+        ran.result
+    );
+    assert_eq!(announced.get(), 0, "a new try after Ctrl-C");
+    let ran = run(0);
+    assert!(
+        ran.result.is_err() && !ran.interrupted,
+        "no try was left to skip: the check failed"
     );
 }

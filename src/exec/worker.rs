@@ -95,6 +95,10 @@ impl Worker<'_> {
         loop {
             match f() {
                 Err(e) if e.retryable && attempt < self.opts.retries => {
+                    // No new try, and no word of one, once Ctrl-C was pressed.
+                    if self.opts.interrupt.requested() {
+                        return Err(self.opts.interrupt.stop_retrying(node, step, &e));
+                    }
                     attempt += 1;
                     self.event(Event::Retry {
                         node,
@@ -102,7 +106,10 @@ impl Worker<'_> {
                         attempt,
                         error: e.message.clone(),
                     });
-                    let wait = self.opts.backoff * 2u32.saturating_pow(attempt - 1);
+                    let wait = self
+                        .opts
+                        .backoff
+                        .saturating_mul(2u32.saturating_pow(attempt - 1));
                     if self.opts.interrupt.nap(wait) {
                         return Err(self.opts.interrupt.stop_retrying(node, step, &e));
                     }
@@ -272,16 +279,14 @@ impl Worker<'_> {
             interrupt: Some(&self.opts.interrupt),
         };
         for h in &g.health_checks {
-            health::run(self.defs, self.backend, ctx, h, &again, log)
-                .result
-                .map_err(|e| {
-                    // A check that did not start, and was not tried again because of Ctrl-C.
-                    if e.retryable && self.opts.interrupt.requested() {
-                        self.opts.interrupt.stop_retrying(ctx.node, "app", &e)
-                    } else {
-                        health::failed(h, &e)
-                    }
-                })?;
+            let ran = health::run(self.defs, self.backend, ctx, h, &again, log);
+            ran.result.map_err(|e| {
+                if ran.interrupted {
+                    self.opts.interrupt.stop_retrying(ctx.node, "app", &e)
+                } else {
+                    health::failed(h, &e)
+                }
+            })?;
         }
         Ok(())
     }

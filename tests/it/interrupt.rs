@@ -468,6 +468,17 @@ fn ctrl_c_ends_the_wait_before_a_health_check_is_run_again() {
     let out = build.finish().code(130);
     assert_eq!(out.summary()["nodes"]["ct:900"], "built", "{}", out.stdout);
     stopped_waiting(&out, "ct:901", "app");
+    // The check's own wait was cut (one try announced, by the check), not a
+    // second wait of the whole step.
+    let retries: Vec<Value> = out
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "retry" && e["node"] == "ct:901")
+        .map(|e| e["attempt"].clone())
+        .collect();
+    assert_eq!(retries, [json!(1)], "{}", out.stdout);
+    let log = std::fs::read_to_string(t.path().join("cache/logs/ct-901.log")).unwrap();
+    assert!(log.contains("the check did not start"), "{log}");
 
     let again = t.build(&["901"]).success();
     assert_eq!(again.summary()["nodes"]["ct:901"], "built");

@@ -153,7 +153,14 @@ fn retrying(
                     attempt,
                     error: e.message.clone(),
                 }));
-                std::thread::sleep(cx.opts.backoff * 2u32.saturating_pow(attempt - 1));
+                // Ctrl-C during the wait ends it: no new try.
+                if cx.opts.interrupt.nap(
+                    cx.opts
+                        .backoff
+                        .saturating_mul(2u32.saturating_pow(attempt - 1)),
+                ) {
+                    return Err(e);
+                }
             }
             other => return other,
         }
