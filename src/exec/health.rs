@@ -14,6 +14,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::retry::Retry;
 use super::scripts;
 use crate::backend::{Backend, GuestCtx, Log, OpError, OpResult};
 use crate::defs::secrets::is_secret;
@@ -30,20 +31,18 @@ pub struct Ran {
     /// redacted; empty when it printed nothing.
     pub last_line: String,
     /// The check did not start, and was not tried again because of Ctrl-C
-    /// ([`Again::interrupt`]): its result is the failure before.
+    /// ([`Tried::interrupted`](super::retry::Tried::interrupted)): its result is
+    /// the failure before.
     pub interrupted: bool,
 }
 
 /// How often a check that failed to start is run again, and how long to wait
-/// before each new try (doubling).
+/// before each new try (doubling); a build's Ctrl-C stops the tries
+/// ([`Ran::interrupted`]).
 pub struct Again<'a> {
-    pub retries: u32,
-    pub backoff: Duration,
+    pub retry: Retry<'a>,
     /// Told of each new try (its number, from 1) and the failure before it.
     pub on_retry: &'a dyn Fn(u32, &OpError),
-    /// A build's Ctrl-C: once pressed, before or during a wait, no new try is made
-    /// ([`Ran::interrupted`]). `None` where Ctrl-C ends phoenix at once.
-    pub interrupt: Option<&'a super::Interrupt>,
 }
 
 /// Run `h` inside the guest of `ctx`, its output going to `log`, for at most
@@ -64,43 +63,33 @@ pub fn run(
         &defs.layout.health(&h.script),
         h.args.clone(),
     );
-    let mut attempt = 0;
-    let pressed = || again.interrupt.is_some_and(super::Interrupt::requested);
-    let (from, started, result, interrupted) = loop {
-        let from = log.len();
-        let started = Instant::now();
-        match backend.exec(ctx, &script, log) {
-            Err(e) if e.retryable && attempt < again.retries => {
-                if pressed() {
-                    break (from, started, Err(e), true);
-                }
-                attempt += 1;
-                log.note(&format!(
-                    "the check did not start ({}); try {} of {}",
-                    e.message,
-                    attempt + 1,
-                    again.retries + 1
-                ));
-                (again.on_retry)(attempt, &e);
-                let wait = again
-                    .backoff
-                    .saturating_mul(2u32.saturating_pow(attempt - 1));
-                match again.interrupt {
-                    Some(interrupt) if interrupt.nap(wait) => break (from, started, Err(e), true),
-                    Some(_) => {}
-                    None => std::thread::sleep(wait),
-                }
-            }
-            result => break (from, started, result, false),
-        }
-    };
+    // Where the last try's output starts in the log, and when it started.
+    let (mut from, mut started) = (log.len(), Instant::now());
+    let log = std::cell::RefCell::new(log);
+    let tried = again.retry.run(
+        || {
+            let mut log = log.borrow_mut();
+            (from, started) = (log.len(), Instant::now());
+            backend.exec(ctx, &script, &mut log)
+        },
+        |attempt, e| {
+            log.borrow_mut().note(&format!(
+                "the check did not start ({}); try {} of {}",
+                e.message,
+                attempt + 1,
+                again.retry.retries + 1
+            ));
+            (again.on_retry)(attempt, e);
+        },
+    );
+    let (log, result) = (log.into_inner(), tried.result);
     let elapsed = started.elapsed();
     Ran {
         timed_out: result.is_err() && elapsed >= ctx.timeout,
         last_line: last_output_line(&log.tail_since(from)).map_or_else(String::new, redact),
         result,
         elapsed,
-        interrupted,
+        interrupted: tried.interrupted,
     }
 }
 

@@ -3,12 +3,12 @@
 //! The first Ctrl-C stops the build from starting anything new: the coordinator
 //! hands out no more nodes (they are reported as skipped), and a running node stops
 //! before its next step, or before trying a failed step again (a wait for that try
-//! ends at once: [`Interrupt::nap`]), reported as interrupted. The steps running at
-//! that moment finish, or meet their timeout; every finished step is recorded, and the summary
-//! says "interrupted". The second Ctrl-C also kills the running steps: the caller
-//! aborts every running command (`backend::command::abort`, which kills their
-//! process groups), the workers return at once, and the build ends the same way,
-//! its records written. A third one gives up on waiting (the caller exits at once).
+//! ends at once: `Interrupt::nap`, [`super::retry`]), reported as interrupted. The
+//! steps running at that moment finish, or meet their timeout; every finished step
+//! is recorded, and the summary says "interrupted". The second Ctrl-C also kills
+//! the running steps: the caller aborts every running command
+//! (`backend::command::abort`, which kills their process groups), the workers
+//! return at once, and the build ends the same way, its records written. A third one gives up on waiting (the caller exits at once).
 //! `phoenix build` exits with 130 after an interrupt, as a shell does.
 //!
 //! The commands a build runs sit in process groups of their own, so the terminal's
@@ -106,7 +106,7 @@ impl Interrupt {
     /// (at once, if it was already). What a worker waits before trying a step
     /// again: with the default backoff the tries of one step wait 7.5 s in all,
     /// and a Ctrl-C is answered at once all the same.
-    pub fn nap(&self, d: Duration) -> bool {
+    pub(super) fn nap(&self, d: Duration) -> bool {
         // A wait too long for the clock to name its end is waited an hour at a time.
         let deadline = Instant::now().checked_add(d);
         let mut stopped = self.lock_stopped();

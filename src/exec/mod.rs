@@ -37,6 +37,7 @@ pub mod interrupt;
 mod options;
 mod output;
 pub mod pool;
+pub mod retry;
 mod scripts;
 #[cfg(test)]
 mod tests;

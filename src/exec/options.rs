@@ -37,3 +37,14 @@ impl Default for Options {
         }
     }
 }
+
+impl Options {
+    /// How a failed step is tried again in this build, its Ctrl-C stopping the tries.
+    pub fn retry(&self) -> super::retry::Retry<'_> {
+        super::retry::Retry {
+            retries: self.retries,
+            backoff: self.backoff,
+            interrupt: Some(&self.interrupt),
+        }
+    }
+}

@@ -411,10 +411,12 @@ fn a_check_that_did_not_start_is_cut_short_only_where_a_try_was_left() {
     let announced = std::cell::Cell::new(0);
     let run = |retries| {
         let again = health::Again {
-            retries,
-            backoff: Duration::from_millis(1),
+            retry: super::retry::Retry {
+                retries,
+                backoff: Duration::from_millis(1),
+                interrupt: Some(&interrupt),
+            },
             on_retry: &|_, _| announced.set(announced.get() + 1),
-            interrupt: Some(&interrupt),
         };
         let mut log = Log::open(&site.dir.path().join("check.log"));
         health::run(&loaded.defs, &sim, &ctx, &check, &again, &mut log)

@@ -88,34 +88,23 @@ impl Worker<'_> {
         self.send(Msg::Event(e));
     }
 
-    /// Retry lock-type errors with exponential backoff; a Ctrl-C during a wait
-    /// stops the node there.
-    fn retrying(&self, node: NodeId, step: &str, mut f: impl FnMut() -> OpResult) -> OpResult {
-        let mut attempt = 0;
-        loop {
-            match f() {
-                Err(e) if e.retryable && attempt < self.opts.retries => {
-                    // No new try, and no word of one, once Ctrl-C was pressed.
-                    if self.opts.interrupt.requested() {
-                        return Err(self.opts.interrupt.stop_retrying(node, step, &e));
-                    }
-                    attempt += 1;
-                    self.event(Event::Retry {
-                        node,
-                        step: step.to_string(),
-                        attempt,
-                        error: e.message.clone(),
-                    });
-                    let wait = self
-                        .opts
-                        .backoff
-                        .saturating_mul(2u32.saturating_pow(attempt - 1));
-                    if self.opts.interrupt.nap(wait) {
-                        return Err(self.opts.interrupt.stop_retrying(node, step, &e));
-                    }
-                }
-                other => return other,
-            }
+    /// Retry lock-type errors with exponential backoff (`retry`); a Ctrl-C stops
+    /// the node before a new try.
+    fn retrying(&self, node: NodeId, step: &str, f: impl FnMut() -> OpResult) -> OpResult {
+        let tried = self.opts.retry().run(f, |attempt, e| {
+            self.event(Event::Retry {
+                node,
+                step: step.to_string(),
+                attempt,
+                error: e.message.clone(),
+            });
+        });
+        if tried.interrupted {
+            tried
+                .result
+                .map_err(|e| self.opts.interrupt.stop_retrying(node, step, &e))
+        } else {
+            tried.result
         }
     }
 
@@ -266,8 +255,7 @@ impl Worker<'_> {
             self.backend.exec(ctx, &script, log)?;
         }
         let again = health::Again {
-            retries: self.opts.retries,
-            backoff: self.opts.backoff,
+            retry: self.opts.retry(),
             on_retry: &|attempt, e| {
                 self.event(Event::Retry {
                     node: ctx.node,
@@ -276,7 +264,6 @@ impl Worker<'_> {
                     error: e.message.clone(),
                 });
             },
-            interrupt: Some(&self.opts.interrupt),
         };
         for h in &g.health_checks {
             let ran = health::run(self.defs, self.backend, ctx, h, &again, log);

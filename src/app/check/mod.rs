@@ -220,11 +220,13 @@ fn run(
         for _ in 0..args.jobs.clamp(1, todo.len().max(1)) {
             s.spawn(|| {
                 let again = health::Again {
-                    retries,
-                    backoff,
+                    retry: exec::retry::Retry {
+                        retries,
+                        backoff,
+                        // Ctrl-C ends `phoenix check` at once (no build is running).
+                        interrupt: None,
+                    },
                     on_retry: &|_, _| {},
-                    // Ctrl-C ends `phoenix check` at once (no build is running).
-                    interrupt: None,
                 };
                 while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let row = &shared[i];

@@ -132,37 +132,28 @@ pub(super) fn work(cx: &Cx, way: Way, node: NodeId, tx: &mpsc::Sender<Msg>) -> D
     done
 }
 
-/// `f`, retried with backoff while it fails with a lock error, as a build's steps are.
+/// `f`, retried with backoff while it fails with a lock error, as a build's steps
+/// are (`exec::retry`): after a Ctrl-C, the last failure.
 fn retrying(
     cx: &Cx,
     node: NodeId,
     step: &str,
     tx: &mpsc::Sender<Msg>,
-    mut f: impl FnMut() -> OpResult,
+    f: impl FnMut() -> OpResult,
 ) -> OpResult {
-    let mut attempt = 0;
-    loop {
-        match f() {
-            Err(e)
-                if e.retryable && attempt < cx.opts.retries && !cx.opts.interrupt.requested() =>
-            {
-                attempt += 1;
-                let _ = tx.send(Msg::Event(Event::Retry {
-                    node,
-                    step: step.to_string(),
-                    attempt,
-                    error: e.message.clone(),
-                }));
-                // Ctrl-C during the wait ends it: no new try.
-                if cx.opts.interrupt.nap(
-                    cx.opts
-                        .backoff
-                        .saturating_mul(2u32.saturating_pow(attempt - 1)),
-                ) {
-                    return Err(e);
-                }
-            }
-            other => return other,
-        }
-    }
+    let retry = exec::retry::Retry {
+        retries: cx.opts.retries,
+        backoff: cx.opts.backoff,
+        interrupt: Some(&cx.opts.interrupt),
+    };
+    retry
+        .run(f, |attempt, e| {
+            let _ = tx.send(Msg::Event(Event::Retry {
+                node,
+                step: step.to_string(),
+                attempt,
+                error: e.message.clone(),
+            }));
+        })
+        .result
 }
