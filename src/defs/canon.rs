@@ -101,11 +101,37 @@ fn write(out: &mut String, value: &Value, in_credentials: bool) {
             Some(safe) => write_str(out, &safe),
             None => write_str(out, s),
         },
-        other => {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{other}");
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.push_str("null"),
+        // Most numbers are sizes and counts: written digit by digit, as
+        // `serde_json` writes them, without the formatting machinery.
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                push_u64(out, u);
+            } else {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{n}");
+            }
         }
     }
+}
+
+/// `n` in decimal, appended to `out`.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10: the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (n % 10) as u8;
+        digits[at] = b'0' + digit;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// `s` with the value of every `NAME=value` word whose name is a secret replaced
@@ -215,6 +241,31 @@ pub fn display(canonical: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn scalars_are_written_as_serde_json_writes_them() {
+        for text in [
+            "0",
+            "7",
+            "10",
+            "2048",
+            "18446744073709551615",
+            "-1",
+            "-9223372036854775808",
+            "1.5",
+            "1e300",
+            "-0.0",
+            "true",
+            "false",
+            "null",
+            "\"s\"",
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let mut out = String::new();
+            write(&mut out, &value, false);
+            assert_eq!(out, serde_json::to_string(&value).unwrap(), "{text}");
+        }
+    }
 
     #[test]
     fn key_order_and_whitespace_do_not_matter() {

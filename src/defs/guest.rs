@@ -128,9 +128,13 @@ pub(crate) fn finish(
         .collect();
     g.key_fields = FieldTexts::of(raw, entries);
     // Reported by `checks::check_control_characters`, which reads the object again.
-    g.control_characters = fields().any(|((field, value), class)| {
-        fields::reaches_commands_as(class, field) && values::has_control_character(value)
-    });
+    let may_hold = written
+        .as_ref()
+        .is_none_or(|w| values::may_hold_control_character(w.text()));
+    g.control_characters = may_hold
+        && fields().any(|((field, value), class)| {
+            fields::reaches_commands_as(class, field) && values::has_control_character(value)
+        });
     g.written = written.unwrap_or_else(|| Written::of(raw));
     g
 }
