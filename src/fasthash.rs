@@ -5,15 +5,13 @@
 //! process, and their lookups were a tenth of planning 10,000 guests.
 
 /// A hash map hashed by [`FastHasher`].
-pub(crate) type FastMap<K, V> =
-    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
 /// A hash set hashed by [`FastHasher`].
-pub(crate) type FastSet<K> =
-    std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
+pub type FastSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<FastHasher>>;
 
 #[derive(Default, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
+pub struct FastHasher(u64);
 
 impl FastHasher {
     fn add(&mut self, word: u64) {

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod defs;
 pub mod exec;
 pub mod exit_codes;
-pub(crate) mod fasthash;
+pub mod fasthash;
 pub mod fsutil;
 pub mod graph;
 pub mod inventory;

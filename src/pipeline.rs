@@ -337,7 +337,7 @@ pub fn is_template(defs: &Definitions, node: NodeId) -> bool {
 /// The records of the nodes the definitions name, by node.
 fn records_by_node<'a>(
     defs: &Definitions,
-    records: &'a HashMap<String, NodeRecord>,
+    records: &'a crate::state::RecordMap,
 ) -> crate::graph::NodeMap<&'a NodeRecord> {
     records
         .iter()

@@ -119,9 +119,13 @@ impl<'de, M: OnObject<'de>> Visitor<'de> for ObjectOr<'_, M> {
 /// last value. The flag says whether some key was written twice.
 pub(crate) fn as_object<V>(mut entries: Vec<(Cow<'_, str>, V)>) -> (Vec<(Cow<'_, str>, V)>, bool) {
     // Stable: of equal keys the last written stays last, and is the one kept.
-    // Most names differ in their first eight bytes, which compare as one number
-    // where comparing the names was a call each time (see `prefix`).
-    entries.sort_by(|a, b| prefix(&a.0).cmp(&prefix(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    if entries.len() <= SMALL {
+        sort_small(&mut entries);
+    } else {
+        // Most names differ in their first eight bytes, which compare as one
+        // number where comparing the names was a call each time (see `prefix`).
+        entries.sort_by(|a, b| prefix(&a.0).cmp(&prefix(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    }
     let before = entries.len();
     let mut out: Vec<(Cow<'_, str>, V)> = Vec::with_capacity(before);
     for e in entries {
@@ -132,6 +136,33 @@ pub(crate) fn as_object<V>(mut entries: Vec<(Cow<'_, str>, V)>) -> (Vec<(Cow<'_,
     }
     let repeated = out.len() != before;
     (out, repeated)
+}
+
+/// Up to how many entries [`sort_small`] sorts: a guest's fields, a manifest's.
+const SMALL: usize = 32;
+
+/// `entries` (at most [`SMALL`]) sorted by name, stably, by insertion: each
+/// name's [`prefix`] worked out once and kept beside it, where the standard sort
+/// worked out both of every pair it compared. At 10,000 guests that saved 7M of
+/// 796M instructions. (Sorting the places and then moving each entry once to its
+/// own was slower: the list of places cost more than the moves it saved.)
+fn sort_small<V>(entries: &mut [(Cow<'_, str>, V)]) {
+    let mut keys = [0u64; SMALL];
+    for (key, e) in keys.iter_mut().zip(entries.iter()) {
+        *key = prefix(&e.0);
+    }
+    let n = entries.len().min(SMALL);
+    for i in 1..n {
+        let mut j = i;
+        while j > 0
+            && (keys[j - 1] > keys[j]
+                || (keys[j - 1] == keys[j] && entries[j - 1].0 > entries[j].0))
+        {
+            keys.swap(j - 1, j);
+            entries.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 /// A guest's entry as [`guest`] parses it: an object as the list of its fields,

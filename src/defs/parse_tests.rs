@@ -87,3 +87,41 @@ fn names_sort_as_strings_do() {
     let got: Vec<&str> = sorted.iter().map(|(k, _)| k.as_ref()).collect();
     assert_eq!(got, want);
 }
+
+/// Short lists (sorted by insertion) and long ones (by the standard sort) come
+/// out as an object keeps them: sorted, the last value of a repeated key kept.
+#[test]
+fn short_and_long_lists_are_kept_as_an_object_keeps_them() {
+    let pool = [
+        "memory_mb",
+        "memory",
+        "cores",
+        "net0",
+        "net1",
+        "name",
+        "a",
+        "",
+        "storage_pool",
+        "storage_poo",
+        "storage_pool_x",
+        "zz",
+        "é",
+    ];
+    for n in [0, 1, 2, 5, 31, 32, 33, 64, 100] {
+        let names: Vec<&str> = (0..n).map(|i| pool[(i * 7 + i / 3) % pool.len()]).collect();
+        let entries: Vec<(Cow<'_, str>, usize)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (Cow::Borrowed(*k), i))
+            .collect();
+        let (got, repeated) = as_object(entries);
+        let mut want = std::collections::BTreeMap::new();
+        for (i, k) in names.iter().enumerate() {
+            want.insert(*k, i);
+        }
+        let got: Vec<(&str, usize)> = got.iter().map(|(k, i)| (k.as_ref(), *i)).collect();
+        let want: Vec<(&str, usize)> = want.into_iter().collect();
+        assert_eq!(got, want, "{n} entries");
+        assert_eq!(repeated, want.len() != n, "{n} entries");
+    }
+}

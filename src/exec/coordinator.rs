@@ -38,7 +38,7 @@ pub struct Run<'a> {
     pub graph: &'a Graph,
     pub plan: &'a Plan,
     pub keys: &'a HashMap<NodeId, NodeKeys>,
-    pub records: &'a HashMap<String, NodeRecord>,
+    pub records: &'a crate::state::RecordMap,
     pub inventory: &'a Inventory,
     pub state: &'a StateDir,
     pub journal: &'a crate::state::Journal,

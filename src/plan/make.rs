@@ -56,7 +56,7 @@ pub struct GuestFacts {
 pub fn make(
     order: &[NodeId],
     keys: &HashMap<NodeId, NodeKeys>,
-    recorded: &HashMap<String, NodeRecord>,
+    recorded: &crate::state::RecordMap,
     inventory: &Inventory,
     facts: &GuestFacts,
 ) -> Plan {
@@ -148,7 +148,7 @@ fn waves(
 fn decide(
     node: NodeId,
     keys: &HashMap<NodeId, NodeKeys>,
-    recorded: &HashMap<String, NodeRecord>,
+    recorded: &crate::state::RecordMap,
     inventory: &Inventory,
     facts: &GuestFacts,
     upstream: Upstream<'_>,

@@ -1,7 +1,6 @@
 //! The state directory itself: reading every record, the journal of a build,
 //! compaction into per-node files, and the one-build-at-a-time lock.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +13,7 @@ use crate::fsutil::{FileError, file_error, write_atomic};
 /// What reading the state directory found: the records, and the files it could not use.
 #[derive(Debug, Default)]
 pub struct Recorded {
-    pub records: HashMap<String, NodeRecord>,
+    pub records: super::RecordMap,
     pub unreadable: Vec<(PathBuf, String)>,
     /// Some journal lines could not be used (they are in `unreadable`).
     pub damaged_journal: bool,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::StateError;
 use super::record::{NodeRecord, RECORD_VERSION};
+use crate::fasthash::FastMap;
 use crate::fsutil::file_error;
 
 /// The append-only record log of a running build. Appending a line and syncing it
@@ -70,7 +71,7 @@ impl Journal {
     /// zeroed by a power loss, garbled) is skipped, and a node whose newest line is
     /// damaged falls back to its line before: that step is simply not recorded and
     /// the plan checks it again against the guest's stamp.
-    pub(super) fn read_newest(path: &Path) -> (HashMap<String, NodeRecord>, Vec<Damaged>) {
+    pub(super) fn read_newest(path: &Path) -> (super::RecordMap, Vec<Damaged>) {
         Self::read_newest_in(path, BLOCK, |_, rec| rec)
     }
 
@@ -90,7 +91,7 @@ impl Journal {
         path: &Path,
         block_size: usize,
         keep: impl Fn((u64, usize), NodeRecord) -> T,
-    ) -> (HashMap<String, T>, Vec<Damaged>) {
+    ) -> (FastMap<String, T>, Vec<Damaged>) {
         use std::io::Read;
 
         use rayon::prelude::*;
@@ -99,7 +100,7 @@ impl Journal {
             #[serde(borrow)]
             node: std::borrow::Cow<'a, str>,
         }
-        let mut newest: HashMap<String, T> = HashMap::new();
+        let mut newest: FastMap<String, T> = FastMap::default();
         // The unusable lines of a node after its newest usable one.
         let mut damaged_after: HashMap<String, Vec<Damaged>> = HashMap::new();
         let mut damaged = Vec::new();

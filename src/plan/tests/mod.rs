@@ -150,7 +150,7 @@ pub(super) fn observed(stamp: Stamp) -> Observed {
 pub(super) struct World {
     pub(super) order: Vec<NodeId>,
     pub(super) keys: HashMap<NodeId, NodeKeys>,
-    pub(super) records: HashMap<String, NodeRecord>,
+    pub(super) records: crate::state::RecordMap,
     pub(super) inventory: Inventory,
     pub(super) facts: GuestFacts,
 }

@@ -30,7 +30,7 @@ use super::table::{Column, Table, Width};
 use crate::defs::{Definitions, host};
 use crate::graph::{EdgeKind, Graph, NodeId};
 use crate::plan::{ActionKind, Plan};
-use crate::state::NodeRecord;
+use crate::state::RecordMap;
 
 pub use diagram::{dot, mermaid};
 pub use html::{Details, Page, html};
@@ -86,7 +86,7 @@ pub struct States {
 impl States {
     /// The states of `plan`'s nodes against `records` (by node name, as the state
     /// directory keeps them), the way `graph --state` and `status` see them.
-    pub fn of(plan: &Plan, records: &HashMap<String, NodeRecord>) -> States {
+    pub fn of(plan: &Plan, records: &RecordMap) -> States {
         let mut out = States::default();
         for a in &plan.actions {
             let planned = match a.action {
@@ -281,6 +281,7 @@ fn json_graph(v: &View) -> JsonGraph {
 mod tests {
     use super::*;
     use crate::plan::Action;
+    use crate::state::NodeRecord;
     use crate::step::Step;
 
     fn action(node: NodeId, action: ActionKind) -> Action {
@@ -323,7 +324,9 @@ mod tests {
         };
         // a: a feature stopped; b: its `define` stopped; c: stopped, then the
         // guest went away; d: fresh (a later build finished it).
-        let records = HashMap::from([stopped(a, 1), stopped(b, 0), stopped(c, 1), stopped(d, 1)]);
+        let records: RecordMap = [stopped(a, 1), stopped(b, 0), stopped(c, 1), stopped(d, 1)]
+            .into_iter()
+            .collect();
         let s = States::of(&plan, &records);
         assert_eq!(s.planned[&a], NodeState::Stale);
         assert_eq!(s.planned[&b], NodeState::Missing);
