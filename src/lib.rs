@@ -14,6 +14,7 @@ pub mod fasthash;
 pub mod fsutil;
 pub mod graph;
 pub mod inventory;
+pub mod json_text;
 pub mod key;
 pub mod live;
 pub mod pipeline;

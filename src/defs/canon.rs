@@ -179,48 +179,7 @@ fn is_assignment_name(name: &str) -> bool {
 }
 
 fn write_str(out: &mut String, s: &str) {
-    // Same bytes as serde_json's string serialiser, without the two temporary Strings.
-    out.reserve(s.len() + 2);
-    out.push('"');
-    // Most strings need no escape: no byte below 0x20, no quote, no backslash. That
-    // is checked first, sixteen bytes at a time without stopping early (a few
-    // vector instructions), and such a string is copied whole; the byte-by-byte
-    // loop below cost several instructions a byte.
-    let plain = s.as_bytes().chunks(16).all(|chunk| {
-        let escapes = chunk.iter().fold(0u8, |n, &c| {
-            n | u8::from(c < 0x20) | u8::from(c == b'"') | u8::from(c == b'\\')
-        });
-        escapes == 0
-    });
-    if plain {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            use std::fmt::Write as _;
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(esc);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
+    crate::json_text::push_str(out, &[s]);
 }
 
 /// How a canonical value is shown to people: strings without quotes, long values cut.

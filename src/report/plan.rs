@@ -2,10 +2,12 @@
 
 use std::fmt::Write;
 
-use super::json::PrettyObject;
+use super::json::{ItemFields, PrettyItem, PrettyObject};
 use super::table::{Column, Table, Width};
 use crate::defs::Definitions;
-use crate::plan::{ActionKind, Plan};
+use crate::graph::NodeId;
+use crate::plan::{Action, ActionKind, Plan};
+use crate::step::Step;
 
 pub fn text(plan: &Plan, defs: &Definitions) -> String {
     let mut out = String::new();
@@ -92,7 +94,7 @@ pub fn json(plan: &Plan) -> String {
 /// same bytes. Every field `Plan` serialises is written here, in its order.
 pub fn write_json<W: std::io::Write>(plan: &Plan, out: W) -> std::io::Result<W> {
     let mut o = PrettyObject::new(out);
-    o.list("actions", &plan.actions)?;
+    o.list_written("actions", &plan.actions)?;
     if !plan.foreign.is_empty() {
         o.field("foreign", &plan.foreign)?;
     }
@@ -100,6 +102,33 @@ pub fn write_json<W: std::io::Write>(plan: &Plan, out: W) -> std::io::Result<W> 
         o.field("linked_outside", &plan.linked_outside)?;
     }
     o.finish()
+}
+
+/// An action as `Action`'s `Serialize` has `serde_json` write it in a plan:
+/// its fields in their order, those skipped when empty or false skipped.
+impl PrettyItem for Action {
+    fn write_item(&self, out: &mut String) {
+        let node = |n: &NodeId, push: &mut dyn FnMut(&[&str])| n.with_name(|name| push(&[name]));
+        let mut f = ItemFields::begin(out);
+        self.node.with_name(|name| f.str("node", &[name]));
+        f.str("action", &[self.action.as_str()]);
+        f.str("key", &[&self.key]);
+        f.str_list("steps", &self.steps, |step, push| match step {
+            Step::Feature(name) => push(&["feature:", name]),
+            other => push(&[other.name()]),
+        });
+        f.str_list("reasons", &self.reasons, |r, push| push(&[r]));
+        if self.needs_allow_replace {
+            f.yes("needs_allow_replace");
+        }
+        if !self.destroy_first.is_empty() {
+            f.str_list("destroy_first", &self.destroy_first, node);
+        }
+        if self.start {
+            f.yes("start");
+        }
+        f.end();
+    }
 }
 
 #[cfg(test)]
@@ -120,11 +149,11 @@ mod tests {
             steps: [
                 Step::Define,
                 Step::Configure,
-                Step::Feature(format!("f{i}")),
+                Step::Feature(format!("f{i}\\\u{1}é\"")),
             ][..i % 4]
                 .to_vec(),
             reasons: (0..i % 3)
-                .map(|r| format!("reason {r} \"quoted\""))
+                .map(|r| format!("reason {r} \"quoted\" \\ \n\r\t\u{8}\u{c}\u{1f}\u{7f}é/"))
                 .collect(),
             needs_allow_replace: i % 2 == 1,
             destroy_first: (1..=id % 3).map(|k| NodeId::Ct(id + k)).collect(),

@@ -235,6 +235,31 @@ struct JsonEdge {
     kind: EdgeKind,
 }
 
+/// A node as its `Serialize` has `serde_json` write it in the graph's list.
+impl super::json::PrettyItem for JsonNode {
+    fn write_item(&self, out: &mut String) {
+        let mut f = super::json::ItemFields::begin(out);
+        self.id.with_name(|id| f.str("id", &[id]));
+        f.str("kind", &[self.kind]);
+        f.str("name", &[&self.name]);
+        if let Some(state) = self.state {
+            f.str("state", &[state.as_str()]);
+        }
+        f.end();
+    }
+}
+
+/// An edge as its `Serialize` has `serde_json` write it in the graph's list.
+impl super::json::PrettyItem for JsonEdge {
+    fn write_item(&self, out: &mut String) {
+        let mut f = super::json::ItemFields::begin(out);
+        self.from.with_name(|from| f.str("from", &[from]));
+        self.to.with_name(|to| f.str("to", &[to]));
+        f.str("kind", &[self.kind.as_str()]);
+        f.end();
+    }
+}
+
 #[derive(Serialize)]
 struct JsonGraph {
     nodes: Vec<JsonNode>,
@@ -251,8 +276,8 @@ pub fn json(v: &View) -> String {
 pub fn write_json<W: std::io::Write>(v: &View, out: W) -> std::io::Result<W> {
     let graph = json_graph(v);
     let mut o = super::json::PrettyObject::new(out);
-    o.list("nodes", &graph.nodes)?;
-    o.list("edges", &graph.edges)?;
+    o.list_written("nodes", &graph.nodes)?;
+    o.list_written("edges", &graph.edges)?;
     o.finish()
 }
 
@@ -333,5 +358,63 @@ mod tests {
         let mut failed: Vec<NodeId> = s.failed.iter().copied().collect();
         failed.sort();
         assert_eq!(failed, [a, b]);
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The graph's JSON written item by item is what `serde_json` writes of it,
+    /// with and without states, for names that need escapes.
+    #[test]
+    fn the_graphs_json_is_what_serde_json_writes_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ct = |name: &str, extra: serde_json::Value| {
+            let mut ct = json!({"name": name, "memory_mb": 512, "cores": 1,
+                "storage_pool": "local-lvm", "storage_size_gb": 4,
+                "template": "local:vztmpl/x.tar.zst",
+                "network_config": {"name": "eth0", "bridge": "vmbr0", "ip": "dhcp"}});
+            ct.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            ct
+        };
+        let lxc = json!({"lxc_configs": {
+            "900": ct("base\"q\\b\u{1}é", json!({})),
+            "901": ct("web", json!({"dependencies": ["900"]})),
+            "902": ct("db", json!({"dependencies": ["900", "901"]})),
+        }});
+        std::fs::write(dir.path().join("phoenix_lxc_configs.json"), lxc.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("phoenix_hypervisor_config.json"),
+            r#"{"version": "1"}"#,
+        )
+        .unwrap();
+        let loaded = crate::pipeline::load(dir.path(), crate::defs::Severity::Warning);
+        let state = crate::state::StateDir::new(&dir.path().join("cache"));
+        let nodes = crate::pipeline::assess(&loaded, &[], &state).unwrap().order;
+        assert!(nodes.len() >= 3, "{nodes:?}");
+        let states = States {
+            planned: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (n, NodeState::ALL[i % 3]))
+                .collect(),
+            failed: HashSet::new(),
+        };
+        for states in [None, Some(&states)] {
+            let view = View {
+                defs: &loaded.defs,
+                graph: &loaded.graph,
+                nodes: &nodes,
+                states,
+                all_edges: true,
+            };
+            let written = write_json(&view, Vec::new()).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), json(&view));
+        }
     }
 }
