@@ -2,7 +2,6 @@
 //! plan::make`, with the diagnostics of every stage gathered in one list; and
 //! (`refresh`) the live configs read into the plan where a command asks for them.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::backend::Backend;
@@ -54,7 +53,7 @@ pub fn load(dir: &Path, missing_scripts: Severity) -> Loaded {
 pub struct Assessed {
     /// Selected nodes in build order.
     pub order: Vec<NodeId>,
-    pub keys: HashMap<NodeId, NodeKeys>,
+    pub keys: crate::graph::NodeMap<NodeKeys>,
     /// The state directory's records, with those the plan rebuilt from guests'
     /// stamps in place of missing or overruled ones ([`Plan::recovered`]): what
     /// a build runs from.

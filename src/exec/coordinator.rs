@@ -37,7 +37,7 @@ pub struct Run<'a> {
     pub defs: &'a Definitions,
     pub graph: &'a Graph,
     pub plan: &'a Plan,
-    pub keys: &'a HashMap<NodeId, NodeKeys>,
+    pub keys: &'a crate::graph::NodeMap<NodeKeys>,
     pub records: &'a crate::state::RecordMap,
     pub inventory: &'a Inventory,
     pub state: &'a StateDir,

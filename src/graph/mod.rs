@@ -34,5 +34,5 @@ pub mod target;
 mod tests;
 
 pub use build::{Graph, build};
-pub(crate) use node::NodeMap;
+pub use node::NodeMap;
 pub use node::{EdgeKind, NodeId};

@@ -15,8 +15,6 @@
 //! all is tens of megabytes of fresh memory, and writing them all only to drop
 //! them was about a sixth of what computing keys cost.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use super::draft::{Draft, Sorted};
@@ -42,11 +40,7 @@ pub enum StepAt {
 /// Keys of `nodes`, which must be in build order (a clone after its source) and
 /// contain every clone source of the guests in it (a selection always does). Every
 /// manifest is kept.
-pub fn assess(
-    defs: &Definitions,
-    nodes: &[NodeId],
-    scripts: &ScriptHashes,
-) -> HashMap<NodeId, NodeKeys> {
+pub fn assess(defs: &Definitions, nodes: &[NodeId], scripts: &ScriptHashes) -> NodeMap<NodeKeys> {
     assess_keeping(defs, nodes, scripts, &|_, _, _| true)
 }
 
@@ -57,7 +51,7 @@ pub fn assess_keeping(
     nodes: &[NodeId],
     scripts: &ScriptHashes,
     keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
-) -> HashMap<NodeId, NodeKeys> {
+) -> NodeMap<NodeKeys> {
     let globals: Vec<(String, String)> = defs
         .lxc_globals
         .iter()
@@ -84,7 +78,8 @@ pub fn assess_keeping(
         feature_scripts,
         clone_snapshots,
     };
-    let mut out: HashMap<NodeId, NodeKeys> = HashMap::with_capacity(nodes.len());
+    let mut out: NodeMap<NodeKeys> =
+        NodeMap::with_capacity_and_hasher(nodes.len(), std::hash::BuildHasherDefault::default());
     for wave in waves {
         // `map`, not `filter_map`: an indexed collect writes each result in its
         // place, where a filtered one is gathered in pieces and copied.
@@ -184,7 +179,7 @@ impl Pending<'_> {
     fn finish(
         mut self,
         node: NodeId,
-        done: &HashMap<NodeId, NodeKeys>,
+        done: &NodeMap<NodeKeys>,
         keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
     ) -> NodeKeys {
         if let (Some(sid), Some((_, define))) = (self.source, self.chain.first_mut()) {

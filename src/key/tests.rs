@@ -17,7 +17,7 @@ fn container() -> Value {
 }
 
 /// Keys of containers 900 and 950 and VM 1001, from these definitions.
-fn keys(ct: &Value, vm: &Value) -> HashMap<NodeId, NodeKeys> {
+fn keys(ct: &Value, vm: &Value) -> crate::graph::NodeMap<NodeKeys> {
     let dir = tempfile::tempdir().unwrap();
     let write =
         |name: &str, v: Value| std::fs::write(dir.path().join(name), v.to_string()).unwrap();
@@ -119,7 +119,7 @@ fn a_secret_enters_the_app_key_as_a_fingerprint() {
         keys(&ct, &vm())
     };
     let (one, two) = (with("hunter2"), with("hunter3"));
-    let app = |k: &HashMap<NodeId, NodeKeys>| {
+    let app = |k: &crate::graph::NodeMap<NodeKeys>| {
         k[&NodeId::Ct(950)]
             .chain
             .iter()

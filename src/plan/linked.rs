@@ -38,7 +38,7 @@ pub fn order_teardown(
     plan: &mut Plan,
     facts: &GuestFacts,
     inventory: &Inventory,
-    keys: &HashMap<NodeId, NodeKeys>,
+    keys: &crate::graph::NodeMap<NodeKeys>,
 ) {
     plan.linked_outside.clear();
     let torn_down = |a: &Action| {

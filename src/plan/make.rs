@@ -6,8 +6,6 @@
 //! freely; which cannot have snapshots, so cannot roll back) the caller passes in,
 //! so the rules are tested from keys, records and inventories built in memory.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use super::action::{Action, ActionKind, Plan, Recovered};
@@ -55,7 +53,7 @@ pub struct GuestFacts {
 /// `order`, whatever the wave that decided them.
 pub fn make(
     order: &[NodeId],
-    keys: &HashMap<NodeId, NodeKeys>,
+    keys: &NodeMap<NodeKeys>,
     recorded: &crate::state::RecordMap,
     inventory: &Inventory,
     facts: &GuestFacts,
@@ -147,7 +145,7 @@ fn waves(
 /// decided before it.
 fn decide(
     node: NodeId,
-    keys: &HashMap<NodeId, NodeKeys>,
+    keys: &NodeMap<NodeKeys>,
     recorded: &crate::state::RecordMap,
     inventory: &Inventory,
     facts: &GuestFacts,

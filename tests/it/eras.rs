@@ -4,7 +4,7 @@
 //! converted templates, `template_file`, the second interface, `hwaddr` and DHCP.
 //! Each is read, planned and (where it reaches Proxmox) dry-run as the pve backend.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use phoenix::defs::Severity;
@@ -97,7 +97,7 @@ fn edge(from: &str, to: &str, kind: &str) -> (String, String, String) {
     (from.into(), to.into(), kind.into())
 }
 
-fn keys_of(defs: &Path) -> HashMap<NodeId, NodeKeys> {
+fn keys_of(defs: &Path) -> phoenix::graph::NodeMap<NodeKeys> {
     let loaded = phoenix::pipeline::load(defs, Severity::Error);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.sorted());
     let empty = tempfile::tempdir().unwrap();

@@ -1,7 +1,6 @@
 //! Property tests of the content keys: formatting never matters, every consumed
 //! input does, and each input reaches exactly the step that consumes it.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use phoenix::defs::Severity;
@@ -14,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::helpers::reordered_json;
 
-fn keys_of(dir: &Path) -> HashMap<NodeId, NodeKeys> {
+fn keys_of(dir: &Path) -> phoenix::graph::NodeMap<NodeKeys> {
     let loaded = phoenix::pipeline::load(dir, Severity::Error);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags.sorted());
     let empty = tempfile::tempdir().unwrap();

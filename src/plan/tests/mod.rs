@@ -4,8 +4,6 @@
 //! `snapshot`, and `configure` beside them); a test builds the keys it had when it
 //! was recorded, changes one input, and checks the action the planner picks.
 
-use std::collections::HashMap;
-
 use super::{Action, GuestFacts, Plan, make};
 use crate::graph::NodeId;
 use crate::inventory::{Inventory, Observed, Stamp};
@@ -149,7 +147,7 @@ pub(super) fn observed(stamp: Stamp) -> Observed {
 #[derive(Default)]
 pub(super) struct World {
     pub(super) order: Vec<NodeId>,
-    pub(super) keys: HashMap<NodeId, NodeKeys>,
+    pub(super) keys: crate::graph::NodeMap<NodeKeys>,
     pub(super) records: crate::state::RecordMap,
     pub(super) inventory: Inventory,
     pub(super) facts: GuestFacts,

@@ -14,7 +14,7 @@
 //! node and writes what it shows, and any script error, into `#selftest`: a
 //! headless browser's `--dump-dom` then proves the page works (see the tests).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -27,7 +27,7 @@ use crate::plan::{Action, Plan};
 /// What the page says of each node beyond the graph: the plan and the keys.
 pub struct Details<'a> {
     pub plan: &'a Plan,
-    pub keys: &'a HashMap<NodeId, NodeKeys>,
+    pub keys: &'a NodeMap<NodeKeys>,
 }
 
 /// The page, and a note for the user (why Graphviz was not used), if any.
