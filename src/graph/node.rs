@@ -130,8 +130,9 @@ impl EdgeKind {
     }
 }
 
-/// A map keyed by [`NodeId`], hashed by [`FastHasher`](crate::fasthash::FastHasher): the graph's lookups
-/// were a tenth of building it at 10,000 guests with the standard hasher.
+/// A map keyed by [`NodeId`], hashed by [`FastHasher`](crate::fasthash::FastHasher):
+/// the graph's lookups were a tenth of building it at 10,000 guests with the
+/// standard hasher.
 pub type NodeMap<V> = crate::fasthash::FastMap<NodeId, V>;
 
 #[cfg(test)]
