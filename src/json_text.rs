@@ -45,27 +45,9 @@ fn push_escaped(out: &mut String, s: &str) {
 }
 
 /// Whether `s` holds a byte JSON escapes: below 0x20, a quote or a backslash.
-///
-/// Most strings hold none, and are copied whole. Looked at sixteen bytes at a
-/// time, each block of a fixed size (the last padded with spaces), which the
-/// compiler turns into a few vector instructions: a block of any length was
-/// looked at a byte at a time, and most strings here are shorter than sixteen.
+/// Most strings hold none, and are copied whole.
 fn needs_escape(s: &[u8]) -> bool {
-    let hit = |block: &[u8; 16]| {
-        block.iter().fold(0u8, |n, &c| {
-            n | u8::from(c < 0x20) | u8::from(c == b'"') | u8::from(c == b'\\')
-        }) != 0
-    };
-    let mut blocks = s.chunks_exact(16);
-    for block in &mut blocks {
-        if <&[u8; 16]>::try_from(block).map_or(true, hit) {
-            return true;
-        }
-    }
-    let rest = blocks.remainder();
-    let mut last = [b' '; 16];
-    last[..rest.len()].copy_from_slice(rest);
-    hit(&last)
+    crate::ascii::any_byte(s, |c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! touch the outside world; everything else is tested from in-memory input.
 
 pub mod app;
+mod ascii;
 pub mod backend;
 pub mod cli;
 pub mod defs;
