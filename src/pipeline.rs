@@ -350,6 +350,7 @@ fn records_by_node<'a>(
 fn guest_facts(defs: &Definitions) -> GuestFacts {
     let mut facts = GuestFacts::default();
     facts.clone_sources.reserve(defs.guests.len());
+    let snapshots = defs::SnapshotRules::of(defs);
     for g in defs.guests.values() {
         let node = NodeId::guest(g.kind, g.id);
         if g.template.is_template() {
@@ -358,7 +359,7 @@ fn guest_facts(defs: &Definitions) -> GuestFacts {
         if g.template == defs::TemplateModel::Converted {
             facts.converted.insert(node);
         }
-        if let Some(why) = defs::snapshot_blocker(defs, g) {
+        if let Some(why) = snapshots.blocker(g) {
             facts.no_snapshots.insert(node, why);
         }
         if let Some(src) = defs.clone_source(g) {

@@ -317,10 +317,12 @@ fn list_names(defs: &Definitions, dir: &str) -> Vec<String> {
 /// has read the definitions.
 pub(crate) fn check_template_snapshots(defs: &Definitions, diags: &mut Diagnostics) -> Vec<u32> {
     let mut plain = Vec::new();
+    let rules = super::SnapshotRules::of(defs);
     for g in defs.guests.values() {
-        let (Some(snap), Some(why)) =
-            (g.template.snapshot_name(), super::snapshot_blocker(defs, g))
-        else {
+        let Some(snap) = g.template.snapshot_name() else {
+            continue;
+        };
+        let Some(why) = rules.blocker(g) else {
             continue;
         };
         let clones: Vec<String> = defs

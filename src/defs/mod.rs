@@ -71,4 +71,4 @@ pub use settings::{
     Apparmor, BindMount, CloudImage, Devices, Direction, Firewall, FirewallRule, IpConfig, Mounts,
     Network, NfsMount, RuleAction, Settings, Shape, TemplateModel, Volume,
 };
-pub use snapshots::{snapshot_blocker, template_blocker};
+pub use snapshots::{SnapshotRules, snapshot_blocker, template_blocker};

@@ -24,25 +24,45 @@ use super::{Definitions, Guest, GuestKind, host};
 
 /// Why Proxmox cannot snapshot this guest, or `None` where it can.
 pub fn snapshot_blocker(defs: &Definitions, g: &Guest) -> Option<String> {
-    if g.kind != GuestKind::Ct {
-        return None;
+    SnapshotRules::of(defs).blocker(g)
+}
+
+/// [`snapshot_blocker`] for many guests of one definitions: the host's directory
+/// storages found once, not per guest (a plan asks it of every guest twice, and
+/// reading the storages from the host's configuration was 1% of a 10,000-guest
+/// plan).
+pub struct SnapshotRules {
+    dirs: Vec<String>,
+}
+
+impl SnapshotRules {
+    pub fn of(defs: &Definitions) -> SnapshotRules {
+        SnapshotRules {
+            dirs: host::dir_storage_ids(&defs.host),
+        }
     }
-    if let Some(b) = g.mounts.binds.first() {
-        return Some(format!(
-            "bind mount `{}` at `{}`: Proxmox cannot snapshot a container with a bind mount",
-            b.host_path, b.container_path
-        ));
+
+    /// Why Proxmox cannot snapshot `g`, or `None` where it can.
+    pub fn blocker(&self, g: &Guest) -> Option<String> {
+        if g.kind != GuestKind::Ct {
+            return None;
+        }
+        if let Some(b) = g.mounts.binds.first() {
+            return Some(format!(
+                "bind mount `{}` at `{}`: Proxmox cannot snapshot a container with a bind mount",
+                b.host_path, b.container_path
+            ));
+        }
+        let on_dir = g
+            .shape
+            .storage_pool
+            .iter()
+            .chain(g.mounts.volumes.iter().map(|v| &v.pool))
+            .find(|s| self.dirs.contains(s))?;
+        Some(format!(
+            "storage `{on_dir}` is a directory storage: container volumes there have no snapshots"
+        ))
     }
-    let dirs = host::dir_storage_ids(&defs.host);
-    let on_dir = g
-        .shape
-        .storage_pool
-        .iter()
-        .chain(g.mounts.volumes.iter().map(|v| &v.pool))
-        .find(|s| dirs.contains(s))?;
-    Some(format!(
-        "storage `{on_dir}` is a directory storage: container volumes there have no snapshots"
-    ))
 }
 
 /// Why Proxmox cannot convert this guest into a template (`pct template`), or
