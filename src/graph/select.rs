@@ -15,6 +15,9 @@ use petgraph::graph::NodeIndex;
 use super::build::Graph;
 use super::node::NodeId;
 
+/// The rank of a node that is not selected ([`Graph::order`]).
+const NOT_SELECTED: u32 = u32::MAX;
+
 impl Graph {
     /// The targets plus everything they need, transitively.
     pub fn select(&self, targets: &[NodeId]) -> Vec<NodeId> {
@@ -36,54 +39,61 @@ impl Graph {
     /// `nodes` in an order in which they can run: every node after what it needs,
     /// ties broken by [`NodeId`] order so the result is deterministic. Nodes caught in
     /// a cycle (already reported as errors) come last.
+    ///
+    /// The ready nodes wait in a heap of their ranks, their places among the
+    /// selected nodes in [`NodeId`] order, which compare as one number and order
+    /// them as their IDs would: a heap of IDs compared each pair as an enum, and
+    /// looked every node up by ID twice (1.4% of a 10,000-guest plan).
     pub fn order(&self, nodes: &[NodeId]) -> Vec<NodeId> {
-        let mut selected = vec![false; self.g.node_count()];
-        for n in nodes {
-            if let Some(ix) = self.node_index(*n) {
-                selected[ix.index()] = true;
-            }
+        // Each selected node once, in ID order (a selection comes sorted already).
+        let mut selected: Vec<(NodeId, NodeIndex)> = nodes
+            .iter()
+            .filter_map(|&n| self.node_index(n).map(|ix| (n, ix)))
+            .collect();
+        selected.sort_unstable_by_key(|&(n, _)| n);
+        selected.dedup_by_key(|&mut (n, _)| n);
+        let mut rank = vec![NOT_SELECTED; self.g.node_count()];
+        for (r, &(_, ix)) in (0u32..).zip(&selected) {
+            rank[ix.index()] = r;
         }
-        let mut pending = vec![0usize; self.g.node_count()];
+        // Per rank: how many of what it needs (selected) have not run yet.
+        let mut pending = vec![0usize; selected.len()];
         let mut heap = BinaryHeap::new();
-        for n in nodes {
-            let Some(ix) = self.node_index(*n) else {
-                continue;
-            };
+        for (r, &(_, ix)) in (0u32..).zip(&selected) {
             let count = self
                 .g
                 .neighbors_directed(ix, Direction::Outgoing)
-                .filter(|d| selected[d.index()])
+                .filter(|d| rank[d.index()] != NOT_SELECTED)
                 .count();
-            pending[ix.index()] = count;
+            pending[r as usize] = count;
             if count == 0 {
-                heap.push(Reverse((self.g[ix], ix)));
+                heap.push(Reverse(r));
             }
         }
-        let mut out = Vec::with_capacity(nodes.len());
-        let mut done = vec![false; self.g.node_count()];
-        while let Some(Reverse((id, ix))) = heap.pop() {
-            if std::mem::replace(&mut done[ix.index()], true) {
-                continue;
-            }
+        let mut out = Vec::with_capacity(selected.len());
+        while let Some(Reverse(r)) = heap.pop() {
+            let (id, ix) = selected[r as usize];
             out.push(id);
             for dependent in self.g.neighbors_directed(ix, Direction::Incoming) {
-                if selected[dependent.index()] && !done[dependent.index()] {
-                    pending[dependent.index()] -= 1;
-                    if pending[dependent.index()] == 0 {
-                        heap.push(Reverse((self.g[dependent], dependent)));
+                let d = rank[dependent.index()];
+                if d != NOT_SELECTED {
+                    let left = &mut pending[d as usize];
+                    *left -= 1;
+                    if *left == 0 {
+                        heap.push(Reverse(d));
                     }
                 }
             }
         }
-        if out.len() < nodes.len() {
-            let mut rest: Vec<NodeId> = nodes
-                .iter()
-                .copied()
-                .filter(|n| self.node_index(*n).is_some_and(|ix| !done[ix.index()]))
-                .collect();
-            rest.sort();
-            rest.dedup();
-            out.extend(rest);
+        if out.len() < selected.len() {
+            // Caught in a cycle: never ready, in ID order.
+            out.extend(
+                selected
+                    .iter()
+                    .zip(&pending)
+                    .filter(|(_, left)| **left > 0)
+                    .map(|(&(id, _), _)| id),
+            );
         }
         out
     }
