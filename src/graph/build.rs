@@ -96,17 +96,31 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
     }
     let zfs_storages = host::zfs_storage_ids(&defs.host);
     let host_address = host::address(&defs.host);
+    // Every guest's node and the host steps' looked up once, not once per edge.
+    let host = |name| graph.node_index(NodeId::Host(name));
+    let (network, zfs, gpu_init, nvidia, nfs, dns) = (
+        host("network"),
+        host("zfs"),
+        host("gpu_init"),
+        host("nvidia"),
+        host("nfs"),
+        host("dns"),
+    );
     for guest in defs.guests.values() {
-        let id = NodeId::guest(guest.kind, guest.id);
+        let Some(ix) = graph.node_index(NodeId::guest(guest.kind, guest.id)) else {
+            continue;
+        };
         if let Some(s) = defs.clone_source(guest).filter(|s| s.kind == guest.kind) {
-            graph.add_edge(id, NodeId::guest(s.kind, s.id), EdgeKind::Clone);
+            let source = graph.node_index(NodeId::guest(s.kind, s.id));
+            graph.add_edge_at(ix, source, EdgeKind::Clone);
         }
         for (dep, _) in &guest.dependencies {
             if let Some(d) = defs.guest(*dep) {
-                graph.add_edge(id, NodeId::guest(d.kind, d.id), EdgeKind::Depends);
+                let needed = graph.node_index(NodeId::guest(d.kind, d.id));
+                graph.add_edge_at(ix, needed, EdgeKind::Depends);
             }
         }
-        graph.add_edge(id, NodeId::Host("network"), EdgeKind::Host);
+        graph.add_edge_at(ix, network, EdgeKind::Host);
         // A VM's storage is `vm_defaults.storage_pool`, resolved in `defs`.
         let on_zfs = guest
             .shape
@@ -116,20 +130,20 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
             .chain(guest.mounts.volumes.iter().map(|v| v.pool.as_str()))
             .any(|s| zfs_storages.iter().any(|z| z == s));
         if on_zfs {
-            graph.add_edge(id, NodeId::Host("zfs"), EdgeKind::Host);
+            graph.add_edge_at(ix, zfs, EdgeKind::Host);
         }
         if !guest.devices.gpus.is_empty() {
-            graph.add_edge(id, NodeId::Host("gpu_init"), EdgeKind::Host);
-            graph.add_edge(id, NodeId::Host("nvidia"), EdgeKind::Host);
+            graph.add_edge_at(ix, gpu_init, EdgeKind::Host);
+            graph.add_edge_at(ix, nvidia, EdgeKind::Host);
         }
         if !guest.mounts.nfs.is_empty() {
-            graph.add_edge(id, NodeId::Host("nfs"), EdgeKind::Host);
+            graph.add_edge_at(ix, nfs, EdgeKind::Host);
         }
         if host_address
             .as_deref()
             .is_some_and(|a| guest.net.nameservers.iter().any(|ns| ns == a))
         {
-            graph.add_edge(id, NodeId::Host("dns"), EdgeKind::Host);
+            graph.add_edge_at(ix, dns, EdgeKind::Host);
         }
     }
     let diags = cycles::report(defs, &graph);
@@ -140,7 +154,15 @@ impl Graph {
     /// Adds `from → to` when both nodes exist (host steps that are not configured
     /// simply have no node).
     fn add_edge(&mut self, from: NodeId, to: NodeId, kind: EdgeKind) {
-        if let (Some(a), Some(b)) = (self.node_index(from), self.node_index(to))
+        if let Some(a) = self.node_index(from) {
+            self.add_edge_at(a, self.node_index(to), kind);
+        }
+    }
+
+    /// [`Graph::add_edge`] between nodes looked up already (`to`: `None` when
+    /// it has no node).
+    fn add_edge_at(&mut self, a: NodeIndex, to: Option<NodeIndex>, kind: EdgeKind) {
+        if let Some(b) = to
             && !self.g.edges_connecting(a, b).any(|e| *e.weight() == kind)
         {
             self.g.add_edge(a, b, kind);
