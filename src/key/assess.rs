@@ -22,7 +22,7 @@ use super::hash::{Key, NodeKeys, StepKey, step_key_of};
 use super::{Manifest, ScriptHashes, canon};
 use crate::defs::host::lookup;
 use crate::defs::{Definitions, Guest, GuestKind};
-use crate::fasthash::FastMap;
+use crate::fasthash::{FastMap, FastSet};
 use crate::graph::{NodeId, NodeMap};
 use crate::step::Step;
 
@@ -68,6 +68,7 @@ pub fn assess_keeping(
     let Survey {
         feature_scripts,
         clone_snapshots,
+        sources,
         waves,
     } = survey(defs, nodes, scripts);
     let ctx = Ctx {
@@ -80,6 +81,10 @@ pub fn assess_keeping(
     };
     let mut out: NodeMap<NodeKeys> =
         NodeMap::with_capacity_and_hasher(nodes.len(), std::hash::BuildHasherDefault::default());
+    // Each selected clone source's `clone source` entry, written once its wave is
+    // done: 10,000 clones name a handful of sources, and each wrote the entry out
+    // (its name and its key in hex) for itself.
+    let mut source_entries: NodeMap<(String, String)> = NodeMap::default();
     for wave in waves {
         // `map`, not `filter_map`: an indexed collect writes each result in its
         // place, where a filtered one is gathered in pieces and copied.
@@ -87,14 +92,42 @@ pub fn assess_keeping(
             .par_iter()
             .map(|&(node, guest)| match node {
                 NodeId::Host(name) => Some((node, ctx.host(name))),
-                NodeId::Ct(_) | NodeId::Vm(_) => {
-                    guest.map(|g| (node, ctx.guest(g).finish(node, &out, keep)))
-                }
+                NodeId::Ct(_) | NodeId::Vm(_) => guest.map(|g| {
+                    let keys = ctx.guest(g).finish(node, &out, &source_entries, keep);
+                    (node, keys)
+                }),
             })
             .collect();
         out.extend(done.into_iter().flatten());
+        for &(node, _) in &wave {
+            if sources.contains(&node) {
+                source_entries.insert(node, clone_source_entry(node, out.get(&node)));
+            }
+        }
     }
     out
+}
+
+/// The `define` manifest's entry for a clone of `source`: its name, and the
+/// source's output key (`keys`; `"unknown"` without them) as a JSON string.
+fn clone_source_entry(source: NodeId, keys: Option<&NodeKeys>) -> (String, String) {
+    let name = source.with_name(|source| {
+        let mut name = String::with_capacity(13 + source.len());
+        name.push_str("clone source ");
+        name.push_str(source);
+        name
+    });
+    let value = match keys {
+        Some(k) => {
+            let mut text = String::with_capacity(66);
+            text.push('"');
+            k.output().push_hex(&mut text);
+            text.push('"');
+            text
+        }
+        None => "\"unknown\"".to_string(),
+    };
+    (name, value)
 }
 
 /// What the keys of a selection need from all of it, found in one pass
@@ -106,6 +139,8 @@ struct Survey<'a> {
     /// A clone's `clone snapshot` entry: its source's snapshot name, written once
     /// per source (10,000 clones name a handful of templates).
     clone_snapshots: FastMap<u32, String>,
+    /// Every guest some guest of the selection is cloned from.
+    sources: FastSet<NodeId>,
     /// The nodes by clone depth, each with its guest: each wave's clone sources
     /// are in earlier waves.
     waves: Vec<Vec<(NodeId, Option<&'a Guest>)>>,
@@ -118,6 +153,7 @@ struct Survey<'a> {
 fn survey<'a>(defs: &'a Definitions, nodes: &[NodeId], scripts: &ScriptHashes) -> Survey<'a> {
     let mut feature_scripts = FastMap::default();
     let mut clone_snapshots = FastMap::default();
+    let mut sources = FastSet::default();
     let mut depth: NodeMap<usize> =
         NodeMap::with_capacity_and_hasher(nodes.len(), std::hash::BuildHasherDefault::default());
     // Counted first, so that each wave is made at its size: grown push by push,
@@ -136,6 +172,9 @@ fn survey<'a>(defs: &'a Definitions, nodes: &[NodeId], scripts: &ScriptHashes) -
                             super::guest::feature_script_entry(defs, scripts, g.kind, f)
                         });
                 }
+            }
+            if let Some(s) = source {
+                sources.insert(NodeId::guest(s.kind, s.id));
             }
             if let Some(snap) = source.and_then(|s| s.template.snapshot_name().map(|n| (s.id, n))) {
                 clone_snapshots
@@ -162,6 +201,7 @@ fn survey<'a>(defs: &'a Definitions, nodes: &[NodeId], scripts: &ScriptHashes) -
     Survey {
         feature_scripts,
         clone_snapshots,
+        sources,
         waves,
     }
 }
@@ -176,30 +216,24 @@ pub(super) struct Pending<'a> {
 impl Pending<'_> {
     /// Add the clone source's output key to the `define` step, then chain the keys;
     /// keep the manifests `keep` asks for.
+    /// `sources` holds the `clone source` entries of the sources done already
+    /// ([`clone_source_entry`]); one not there is written out from `done`.
     fn finish(
-        mut self,
+        self,
         node: NodeId,
         done: &NodeMap<NodeKeys>,
+        sources: &NodeMap<(String, String)>,
         keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
     ) -> NodeKeys {
-        if let (Some(sid), Some((_, define))) = (self.source, self.chain.first_mut()) {
-            let name = sid.with_name(|source| {
-                let mut name = String::with_capacity(13 + source.len());
-                name.push_str("clone source ");
-                name.push_str(source);
-                name
-            });
-            let value = match done.get(&sid) {
-                Some(k) => {
-                    let mut text = String::with_capacity(66);
-                    text.push('"');
-                    k.output().push_hex(&mut text);
-                    text.push('"');
-                    text
-                }
-                None => "\"unknown\"".to_string(),
-            };
-            define.insert(name, value);
+        // Moved out, so that its drafts may borrow from `sources` too.
+        let mut steps: Vec<(Step, Draft<'_>)> = self.chain;
+        if let (Some(sid), Some((_, define))) = (self.source, steps.first_mut()) {
+            if let Some((name, value)) = sources.get(&sid) {
+                define.insert(name.as_str(), value.as_str());
+            } else {
+                let (name, value) = clone_source_entry(sid, done.get(&sid));
+                define.insert(name, value);
+            }
         }
         // Written out only where `keep` asks for it.
         let kept = |at: StepAt, key: &Key, manifest: &Sorted| {
@@ -209,8 +243,8 @@ impl Pending<'_> {
                 Manifest::new()
             }
         };
-        let mut chain: Vec<StepKey> = Vec::with_capacity(self.chain.len());
-        for (i, (step, draft)) in self.chain.into_iter().enumerate() {
+        let mut chain: Vec<StepKey> = Vec::with_capacity(steps.len());
+        for (i, (step, draft)) in steps.into_iter().enumerate() {
             let manifest = draft.sorted();
             let key = step_key_of(&step, manifest.iter(), chain.last().map(|s| s.key));
             chain.push(StepKey {
