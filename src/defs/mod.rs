@@ -48,6 +48,7 @@ pub mod model;
 mod net;
 mod parse;
 pub(crate) mod read;
+mod readfile;
 pub mod secrets;
 pub mod settings;
 mod skim;
