@@ -216,6 +216,7 @@ pub(super) struct Pending<'a> {
 impl Pending<'_> {
     /// Add the clone source's output key to the `define` step, then chain the keys;
     /// keep the manifests `keep` asks for.
+    ///
     /// `sources` holds the `clone source` entries of the sources done already
     /// ([`clone_source_entry`]); one not there is written out from `done`.
     fn finish(
