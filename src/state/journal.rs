@@ -152,8 +152,11 @@ impl Journal {
                     // writes is: the parser then checks no string again (a tenth of
                     // the journal's read). A line that is not goes through the byte
                     // parser, which says where.
+                    // A line as phoenix writes it is read without `serde_json` (see
+                    // `line`); any other, by it.
                     let parsed = match std::str::from_utf8(line) {
-                        Ok(text) => serde_json::from_str::<NodeRecord>(text),
+                        Ok(text) => super::line::read(text)
+                            .map_or_else(|| serde_json::from_str::<NodeRecord>(text), Ok),
                         Err(_) => serde_json::from_slice::<NodeRecord>(line),
                     };
                     let error = match parsed {

@@ -10,12 +10,14 @@
 //! be parsed is reported and treated as absent: the plan then re-checks that node
 //! instead of trusting garbage.
 //!
-//! Rooms: `record` (the record types), `journal` (the build's log), `dir`
-//! (reading, compaction, the lock), `error`.
+//! Rooms: `record` (the record types), `journal` (the build's log), `line` (a
+//! journal line read as phoenix writes it), `dir` (reading, compaction, the
+//! lock), `error`.
 
 mod dir;
 mod error;
 mod journal;
+mod line;
 mod record;
 
 pub use dir::{BuildLock, Recorded, StateDir};
