@@ -223,34 +223,16 @@ fn special(c: u8) -> bool {
 }
 
 /// How many bytes at the start of `s` a JSON string takes as they are: up to the
-/// first [`special`] one, or all. Eight bytes at a time ([`specials`]): a loop
-/// a byte at a time cost about nine instructions a byte of the manifests, whose
-/// strings are short, with an escape every few bytes.
+/// first [`special`] one, or all. Eight bytes at a time (`ascii::run_until`): a
+/// loop a byte at a time cost about nine instructions a byte of the manifests,
+/// whose strings are short, with an escape every few bytes.
 fn plain_run(s: &[u8]) -> usize {
-    let mut n = 0;
-    while let Some(word) = s.get(n..n + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-        let hits = specials(u64::from_le_bytes(word));
-        if hits != 0 {
-            return n + (hits.trailing_zeros() / 8) as usize;
-        }
-        n += 8;
-    }
-    let rest = &s[n..];
-    n + rest.iter().position(|&c| special(c)).unwrap_or(rest.len())
-}
-
-/// Eight bytes (the first in the lowest bits), with the top bit of each
-/// [`special`] byte set, and perhaps of bytes above the first such: the lowest
-/// bit set marks the first special byte exactly. Each test is the classic "is
-/// some byte less than n": `(x - n * ONES) & !x & HIGH`, exact at its lowest
-/// hit, where a borrow has not yet run.
-fn specials(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
-    below(x, 0x20)
-        | below(x ^ (ONES * u64::from(b'"')), 1)
-        | below(x ^ (ONES * u64::from(b'\\')), 1)
+    use crate::ascii::{below, equal};
+    crate::ascii::run_until(
+        s,
+        |x| below(x, 0x20) | equal(x, b'"') | equal(x, b'\\'),
+        special,
+    )
 }
 
 #[cfg(test)]
