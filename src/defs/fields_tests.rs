@@ -106,3 +106,16 @@ fn a_fields_entry_answers_as_each_question_does() {
     let secret = field_entry(GuestKind::Ct, "db_password", &json!("x"));
     assert!(secret.marks.secret && !secret.known);
 }
+
+/// Each table is at most half full, so a name not in it is told so in a few
+/// looks; and every name it holds is found again.
+#[test]
+fn the_tables_have_room() {
+    for t in [&*CT_TABLE, &*VM_TABLE] {
+        let held: Vec<&str> = t.places.iter().flatten().map(|(n, _)| *n).collect();
+        assert!(held.len() * 2 <= PLACES, "{} names", held.len());
+        for name in held {
+            assert!(t.get(name).is_some(), "{name}");
+        }
+    }
+}
