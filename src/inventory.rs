@@ -23,8 +23,6 @@
 //! tag is a short word, and the inventory call returns tags only): there, the stamp
 //! proves the content, not the settings or the steps (see [`crate::plan`]).
 
-use std::collections::HashMap;
-
 use crate::graph::NodeId;
 use crate::key::NodeKeys;
 use crate::state::NodeRecord;
@@ -139,8 +137,10 @@ pub struct Observed {
     pub node: Option<String>,
 }
 
-/// Guests that exist on the host. Host steps have no inventory entry.
-pub type Inventory = HashMap<NodeId, Observed>;
+/// Guests that exist on the host. Host steps have no inventory entry. Hashed by
+/// [`FastHasher`](crate::fasthash::FastHasher): a plan looks every node up in it,
+/// and a no-op plan builds it from every record.
+pub type Inventory = crate::fasthash::FastMap<NodeId, Observed>;
 
 /// The host as the state directory recorded it: every guest with a completed step
 /// exists, stamped with its last recorded key (or `building` before any). This is
@@ -148,7 +148,10 @@ pub type Inventory = HashMap<NodeId, Observed>;
 pub fn from_records<'a>(records: impl IntoIterator<Item = (NodeId, &'a NodeRecord)>) -> Inventory {
     let records = records.into_iter();
     // Made at its largest size at once: grown, each larger table is fresh memory.
-    let mut out = Inventory::with_capacity(records.size_hint().1.unwrap_or(0));
+    let mut out = Inventory::with_capacity_and_hasher(
+        records.size_hint().1.unwrap_or(0),
+        std::hash::BuildHasherDefault::default(),
+    );
     let observed = records
         .filter(|(id, r)| id.guest_id().is_some() && !r.steps.is_empty())
         .map(|(id, r)| {

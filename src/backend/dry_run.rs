@@ -17,7 +17,7 @@ impl Backend for DryRun {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        Ok(Inventory::new())
+        Ok(Inventory::default())
     }
 
     fn supports(&self, _: GuestKind) -> bool {

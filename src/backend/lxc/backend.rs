@@ -27,7 +27,7 @@ impl Backend for Lxc {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        let mut inv = Inventory::new();
+        let mut inv = Inventory::default();
         if !self.lxcpath.is_dir() {
             return Ok(inv);
         }

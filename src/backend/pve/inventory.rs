@@ -9,7 +9,7 @@ use crate::graph::NodeId;
 /// Parse `pvesh get /cluster/resources --type vm --output-format json`.
 pub fn parse_inventory(json: &str) -> Result<Inventory, String> {
     let v: Value = serde_json::from_str(json).map_err(|e| format!("unreadable inventory: {e}"))?;
-    let mut inv = Inventory::new();
+    let mut inv = Inventory::default();
     for r in v.as_array().ok_or("inventory is not a list")? {
         let Some(id) = r
             .get("vmid")

@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use super::table::{Column, Table, Width};
 use crate::defs::{Definitions, host};
+use crate::fasthash::FastSet;
 use crate::graph::{EdgeKind, Graph, NodeId};
 use crate::plan::{ActionKind, Plan};
 use crate::state::RecordMap;
@@ -147,7 +148,7 @@ impl View<'_> {
 
     /// Every edge between selected nodes: (from, to, kind), `from` needing `to`.
     fn edges(&self) -> Vec<(NodeId, NodeId, EdgeKind)> {
-        let set: HashSet<NodeId> = self.nodes.iter().copied().collect();
+        let set: FastSet<NodeId> = self.nodes.iter().copied().collect();
         self.graph
             .edges()
             .into_iter()
