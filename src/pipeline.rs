@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::backend::Backend;
-use crate::defs::{self, Definitions, Diagnostics, Severity};
+use crate::defs::{self, Definitions, Diagnostics, KeyTexts, Severity};
 use crate::graph::{self, Graph, NodeId, target};
 use crate::inventory::{self, Inventory};
 use crate::key::{self, NodeKeys, ScriptHashes};
@@ -26,7 +26,13 @@ pub struct Loaded {
 /// Load and check a definitions directory. Missing scripts are reported with
 /// `missing_scripts` severity: errors where phoenix will act, warnings for drawing.
 pub fn load(dir: &Path, missing_scripts: Severity) -> Loaded {
-    let (mut defs, mut diags) = timed("read definitions", || defs::load_unchecked(dir));
+    load_with(dir, missing_scripts, KeyTexts::Now)
+}
+
+/// [`load`], writing the guests' key texts when `texts` says: a command that
+/// computes no key need not write them as it reads ([`KeyTexts`]).
+pub fn load_with(dir: &Path, missing_scripts: Severity, texts: KeyTexts) -> Loaded {
+    let (mut defs, mut diags) = timed("read definitions", || defs::load_unchecked(dir, texts));
     // Passes over the guests that only read them, side by side: the cross-guest
     // checks (two groups), the graph and the scripts. What the checks change, the
     // graph does not read (see `defs::across`); it is changed after.

@@ -13,7 +13,7 @@ use super::status::report_state;
 use super::{AppError, CmdResult};
 use crate::backend::Backend;
 use crate::cli::{BackendKind, Cli, ColorChoice, GraphArgs, GraphFormat, GraphLayout, Output};
-use crate::defs::Severity;
+use crate::defs::{KeyTexts, Severity};
 use crate::graph::target;
 use crate::pipeline::{self, Assessed, Loaded, Manifests, Records};
 use crate::report::{
@@ -79,11 +79,12 @@ fn assess_read(
 /// The state's records as [`pipeline::read_records`] reads them.
 type ReadRecords = Result<Recorded, StateError>;
 
-/// The definitions loaded, and when `read` says so, the state's records read
-/// beside them ([`pipeline::read_records`]).
+/// The definitions loaded (their key texts when `texts` says), and when `read`
+/// says so, the state's records read beside them ([`pipeline::read_records`]).
 fn load_and_read(
     cli: &Cli,
     missing_scripts: Severity,
+    texts: KeyTexts,
     state: &StateDir,
     read: bool,
 ) -> Result<(Kept<Loaded>, Option<ReadRecords>), AppError> {
@@ -91,12 +92,18 @@ fn load_and_read(
     super::output::load_beside(
         cli,
         missing_scripts,
+        texts,
         read.then_some(move || pipeline::read_records(&state)),
     )
 }
 
 pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
-    let loaded = super::output::Kept::new(pipeline::load(&cli.global.defs, Severity::Error));
+    // Validating computes no key.
+    let loaded = super::output::Kept::new(pipeline::load_with(
+        &cli.global.defs,
+        Severity::Error,
+        KeyTexts::WhenAsked,
+    ));
     let errors = loaded.diags.error_count();
     match output {
         Output::Json => {
@@ -142,7 +149,7 @@ pub(crate) fn validate(cli: &Cli, output: Output) -> CmdResult {
 
 pub(crate) fn plan(cli: &Cli, targets: &[String], output: Output, refresh: bool) -> CmdResult {
     let state = StateDir::new(&cli.global.cache);
-    let (loaded, read) = load_and_read(cli, Severity::Error, &state, !refresh)?;
+    let (loaded, read) = load_and_read(cli, Severity::Error, KeyTexts::Now, &state, !refresh)?;
     // Never dropped, as the definitions are not (see `output::load`).
     let assessed = super::output::Kept::new(if refresh {
         // The live configs need the host: the backend the command line names or
@@ -189,7 +196,13 @@ pub(crate) fn graph(cli: &Cli, args: &GraphArgs) -> CmdResult {
     let needs_state = args.state || format == GraphFormat::Html;
     let state = StateDir::new(&cli.global.cache);
     let assesses = needs_state || marks.colors;
-    let (loaded, read) = load_and_read(cli, Severity::Warning, &state, assesses)?;
+    // Only a graph with states computes keys.
+    let texts = if assesses {
+        KeyTexts::Now
+    } else {
+        KeyTexts::WhenAsked
+    };
+    let (loaded, read) = load_and_read(cli, Severity::Warning, texts, &state, assesses)?;
     let assessed = if assesses {
         // The page shows every step's inputs; the other views only the plan.
         let manifests = if format == GraphFormat::Html {

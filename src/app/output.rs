@@ -5,7 +5,7 @@ use std::io::Write;
 
 use super::AppError;
 use crate::cli::Cli;
-use crate::defs::Severity;
+use crate::defs::{KeyTexts, Severity};
 use crate::pipeline::{self, Loaded};
 use crate::report;
 
@@ -68,22 +68,28 @@ pub(crate) fn eprint(text: &str) {
 /// the process ends, when the OS takes the memory back at once. Freeing their
 /// million small allocations one by one costs tens of milliseconds at 10,000 guests.
 pub(crate) fn load(cli: &Cli, missing_scripts: Severity) -> Result<Kept<Loaded>, AppError> {
-    load_beside(cli, missing_scripts, None::<fn()>).map(|(loaded, _)| loaded)
+    load_beside(cli, missing_scripts, KeyTexts::Now, None::<fn()>).map(|(loaded, _)| loaded)
 }
 
-/// [`load`], with `beside` run at the same time on a thread of its own, which the
-/// cores the load leaves idle take up. The load stays on this thread, as without
+/// [`load`], the guests' key texts written when `texts` says, with `beside` run at
+/// the same time on a thread of its own, which the cores the load leaves idle
+/// take up. The load stays on this thread, as without
 /// it. When the definitions have errors, the command stops without waiting for
 /// `beside`, whose result nobody wants (it must change nothing, as it may be cut
 /// off by the process's end).
 pub(crate) fn load_beside<T: Send + 'static>(
     cli: &Cli,
     missing_scripts: Severity,
+    texts: KeyTexts,
     beside: Option<impl FnOnce() -> T + Send + 'static>,
 ) -> Result<(Kept<Loaded>, Option<T>), AppError> {
     let started = std::time::Instant::now();
     let other = beside.map(std::thread::spawn);
-    let loaded = Kept::new(pipeline::load(&cli.global.defs, missing_scripts));
+    let loaded = Kept::new(pipeline::load_with(
+        &cli.global.defs,
+        missing_scripts,
+        texts,
+    ));
     tracing::info!(
         guests = loaded.defs.guests.len(),
         elapsed_ms = started.elapsed().as_millis(),

@@ -153,9 +153,9 @@ mod tests {
         let mut found = 0;
         let mut made_plain = 0;
         for dir in dirs.iter().filter(|d| d.is_dir()) {
-            let (mut serial, mut serial_diags) = load_unchecked(dir);
+            let (mut serial, mut serial_diags) = load_unchecked(dir, crate::defs::KeyTexts::Now);
             one_after_the_other(&mut serial, &mut serial_diags);
-            let (mut side, mut side_diags) = load_unchecked(dir);
+            let (mut side, mut side_diags) = load_unchecked(dir, crate::defs::KeyTexts::Now);
             across(&side).apply(&mut side, &mut side_diags);
             let show = |d: &Diagnostics| d.0.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>();
             assert_eq!(show(&side_diags), show(&serial_diags), "{}", dir.display());
@@ -167,7 +167,7 @@ mod tests {
             };
             assert_eq!(templates(&side), templates(&serial), "{}", dir.display());
             found += serial_diags.0.len();
-            let (read, _) = load_unchecked(dir);
+            let (read, _) = load_unchecked(dir, crate::defs::KeyTexts::Now);
             made_plain += templates(&read)
                 .iter()
                 .zip(templates(&side))

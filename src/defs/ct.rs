@@ -11,14 +11,19 @@ use serde_json::{Map, Value};
 use super::diag::Diagnostics;
 use super::guest;
 use super::idmap;
-use super::model::{Definitions, Guest, GuestKind};
+use super::model::{Definitions, Guest, GuestKind, KeyTexts};
 use super::parse::Parsed;
 use super::read::{self, At, Fields, Reader, join, quote};
 use super::settings::{Apparmor, BindMount, Volume};
 use super::written::Written;
 use super::{eras, net, values};
 
-pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
+pub(crate) fn read_lxc(
+    defs: &mut Definitions,
+    root: Value,
+    diags: &mut Diagnostics,
+    texts: KeyTexts,
+) {
     let Value::Object(mut root) = root else {
         return;
     };
@@ -57,7 +62,7 @@ pub(crate) fn read_lxc(defs: &mut Definitions, root: Value, diags: &mut Diagnost
                 Value::Object(m) => Ok(m.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect()),
                 other => Err(other),
             };
-            read_container(&file, &defs.host, &key, parsed, None)
+            read_container(&file, &defs.host, &key, parsed, None, texts)
         })
         .collect();
     insert_containers(defs, read, diags);
@@ -73,7 +78,7 @@ pub(crate) fn set_globals(defs: &mut Definitions, mut root: Map<String, Value>) 
 pub(crate) type ReadContainer = (Option<(u32, Box<Guest>)>, Diagnostics);
 
 /// Read the entry `key` of `lxc_configs`, `parsed`, whose text is `written` (if
-/// known). Entries are independent of each other, so callers read them in parallel
+/// known), its key texts when `texts` says. Entries are independent of each other, so callers read them in parallel
 /// and [`insert_containers`] them in file order.
 pub(crate) fn read_container(
     file: &str,
@@ -81,6 +86,7 @@ pub(crate) fn read_container(
     key: &str,
     parsed: Parsed<'_>,
     written: Option<Written>,
+    texts: KeyTexts,
 ) -> ReadContainer {
     let mut diags = Diagnostics::default();
     let mut r = Reader {
@@ -114,7 +120,7 @@ pub(crate) fn read_container(
     let entries = super::fields::entries(GuestKind::Ct, &fields);
     let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &fields, &entries);
     read_ct_fields(&mut r, host, &fields, &mut guest);
-    let guest = guest::finish(guest, &fields, &entries, written);
+    let guest = guest::finish(guest, &fields, &entries, written, texts);
     (Some((id, Box::new(guest))), diags)
 }
 

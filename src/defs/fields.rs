@@ -369,6 +369,11 @@ pub(crate) struct FieldEntry<'a> {
 }
 
 /// The [`FieldEntry`] of `field`, whose value is `value`, in a guest of `kind`.
+/// Inlined into the loop over a guest's fields ([`entries`]): out of line, as
+/// the compiler put it once `entries` had a second caller, the call cost 0.7%
+/// of a plan.
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub(crate) fn field_entry<'a>(kind: GuestKind, field: &'a str, value: &Value) -> FieldEntry<'a> {
     let found = find(kind, field);
     let marks_of = |name: &str, entry: Option<Entry>| {

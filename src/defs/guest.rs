@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::fields::{self, Class, FieldEntry};
 use super::layout;
-use super::model::{Guest, GuestKind, HealthCheck};
+use super::model::{Guest, GuestKind, HealthCheck, KeyTexts};
 use super::read::{self, At, Fields, Reader, join, quote};
 use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
 use super::values;
@@ -120,13 +120,16 @@ pub(crate) fn finish(
     raw: &Fields,
     entries: &[FieldEntry],
     written: Option<Written>,
+    texts: KeyTexts,
 ) -> Guest {
     let fields = || raw.iter().zip(entries.iter().map(|e| e.class));
     g.app_fields = fields()
         .filter(|(_, class)| *class == Class::App)
         .map(|((k, v), _)| (k.to_string(), v.clone()))
         .collect();
-    g.key_fields = FieldTexts::of(raw, entries);
+    if texts == KeyTexts::Now {
+        g.key_fields = FieldTexts::of(raw, entries).into();
+    }
     // Reported by `checks::check_control_characters`, which reads the object again.
     let may_hold = written
         .as_ref()

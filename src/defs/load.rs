@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::diag::{Diagnostic, Diagnostics};
 use super::layout::{self, Layout};
-use super::model::Definitions;
+use super::model::{Definitions, KeyTexts};
 use super::read;
 
 use super::written::Written;
@@ -21,14 +21,15 @@ use crate::timing::timed;
 /// Read a definitions directory. Always returns what could be read, with every
 /// problem found on the way; callers decide whether errors stop them.
 pub fn load(dir: &Path) -> (Definitions, Diagnostics) {
-    let (mut defs, mut diags) = load_unchecked(dir);
+    let (mut defs, mut diags) = load_unchecked(dir, KeyTexts::Now);
     timed("cross-guest checks", || super::across::across(&defs)).apply(&mut defs, &mut diags);
     (defs, diags)
 }
 
 /// [`load`] but for the cross-guest checks ([`super::across::across`]), which the
-/// caller runs: `pipeline::load` runs them beside building the graph.
-pub(crate) fn load_unchecked(dir: &Path) -> (Definitions, Diagnostics) {
+/// caller runs: `pipeline::load` runs them beside building the graph. The guests'
+/// key texts are written when `texts` says ([`KeyTexts`]).
+pub(crate) fn load_unchecked(dir: &Path, texts: KeyTexts) -> (Definitions, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut defs = nothing_read(dir);
     if !dir.is_dir() {
@@ -51,11 +52,11 @@ pub(crate) fn load_unchecked(dir: &Path) -> (Definitions, Diagnostics) {
     hypervisor::read_host(&mut defs, &mut diags);
     let lxc_file = file(&defs.lxc_file, true, Some("lxc_configs"));
     timed("containers read", || {
-        read_containers(dir, &lxc_file, &mut defs, &mut diags);
+        read_containers(dir, &lxc_file, &mut defs, &mut diags, texts);
     });
     let vm_file = file(&defs.vm_file, false, Some("vms"));
     if let Some(vms) = read_json(dir, &vm_file, &mut diags) {
-        vm::read_vms(&mut defs, vms, &mut diags);
+        vm::read_vms(&mut defs, vms, &mut diags, texts);
     }
     (defs, diags)
 }
@@ -92,7 +93,13 @@ pub(crate) struct JsonFile {
 /// ([`parse`]); anything unusual about the file (a syntax error, a top level or
 /// `lxc_configs` that is not an object, nesting too deep) through the plain parse of
 /// the whole file, which says what is wrong.
-fn read_containers(dir: &Path, file: &JsonFile, defs: &mut Definitions, diags: &mut Diagnostics) {
+fn read_containers(
+    dir: &Path,
+    file: &JsonFile,
+    defs: &mut Definitions,
+    diags: &mut Diagnostics,
+    texts: KeyTexts,
+) {
     let Some(mut bytes) = read_bytes(dir, file, diags) else {
         return;
     };
@@ -105,16 +112,16 @@ fn read_containers(dir: &Path, file: &JsonFile, defs: &mut Definitions, diags: &
         Err(e) => {
             // The plain parse says where the file is not UTF-8.
             if let Some(lxc) = parse_object(e.as_bytes(), file, diags) {
-                ct::read_lxc(defs, lxc, diags);
+                ct::read_lxc(defs, lxc, diags, texts);
             }
             return;
         }
     };
-    if containers_in_parallel(&shared, file, defs, diags) {
+    if containers_in_parallel(&shared, file, defs, diags, texts) {
         return;
     }
     if let Some(lxc) = parse_object(shared.as_bytes(), file, diags) {
-        ct::read_lxc(defs, lxc, diags);
+        ct::read_lxc(defs, lxc, diags, texts);
     }
 }
 
@@ -135,6 +142,7 @@ fn containers_in_parallel(
     file: &JsonFile,
     defs: &mut Definitions,
     diags: &mut Diagnostics,
+    texts: KeyTexts,
 ) -> bool {
     /// Guests per batch: enough that a batch costs far more than handing it over.
     const BATCH: usize = 32;
@@ -146,7 +154,7 @@ fn containers_in_parallel(
         let start = raw.as_ptr() as usize - shared.as_ptr() as usize;
         let written = Written::new(shared.clone(), start..start + raw.len());
         Some((
-            ct::read_container(&file.rel, host, key, parsed, Some(written)),
+            ct::read_container(&file.rel, host, key, parsed, Some(written), texts),
             r,
         ))
     };
@@ -323,120 +331,5 @@ fn parse_object(text: &[u8], file: &JsonFile, diags: &mut Diagnostics) -> Option
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-
-    use super::{JsonFile, containers_in_parallel, nothing_read, parse_object};
-    use crate::defs::diag::Diagnostics;
-    use crate::defs::model::Definitions;
-    use crate::defs::{ct, layout};
-
-    fn empty() -> Definitions {
-        nothing_read(Path::new("/nonexistent"))
-    }
-
-    /// What a path made of the file: each guest's ID, name and text, the globals,
-    /// and every diagnostic.
-    fn outcome(defs: &Definitions, diags: &Diagnostics) -> (Vec<String>, String, Vec<String>) {
-        let guests = defs
-            .guests
-            .values()
-            .map(|g| format!("{} {} {:?}", g.id, g.name, g.definition()))
-            .collect();
-        let diags = diags.0.iter().map(|d| format!("{d:?}")).collect();
-        (guests, format!("{:?}", defs.lxc_globals), diags)
-    }
-
-    /// Guests read while the file is skimmed come out as the plain parse of the
-    /// whole file has them: every entry is read, but of a key written twice only
-    /// the last (a wrong field in the first says nothing), of `lxc_configs` written
-    /// twice only the last, and in the order an object keeps its keys.
-    #[test]
-    fn reading_while_skimming_gives_what_the_plain_parse_gives() {
-        let guest = |id: u32, extra: &str| {
-            format!(r#""{id}": {{"name": "g{id}", "template": "local:vztmpl/t.tar.zst"{extra}}}"#)
-        };
-        // Enough guests for many batches, a repeat that spans two of them.
-        let mut many: Vec<String> = (0..150)
-            .map(|i| guest(1000 + (i * 7919) % 5000, ""))
-            .collect();
-        many.insert(3, guest(1003, r#", "cores": "wrong""#));
-        many.push(guest(1003, r#", "memory_mb": 512"#));
-        many.push(guest(99, r#", "cores": "not a number""#));
-        let texts = [
-            format!(r#"{{"lxc_configs": {{{}}}, "g": 1}}"#, many.join(", ")),
-            format!(
-                r#"{{"lxc_configs": {{{}}}, "v": "2", "lxc_configs": {{{}}}}}"#,
-                guest(500, r#", "cores": "x""#),
-                many[..40].join(", ")
-            ),
-            format!(
-                r#"{{"lxc_configs": {{{}}}}}"#,
-                guest(7, r#", "x": {"y": 1, "y": 2}"#)
-            ),
-        ];
-        let file = JsonFile {
-            rel: layout::LXC_FILE.to_string(),
-            required: true,
-            guests: Some("lxc_configs"),
-        };
-        for text in texts {
-            let (mut fast, mut fast_diags) = (empty(), Diagnostics::default());
-            let shared = Arc::new(text.clone());
-            assert!(containers_in_parallel(
-                &shared,
-                &file,
-                &mut fast,
-                &mut fast_diags
-            ));
-            let (mut plain, mut plain_diags) = (empty(), Diagnostics::default());
-            let root = parse_object(text.as_bytes(), &file, &mut plain_diags).expect("an object");
-            ct::read_lxc(&mut plain, root, &mut plain_diags);
-            assert!(!fast.guests.is_empty());
-            assert_eq!(
-                outcome(&fast, &fast_diags),
-                outcome(&plain, &plain_diags),
-                "{text}"
-            );
-        }
-    }
-
-    /// A guest's text the skim cut but that does not parse, or that nests too
-    /// deep, sends the file to the plain parse, having changed nothing.
-    #[test]
-    fn a_guest_that_does_not_parse_goes_to_the_plain_parse() {
-        let nested = format!("{}1{}", "[".repeat(120), "]".repeat(120));
-        let good = r#""900": {"name": "a", "template": "local:vztmpl/t.tar.zst"}"#;
-        let file = JsonFile {
-            rel: layout::LXC_FILE.to_string(),
-            required: true,
-            guests: Some("lxc_configs"),
-        };
-        for bad in [
-            // Written twice: the first is replaced, and still not JSON.
-            r#""900": {"name": tru}"#.to_string(),
-            r#""901": {"name": tru}"#.to_string(),
-            r#""901": {"name": "a" "b"}"#.to_string(),
-            "\"901\": {\"name\": \"a\u{1}\"}".to_string(),
-            format!(r#""901": {{"x": {nested}}}"#),
-        ] {
-            // A bad guest in an `lxc_configs` that a later one replaces, too.
-            for text in [
-                format!(r#"{{"lxc_configs": {{{bad}, {good}}}}}"#),
-                format!(r#"{{"lxc_configs": {{{bad}}}, "lxc_configs": {{{good}}}}}"#),
-            ] {
-                let (mut defs, mut diags) = (empty(), Diagnostics::default());
-                let shared = Arc::new(text.clone());
-                assert!(
-                    !containers_in_parallel(&shared, &file, &mut defs, &mut diags),
-                    "{text}"
-                );
-                assert!(
-                    defs.guests.is_empty() && diags.sorted().is_empty(),
-                    "{text}"
-                );
-            }
-        }
-    }
-}
+#[path = "load_tests.rs"]
+mod tests;

@@ -66,7 +66,7 @@ pub use idmap::{IdKind, IdMap, IdRange, MapOrigin};
 pub use layout::Layout;
 pub use load::load;
 pub(crate) use load::load_unchecked;
-pub use model::{Definitions, Guest, GuestKind, HealthCheck};
+pub use model::{Definitions, Guest, GuestKind, HealthCheck, KeyTexts};
 pub(crate) use parse::as_object;
 pub use settings::{
     Apparmor, BindMount, CloudImage, Devices, Direction, Firewall, FirewallRule, IpConfig, Mounts,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
@@ -25,6 +26,22 @@ impl GuestKind {
             GuestKind::Vm => "vm",
         }
     }
+}
+
+/// When a guest's fields' canonical texts, which only the keys read, are written
+/// ([`Guest::key_fields`]).
+///
+/// Why not always as the guest is read. Writing them was a tenth of reading the
+/// guests (52M of `validate`'s 440M instructions at 10,000 guests), and `validate`
+/// and a graph without states compute no key. Written later, each guest is
+/// parsed again from its text: the same texts, at twice the cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTexts {
+    /// While the guest is read, from the values at hand: for commands that
+    /// compute keys (`plan`, `build`, `status`, ...).
+    Now,
+    /// When first asked for: for commands that compute none.
+    WhenAsked,
 }
 
 /// One health check of a guest: `health/<script> <args...>` run after the app script.
@@ -56,8 +73,8 @@ pub struct Guest {
     /// holds the rest of the code to that).
     pub written: Written,
     /// What the content keys hash of the definition: each field's canonical JSON,
-    /// with the step class that consumes it.
-    pub key_fields: FieldTexts,
+    /// with the step class that consumes it ([`Guest::key_fields`]).
+    pub(crate) key_fields: OnceLock<FieldTexts>,
     /// Whether a field that goes into commands holds a control character (the
     /// check that reports it reads the object again).
     pub(crate) control_characters: bool,
@@ -129,6 +146,20 @@ impl Guest {
         )
     }
 
+    /// What the content keys hash of the definition: each field's canonical JSON,
+    /// with the step class that consumes it. Written as the guest was read when
+    /// the command computes keys ([`KeyTexts::Now`]); otherwise here, from the
+    /// guest's text, the first time something asks.
+    pub fn key_fields(&self) -> &FieldTexts {
+        // Out of line: the keys read this for every guest, nearly always written.
+        #[cold]
+        #[inline(never)]
+        fn written_now(g: &Guest) -> FieldTexts {
+            FieldTexts::of_written(g.kind, &g.written)
+        }
+        self.key_fields.get_or_init(|| written_now(self))
+    }
+
     /// A guest with nothing read yet: the readers fill it in.
     pub(crate) fn empty(kind: GuestKind, id: u32, file: &str, path: &str) -> Guest {
         Guest {
@@ -138,7 +169,7 @@ impl Guest {
             file: file.to_string(),
             path: path.to_string(),
             written: Written::default(),
-            key_fields: FieldTexts::default(),
+            key_fields: OnceLock::new(),
             control_characters: false,
             app_fields: Map::new(),
             clone_from: None,

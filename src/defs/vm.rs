@@ -6,13 +6,18 @@ use serde_json::{Map, Value};
 
 use super::diag::Diagnostics;
 use super::guest::{self, scalar_text};
-use super::model::{Definitions, Guest, GuestKind};
+use super::model::{Definitions, Guest, GuestKind, KeyTexts};
 use super::net;
 use super::read::{self, At, Fields, Reader, join};
 use super::settings::{CloudImage, NfsMount, TemplateModel};
 use super::values;
 
-pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnostics) {
+pub(crate) fn read_vms(
+    defs: &mut Definitions,
+    root: Value,
+    diags: &mut Diagnostics,
+    texts: KeyTexts,
+) {
     let Value::Object(root) = root else { return };
     let file = defs.vm_file.clone();
     let mut r = Reader { file: &file, diags };
@@ -54,7 +59,7 @@ pub(crate) fn read_vms(defs: &mut Definitions, root: Value, diags: &mut Diagnost
         let entries = super::fields::entries(GuestKind::Vm, obj);
         let mut guest = guest::read_common(&mut r, GuestKind::Vm, id, &path, obj, &entries);
         read_vm_fields(&mut r, obj, &defs.vm_defaults, &mut guest);
-        let guest = guest::finish(guest, obj, &entries, None);
+        let guest = guest::finish(guest, obj, &entries, None, texts);
         if let Some(other) = defs.guests.get(&id) {
             let help = if other.kind == GuestKind::Vm {
                 format!(

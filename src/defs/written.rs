@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::canon;
 use super::fields::{Class, FieldEntry};
+use super::model::GuestKind;
 use super::read::Fields;
 
 /// A guest's JSON object as written: a slice of its file's text.
@@ -104,6 +105,15 @@ impl FieldTexts {
                 index: out.index.as_slice().into(),
             }
         })
+    }
+
+    /// [`FieldTexts::of`] a guest of `kind` written as `written`: its object parsed
+    /// again.
+    pub(crate) fn of_written(kind: GuestKind, written: &Written) -> FieldTexts {
+        let object = written.parse();
+        let raw = Fields::new(&object);
+        let entries = super::fields::entries(kind, &raw);
+        FieldTexts::of(&raw, &entries)
     }
 
     fn fill(&mut self, raw: &Fields, entries: &[FieldEntry]) {

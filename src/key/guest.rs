@@ -40,7 +40,7 @@ impl<'a> FieldManifests<'a> {
             snapshot: Draft::default(),
             app: Draft::default(),
         };
-        for (class, field, text) in g.key_fields.iter() {
+        for (class, field, text) in g.key_fields().iter() {
             let target = match class {
                 Class::Define => &mut m.define,
                 Class::Configure => &mut m.configure,

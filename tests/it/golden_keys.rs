@@ -7,14 +7,22 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use phoenix::defs::Severity;
+use phoenix::defs::{KeyTexts, Severity};
 use phoenix::state::StateDir;
 
 use crate::helpers::{bundled_defs, defs_with_scripts, fixture};
 
-/// `node step key` for every step of every node, in build order.
+/// `node step key` for every step of every node, in build order: the same whether
+/// the guests' key texts were written as they were read or when the keys asked.
 fn key_table(defs: &Path) -> String {
-    let loaded = phoenix::pipeline::load(defs, Severity::Error);
+    let now = key_table_with(defs, KeyTexts::Now);
+    assert_eq!(now, key_table_with(defs, KeyTexts::WhenAsked));
+    now
+}
+
+/// [`key_table`], the key texts written when `texts` says.
+fn key_table_with(defs: &Path, texts: KeyTexts) -> String {
+    let loaded = phoenix::pipeline::load_with(defs, Severity::Error, texts);
     assert!(!loaded.diags.has_errors(), "{:?}", loaded.diags);
     let cache = tempfile::tempdir().unwrap();
     let assessed = phoenix::pipeline::assess(&loaded, &[], &StateDir::new(cache.path())).unwrap();
@@ -47,4 +55,16 @@ fn fixture_keys_are_unchanged() {
         let defs = defs_with_scripts(&src);
         insta::assert_snapshot!(name, key_table(defs.path()));
     }
+}
+
+/// The converted-template fixture's keys (their own snapshot elsewhere: the plans
+/// of `fixture_plans`) are the same with the key texts written when asked.
+#[test]
+fn key_texts_written_when_asked_give_the_same_keys() {
+    let Some(src) = fixture("phoenix-2025-11-templates") else {
+        return;
+    };
+    let defs = defs_with_scripts(&src);
+    let table = key_table(defs.path());
+    assert!(table.lines().count() > 10, "{table}");
 }
