@@ -139,8 +139,8 @@ pub fn check_scripts(defs: &Definitions, severity: Severity) -> Diagnostics {
     };
     // Features found, by kind and name: most guests name the same few, and the
     // path of each need not be made again.
-    let mut found: std::collections::HashSet<(super::GuestKind, &str)> =
-        std::collections::HashSet::new();
+    let mut found: crate::fasthash::FastSet<(super::GuestKind, &str)> =
+        crate::fasthash::FastSet::default();
     for g in defs.guests.values() {
         for (i, f) in g.features.iter().enumerate() {
             // Names that are not plain were reported already, and must not become paths.
