@@ -116,3 +116,56 @@ fn a_guest_that_does_not_parse_goes_to_the_plain_parse() {
         }
     }
 }
+
+/// A guest's key texts written when asked, from its text, are those written as
+/// it was read: for every era's way of writing a field, a repeated key, a secret,
+/// nested objects, unknown and application fields, and a VM.
+#[test]
+fn key_texts_written_when_asked_are_those_written_as_read() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, v: serde_json::Value| {
+        std::fs::write(dir.path().join(name), v.to_string()).unwrap();
+    };
+    write(
+        layout::HYPERVISOR_FILE,
+        json!({ "vm_defaults": { "storage_pool": "vm" } }),
+    );
+    write(
+        layout::LXC_FILE,
+        json!({ "nvidia_driver_version": "580", "lxc_configs": {
+            "900": { "name": "base", "template": "/t/os.tar.zst", "memory_mb": 2048,
+                     "features": "nesting=1,keyctl=1", "template_snapshot_name": "s",
+                     "network_config": { "name": "eth0", "ip": "dhcp", "gw": "" },
+                     "db_password": "hunter2", "app_settings": { "token": "t", "n": [1, 2.5] },
+                     "mystery": null },
+            "901": { "name": "clone", "clone_from_template_ctid": "900", "cores": 2,
+                     "features": ["base_setup"], "environment": ["A=1", "API_KEY=x"] }
+        }}),
+    );
+    write(
+        layout::VM_FILE,
+        json!({ "vms": [{ "vmid": 9000, "name": "vm", "template_image": "a.img",
+                          "cores": 2, "cloud_init": { "user": "me" } }] }),
+    );
+    // A key written twice: the last value is the one kept.
+    let lxc = dir.path().join(layout::LXC_FILE);
+    let text = std::fs::read_to_string(&lxc).unwrap();
+    std::fs::write(
+        &lxc,
+        text.replacen("\"cores\":2", "\"cores\":1,\"cores\":2", 1),
+    )
+    .unwrap();
+    let texts = |when| {
+        let (defs, _) = crate::defs::load_unchecked(dir.path(), when);
+        defs.guests
+            .values()
+            .map(|g| format!("{}: {:?}", g.label(), g.key_fields()))
+            .collect::<Vec<_>>()
+    };
+    let now = texts(KeyTexts::Now);
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert!(now.iter().all(|t| t.len() > 40), "{now:?}");
+    assert!(!now.concat().contains("hunter2"), "{now:?}");
+    assert_eq!(now, texts(KeyTexts::WhenAsked));
+}

@@ -32,7 +32,7 @@ impl GuestKind {
 /// ([`Guest::key_fields`]).
 ///
 /// Why not always as the guest is read. Writing them was a tenth of reading the
-/// guests (52M of `validate`'s 440M instructions at 10,000 guests), and `validate`
+/// guests (54M of `validate`'s 446M instructions at 10,000 guests), and `validate`
 /// and a graph without states compute no key. Written later, each guest is
 /// parsed again from its text: the same texts, at twice the cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
