@@ -47,7 +47,7 @@ fn push_escaped(out: &mut String, s: &str) {
 /// Whether `s` holds a byte JSON escapes: below 0x20, a quote or a backslash.
 /// Most strings hold none, and are copied whole.
 fn needs_escape(s: &[u8]) -> bool {
-    crate::ascii::any_byte(s, |c| c < 0x20 || c == b'"' || c == b'\\')
+    crate::ascii::any_byte(s, crate::ascii::json_escaped)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! and brackets (to the one that closes the guest's), looked for eight bytes at a
 //! time (`ascii::run_until`). `serde_json`'s own skip (`&RawValue`) checked every
 //! byte of every guest: 74M instructions at 10,000 guests, against 51M here with
-//! `memchr` finding each string's end, beside the 270M that reading the guests
-//! costs.
+//! `memchr` finding each string's end and 36M with eight bytes at a time, beside
+//! the 225M that reading the guests costs.
 //!
 //! Nothing is accepted that is not JSON. The structure walked here (the two
 //! objects, their keys, colons and commas, what follows the top level) is checked

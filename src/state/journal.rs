@@ -150,10 +150,10 @@ impl Journal {
                     }
                     // Read as text where the line is UTF-8, as every line phoenix
                     // writes is: the parser then checks no string again (a tenth of
-                    // the journal's read). A line that is not goes through the byte
-                    // parser, which says where.
-                    // A line as phoenix writes it is read without `serde_json` (see
-                    // `line`); any other, by it.
+                    // the journal's read). A line in the one form phoenix writes is
+                    // read without `serde_json` (`super::line`), any other text by it;
+                    // a line that is not UTF-8 goes through the byte parser, which
+                    // says where.
                     let parsed = match std::str::from_utf8(line) {
                         Ok(text) => super::line::read(text)
                             .map_or_else(|| serde_json::from_str::<NodeRecord>(text), Ok),

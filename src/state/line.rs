@@ -23,6 +23,7 @@
 use std::str::FromStr;
 
 use super::record::{NodeRecord, RecordedManifest, StepRecord};
+use crate::ascii::json_plain_run;
 use crate::step::Step;
 
 /// The record of `line` (one journal line, its end included), if it is written
@@ -143,7 +144,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let start = self.at;
-        self.at += plain_run(&self.bytes()[start..]);
+        self.at += json_plain_run(&self.bytes()[start..]);
         if self.peek()? != b'"' {
             return None;
         }
@@ -161,7 +162,7 @@ impl<'a> Cursor<'a> {
         let b = self.bytes();
         let mut i = self.at;
         loop {
-            i += plain_run(&b[i..]);
+            i += json_plain_run(&b[i..]);
             match *b.get(i)? {
                 b'"' => break,
                 b'\\' => match *b.get(i + 1)? {
@@ -214,25 +215,6 @@ impl<'a> Cursor<'a> {
             finished_at,
         })
     }
-}
-
-/// Whether a JSON string treats `c` specially: its end, an escape, or a control
-/// character (which it must escape).
-fn special(c: u8) -> bool {
-    c < 0x20 || c == b'"' || c == b'\\'
-}
-
-/// How many bytes at the start of `s` a JSON string takes as they are: up to the
-/// first [`special`] one, or all. Eight bytes at a time (`ascii::run_until`): a
-/// loop a byte at a time cost about nine instructions a byte of the manifests,
-/// whose strings are short, with an escape every few bytes.
-fn plain_run(s: &[u8]) -> usize {
-    use crate::ascii::{below, equal};
-    crate::ascii::run_until(
-        s,
-        |x| below(x, 0x20) | equal(x, b'"') | equal(x, b'\\'),
-        special,
-    )
 }
 
 #[cfg(test)]

@@ -51,14 +51,10 @@ impl RecordedManifest {
     pub fn is_unknown(&self) -> bool {
         &*self.0 == "null"
     }
-
-    /// The manifest's JSON text, as stored.
-    pub fn text(&self) -> &str {
-        &self.0
-    }
 }
 
-/// Written as the JSON text it is.
+/// Written as the JSON text it is, checked once more as it is written (a
+/// `RawValue` is made only by a parse): once per record a build appends.
 impl Serialize for RecordedManifest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let raw: &serde_json::value::RawValue =
