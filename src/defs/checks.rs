@@ -329,7 +329,7 @@ pub(crate) fn check_template_snapshots(defs: &Definitions, diags: &mut Diagnosti
             .guests
             .values()
             .filter(|c| c.clone_from.as_ref().is_some_and(|(id, _)| *id == g.id) && c.id != g.id)
-            .map(|c| c.label())
+            .map(Guest::label)
             .collect();
         let path = format!("{}.template_snapshot_name", g.path);
         let message = format!(

@@ -131,12 +131,12 @@ pub(crate) fn insert_containers(
     read: Vec<ReadContainer>,
     diags: &mut Diagnostics,
 ) {
+    let mut guests = Vec::with_capacity(read.len());
     for (guest, found) in read {
         diags.extend(found);
-        if let Some((id, guest)) = guest {
-            defs.guests.insert(id, guest);
-        }
+        guests.extend(guest);
     }
+    defs.guests.extend(guests);
 }
 
 fn read_ct_fields(r: &mut Reader, host: &Map<String, Value>, raw: &Fields, g: &mut Guest) {

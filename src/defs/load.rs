@@ -3,7 +3,6 @@
 //! the hypervisor, container and VM readers and the cross-guest checks.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -73,7 +72,7 @@ fn nothing_read(dir: &Path) -> Definitions {
         host: Map::new(),
         lxc_globals: Map::new(),
         vm_defaults: Map::new(),
-        guests: BTreeMap::new(),
+        guests: super::Guests::default(),
         host_steps: Vec::new(),
     }
 }

@@ -39,6 +39,7 @@ mod eras;
 mod eras_tests;
 pub mod fields;
 mod guest;
+pub mod guests;
 pub mod host;
 mod hypervisor;
 pub mod idmap;
@@ -62,6 +63,7 @@ mod vm;
 pub mod written;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use guests::Guests;
 pub use idmap::{IdKind, IdMap, IdRange, MapOrigin};
 pub use layout::Layout;
 pub use load::load;

@@ -1,11 +1,11 @@
 //! The definitions model: [`Definitions`] of one directory and its [`Guest`]s.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
+use super::guests::Guests;
 use super::host::HostStepSpec;
 use super::idmap::IdMap;
 use super::layout::Layout;
@@ -209,14 +209,14 @@ pub struct Definitions {
     /// kept for display.
     pub vm_defaults: Map<String, Value>,
     /// Guests by ID. Containers and VMs share one ID space.
-    pub guests: BTreeMap<u32, Box<Guest>>,
+    pub guests: Guests,
     /// Host steps configured in the hypervisor file, in catalogue order.
     pub host_steps: Vec<&'static HostStepSpec>,
 }
 
 impl Definitions {
     pub fn guest(&self, id: u32) -> Option<&Guest> {
-        self.guests.get(&id).map(|g| &**g)
+        self.guests.get(&id)
     }
 
     /// The guest `g` is cloned from, when it is one of these definitions.

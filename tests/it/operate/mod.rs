@@ -399,7 +399,7 @@ fn up_builds_starts_in_boot_order_and_syncs_after_each_flagged_guest() {
         .guests
         .values()
         .filter(|x| x.app_fields.get("trigger_sync_on_completion") == Some(&Value::Bool(true)))
-        .map(|g| g.label())
+        .map(phoenix::defs::Guest::label)
         .collect();
     assert_eq!(flagged.len(), 5, "801, 802, 914, 917, 1002");
     let ops = s.ops();
