@@ -14,8 +14,7 @@ use crate::fasthash::FastMap;
 
 use super::model::Guest;
 
-/// Guests by ID, in ID order. Each guest is boxed: every guest is held at once,
-/// and a list of boxes moves pointers, not guests, when it grows or is sorted.
+/// Guests by ID, in ID order.
 #[derive(Debug, Clone, Default)]
 pub struct Guests {
     /// The IDs, in order, one per guest of `list`.

@@ -130,7 +130,8 @@ pub(crate) fn as_object<V>(mut entries: Vec<(Cow<'_, str>, V)>) -> (Vec<(Cow<'_,
         // whose names lie far apart in its text, and working the numbers out
         // in every comparison read them again and again. At 10,000 guests that
         // sort took 2 to 3 ms, on one core, mostly waiting for memory. (A name
-        // is borrowed from the text, so taking it into the key copies no text.)
+        // is nearly always borrowed from the text, and then taking it into the
+        // key copies no text; only a name written with escapes is copied.)
         entries.sort_by_cached_key(|e| (prefix(&e.0), e.0.clone()));
     }
     // Of each run of one key, the last entry is kept, in place: `dedup_by` drops
