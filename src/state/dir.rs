@@ -133,6 +133,12 @@ impl StateDir {
 
     /// Fold the journal into the node files (atomically, one by one), then empty it;
     /// its damaged lines go with it. Run with the build lock held.
+    ///
+    /// Emptied by an empty file renamed over it, not cut in place: records read
+    /// from it before keep their manifests' places in the old file
+    /// (`super::recorded`), and a build that compacts goes on to write those
+    /// records again. A journal that is not a plain file (a symlink, a device) is
+    /// cut in place; its records were read with their manifests copied.
     pub fn compact(&self) -> Result<(), StateError> {
         let (latest, damaged) = Journal::read_newest(&self.journal_path());
         if latest.is_empty() && damaged.is_empty() {
@@ -142,6 +148,9 @@ impl StateDir {
             self.write(&slug_of(&rec.node), rec)?;
         }
         let path = self.journal_path();
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+            return Ok(write_atomic(&path, b"")?);
+        }
         Ok(File::create(&path)
             .and_then(|f| f.sync_all())
             .map_err(file_error("truncate", &path))?)

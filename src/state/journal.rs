@@ -104,9 +104,15 @@ impl Journal {
         // The unusable lines of a node after its newest usable one.
         let mut damaged_after: HashMap<String, Vec<Damaged>> = HashMap::new();
         let mut damaged = Vec::new();
-        let Ok(mut file) = File::open(path) else {
+        let Ok(file) = File::open(path) else {
             return (newest, damaged);
         };
+        // The journal's manifests are kept as their places in it (see
+        // `super::recorded`): in a plain file, which is replaced, never rewritten
+        // in place. Of anything else (a symlink, a device) they are copied.
+        let plain = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+        let file = std::sync::Arc::new(file);
+        let lazy = plain.then_some(&file);
         let mut block: Vec<u8> = Vec::new();
         // The file offset of `block[0]`.
         let mut base = 0u64;
@@ -116,7 +122,7 @@ impl Journal {
             let want = block_size as u64;
             // Room made once (the block keeps it): growing as it reads would copy.
             block.reserve(block_size + 64);
-            let got = (&mut file).take(want).read_to_end(&mut block).unwrap_or(0);
+            let got = (&*file).take(want).read_to_end(&mut block).unwrap_or(0);
             let eof = (got as u64) < want;
             // Whole lines only; at the end of the file, the rest is a line too.
             let end = if eof {
@@ -155,7 +161,7 @@ impl Journal {
                     // a line that is not UTF-8 goes through the byte parser, which
                     // says where.
                     let parsed = match std::str::from_utf8(line) {
-                        Ok(text) => super::line::read(text)
+                        Ok(text) => super::line::read(text, lazy.map(|f| (f, base + at as u64)))
                             .map_or_else(|| serde_json::from_str::<NodeRecord>(text), Ok),
                         Err(_) => serde_json::from_slice::<NodeRecord>(line),
                     };

@@ -20,7 +20,9 @@
 //! `serde_json`, whose result and messages are the reference. The tests compare
 //! the two on lines phoenix writes and on tens of thousands of damaged ones.
 
+use std::fs::File;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use super::record::{NodeRecord, RecordedManifest, StepRecord};
 use crate::ascii::json_plain_run;
@@ -29,8 +31,16 @@ use crate::step::Step;
 /// The record of `line` (one journal line, its end included), if it is written
 /// exactly as phoenix writes one; `None` for any other line, which
 /// `serde_json` reads (or says what is wrong with).
-pub(super) fn read(line: &str) -> Option<NodeRecord> {
-    let mut c = Cursor { text: line, at: 0 };
+///
+/// `place`: the journal the line was read from and the line's offset there.
+/// Its manifests are then kept as their places in that file
+/// ([`RecordedManifest::in_journal`]), not copied.
+pub(super) fn read(line: &str, place: Option<(&Arc<File>, u64)>) -> Option<NodeRecord> {
+    let mut c = Cursor {
+        text: line,
+        at: 0,
+        place,
+    };
     c.lit(b"{\"version\":")?;
     let version = u32::try_from(c.uint()?).ok()?;
     c.lit(b",\"node\":")?;
@@ -92,6 +102,8 @@ pub(super) fn read(line: &str) -> Option<NodeRecord> {
 struct Cursor<'a> {
     text: &'a str,
     at: usize,
+    /// Where `text` is in the journal, if it was read from one ([`read`]).
+    place: Option<(&'a Arc<File>, u64)>,
 }
 
 impl<'a> Cursor<'a> {
@@ -177,24 +189,32 @@ impl<'a> Cursor<'a> {
         Some(())
     }
 
-    /// A recorded manifest: `null`, or an object of strings.
-    fn manifest(&mut self) -> Option<RecordedManifest> {
+    /// A recorded manifest, written after the step key `key`: `null`, or an
+    /// object of strings (kept as its place in the journal, when known).
+    fn manifest(&mut self, key: &str) -> Option<RecordedManifest> {
         let start = self.at;
-        if !self.eat_lit(b"null") {
-            self.lit(b"{")?;
-            if !self.eat(b'}') {
-                loop {
-                    self.json_str()?;
-                    self.lit(b":")?;
-                    self.json_str()?;
-                    if self.eat(b'}') {
-                        break;
-                    }
-                    self.lit(b",")?;
+        if self.eat_lit(b"null") {
+            return Some(RecordedManifest::unknown());
+        }
+        self.lit(b"{")?;
+        if !self.eat(b'}') {
+            loop {
+                self.json_str()?;
+                self.lit(b":")?;
+                self.json_str()?;
+                if self.eat(b'}') {
+                    break;
                 }
+                self.lit(b",")?;
             }
         }
-        Some(RecordedManifest::checked(self.text.get(start..self.at)?))
+        let text = self.text.get(start..self.at)?;
+        Some(match self.place {
+            Some((file, line_at)) => {
+                RecordedManifest::in_journal(file, line_at + start as u64, text, key)
+            }
+            None => RecordedManifest::checked(text),
+        })
     }
 
     /// A step's record.
@@ -202,9 +222,10 @@ impl<'a> Cursor<'a> {
         self.lit(b"{\"step\":")?;
         let step = Step::from_str(self.plain()?).ok()?;
         self.lit(b",\"key\":")?;
-        let key = self.plain()?.to_string();
+        let key = self.plain()?;
         self.lit(b",\"manifest\":")?;
-        let manifest = self.manifest()?;
+        let manifest = self.manifest(key)?;
+        let key = key.to_string();
         self.lit(b",\"finished_at\":")?;
         let finished_at = self.uint()?;
         self.lit(b"}")?;

@@ -73,7 +73,7 @@ fn written(rec: &NodeRecord) -> String {
 fn every_line_phoenix_writes_is_read_as_serde_json_reads_it() {
     for rec in records() {
         let text = line(&rec);
-        let fast = read(&text).unwrap_or_else(|| panic!("not read: {text}"));
+        let fast = read(&text, None).unwrap_or_else(|| panic!("not read: {text}"));
         let slow: NodeRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(written(&fast), written(&slow));
         assert_eq!(written(&fast), written(&rec));
@@ -96,7 +96,7 @@ fn lines_in_another_form_are_left_to_serde_json() {
         text.replacen("\"x\":\"1\"", "\"x\":1", 1),
     ] {
         assert_ne!(other, text);
-        assert!(read(&other).is_none(), "{other}");
+        assert!(read(&other, None).is_none(), "{other}");
     }
 }
 
@@ -189,7 +189,7 @@ fn a_damaged_line_is_read_only_where_serde_json_reads_the_same_record() {
             if rng.below(4) == 0 {
                 bad = damage(&bad, &mut rng);
             }
-            match read(&bad) {
+            match read(&bad, None) {
                 Some(fast) => {
                     let slow: NodeRecord = serde_json::from_str(&bad)
                         .unwrap_or_else(|e| panic!("read here, not by serde_json ({e}): {bad}"));

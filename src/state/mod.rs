@@ -10,7 +10,8 @@
 //! be parsed is reported and treated as absent: the plan then re-checks that node
 //! instead of trusting garbage.
 //!
-//! Rooms: `record` (the record types), `journal` (the build's log), `line` (a
+//! Rooms: `record` (the record types), `recorded` (a recorded manifest, kept
+//! as its place in the journal), `journal` (the build's log), `line` (a
 //! journal line read as phoenix writes it), `dir` (reading, compaction, the
 //! lock), `error`.
 
@@ -19,6 +20,7 @@ mod error;
 mod journal;
 mod line;
 mod record;
+mod recorded;
 
 pub use dir::{BuildLock, Recorded, StateDir};
 

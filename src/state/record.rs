@@ -5,78 +5,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::key::{Manifest, NodeKeys, StepKey};
+pub use super::recorded::RecordedManifest;
+use crate::key::{NodeKeys, StepKey};
 use crate::step::Step;
 
 pub const RECORD_VERSION: u32 = 1;
-
-/// A recorded input manifest, kept as the JSON text it was stored as and parsed
-/// only when someone asks why a step is stale: a no-op plan compares keys and never
-/// needs the manifests, which are most of a record's size.
-///
-/// Text known to be JSON: a manifest written out, `null`, or text a parser checked
-/// (`serde_json`'s, or the journal's line reader, `super::line`). Not
-/// `serde_json`'s `RawValue`, which can only be made by parsing its text again:
-/// the journal's lines are read without `serde_json` where they can be.
-#[derive(Debug, Clone)]
-pub struct RecordedManifest(Box<str>);
-
-impl RecordedManifest {
-    pub fn new(manifest: &Manifest) -> RecordedManifest {
-        RecordedManifest(
-            serde_json::to_string(manifest)
-                .unwrap_or_else(|_| "{}".into())
-                .into(),
-        )
-    }
-
-    /// A manifest whose text the caller checked is JSON.
-    pub(super) fn checked(text: &str) -> RecordedManifest {
-        RecordedManifest(text.into())
-    }
-
-    /// The manifest; an unreadable one counts as empty (every input then shows as new).
-    pub fn parse(&self) -> Manifest {
-        serde_json::from_str(&self.0).unwrap_or_default()
-    }
-
-    /// The manifest of a step rebuilt from a guest's stamp with a key the
-    /// definitions no longer give: the key is known, what entered it is not.
-    /// Stored as JSON `null`.
-    pub fn unknown() -> RecordedManifest {
-        RecordedManifest("null".into())
-    }
-
-    /// Whether this is an [`RecordedManifest::unknown`] manifest.
-    pub fn is_unknown(&self) -> bool {
-        &*self.0 == "null"
-    }
-}
-
-/// Written as the JSON text it is, checked once more as it is written (a
-/// `RawValue` is made only by a parse): once per record a build appends.
-impl Serialize for RecordedManifest {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let raw: &serde_json::value::RawValue =
-            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
-    }
-}
-
-/// Any JSON value, kept as its text.
-impl<'de> Deserialize<'de> for RecordedManifest {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RecordedManifest, D::Error> {
-        Box::<serde_json::value::RawValue>::deserialize(d).map(|raw| RecordedManifest(raw.into()))
-    }
-}
-
-impl PartialEq for RecordedManifest {
-    fn eq(&self, other: &Self) -> bool {
-        self.parse() == other.parse()
-    }
-}
-
-impl Eq for RecordedManifest {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
