@@ -61,6 +61,9 @@ enum Text {
 /// What comes between a step's key and its manifest in a journal line.
 const BETWEEN: &[u8] = b"\",\"manifest\":";
 
+/// The hex digits of a step key as phoenix writes it.
+const KEY_DIGITS: usize = 64;
+
 impl RecordedManifest {
     pub fn new(manifest: &Manifest) -> RecordedManifest {
         RecordedManifest(Text::Own(
@@ -77,10 +80,11 @@ impl RecordedManifest {
 
     /// A manifest the caller checked is JSON, found at byte `at` of the journal
     /// opened as `file`, right after the step key `key` (as the line has it,
-    /// hex). A key that does not start with sixteen hex digits, or a manifest
-    /// of 4 GiB, is copied ([`RecordedManifest::checked`]).
+    /// hex). A key that is not 64 hex digits as phoenix writes one, or a
+    /// manifest of 4 GiB, is copied ([`RecordedManifest::checked`]).
     pub(super) fn in_journal(file: &Arc<File>, at: u64, text: &str, key: &str) -> RecordedManifest {
-        match (hex16(key.as_bytes()), u32::try_from(text.len())) {
+        let key = hex16(key.as_bytes()).filter(|_| key.len() == KEY_DIGITS);
+        match (key, u32::try_from(text.len())) {
             (Some(key), Ok(len)) => RecordedManifest(Text::Journal {
                 file: Arc::clone(file),
                 at,
@@ -116,11 +120,12 @@ impl RecordedManifest {
         match &self.0 {
             Text::Own(text) => Some(Cow::Borrowed(text)),
             Text::Journal { file, at, len, key } => {
-                let lead = 64 + BETWEEN.len();
+                let lead = KEY_DIGITS + BETWEEN.len();
                 let from = at.checked_sub(lead as u64)?;
                 let mut bytes = vec![0; lead + *len as usize];
                 file.read_exact_at(&mut bytes, from).ok()?;
-                let right_place = bytes[64..lead] == *BETWEEN && hex16(&bytes) == Some(*key);
+                let right_place =
+                    bytes[KEY_DIGITS..lead] == *BETWEEN && hex16(&bytes) == Some(*key);
                 if !right_place {
                     return None;
                 }

@@ -159,6 +159,27 @@ fn a_symlinked_journal_s_manifests_are_copied() {
     assert_eq!(step.manifest.parse(), rec.steps[0].manifest.parse());
 }
 
+/// A line whose step keys are not 64 hex digits (written by hand, or by
+/// something else) is read with its manifests copied: the place of a manifest
+/// is found from a key of that length.
+#[test]
+fn a_manifest_after_a_key_of_another_length_is_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = built("ct:900", "one", 1);
+    for (s, key) in rec.steps.iter_mut().zip(["0123456789abcdef0123", "a"]) {
+        s.key = key.to_string();
+    }
+    let state = written(dir.path(), std::slice::from_ref(&rec));
+    let read = state.read_all().unwrap();
+    let got = &read.records["ct:900"];
+    assert!(got.steps.iter().all(|s| !in_journal(&s.manifest)));
+    assert!(got.configure.iter().all(|s| in_journal(&s.manifest)));
+    std::fs::write(dir.path().join("journal"), b"").unwrap();
+    for (got, want) in got.steps.iter().zip(&rec.steps) {
+        assert_eq!(got.manifest.parse(), want.manifest.parse());
+    }
+}
+
 #[test]
 fn the_key_s_first_sixteen_hex_digits() {
     assert_eq!(hex16(b"0123456789abcdef"), Some(0x0123_4567_89ab_cdef));
