@@ -138,7 +138,9 @@ impl StateDir {
     /// from it before keep their manifests' places in the old file
     /// (`super::recorded`), and a build that compacts goes on to write those
     /// records again. A journal that is not a plain file (a symlink, a device) is
-    /// cut in place; its records were read with their manifests copied.
+    /// cut in place; its records were read with their manifests copied. As for
+    /// [`StateDir::tidy_journal`], no [`Journal`] of this state may be appending:
+    /// an append to the replaced file would be lost (builds open theirs after).
     pub fn compact(&self) -> Result<(), StateError> {
         let (latest, damaged) = Journal::read_newest(&self.journal_path());
         if latest.is_empty() && damaged.is_empty() {
