@@ -20,7 +20,16 @@ const NOT_SELECTED: u32 = u32::MAX;
 
 impl Graph {
     /// The targets plus everything they need, transitively.
+    ///
+    /// Targets that are every node of the graph, in order (what `all` resolves
+    /// to), are the selection as they are: nothing is walked.
     pub fn select(&self, targets: &[NodeId]) -> Vec<NodeId> {
+        let every = targets.len() == self.g.node_count()
+            && targets.windows(2).all(|w| w[0] < w[1])
+            && targets.iter().all(|&t| self.contains(t));
+        if every {
+            return targets.to_vec();
+        }
         let mut seen = vec![false; self.g.node_count()];
         let mut stack: Vec<NodeIndex> =
             targets.iter().filter_map(|t| self.node_index(*t)).collect();

@@ -265,6 +265,20 @@ fn the_order_is_the_smallest_ready_node_first_for_any_graph_and_selection() {
         let (_, g, _) = load(&Value::Object(lxc), &json!([]));
         let all: Vec<NodeId> = g.nodes().collect();
         assert_eq!(g.order(&all), order_the_plain_way(&g, &all));
+        // Every node in order is taken as it is; the same nodes in another order,
+        // or all but one with an unknown ID in its place, are walked.
+        let mut sorted = all.clone();
+        sorted.sort();
+        let reversed: Vec<NodeId> = sorted.iter().rev().copied().collect();
+        assert_eq!(g.select(&sorted), g.select(&reversed));
+        assert_eq!(g.select(&reversed), sorted);
+        let mut unknown = sorted.clone();
+        unknown.pop();
+        unknown.push(NodeId::Ct(999));
+        let mut walked = unknown.clone();
+        walked.reverse();
+        assert_eq!(g.select(&unknown), g.select(&walked));
+        assert!(!g.select(&unknown).contains(&NodeId::Ct(999)));
         for _ in 0..4 {
             // A selection as callers may pass one: unsorted, repeats, an unknown ID.
             let mut pick: Vec<NodeId> = (0..next(30))
