@@ -150,7 +150,7 @@ impl StateDir {
             self.write(&slug_of(&rec.node), rec)?;
         }
         let path = self.journal_path();
-        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
+        if super::journal::replaceable(&path) {
             return Ok(write_atomic(&path, b"")?);
         }
         Ok(File::create(&path)

@@ -46,6 +46,15 @@ pub struct Damaged {
     pub why: String,
 }
 
+/// Whether the journal at `path` is replaced when it is rewritten (a new file
+/// renamed over it, by [`Journal::tidy`] and [`super::StateDir::compact`]), so
+/// that a file opened on it before keeps every line it had: only a plain file.
+/// The rename would put a file in place of a symlink someone made (to another
+/// disk, or to `/dev/full` in a test); a symlink or a device is left in place.
+pub(super) fn replaceable(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+}
+
 impl Journal {
     /// Open the journal for appending. A last line without its end (a build died
     /// in the middle of an append, or the file was cut) is ended first, so the next
@@ -108,11 +117,10 @@ impl Journal {
             return (newest, damaged);
         };
         // The journal's manifests are kept as their places in it (see
-        // `super::recorded`): in a plain file, which is replaced, never rewritten
-        // in place. Of anything else (a symlink, a device) they are copied.
-        let plain = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+        // `super::recorded`) where it is replaced, never rewritten in place; of
+        // anything else they are copied.
         let file = std::sync::Arc::new(file);
-        let lazy = plain.then_some(&file);
+        let lazy = replaceable(path).then_some(&file);
         let mut block: Vec<u8> = Vec::new();
         // The file offset of `block[0]`.
         let mut base = 0u64;
@@ -229,10 +237,8 @@ impl Journal {
     pub(super) fn tidy(path: &Path) -> Result<bool, StateError> {
         use std::io::{Read, Seek, SeekFrom};
 
-        // Only a plain file: the rename would put a file in place of a symlink
-        // someone made (to another disk, or to `/dev/full` in a test), and a device
-        // has no end to read to.
-        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
+        // A device has no end to read to.
+        if !replaceable(path) {
             return Ok(false);
         }
 
