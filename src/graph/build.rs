@@ -58,14 +58,50 @@ impl Graph {
 
     /// All edges as (from, to, kind), `from` needing `to`, sorted.
     pub fn edges(&self) -> Vec<(NodeId, NodeId, EdgeKind)> {
-        let mut out: Vec<_> = self
+        self.edges_where(|_| true)
+    }
+
+    /// The edges between `nodes` (both ends among them), as [`Graph::edges`]
+    /// gives them. Nodes not in the graph are left out.
+    pub fn edges_among(&self, nodes: &[NodeId]) -> Vec<(NodeId, NodeId, EdgeKind)> {
+        let mut among = vec![false; self.g.node_count()];
+        for ix in nodes.iter().filter_map(|&n| self.node_index(n)) {
+            among[ix.index()] = true;
+        }
+        if among.iter().all(|&a| a) {
+            return self.edges();
+        }
+        self.edges_where(|ix| among[ix.index()])
+    }
+
+    /// The edges both of whose ends `keep`, sorted as [`Graph::edges`] says.
+    ///
+    /// Sorted by the ends' ranks in [`NodeId`] order, not by the IDs: the same
+    /// order, but each comparison is of two numbers, not of two enums (at
+    /// 10,000 guests, 20,000 edges sorted by ID were 1.4 ms of `graph`'s JSON).
+    fn edges_where(&self, keep: impl Fn(NodeIndex) -> bool) -> Vec<(NodeId, NodeId, EdgeKind)> {
+        let mut by_id: Vec<NodeIndex> = self.g.node_indices().collect();
+        by_id.sort_unstable_by_key(|&ix| self.g[ix]);
+        let mut rank = vec![0u32; by_id.len()];
+        for (r, ix) in (0u32..).zip(&by_id) {
+            rank[ix.index()] = r;
+        }
+        let mut ranked: Vec<(u32, u32, EdgeKind)> = self
             .g
             .edge_references()
-            .map(|e| (self.g[e.source()], self.g[e.target()], *e.weight()))
+            .filter(|e| keep(e.source()) && keep(e.target()))
+            .map(|e| {
+                let (a, b) = (e.source().index(), e.target().index());
+                (rank[a], rank[b], *e.weight())
+            })
             .collect();
-        out.sort();
-        out.dedup();
-        out
+        ranked.sort_unstable();
+        ranked.dedup();
+        let id = |r: u32| self.g[by_id[r as usize]];
+        ranked
+            .into_iter()
+            .map(|(a, b, kind)| (id(a), id(b), kind))
+            .collect()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The graph's rules, from a small definitions tree written to a temporary directory.
 
+use petgraph::visit::EdgeRef;
 use serde_json::{Value, json};
 
 use super::{EdgeKind, Graph, NodeId, build};
@@ -262,9 +263,34 @@ fn the_order_is_the_smallest_ready_node_first_for_any_graph_and_selection() {
                 ct(&format!("c{i}"), "local-lvm", &extra),
             );
         }
-        let (_, g, _) = load(&Value::Object(lxc), &json!([]));
+        // VMs with IDs below the containers': the graph holds them first (guests
+        // come in ID order), but a VM's node sorts after every container's.
+        let vms: Vec<Value> = (0..3u64)
+            .map(|i| json!({ "vmid": 100 + i, "name": format!("v{i}"), "dependencies": [800 + next(24)] }))
+            .collect();
+        let (_, g, _) = load(&Value::Object(lxc), &Value::Array(vms));
         let all: Vec<NodeId> = g.nodes().collect();
+        assert!(
+            !all.is_sorted(),
+            "the graph's nodes are not in ID order: {all:?}"
+        );
         assert_eq!(g.order(&all), order_the_plain_way(&g, &all));
+        // The edges, sorted by their ends' IDs; those among some nodes, filtered.
+        let mut plain: Vec<(NodeId, NodeId, EdgeKind)> =
+            g.g.edge_references()
+                .map(|e| (g.g[e.source()], g.g[e.target()], *e.weight()))
+                .collect();
+        plain.sort();
+        plain.dedup();
+        assert_eq!(g.edges(), plain);
+        assert_eq!(g.edges_among(&all), plain);
+        let among = |nodes: &[NodeId]| -> Vec<(NodeId, NodeId, EdgeKind)> {
+            plain
+                .iter()
+                .filter(|(a, b, _)| nodes.contains(a) && nodes.contains(b))
+                .copied()
+                .collect()
+        };
         // Every node in order is taken as it is; the same nodes in another order,
         // or all but one with an unknown ID in its place, are walked.
         let mut sorted = all.clone();
@@ -285,6 +311,7 @@ fn the_order_is_the_smallest_ready_node_first_for_any_graph_and_selection() {
                 .map(|_| all[usize::try_from(next(all.len() as u64)).expect("small")])
                 .collect();
             pick.push(NodeId::Ct(999));
+            assert_eq!(g.edges_among(&pick), among(&pick), "among {pick:?}");
             assert_eq!(
                 g.order(&pick),
                 order_the_plain_way(&g, &pick),

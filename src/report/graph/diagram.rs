@@ -64,7 +64,7 @@ pub(super) fn dot_source(v: &View, for_page: bool) -> String {
             out,
             "  \"{id}\" [label=\"{}\\n{}\"{shape}{periph}{}{page}];",
             id,
-            dot_escape(&v.name(id), for_page),
+            dot_escape(v.name(id), for_page),
             dot_fill(state),
         );
     }
@@ -109,7 +109,7 @@ pub fn mermaid(v: &View) -> String {
         let label = match id {
             NodeId::Host(s) => format!("host: {s}"),
             NodeId::Ct(n) | NodeId::Vm(n) => {
-                format!("{} {n}<br/>{}", id.kind_name(), mermaid_escape(&v.name(id)))
+                format!("{} {n}<br/>{}", id.kind_name(), mermaid_escape(v.name(id)))
             }
         };
         let (open, close) = match id {

@@ -142,7 +142,7 @@ fn page_node(
         id: id.to_string(),
         slug: id.slug(),
         kind: kind(v, id),
-        name: v.name(id),
+        name: v.name(id).to_string(),
         state: v.shown_state(id),
         action: action.map(|a| a.action.as_str()),
         key: action.map(|a| a.key.clone()),

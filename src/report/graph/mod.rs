@@ -28,7 +28,6 @@ use serde::Serialize;
 
 use super::table::{Column, Table, Width};
 use crate::defs::{Definitions, host};
-use crate::fasthash::FastSet;
 use crate::graph::{EdgeKind, Graph, NodeId};
 use crate::plan::{ActionKind, Plan};
 use crate::state::RecordMap;
@@ -126,16 +125,12 @@ pub struct View<'a> {
     pub all_edges: bool,
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
     /// A guest's name, or what a host step does.
-    pub fn name(&self, id: NodeId) -> String {
+    pub fn name(&self, id: NodeId) -> &'a str {
         match id {
-            NodeId::Host(s) => host::spec(s).map_or("", |s| s.summary).to_string(),
-            NodeId::Ct(n) | NodeId::Vm(n) => self
-                .defs
-                .guest(n)
-                .map(|g| g.name.clone())
-                .unwrap_or_default(),
+            NodeId::Host(s) => host::spec(s).map_or("", |s| s.summary),
+            NodeId::Ct(n) | NodeId::Vm(n) => self.defs.guest(n).map_or("", |g| g.name.as_str()),
         }
     }
 
@@ -148,12 +143,7 @@ impl View<'_> {
 
     /// Every edge between selected nodes: (from, to, kind), `from` needing `to`.
     fn edges(&self) -> Vec<(NodeId, NodeId, EdgeKind)> {
-        let set: FastSet<NodeId> = self.nodes.iter().copied().collect();
-        self.graph
-            .edges()
-            .into_iter()
-            .filter(|(a, b, _)| set.contains(a) && set.contains(b))
-            .collect()
+        self.graph.edges_among(self.nodes)
     }
 
     /// The edges the views for people draw: [`View::edges`] less the host edges a
@@ -214,17 +204,17 @@ pub fn text(v: &View) -> String {
                     .map_or_else(String::new, |s| format!("[{}]", s.as_str())),
             );
         }
-        row.extend([id.to_string(), v.name(id), needs]);
+        row.extend([id.to_string(), v.name(id).to_string(), needs]);
         table.row(row);
     }
     table.render()
 }
 
 #[derive(Serialize)]
-struct JsonNode {
+struct JsonNode<'a> {
     id: NodeId,
     kind: &'static str,
-    name: String,
+    name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<NodeState>,
 }
@@ -237,12 +227,12 @@ struct JsonEdge {
 }
 
 /// A node as its `Serialize` has `serde_json` write it in the graph's list.
-impl super::json::PrettyItem for JsonNode {
+impl super::json::PrettyItem for JsonNode<'_> {
     fn write_item(&self, out: &mut String) {
         let mut f = super::json::ItemFields::begin(out);
         self.id.with_name(|id| f.str("id", &[id]));
         f.str("kind", &[self.kind]);
-        f.str("name", &[&self.name]);
+        f.str("name", &[self.name]);
         if let Some(state) = self.state {
             f.str("state", &[state.as_str()]);
         }
@@ -262,8 +252,8 @@ impl super::json::PrettyItem for JsonEdge {
 }
 
 #[derive(Serialize)]
-struct JsonGraph {
-    nodes: Vec<JsonNode>,
+struct JsonGraph<'a> {
+    nodes: Vec<JsonNode<'a>>,
     edges: Vec<JsonEdge>,
 }
 
@@ -282,25 +272,29 @@ pub fn write_json<W: std::io::Write>(v: &View, out: W) -> std::io::Result<W> {
     o.finish()
 }
 
-/// The graph's nodes and edges, as [`json`] and [`write_json`] write them.
-fn json_graph(v: &View) -> JsonGraph {
-    JsonGraph {
-        nodes: v
-            .nodes
-            .iter()
-            .map(|&id| JsonNode {
-                id,
-                kind: id.kind_name(),
-                name: v.name(id),
-                state: v.state(id),
-            })
-            .collect(),
-        edges: v
-            .edges()
-            .into_iter()
-            .map(|(from, to, kind)| JsonEdge { from, to, kind })
-            .collect(),
-    }
+/// The graph's nodes and edges, as [`json`] and [`write_json`] write them: the
+/// two lists made side by side.
+fn json_graph<'a>(v: &View<'a>) -> JsonGraph<'a> {
+    let (nodes, edges) = rayon::join(
+        || {
+            v.nodes
+                .iter()
+                .map(|&id| JsonNode {
+                    id,
+                    kind: id.kind_name(),
+                    name: v.name(id),
+                    state: v.state(id),
+                })
+                .collect()
+        },
+        || {
+            v.edges()
+                .into_iter()
+                .map(|(from, to, kind)| JsonEdge { from, to, kind })
+                .collect()
+        },
+    );
+    JsonGraph { nodes, edges }
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ fn label_lines(v: &View, id: NodeId) -> Vec<String> {
     if name.is_empty() {
         vec![id.to_string()]
     } else {
-        vec![id.to_string(), name]
+        vec![id.to_string(), name.to_string()]
     }
 }
 
