@@ -63,6 +63,22 @@ impl Guests {
             .filter_map(|&(_, at)| self.list.get(at as usize).map(|g| &**g))
     }
 
+    /// The guests in ID order, each with its place: where it came among the
+    /// guests, a number below [`Guests::len`] that never changes ([`Guests::place`]).
+    pub fn placed(&self) -> impl Iterator<Item = (usize, &Guest)> {
+        self.order
+            .iter()
+            .filter_map(|&(_, at)| self.list.get(at as usize).map(|g| (at as usize, &**g)))
+    }
+
+    /// The place of the guest with ID `id` ([`Guests::placed`]): for tables kept
+    /// beside the guests, indexed by place, that find a guest's entry without
+    /// reading the guest (a look-up by ID that reads the guest misses the cache
+    /// at every step, at 100,000 guests).
+    pub fn place(&self, id: u32) -> Option<usize> {
+        self.places.get(&id).map(|&at| at as usize)
+    }
+
     /// The IDs in order.
     pub fn keys(&self) -> impl Iterator<Item = &u32> {
         self.order.iter().map(|(id, _)| id)
@@ -168,11 +184,23 @@ mod tests {
                     want.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 assert_eq!(names, expected, "{ids:?}");
                 assert!(got.keys().copied().eq(want.keys().copied()), "{ids:?}");
+                // Places: each guest's own, each below the length, none twice.
+                let mut places: Vec<usize> = Vec::new();
+                for (at, g) in got.placed() {
+                    assert_eq!(got.place(g.id), Some(at), "{ids:?}");
+                    assert!(at < got.len());
+                    places.push(at);
+                }
+                assert!(got.placed().map(|(_, g)| g.id).eq(got.keys().copied()));
+                places.sort_unstable();
+                places.dedup();
+                assert_eq!(places.len(), got.len(), "{ids:?}");
                 for (id, name) in want {
                     assert_eq!(got.get(id).map(|g| g.name.as_str()), Some(name.as_str()));
                     assert!(got.contains_key(id));
                 }
                 for absent in [11, 12, 899, u32::MAX] {
+                    assert_eq!(got.place(absent).is_some(), want.contains_key(&absent));
                     assert_eq!(got.get(&absent).is_some(), want.contains_key(&absent));
                     assert_eq!(got.contains_key(&absent), want.contains_key(&absent));
                 }

@@ -104,6 +104,42 @@ fn edges_are_typed_and_point_at_what_a_node_needs() {
     assert!(g.edges().iter().all(|(_, to, _)| g.contains(*to)));
 }
 
+/// Edges reach a guest of either kind by its ID: a dependency on a VM is an
+/// edge; a clone of a guest of the other kind is not (the checks say it is an
+/// error), nor is a reference to a guest nobody defines.
+#[test]
+fn edges_reach_either_kind_but_a_clone_only_its_own() {
+    let lxc = json!({
+        "950": ct("svc", "local-lvm", &json!({ "clone_from_ctid": 9000, "dependencies": [9001, 777] })),
+        "951": ct("two", "local-lvm", &json!({ "clone_from_ctid": 404 })),
+    });
+    let vms = json!([
+        { "vmid": 9000, "name": "tpl", "is_template": true, "template_image": "a.img" },
+        { "vmid": 9001, "name": "vm", "clone_from_vmid": 9000, "dependencies": [951] },
+    ]);
+    let (_, g, diags) = load(&lxc, &vms);
+    assert!(
+        diags.has_errors(),
+        "the cross-kind clone and the unknown IDs are errors"
+    );
+    assert_eq!(
+        g.needs(NodeId::Ct(950)),
+        vec![
+            (NodeId::Vm(9001), EdgeKind::Depends),
+            (NETWORK, EdgeKind::Host)
+        ]
+    );
+    assert_eq!(g.needs(NodeId::Ct(951)), vec![(NETWORK, EdgeKind::Host)]);
+    assert_eq!(
+        g.needs(NodeId::Vm(9001)),
+        vec![
+            (NodeId::Vm(9000), EdgeKind::Clone),
+            (NodeId::Ct(951), EdgeKind::Depends),
+            (NETWORK, EdgeKind::Host)
+        ]
+    );
+}
+
 #[test]
 fn the_order_puts_every_node_after_what_it_needs_smallest_first() {
     let g = tree();
