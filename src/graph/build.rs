@@ -13,6 +13,10 @@ use crate::defs::{Definitions, Diagnostics, host};
 pub struct Graph {
     pub g: DiGraph<NodeId, EdgeKind>,
     index: NodeMap<NodeIndex>,
+    /// Every node, in [`NodeId`] order (the graph holds them as they were
+    /// added: host steps first, then guests by number, containers and VMs
+    /// mixed). Made once, as the graph is built; [`Graph::ids_in_order`].
+    by_id: Vec<NodeIndex>,
 }
 
 impl Graph {
@@ -56,6 +60,15 @@ impl Graph {
         out
     }
 
+    /// Every node, in [`NodeId`] order: as made when the graph was built, or
+    /// sorted again if a node was added to [`Graph::g`] since.
+    pub(super) fn ids_in_order(&self) -> std::borrow::Cow<'_, [NodeIndex]> {
+        if self.by_id.len() == self.g.node_count() {
+            return std::borrow::Cow::Borrowed(&self.by_id);
+        }
+        std::borrow::Cow::Owned(in_id_order(&self.g))
+    }
+
     /// All edges as (from, to, kind), `from` needing `to`, sorted.
     pub fn edges(&self) -> Vec<(NodeId, NodeId, EdgeKind)> {
         self.edges_where(|_| true)
@@ -80,10 +93,9 @@ impl Graph {
     /// order, but each comparison is of two numbers, not of two enums (at
     /// 10,000 guests, 20,000 edges sorted by ID were 1.4 ms of `graph`'s JSON).
     fn edges_where(&self, keep: impl Fn(NodeIndex) -> bool) -> Vec<(NodeId, NodeId, EdgeKind)> {
-        let mut by_id: Vec<NodeIndex> = self.g.node_indices().collect();
-        by_id.sort_unstable_by_key(|&ix| self.g[ix]);
+        let by_id = self.ids_in_order();
         let mut rank = vec![0u32; by_id.len()];
-        for (r, ix) in (0u32..).zip(&by_id) {
+        for (r, ix) in (0u32..).zip(by_id.iter()) {
             rank[ix.index()] = r;
         }
         let mut ranked: Vec<(u32, u32, EdgeKind)> = self
@@ -103,6 +115,13 @@ impl Graph {
             .map(|(a, b, kind)| (id(a), id(b), kind))
             .collect()
     }
+}
+
+/// The nodes of `g` in [`NodeId`] order.
+fn in_id_order(g: &DiGraph<NodeId, EdgeKind>) -> Vec<NodeIndex> {
+    let mut by_id: Vec<NodeIndex> = g.node_indices().collect();
+    by_id.sort_unstable_by_key(|&ix| g[ix]);
+    by_id
 }
 
 /// Build the graph of all guests and configured host steps. Cycles come back as
@@ -134,7 +153,8 @@ pub fn build(defs: &Definitions) -> (Graph, Diagnostics) {
         guests.push((guest, ix));
     }
     let node_of = |id: u32| defs.guests.place(id).and_then(|at| by_place[at]);
-    let mut graph = Graph { g, index };
+    let by_id = in_id_order(&g);
+    let mut graph = Graph { g, index, by_id };
 
     for spec in &defs.host_steps {
         for after in spec.after {

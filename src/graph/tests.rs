@@ -334,6 +334,12 @@ fn the_order_is_the_smallest_ready_node_first_for_any_graph_and_selection() {
         let reversed: Vec<NodeId> = sorted.iter().rev().copied().collect();
         assert_eq!(g.select(&sorted), g.select(&reversed));
         assert_eq!(g.select(&reversed), sorted);
+        // Every node in ID order is ordered from the graph's own list; as many
+        // nodes, one of them twice and another left out, are not every node.
+        assert_eq!(g.order(&sorted), order_the_plain_way(&g, &sorted));
+        let mut twice = sorted.clone();
+        twice[1] = twice[0];
+        assert_eq!(g.order(&twice), order_the_plain_way(&g, &twice));
         let mut unknown = sorted.clone();
         unknown.pop();
         unknown.push(NodeId::Ct(999));
