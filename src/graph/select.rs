@@ -2,9 +2,9 @@
 //!
 //! A selection follows edges from the targets to what they need (clone sources,
 //! dependencies, host steps), never the other way: building a template does not
-//! build its clones. The order is Kahn's algorithm with a heap, so among the nodes
-//! that are ready the smallest [`NodeId`] comes first and the result never depends
-//! on hash or insertion order.
+//! build its clones. The order is Kahn's algorithm, so among the nodes that are
+//! ready the smallest [`NodeId`] comes first and the result never depends on hash
+//! or insertion order.
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
@@ -47,10 +47,10 @@ impl Graph {
     /// ties broken by [`NodeId`] order so the result is deterministic. Nodes caught in
     /// a cycle (already reported as errors) come last.
     ///
-    /// The ready nodes wait in a heap of their ranks, their places among the
-    /// selected nodes in [`NodeId`] order, which compare as one number and order
-    /// them as their IDs would: a heap of IDs compared each pair as an enum, and
-    /// looked every node up by ID twice (1.4% of a 10,000-guest plan).
+    /// The ready nodes wait as their ranks, their places among the selected
+    /// nodes in [`NodeId`] order, which compare as one number and order them as
+    /// their IDs would ([`Ready`]): a heap of IDs compared each pair as an enum,
+    /// and looked every node up by ID twice (1.4% of a 10,000-guest plan).
     pub fn order(&self, nodes: &[NodeId]) -> Vec<NodeId> {
         // Each selected node once, in ID order (a selection comes sorted already).
         // Every node of the graph in order (what `all` selects) is the graph's
