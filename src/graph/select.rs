@@ -176,13 +176,7 @@ mod tests {
     /// gives what a min-heap of the same ranks gives.
     #[test]
     fn ready_ranks_come_out_smallest_first_as_from_a_heap() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |below: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % below
-        };
+        let mut next = crate::graph::tests::xorshift(0x2545_f491_4f6c_dd1d);
         for size in [1u32, 63, 64, 65, 4095, 4096, 4097, 20_000] {
             let mut ready = Ready::new(size as usize);
             let mut heap = BinaryHeap::new();

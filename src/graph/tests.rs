@@ -271,16 +271,22 @@ fn order_the_plain_way(g: &Graph, nodes: &[NodeId]) -> Vec<NodeId> {
     out
 }
 
-#[test]
-fn the_order_is_the_smallest_ready_node_first_for_any_graph_and_selection() {
-    // A small xorshift: the same graphs on every run.
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move |below: u64| {
+/// A small xorshift generator from `seed` (not zero): `next(below)` is a number
+/// under `below`, the same sequence on every run.
+pub(super) fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |below| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state % below
-    };
+    }
+}
+
+#[test]
+fn the_order_is_the_smallest_ready_node_first_for_any_graph_and_selection() {
+    // The same graphs on every run.
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..12 {
         // 24 containers, 800 to 823, each needing up to three others (cycles too),
         // some cloned from another.
