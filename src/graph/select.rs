@@ -21,10 +21,7 @@ impl Graph {
     /// Targets that are every node of the graph, in order (what `all` resolves
     /// to), are the selection as they are: nothing is walked.
     pub fn select(&self, targets: &[NodeId]) -> Vec<NodeId> {
-        let every = targets.len() == self.g.node_count()
-            && targets.windows(2).all(|w| w[0] < w[1])
-            && targets.iter().all(|&t| self.contains(t));
-        if every {
+        if self.every_node_in_order(targets, &self.ids_in_order()) {
             return targets.to_vec();
         }
         let mut seen = vec![false; self.g.node_count()];
@@ -43,6 +40,13 @@ impl Graph {
         out
     }
 
+    /// Whether `nodes` are every node of the graph, each once, in ID order:
+    /// the graph's nodes in ID order (`by_id`, [`Graph::ids_in_order`]), one by
+    /// one. Compared in turn, not looked up by ID.
+    fn every_node_in_order(&self, nodes: &[NodeId], by_id: &[NodeIndex]) -> bool {
+        nodes.len() == by_id.len() && nodes.iter().zip(by_id).all(|(&n, &ix)| self.g[ix] == n)
+    }
+
     /// `nodes` in an order in which they can run: every node after what it needs,
     /// ties broken by [`NodeId`] order so the result is deterministic. Nodes caught in
     /// a cycle (already reported as errors) come last.
@@ -57,12 +61,7 @@ impl Graph {
         // own list: at 100,000 guests, looking each up by ID and sorting them was
         // about 10 ms.
         let by_id = self.ids_in_order();
-        let every = nodes.len() == by_id.len()
-            && nodes
-                .iter()
-                .zip(by_id.iter())
-                .all(|(&n, &ix)| self.g[ix] == n);
-        let selected: Vec<(NodeId, NodeIndex)> = if every {
+        let selected: Vec<(NodeId, NodeIndex)> = if self.every_node_in_order(nodes, &by_id) {
             by_id.iter().map(|&ix| (self.g[ix], ix)).collect()
         } else {
             let mut looked_up: Vec<(NodeId, NodeIndex)> = nodes

@@ -346,6 +346,8 @@ fn the_order_is_the_smallest_ready_node_first_for_any_graph_and_selection() {
         let mut twice = sorted.clone();
         twice[1] = twice[0];
         assert_eq!(g.order(&twice), order_the_plain_way(&g, &twice));
+        let twice_walked: Vec<NodeId> = twice.iter().rev().copied().collect();
+        assert_eq!(g.select(&twice), g.select(&twice_walked));
         let mut unknown = sorted.clone();
         unknown.pop();
         unknown.push(NodeId::Ct(999));
