@@ -75,7 +75,7 @@ pub(crate) fn set_globals(defs: &mut Definitions, mut root: Map<String, Value>) 
 }
 
 /// One container read: the guest, if its entry is one, and what was found wrong.
-pub(crate) type ReadContainer = (Option<(u32, Box<Guest>)>, Diagnostics);
+pub(crate) type ReadContainer = (Option<(u32, Guest)>, Diagnostics);
 
 /// Read the entry `key` of `lxc_configs`, `parsed`, whose text is `written` (if
 /// known), its key texts when `texts` says. Entries are independent of each other, so callers read them in parallel
@@ -121,7 +121,7 @@ pub(crate) fn read_container(
     let mut guest = guest::read_common(&mut r, GuestKind::Ct, id, &path, &fields, &entries);
     read_ct_fields(&mut r, host, &fields, &mut guest);
     let guest = guest::finish(guest, &fields, &entries, written, texts);
-    (Some((id, Box::new(guest))), diags)
+    (Some((id, guest)), diags)
 }
 
 /// The containers read, in the order of their entries: diagnostics kept in that
@@ -131,12 +131,11 @@ pub(crate) fn insert_containers(
     read: Vec<ReadContainer>,
     diags: &mut Diagnostics,
 ) {
-    let mut guests = Vec::with_capacity(read.len());
-    for (guest, found) in read {
-        diags.extend(found);
-        guests.extend(guest);
-    }
-    defs.guests.extend(guests);
+    defs.guests
+        .extend(read.into_iter().filter_map(|(guest, found)| {
+            diags.extend(found);
+            guest
+        }));
 }
 
 fn read_ct_fields(r: &mut Reader, host: &Map<String, Value>, raw: &Fields, g: &mut Guest) {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::diag::{Diagnostic, Diagnostics};
 use super::layout::{self, Layout};
-use super::model::{Definitions, KeyTexts};
+use super::model::{Definitions, Guest, KeyTexts};
 use super::read;
 
 use super::written::Written;
@@ -158,7 +158,7 @@ fn containers_in_parallel(
         ))
     };
     // Each batch's reads, with the number of its first entry.
-    let batches: Mutex<Vec<(usize, Vec<Read>)>> = Mutex::new(Vec::new());
+    let batches: Mutex<Vec<(usize, Batch)>> = Mutex::new(Vec::new());
     let skimmed = rayon::scope(|s| {
         let mut batch = Vec::with_capacity(BATCH);
         let mut first = 0;
@@ -189,7 +189,7 @@ fn containers_in_parallel(
     let Some(Kept {
         root,
         places,
-        repeated,
+        mut repeated,
         cut,
     }) = skimmed.flatten()
     else {
@@ -204,35 +204,56 @@ fn containers_in_parallel(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     batches.sort_unstable_by_key(|(first, _)| *first);
     let in_order = batches.iter().enumerate().all(|(k, (first, read))| {
-        *first == k * BATCH && (read.len() == BATCH || k + 1 == batches.len())
+        *first == k * BATCH && (read.entries.len() == BATCH || k + 1 == batches.len())
     });
     // Every text cut must parse, those a later one replaces too: the skim does not
     // check them, and a file that is not JSON goes to the plain parse.
-    let all_read = batches.iter().map(|(_, read)| read.len()).sum::<usize>() == cut;
-    if !in_order || !all_read || batches.iter().flat_map(|(_, r)| r).any(Option::is_none) {
+    let entries = || batches.iter().flat_map(|(_, read)| &read.entries);
+    if !in_order || entries().count() != cut || entries().any(Option::is_none) {
         return false;
     }
-    let mut guests = Vec::with_capacity(places.len());
+    let mut kept = Vec::with_capacity(places.len());
+    let mut found = Vec::with_capacity(places.len());
     for i in places {
         let one = batches
             .get_mut(i / BATCH)
-            .and_then(|(_, read)| read.get_mut(i % BATCH))
+            .and_then(|(_, read)| read.entries.get_mut(i % BATCH))
             .and_then(Option::take);
-        let Some(one) = one else {
+        let Some((guest, diags, r)) = one else {
             return false;
         };
-        guests.push(one);
+        kept.extend(guest.map(|(id, at)| (id, i / BATCH, at)));
+        found.push(diags);
+        repeated |= r;
     }
     // Where a key was written twice, the scan that finds where (`dupkeys`).
-    if repeated || guests.iter().any(|(_, r)| *r) {
+    if repeated {
         let duplicates = dupkeys::duplicate_keys(text);
         dupreport::report(&file.rel, text, file.guests, &duplicates, diags);
     }
     ct::set_globals(defs, root);
-    let read = guests.into_iter().map(|(c, _)| c).collect();
-    ct::insert_containers(defs, read, diags);
+    // The diagnostics in the order of the entries, then the guests, as
+    // `ct::insert_containers` adds them.
+    for d in found {
+        diags.extend(d);
+    }
+    let runs = batches.into_iter().map(|(_, read)| read.run).collect();
+    defs.guests.add_runs(runs, kept);
     true
 }
+
+/// A batch of guests' entries, read ([`spawn_batch`]): the guests side by side
+/// in a run of their own ([`super::Guests`]), and for each entry what was read of
+/// it, in the order of the entries.
+struct Batch {
+    run: Vec<Guest>,
+    entries: Vec<Entry>,
+}
+
+/// An entry of a [`Batch`], read: its guest's ID and index in the batch's run,
+/// if it is a guest; what was found wrong; whether an object in it repeats a key.
+/// `None`: its text is not JSON.
+type Entry = Option<(Option<(u32, usize)>, Diagnostics, bool)>;
 
 /// What [`containers_in_parallel`] keeps of the skim's top-level entries.
 struct Kept {
@@ -287,20 +308,32 @@ fn kept_entries(top: parse::TopEntries<'_>, repeated: bool) -> Option<Kept> {
 }
 
 /// A batch of guests' entries read on whichever core is free, the reads put with
-/// the number of its first entry.
-fn spawn_batch<'s, 't: 's, R: Send + 's>(
+/// the number of its first entry: each guest, as it is read, moved into the
+/// batch's run ([`Batch`]).
+fn spawn_batch<'s, 't: 's>(
     s: &rayon::Scope<'s>,
     first: usize,
     batch: Vec<(Cow<'t, str>, &'t str)>,
-    read_one: &'s (impl Fn(&str, &str) -> R + Sync),
-    batches: &'s Mutex<Vec<(usize, Vec<R>)>>,
+    read_one: &'s (impl Fn(&str, &str) -> Option<(ct::ReadContainer, bool)> + Sync),
+    batches: &'s Mutex<Vec<(usize, Batch)>>,
 ) {
     s.spawn(move |_| {
-        let read: Vec<R> = batch.iter().map(|(k, raw)| read_one(k, raw)).collect();
+        let mut run = Vec::with_capacity(batch.len());
+        let entries = batch
+            .iter()
+            .map(|(k, raw)| {
+                let ((guest, diags), repeated) = read_one(k, raw)?;
+                let at = guest.map(|(id, g)| {
+                    run.push(g);
+                    (id, run.len() - 1)
+                });
+                Some((at, diags, repeated))
+            })
+            .collect();
         batches
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((first, read));
+            .push((first, Batch { run, entries }));
     });
 }
 

@@ -77,7 +77,7 @@ pub(crate) fn read_vms(
             );
             continue;
         }
-        defs.guests.insert(id, Box::new(guest));
+        defs.guests.insert(id, guest);
     }
 }
 
