@@ -85,26 +85,39 @@ pub fn assess_keeping(
     // done: 10,000 clones name a handful of sources, and each wrote the entry out
     // (its name and its key in hex) for itself.
     let mut source_entries: NodeMap<(String, String)> = NodeMap::default();
+    // Each wave's keys go into `out` while the next wave's are computed: a
+    // wave reads only the `clone source` entries of the waves before it, made
+    // from their keys at once. (Put into `out` between the waves, on one core,
+    // the keys of 10,000 guests in four waves kept the other core waiting.)
+    let mut last: Vec<Option<(NodeId, NodeKeys)>> = Vec::new();
     for wave in waves {
-        // `map`, not `filter_map`: an indexed collect writes each result in its
-        // place, where a filtered one is gathered in pieces and copied.
-        let done: Vec<Option<(NodeId, NodeKeys)>> = wave
-            .par_iter()
-            .map(|&(node, guest)| match node {
-                NodeId::Host(name) => Some((node, ctx.host(name))),
-                NodeId::Ct(_) | NodeId::Vm(_) => guest.map(|g| {
-                    let keys = ctx.guest(g).finish(node, &out, &source_entries, keep);
-                    (node, keys)
-                }),
-            })
-            .collect();
-        out.extend(done.into_iter().flatten());
-        for &(node, _) in &wave {
+        let entries = &source_entries;
+        let (done, ()) = rayon::join(
+            || -> Vec<Option<(NodeId, NodeKeys)>> {
+                // `map`, not `filter_map`: an indexed collect writes each result
+                // in its place, where a filtered one is gathered in pieces and
+                // copied.
+                wave.par_iter()
+                    .map(|&(node, guest)| match node {
+                        NodeId::Host(name) => Some((node, ctx.host(name))),
+                        NodeId::Ct(_) | NodeId::Vm(_) => guest.map(|g| {
+                            let keys = ctx.guest(g).finish(node, entries, keep);
+                            (node, keys)
+                        }),
+                    })
+                    .collect()
+            },
+            || out.extend(std::mem::take(&mut last).into_iter().flatten()),
+        );
+        for (&(node, _), keys) in wave.iter().zip(&done) {
             if sources.contains(&node) {
-                source_entries.insert(node, clone_source_entry(node, out.get(&node)));
+                let keys = keys.as_ref().map(|(_, k)| k);
+                source_entries.insert(node, clone_source_entry(node, keys));
             }
         }
+        last = done;
     }
+    out.extend(last.into_iter().flatten());
     out
 }
 
@@ -238,11 +251,11 @@ impl Pending<'_> {
     /// keep the manifests `keep` asks for.
     ///
     /// `sources` holds the `clone source` entries of the sources done already
-    /// ([`clone_source_entry`]); one not there is written out from `done`.
+    /// ([`clone_source_entry`]): every selected source, as a source comes in a
+    /// wave before its clones'. One not there is not selected, and has no keys.
     fn finish(
         self,
         node: NodeId,
-        done: &NodeMap<NodeKeys>,
         sources: &NodeMap<(String, String)>,
         keep: &(dyn Fn(NodeId, StepAt, &Key) -> bool + Sync),
     ) -> NodeKeys {
@@ -252,7 +265,7 @@ impl Pending<'_> {
             if let Some((name, value)) = sources.get(&sid) {
                 define.insert(name.as_str(), value.as_str());
             } else {
-                let (name, value) = clone_source_entry(sid, done.get(&sid));
+                let (name, value) = clone_source_entry(sid, None);
                 define.insert(name, value);
             }
         }
