@@ -126,11 +126,7 @@ pub(crate) fn read_container(
 
 /// The containers read, in the order of their entries: diagnostics kept in that
 /// order, guests added.
-pub(crate) fn insert_containers(
-    defs: &mut Definitions,
-    read: Vec<ReadContainer>,
-    diags: &mut Diagnostics,
-) {
+fn insert_containers(defs: &mut Definitions, read: Vec<ReadContainer>, diags: &mut Diagnostics) {
     defs.guests
         .extend(read.into_iter().filter_map(|(guest, found)| {
             diags.extend(found);

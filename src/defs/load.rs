@@ -145,10 +145,9 @@ fn containers_in_parallel(
 ) -> bool {
     /// Guests per batch: enough that a batch costs far more than handing it over.
     const BATCH: usize = 32;
-    type Read = Option<(ct::ReadContainer, bool)>;
     let text = shared.as_bytes();
     let host = &defs.host;
-    let read_one = |key: &str, raw: &str| -> Read {
+    let read_one = |key: &str, raw: &str| -> ReadOne {
         let (parsed, r) = parse::guest(raw)?;
         let start = raw.as_ptr() as usize - shared.as_ptr() as usize;
         let written = Written::new(shared.clone(), start..start + raw.len());
@@ -232,7 +231,7 @@ fn containers_in_parallel(
         dupreport::report(&file.rel, text, file.guests, &duplicates, diags);
     }
     ct::set_globals(defs, root);
-    // The diagnostics in the order of the entries, then the guests, as
+    // The diagnostics in the order of the kept entries, as
     // `ct::insert_containers` adds them.
     for d in found {
         diags.extend(d);
@@ -249,6 +248,10 @@ struct Batch {
     run: Vec<Guest>,
     entries: Vec<Entry>,
 }
+
+/// A guest's entry read on its own: what `ct::read_container` made of it and
+/// whether an object in it repeats a key; `None` when its text is not JSON.
+type ReadOne = Option<(ct::ReadContainer, bool)>;
 
 /// An entry of a [`Batch`], read: its guest's ID and index in the batch's run,
 /// if it is a guest; what was found wrong; whether an object in it repeats a key.
@@ -314,7 +317,7 @@ fn spawn_batch<'s, 't: 's>(
     s: &rayon::Scope<'s>,
     first: usize,
     batch: Vec<(Cow<'t, str>, &'t str)>,
-    read_one: &'s (impl Fn(&str, &str) -> Option<(ct::ReadContainer, bool)> + Sync),
+    read_one: &'s (impl Fn(&str, &str) -> ReadOne + Sync),
     batches: &'s Mutex<Vec<(usize, Batch)>>,
 ) {
     s.spawn(move |_| {
