@@ -10,6 +10,7 @@ mod helpers;
 
 mod api_backend;
 mod api_standin;
+mod bench_pair;
 mod broken;
 mod build_sim;
 mod check;
