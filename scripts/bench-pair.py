@@ -35,8 +35,14 @@ STAGE = re.compile(r"(?:DEBUG|INFO)\s+(.*?)\s+(?:anon_kb|guests)=.*?elapsed_(us|
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
+class HelpAsked(Exception):
+    pass
+
+
 def parse_args(argv):
     runs, warmup, stages = 31, 1, False
+    if "--" not in argv and any(a in ("-h", "--help") for a in argv):
+        raise HelpAsked
     if "--" not in argv:
         raise ValueError("missing `--` before the command's arguments")
     cut = argv.index("--")
@@ -61,6 +67,8 @@ def parse_args(argv):
                     raise ValueError("--warmup cannot be negative")
                 warmup = n
             i += 2
+        elif a in ("-h", "--help"):
+            raise HelpAsked
         elif a == "--stages":
             stages = True
             i += 1
@@ -125,30 +133,39 @@ def row(label, a, b):
 
 def main(argv):
     try:
-        (a, b), command, runs, warmup, stages = parse_args(argv)
+        bins, command, runs, warmup, stages = parse_args(argv)
+    except HelpAsked:
+        print(__doc__.strip())
+        return 0
     except ValueError as e:
         print(f"bench-pair: {e}\n{USAGE}", file=sys.stderr)
         return 2
     for _ in range(warmup):
-        run(a, command, False)
-        run(b, command, False)
-    results = {a: [], b: []}
+        for binary in bins:
+            run(binary, command, False)
+    # By place, not by path: a binary may be paired with itself (to see the noise).
+    ra, rb = [], []
     for i in range(runs):
-        for binary in (a, b) if i % 2 == 0 else (b, a):
-            results[binary].append(run(binary, command, stages))
-    print(f"{runs} rounds, the first binary first in every other round: A = {a}, B = {b}")
+        for which in (0, 1) if i % 2 == 0 else (1, 0):
+            (ra, rb)[which].append(run(bins[which], command, stages))
+    print(f"{runs} rounds, the first binary first in every other round: A = {bins[0]}, B = {bins[1]}")
     print(f"{'ms':<34}{'A':>10}{'B':>10}{'B - A':>10}  [interquartile range]")
-    print(row("wall", [r[0] for r in results[a]], [r[0] for r in results[b]]))
-    print(row("cpu (user + system)", [r[1] for r in results[a]], [r[1] for r in results[b]]))
+    print(row("wall", [r[0] for r in ra], [r[0] for r in rb]))
+    print(row("cpu (user + system)", [r[1] for r in ra], [r[1] for r in rb]))
     if stages:
-        names = list(dict.fromkeys(s for r in results[a] + results[b] for s in r[2]))
+        names = list(dict.fromkeys(s for r in ra + rb for s in r[2]))
         for name in names:
             # A stage one binary does not log counts as 0 ms there.
-            sa = [r[2].get(name, 0.0) for r in results[a]]
-            sb = [r[2].get(name, 0.0) for r in results[b]]
+            sa = [r[2].get(name, 0.0) for r in ra]
+            sb = [r[2].get(name, 0.0) for r in rb]
             print(row(f"  {name[:32]}", sa, sb))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:
+        # `bench-pair.py ... | head`: the reader has what it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

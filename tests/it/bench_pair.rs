@@ -61,12 +61,24 @@ fn paired_runs_report_medians_differences_and_stages() {
         assert!(n[0] > 0.0 && n[1] > 0.0, "{label}: {n:?}");
         assert!(n[3] <= n[2] && n[2] <= n[4], "{label}: {n:?}");
     }
+    // Each binary's runs are its own, the same binary twice included: three
+    // wall-time differences are not all one number.
+    let wall = numbers(&ran.stdout, "wall");
+    assert!(wall[3] < wall[4], "{wall:?}");
 }
 
-/// Bad arguments: exit 2 and the usage; a run that fails: exit 1 and its error.
+/// Bad arguments: exit 2 and the usage; a run that fails: exit 1 and its error;
+/// `--help`: the description, exit 0.
 #[test]
 fn bad_arguments_and_failing_runs_stop_it() {
     let phoenix = env!("CARGO_BIN_EXE_phoenix");
+    let help = bench_pair(&["--help"]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(
+        help.stdout.contains("Usage: scripts/bench-pair.py"),
+        "{}",
+        help.stdout
+    );
     for args in [
         vec![phoenix, phoenix, "validate"],
         vec![phoenix, "--", "validate"],
