@@ -231,6 +231,13 @@ impl Journal {
             } else {
                 memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1)
             };
+            if end == 0 && !eof {
+                // A line longer than a block: read on into this buffer (copied
+                // into the other block after block, a long line cost the square
+                // of its length).
+                eof = read(&mut block);
+                continue;
+            }
             let mut lines: Vec<(usize, usize)> = Vec::new();
             let mut at = 0;
             for newline in memchr::memchr_iter(b'\n', &block[..end]) {
