@@ -110,12 +110,8 @@ impl Guests {
 
     /// Put `guest` under `id`, returning the guest it replaces, as a map does.
     pub fn insert(&mut self, id: u32, guest: Guest) -> Option<Guest> {
-        if let Some(&at) = self.places.get(&id) {
-            let (run, i) = self.list[at as usize];
-            return Some(std::mem::replace(
-                &mut self.runs[run as usize][i as usize],
-                guest,
-            ));
+        if let Some(old) = self.get_mut(&id) {
+            return Some(std::mem::replace(old, guest));
         }
         self.runs.push(vec![guest]);
         let at = self.add_place(id, self.runs.len() - 1, 0);
