@@ -85,6 +85,12 @@ def parse_args(argv):
     return bins, command, runs, warmup, stages
 
 
+def runnable(binary):
+    """The path to run `binary` by: the file checked above. A bare name (`phx-a`)
+    would be looked up in PATH, as a shell does, and not found there."""
+    return binary if os.sep in binary else os.path.join(os.curdir, binary)
+
+
 def run(binary, command, stages):
     """One run: (wall ms, cpu ms, {stage: ms})."""
     env = dict(os.environ)
@@ -92,7 +98,7 @@ def run(binary, command, stages):
         env["PHOENIX_LOG"] = "phoenix=debug"
     with open(os.devnull, "wb") as null, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen([binary, *command], stdout=null, stderr=err, env=env)
+        proc = subprocess.Popen([runnable(binary), *command], stdout=null, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = (time.perf_counter() - start) * 1000
         code = os.waitstatus_to_exitcode(status)

@@ -13,10 +13,16 @@ struct Ran {
 }
 
 fn bench_pair(args: &[&str]) -> Ran {
+    bench_pair_in(Path::new("."), args)
+}
+
+/// [`bench_pair`], run from the directory `cwd`.
+fn bench_pair_in(cwd: &Path, args: &[&str]) -> Ran {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench-pair.py");
     let out = Command::new("python3")
         .arg(script)
         .args(args)
+        .current_dir(cwd)
         .env_remove("PHOENIX_LOG")
         .output()
         .expect("python3 runs (apt-get install -y python3)");
@@ -109,5 +115,40 @@ fn bad_arguments_and_failing_runs_stop_it() {
         ran.stderr.contains("definitions directory not found"),
         "{}",
         ran.stderr
+    );
+}
+
+/// A binary named without a directory, as a file in the current directory, is
+/// run from there: a shell would look the name up in `PATH` (where it is not),
+/// and the script checked the file it then could not run.
+#[test]
+fn a_binary_named_without_a_directory_runs_from_the_current_one() {
+    let phoenix = Path::new(env!("CARGO_BIN_EXE_phoenix"));
+    let dir = phoenix.parent().expect("the binary's directory");
+    let name = phoenix
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("its name");
+    let defs = bundled_defs();
+    let ran = bench_pair_in(
+        dir,
+        &[
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            name,
+            name,
+            "--",
+            "validate",
+            "--defs",
+            defs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stdout.contains(&format!("A = {name}, B = {name}")),
+        "{}",
+        ran.stdout
     );
 }
