@@ -157,7 +157,7 @@ pub fn from_records<'a>(records: impl IntoIterator<Item = (NodeId, &'a NodeRecor
         .map(|(id, r)| {
             let stamp = r
                 .last_key()
-                .map_or(Stamp::Building, |k| Stamp::Built(k.to_string()));
+                .map_or(Stamp::Building, |k| Stamp::Built(k.text()));
             (
                 id,
                 Observed {

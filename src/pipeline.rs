@@ -277,7 +277,7 @@ pub fn assess_records(
                         key::StepAt::Chain(i) => rec.steps.get(i),
                         key::StepAt::Configure => rec.configure.as_ref(),
                     };
-                    done.is_none_or(|d| !k.is_hex(&d.key))
+                    done.is_none_or(|d| !d.key.is(k))
                 }
             };
             key::assess_keeping(&loaded.defs, &order, &scripts, &compared)

@@ -298,7 +298,7 @@ fn state_failure(node: NodeId, e: &StateError) -> OpError {
 fn step_record(k: &StepKey) -> StepRecord {
     StepRecord {
         step: k.step.clone(),
-        key: k.key.hex(),
+        key: k.key.into(),
         manifest: crate::state::RecordedManifest::new(&k.manifest),
         finished_at: now(),
     }

@@ -46,7 +46,7 @@ impl Key {
     /// `blake3::Hash::to_hex` pushes a digit at a time into a bounded string,
     /// with a check each time: a no-op plan compares 60,000 keys at 10,000 guests,
     /// and that was 2.5% of it.
-    fn hex_bytes(&self) -> [u8; 64] {
+    pub(crate) fn hex_bytes(&self) -> [u8; 64] {
         let mut out = [0u8; 64];
         for (pair, &b) in out.chunks_exact_mut(2).zip(&self.0) {
             pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);

@@ -88,7 +88,7 @@ pub fn find(
     }
     let mut items = Vec::new();
     let settings_current = match (&desired.configure, &record.configure) {
-        (Some(want), Some(done)) => want.key.is_hex(&done.key),
+        (Some(want), Some(done)) => done.key.is(&want.key),
         _ => false,
     };
     if settings_current {
@@ -111,7 +111,7 @@ pub fn find(
             .steps
             .iter()
             .zip(&desired.chain)
-            .all(|(done, want)| want.key.is_hex(&done.key));
+            .all(|(done, want)| done.key.is(&want.key));
     if expect.runs && content_current && !live.running {
         items.push(DriftItem {
             what: "running".into(),

@@ -29,7 +29,7 @@ pub fn explain(desired: &NodeKeys, rec: Option<&NodeRecord>) -> Vec<StepDiff> {
         let mut changes = Vec::new();
         let status = match done {
             None => "not recorded",
-            Some(d) if w.key.is_hex(&d.key) => "fresh",
+            Some(d) if d.key.is(&w.key) => "fresh",
             // Rebuilt from the guest's stamp: the old key is known, its inputs not.
             Some(d) if d.manifest.is_unknown() => {
                 "stale (the inputs it was built from were not recorded)"

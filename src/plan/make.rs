@@ -304,7 +304,7 @@ const UNRECORDED: &str = "its stamp has the old key; what it was built from was 
 fn host_action(desired: &NodeKeys, rec: &NodeRecord) -> (ActionKind, Vec<Step>, Vec<String>) {
     let want = &desired.chain[0];
     match rec.steps.first() {
-        Some(done) if want.key.is_hex(&done.key) => (ActionKind::Fresh, Vec::new(), Vec::new()),
+        Some(done) if done.key.is(&want.key) => (ActionKind::Fresh, Vec::new(), Vec::new()),
         Some(done) => (
             ActionKind::Update,
             vec![want.step.clone()],
@@ -328,20 +328,17 @@ fn guest_action(
     let first_stale = chain
         .iter()
         .enumerate()
-        .find(|(i, want)| {
-            rec.steps
-                .get(*i)
-                .is_none_or(|done| !want.key.is_hex(&done.key))
-        })
+        .find(|(i, want)| rec.steps.get(*i).is_none_or(|done| !done.key.is(&want.key)))
         .map(|(i, _)| i);
     let settings_stale = match (&desired.configure, &rec.configure) {
-        (Some(want), Some(done)) if done.manifest.is_unknown() => (!want.key.is_hex(&done.key))
-            .then(|| {
+        (Some(want), Some(done)) if done.manifest.is_unknown() => {
+            (!done.key.is(&want.key)).then(|| {
                 vec![format!(
                     "settings changed since the guest was built ({UNRECORDED})"
                 )]
-            }),
-        (Some(want), Some(done)) => (!want.key.is_hex(&done.key))
+            })
+        }
+        (Some(want), Some(done)) => (!done.key.is(&want.key))
             .then(|| diff(&done.manifest.parse(), &want.manifest, upstream)),
         (Some(_), None) => Some(vec!["settings never applied".to_string()]),
         (None, _) => None,

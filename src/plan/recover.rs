@@ -40,7 +40,7 @@ use super::action::ActionKind;
 use crate::graph::NodeId;
 use crate::inventory::{Observed, Proof, Stamp};
 use crate::key::{NodeKeys, StepKey};
-use crate::state::{NodeRecord, RecordedManifest, StepRecord};
+use crate::state::{NodeRecord, RecordedKey, RecordedManifest, StepRecord};
 use crate::step::Step;
 
 /// The reason that opens a plan made from the stamp while the record disagrees.
@@ -150,7 +150,7 @@ fn complete(record: &NodeRecord, desired: &NodeKeys) -> bool {
             .steps
             .iter()
             .zip(&desired.chain)
-            .all(|(done, want)| done.step == want.step && want.key.is_hex(&done.key))
+            .all(|(done, want)| done.step == want.step && done.key.is(&want.key))
 }
 
 /// The record a guest stamped `built:<stamped>` proves, opened by `why`.
@@ -205,7 +205,7 @@ fn recovered(label: &str, chain: &[StepKey]) -> NodeRecord {
     record.recovered = true;
     record.steps = chain
         .iter()
-        .map(|s| step(s.step.clone(), s.key.hex(), Some(s)))
+        .map(|s| step(s.step.clone(), s.key.into(), Some(s)))
         .collect();
     record
 }
@@ -224,17 +224,17 @@ fn from_proof(label: &str, proof: &Proof, desired: &NodeKeys) -> NodeRecord {
                 .chain
                 .get(i)
                 .filter(|w| w.step == *s && w.key.is_hex(key));
-            step(s.clone(), key.clone(), want)
+            step(s.clone(), RecordedKey::new(key), want)
         })
         .collect();
     record.configure = proof.configure.as_ref().map(|key| {
         let want = desired.configure.as_ref().filter(|w| w.key.is_hex(key));
-        step(Step::Configure, key.clone(), want)
+        step(Step::Configure, RecordedKey::new(key), want)
     });
     record
 }
 
-fn step(step: Step, key: String, known: Option<&StepKey>) -> StepRecord {
+fn step(step: Step, key: RecordedKey, known: Option<&StepKey>) -> StepRecord {
     StepRecord {
         step,
         key,

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::graph::NodeId;
 use crate::key::{NodeKeys, canon};
 use crate::plan::{self, Action};
-use crate::state::NodeRecord;
+use crate::state::{NodeRecord, RecordedKey};
 
 pub fn text(
     node: NodeId,
@@ -31,7 +31,8 @@ pub fn text(
                 } else {
                     "recorded  "
                 },
-                r.last_key().unwrap_or("(no step completed)")
+                r.last_key()
+                    .map_or_else(|| "(no step completed)".to_string(), RecordedKey::text)
             );
         }
     }

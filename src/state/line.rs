@@ -25,6 +25,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::record::{NodeRecord, RecordedManifest, StepRecord};
+use super::step_key::RecordedKey;
 use crate::ascii::json_plain_run;
 use crate::step::Step;
 
@@ -165,6 +166,19 @@ impl<'a> Cursor<'a> {
         Some(s)
     }
 
+    /// A step key: 64 lowercase hex digits (every key phoenix writes) read
+    /// straight into their bytes, any other string without escapes as it is.
+    fn key(&mut self) -> Option<RecordedKey> {
+        let quoted = self.bytes().get(self.at..self.at + 66);
+        if let Some([b'"', digits @ .., b'"']) = quoted
+            && let Some(bytes) = super::step_key::hex32(digits)
+        {
+            self.at += 66;
+            return Some(RecordedKey::Hex(bytes));
+        }
+        self.plain().map(RecordedKey::new)
+    }
+
     /// A string checked as JSON (a byte below 0x20 only escaped, each escape one
     /// of JSON's), not decoded: a manifest's, kept as text.
     fn json_str(&mut self) -> Option<()> {
@@ -191,7 +205,7 @@ impl<'a> Cursor<'a> {
 
     /// A recorded manifest, written after the step key `key`: `null`, or an
     /// object of strings (kept as its place in the journal, when known).
-    fn manifest(&mut self, key: &str) -> Option<RecordedManifest> {
+    fn manifest(&mut self, key: &RecordedKey) -> Option<RecordedManifest> {
         let start = self.at;
         if self.eat_lit(b"null") {
             return Some(RecordedManifest::unknown());
@@ -222,10 +236,9 @@ impl<'a> Cursor<'a> {
         self.lit(b"{\"step\":")?;
         let step = Step::from_str(self.plain()?).ok()?;
         self.lit(b",\"key\":")?;
-        let key = self.plain()?;
+        let key = self.key()?;
         self.lit(b",\"manifest\":")?;
-        let manifest = self.manifest(key)?;
-        let key = key.to_string();
+        let manifest = self.manifest(&key)?;
         self.lit(b",\"finished_at\":")?;
         let finished_at = self.uint()?;
         self.lit(b"}")?;

@@ -11,9 +11,9 @@
 //! instead of trusting garbage.
 //!
 //! Rooms: `record` (the record types), `recorded` (a recorded manifest, kept
-//! as its place in the journal), `journal` (the build's log), `line` (a
-//! journal line read as phoenix writes it), `dir` (reading, compaction, the
-//! lock), `error`.
+//! as its place in the journal), `step_key` (a recorded step key, held as its
+//! bytes), `journal` (the build's log), `line` (a journal line read as phoenix
+//! writes it), `dir` (reading, compaction, the lock), `error`.
 
 mod dir;
 mod error;
@@ -21,6 +21,7 @@ mod journal;
 mod line;
 mod record;
 mod recorded;
+mod step_key;
 
 pub use dir::{BuildLock, Recorded, StateDir};
 
@@ -31,3 +32,4 @@ pub type RecordMap = crate::fasthash::FastMap<String, NodeRecord>;
 pub use error::StateError;
 pub use journal::Journal;
 pub use record::{NodeRecord, RECORD_VERSION, RecordedManifest, StepRecord, now};
+pub use step_key::RecordedKey;

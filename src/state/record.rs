@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use super::recorded::RecordedManifest;
+use super::step_key::RecordedKey;
 use crate::key::{NodeKeys, StepKey};
 use crate::step::Step;
 
@@ -14,7 +15,7 @@ pub const RECORD_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: Step,
-    pub key: String,
+    pub key: RecordedKey,
     pub manifest: RecordedManifest,
     /// Seconds since the Unix epoch.
     pub finished_at: u64,
@@ -61,7 +62,7 @@ impl NodeRecord {
         let at = now();
         let step = |s: &StepKey| StepRecord {
             step: s.step.clone(),
-            key: s.key.hex(),
+            key: s.key.into(),
             manifest: RecordedManifest::new(&s.manifest),
             finished_at: at,
         };
@@ -84,8 +85,8 @@ impl NodeRecord {
     }
 
     /// Output key of the last completed content step.
-    pub fn last_key(&self) -> Option<&str> {
-        self.steps.last().map(|s| s.key.as_str())
+    pub fn last_key(&self) -> Option<&RecordedKey> {
+        self.steps.last().map(|s| &s.key)
     }
 }
 

@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::step_key::RecordedKey;
 use crate::key::Manifest;
 
 /// A recorded input manifest: JSON text known to be valid (a manifest written
@@ -82,8 +83,17 @@ impl RecordedManifest {
     /// opened as `file`, right after the step key `key` (as the line has it,
     /// hex). A key that is not 64 hex digits as phoenix writes one, or a
     /// manifest of 4 GiB, is copied ([`RecordedManifest::checked`]).
-    pub(super) fn in_journal(file: &Arc<File>, at: u64, text: &str, key: &str) -> RecordedManifest {
-        let key = hex16(key.as_bytes()).filter(|_| key.len() == KEY_DIGITS);
+    pub(super) fn in_journal(
+        file: &Arc<File>,
+        at: u64,
+        text: &str,
+        key: &RecordedKey,
+    ) -> RecordedManifest {
+        let key = match key {
+            // The number its first 16 digits write.
+            RecordedKey::Hex(bytes) => bytes.first_chunk().map(|b| u64::from_be_bytes(*b)),
+            RecordedKey::Text(key) => hex16(key.as_bytes()).filter(|_| key.len() == KEY_DIGITS),
+        };
         match (key, u32::try_from(text.len())) {
             (Some(key), Ok(len)) => RecordedManifest(Text::Journal {
                 file: Arc::clone(file),

@@ -167,7 +167,7 @@ fn a_manifest_after_a_key_of_another_length_is_copied() {
     let dir = tempfile::tempdir().unwrap();
     let mut rec = built("ct:900", "one", 1);
     for (s, key) in rec.steps.iter_mut().zip(["0123456789abcdef0123", "a"]) {
-        s.key = key.to_string();
+        s.key = key.into();
     }
     let state = written(dir.path(), std::slice::from_ref(&rec));
     let read = state.read_all().unwrap();

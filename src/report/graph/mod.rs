@@ -335,7 +335,7 @@ mod tests {
             for _ in 0..steps {
                 r.steps.push(crate::state::StepRecord {
                     step: Step::Define,
-                    key: "0".repeat(64),
+                    key: "0".repeat(64).as_str().into(),
                     manifest: crate::state::RecordedManifest::unknown(),
                     finished_at: 1,
                 });

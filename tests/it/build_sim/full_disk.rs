@@ -55,8 +55,11 @@ fn every_built_stamp_is_recorded(t: &SimSite) {
             .unwrap_or_default();
         if let Some(key) = first.strip_prefix("built:") {
             assert_eq!(
-                records.get(node).and_then(|r| r.last_key()),
-                Some(key),
+                records
+                    .get(node)
+                    .and_then(|r| r.last_key())
+                    .map(phoenix::state::RecordedKey::text),
+                Some(key.to_string()),
                 "{node} is stamped built with a key the state did not record"
             );
         }
