@@ -11,13 +11,14 @@
 //! Measured (paired no-op plans against the `String` keys): at 10,004 guests the
 //! keys stage -0.8 ms (interquartile range -1.7 to 0.0, 81 pairs), the plan -2.4
 //! ms of 86 (-7.1 to +1.0); at 100,004 the keys -15 ms, the decisions -12 and
-//! the inventory of a plan without a host +11.5 (+8.3 to +16.5: writing each
-//! guest's stamp out as text again), the plan -35 ms of 913 (-76 to +25). The
-//! journal's reader decodes the digits in place of scanning them for the
-//! string's end ([`hex32`]); decoded a digit at a time, with a branch each, the
-//! read was 1.7 ms slower at 10,004 guests. Held as the 64 digits themselves,
-//! inline, a record's step grew by 40 bytes, and the read of 100,004 guests'
-//! records was 37 ms slower.
+//! the inventory of a plan without a host +11.5 (+8.3 to +16.5), the plan -35 ms
+//! of 913 (-76 to +25). (`perf` puts the inventory's time on its first touch of
+//! each record's last step, as before; why that touch costs more now was not
+//! found.) The journal's reader decodes the digits in place of scanning them for
+//! the string's end ([`hex32`]); decoded a digit at a time, with a branch each,
+//! the read was 1.7 ms slower at 10,004 guests. Held as the 64 digits
+//! themselves, inline, a record's step grew by 48 bytes, and the read of 100,004
+//! guests' records was 37 ms slower.
 //!
 //! Any other text (a record written by hand, a damaged one `serde_json` still
 //! reads) is kept as it was read, so every record is written out as it came in:
