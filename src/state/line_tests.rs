@@ -3,7 +3,7 @@
 
 use super::read;
 use crate::key::{Manifest, NodeKeys, StepKey};
-use crate::state::{NodeRecord, RecordedManifest};
+use crate::state::{NodeRecord, RecordedKey, RecordedManifest};
 use crate::step::Step;
 
 fn manifest(pairs: &[(&str, &str)]) -> Manifest {
@@ -204,4 +204,37 @@ fn a_damaged_line_is_read_only_where_serde_json_reads_the_same_record() {
     // can leave a record; most damage does not.
     assert!(read_here > 1_000, "{read_here} read here");
     assert!(left > 10_000, "{left} left to serde_json");
+}
+
+/// A step key in any form phoenix does not write (uppercase digits, a letter
+/// that is no digit, one digit short) is read here as `serde_json` reads it and
+/// written back to the byte; only phoenix's own form is held as bytes.
+#[test]
+fn a_key_in_another_form_is_read_and_written_back_as_it_was() {
+    let text = line(&records()[1]);
+    let key = "01".repeat(32);
+    assert!(text.contains(&format!("\"key\":\"{key}\"")));
+    let lower = "ab".repeat(32);
+    let upper = "AB".repeat(32);
+    let not_hex = format!("0g{}", "01".repeat(31));
+    let short = "01".repeat(32)[1..].to_string();
+    for (other, held) in [
+        (lower, true),
+        (upper, false),
+        (not_hex, false),
+        (short, false),
+    ] {
+        let changed = text.replacen(&key, &other, 1);
+        assert_ne!(changed, text);
+        let fast = read(&changed, None).unwrap_or_else(|| panic!("not read: {changed}"));
+        let slow: NodeRecord = serde_json::from_str(&changed).unwrap();
+        assert_eq!(fast, slow);
+        assert_eq!(
+            matches!(fast.steps[0].key, RecordedKey::Hex(_)),
+            held,
+            "{other}"
+        );
+        assert_eq!(fast.steps[0].key, other.as_str());
+        assert_eq!(line(&fast), changed);
+    }
 }
