@@ -113,8 +113,9 @@ impl Journal {
     /// of 15 paired runs); with the read between them too, 8 ms more, of 184 (31,
     /// a faster minute). A damaged line whose node can be read is reported only
     /// if no newer line of its node is usable, as the plan never looks past that
-    /// one; a damaged line that names no node is always reported. Neither the whole file nor more
-    /// than two blocks' text and superseded records are held in memory.
+    /// one; a damaged line that names no node is always reported. Neither the
+    /// whole file nor more than two blocks' text and superseded records are held
+    /// in memory.
     /// After a build the journal holds one line per node ([`Journal::tidy`]), so
     /// this reads each record once.
     fn read_newest_in<T: Send>(
