@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Paired runs of two phoenix binaries: what the README's "paired runs" figures are.
+"""Paired runs of two phoenix binaries: the "paired runs" figures of the README and of
+benches/HISTORY.md.
 
 Usage: scripts/bench-pair.py [--runs N] [--warmup W] [--stages] BIN_A BIN_B -- ARGS...
 
