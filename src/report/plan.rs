@@ -73,17 +73,26 @@ pub fn text(plan: &Plan, defs: &Definitions) -> String {
     }
     let blocked = plan.blocked_replacements();
     if !blocked.is_empty() {
-        let names: Vec<String> = blocked.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            out,
-            "note: replacing {} destroys its root disk; `phoenix build` refuses without --allow-replace",
-            names.join(", ")
-        );
+        let _ = writeln!(out, "{}", replace_note(&blocked));
     }
     if pending == 0 && plan.actions.iter().all(|a| a.action == ActionKind::Fresh) {
         out.push_str("everything is up to date\n");
     }
     out
+}
+
+/// The note under a plan that replaces guests which are not templates.
+fn replace_note(blocked: &[NodeId]) -> String {
+    let names: Vec<String> = blocked.iter().map(ToString::to_string).collect();
+    let what = if blocked.len() == 1 {
+        "destroys its root disk"
+    } else {
+        "destroys their root disks"
+    };
+    format!(
+        "note: replacing {} {what}; `phoenix build` refuses without --allow-replace",
+        names.join(", ")
+    )
 }
 
 pub fn json(plan: &Plan) -> String {
@@ -159,6 +168,19 @@ mod tests {
             destroy_first: (1..=id % 3).map(|k| NodeId::Ct(id + k)).collect(),
             start: i.is_multiple_of(5),
         }
+    }
+
+    /// The note on replacements speaks of one guest's disk, or of several guests'.
+    #[test]
+    fn the_replacement_note_agrees_with_how_many_guests() {
+        assert_eq!(
+            super::replace_note(&[NodeId::Ct(101)]),
+            "note: replacing ct:101 destroys its root disk; `phoenix build` refuses without --allow-replace"
+        );
+        assert_eq!(
+            super::replace_note(&[NodeId::Ct(101), NodeId::Vm(1001)]),
+            "note: replacing ct:101, vm:1001 destroys their root disks; `phoenix build` refuses without --allow-replace"
+        );
     }
 
     /// The plan's JSON is what its `Serialize` writes, with and without each of
