@@ -260,6 +260,16 @@ impl Reader<'_> {
     pub fn uint<O: Obj + ?Sized>(&mut self, obj: &O, base: &str, key: &str) -> Option<u64> {
         match Self::get(obj, key)? {
             Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            // A number below zero or with a fraction: quotes are not what is wrong.
+            other @ Value::Number(_) => {
+                self.wrong_type(
+                    &join(base, key),
+                    "a whole number",
+                    other,
+                    "a whole number of 0 or more, without a sign or a decimal point",
+                );
+                None
+            }
             other => {
                 self.wrong_type(
                     &join(base, key),

@@ -197,6 +197,30 @@ fn vm_defaults_are_resolved_into_the_vm() {
     assert_eq!(app.mounts.nfs[0].source(), "10.0.0.13:/export/1001");
 }
 
+/// A number below zero or with a fraction where a whole number belongs is told how
+/// to write one; quotes are not what is wrong with it. A string still is.
+#[test]
+fn a_negative_or_fractional_count_is_not_told_to_drop_quotes() {
+    let mut lxc = gpu_container();
+    let ct = &mut lxc["lxc_configs"]["950"];
+    ct["cores"] = json!(-1);
+    ct["swap_mb"] = json!(1.5);
+    ct["boot_order"] = json!("3");
+    let (_, diags) = load_json(&lxc, None);
+    let help = |field: &str| {
+        let path = format!("lxc_configs.950.{field}");
+        let d = diags.0.iter().find(|d| d.path == path);
+        d.unwrap_or_else(|| panic!("no diagnostic at {path}: {diags:#?}"))
+            .help
+            .clone()
+            .unwrap_or_default()
+    };
+    let whole = "write it as a whole number of 0 or more, without a sign or a decimal point";
+    assert_eq!(help("cores"), whole);
+    assert_eq!(help("swap_mb"), whole);
+    assert_eq!(help("boot_order"), "write it as a number without quotes");
+}
+
 #[test]
 fn bad_values_are_still_diagnosed_and_left_out() {
     let mut lxc = gpu_container();
