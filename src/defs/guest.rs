@@ -12,7 +12,7 @@ use super::read::{self, At, Fields, Reader, join, quote};
 use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
 use super::values;
 use super::written::{FieldTexts, Written};
-use super::{diag, eras};
+use super::{diag, eras, fwrule};
 
 /// Read the fields every guest has. The kind's own reader comes next, then [`finish`].
 pub(crate) fn read_common(
@@ -201,6 +201,7 @@ pub(crate) fn read_firewall(r: &mut Reader, raw: &Fields, p: &str) -> Firewall {
     };
     out.defined = true;
     let fp = join(p, "firewall");
+    fwrule::check_firewall_fields(r, fw, &fp);
     out.enabled = r.bool(fw, &fp, "enabled").unwrap_or(false);
     for (key, policy) in [
         ("policy_in", &mut out.policy_in),
@@ -263,13 +264,15 @@ pub(crate) fn read_firewall(r: &mut Reader, raw: &Fields, p: &str) -> Firewall {
             }
         };
         let text = |k: &str| Reader::get(o, k).and_then(scalar_text);
+        let (proto, port) = (text("proto"), text("port"));
+        fwrule::check_rule(r, o, &rp, proto.as_deref(), port.as_deref());
         out.rules.push(FirewallRule {
             direction,
             action,
-            proto: text("proto"),
+            proto,
             source: text("source"),
             dest: text("dest"),
-            port: text("port"),
+            port,
             comment: text("comment"),
         });
     }

@@ -48,7 +48,7 @@ fn gpu_container() -> Value {
                               "mount_point": "/bulk" }],
             "firewall": { "enabled": true, "rules": [
                 { "type": "out", "action": "DROP", "proto": "tcp", "dest": "10.0.0.9", "port": 443 },
-                { "source": "10.0.0.12", "port": "8000", "comment": "api" } ] },
+                { "source": "10.0.0.12", "proto": "udp", "port": "8000", "comment": "api" } ] },
             "vllm_engine_config": { "model": "Qwen" },
             "made_up_field": 7
         } }

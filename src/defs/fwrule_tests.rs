@@ -1,0 +1,148 @@
+use serde_json::{Value, json};
+
+use super::{known_protocol, port_list};
+use crate::defs::{Diagnostics, layout};
+
+#[test]
+fn port_lists_proxmox_takes_pass() {
+    for ok in [
+        "22",
+        "0",
+        "65535",
+        "80,443",
+        "8000:8010",
+        "80:80",
+        "https",
+        "ssh,80:90,domain",
+        // Fifteen numbers, a range counting two.
+        "1:2,3:4,5:6,7:8,9:10,11:12,13:14,15",
+    ] {
+        assert_eq!(port_list(ok), Ok(()), "{ok}");
+    }
+}
+
+#[test]
+fn port_lists_proxmox_refuses_say_why() {
+    for (bad, why) in [
+        ("99999", "port 99999 is above 65535"),
+        ("65536", "port 65536 is above 65535"),
+        ("1:70000", "port 70000 is above 65535"),
+        (
+            "99999999999999999999999",
+            "port 99999999999999999999999 is above 65535",
+        ),
+        (
+            "90:80",
+            "the range 90:80 runs backwards (did you mean 80:90?)",
+        ),
+        ("80,", "it ends with a comma"),
+        ("80,,443", "an entry between two commas is empty"),
+        (",80", "an entry between two commas is empty"),
+        ("web", "`web` is no service name in /etc/services"),
+        ("HTTPS", "`HTTPS` is no service name in /etc/services"),
+        ("80-90", "`80-90` is no service name in /etc/services"),
+        (
+            "1:2,3:4,5:6,7:8,9:10,11:12,13:14,15:16",
+            "16 numbers, more than 15 (a range counts two)",
+        ),
+    ] {
+        assert_eq!(port_list(bad), Err(why.to_string()), "{bad}");
+    }
+}
+
+#[test]
+fn protocols_are_known_by_name_or_number_as_etc_protocols_writes_them() {
+    for ok in [
+        "tcp",
+        "udp",
+        "icmp",
+        "icmpv6",
+        "ipv6-icmp",
+        "gre",
+        "6",
+        "17",
+        "0",
+        "262",
+    ] {
+        assert!(known_protocol(ok), "{ok}");
+    }
+    for bad in ["TCP", "06", "7", "300", "", "tcp6", "any"] {
+        assert!(!known_protocol(bad), "{bad}");
+    }
+}
+
+/// The diagnostics of a container whose firewall is `firewall`, each as
+/// "severity path: message".
+fn diagnostics_of(firewall: &Value) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let lxc = json!({ "lxc_configs": { "950": {
+        "name": "web", "template": "/t/ubuntu.tar.zst", "storage_pool": "fast",
+        "firewall": firewall,
+    } } });
+    std::fs::write(dir.path().join(layout::HYPERVISOR_FILE), "{}").unwrap();
+    std::fs::write(dir.path().join(layout::LXC_FILE), lxc.to_string()).unwrap();
+    let (_, diags): (_, Diagnostics) = crate::defs::load(dir.path());
+    diags
+        .0
+        .iter()
+        .filter(|d| d.path.contains("firewall"))
+        .map(|d| {
+            format!(
+                "{} {}: {}",
+                if d.is_error() { "error" } else { "warning" },
+                d.path,
+                d.message
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rules_protocol_and_port_are_checked_as_proxmox_checks_them() {
+    let found = diagnostics_of(&json!({ "enabled": true, "policy_in": "ACCEPT", "rules": [
+        { "type": "in", "action": "ACCEPT", "proto": "tcp", "port": "22" },
+        { "type": "in", "action": "ACCEPT", "proto": 6, "port": 8080 },
+        { "type": "in", "action": "ACCEPT", "proto": "tcp", "port": "99999" },
+        { "type": "in", "action": "ACCEPT", "port": "22" },
+        { "type": "in", "action": "ACCEPT", "proto": "gre", "port": "22" },
+        { "type": "in", "action": "ACCEPT", "proto": "icmp", "port": "echo-request" },
+        { "type": "in", "action": "ACCEPT", "proto": "tpc", "port": "22" },
+        { "type": "in", "action": "ACCEPT", "proto": "udp", "port": "53," },
+    ] }));
+    let p = "lxc_configs.950.firewall.rules";
+    assert_eq!(
+        found,
+        [
+            format!(
+                "error {p}[2].port: `99999` is not a port list Proxmox takes: port 99999 is above 65535"
+            ),
+            format!("error {p}[3].port: a port needs a protocol"),
+            format!("error {p}[4].port: protocol `gre` has no ports"),
+            format!("error {p}[6].proto: unknown protocol `tpc`"),
+            format!(
+                "error {p}[7].port: `53,` is not a port list Proxmox takes: it ends with a comma"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn fields_phoenix_does_not_read_are_named_and_dport_alone_is_refused() {
+    let found = diagnostics_of(&json!({ "enable": true, "policy_in": "ACCEPT", "rules": [
+        { "type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "22" },
+        { "type": "in", "action": "ACCEPT", "proto": "tcp", "port": "22", "dport": "23" },
+        { "type": "in", "action": "ACCEPT", "proto": "tcp", "port": "22", "log": "info" },
+    ] }));
+    let p = "lxc_configs.950.firewall";
+    assert_eq!(
+        found,
+        [
+            format!("warning {p}.enable: unknown field `enable` in `firewall`"),
+            format!(
+                "error {p}.rules[0].dport: `dport` is not read: this rule would match every port"
+            ),
+            format!("warning {p}.rules[1].dport: unknown field `dport` in a firewall rule"),
+            format!("warning {p}.rules[2].log: unknown field `log` in a firewall rule"),
+        ]
+    );
+}
