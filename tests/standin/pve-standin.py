@@ -276,7 +276,11 @@ c = types.SimpleNamespace(S=S, G=G, tool=tool, sub=sub, pos=pos, opts=opts, argv
 out = ""
 run_after = None
 if tool == "pvesh":
-    out = pve_firewall.run(c)
+    try:
+        out = pve_firewall.run(c)
+    except pve_firewall.ParamError as e:
+        # pvesh prints a parameter exception's message, then each parameter's error.
+        die("400 Parameter verification failed.\n" + "\n".join(f"{k}: {v}" for k, v in e.errors.items()), 2)
 elif tool in HOST_TOOLS:
     out = pve_host.run(c)
 elif sub == "create":

@@ -4,11 +4,94 @@ firewall rules and options as pve-firewall's API keeps them.
 import json
 import re
 
+from pve_cluster import ParamError
 from pve_model import NODE, die, storages
 
 # The fields of a rule the API returns (pve-firewall src/PVE/Firewall.pm $rule_properties).
 RULE_FIELDS = ("type", "action", "macro", "enable", "source", "dest", "sport", "dport", "proto",
                "iface", "log", "icmp-type", "comment")
+
+
+# pve-firewall src/PVE/Firewall.pm $PROTOCOLS_WITH_PORTS and $proto_is_icmp.
+PROTOCOLS_WITH_PORTS = {"udp", "17", "udplite", "136", "tcp", "6", "dccp", "33", "sctp", "132"}
+ICMP = {"icmp", "icmpv6", "ipv6-icmp"}
+
+
+def etc_names(path, pattern):
+    """Firewall.pm parse_protocol_file / get_etc_services: the names (group 1) and
+    ids (group 2) of the lines of `path` that match `pattern`."""
+    names = set()
+    try:
+        with open(path) as f:
+            for line in f:
+                m = None if line.startswith("#") else re.match(pattern, line.rstrip("\n"))
+                if m:
+                    names.update((m.group(1), m.group(2)))
+    except OSError:
+        pass
+    return names
+
+
+def protocols():
+    # get_etc_protocols adds `icmpv6` under both its name and id.
+    return etc_names("/etc/protocols", r"^(\S+)\s+(\d+)(?:\s+.*)?$") | {"icmpv6"}
+
+
+def port_error(text, icmp):
+    """Firewall.pm parse_port_name_number_or_range: why `text` is refused, or None.
+    With `icmp` (a dport of an ICMP rule) ICMP type names pass; this stand-in takes
+    any name there."""
+    services = etc_names("/etc/services", r"^(\S+)\s+(\S+)/(tcp|udp|sctp).*$")
+    items = text.split(",")
+    while items and items[-1] == "":  # Perl's split drops trailing empty fields
+        items.pop()
+    if text != ",".join(items):
+        return "extraneous commas in list"
+    count, icmp_port = 0, False
+    for item in items:
+        m = re.fullmatch(r"([0-9]+):([0-9]+)", item)
+        if m:
+            count += 2
+            a, b = int(m.group(1)), int(m.group(2))
+            for p in (a, b):
+                if p > 65535:
+                    return f"invalid port '{p}'"
+            if a > b:
+                return f"backwards range '{a}:{b}' not allowed, did you mean '{b}:{a}'?"
+        elif re.fullmatch(r"[0-9]+", item):
+            count += 1
+            if int(item) > 65535:
+                return f"invalid port '{item}'"
+        elif icmp:
+            icmp_port = True
+        elif item not in services:
+            return f"invalid port '{item}'"
+    if icmp_port and count > 0:
+        return "ICMP ports not allowed in port range"
+    if count > 15:
+        return "too many entries in port list (> 15 numbers)"
+    return None
+
+
+def verify_rule(rule):
+    """Firewall.pm verify_rule, for the fields phoenix sets (proto, dport, sport),
+    which `create_rule` and `update_rule` (src/PVE/API2/Firewall/Rules.pm) run
+    without `noerr`: its first error is raised at once as a parameter error, so
+    the checks go in its order and only the first is reported."""
+    proto = rule.get("proto")
+    icmp = proto in ICMP
+    if proto and proto not in protocols():
+        raise ParamError({"proto": f"unknown protocol '{proto}'"})
+    for port in ("dport", "sport"):
+        if not rule.get(port):
+            continue
+        why = port_error(rule[port], icmp and port == "dport")
+        if why:
+            raise ParamError({port: why})
+        if not proto:
+            raise ParamError({"proto": f"missing property - '{port}' requires this property"})
+        if proto not in PROTOCOLS_WITH_PORTS and not (icmp and port == "dport"):
+            raise ParamError({port: f"protocol '{proto}' does not support ports"})
 
 
 def resources(S):
@@ -66,6 +149,7 @@ def run(c):
             # Rules.pm create_rule: `pos` is accepted and ignored, the rule goes on top;
             # no `enable` means disabled; duplicates are allowed.
             rule = {k: v for k, v in opts.items() if k in RULE_FIELDS}
+            verify_rule(rule)
             rule["enable"] = int(opts.get("enable", 0))
             rules.insert(0, rule)
     elif m:
@@ -89,9 +173,13 @@ def run(c):
                 moved.append(rule)
             rules[:] = moved
         elif sub == "set":
+            changed = dict(rule)
             for k in opts.pop("delete", "").replace(",", " ").split():
-                rule.pop(k, None)
-            rule.update({k: (int(v) if k == "enable" else v) for k, v in opts.items() if k in RULE_FIELDS})
+                changed.pop(k, None)
+            changed.update({k: (int(v) if k == "enable" else v) for k, v in opts.items() if k in RULE_FIELDS})
+            verify_rule(changed)  # Rules.pm update_rule: the rule as changed
+            rule.clear()
+            rule.update(changed)
     elif path.endswith("/firewall/options"):
         fw = g.get("firewall", {}) if sub == "get" else g.setdefault("firewall", {})
         if sub == "get":

@@ -8,6 +8,7 @@
 
 mod adopt;
 mod containers;
+mod firewall_rules;
 mod fixtures;
 mod host_storage;
 mod idmap;

@@ -294,57 +294,6 @@ fn a_template_refuses_running_guests_snapshots_and_its_linked_clones_destroy() {
 }
 
 #[test]
-fn firewall_rules_go_on_top_disabled_unless_enabled_and_move() {
-    let Some(p) = pve() else { return };
-    p.ct(200, "local-lvm:4");
-    let rules = "/nodes/pve/lxc/200/firewall/rules";
-    p.ok(&format!(
-        "pvesh create {rules} --type in --action ACCEPT --dport 22 --pos 5"
-    ));
-    p.ok(&format!(
-        "pvesh create {rules} --type in --action ACCEPT --dport 80 --enable 1"
-    ));
-    p.ok(&format!(
-        "pvesh create {rules} --type in --action ACCEPT --dport 80 --enable 1"
-    ));
-    let get = || -> Vec<(u64, String, u64)> {
-        let v: Value = serde_json::from_str(&p.ok(&format!("pvesh get {rules}"))).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["pos"].as_u64().unwrap(),
-                    r["dport"].as_str().unwrap().to_string(),
-                    r["enable"].as_u64().unwrap(),
-                )
-            })
-            .collect()
-    };
-    let dports = |v: Vec<(u64, String, u64)>| v.into_iter().map(|r| r.1).collect::<Vec<_>>();
-    assert_eq!(
-        get(),
-        [
-            (0, "80".into(), 1),
-            (1, "80".into(), 1),
-            (2, "22".into(), 0)
-        ]
-    );
-    p.ok(&format!("pvesh set {rules}/2 --moveto 0"));
-    assert_eq!(dports(get()), ["22", "80", "80"]);
-    p.ok(&format!("pvesh set {rules}/0 --moveto 2"));
-    assert_eq!(dports(get()), ["80", "22", "80"], "before the old index 2");
-    p.refused(&format!("pvesh delete {rules}/3"), "no rule at position 3");
-    p.ok(&format!("pvesh delete {rules}/1"));
-    assert_eq!(dports(get()), ["80", "80"]);
-    let opts = "/nodes/pve/lxc/200/firewall/options";
-    p.ok(&format!("pvesh set {opts} --enable 1"));
-    p.ok(&format!("pvesh set {opts} --policy_in DROP"));
-    let o: Value = serde_json::from_str(&p.ok(&format!("pvesh get {opts}"))).unwrap();
-    assert_eq!(o, json!({"enable": 1, "policy_in": "DROP"}), "merged");
-}
-
-#[test]
 fn a_running_container_keeps_what_is_not_hot_pluggable_pending() {
     let Some(p) = pve() else { return };
     p.ct(200, "local-lvm:4");
