@@ -108,6 +108,10 @@ fn a_rules_protocol_and_port_are_checked_as_proxmox_checks_them() {
         { "type": "in", "action": "ACCEPT", "proto": "icmp", "port": "echo-request" },
         { "type": "in", "action": "ACCEPT", "proto": "tpc", "port": "22" },
         { "type": "in", "action": "ACCEPT", "proto": "udp", "port": "53," },
+        { "type": "in", "action": "ACCEPT", "source": "10.0.0.0/24", "dest": "10.0.0.5/24" },
+        // Not there, to Perl's truth: nothing to check.
+        { "type": "in", "action": "ACCEPT", "proto": "", "port": "0", "source": "", "dest": "0" },
+        { "type": "in", "action": "ACCEPT", "proto": "0", "port": "" },
     ] }));
     let p = "lxc_configs.950.firewall.rules";
     assert_eq!(
@@ -121,6 +125,9 @@ fn a_rules_protocol_and_port_are_checked_as_proxmox_checks_them() {
             format!("error {p}[6].proto: unknown protocol `tpc`"),
             format!(
                 "error {p}[7].port: `53,` is not a port list Proxmox takes: it ends with a comma"
+            ),
+            format!(
+                "error {p}[8].dest: `10.0.0.5/24` is not an address list Proxmox takes: 10.0.0.5 has bits set past its /24 prefix (the network is 10.0.0.0/24, the address alone 10.0.0.5)"
             ),
         ]
     );
@@ -145,4 +152,50 @@ fn fields_phoenix_does_not_read_are_named_and_dport_alone_is_refused() {
             format!("warning {p}.rules[2].log: unknown field `log` in a firewall rule"),
         ]
     );
+}
+
+#[test]
+fn address_lists_proxmox_takes_or_that_are_left_to_the_host_pass() {
+    for ok in [
+        "10.0.0.5",
+        "10.0.0.0/24",
+        "0.0.0.0/0",
+        "10.0.0.05",
+        "10.0.0.1-10.0.0.5",
+        "10.0.0.5,10.0.0.6,10.0.0.0/8",
+        "+trusted",
+        "guest/web",
+        "dc/lan_net",
+        // Forms Net::IP expands or that are IPv6: left to the host.
+        "10/8",
+        "2001:db8::/32",
+        "2001:db8::1,2001:db8::2",
+    ] {
+        assert_eq!(super::address_list(ok), Ok(()), "{ok}");
+    }
+}
+
+#[test]
+fn address_lists_proxmox_refuses_say_why() {
+    for (bad, why) in [
+        (
+            "10.0.0.5/24",
+            "10.0.0.5 has bits set past its /24 prefix (the network is 10.0.0.0/24, the address alone 10.0.0.5)",
+        ),
+        ("10.0.0.300", "300 in 10.0.0.300 is above 255"),
+        ("10.0.0.0/33", "the prefix /33 is longer than 32 bits"),
+        (
+            "10.0.0.5-10.0.0.1",
+            "the range 10.0.0.5-10.0.0.1 runs backwards",
+        ),
+        (
+            "10.0.0.1-10.0.0.5,10.0.0.9",
+            "a range cannot be part of a list",
+        ),
+        ("10.0.0.1,2001:db8::1", "it mixes IPv4 and IPv6 addresses"),
+        ("10.0.0.1,", "it ends with a comma"),
+        ("10.0.0.1,,10.0.0.2", "an entry between two commas is empty"),
+    ] {
+        assert_eq!(super::address_list(bad), Err(why.to_string()), "{bad}");
+    }
 }
