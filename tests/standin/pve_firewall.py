@@ -73,25 +73,102 @@ def port_error(text, icmp):
     return None
 
 
+def given(value):
+    """Perl's truth, which verify_rule asks of each field: not empty, not "0"."""
+    return value not in (None, "", "0")
+
+
+def quad(text):
+    """A full IPv4 quad as its number; None for any other form, which this
+    stand-in does not judge; Net::IP's error for a part above 255."""
+    parts = text.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and p.isascii() for p in parts):
+        return None
+    n = 0
+    for p in parts:
+        if int(p) > 255:
+            raise ValueError(f"Invalid quad in IP address {text} - {p}")
+        n = n << 8 | int(p)
+    return n
+
+
+def net_ip_error(elem):
+    """What Net::IP->new (libnet-ip-perl) says of an element in the forms this
+    stand-in judges (full IPv4 quads, with a prefix or as a range), or None."""
+    try:
+        if "-" in elem:
+            a, b = (x.strip() for x in elem.split("-", 1))
+            qa, qb = quad(a), quad(b)
+            if qa is not None and qb is not None and qa > qb:
+                return f"Begin address is greater than End address {a} - {b}"
+        elif "/" in elem:
+            ip, length = elem.split("/", 1)
+            q = quad(ip)
+            if q is not None and length.isdigit():
+                n = int(length)
+                if n > 32:
+                    return f"Prefix length {n} is longer than IP address (32)"
+                if q & ((1 << (32 - n)) - 1):
+                    return f"Invalid prefix {q:032b}/{n}"
+        else:
+            quad(elem)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def address_error(text):
+    """Firewall.pm parse_address_list: why `text` is refused, or None."""
+    if re.fullmatch(r"\+\S+", text) or re.fullmatch(r"(dc/|guest/)?[A-Za-z][A-Za-z0-9\-_]+", text):
+        return None  # an IP set or an alias (whether it exists is not checked here)
+    items = text.split(",")
+    while items and items[-1] == "":
+        items.pop()
+    if text != ",".join(items):
+        return "extraneous commas in list"
+    version, rng = None, False
+    for elem in items:
+        if elem == "":
+            return "invalid IP address: Invalid chars in IP "
+        err = net_ip_error(elem)
+        if err:
+            return f"invalid IP address: {err}"
+        # A range of forms this stand-in does not judge ("web-1") is not counted.
+        rng = rng or ("-" in elem and all(quad(x.strip()) is not None or ":" in x for x in elem.split("-", 1)))
+        v = 6 if ":" in elem else 4
+        if version and v != version:
+            return f"detected mixed ipv4/ipv6 addresses in address list '{text}'"
+        version = v
+    if rng and len(items) > 1:
+        return "you can't use a range in a list"
+    return None
+
+
 def verify_rule(rule):
-    """Firewall.pm verify_rule, for the fields phoenix sets (proto, dport, sport),
-    which `create_rule` and `update_rule` (src/PVE/API2/Firewall/Rules.pm) run
-    without `noerr`: its first error is raised at once as a parameter error, so
-    the checks go in its order and only the first is reported."""
+    """Firewall.pm verify_rule, for the fields phoenix sets (proto, dport, sport,
+    source, dest), which `create_rule` and `update_rule`
+    (src/PVE/API2/Firewall/Rules.pm) run without `noerr`: its first error is
+    raised at once as a parameter error, so the checks go in its order and only
+    the first is reported."""
     proto = rule.get("proto")
-    icmp = proto in ICMP
-    if proto and proto not in protocols():
+    icmp = given(proto) and proto in ICMP
+    if given(proto) and proto not in protocols():
         raise ParamError({"proto": f"unknown protocol '{proto}'"})
     for port in ("dport", "sport"):
-        if not rule.get(port):
+        if not given(rule.get(port)):
             continue
         why = port_error(rule[port], icmp and port == "dport")
         if why:
             raise ParamError({port: why})
-        if not proto:
+        if not given(proto):
             raise ParamError({"proto": f"missing property - '{port}' requires this property"})
         if proto not in PROTOCOLS_WITH_PORTS and not (icmp and port == "dport"):
             raise ParamError({port: f"protocol '{proto}' does not support ports"})
+    for field in ("source", "dest"):
+        if given(rule.get(field)):
+            why = address_error(rule[field])
+            if why:
+                raise ParamError({field: why})
 
 
 def resources(S):

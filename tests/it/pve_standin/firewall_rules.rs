@@ -58,7 +58,8 @@ fn firewall_rules_go_on_top_disabled_unless_enabled_and_move() {
 
 /// `create_rule` and `update_rule` run `PVE::Firewall::verify_rule`: a port needs
 /// a protocol that has ports, each port is at most 65535, a range runs forwards,
-/// a name is a service of /etc/services, and a protocol is one of /etc/protocols.
+/// a name is a service of /etc/services, a protocol is one of /etc/protocols, and
+/// an address is one Perl's `Net::IP` takes (no bits set past its prefix).
 /// The first error is the one reported, as a parameter error.
 #[test]
 fn a_rule_proxmox_would_refuse_is_refused_with_its_message() {
@@ -89,6 +90,14 @@ fn a_rule_proxmox_would_refuse_is_refused_with_its_message() {
         (
             "--proto tcp --sport 1:2,3:4,5:6,7:8,9:10,11:12,13:14,15:16",
             "sport: too many entries in port list (> 15 numbers)",
+        ),
+        (
+            "--source 10.0.0.5/24",
+            "source: invalid IP address: Invalid prefix 00001010000000000000000000000101/24",
+        ),
+        (
+            "--dest 10.0.0.1-10.0.0.5,10.0.0.9",
+            "dest: you can't use a range in a list",
         ),
     ] {
         p.refused(&create(rest), msg);
