@@ -1,5 +1,5 @@
-//! A guest firewall's fields and each rule's protocol and port, checked as Proxmox
-//! will check them.
+//! A guest firewall's fields and each rule's protocol, port and addresses, checked
+//! as Proxmox will check them.
 //!
 //! phoenix creates each rule with `pvesh create .../firewall/rules`, and the host's
 //! firewall step copies it into `cluster.fw`. pve-firewall's `create_rule`

@@ -23,7 +23,7 @@
 //! | `across` | the cross-guest checks of [`checks`], side by side, their findings in their order |
 //! | `hypervisor` | the hypervisor file's checks |
 //! | `guest`, `ct`, `net`, `vm` | what every guest has; the container reader and its interfaces; the VM reader |
-//! | `fwrule`, `netbase` | a guest firewall's fields and each rule's protocol and port, checked as pve-firewall checks them; the protocol and service names of a Proxmox host |
+//! | `fwrule`, `netbase` | a guest firewall's fields and each rule's protocol, port and addresses, checked as pve-firewall checks them; the protocol and service names of a Proxmox host |
 //! | `eras` | the fields whose meaning changed over the shell tool's eras, read into one model |
 //! | `dupkeys`, `dupreport` | keys written twice in one object: where, and the warning or error each deserves |
 //! | [`idmap`] | a container's `id_maps`, checked, and its effective id map ([`IdMap`]) |
