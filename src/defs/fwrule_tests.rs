@@ -199,3 +199,20 @@ fn address_lists_proxmox_refuses_say_why() {
         assert_eq!(super::address_list(bad), Err(why.to_string()), "{bad}");
     }
 }
+
+/// A service name is found by binary search, so the table must stay sorted (and
+/// hold each name once); the protocols name each protocol once.
+#[test]
+fn the_netbase_tables_are_sorted_and_hold_each_name_once() {
+    let services = crate::defs::netbase::SERVICES;
+    assert!(
+        services.windows(2).all(|w| w[0] < w[1]),
+        "SERVICES out of order"
+    );
+    assert!(services.contains(&"https") && services.contains(&"ssh"));
+    let protocols = crate::defs::netbase::PROTOCOLS;
+    let mut names: Vec<&str> = protocols.iter().map(|p| p.0).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), protocols.len(), "a protocol named twice");
+}
