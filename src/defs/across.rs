@@ -122,9 +122,9 @@ mod tests {
             "205": ct("tank-ct"), "206": ct("tank-files"), "208": ct("tank-ct"),
             "207": { "name": "c7", "clone_from_ctid": "206", "memory_mb": 512 } } });
         let g = &mut lxc["lxc_configs"];
-        g["205"]["template_snapshot_name"] = json!("t");
+        g["205"]["template_snapshot_name"] = json!("ts");
         g["205"]["mount_points"] = bind.clone();
-        g["206"]["template_snapshot_name"] = json!("u");
+        g["206"]["template_snapshot_name"] = json!("us");
         g["208"]["is_template"] = json!(true);
         g["208"]["mount_points"] = bind;
         std::fs::write(

@@ -144,8 +144,10 @@ fn read_ct_fields(r: &mut Reader, host: &Map<String, Value>, raw: &Fields, g: &m
     g.shape.storage_pool = r.str(raw, p, "storage_pool");
     g.node = values::node_name(r, raw, p);
     let s = &mut g.settings;
-    s.memory_mb = values::positive(r, raw, p, "memory_mb");
-    s.cores = values::positive(r, raw, p, "cores");
+    // pve-container `PVE::LXC::Config` `$confdesc`: `memory` minimum 16, `cores`
+    // 1 to 8192.
+    s.memory_mb = values::positive_within(r, raw, p, "memory_mb", (16, None), " MiB");
+    s.cores = values::positive_within(r, raw, p, "cores", (1, Some(8192)), "");
     s.disk_gb = values::positive(r, raw, p, "storage_size_gb");
     s.swap_mb = r.uint(raw, p, "swap_mb");
     s.boot_order = r.uint(raw, p, "boot_order");

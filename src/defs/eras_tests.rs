@@ -109,7 +109,7 @@ fn clone_from_template_ctid_is_clone_from_ctid() {
     let tpl = ct(&json!({ "template_snapshot_name": "base" }));
     let (defs, diags) = load_cts(&json!({
         "900": tpl,
-        "901": ct(&json!({ "template_snapshot_name": "b" })),
+        "901": ct(&json!({ "template_snapshot_name": "bs" })),
         "950": { "name": "a", "clone_from_template_ctid": "900" },
         "951": { "name": "b", "clone_from_template_ctid": 900, "clone_from_ctid": "900" },
         "952": { "name": "c", "clone_from_template_ctid": "901", "clone_from_ctid": "900" },
@@ -178,7 +178,7 @@ fn is_template_beside_a_snapshot_name_is_the_snapshot_model() {
 #[test]
 fn template_file_is_a_tarball_on_the_iso_storage_unless_the_container_is_a_clone() {
     let (defs, diags) = load_cts(&json!({
-        "900": { "name": "a", "template_file": "base-v1.tar.gz", "template_snapshot_name": "t" },
+        "900": { "name": "a", "template_file": "base-v1.tar.gz", "template_snapshot_name": "ts" },
         "901": { "name": "b", "template_file": "b.tar.gz", "template": "/t/os.tar.zst" },
         "902": { "name": "c", "template_file": "c.tar.gz", "clone_from_ctid": "900" },
         "903": { "name": "d", "template_file": "../etc/shadow" },

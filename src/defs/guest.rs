@@ -14,6 +14,9 @@ use super::values;
 use super::written::{FieldTexts, Written};
 use super::{diag, eras, fwrule};
 
+/// What a feature's snapshot name starts with (`Step::pre_snapshot`).
+const PRE: &str = "pre-";
+
 /// Read the fields every guest has. The kind's own reader comes next, then [`finish`].
 pub(crate) fn read_common(
     r: &mut Reader,
@@ -77,11 +80,26 @@ pub(crate) fn read_common(
         r.str_list(raw, p, "features")
     };
     for (i, f) in features.iter().enumerate() {
+        let at = || format!("{}[{i}]", join(p, "features"));
         if !layout::is_plain_file_name(f) || f.contains('.') {
             r.error(
-                format!("{}[{i}]", join(p, "features")),
+                at(),
                 format!("feature name `{}` is not a plain name", quote(f)),
                 "use letters, digits, `_` and `-` only: the name selects features/<kind>/<name>.sh",
+            );
+        } else if f.len() + PRE.len() > values::SNAPSHOT_NAME_MAX {
+            // The snapshot taken before the feature runs is `pre-<name>`.
+            r.error(
+                at(),
+                format!(
+                    "feature name `{f}` is {} characters long: its snapshot `{PRE}{f}` would pass the {} Proxmox takes",
+                    f.len(),
+                    values::SNAPSHOT_NAME_MAX
+                ),
+                format!(
+                    "name the feature (and its script) in at most {} characters",
+                    values::SNAPSHOT_NAME_MAX - PRE.len()
+                ),
             );
         }
     }

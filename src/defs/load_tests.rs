@@ -135,7 +135,7 @@ fn key_texts_written_when_asked_are_those_written_as_read() {
         layout::LXC_FILE,
         json!({ "nvidia_driver_version": "580", "lxc_configs": {
             "900": { "name": "base", "template": "/t/os.tar.zst", "memory_mb": 2048,
-                     "features": "nesting=1,keyctl=1", "template_snapshot_name": "s",
+                     "features": "nesting=1,keyctl=1", "template_snapshot_name": "ss",
                      "network_config": { "name": "eth0", "ip": "dhcp", "gw": "" },
                      "db_password": "hunter2", "app_settings": { "token": "t", "n": [1, 2.5] },
                      "mystery": null },

@@ -74,6 +74,7 @@ fn read_interface(r: &mut Reader, net: &Map<String, Value>, np: &str, to: &mut N
     r.s(net, np, "gw");
     let nameservers = r.s(net, np, "nameservers");
     to.nameservers = nameservers.map(name_list).unwrap_or_default();
+    values::check_name_servers(r, At(np, "nameservers"), &to.nameservers);
     if let Some(ip) = r.s(net, np, "ip") {
         to.ip = values::check_ip(r, At(np, "ip"), ip);
     }

@@ -24,9 +24,9 @@ fn bind_mounts_and_directory_storages_block_snapshots_zfs_does_not() {
         "202": ct("tank-files", json!({})),
         "203": ct("local", json!({})),
         "204": ct("tank-ct", json!({ "zfs_volumes": [{ "pool": "tank-files", "size_gb": 1, "mount_point": "/d" }] })),
-        "205": ct("tank-ct", json!({ "template_snapshot_name": "t",
+        "205": ct("tank-ct", json!({ "template_snapshot_name": "ts",
                   "mount_points": [{ "host_path": "/srv/a", "container_path": "/a" }] })),
-        "206": ct("tank-files", json!({ "template_snapshot_name": "u" })),
+        "206": ct("tank-files", json!({ "template_snapshot_name": "us" })),
         "207": { "name": "c7", "clone_from_ctid": "206", "memory_mb": 512 },
     } });
     std::fs::write(dir.path().join(layout::HYPERVISOR_FILE), host.to_string()).unwrap();
@@ -56,7 +56,7 @@ fn bind_mounts_and_directory_storages_block_snapshots_zfs_does_not() {
         warnings
             .iter()
             .any(|w| w.contains("lxc_configs.205.template_snapshot_name")
-                && w.contains("Proxmox cannot take snapshot `t` of ct:205")
+                && w.contains("Proxmox cannot take snapshot `ts` of ct:205")
                 && w.contains("built as a plain container")),
         "{warnings:#?}"
     );
@@ -72,7 +72,7 @@ fn bind_mounts_and_directory_storages_block_snapshots_zfs_does_not() {
         errors
             .iter()
             .any(|e| e.contains("lxc_configs.206.template_snapshot_name")
-                && e.contains("Proxmox cannot take snapshot `u` of ct:206")
+                && e.contains("Proxmox cannot take snapshot `us` of ct:206")
                 && e.contains("ct:207 clones it")),
         "{errors:#?}"
     );

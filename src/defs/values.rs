@@ -25,6 +25,57 @@ pub(crate) fn positive(
     Some(v)
 }
 
+/// [`positive`], then within what Proxmox takes for the option it becomes: from
+/// `min` up to `max` (`None`: no upper bound), in `unit`.
+pub(crate) fn positive_within(
+    r: &mut Reader,
+    obj: &(impl Obj + ?Sized),
+    base: &str,
+    key: &str,
+    (min, max): (u64, Option<u64>),
+    unit: &str,
+) -> Option<u64> {
+    let v = positive(r, obj, base, key)?;
+    if v != 0 && (v < min || max.is_some_and(|m| v > m)) {
+        let range = match max {
+            Some(m) => format!("{min} to {m}{unit}"),
+            None => format!("at least {min}{unit}"),
+        };
+        r.error(
+            join(base, key),
+            format!("`{key}` is {v}: Proxmox takes {range}"),
+            format!("give `{key}` a value of {range}"),
+        );
+    }
+    Some(v)
+}
+
+/// Name servers as Proxmox takes them (`nameserver`: pve-container's
+/// `lxc-ip-with-ll-iface-list`, qemu-server's `address-list`; each entry checked
+/// by pve-common `PVE::JSONSchema::pve_verify_ip`, whose `$IPV4RE` takes four
+/// parts of up to three digits, each at most 255). An IPv4 entry is checked here;
+/// an entry with `:` (IPv6) is left to the host; anything else, a host name such
+/// as `dns.google`, is no address.
+pub(crate) fn check_name_servers(r: &mut Reader, path: At<'_>, servers: &[String]) {
+    for server in servers {
+        let parts: Vec<&str> = server.split('.').collect();
+        let ipv4 = parts.len() == 4
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.len() <= 3
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && p.parse::<u16>().is_ok_and(|n| n <= 255)
+            });
+        if !ipv4 && !server.contains(':') {
+            r.error(
+                path,
+                format!("name server `{}` is not an IP address", quote(server)),
+                "write each name server as an IP address such as 10.0.0.13 (each part 0 to 255), separated by commas or spaces; Proxmox takes no host names here",
+            );
+        }
+    }
+}
+
 /// Proxmox hostnames are DNS names: letters, digits, `-` and `.`, no leading `-`.
 pub(crate) fn check_hostname(r: &mut Reader, path: At<'_>, name: &str) {
     let ok = !name.is_empty()
@@ -46,18 +97,34 @@ pub(crate) fn check_hostname(r: &mut Reader, path: At<'_>, name: &str) {
 }
 
 pub(crate) fn check_snapshot_name(r: &mut Reader, path: At<'_>, name: &str) {
-    // Proxmox: a letter first, then letters, digits, `-` and `_`.
+    // pve-common `PVE::JSONSchema`: `pve-snapshot-name` is a `pve-configid`
+    // (`$CONFIGID_RE`, `[a-z][a-z0-9_-]+` without regard to case: a letter, then
+    // at least one more) of at most 40 characters.
     let mut chars = name.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !ok {
         r.error(
             path,
             format!("`{}` is not a valid snapshot name", quote(name)),
-            "start with a letter; then letters, digits, `-` and `_` only",
+            "start with a letter, then at least one more letter, digit, `-` or `_`",
+        );
+    } else if name.len() > SNAPSHOT_NAME_MAX {
+        r.error(
+            path,
+            format!(
+                "snapshot name `{name}` is {} characters long; Proxmox takes at most {SNAPSHOT_NAME_MAX}",
+                name.len()
+            ),
+            "shorten it",
         );
     }
 }
+
+/// The longest snapshot name Proxmox takes (pve-common `pve-snapshot-name`,
+/// `maxLength`).
+pub(crate) const SNAPSHOT_NAME_MAX: usize = 40;
 
 /// `dhcp`, `manual`, or an IPv4 address with a prefix length (`10.0.0.5/24`).
 pub(crate) fn check_ip(r: &mut Reader, path: At<'_>, ip: &str) -> Option<IpConfig> {
@@ -325,3 +392,7 @@ mod control_tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "values_tests.rs"]
+mod tests;

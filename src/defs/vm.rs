@@ -155,7 +155,8 @@ fn read_vm_fields(r: &mut Reader, raw: &Fields, defaults: &Map<String, Value>, g
             defaults.get(key).and_then(whole_number)
         }
     };
-    let memory = values::positive(r, raw, p, "memory_mb");
+    // qemu-server `PVE::QemuServer::Memory`: `memory`'s `current` minimum 16.
+    let memory = values::positive_within(r, raw, p, "memory_mb", (16, None), " MiB");
     g.settings.memory_mb = own_or_default(memory, "memory_mb");
     let cores = values::positive(r, raw, p, "cores");
     g.settings.cores = own_or_default(cores, "cores");
@@ -181,6 +182,7 @@ fn read_vm_fields(r: &mut Reader, raw: &Fields, defaults: &Map<String, Value>, g
         let np = join(p, "network_config");
         let nameservers = r.s(net, &np, "nameserver");
         g.net.nameservers = nameservers.map(net::name_list).unwrap_or_default();
+        values::check_name_servers(r, At(&np, "nameserver"), &g.net.nameservers);
         if let Some(ip) = r.s(net, &np, "ip") {
             g.net.ip = values::check_ip(r, At(&np, "ip"), ip);
             if g.net.static_address().is_some() && !net.contains_key("gw") {
