@@ -103,6 +103,14 @@ def check(name, value, d):
             bad(f"{name}: '{value}' is not a number")
     elif "enum" in d and value not in d["enum"]:
         bad(f"{name}: '{value}' not in {d['enum']}")
+    else:
+        # pve-common JSONSchema.pm check_type/check_format: a string's length and,
+        # for the formats pve_schema.FORMATS knows, its verifier.
+        if "maxLength" in d and len(value) > d["maxLength"]:
+            bad(f"{name}: value may only be {d['maxLength']} characters long")
+        why = pve_schema.FORMATS.get(fmt, lambda v: None)(value) if isinstance(fmt, str) else None
+        if why:
+            bad(f"{name}: {why}")
 
 
 def check_opts(props, rest, skip=()):

@@ -15,6 +15,7 @@ the size, a third of the load time) in the stand-in's directory, and the stand-i
 server (`standin-server.py`) loads it once for every command it serves (`LOADED`,
 inherited by the process forked per command).
 """
+import ipaddress
 import json
 import os
 import pickle
@@ -36,9 +37,36 @@ def _storage_id(v):
     return None
 
 
+# pve-common PVE/ParseUtils.pm $IPV4RE: four parts of up to three digits, each
+# at most 255.
+IPV4_RE = r"(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
+
+
+def _ip(v):
+    """pve-common JSONSchema.pm pve_verify_ip: IPv4 by $IPV4RE, IPv6 (here by
+    Python's parser, standing in for $IPV6RE)."""
+    if re.fullmatch(IPV4_RE, v):
+        return True
+    try:
+        return ":" in v and ipaddress.IPv6Address(v) is not None
+    except ValueError:
+        return False
+
+
+def _ip_with_ll_iface(v):
+    # pve-container src/PVE/LXC/Config.pm verify_ip_with_ll_iface: a link-local
+    # IPv6 address may carry `%<iface>`.
+    m = re.fullmatch(r"(fe80:[^%]+)%(.*)", v)
+    return (m is not None and _ip(m.group(1)) and re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_]{1,20}([:.]\d+)?", m.group(2))) or _ip(v)
+
+
 # pve-common JSONSchema.pm register_format: the verifiers of the formats used by
 # the endpoints a client of the stand-in calls; others are not checked.
 FORMATS = {
+    "address-list": lambda v: next(("value does not look like a valid IP address" for x in _list(v)
+                                    if not _ip(x)), None),
+    "lxc-ip-with-ll-iface-list": lambda v: next(("value does not look like a valid IP address"
+                                                 for x in _list(v) if not _ip_with_ll_iface(x)), None),
     "pve-node": lambda v: None if re.fullmatch(NAME_RE, v) else "value does not look like a valid node name",
     "pve-storage-id": _storage_id,
     "pve-configid": lambda v: None if re.fullmatch(r"[a-z][a-z0-9_-]+", v, re.I)

@@ -140,21 +140,21 @@ fn zfs_rolls_back_only_to_the_most_recent_snapshot() {
     let Some(p) = pve() else { return };
     p.storages(json!({"tank": {"type": "zfspool"}}));
     p.ct(200, "tank:4");
-    p.ok("pct snapshot 200 a");
-    p.ok("pct snapshot 200 b");
+    p.ok("pct snapshot 200 aa");
+    p.ok("pct snapshot 200 bb");
     p.refused(
-        "pct rollback 200 a",
-        "can't rollback, 'a' is not most recent snapshot on 'tank:subvol-200-disk-0'",
+        "pct rollback 200 aa",
+        "can't rollback, 'aa' is not most recent snapshot on 'tank:subvol-200-disk-0'",
     );
-    p.ok("pct rollback 200 b");
-    p.refused("pct delsnapshot 200 c", "snapshot 'c' does not exist");
-    p.ok("pct delsnapshot 200 b");
-    p.ok("pct rollback 200 a");
+    p.ok("pct rollback 200 bb");
+    p.refused("pct delsnapshot 200 cc", "snapshot 'cc' does not exist");
+    p.ok("pct delsnapshot 200 bb");
+    p.ok("pct rollback 200 aa");
     // LVM-thin rolls back to any snapshot.
     p.ct(201, "local-lvm:4");
-    p.ok("pct snapshot 201 a");
-    p.ok("pct snapshot 201 b");
-    p.ok("pct rollback 201 a");
+    p.ok("pct snapshot 201 aa");
+    p.ok("pct snapshot 201 bb");
+    p.ok("pct rollback 201 aa");
 }
 
 #[test]
@@ -253,21 +253,21 @@ fn a_clone_refuses_bind_mounts_linked_storage_and_a_running_full_source() {
         "pct clone 200 300",
         "Full clone of a running container is only possible from a snapshot",
     );
-    p.ok("pct snapshot 200 s");
-    p.ok("pct clone 200 300 --snapname s --storage local-lvm");
-    p.ok("pct clone 200 301 --snapname s --full 0");
+    p.ok("pct snapshot 200 ss");
+    p.ok("pct clone 200 300 --snapname ss --storage local-lvm");
+    p.ok("pct clone 200 301 --snapname ss --full 0");
 }
 
 #[test]
 fn a_template_refuses_running_guests_snapshots_and_its_linked_clones_destroy() {
     let Some(p) = pve() else { return };
     p.ct(200, "local-lvm:4");
-    p.ok("pct snapshot 200 s");
+    p.ok("pct snapshot 200 ss");
     p.refused(
         "pct template 200",
         "unable to create template, because CT contains snapshots",
     );
-    p.ok("pct delsnapshot 200 s");
+    p.ok("pct delsnapshot 200 ss");
     p.ok("pct start 200");
     p.refused(
         "pct template 200",
@@ -277,11 +277,11 @@ fn a_template_refuses_running_guests_snapshots_and_its_linked_clones_destroy() {
     p.ok("pct template 200");
     p.refused("pct start 200", "you can't start a CT if it's a template");
     p.refused(
-        "pct snapshot 200 t",
+        "pct snapshot 200 tt",
         "you can't take a snapshot if it's a template",
     );
     p.refused(
-        "pct rollback 200 s",
+        "pct rollback 200 ss",
         "you can't rollback if vm is a template",
     );
     p.ok("pct clone 200 300");
@@ -381,4 +381,31 @@ fn a_running_vm_keeps_cores_pending_until_it_restarts() {
     p.ok("qm stop 300");
     p.ok("qm start 300");
     assert!(p.ok("qm config 300 --current 1").contains("cores: 4"));
+}
+
+/// Option values are checked as pve-common's `PVE::JSONSchema` checks them: a
+/// snapshot name is a `pve-configid` (a letter, then at least one more) of at most
+/// 40 characters, a name server list holds addresses, and a number is within
+/// the option's range.
+#[test]
+fn values_out_of_the_schemas_formats_and_ranges_are_refused() {
+    let Some(p) = pve() else { return };
+    p.ct(200, "local-lvm:4");
+    p.refused(
+        "pct snapshot 200 a",
+        "snapname: invalid configuration ID 'a'",
+    );
+    let long = "s".repeat(41);
+    p.refused(
+        &format!("pct snapshot 200 {long}"),
+        "snapname: value may only be 40 characters long",
+    );
+    p.ok(&format!("pct snapshot 200 {}", "s".repeat(40)));
+    p.refused(
+        "pct set 200 --nameserver 10.0.0.300",
+        "nameserver: value does not look like a valid IP address",
+    );
+    p.ok("pct set 200 --nameserver 10.0.0.13");
+    p.refused("pct set 200 --memory 15", "memory: 15 out of range");
+    p.refused("pct set 200 --cores 8193", "cores: 8193 out of range");
 }

@@ -35,7 +35,7 @@ fn a_template_takes_its_stamp_and_settings_and_is_cloned_linked() {
     p.refused("pct start 900", "you can't start a CT if it's a template");
     p.refused("pct shutdown 900", "CT 900 not running");
     p.refused(
-        "pct snapshot 900 s",
+        "pct snapshot 900 ss",
         "you can't take a snapshot if it's a template",
     );
     p.refused(
