@@ -123,8 +123,9 @@ pub(crate) fn check_rule(
             );
         }
     }
+    let known = proto.is_some_and(known_protocol);
     if let Some(p) = proto
-        && !known_protocol(p)
+        && !known
     {
         r.error(
             join(rp, "proto"),
@@ -148,7 +149,7 @@ pub(crate) fn check_rule(
         return;
     }
     if !WITH_PORTS.contains(&proto) {
-        if known_protocol(proto) {
+        if known {
             r.error(
                 at,
                 format!("protocol `{}` has no ports", quote(proto)),
