@@ -42,8 +42,17 @@ impl Step {
 
     /// The snapshot taken before a feature step runs, which a rollback returns to.
     pub fn pre_snapshot(&self) -> Option<String> {
-        self.feature().map(|f| format!("pre-{f}"))
+        self.feature().map(pre_snapshot_of)
     }
+}
+
+/// What the snapshot taken before each feature runs is named with, before the
+/// feature's name.
+pub const PRE_SNAPSHOT: &str = "pre-";
+
+/// The snapshot taken before `feature` runs: `pre-<feature>`.
+pub fn pre_snapshot_of(feature: &str) -> String {
+    format!("{PRE_SNAPSHOT}{feature}")
 }
 
 impl Step {

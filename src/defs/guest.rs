@@ -13,9 +13,7 @@ use super::settings::{Direction, Firewall, FirewallRule, RuleAction};
 use super::values;
 use super::written::{FieldTexts, Written};
 use super::{diag, eras, fwrule};
-
-/// What a feature's snapshot name starts with (`Step::pre_snapshot`).
-const PRE: &str = "pre-";
+use crate::step::PRE_SNAPSHOT as PRE;
 
 /// Read the fields every guest has. The kind's own reader comes next, then [`finish`].
 pub(crate) fn read_common(

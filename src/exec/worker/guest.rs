@@ -100,7 +100,7 @@ impl Worker<'_> {
                 Step::Configure => self.timed(node, &label, || self.backend.configure(&ctx, log)),
                 Step::Feature(feature) => {
                     if rolled_back_to.as_ref() != Some(step) && no_snapshots.is_none() {
-                        let snap = format!("pre-{feature}");
+                        let snap = crate::step::pre_snapshot_of(feature);
                         self.timed(node, &format!("snapshot:{snap}"), || {
                             self.backend.snapshot(&ctx, &snap, log)
                         })

@@ -51,7 +51,7 @@ pub fn parse_listsnapshot(text: &str) -> Vec<SnapshotNow> {
 /// Whether phoenix took the snapshot: a feature's `pre-*` (`pre-configured`
 /// among them), the guest's template snapshot or its lifecycle `final-form`.
 pub fn is_own_snapshot(g: &Guest, name: &str) -> bool {
-    name.starts_with("pre-")
+    name.starts_with(crate::step::PRE_SNAPSHOT)
         || name == g.template_snapshot_name()
         || (g.lifecycle_snapshots && name == crate::step::FINAL_FORM)
 }

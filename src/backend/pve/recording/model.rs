@@ -88,7 +88,7 @@ impl Host {
                 && !converted
                 && let Some(g) = defs.guest(id)
             {
-                names.extend(g.features.iter().map(|f| format!("pre-{f}")));
+                names.extend(g.features.iter().map(|f| crate::step::pre_snapshot_of(f)));
                 if g.kind == GuestKind::Ct || !g.template.is_template() {
                     names.extend(g.template.snapshot_name().map(str::to_string));
                 }
